@@ -1,0 +1,32 @@
+/**
+ * The one error type every node hands to `done(err)`. Node-RED passes a Catch node the
+ * message and the own properties `code`, `stack` and `cause` of the Error, so `code` and
+ * `details` are assigned as own properties, never as getters on the prototype.
+ */
+export class PackError extends Error {
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(code: string, message: string, details?: unknown, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PackError";
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isPackError(err: unknown): err is PackError {
+  return err instanceof PackError;
+}
+
+/** Any thrown value as an Error that carries an own `code` (`fallbackCode` when it had none). */
+export function toCodedError(err: unknown, fallbackCode: string): Error & { code: string } {
+  if (err instanceof Error) {
+    const coded = err as Error & { code?: unknown };
+    if (typeof coded.code !== "string" || coded.code === "") {
+      Object.defineProperty(coded, "code", { value: fallbackCode, enumerable: true, writable: true });
+    }
+    return coded as Error & { code: string };
+  }
+  return new PackError(fallbackCode, String(err));
+}

@@ -1,0 +1,41 @@
+import { EventEmitter } from "node:events";
+
+/** One outcome of one call of an integration, as every node of the pack reports it. */
+export interface HealthEvent {
+  integration: string;
+  success: boolean;
+  durationMs: number;
+  /** A stable error code or a short text free of PHI. */
+  error?: string;
+  /** The node type that reported it. */
+  source?: string;
+  /** Epoch ms; set by reportHealth when absent. */
+  time?: number;
+}
+
+const BUS_KEY = Symbol.for("@healthbridge/node-red-pms-ehr/health-bus");
+
+type GlobalWithBus = typeof globalThis & { [BUS_KEY]?: EventEmitter };
+
+/**
+ * Process-wide, so that every node of the pack in one runtime reaches every health-monitor,
+ * even if two copies of this module are loaded.
+ */
+export function healthBus(): EventEmitter {
+  const g = globalThis as GlobalWithBus;
+  let bus = g[BUS_KEY];
+  if (!bus) {
+    bus = new EventEmitter();
+    bus.setMaxListeners(0);
+    g[BUS_KEY] = bus;
+  }
+  return bus;
+}
+
+export const HEALTH_EVENT = "health";
+
+export function reportHealth(event: HealthEvent): void {
+  const bus = healthBus();
+  if (bus.listenerCount(HEALTH_EVENT) === 0) return;
+  bus.emit(HEALTH_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
+}

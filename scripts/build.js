@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Compiles the runtime (tsconfig.json) and the editor scripts (tsconfig.editor.json),
+// then assembles each node's editor file: dist/nodes/<type>/<type>.html holds the
+// compiled <type>.editor.ts followed by the templates and help of nodes/<type>/<type>.html,
+// and its locales are copied beside it, where Node-RED looks for them.
+"use strict";
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const root = path.resolve(__dirname, "..");
+const tsc = require.resolve("typescript/bin/tsc");
+
+function run(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [tsc, ...args], { cwd: root, stdio: "inherit" });
+    child.on("exit", (code) => resolve(code ?? 1));
+  });
+}
+
+function assembleNodes() {
+  const nodesDir = path.join(root, "nodes");
+  for (const type of fs.readdirSync(nodesDir)) {
+    const htmlSrc = path.join(nodesDir, type, `${type}.html`);
+    if (!fs.existsSync(htmlSrc)) continue;
+    const outDir = path.join(root, "dist", "nodes", type);
+    fs.mkdirSync(outDir, { recursive: true });
+    const editorJs = path.join(root, "build", "editor", type, `${type}.editor.js`);
+    const script = fs.existsSync(editorJs)
+      ? `<script type="text/javascript">\n${fs.readFileSync(editorJs, "utf8")}</script>\n`
+      : "";
+    fs.writeFileSync(path.join(outDir, `${type}.html`), script + fs.readFileSync(htmlSrc, "utf8"));
+    const locales = path.join(nodesDir, type, "locales");
+    if (fs.existsSync(locales)) {
+      fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
+    }
+  }
+}
+
+async function main() {
+  const [runtime, editor] = await Promise.all([
+    run(["-p", "tsconfig.json"]),
+    run(["-p", "tsconfig.editor.json"]),
+  ]);
+  if (runtime !== 0 || editor !== 0) {
+    process.exitCode = 1;
+    return;
+  }
+  assembleNodes();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
