@@ -42,11 +42,10 @@ async function main() {
     run(["-p", "tsconfig.json"]),
     run(["-p", "tsconfig.editor.json"]),
   ]);
-  if (runtime !== 0 || editor !== 0) {
-    process.exitCode = 1;
-    return;
-  }
+  // Assembled even after a type error, so that tsc's emitted output stays usable while
+  // the failure still fails the build.
   assembleNodes();
+  if (runtime !== 0 || editor !== 0) process.exitCode = 1;
 }
 
 main().catch((err) => {

@@ -1,0 +1,172 @@
+/**
+ * The contract between the FHIR client (lib/fhir) and the fhir-server / fhir-request nodes.
+ * Plain data in, plain data out: nothing here knows about Node-RED.
+ */
+
+export type AuthType = "none" | "basic" | "bearer" | "client-credentials" | "smart-backend";
+export type JwtAlg = "RS384" | "ES384";
+
+export interface FhirCredentials {
+  username?: string;
+  password?: string;
+  token?: string;
+  clientSecret?: string;
+  /** PEM (PKCS#8) or a private JWK as JSON text. */
+  privateKey?: string;
+}
+
+/** TLS options as core `tls-config` produces them (`addTLSOptions`). */
+export interface TlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+export interface FhirServerConfig {
+  /** Service base URL, e.g. https://ehr.example.org/fhir/R4 (a trailing slash is ignored). */
+  baseUrl: string;
+  /** "4.0.1" unless set. */
+  fhirVersion?: string;
+  authType: AuthType;
+  /** OAuth2 token endpoint; when empty it is discovered from `.well-known/smart-configuration`. */
+  tokenUrl?: string;
+  scope?: string;
+  clientId?: string;
+  jwtAlg?: JwtAlg;
+  keyId?: string;
+  /** Per-request timeout in ms (default 30000). */
+  timeout?: number;
+  /** Retries after the first attempt for retry-safe requests (default 3). */
+  retries?: number;
+  /** Requests in flight at once (default 8); the rest wait in a FIFO queue. */
+  maxConcurrent?: number;
+  /** First backoff step in ms (default 250) and the cap (default 30000). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Renew a cached token this many seconds before it expires (default 60). */
+  tokenRenewSkewSeconds?: number;
+  credentials?: FhirCredentials;
+  tls?: TlsOptions;
+}
+
+export type FhirOperation =
+  | "read"
+  | "vread"
+  | "search"
+  | "search-all"
+  | "create"
+  | "update"
+  | "upsert"
+  | "patch"
+  | "delete"
+  | "transaction"
+  | "batch"
+  | "history"
+  | "capabilities"
+  | "operation";
+
+export const FHIR_OPERATIONS: readonly FhirOperation[] = [
+  "read",
+  "vread",
+  "search",
+  "search-all",
+  "create",
+  "update",
+  "upsert",
+  "patch",
+  "delete",
+  "transaction",
+  "batch",
+  "history",
+  "capabilities",
+  "operation",
+];
+
+export type FhirParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
+
+/** One FHIR interaction, as fhir-request builds it from node config and msg overrides. */
+export interface InteractionInput {
+  operation: FhirOperation;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  /** Search or operation parameters: an object or a query string (with or without "?"). */
+  params?: FhirParams | string;
+  /** Resource, Bundle, Parameters or JSON Patch array. */
+  body?: unknown;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  /** For upsert: "system|value" or {system, value}; default: the body's first identifier. */
+  identifier?: string | { system?: string; value?: string };
+  /** For operation: "$everything", "$validate", ... */
+  operationName?: string;
+  /** For search-all (default 100). */
+  maxPages?: number;
+}
+
+/** What msg.fhir holds after an interaction (also attached to errors). */
+export interface FhirMeta {
+  status: number;
+  location?: string;
+  etag?: string;
+  versionId?: string;
+  lastModified?: string;
+  durationMs: number;
+  request: { method: string; url: string };
+  outcome?: unknown;
+  /** search-all: pages fetched. */
+  pages?: number;
+  /** Attempts made, 1 when the first one answered. */
+  attempts?: number;
+}
+
+export interface InteractionResult {
+  /** Parsed response body (resource, Bundle, summary for capabilities); undefined on 204. */
+  body: unknown;
+  meta: FhirMeta;
+}
+
+export interface RetryInfo {
+  attempt: number;
+  delayMs: number;
+  /** "429", "503", "network", "timeout" ... */
+  reason: string;
+}
+
+export interface InteractionHooks {
+  onRetry?: (info: RetryInfo) => void;
+  signal?: AbortSignal;
+}
+
+export interface CapabilitySummary {
+  fhirVersion?: string;
+  software?: { name?: string; version?: string };
+  formats: string[];
+  resources: Record<
+    string,
+    { interactions: string[]; searchParams: string[]; operations: string[]; conditional: string[] }
+  >;
+  interactions: string[];
+  operations: string[];
+  security: {
+    smart: boolean;
+    services: string[];
+    tokenUrl?: string;
+    authorizeUrl?: string;
+    cors?: boolean;
+  };
+  bulkData: boolean;
+  subscriptions: { supported: boolean; channelTypes: string[] };
+  statement: unknown;
+}
+
+export interface ClientStats {
+  /** TCP connections opened since the client was created. */
+  connectionsOpened: number;
+  inFlight: number;
+  queued: number;
+  tokenFetches: number;
+}
