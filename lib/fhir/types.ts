@@ -121,6 +121,8 @@ export interface FhirMeta {
   pages?: number;
   /** Attempts made, 1 when the first one answered. */
   attempts?: number;
+  /** search-all: true when maxPages was reached while the server still offered a next page. */
+  truncated?: boolean;
 }
 
 export interface InteractionResult {
@@ -157,9 +159,23 @@ export interface CapabilitySummary {
     tokenUrl?: string;
     authorizeUrl?: string;
     cors?: boolean;
+    /** From the smart-configuration, when the server has one. */
+    capabilities?: string[];
+    tokenEndpointAuthMethods?: string[];
+    scopesSupported?: string[];
   };
   bulkData: boolean;
-  subscriptions: { supported: boolean; channelTypes: string[] };
+  /** Where $export is offered: "$export", "Patient/$export", "Group/$export". */
+  bulkExport?: string[];
+  subscriptions: {
+    supported: boolean;
+    channelTypes: string[];
+    /** SubscriptionTopic canonicals (R4 backport). */
+    topics?: string[];
+    backport?: boolean;
+  };
+  instantiates?: string[];
+  smartConfiguration?: unknown;
   statement: unknown;
 }
 
@@ -169,4 +185,8 @@ export interface ClientStats {
   inFlight: number;
   queued: number;
   tokenFetches: number;
+  /** HTTP requests sent to the FHIR server (every attempt and page). */
+  requests?: number;
+  /** Attempts repeated after a retryable failure. */
+  retries?: number;
 }
