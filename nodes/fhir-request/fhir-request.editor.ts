@@ -1,0 +1,112 @@
+(function () {
+  interface FhirRequestEditorProps {
+    name: string;
+    server: string;
+    operation: string;
+    resourceType: string;
+    searchParams: string;
+    operationName: string;
+    maxPages: string;
+    output: string;
+    integration: string;
+  }
+
+  const OPERATIONS = [
+    "read",
+    "vread",
+    "search",
+    "search-all",
+    "create",
+    "update",
+    "upsert",
+    "patch",
+    "delete",
+    "transaction",
+    "batch",
+    "history",
+    "capabilities",
+    "operation",
+  ];
+  /** Which optional rows each operation uses. */
+  const ROWS: Record<string, string[]> = {
+    read: ["resourceType"],
+    vread: ["resourceType"],
+    search: ["resourceType", "searchParams"],
+    "search-all": ["resourceType", "searchParams", "maxPages", "output"],
+    create: ["resourceType"],
+    update: ["resourceType", "searchParams"],
+    upsert: ["resourceType"],
+    patch: ["resourceType", "searchParams"],
+    delete: ["resourceType", "searchParams"],
+    transaction: [],
+    batch: [],
+    history: ["resourceType", "searchParams"],
+    capabilities: [],
+    operation: ["resourceType", "searchParams", "operationName"],
+  };
+  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+  function trimmed(v: string): string {
+    return String(v ?? "").trim();
+  }
+
+  RED.nodes.registerType<FhirRequestEditorProps>("fhir-request", {
+    category: "PMS-EHR",
+    color: "#F3B567",
+    defaults: {
+      name: { value: "" },
+      server: { value: "", type: "fhir-server", required: true },
+      operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || ENV.test(trimmed(v)) },
+      resourceType: {
+        value: "",
+        validate: (v: string) =>
+          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || ENV.test(trimmed(v)),
+      },
+      searchParams: { value: "" },
+      operationName: {
+        value: "",
+        validate: (v: string) => trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
+      },
+      maxPages: {
+        value: "100",
+        validate: (v: string) => trimmed(v) === "" || (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1),
+      },
+      output: { value: "bundle", validate: (v: string) => v === "" || v === "bundle" || v === "resources" },
+      integration: { value: "fhir" },
+    },
+    inputs: 1,
+    outputs: 1,
+    icon: "fhir.svg",
+    paletteLabel: "fhir request",
+    label: function () {
+      if (this.name) return this.name;
+      const what = this.operation === "operation" ? this.operationName : this.resourceType;
+      return what ? `fhir ${this.operation} ${what}` : `fhir ${this.operation || "request"}`;
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    inputLabels: function () {
+      return this._("fhir-request.label.input");
+    },
+    outputLabels: function () {
+      return this.operation === "search-all" && this.output === "resources"
+        ? this._("fhir-request.label.outputResources")
+        : this._("fhir-request.label.response");
+    },
+    oneditprepare: function () {
+      const op = $("#node-input-operation");
+      function showRows(): void {
+        const rows = ROWS[String(op.val())] ?? [];
+        $(".fhir-request-row").hide();
+        for (const r of rows) $(`#fhir-request-row-${r}`).show();
+        $(".fhir-request-hint").hide();
+        $(`#fhir-request-hint-${String(op.val())}`).show();
+      }
+      op.on("change", showRows);
+      if (!this.output) $("#node-input-output").val("bundle");
+      if (!this.integration) $("#node-input-integration").val("fhir");
+      showRows();
+    },
+  });
+})();

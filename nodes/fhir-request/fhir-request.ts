@@ -1,0 +1,180 @@
+import type { NodeAPI, NodeDef, Node, NodeMessage, NodeMessageInFlow } from "node-red";
+import { PackError } from "../../lib/errors";
+import { reportHealth } from "../../lib/health/bus";
+import { validateInteraction } from "../../lib/fhir";
+import type { FhirMeta, InteractionInput, InteractionResult } from "../../lib/fhir/types";
+import { onInput } from "../shared/input";
+import { status } from "../shared/status";
+import type { FhirServerNode } from "../fhir-server/types";
+import { BAD_INPUT, buildInteraction, parseOperation, workingLabel, type RequestProps } from "./input";
+
+interface FhirRequestDef extends NodeDef, RequestProps {
+  server: string;
+  integration?: string;
+}
+
+type FhirMsg = NodeMessageInFlow & { fhir?: FhirMeta; parts?: Record<string, unknown> };
+
+const SOURCE = "fhir-request";
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code !== "" ? code : "FHIR_ERROR";
+}
+
+/** A Bundle's entry resources, in order (search-all with output "resources"). */
+function resourcesOf(body: unknown): unknown[] {
+  if (Array.isArray(body)) return body;
+  const entries = (body as { entry?: Array<{ resource?: unknown }> } | undefined)?.entry;
+  if (!Array.isArray(entries)) return [];
+  return entries.map((e) => e?.resource).filter((r) => r !== undefined);
+}
+
+/** The status text of a failure: "412 update", or the error's short kind when no HTTP status came back. */
+function failureLabel(meta: FhirMeta | undefined, code: string, operation: string): string {
+  if (meta && meta.status > 0) return `${meta.status} ${operation}`;
+  return code
+    .replace(/^FHIR_/, "")
+    .toLowerCase()
+    .replace(/_/g, " ");
+}
+
+export = function (RED: NodeAPI) {
+  function FhirRequest(this: Node, def: FhirRequestDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: Node, def: FhirRequestDef): void {
+    const server = RED.nodes.getNode(def.server) as FhirServerNode | null;
+    const integration = (def.integration ?? "").trim() || "fhir";
+    const outputResources = def.output === "resources";
+    const props: RequestProps = {
+      operation: def.operation,
+      resourceType: def.resourceType,
+      searchParams: def.searchParams,
+      operationName: def.operationName,
+      maxPages: def.maxPages,
+      output: def.output,
+    };
+    const aborter = new AbortController();
+    let inFlight = 0;
+    let shown = "";
+    /** Status changes only: under load a status per message would flood the editor. */
+    function show(kind: "ok" | "working" | "degraded" | "failed", text: string): void {
+      const key = `${kind}:${text}`;
+      if (key === shown) return;
+      shown = key;
+      status[kind](node, text);
+    }
+
+    if (!server) show("failed", "no server");
+    else if (!server.client) show("failed", "server config");
+    else {
+      try {
+        parseOperation(def.operation);
+      } catch {
+        show("failed", "bad operation");
+      }
+    }
+
+    onInput<FhirMsg>(node, "FHIR_ERROR", async (msg, send) => {
+      const client = server?.client;
+      if (!client) {
+        delete msg.fhir;
+        show("failed", server ? "server config" : "no server");
+        throw new PackError(
+          "FHIR_CONFIG",
+          server
+            ? `fhir-server is not usable: ${server.configError ?? "closed"}`
+            : "no fhir-server configured",
+        );
+      }
+      let input: InteractionInput;
+      try {
+        input = buildInteraction(props, msg);
+        validateInteraction(input);
+      } catch (err) {
+        delete msg.fhir;
+        show("failed", "bad input");
+        if (err instanceof Error && codeOf(err) === "FHIR_ERROR") throw new PackError(BAD_INPUT, err.message);
+        throw err;
+      }
+
+      if (inFlight++ === 0) show("working", workingLabel(input));
+      const started = Date.now();
+      let result: InteractionResult;
+      try {
+        result = await client.interaction(input, {
+          signal: aborter.signal,
+          onRetry: (info) => show("degraded", `retry ${info.attempt} (${info.reason})`),
+        });
+      } catch (err) {
+        inFlight--;
+        const code = codeOf(err);
+        const errMeta = (err as { meta?: FhirMeta } | null)?.meta;
+        const details = (err as { details?: unknown } | null)?.details;
+        const meta: FhirMeta = errMeta
+          ? { ...errMeta }
+          : {
+              status: 0,
+              durationMs: Date.now() - started,
+              request: { method: workingLabel(input).split(" ")[0], url: "" },
+            };
+        if (meta.outcome === undefined && details !== undefined) meta.outcome = details;
+        msg.fhir = meta;
+        if (!aborter.signal.aborted) {
+          reportHealth({
+            integration,
+            success: false,
+            durationMs: meta.durationMs,
+            error: code,
+            source: SOURCE,
+          });
+          show("failed", failureLabel(errMeta, code, input.operation));
+        }
+        throw err;
+      }
+
+      inFlight--;
+      msg.fhir = result.meta;
+      reportHealth({ integration, success: true, durationMs: result.meta.durationMs, source: SOURCE });
+      const resources = input.operation === "search-all" ? resourcesOf(result.body) : undefined;
+      if (inFlight === 0) {
+        show("ok", resources ? `${resources.length} resources` : `${result.meta.status} ${input.operation}`);
+      }
+      if (resources && outputResources) {
+        sendEach(msg, resources, send);
+      } else {
+        msg.payload = result.body;
+        send(msg);
+      }
+    });
+
+    /** One msg per resource, with msg.parts as core split sets it, so that a join in auto mode rebuilds the array. */
+    function sendEach(msg: FhirMsg, resources: unknown[], send: (m: NodeMessage) => void): void {
+      if (resources.length === 0) return;
+      const outer = msg.parts;
+      delete msg.payload;
+      delete msg.parts;
+      const id = msg._msgid;
+      const count = resources.length;
+      for (let index = 0; index < count; index++) {
+        const m = (index === count - 1 ? msg : RED.util.cloneMessage(msg)) as FhirMsg;
+        m.payload = resources[index];
+        m.parts = { id, index, count, type: "array", len: 1 };
+        if (outer) m.parts.parts = outer;
+        send(m);
+      }
+    }
+
+    node.on("close", (done: () => void) => {
+      aborter.abort();
+      shown = "";
+      status.clear(node);
+      done();
+    });
+  }
+
+  RED.nodes.registerType("fhir-request", FhirRequest);
+};

@@ -1,0 +1,211 @@
+import { PackError } from "../../lib/errors";
+import {
+  FHIR_OPERATIONS,
+  type FhirOperation,
+  type FhirParams,
+  type InteractionInput,
+} from "../../lib/fhir/types";
+
+export const BAD_INPUT = "FHIR_BAD_INPUT";
+
+/** The fhir-request properties as they are stored in the flow. */
+export interface RequestProps {
+  operation?: string;
+  resourceType?: string;
+  searchParams?: string;
+  operationName?: string;
+  maxPages?: string | number;
+  output?: string;
+}
+
+export const DEFAULT_MAX_PAGES = 100;
+
+/** Operations whose request body is msg.payload. */
+const WITH_BODY: ReadonlySet<FhirOperation> = new Set([
+  "create",
+  "update",
+  "upsert",
+  "patch",
+  "transaction",
+  "batch",
+]);
+/** Operations that take search or operation parameters. */
+const TAKES_PARAMS: ReadonlySet<FhirOperation> = new Set(["search", "search-all", "history", "operation"]);
+
+function bad(message: string): PackError {
+  return new PackError(BAD_INPUT, message);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+function nonEmpty(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== "";
+}
+
+/** A msg property that must be a non-empty string (numbers are taken as their text). */
+function stringProp(name: string, v: unknown): string | undefined {
+  if (!nonEmpty(v)) return undefined;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  if (typeof v !== "string") throw bad(`msg.${name} must be a string, got ${describe(v)}`);
+  const t = v.trim();
+  return t === "" ? undefined : t;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (Buffer.isBuffer(v)) return "a Buffer";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+export function parseOperation(value: unknown): FhirOperation {
+  const op = typeof value === "string" ? value.trim() : "";
+  if (!(FHIR_OPERATIONS as readonly string[]).includes(op)) {
+    throw bad(`unknown operation "${String(value)}": use one of ${FHIR_OPERATIONS.join(", ")}`);
+  }
+  return op as FhirOperation;
+}
+
+type ParamMap = Map<string, string[]>;
+
+function fromQuery(query: string): ParamMap {
+  const map: ParamMap = new Map();
+  const q = query.trim().replace(/^\?/, "");
+  if (q === "") return map;
+  for (const [k, v] of new URLSearchParams(q)) {
+    const list = map.get(k);
+    if (list) list.push(v);
+    else map.set(k, [v]);
+  }
+  return map;
+}
+
+function fromObject(obj: Record<string, unknown>): ParamMap {
+  const map: ParamMap = new Map();
+  for (const [k, raw] of Object.entries(obj)) {
+    if (raw === undefined || raw === null) continue;
+    const values = Array.isArray(raw) ? raw : [raw];
+    const list: string[] = [];
+    for (const v of values) {
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
+        throw bad(`msg.params.${k} must be a string, number, boolean or an array of them`);
+      }
+      list.push(String(v));
+    }
+    map.set(k, list);
+  }
+  return map;
+}
+
+/** msg.params (object or query string) over the node's searchParams, key by key. */
+export function mergeParams(configured: string | undefined, fromMsg: unknown): FhirParams | undefined {
+  const merged = fromQuery(configured ?? "");
+  if (nonEmpty(fromMsg)) {
+    let over: ParamMap;
+    if (typeof fromMsg === "string") over = fromQuery(fromMsg);
+    else if (isPlainObject(fromMsg)) over = fromObject(fromMsg);
+    else throw bad(`msg.params must be an object or a query string, got ${describe(fromMsg)}`);
+    for (const [k, v] of over) merged.set(k, v);
+  }
+  if (merged.size === 0) return undefined;
+  const out: FhirParams = {};
+  for (const [k, v] of merged) out[k] = v.length === 1 ? v[0] : v;
+  return out;
+}
+
+function maxPagesOf(value: unknown): number {
+  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
+  if (raw === "") return DEFAULT_MAX_PAGES;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad(`maxPages must be a positive integer, got "${raw}"`);
+  return Number(raw);
+}
+
+function identifierOf(v: unknown): InteractionInput["identifier"] {
+  if (!nonEmpty(v)) return undefined;
+  if (typeof v === "string" || isPlainObject(v)) return v as InteractionInput["identifier"];
+  throw bad(`msg.identifier must be "system|value" or {system, value}, got ${describe(v)}`);
+}
+
+/**
+ * The interaction one msg asks for: the node's properties with the documented msg overrides
+ * (msg.resourceType, msg.id, msg.versionId, msg.params, msg.payload, msg.ifMatch,
+ * msg.ifNoneExist, msg.identifier, msg.operationName). Throws FHIR_BAD_INPUT for msg properties
+ * of the wrong kind; the client's validateInteraction checks the interaction itself.
+ */
+export function buildInteraction(props: RequestProps, msg: Record<string, unknown>): InteractionInput {
+  const operation = parseOperation(props.operation);
+  const input: InteractionInput = { operation };
+
+  if (WITH_BODY.has(operation)) {
+    if (!nonEmpty(msg.payload)) throw bad(`${operation} needs a body in msg.payload`);
+    if (typeof msg.payload !== "object" || Buffer.isBuffer(msg.payload)) {
+      throw bad(`${operation} needs an object in msg.payload, got ${describe(msg.payload)}`);
+    }
+    input.body = msg.payload;
+  } else if (operation === "operation" && isPlainObject(msg.payload)) {
+    // Anything else (an inject timestamp, a string) means an operation without a body, sent as GET.
+    input.body = msg.payload;
+  }
+
+  const resourceType =
+    stringProp("resourceType", msg.resourceType) ?? (props.resourceType?.trim() || undefined);
+  if (resourceType !== undefined) input.resourceType = resourceType;
+  const id = stringProp("id", msg.id);
+  if (id !== undefined) input.id = id;
+  const versionId = stringProp("versionId", msg.versionId);
+  if (versionId !== undefined) input.versionId = versionId;
+
+  if (TAKES_PARAMS.has(operation)) {
+    const params = mergeParams(props.searchParams, msg.params);
+    if (params !== undefined) input.params = params;
+  }
+
+  const ifMatch = stringProp("ifMatch", msg.ifMatch);
+  if (ifMatch !== undefined) input.ifMatch = ifMatch;
+  const ifNoneExist = stringProp("ifNoneExist", msg.ifNoneExist);
+  if (ifNoneExist !== undefined) input.ifNoneExist = ifNoneExist;
+  if (operation === "upsert") {
+    const identifier = identifierOf(msg.identifier);
+    if (identifier !== undefined) input.identifier = identifier;
+  }
+
+  if (operation === "operation") {
+    const name = stringProp("operationName", msg.operationName) ?? (props.operationName?.trim() || undefined);
+    if (name === undefined)
+      throw bad("operation needs an operation name (msg.operationName), e.g. $everything");
+    input.operationName = name;
+  }
+  if (operation === "search-all") input.maxPages = maxPagesOf(props.maxPages);
+  return input;
+}
+
+const METHODS: Record<FhirOperation, string> = {
+  read: "GET",
+  vread: "GET",
+  search: "GET",
+  "search-all": "GET",
+  history: "GET",
+  capabilities: "GET",
+  create: "POST",
+  transaction: "POST",
+  batch: "POST",
+  update: "PUT",
+  upsert: "PUT",
+  patch: "PATCH",
+  delete: "DELETE",
+  operation: "POST",
+};
+
+/** "GET Patient", "POST Bundle", "GET metadata": what the status shows while a request runs. */
+export function workingLabel(input: InteractionInput): string {
+  const method =
+    input.operation === "operation" && input.body === undefined ? "GET" : METHODS[input.operation];
+  let target: string;
+  if (input.operation === "capabilities") target = "metadata";
+  else if (input.operation === "operation") target = input.operationName ?? "";
+  else if (input.operation === "transaction" || input.operation === "batch") target = "Bundle";
+  else target = input.resourceType ?? (input.operation === "history" ? "_history" : "");
+  return `${method} ${target}`.trim();
+}

@@ -1,0 +1,185 @@
+import type { AuthType, FhirCredentials, FhirServerConfig, JwtAlg, TlsOptions } from "../../lib/fhir/types";
+
+/** The fhir-server properties as they are stored in the flow (editor values are strings). */
+export interface FhirServerProps {
+  baseUrl?: string;
+  fhirVersion?: string;
+  authType?: string;
+  tokenUrl?: string;
+  scope?: string;
+  clientId?: string;
+  jwtAlg?: string;
+  keyId?: string;
+  timeout?: string | number;
+  retries?: string | number;
+  maxConcurrent?: string | number;
+  tls?: string;
+}
+
+export const AUTH_TYPES: readonly AuthType[] = [
+  "none",
+  "basic",
+  "bearer",
+  "client-credentials",
+  "smart-backend",
+];
+export const JWT_ALGS: readonly JwtAlg[] = ["RS384", "ES384"];
+
+export const DEFAULTS = {
+  fhirVersion: "4.0.1",
+  timeout: 30000,
+  retries: 3,
+  maxConcurrent: 8,
+} as const;
+
+/** A configuration mistake found before any request: reported once by the config node. */
+export class ServerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServerConfigError";
+  }
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
+}
+
+/** Empty means the default; anything else must be an integer >= min. */
+function integer(name: string, value: unknown, fallback: number, min: number): number {
+  const raw = text(value);
+  if (raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    throw new ServerConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function optional(value: unknown): string | undefined {
+  const t = text(value);
+  return t === "" ? undefined : t;
+}
+
+/** The host (and port) of a base URL, for labels and status; "" when it does not parse. */
+export function hostOf(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return "";
+  }
+}
+
+/** Only the secrets the chosen auth type uses, so that an unused stale secret is never sent. */
+function pickCredentials(authType: AuthType, creds: FhirCredentials | undefined): FhirCredentials {
+  const c = creds ?? {};
+  const keep = (v: string | undefined): string | undefined =>
+    typeof v === "string" && v !== "" ? v : undefined;
+  switch (authType) {
+    case "basic":
+      return { username: keep(c.username), password: keep(c.password) };
+    case "bearer":
+      return { token: keep(c.token) };
+    case "client-credentials":
+      return { clientSecret: keep(c.clientSecret) };
+    case "smart-backend":
+      return { privateKey: keep(c.privateKey) };
+    default:
+      return {};
+  }
+}
+
+const TLS_KEYS = ["ca", "cert", "key", "passphrase", "rejectUnauthorized", "servername"] as const;
+
+/** Keeps the options the client understands out of what core tls-config's addTLSOptions fills in. */
+export function pickTls(opts: Record<string, unknown>): TlsOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of TLS_KEYS) {
+    if (opts[k] !== undefined) out[k] = opts[k];
+  }
+  return out as TlsOptions;
+}
+
+/**
+ * The client configuration from the node's properties and credentials. Throws ServerConfigError
+ * (whose message never holds a secret) when a property is out of range or a needed one is missing.
+ */
+export function buildServerConfig(
+  props: FhirServerProps,
+  credentials: FhirCredentials | undefined,
+  tls?: TlsOptions,
+): FhirServerConfig {
+  const baseUrl = text(props.baseUrl);
+  if (baseUrl === "") throw new ServerConfigError("baseUrl is empty");
+  if (baseUrl.startsWith("${")) {
+    throw new ServerConfigError(`baseUrl: environment variable ${baseUrl} is not set`);
+  }
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new ServerConfigError(`baseUrl is not a URL: "${baseUrl}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ServerConfigError(`baseUrl must be http or https, got ${url.protocol}`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new ServerConfigError("baseUrl must not hold a user or password; use the credentials");
+  }
+  const authType = (text(props.authType) || "none") as AuthType;
+  if (!AUTH_TYPES.includes(authType)) {
+    throw new ServerConfigError(`authType must be one of ${AUTH_TYPES.join(", ")}, got "${authType}"`);
+  }
+  const jwtAlg = (text(props.jwtAlg) || "RS384") as JwtAlg;
+  if (!JWT_ALGS.includes(jwtAlg)) {
+    throw new ServerConfigError(`jwtAlg must be RS384 or ES384, got "${jwtAlg}"`);
+  }
+  const creds = pickCredentials(authType, credentials);
+  const clientId = optional(props.clientId);
+  switch (authType) {
+    case "basic":
+      if (!creds.username) throw new ServerConfigError("basic auth needs a username");
+      break;
+    case "bearer":
+      if (!creds.token) throw new ServerConfigError("bearer auth needs a token");
+      break;
+    case "client-credentials":
+      if (!clientId) throw new ServerConfigError("client-credentials auth needs a client id");
+      if (!creds.clientSecret) throw new ServerConfigError("client-credentials auth needs a client secret");
+      break;
+    case "smart-backend":
+      if (!clientId) throw new ServerConfigError("smart-backend auth needs a client id");
+      if (!creds.privateKey) throw new ServerConfigError("smart-backend auth needs a private key");
+      break;
+  }
+  const tokenUrl = optional(props.tokenUrl);
+  if (tokenUrl !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(tokenUrl);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      throw new ServerConfigError(`tokenUrl is not an http(s) URL: "${tokenUrl}"`);
+    }
+  }
+  const config: FhirServerConfig = {
+    baseUrl,
+    fhirVersion: optional(props.fhirVersion) ?? DEFAULTS.fhirVersion,
+    authType,
+    timeout: integer("timeout", props.timeout, DEFAULTS.timeout, 1),
+    retries: integer("retries", props.retries, DEFAULTS.retries, 0),
+    maxConcurrent: integer("maxConcurrent", props.maxConcurrent, DEFAULTS.maxConcurrent, 1),
+    credentials: creds,
+  };
+  if (authType === "client-credentials" || authType === "smart-backend") {
+    config.tokenUrl = tokenUrl;
+    config.scope = optional(props.scope);
+    config.clientId = clientId;
+  }
+  if (authType === "smart-backend") {
+    config.jwtAlg = jwtAlg;
+    config.keyId = optional(props.keyId);
+  }
+  if (tls) config.tls = tls;
+  return config;
+}

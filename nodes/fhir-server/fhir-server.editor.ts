@@ -1,0 +1,154 @@
+(function () {
+  interface FhirServerEditorProps {
+    name: string;
+    baseUrl: string;
+    fhirVersion: string;
+    authType: string;
+    tokenUrl: string;
+    scope: string;
+    clientId: string;
+    jwtAlg: string;
+    keyId: string;
+    timeout: string;
+    retries: string;
+    maxConcurrent: string;
+    tls: string;
+  }
+  interface FhirServerEditorCreds {
+    username: string;
+    password: string;
+    token: string;
+    clientSecret: string;
+    privateKey: string;
+  }
+
+  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+  const STORED = "__PWRD__";
+
+  function isEnv(v: string): boolean {
+    return ENV.test(String(v ?? "").trim());
+  }
+  function httpUrl(v: string): boolean {
+    const t = String(v ?? "").trim();
+    if (isEnv(t)) return true;
+    try {
+      const u = new URL(t);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
+    } catch {
+      return false;
+    }
+  }
+  function intAtLeast(min: number) {
+    return function (v: string): boolean {
+      const t = String(v ?? "").trim();
+      return t === "" || isEnv(t) || (/^\d+$/.test(t) && Number(t) >= min);
+    };
+  }
+  function authTypeOf(node: { authType?: string }): string {
+    return node.authType || "none";
+  }
+  function needs(types: string[]) {
+    return function (this: { authType?: string }, v: string): boolean {
+      if (!types.includes(authTypeOf(this))) return true;
+      return String(v ?? "").trim() !== "";
+    };
+  }
+  function hostOf(url: string): string {
+    try {
+      return new URL(url).host;
+    } catch {
+      return url;
+    }
+  }
+
+  RED.nodes.registerType<FhirServerEditorProps, FhirServerEditorCreds>("fhir-server", {
+    category: "config",
+    defaults: {
+      name: { value: "" },
+      baseUrl: { value: "", required: true, validate: httpUrl },
+      fhirVersion: {
+        value: "4.0.1",
+        validate: (v: string) => /^(\d+\.\d+\.\d+|\$\{\w+\})$/.test(String(v ?? "").trim()),
+      },
+      authType: {
+        value: "none",
+        validate: (v: string) =>
+          /^(none|basic|bearer|client-credentials|smart-backend|\$\{\w+\})$/.test(v || "none"),
+      },
+      tokenUrl: { value: "", validate: (v: string) => String(v ?? "").trim() === "" || httpUrl(v) },
+      scope: { value: "" },
+      clientId: { value: "", validate: needs(["client-credentials", "smart-backend"]) },
+      jwtAlg: { value: "RS384", validate: (v: string) => /^(RS384|ES384|\$\{\w+\})$/.test(v || "RS384") },
+      keyId: { value: "" },
+      timeout: { value: "30000", validate: intAtLeast(1) },
+      retries: { value: "3", validate: intAtLeast(0) },
+      maxConcurrent: { value: "8", validate: intAtLeast(1) },
+      tls: { value: "", type: "tls-config", required: false },
+    },
+    credentials: {
+      username: { type: "text" },
+      password: { type: "password" },
+      token: { type: "password" },
+      clientSecret: { type: "password" },
+      privateKey: { type: "password" },
+    },
+    label: function () {
+      return this.name || hostOf(this.baseUrl) || "fhir server";
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    oneditprepare: function () {
+      const authSelect = $("#node-config-input-authType");
+      function showAuthRows(): void {
+        const type = String(authSelect.val() || "none");
+        $(".fhir-server-auth-row").hide();
+        $(`.fhir-server-auth-${type}`).show();
+        RED.tray.resize();
+      }
+      authSelect.on("change", showAuthRows);
+      if (!this.authType) authSelect.val("none");
+      showAuthRows();
+
+      // The stored key never comes back to the editor: the hidden credential input holds
+      // the "stored" marker until the user pastes a new key or removes it.
+      const keyInput = $("#node-config-input-privateKey");
+      const keyText = $("#node-config-privateKey-text");
+      const keyRemove = $("#node-config-privateKey-remove");
+      const original = String(keyInput.val() ?? "");
+      const stored = original === STORED;
+      keyText.attr(
+        "placeholder",
+        stored
+          ? this._("fhir-server.placeholder.privateKeyStored")
+          : this._("fhir-server.placeholder.privateKey"),
+      );
+      keyRemove.toggle(stored);
+      keyText.on("input change", function () {
+        const typed = String(keyText.val() ?? "");
+        keyInput.val(typed.trim() !== "" ? typed : original);
+      });
+      keyRemove.on("click", (e: JQuery.ClickEvent) => {
+        e.preventDefault();
+        keyInput.val("");
+        keyText.val("");
+        keyText.attr("placeholder", this._("fhir-server.placeholder.privateKeyRemoved"));
+        keyRemove.hide();
+      });
+
+      const useTls = $("#node-config-input-usetls");
+      function showTls(): void {
+        $("#node-config-row-tls").toggle(useTls.is(":checked"));
+        RED.tray.resize();
+      }
+      useTls.prop("checked", !!this.tls);
+      useTls.on("change", showTls);
+      showTls();
+    },
+    oneditsave: function () {
+      if (!$("#node-config-input-usetls").is(":checked")) {
+        $("#node-config-input-tls").val("_ADD_");
+      }
+    },
+  });
+})();

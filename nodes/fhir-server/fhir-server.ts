@@ -1,0 +1,64 @@
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { FhirClient } from "../../lib/fhir";
+import type { FhirCredentials, TlsOptions } from "../../lib/fhir/types";
+import { buildServerConfig, hostOf, pickTls, type FhirServerProps } from "./config";
+import type { FhirServerNode } from "./types";
+
+interface FhirServerDef extends NodeDef, FhirServerProps {}
+
+interface TlsConfigNode extends Node {
+  addTLSOptions(opts: Record<string, unknown>): Record<string, unknown>;
+}
+
+export = function (RED: NodeAPI) {
+  function FhirServer(this: FhirServerNode, def: FhirServerDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: FhirServerNode, def: FhirServerDef): void {
+    node.host = hostOf(String(def.baseUrl ?? ""));
+    try {
+      let tls: TlsOptions | undefined;
+      if (def.tls) {
+        const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
+        if (!tlsNode || typeof tlsNode.addTLSOptions !== "function") {
+          throw new Error("the selected tls-config node is missing");
+        }
+        tls = pickTls(tlsNode.addTLSOptions({}));
+      }
+      node.client = new FhirClient(buildServerConfig(def, node.credentials, tls));
+    } catch (err) {
+      node.configError = err instanceof Error ? err.message : String(err);
+      node.error(`fhir-server ${def.name || node.host || node.id}: ${node.configError}`);
+    }
+
+    node.on("close", (done: () => void) => {
+      const client = node.client;
+      node.client = undefined;
+      if (!client) {
+        done();
+        return;
+      }
+      client.close().then(
+        () => done(),
+        (err: unknown) => {
+          node.warn(
+            `closing the connection pool failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          done();
+        },
+      );
+    });
+  }
+
+  RED.nodes.registerType<FhirServerNode, FhirServerDef, unknown, FhirCredentials>("fhir-server", FhirServer, {
+    credentials: {
+      username: { type: "text" },
+      password: { type: "password" },
+      token: { type: "password" },
+      clientSecret: { type: "password" },
+      privateKey: { type: "password" },
+    },
+  });
+};
