@@ -1,0 +1,92 @@
+/**
+ * Retry policy pieces shared by HTTP clients: which requests may be retried, how long to wait
+ * (exponential backoff with full jitter, or the server's Retry-After), and an abortable sleep.
+ */
+
+export interface BackoffPolicy {
+  /** First backoff step in ms. */
+  baseMs: number;
+  /** Cap of one wait in ms; a Retry-After longer than this ends the retries. */
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
+
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
+const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+export function isIdempotentMethod(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method.toUpperCase());
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return RETRYABLE_STATUSES.has(status);
+}
+
+/**
+ * Retry-After (RFC 9110 §10.2.3) as a wait in ms: either delay-seconds or an HTTP-date.
+ * Undefined when absent or unparseable; a date in the past gives 0.
+ */
+export function parseRetryAfter(
+  value: string | string[] | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw == null) return undefined;
+  const text = raw.trim();
+  if (text === "") return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP-date always names the weekday, which keeps bare numbers and ISO strings out.
+  if (!/^[A-Za-z]{3},/.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/**
+ * "Full jitter" backoff: a uniform wait in [0, min(maxMs, baseMs * 2^attempt)), attempt
+ * counting from 0 for the first retry.
+ */
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  random = Math.random,
+): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * The wait before retry number `attempt` (from 0): the server's Retry-After when it sent
+ * one, else the jittered backoff. Undefined when the server asks for longer than the cap,
+ * which the caller treats as "do not retry".
+ */
+export function retryDelay(
+  attempt: number,
+  retryAfterMs: number | undefined,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  random = Math.random,
+): number | undefined {
+  if (retryAfterMs !== undefined) return retryAfterMs > policy.maxMs ? undefined : retryAfterMs;
+  return backoffDelay(attempt, policy, random);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

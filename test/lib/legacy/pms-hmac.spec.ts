@@ -1,0 +1,201 @@
+import { expect } from "chai";
+import { createHmac } from "node:crypto";
+import {
+  checkTimestamp,
+  decodeDigest,
+  headersFromObject,
+  headersFromRaw,
+  parseIsoTimestamp,
+  pmsHmacCanonical,
+  secretsEqual,
+  signPmsRequest,
+  verifyPmsRequest,
+} from "../../../lib/legacy/pms-hmac";
+
+const SECRET = "s3cr3t-for-tests";
+const NOW = Date.parse("2025-01-06T08:00:00.000Z");
+
+function signed(
+  overrides: { body?: string; path?: string; method?: string; at?: number; secret?: string } = {},
+) {
+  const headers = signPmsRequest({
+    apiKey: "key-1",
+    apiSecret: overrides.secret ?? SECRET,
+    method: overrides.method ?? "POST",
+    pathWithQuery: overrides.path ?? "/appointments?x=1",
+    body: overrides.body ?? '{"a":1}',
+    timestamp: new Date(overrides.at ?? NOW),
+  });
+  return headers;
+}
+
+describe("lib/legacy/pms-hmac", () => {
+  it("builds the canonical string as METHOD + path with query + timestamp + body bytes", () => {
+    const c = pmsHmacCanonical(
+      "post",
+      "/charges?x=1",
+      "2025-01-06T08:00:00.000Z",
+      Buffer.from([0x7b, 0xff, 0x7d]),
+    );
+    expect(
+      c.equals(
+        Buffer.concat([
+          Buffer.from("POST/charges?x=12025-01-06T08:00:00.000Z"),
+          Buffer.from([0x7b, 0xff, 0x7d]),
+        ]),
+      ),
+    ).to.equal(true);
+    expect(pmsHmacCanonical("GET", "/patients", "T", undefined).toString()).to.equal("GET/patientsT");
+  });
+
+  it("signs with HMAC-SHA256 over that string, hex by default, base64 on request", () => {
+    const ts = "2025-01-06T08:00:00.000Z";
+    const expected = createHmac("sha256", SECRET).update(`GET/patients/pat-00001${ts}`).digest();
+    const hex = signPmsRequest({
+      apiKey: "k",
+      apiSecret: SECRET,
+      method: "GET",
+      pathWithQuery: "/patients/pat-00001",
+      timestamp: new Date(ts),
+    });
+    expect(hex).to.deep.equal({
+      "X-API-Key": "k",
+      "X-Timestamp": ts,
+      "X-Signature": expected.toString("hex"),
+    });
+    const b64 = signPmsRequest({
+      apiSecret: SECRET,
+      method: "GET",
+      pathWithQuery: "/patients/pat-00001",
+      timestamp: new Date(ts),
+      encoding: "base64",
+      headerNames: { signature: "X-Sig" },
+    });
+    expect(b64).to.deep.equal({ "X-Timestamp": ts, "X-Sig": expected.toString("base64") });
+  });
+
+  it("verifies a request it signed, with the expected API key", () => {
+    const r = verifyPmsRequest({
+      method: "POST",
+      pathWithQuery: "/appointments?x=1",
+      body: '{"a":1}',
+      headers: headersFromObject(signed()),
+      secrets: [SECRET],
+      apiKey: "key-1",
+      nowMs: NOW + 1000,
+    });
+    expect(r.ok).to.equal(true);
+  });
+
+  it("accepts any one of several secrets (rotation)", () => {
+    const r = verifyPmsRequest({
+      method: "POST",
+      pathWithQuery: "/appointments?x=1",
+      body: '{"a":1}',
+      headers: headersFromObject(signed({ secret: "new-secret" })),
+      secrets: [SECRET, "new-secret"],
+      nowMs: NOW,
+    });
+    expect(r.ok).to.equal(true);
+  });
+
+  const cases: Array<[string, Partial<Parameters<typeof verifyPmsRequest>[0]>, string]> = [
+    ["a tampered body", { body: '{"a":2}' }, "signature"],
+    ["a tampered path", { pathWithQuery: "/appointments?x=2" }, "signature"],
+    ["a tampered method", { method: "PUT" }, "signature"],
+    ["a wrong secret", { secrets: ["other"] }, "signature"],
+    ["a wrong API key", { apiKey: "key-2" }, "unknown-key"],
+    ["a timestamp 5 min + 1 s old", { nowMs: NOW + 301_000 }, "stale"],
+    ["a timestamp 5 min + 1 s ahead", { nowMs: NOW - 301_000 }, "future"],
+  ];
+  for (const [name, change, reason] of cases) {
+    it(`rejects ${name} as ${reason}`, () => {
+      const r = verifyPmsRequest({
+        method: "POST",
+        pathWithQuery: "/appointments?x=1",
+        body: '{"a":1}',
+        headers: headersFromObject(signed()),
+        secrets: [SECRET],
+        apiKey: "key-1",
+        nowMs: NOW,
+        ...change,
+      });
+      expect(r).to.deep.equal({ ok: false, reason });
+    });
+  }
+
+  it("accepts timestamps exactly at the edges of the window", () => {
+    expect(checkTimestamp(NOW, NOW + 300_000, 300)).to.equal("ok");
+    expect(checkTimestamp(NOW, NOW - 300_000, 300)).to.equal("ok");
+  });
+
+  it("rejects missing, repeated or malformed headers before any HMAC", () => {
+    const good = signed();
+    const base = {
+      method: "POST",
+      pathWithQuery: "/appointments?x=1",
+      body: '{"a":1}',
+      secrets: [SECRET],
+      nowMs: NOW,
+    };
+    const without = { ...good } as Record<string, string>;
+    delete without["X-Signature"];
+    expect(verifyPmsRequest({ ...base, headers: headersFromObject(without) })).to.deep.equal({
+      ok: false,
+      reason: "missing-headers",
+    });
+    expect(
+      verifyPmsRequest({ ...base, apiKey: "key-1", headers: headersFromObject({ ...good, "X-API-Key": "" }) })
+        .ok,
+    ).to.equal(false);
+    const raw = [
+      "X-Timestamp",
+      good["X-Timestamp"],
+      "X-Signature",
+      good["X-Signature"],
+      "x-signature",
+      good["X-Signature"],
+    ];
+    expect(verifyPmsRequest({ ...base, headers: headersFromRaw(raw) })).to.deep.equal({
+      ok: false,
+      reason: "malformed",
+    });
+    for (const bad of [
+      { ...good, "X-Timestamp": "1736150400" },
+      { ...good, "X-Timestamp": "2025-01-06 08:00:00" },
+      { ...good, "X-Signature": "abc" },
+      { ...good, "X-Signature": "zz".repeat(32) },
+    ]) {
+      expect(
+        verifyPmsRequest({ ...base, headers: headersFromObject(bad) }),
+        JSON.stringify(bad),
+      ).to.deep.equal({
+        ok: false,
+        reason: "malformed",
+      });
+    }
+  });
+
+  it("decodes hex and base64 digests and nothing else", () => {
+    const d = createHmac("sha256", "k").update("x").digest();
+    expect(decodeDigest(d.toString("hex"))?.equals(d)).to.equal(true);
+    expect(decodeDigest(d.toString("hex").toUpperCase())?.equals(d)).to.equal(true);
+    expect(decodeDigest(d.toString("base64"))?.equals(d)).to.equal(true);
+    expect(decodeDigest(d.toString("base64url"))?.equals(d)).to.equal(true);
+    expect(decodeDigest(d.toString("hex").slice(2))).to.equal(undefined);
+    expect(decodeDigest("")).to.equal(undefined);
+  });
+
+  it("parses only ISO-8601 date-times with a zone", () => {
+    expect(parseIsoTimestamp("2025-01-06T08:00:00.000Z")).to.equal(NOW);
+    expect(parseIsoTimestamp("2025-01-06T03:00:00-05:00")).to.equal(NOW);
+    expect(parseIsoTimestamp("2025-01-06T08:00:00")).to.equal(undefined);
+    expect(parseIsoTimestamp("2025-13-06T08:00:00Z")).to.equal(undefined);
+  });
+
+  it("compares secrets of any length", () => {
+    expect(secretsEqual("abc", "abc")).to.equal(true);
+    expect(secretsEqual("abc", "abcd")).to.equal(false);
+    expect(secretsEqual("", "")).to.equal(true);
+  });
+});
