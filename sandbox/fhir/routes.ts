@@ -1,0 +1,526 @@
+import type { WithId } from "@medplum/core";
+import {
+  OperationOutcomeError,
+  allOk,
+  badRequest,
+  created,
+  deepClone,
+  getStatus,
+  multipleMatches,
+  notFound,
+  preconditionFailed,
+} from "@medplum/core";
+import type { FhirRequest, FhirRequestConfig, FhirResponse, FhirRouteOptions } from "@medplum/fhir-router";
+import { FhirRouter, processBatch } from "@medplum/fhir-router";
+import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from "@medplum/fhirtypes";
+import { randomUUID } from "node:crypto";
+import type { SandboxRepository, VersionRecord } from "./repository";
+import { UNPROCESSABLE_ID, conflictOutcome, parseETag } from "./repository";
+import { isKnownResourceType, knownResourceTypes } from "./schema";
+import type { ParsedSearch, Query, SearchOptions } from "./search";
+import { pairsOf, parseCriteria, parseSearch, queryFromString, subset } from "./search";
+
+/** What the HTTP adapter passes to every handler (and the batch processor passes on to entries). */
+export interface SandboxRequestConfig extends FhirRequestConfig {
+  /** Absolute service base of this request, e.g. http://127.0.0.1:8080/fhir/R4. */
+  baseUrl: string;
+  /** `Prefer: handling=strict`: unknown search parameters are an error. */
+  strict?: boolean;
+}
+
+/** A transaction entry failed: the transaction is rolled back and answers with this status. */
+export class TransactionFailure extends OperationOutcomeError {
+  readonly status: number;
+  constructor(outcome: OperationOutcome, status: number) {
+    super(outcome);
+    this.status = status;
+  }
+}
+
+/** HTTP status for an outcome: Medplum's mapping plus the ids this sandbox adds. */
+export function statusOf(outcome: OperationOutcome): number {
+  if (outcome.id === UNPROCESSABLE_ID) return 422;
+  return getStatus(outcome);
+}
+
+const etag = (versionId: string | undefined): string => `W/"${versionId ?? ""}"`;
+
+function header(req: FhirRequest, name: string): string | undefined {
+  const value = req.headers?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function configOf(req: FhirRequest): SandboxRequestConfig {
+  const config = req.config as SandboxRequestConfig | undefined;
+  if (!config?.baseUrl) throw new Error("request config lacks baseUrl");
+  return config;
+}
+
+function assertType(resourceType: string): void {
+  if (!isKnownResourceType(resourceType)) {
+    throw new OperationOutcomeError({
+      ...notFound,
+      issue: [
+        {
+          severity: "error",
+          code: "not-supported",
+          details: { text: `Unknown resource type ${JSON.stringify(resourceType)}` },
+        },
+      ],
+    });
+  }
+}
+
+function bodyResource(req: FhirRequest, resourceType: string): Resource {
+  const body = req.body as Resource | undefined;
+  if (!body || typeof body !== "object" || Array.isArray(body)) {
+    throw new OperationOutcomeError(badRequest("The request body must be a FHIR resource"));
+  }
+  if (body.resourceType !== resourceType) {
+    throw new OperationOutcomeError(
+      badRequest(`Incorrect resource type: expected ${resourceType}, found ${body.resourceType ?? "none"}`),
+    );
+  }
+  return body;
+}
+
+function mismatch(text: string): OperationOutcome {
+  return { ...preconditionFailed, issue: [{ severity: "error", code: "conflict", details: { text } }] };
+}
+
+/**
+ * Builds the FhirRouter the sandbox serves: Medplum's router and batch processor, with handlers
+ * that add what its defaults leave out (410 for deleted resources, If-Match on every write,
+ * 201 for update-as-create, paging links, type and system history, atomic transactions).
+ */
+export function createSandboxRouter(repo: SandboxRepository, searchOptions: SearchOptions): FhirRouter {
+  const router = new FhirRouter();
+  // Medplum's defaults (including $graphql) go; every interaction below is registered anew.
+  router.router.routes.length = 0;
+
+  /** Throws 412 unless the If-Match header (if any) names the current version of the resource. */
+  function checkIfMatch(req: FhirRequest, resourceType: string, id: string): void {
+    const value = header(req, "if-match");
+    if (value === undefined) return;
+    const current = repo.current(resourceType, id);
+    if (value.trim() === "*") {
+      if (!current) throw new OperationOutcomeError(mismatch(`${resourceType}/${id} does not exist`));
+      return;
+    }
+    const wanted = parseETag(value);
+    if (!current || current.meta?.versionId !== wanted) {
+      throw new OperationOutcomeError(
+        mismatch(
+          current
+            ? `${resourceType}/${id} is at version ${current.meta?.versionId}, not ${wanted}`
+            : `${resourceType}/${id} does not exist, so version ${wanted} cannot match`,
+        ),
+      );
+    }
+  }
+
+  function searchBundle(
+    req: FhirRequest,
+    path: string,
+    parsed: ParsedSearch,
+    matches: WithId<Resource>[],
+  ): Bundle {
+    const base = configOf(req).baseUrl;
+    const { count, offset } = parsed;
+    const total = matches.length;
+    const page = count === 0 ? [] : matches.slice(offset, offset + count);
+    const link = (relation: string, at: number): BundleLink => {
+      const qs = new URLSearchParams(parsed.applied);
+      qs.set("_count", String(count));
+      if (at > 0) qs.set("_offset", String(at));
+      return { relation, url: `${base}/${path}?${qs.toString()}` };
+    };
+    const links: BundleLink[] = [link("self", offset)];
+    if (count > 0) {
+      links.push(link("first", 0));
+      if (offset > 0) links.push(link("previous", Math.max(0, offset - count)));
+      if (offset + count < total) links.push(link("next", offset + count));
+      links.push(link("last", total === 0 ? 0 : Math.floor((total - 1) / count) * count));
+    }
+    return {
+      resourceType: "Bundle",
+      id: randomUUID(),
+      meta: { lastUpdated: new Date().toISOString() },
+      type: "searchset",
+      ...(parsed.omitTotal ? {} : { total }),
+      link: links,
+      entry: page.map((stored) => {
+        const resource = deepClone(stored);
+        return {
+          fullUrl: `${base}/${stored.resourceType}/${stored.id}`,
+          resource: parsed.elements ? subset(resource, parsed.elements) : resource,
+          search: { mode: "match" },
+        };
+      }),
+    };
+  }
+
+  async function searchType(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    let query: Query = req.query;
+    if (req.method === "POST") {
+      const form = req.body as Query | undefined;
+      query = { ...queryFromString(new URLSearchParams(pairsOf(req.query)).toString()) };
+      for (const [key, value] of pairsOf(form ?? {})) {
+        const existing = query[key];
+        query[key] = existing === undefined ? value : ([] as string[]).concat(existing, value);
+      }
+    }
+    const parsed = parseSearch(resourceType, query, Boolean(configOf(req).strict), searchOptions);
+    return [allOk, searchBundle(req, resourceType, parsed, repo.match(parsed.request))];
+  }
+
+  async function searchSystem(req: FhirRequest): Promise<FhirResponse> {
+    const typeParam = pairsOf(req.query)
+      .filter(([key]) => key === "_type")
+      .flatMap(([, value]) => value.split(","))
+      .filter(Boolean);
+    for (const type of typeParam) assertType(type);
+    const types = typeParam.length ? [...new Set(typeParam)] : knownResourceTypes();
+    const rest: Query = { ...req.query };
+    delete rest._type;
+    const strict = Boolean(configOf(req).strict);
+    const matches: WithId<Resource>[] = [];
+    let parsed: ParsedSearch | undefined;
+    for (const type of types) {
+      const perType = parseSearch(type, rest, strict && typeParam.length > 0, searchOptions);
+      parsed ??= perType;
+      matches.push(...repo.match(perType.request));
+    }
+    if (!parsed) throw new OperationOutcomeError(badRequest("No resource types to search"));
+    if (typeParam.length) parsed.applied.unshift(["_type", types.join(",")]);
+    return [allOk, searchBundle(req, "", parsed, matches)];
+  }
+
+  function historyBundle(
+    req: FhirRequest,
+    path: string,
+    scope: { resourceType?: string; id?: string },
+  ): Bundle {
+    const base = configOf(req).baseUrl;
+    let count = searchOptions.defaultCount;
+    let offset = 0;
+    let since: string | undefined;
+    const applied: [string, string][] = [];
+    for (const [key, value] of pairsOf(req.query)) {
+      if (key === "_count" || key === "_offset") {
+        if (!/^\d{1,9}$/.test(value))
+          throw new OperationOutcomeError(badRequest(`${key} must be a non-negative integer`));
+        if (key === "_count") count = Math.min(Number(value), searchOptions.maxCount);
+        else offset = Number(value);
+      } else if (key === "_since") {
+        const time = Date.parse(value);
+        if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) {
+          throw new OperationOutcomeError(badRequest("_since must be a FHIR instant"));
+        }
+        since = new Date(time).toISOString();
+        applied.push([key, value]);
+      }
+    }
+    const records = repo.versions({ ...scope, since });
+    const total = records.length;
+    const link = (relation: string, at: number): BundleLink => {
+      const qs = new URLSearchParams(applied);
+      qs.set("_count", String(count));
+      if (at > 0) qs.set("_offset", String(at));
+      return { relation, url: `${base}/${path}?${qs.toString()}` };
+    };
+    const links: BundleLink[] = [link("self", offset)];
+    if (count > 0) {
+      if (offset > 0) links.push(link("previous", Math.max(0, offset - count)));
+      if (offset + count < total) links.push(link("next", offset + count));
+    }
+    return {
+      resourceType: "Bundle",
+      id: randomUUID(),
+      meta: { lastUpdated: new Date().toISOString() },
+      type: "history",
+      total,
+      link: links,
+      entry: records.slice(offset, offset + count).map((r) => historyEntry(base, r)),
+    };
+  }
+
+  async function create(
+    req: FhirRequest,
+    _r: unknown,
+    _rt: unknown,
+    options?: FhirRouteOptions,
+  ): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    const resource = bodyResource(req, resourceType);
+    const assignedId = Boolean(options?.batch);
+    if (!assignedId) delete resource.id;
+    const ifNoneExist = header(req, "if-none-exist");
+    if (ifNoneExist !== undefined) {
+      const text = ifNoneExist.includes("?") ? ifNoneExist.slice(ifNoneExist.indexOf("?") + 1) : ifNoneExist;
+      const criteria = parseCriteria(resourceType, queryFromString(text), searchOptions);
+      const result = await repo.conditionalCreate(resource, criteria, { assignedId });
+      return [result.outcome, result.resource];
+    }
+    return [created, await repo.createResource(resource, { assignedId })];
+  }
+
+  async function read(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id } = req.params;
+    assertType(resourceType);
+    return [allOk, await repo.readResource(resourceType, id)];
+  }
+
+  async function vread(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id, vid } = req.params;
+    assertType(resourceType);
+    return [allOk, await repo.readVersion(resourceType, id, vid)];
+  }
+
+  async function update(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id } = req.params;
+    assertType(resourceType);
+    const resource = bodyResource(req, resourceType);
+    if (resource.id !== id) {
+      throw new OperationOutcomeError(
+        badRequest(
+          `The resource id (${resource.id ?? "none"}) must match the URL (${id})`,
+          `${resourceType}.id`,
+        ),
+      );
+    }
+    checkIfMatch(req, resourceType, id);
+    const existed = repo.current(resourceType, id) !== undefined;
+    const result = await repo.updateResource(resource);
+    return [existed ? allOk : created, result];
+  }
+
+  async function conditionalUpdate(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    const resource = bodyResource(req, resourceType);
+    const matches = repo.match(parseCriteria(resourceType, req.query, searchOptions));
+    if (matches.length > 1) throw new OperationOutcomeError(multipleMatches);
+    if (matches.length === 0) {
+      if (header(req, "if-match") !== undefined) {
+        throw new OperationOutcomeError(
+          mismatch("No resource matches the criteria, so If-Match cannot match"),
+        );
+      }
+      if (resource.id) {
+        if (repo.current(resourceType, resource.id)) {
+          throw new OperationOutcomeError(
+            conflictOutcome(`${resourceType}/${resource.id} exists but does not match the criteria`),
+          );
+        }
+        return [created, repo.createWithId({ ...resource, id: resource.id })];
+      }
+      return [created, await repo.createResource(resource)];
+    }
+    const target = matches[0];
+    if (resource.id && resource.id !== target.id) {
+      throw new OperationOutcomeError(
+        badRequest(`The resource id ${resource.id} differs from the matching ${resourceType}/${target.id}`),
+      );
+    }
+    checkIfMatch(req, resourceType, target.id);
+    return [allOk, await repo.updateResource({ ...resource, id: target.id })];
+  }
+
+  async function patch(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id } = req.params;
+    assertType(resourceType);
+    checkIfMatch(req, resourceType, id);
+    return [allOk, await repo.patchResource(resourceType as Resource["resourceType"], id, req.body)];
+  }
+
+  async function conditionalPatch(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    const matches = repo.match(parseCriteria(resourceType, req.query, searchOptions));
+    if (matches.length > 1) throw new OperationOutcomeError(multipleMatches);
+    if (matches.length === 0) {
+      throw new OperationOutcomeError({
+        ...notFound,
+        issue: [
+          { severity: "error", code: "not-found", details: { text: "No resource matches the criteria" } },
+        ],
+      });
+    }
+    checkIfMatch(req, resourceType, matches[0].id);
+    return [
+      allOk,
+      await repo.patchResource(resourceType as Resource["resourceType"], matches[0].id, req.body),
+    ];
+  }
+
+  async function remove(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id } = req.params;
+    assertType(resourceType);
+    checkIfMatch(req, resourceType, id);
+    repo.delete(resourceType, id);
+    return [allOk];
+  }
+
+  async function conditionalRemove(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    const matches = repo.match(parseCriteria(resourceType, req.query, searchOptions));
+    if (matches.length > 1) throw new OperationOutcomeError(multipleMatches);
+    if (matches.length === 1) {
+      checkIfMatch(req, resourceType, matches[0].id);
+      repo.delete(resourceType, matches[0].id);
+    }
+    return [allOk];
+  }
+
+  async function historyInstance(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType, id } = req.params;
+    assertType(resourceType);
+    return [allOk, historyBundle(req, `${resourceType}/${id}/_history`, { resourceType, id })];
+  }
+
+  async function historyType(req: FhirRequest): Promise<FhirResponse> {
+    const { resourceType } = req.params;
+    assertType(resourceType);
+    return [allOk, historyBundle(req, `${resourceType}/_history`, { resourceType })];
+  }
+
+  async function historySystem(req: FhirRequest): Promise<FhirResponse> {
+    return [allOk, historyBundle(req, "_history", {})];
+  }
+
+  async function batch(req: FhirRequest): Promise<FhirResponse> {
+    const bundle = req.body as Bundle | undefined;
+    if (!bundle || bundle.resourceType !== "Bundle") {
+      throw new OperationOutcomeError(badRequest("POST to the base needs a batch or transaction Bundle"));
+    }
+    if (bundle.type !== "batch" && bundle.type !== "transaction") {
+      throw new OperationOutcomeError(
+        badRequest(`Bundle.type must be batch or transaction, not ${bundle.type}`),
+      );
+    }
+    const base = configOf(req).baseUrl;
+    const responseType = bundle.type === "batch" ? "batch-response" : "transaction-response";
+    const entries = bundle.entry ?? [];
+    if (entries.length === 0) {
+      return [allOk, { resourceType: "Bundle", id: randomUUID(), type: responseType, entry: [] }];
+    }
+    const methods = entries.map((e) => e.request?.method);
+    // Medplum's transaction mode caps entries (8 with conditional ones) and updates (50); the batch
+    // mode has no caps, so transactions run in it inside a repository transaction that rolls back.
+    const batchReq: FhirRequest = { ...req, config: { ...configOf(req), transactions: false } };
+    if (bundle.type === "batch") {
+      const result = await processBatch(batchReq, repo, router, bundle);
+      return [allOk, finishResponse(result, methods, base)];
+    }
+    assertDistinctTargets(entries);
+    const result = await repo.withTransaction(async () => {
+      const response = await processBatch(batchReq, repo, router, bundle);
+      finishResponse(response, methods, base);
+      response.entry?.forEach((entry, i) => {
+        const status = Number.parseInt(entry.response?.status ?? "500", 10);
+        if (status >= 300) {
+          const outcome = entry.response?.outcome ?? badRequest("Transaction entry failed");
+          throw new TransactionFailure(
+            {
+              ...outcome,
+              issue: (outcome.issue ?? []).map((issue) => ({
+                ...issue,
+                expression: issue.expression ?? [`Bundle.entry[${i}]`],
+                diagnostics: `Bundle.entry[${i}] (${methods[i]} ${entries[i].request?.url}) failed; the transaction was rolled back`,
+              })),
+            },
+            status,
+          );
+        }
+      });
+      return response;
+    });
+    return [allOk, result];
+  }
+
+  router.add("POST", "", batch, "batch");
+  router.add("GET", "", searchSystem, "search-system");
+  router.add("GET", "_history", historySystem, "history-system");
+  router.add("GET", ":resourceType", searchType, "search-type");
+  router.add("POST", ":resourceType/_search", searchType, "search-type");
+  router.add("GET", ":resourceType/_history", historyType, "history-type");
+  router.add("POST", ":resourceType", create, "create");
+  router.add("GET", ":resourceType/:id", read, "read");
+  router.add("GET", ":resourceType/:id/_history", historyInstance, "history-instance");
+  router.add("GET", ":resourceType/:id/_history/:vid", vread, "vread");
+  router.add("PUT", ":resourceType/:id", update, "update");
+  router.add("PUT", ":resourceType", conditionalUpdate, "update");
+  router.add("PATCH", ":resourceType/:id", patch, "patch");
+  router.add("PATCH", ":resourceType", conditionalPatch, "patch");
+  router.add("DELETE", ":resourceType/:id", remove, "delete");
+  router.add("DELETE", ":resourceType", conditionalRemove, "delete");
+  return router;
+}
+
+function historyEntry(base: string, record: VersionRecord): BundleEntry {
+  const { resourceType, id, versionId } = record;
+  return {
+    fullUrl: `${base}/${resourceType}/${id}`,
+    ...(record.resource ? { resource: deepClone(record.resource) } : {}),
+    request: {
+      method: record.method,
+      url: record.method === "POST" ? resourceType : `${resourceType}/${id}`,
+    },
+    response: {
+      status: record.status,
+      etag: etag(versionId),
+      lastModified: record.lastUpdated,
+      ...(record.resource ? { location: `${resourceType}/${id}/_history/${versionId}` } : {}),
+    },
+  };
+}
+
+/** FHIR forbids two entries of one transaction acting on the same resource. */
+function assertDistinctTargets(entries: BundleEntry[]): void {
+  const seen = new Set<string>();
+  entries.forEach((entry, i) => {
+    const method = entry.request?.method;
+    const url = entry.request?.url;
+    if (!url || method === "GET" || method === "HEAD" || method === "POST" || url.includes("?")) return;
+    const target = url.split("/").slice(0, 2).join("/");
+    if (seen.has(target)) {
+      throw new OperationOutcomeError(
+        badRequest(
+          `Bundle.entry[${i}]: ${target} is the target of an earlier entry`,
+          `Bundle.entry[${i}].request.url`,
+        ),
+      );
+    }
+    seen.add(target);
+  });
+}
+
+/** Gives every entry of a batch/transaction response the status, location and ETag HTTP would. */
+function finishResponse(bundle: Bundle, methods: (string | undefined)[], base: string): Bundle {
+  bundle.id = randomUUID();
+  bundle.entry?.forEach((entry, i) => {
+    const response = entry.response ?? { status: "500" };
+    entry.response = response;
+    const outcome = response.outcome;
+    const status = outcome ? statusOf(outcome) : Number.parseInt(response.status, 10);
+    response.status = String(methods[i] === "DELETE" && status === 200 ? 204 : status);
+    const resource = entry.resource;
+    if (status < 300) {
+      delete response.outcome;
+      delete response.location;
+      const versionId = resource?.meta?.versionId;
+      if (resource?.id && versionId && methods[i] !== "GET") {
+        entry.fullUrl = `${base}/${resource.resourceType}/${resource.id}`;
+        response.location = `${resource.resourceType}/${resource.id}/_history/${versionId}`;
+        response.etag = etag(versionId);
+        if (resource.meta?.lastUpdated) response.lastModified = resource.meta.lastUpdated;
+      }
+    }
+  });
+  return bundle;
+}
