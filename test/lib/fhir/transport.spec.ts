@@ -220,6 +220,88 @@ describe("lib/fhir transport (local servers)", function () {
       }
     });
 
+    it("holds writes of one business key back until the previous one answered; other keys overlap", async () => {
+      const active = new Map<string, number>();
+      const peak = new Map<string, number>();
+      let overallActive = 0;
+      let overallPeak = 0;
+      handler = (req, res) => {
+        const key = `${req.method} ${req.url} ${String(req.headers["if-none-exist"] ?? "")}`;
+        active.set(key, (active.get(key) ?? 0) + 1);
+        peak.set(key, Math.max(peak.get(key) ?? 0, active.get(key)!));
+        overallPeak = Math.max(overallPeak, ++overallActive);
+        req.resume();
+        setTimeout(() => {
+          active.set(key, active.get(key)! - 1);
+          overallActive--;
+          json(res, 200, { resourceType: "Patient", id: "x" });
+        }, 15);
+      };
+      const client = new FhirClient({ baseUrl: `http://127.0.0.1:${port}/fhir`, authType: "none" });
+      const body = (mrn: string) => ({
+        resourceType: "Patient",
+        identifier: [{ system: "urn:mrn", value: mrn }],
+      });
+      try {
+        await Promise.all([
+          ...Array.from({ length: 6 }, () => client.interaction({ operation: "upsert", body: body("same") })),
+          ...Array.from({ length: 4 }, () =>
+            client.interaction({ operation: "create", body: body("c"), ifNoneExist: "identifier=urn:mrn|c" }),
+          ),
+          ...Array.from({ length: 4 }, (_, i) =>
+            client.interaction({ operation: "upsert", body: body(`other-${i}`) }),
+          ),
+        ]);
+        expect(peak.get("PUT /fhir/Patient?identifier=urn%3Amrn%7Csame ")).to.equal(1);
+        expect(peak.get("POST /fhir/Patient identifier=urn:mrn|c")).to.equal(1);
+        expect(overallPeak).to.be.at.least(3);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it("sends operations as GET with parameters, or POST with a Parameters body", async () => {
+      const seen: Array<{ method?: string; url?: string; body: string; type?: string }> = [];
+      handler = (req, res) => {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString()));
+        req.on("end", () => {
+          seen.push({ method: req.method, url: req.url, body, type: req.headers["content-type"] });
+          json(res, 200, { resourceType: "Bundle", type: "searchset" });
+        });
+      };
+      const client = new FhirClient({ baseUrl: `http://127.0.0.1:${port}/fhir`, authType: "none" });
+      try {
+        await client.interaction({
+          operation: "operation",
+          resourceType: "Patient",
+          id: "p1",
+          operationName: "$everything",
+          params: { _count: 5 },
+        });
+        const parameters = { resourceType: "Parameters", parameter: [{ name: "mode", valueCode: "create" }] };
+        await client.interaction({
+          operation: "operation",
+          resourceType: "Patient",
+          operationName: "validate",
+          body: parameters,
+        });
+        expect(seen[0]).to.deep.include({
+          method: "GET",
+          url: "/fhir/Patient/p1/$everything?_count=5",
+          body: "",
+        });
+        expect(seen[1]).to.deep.include({
+          method: "POST",
+          url: "/fhir/Patient/$validate",
+          type: "application/fhir+json",
+        });
+        expect(JSON.parse(seen[1]!.body)).to.deep.equal(parameters);
+      } finally {
+        await client.close();
+      }
+    });
+
     it("answers FHIR_ABORTED when the caller's signal fires, and FHIR_CLOSED after close", async () => {
       handler = (_req, res) => setTimeout(() => json(res, 200, { resourceType: "Patient", id: "1" }), 300);
       const client = new FhirClient({
