@@ -1,0 +1,81 @@
+/**
+ * `npm start`: the sandbox services, then Node-RED 4.1 on http://127.0.0.1:1880 with this pack and
+ * every shipped pipeline deployed on its own tab. Ctrl-C stops everything.
+ *
+ * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), NODE_RED_USER_DIR (.node-red-data).
+ */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  mergeFlows,
+  shippedFlows,
+  startSandbox,
+  withSandboxCredentials,
+  type FlowNode,
+} from "../sandbox/demo";
+import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../sandbox/node-red";
+
+function port(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} is not a port`);
+  return value;
+}
+
+function readFlows(file: string): FlowNode[] {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
+    return Array.isArray(parsed) ? (parsed as FlowNode[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+async function main(): Promise<void> {
+  const userDir = resolve(process.env.NODE_RED_USER_DIR ?? join(PACK_DIR, ".node-red-data"));
+  const sandbox = await startSandbox({ fhirPort: port("FHIR_PORT", 8103) });
+  let red: NodeRedProcess | undefined;
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nstopping Node-RED and the sandbox ...");
+    await red?.stop();
+    await sandbox.close();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop(0));
+  process.on("SIGTERM", () => void stop(0));
+
+  try {
+    red = await startNodeRed({
+      userDir,
+      port: port("NODE_RED_PORT", 1880),
+      env: sandbox.env,
+      echo: true,
+    });
+    red.child.on("exit", () => void stop(1));
+    const flows = mergeFlows(readFlows(join(userDir, "flows.json")), shippedFlows());
+    const res = await fetch(`${red.url}/flows`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+      body: JSON.stringify(withSandboxCredentials(flows, sandbox)),
+    });
+    if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    await stop(1);
+    return;
+  }
+
+  console.log(`
+  Node-RED editor    ${red.url}/
+  FHIR R4 sandbox    ${sandbox.fhir.url}   (OAuth2 token endpoint ${sandbox.fhir.tokenUrl})
+
+  Ctrl-C stops everything.
+`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
