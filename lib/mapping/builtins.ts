@@ -1,0 +1,127 @@
+import { compileMapping } from "./compile";
+import type { CompileOptions, CompiledMapping, MappingRule } from "./types";
+
+export type BuiltinMappingName = "patient" | "appointment" | "encounter";
+
+/**
+ * Where the PMS updatedAt travels. Not meta.lastUpdated: the FHIR server owns that and
+ * overwrites it on every write.
+ */
+export const PMS_UPDATED_AT_EXTENSION =
+  "https://healthbridge.example.org/fhir/StructureDefinition/pms-updated-at";
+
+const updatedAt = `extension.where(url='${PMS_UPDATED_AT_EXTENSION}').valueInstant`;
+
+const patient: MappingRule[] = [
+  { fhir: "resourceType", default: "Patient" },
+  { pms: "id", fhir: "identifier.where(system=%identifierSystem).value", required: true },
+  { pms: "firstName", fhir: "name[0].given[0]", transform: "string", required: true },
+  { pms: "lastName", fhir: "name[0].family", transform: "string", required: true },
+  { pms: "dateOfBirth", fhir: "birthDate", transform: "date", required: true, validate: "date" },
+  { pms: "gender", fhir: "gender", transform: "gender" },
+  { pms: "phone", fhir: "telecom.where(system='phone').value", transform: "string", validate: "phone" },
+  { pms: "email", fhir: "telecom.where(system='email').value", transform: "string", validate: "email" },
+  { pms: "address.street", fhir: "address[0].line[0]", transform: "string" },
+  { pms: "address.city", fhir: "address[0].city", transform: "string" },
+  { pms: "address.state", fhir: "address[0].state", transform: "string" },
+  { pms: "address.zipCode", fhir: "address[0].postalCode", transform: "string" },
+  { pms: "updatedAt", fhir: updatedAt, transform: "dateTime" },
+];
+
+const appointment: MappingRule[] = [
+  { fhir: "resourceType", default: "Appointment" },
+  { pms: "id", fhir: "identifier.where(system=%identifierSystem).value", required: true },
+  { pms: "status", fhir: "status", transform: "appointmentStatus", required: true },
+  { pms: "scheduledTime", fhir: "start", transform: "dateTime", required: true },
+  { pms: "duration", fhir: "minutesDuration", transform: "number", required: "to-fhir" },
+  {
+    pms: "duration",
+    fhir: "end",
+    transform: "addMinutes",
+    with: { pms: "scheduledTime", fhir: "start" },
+    required: "to-pms",
+    label: "end = scheduledTime + duration",
+  },
+  {
+    pms: "patientId",
+    fhir: "participant.where(actor.type='Patient').actor.reference",
+    transform: "reference:Patient",
+    required: true,
+  },
+  { fhir: "participant.where(actor.type='Patient').status", default: "accepted" },
+  {
+    pms: "providerId",
+    fhir: "participant.where(actor.type='Practitioner').actor.reference",
+    transform: "reference:Practitioner",
+    required: true,
+  },
+  { fhir: "participant.where(actor.type='Practitioner').status", default: "accepted" },
+  { pms: "reason", fhir: "reasonCode[0].text", transform: "string" },
+  { pms: "updatedAt", fhir: updatedAt, transform: "dateTime" },
+];
+
+const encounter: MappingRule[] = [
+  { fhir: "resourceType", default: "Encounter" },
+  { pms: "id", fhir: "identifier.where(system=%identifierSystem).value", required: true },
+  { fhir: "status", default: "planned" },
+  { fhir: "class.system", default: "http://terminology.hl7.org/CodeSystem/v3-ActCode" },
+  { fhir: "class.code", default: "AMB" },
+  { fhir: "class.display", default: "ambulatory" },
+  { pms: "patientId", fhir: "subject.reference", transform: "reference:Patient", required: true },
+  {
+    pms: "providerId",
+    fhir: "participant.where(individual.type='Practitioner').individual.reference",
+    transform: "reference:Practitioner",
+    required: true,
+  },
+  { pms: "scheduledTime", fhir: "period.start", transform: "dateTime", required: true },
+  {
+    pms: "duration",
+    fhir: "period.end",
+    transform: "addMinutes",
+    with: { pms: "scheduledTime", fhir: "period.start" },
+    required: true,
+    label: "period.end = scheduledTime + duration",
+  },
+  { pms: "id", fhir: "appointment[0].reference", transform: "reference:Appointment" },
+  { pms: "reason", fhir: "reasonCode[0].text", transform: "string" },
+];
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The built-in rule sets, for the sandbox PMS records (lib/mapping/records.ts). Frozen. */
+export const builtinMappings: Readonly<Record<BuiltinMappingName, readonly MappingRule[]>> = deepFreeze({
+  patient,
+  appointment,
+  encounter,
+});
+
+/** `%identifierSystem` of each built-in set unless the node or caller sets one. */
+export const builtinIdentifierSystems: Readonly<Record<BuiltinMappingName, string>> = {
+  patient: "urn:healthbridge:pms:patient",
+  appointment: "urn:healthbridge:pms:appointment",
+  encounter: "urn:healthbridge:pms:encounter",
+};
+
+export function isBuiltinMappingName(name: unknown): name is BuiltinMappingName {
+  return name === "patient" || name === "appointment" || name === "encounter";
+}
+
+/** A fresh, editable copy of a built-in set. */
+export function builtinRules(name: BuiltinMappingName): MappingRule[] {
+  return structuredClone(builtinMappings[name]) as MappingRule[];
+}
+
+/** Compiles a built-in set with its default identifier system unless options name one. */
+export function compileBuiltin(name: BuiltinMappingName, options: CompileOptions = {}): CompiledMapping {
+  return compileMapping(builtinMappings[name], {
+    ...options,
+    identifierSystem: options.identifierSystem || builtinIdentifierSystems[name],
+  });
+}

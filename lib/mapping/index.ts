@@ -1,0 +1,27 @@
+export { compileMapping, checkMapping, ruleLabel } from "./compile";
+export {
+  builtinMappings,
+  builtinIdentifierSystems,
+  builtinRules,
+  compileBuiltin,
+  isBuiltinMappingName,
+  PMS_UPDATED_AT_EXTENSION,
+} from "./builtins";
+export type { BuiltinMappingName } from "./builtins";
+export { transformCatalog } from "./transforms";
+export type { TransformInfo } from "./transforms";
+export { validatorNames } from "./validators";
+export type {
+  CompileOptions,
+  CompiledMapping,
+  MapResult,
+  MappingDirection,
+  MappingError,
+  MappingErrorCode,
+  MappingIssue,
+  MappingRule,
+  MappingWarning,
+  MappingWarningCode,
+} from "./types";
+export { PMS_APPOINTMENT_STATUSES } from "./records";
+export type { PmsAddress, PmsAppointment, PmsAppointmentStatus, PmsPatient, PmsProvider } from "./records";
