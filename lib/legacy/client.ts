@@ -95,6 +95,20 @@ export interface PagedResult {
 }
 
 const DEFAULT_TIMEOUT = 30_000;
+
+/** Set by the transport; a value copied from elsewhere (e.g. an earlier response's headers) would break the request. */
+const TRANSPORT_HEADERS = [
+  "content-length",
+  "host",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+  "proxy-connection",
+];
 const DEFAULT_RETRIES = 3;
 
 function trimSlash(url: string): string {
@@ -169,8 +183,7 @@ export class LegacyClient {
         this.headerNames.apiKey,
         this.headerNames.timestamp,
         this.headerNames.signature,
-        "content-length",
-        "host",
+        ...TRANSPORT_HEADERS,
       ].map((h) => h.toLowerCase()),
     );
     this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 16 });

@@ -40,6 +40,10 @@ export class SeenIds {
     this.evict(nowMs);
   }
 
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
   /** Merges entries saved elsewhere (a context store), keeping the later expiry of each key. */
   load(saved: unknown, nowMs: number): void {
     if (!Array.isArray(saved)) return;

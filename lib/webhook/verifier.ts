@@ -1,0 +1,158 @@
+import { PackError } from "../errors";
+import { SeenIds } from "./replay";
+import {
+  eventTypeOf,
+  parseSecrets,
+  REJECT_CODE,
+  REJECT_STATUS,
+  verifyWebhook,
+  type RejectReason,
+  type WebhookRequest,
+  type WebhookScheme,
+} from "./schemes";
+
+/** Where seen ids are kept across restarts (a Node-RED context store); absent: this process only. */
+export interface SeenPersistence {
+  load(): Promise<unknown>;
+  save(snapshot: Array<[string, number]>): Promise<void>;
+}
+
+export interface VerifierOptions {
+  scheme: WebhookScheme;
+  /** One secret per line. */
+  secrets: string | undefined;
+  toleranceSeconds: number;
+  maxBytes: number;
+  maxIds: number;
+  persistence?: SeenPersistence;
+}
+
+export const VERIFIER_DEFAULTS = { toleranceSeconds: 300, maxBytes: 1_048_576, maxIds: 10_000 } as const;
+
+export interface Delivery {
+  id: string;
+  /** Epoch ms of the signed timestamp (none for GitHub). */
+  timestampMs?: number;
+  eventType?: string;
+  /** The body parsed as JSON when it is JSON, else its UTF-8 text. */
+  payload: unknown;
+}
+
+export type Outcome =
+  | ({ kind: "verified"; status: 202 } & Delivery)
+  | ({ kind: "duplicate"; status: 202; reason: "duplicate"; code: string } & Delivery)
+  | { kind: "rejected"; status: number; reason: RejectReason; code: string };
+
+export function parsePayload(body: Buffer): unknown {
+  const text = body.toString("utf8");
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Signature, timestamp window, size and replay checks of one webhook endpoint. Seen ids are
+ * checked and recorded in one step per delivery (serialised when they are persisted), so two
+ * copies of a delivery arriving together are forwarded once.
+ */
+export class WebhookVerifier {
+  readonly scheme: WebhookScheme;
+  private readonly keys: Buffer[];
+  private readonly seen: SeenIds;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: VerifierOptions) {
+    this.scheme = options.scheme;
+    for (const [name, value, min] of [
+      ["tolerance", options.toleranceSeconds, 1],
+      ["max bytes", options.maxBytes, 0],
+      ["max ids", options.maxIds, 1],
+    ] as const) {
+      if (!Number.isInteger(value) || value < min) {
+        throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}`);
+      }
+    }
+    this.keys = parseSecrets(options.scheme, options.secrets);
+    this.seen = new SeenIds(options.maxIds);
+  }
+
+  async check(req: WebhookRequest, nowMs = Date.now()): Promise<Outcome> {
+    if (req.body.length > this.options.maxBytes) return rejected("too-large");
+    const result = verifyWebhook(this.scheme, this.keys, req, {
+      toleranceSeconds: this.options.toleranceSeconds,
+      nowMs,
+    });
+    if (!result.ok) return rejected(result.reason);
+    const payload = parsePayload(req.body);
+    const delivery: Delivery = {
+      id: result.id,
+      timestampMs: result.timestampMs,
+      eventType: eventTypeOf(result, payload),
+      payload,
+    };
+    const remember = (): boolean => {
+      if (this.seen.hasAny(result.dedupeKeys, nowMs)) return false;
+      for (const key of result.dedupeKeys) this.seen.add(key, result.replayableUntilMs, nowMs);
+      return true;
+    };
+    const first = this.options.persistence
+      ? await this.persisted(remember, result.dedupeKeys, nowMs)
+      : remember();
+    return first
+      ? { kind: "verified", status: 202, ...delivery }
+      : { kind: "duplicate", status: 202, reason: "duplicate", code: REJECT_CODE.duplicate, ...delivery };
+  }
+
+  /** Reads the store's ids, checks and records, and writes back, one delivery at a time. */
+  private persisted(remember: () => boolean, keys: readonly string[], nowMs: number): Promise<boolean> {
+    const persistence = this.options.persistence as SeenPersistence;
+    const run = async (): Promise<boolean> => {
+      let saved: unknown;
+      try {
+        saved = await persistence.load();
+      } catch (err) {
+        throw new PackError(
+          "WEBHOOK_STORE",
+          "reading seen webhook ids from the context store failed",
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      }
+      this.seen.load(saved, nowMs);
+      const first = remember();
+      if (first) {
+        try {
+          await persistence.save(this.seen.snapshot(nowMs));
+        } catch (err) {
+          // Not remembered after all: the sender's retry must not be taken for a duplicate.
+          for (const key of keys) this.seen.delete(key);
+          throw new PackError(
+            "WEBHOOK_STORE",
+            "saving seen webhook ids to the context store failed",
+            undefined,
+            {
+              cause: err,
+            },
+          );
+        }
+      }
+      return first;
+    };
+    const next = this.chain.then(run, run);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Ids remembered now (for tests and status). */
+  get seenCount(): number {
+    return this.seen.size;
+  }
+}
+
+function rejected(reason: RejectReason): Outcome {
+  return { kind: "rejected", status: REJECT_STATUS[reason], reason, code: REJECT_CODE[reason] };
+}

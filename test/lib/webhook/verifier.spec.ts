@@ -1,0 +1,171 @@
+import { expect } from "chai";
+import { headersFromObject } from "../../../lib/legacy/pms-hmac";
+import { signWebhook } from "../../../lib/webhook/schemes";
+import {
+  parsePayload,
+  WebhookVerifier,
+  type Outcome,
+  type SeenPersistence,
+} from "../../../lib/webhook/verifier";
+import type { PackError } from "../../../lib/errors";
+
+const SECRET = "whsec_" + Buffer.from("verifier-test-key-0123456789abcd").toString("base64");
+const NOW = Date.parse("2025-01-06T08:00:00.000Z");
+
+function delivery(id: string, body = '{"eventType":"patient.updated","resourceId":"pat-00001"}', at = NOW) {
+  const headers = signWebhook({
+    scheme: "standard-webhooks",
+    secret: SECRET,
+    id,
+    body,
+    timestamp: new Date(at),
+  });
+  return {
+    method: "POST",
+    pathWithQuery: "/hooks",
+    headers: headersFromObject(headers),
+    body: Buffer.from(body),
+  };
+}
+
+/** A store that keeps what it is given, as a context store would, and can be told to fail. */
+class MemoryPersistence implements SeenPersistence {
+  saved: unknown;
+  failLoad = false;
+  failSave = false;
+  saves = 0;
+  async load(): Promise<unknown> {
+    if (this.failLoad) throw new Error("store down");
+    return structuredClone(this.saved);
+  }
+  async save(snapshot: Array<[string, number]>): Promise<void> {
+    if (this.failSave) throw new Error("store down");
+    this.saves++;
+    this.saved = structuredClone(snapshot);
+  }
+}
+
+const make = (extra: Partial<ConstructorParameters<typeof WebhookVerifier>[0]> = {}) =>
+  new WebhookVerifier({
+    scheme: "standard-webhooks",
+    secrets: SECRET,
+    toleranceSeconds: 300,
+    maxBytes: 1024,
+    maxIds: 100,
+    ...extra,
+  });
+
+describe("lib/webhook/verifier WebhookVerifier", () => {
+  it("verifies, parses the body and names the event", async () => {
+    const out = await make().check(delivery("msg_1"), NOW);
+    expect(out).to.deep.equal({
+      kind: "verified",
+      status: 202,
+      id: "msg_1",
+      timestampMs: NOW,
+      eventType: "patient.updated",
+      payload: { eventType: "patient.updated", resourceId: "pat-00001" },
+    });
+  });
+
+  it("answers a repeat of a verified id as a duplicate (202), a forged repeat as a rejection", async () => {
+    const v = make();
+    expect((await v.check(delivery("msg_1"), NOW)).kind).to.equal("verified");
+    // The sender's retry: same id, fresh timestamp and signature.
+    const retry = await v.check(delivery("msg_1", undefined, NOW + 5000), NOW + 5000);
+    expect(retry).to.deep.include({
+      kind: "duplicate",
+      status: 202,
+      reason: "duplicate",
+      code: "WEBHOOK_DUPLICATE",
+    });
+    const forged = delivery("msg_1");
+    forged.body = Buffer.from('{"eventType":"patient.deleted"}');
+    expect(await v.check(forged, NOW)).to.deep.include({
+      kind: "rejected",
+      reason: "signature",
+      status: 401,
+    });
+  });
+
+  it("forwards one of two copies arriving together", async () => {
+    const v = make();
+    const outs = await Promise.all([v.check(delivery("msg_2"), NOW), v.check(delivery("msg_2"), NOW)]);
+    expect(outs.map((o) => o.kind).sort()).to.deep.equal(["duplicate", "verified"]);
+  });
+
+  it("forgets an id once a replay of it would be stale anyway", async () => {
+    const v = make();
+    await v.check(delivery("msg_3"), NOW);
+    expect(v.seenCount).to.equal(2);
+    const later = NOW + 301_000;
+    expect((await v.check(delivery("msg_3", undefined, later), later)).kind).to.equal("verified");
+  });
+
+  it("refuses a body over maxBytes with 413 before anything else", async () => {
+    const big = delivery("msg_4", JSON.stringify({ pad: "x".repeat(2000) }));
+    expect(await make().check(big, NOW)).to.deep.equal({
+      kind: "rejected",
+      status: 413,
+      reason: "too-large",
+      code: "WEBHOOK_TOO_LARGE",
+    });
+  });
+
+  it("keeps seen ids in the persistence, so a new verifier (a restart) still knows them", async () => {
+    const store = new MemoryPersistence();
+    expect((await make({ persistence: store }).check(delivery("msg_5"), NOW)).kind).to.equal("verified");
+    expect(store.saves).to.equal(1);
+    const restarted = make({ persistence: store });
+    expect((await restarted.check(delivery("msg_5"), NOW + 1000)).kind).to.equal("duplicate");
+    expect(store.saves).to.equal(1);
+  });
+
+  it("fails with WEBHOOK_STORE when the store fails, and does not remember an id it could not save", async () => {
+    const store = new MemoryPersistence();
+    const v = make({ persistence: store });
+    store.failSave = true;
+    let caught: unknown;
+    try {
+      await v.check(delivery("msg_6"), NOW);
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as PackError).code).to.equal("WEBHOOK_STORE");
+    store.failSave = false;
+    expect((await v.check(delivery("msg_6"), NOW)).kind).to.equal("verified");
+    store.failLoad = true;
+    try {
+      await v.check(delivery("msg_7"), NOW);
+      expect.fail("should throw");
+    } catch (err) {
+      expect((err as PackError).code).to.equal("WEBHOOK_STORE");
+    }
+    store.failLoad = false;
+    const after: Outcome = await v.check(delivery("msg_8"), NOW);
+    expect(after.kind).to.equal("verified");
+  });
+
+  it("validates its options and secrets with WEBHOOK_CONFIG", () => {
+    for (const extra of [
+      { toleranceSeconds: 0 },
+      { maxBytes: -1 },
+      { maxIds: 0 },
+      { secrets: "" },
+      { secrets: "whsec_%%%" },
+    ]) {
+      try {
+        make(extra);
+        expect.fail(JSON.stringify(extra));
+      } catch (err) {
+        expect((err as PackError).code, JSON.stringify(extra)).to.equal("WEBHOOK_CONFIG");
+      }
+    }
+  });
+
+  it("parses JSON bodies and keeps anything else as UTF-8 text", () => {
+    expect(parsePayload(Buffer.from('{"a":[1]}'))).to.deep.equal({ a: [1] });
+    expect(parsePayload(Buffer.from("name=Zoë"))).to.equal("name=Zoë");
+    expect(parsePayload(Buffer.alloc(0))).to.equal("");
+  });
+});
