@@ -142,6 +142,22 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(metadataPost.status).to.equal(405);
     });
 
+    it("answers 413 to a body over the limit", async () => {
+      const small = await startFhirSandbox({ maxBodyBytes: 1024 });
+      try {
+        const r = await call(`${small.url}/Patient`, {
+          method: "POST",
+          json: {
+            ...patient(SYS, "big"),
+            text: { status: "generated", div: `<div>${"x".repeat(4096)}</div>` },
+          },
+        });
+        expect(r.status).to.equal(413);
+      } finally {
+        await small.close();
+      }
+    });
+
     it("answers 404 outside the FHIR base", async () => {
       const r = await call<OperationOutcome>(`${sandbox.url.replace("/fhir/R4", "")}/elsewhere`);
       expect(r.status).to.equal(404);
@@ -319,6 +335,51 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
     });
   });
 
+  describe("conditional patch and delete", () => {
+    it("patches the one match, 404 for none, 412 for several", async () => {
+      await create(patient(SYS, "p1"));
+      const headers = { "content-type": "application/json-patch+json" };
+      const body = JSON.stringify([{ op: "add", path: "/gender", value: "unknown" }]);
+      const one = await call<Patient>(`${sandbox.url}/Patient?identifier=${SYS}|p1`, {
+        method: "PATCH",
+        headers,
+        body,
+      });
+      expect(one.status).to.equal(200);
+      expect(one.body.gender).to.equal("unknown");
+      const none = await call(`${sandbox.url}/Patient?identifier=${SYS}|zz`, {
+        method: "PATCH",
+        headers,
+        body,
+      });
+      expect(none.status).to.equal(404);
+      await create(patient(SYS, "p1"));
+      const several = await call(`${sandbox.url}/Patient?identifier=${SYS}|p1`, {
+        method: "PATCH",
+        headers,
+        body,
+      });
+      expect(several.status).to.equal(412);
+    });
+
+    it("deletes the one match (204), does nothing for none (204), 412 for several", async () => {
+      const p = await create(patient(SYS, "d1"));
+      expect(
+        (await call(`${sandbox.url}/Patient?identifier=${SYS}|d1`, { method: "DELETE" })).status,
+      ).to.equal(204);
+      expect((await call(`${sandbox.url}/Patient/${p.id}`)).status).to.equal(410);
+      expect(
+        (await call(`${sandbox.url}/Patient?identifier=${SYS}|d1`, { method: "DELETE" })).status,
+      ).to.equal(204);
+      await create(patient(SYS, "d2"));
+      await create(patient(SYS, "d2"));
+      expect(
+        (await call(`${sandbox.url}/Patient?identifier=${SYS}|d2`, { method: "DELETE" })).status,
+      ).to.equal(412);
+      expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|d2`)).body.total).to.equal(2);
+    });
+  });
+
   describe("JSON Patch", () => {
     it("patches with application/json-patch+json and bumps the version", async () => {
       const p = await create(patient(SYS, "1"));
@@ -452,6 +513,26 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(strict.status).to.equal(400);
       const badCount = await call(`${sandbox.url}/Patient?_count=many`);
       expect(badCount.status).to.equal(400);
+    });
+
+    it("supports _summary=count, _elements, _offset, and a system search by _type", async () => {
+      await create(patient(SYS, "a", "Alpha"));
+      await create(patient(SYS, "b", "Beta"));
+      await create({ resourceType: "Organization", name: "Clinic" } as Resource);
+      const summary = await call<Bundle>(`${sandbox.url}/Patient?_summary=count`);
+      expect(summary.body.total).to.equal(2);
+      expect(summary.body.entry ?? []).to.have.length(0);
+      const elements = await call<Bundle>(`${sandbox.url}/Patient?_elements=identifier&_count=1&_offset=1`);
+      const only = elements.body.entry?.[0].resource as Patient;
+      expect(only.name).to.equal(undefined);
+      expect(only.identifier?.[0].value).to.equal("b");
+      expect(only.meta?.tag?.map((t) => t.code)).to.include("SUBSETTED");
+      const previous = elements.body.link?.find((l) => l.relation === "previous")?.url as string;
+      expect(previous.startsWith(`${sandbox.url}/Patient?`)).to.equal(true);
+      const system = await call<Bundle>(`${sandbox.url}?_type=Patient,Organization`);
+      expect(system.status).to.equal(200);
+      expect(system.body.total).to.equal(3);
+      expect((await call(`${sandbox.url}?_type=Nonsense`)).status).to.equal(404);
     });
 
     it("searches by POST _search with a form body", async () => {
@@ -618,6 +699,36 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(statuses).to.deep.equal(["200", "404", "201", "204", "200"]);
       expect(r.body.entry?.[1].response?.outcome?.resourceType).to.equal("OperationOutcome");
       expect((r.body.entry?.[4].resource as Bundle).total).to.equal(1);
+    });
+
+    it("reports an invalid entry as 422: per entry in a batch, for the whole transaction", async () => {
+      const bad = { resourceType: "Patient", birthDate: "someday" };
+      const batch = await call<Bundle>(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "batch",
+          entry: [
+            { resource: bad, request: { method: "POST", url: "Patient" } },
+            { resource: patient(SYS, "ok"), request: { method: "POST", url: "Patient" } },
+          ],
+        },
+      });
+      expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["422", "201"]);
+      const tx = await call<OperationOutcome>(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "transaction",
+          entry: [
+            { resource: patient(SYS, "tx-ok"), request: { method: "POST", url: "Patient" } },
+            { resource: bad, request: { method: "POST", url: "Patient" } },
+          ],
+        },
+      });
+      expect(tx.status).to.equal(422);
+      expect(tx.body.resourceType).to.equal("OperationOutcome");
+      expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|tx-ok`)).body.total).to.equal(0);
     });
 
     it("answers 400 to a Bundle that is neither batch nor transaction", async () => {
