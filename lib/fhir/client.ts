@@ -71,6 +71,7 @@ export class FhirClient {
       origin: this.settings.base.origin,
       connections: this.settings.maxConcurrent,
       tls: config.tls,
+      timeoutMs: this.settings.timeout,
     });
     this.limiter = new Limiter(this.settings.maxConcurrent);
     this.auth = new Authenticator({
@@ -137,6 +138,8 @@ export class FhirClient {
   stats(): ClientStats {
     return {
       connectionsOpened: this.transport.connectionsOpened,
+      connectionsOpen: this.transport.connectionsOpen,
+      connectionsPeak: this.transport.connectionsPeak,
       inFlight: this.limiter.inFlight,
       queued: this.limiter.queued,
       tokenFetches: this.auth.tokens?.fetches ?? 0,
@@ -392,8 +395,17 @@ export class FhirClient {
 
   private authSend(req: Parameters<Transport["send"]>[0]): Promise<HttpResponse> {
     if (this.closed) return Promise.reject(new FhirError("FHIR_CLOSED", "the FHIR client is closed"));
-    this.authTransport ??= new Transport({ connections: 2, tls: this.config.tls });
-    return this.authTransport.send({ ...req, signal: this.lifetime.signal });
+    this.authTransport ??= new Transport({
+      connections: 2,
+      tls: this.config.tls,
+      timeoutMs: this.settings.timeout,
+    });
+    return this.authTransport.send({ ...req, signal: this.lifetime.signal }).catch((err: unknown) => {
+      // The lifetime signal is what cut it short: report the close, not an abort by the caller.
+      if (this.closed)
+        throw new FhirError("FHIR_CLOSED", "the FHIR client is closed", undefined, { cause: err });
+      throw err;
+    });
   }
 
   private baseMeta(status: number, ex: Exchange, start: number, attempts: number): FhirMeta {

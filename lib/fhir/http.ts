@@ -44,46 +44,57 @@ const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"
 export class Transport {
   private readonly dispatcher: Dispatcher & { close(): Promise<void>; destroy(err?: Error): Promise<void> };
   private opened = 0;
+  private open = 0;
+  private peak = 0;
   private closing = false;
 
-  constructor(options: { origin?: string; connections: number; tls?: TlsOptions }) {
+  constructor(options: { origin?: string; connections: number; tls?: TlsOptions; timeoutMs: number }) {
     const common = {
       connections: options.connections,
-      connect: connectOptions(options.tls),
+      connect: { ...connectOptions(options.tls), timeout: options.timeoutMs },
       keepAliveTimeout: 10_000,
       keepAliveMaxTimeout: 60_000,
     };
     this.dispatcher = options.origin ? new Pool(options.origin, common) : new Agent(common);
     this.dispatcher.on("connect", () => {
       this.opened++;
+      this.open++;
+      if (this.open > this.peak) this.peak = this.open;
+    });
+    this.dispatcher.on("disconnect", () => {
+      this.open = Math.max(0, this.open - 1);
     });
   }
 
+  /** Sockets opened since the start (a socket closed when idle and opened again counts twice). */
   get connectionsOpened(): number {
     return this.opened;
+  }
+
+  get connectionsOpen(): number {
+    return this.open;
+  }
+
+  /** Most sockets open at one time. */
+  get connectionsPeak(): number {
+    return this.peak;
   }
 
   /** Throws FhirError FHIR_TIMEOUT, FHIR_ABORTED, FHIR_CLOSED or FHIR_NETWORK; HTTP errors are responses. */
   async send(req: HttpRequest): Promise<HttpResponse> {
     if (this.closing) throw new FhirError("FHIR_CLOSED", "the FHIR client is closed");
     if (req.signal?.aborted) throw new FhirError("FHIR_ABORTED", "the FHIR interaction was aborted");
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, req.timeoutMs);
-    const onAbort = () => controller.abort();
-    req.signal?.addEventListener("abort", onAbort, { once: true });
     const url = new URL(req.url);
     try {
+      // undici's own timers bound the wait for headers and each pause in the body: cheaper than
+      // an AbortController and a timer per request, and a stalled server cannot hold a slot longer.
       const res = await this.dispatcher.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: req.method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body,
-        signal: controller.signal,
+        signal: req.signal,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
       });
@@ -95,7 +106,7 @@ export class Transport {
         text,
       };
     } catch (err) {
-      if (timedOut || TIMEOUT_CODES.has((err as { code?: string })?.code ?? "")) {
+      if (TIMEOUT_CODES.has((err as { code?: string })?.code ?? "")) {
         throw new FhirError("FHIR_TIMEOUT", `no complete answer within ${req.timeoutMs} ms`, undefined, {
           cause: err,
         });
@@ -106,9 +117,6 @@ export class Transport {
       if (this.closing)
         throw new FhirError("FHIR_CLOSED", "the FHIR client is closed", undefined, { cause: err });
       throw new FhirError("FHIR_NETWORK", `network error: ${networkReason(err)}`, undefined, { cause: err });
-    } finally {
-      clearTimeout(timer);
-      req.signal?.removeEventListener("abort", onAbort);
     }
   }
 

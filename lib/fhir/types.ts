@@ -182,6 +182,9 @@ export interface CapabilitySummary {
 export interface ClientStats {
   /** TCP connections opened since the client was created. */
   connectionsOpened: number;
+  /** Connections open now, and the most open at one time (never above maxConcurrent). */
+  connectionsOpen?: number;
+  connectionsPeak?: number;
   inFlight: number;
   queued: number;
   tokenFetches: number;

@@ -562,6 +562,7 @@ describe("lib/fhir FhirClient against the FHIR sandbox", function () {
         expect(maxQueued).to.be.above(0);
         expect(maxInFlight).to.be.at.most(4);
         expect(pooled.stats().connectionsOpened).to.be.within(1, 4);
+        expect(pooled.stats().connectionsPeak).to.be.within(1, 4);
         expect(sandbox.stats().connections - connectionsBefore).to.equal(pooled.stats().connectionsOpened);
       } finally {
         await pooled.close();

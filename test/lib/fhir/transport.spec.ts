@@ -51,6 +51,7 @@ describe("lib/fhir transport (local servers)", function () {
     let cert: string;
     let server: Server;
     let base: string;
+    const tokenRequests: Array<{ authorization?: string; form: URLSearchParams }> = [];
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "fhir-tls-"));
@@ -78,6 +79,29 @@ describe("lib/fhir transport (local servers)", function () {
       cert = readFileSync(join(dir, "cert.pem"), "utf8");
       server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert }, (req, res) => {
         if (req.url === "/fhir/metadata") return json(res, 200, statement);
+        if (req.url === "/fhir/.well-known/smart-configuration") {
+          // Only client_secret_post: the client must send the secret in the form, not as Basic.
+          return json(res, 200, {
+            token_endpoint: `${base.replace(/\/fhir$/, "")}/token`,
+            token_endpoint_auth_methods_supported: ["client_secret_post"],
+          });
+        }
+        if (req.url === "/token") {
+          let text = "";
+          req.on("data", (c: Buffer) => (text += c.toString()));
+          req.on("end", () => {
+            const form = new URLSearchParams(text);
+            tokenRequests.push({ authorization: req.headers.authorization, form });
+            const ok = form.get("client_id") === "tls-client" && form.get("client_secret") === "tls-secret";
+            if (!ok) return json(res, 401, { error: "invalid_client" });
+            json(res, 200, { access_token: "tls-token", token_type: "Bearer", expires_in: 300 });
+          });
+          return;
+        }
+        if (req.url === "/fhir/Patient/1") {
+          if (req.headers.authorization !== "Bearer tls-token") return json(res, 401, {});
+          return json(res, 200, { resourceType: "Patient", id: "1" });
+        }
         json(res, 404, {
           resourceType: "OperationOutcome",
           issue: [{ severity: "error", code: "not-found" }],
@@ -96,6 +120,25 @@ describe("lib/fhir transport (local servers)", function () {
       try {
         const summary = await client.capabilities();
         expect(summary.fhirVersion).to.equal("4.0.1");
+      } finally {
+        await client.close();
+      }
+    });
+
+    it("discovers the token endpoint and fetches tokens over the same TLS settings (client_secret_post)", async () => {
+      const client = new FhirClient({
+        baseUrl: base,
+        authType: "client-credentials",
+        clientId: "tls-client",
+        credentials: { clientSecret: "tls-secret" },
+        tls: { ca: cert },
+      });
+      try {
+        const read = await client.interaction({ operation: "read", resourceType: "Patient", id: "1" });
+        expect(read.meta.status).to.equal(200);
+        expect(tokenRequests).to.have.length(1);
+        expect(tokenRequests[0]!.authorization).to.equal(undefined);
+        expect(tokenRequests[0]!.form.get("grant_type")).to.equal("client_credentials");
       } finally {
         await client.close();
       }
