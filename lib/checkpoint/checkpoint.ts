@@ -1,0 +1,385 @@
+import { randomUUID } from "node:crypto";
+import { PackError } from "../errors";
+import { compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
+import { storageKey, type CheckpointStore } from "./store";
+import {
+  BAD_INPUT,
+  describe,
+  formatInstant,
+  minusMs,
+  parseInstant,
+  resolveInitial,
+  validateInitial,
+} from "./time";
+
+export const CHECKPOINT_BUSY = "CHECKPOINT_BUSY";
+export const CHECKPOINT_STALE_RUN = "CHECKPOINT_STALE_RUN";
+export const CHECKPOINT_BAD_INPUT = BAD_INPUT;
+export const CHECKPOINT_STORE = "CHECKPOINT_STORE";
+export const CHECKPOINT_CORRUPT = "CHECKPOINT_CORRUPT";
+
+/** What the store holds per checkpoint (version 1). Plain JSON. */
+export interface StoredCheckpoint {
+  v: 1;
+  /** The committed watermark (UTC ISO), null before the first commit that moved it. */
+  highWater: string | null;
+  cursor: Cursor | null;
+  /** When a run last committed. */
+  committedAt: string | null;
+  committedRunId: string | null;
+  /** Where the first run started (the resolved `initial`), kept until a commit moves the watermark. */
+  origin: string | null;
+  lease: { runId: string; takenAt: string; expiresAt: string } | null;
+}
+
+export interface GetOptions {
+  /** Empty: the epoch; a duration (`24h`, `7d`) before now; or an ISO time. */
+  initial?: string;
+  /** Seconds subtracted from the watermark (default 0). */
+  overlapSeconds?: number;
+  /** Seconds a run may hold the checkpoint before another run may take it over. */
+  leaseSeconds: number;
+}
+
+/** What `get` hands a run: `msg.checkpoint`. */
+export interface CheckpointGrant {
+  name: string;
+  /** Read records with (time, id) after (since, cursor). */
+  since: string;
+  /** The id of the last record done at `since`; null when every record at `since` is to be read. */
+  cursor: Cursor | null;
+  runId: string;
+  leaseExpiresAt: string;
+  /** True when the run took over the expired lease of a run that never committed. */
+  takenOver: boolean;
+  /** True while no commit has moved the watermark yet (since = the initial point). */
+  initial: boolean;
+}
+
+export interface CommitInput {
+  runId: unknown;
+  /** The highest record time the run has completely written; absent when the run found nothing new. */
+  highWater?: unknown;
+  cursor?: unknown;
+}
+
+export interface CommitResult {
+  name: string;
+  runId: string;
+  /** The watermark now stored (unchanged when the commit did not move it forward). */
+  highWater: string | null;
+  cursor: Cursor | null;
+  committedAt: string;
+  /** Whether this commit moved the watermark. */
+  advanced: boolean;
+}
+
+export interface CheckpointsOptions {
+  /**
+   * Operations on one checkpoint name within one scope run one at a time in this process,
+   * across every Checkpoints instance: two nodes on one store pass the same scope.
+   */
+  scope: string;
+  now?: () => number;
+  newRunId?: () => string;
+}
+
+const LOCKS_KEY = Symbol.for("@healthbridge/node-red-pms-ehr/checkpoint-locks");
+type GlobalWithLocks = typeof globalThis & { [LOCKS_KEY]?: Map<string, Promise<void>> };
+
+function locks(): Map<string, Promise<void>> {
+  const g = globalThis as GlobalWithLocks;
+  return (g[LOCKS_KEY] ??= new Map());
+}
+
+/** Runs `fn` after every earlier operation on `key` has settled. */
+function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const map = locks();
+  const before = map.get(key) ?? Promise.resolve();
+  const result = before.then(fn);
+  const tail = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  map.set(key, tail);
+  void tail.then(() => {
+    if (map.get(key) === tail) map.delete(key);
+  });
+  return result;
+}
+
+export function validateName(name: unknown): string {
+  if (typeof name !== "string" || name.trim() === "") {
+    throw new PackError(BAD_INPUT, "no checkpoint name: set the node's checkpoint or msg.checkpoint.name");
+  }
+  const n = name.trim();
+  if (n.length > 200) throw new PackError(BAD_INPUT, "checkpoint name is longer than 200 characters");
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(n))
+    throw new PackError(BAD_INPUT, "checkpoint name has control characters");
+  return n;
+}
+
+function checkSeconds(value: number | undefined, what: string, min: number): number {
+  const v = value ?? 0;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
+    throw new PackError(BAD_INPUT, `${what} must be a number of seconds >= ${min}`);
+  }
+  return v;
+}
+
+/** Checks get options as a node checks its properties at start. */
+export function validateGetOptions(options: GetOptions): void {
+  checkSeconds(options.overlapSeconds, "overlap", 0);
+  checkSeconds(options.leaseSeconds, "lease", 1);
+  validateInitial(options.initial);
+}
+
+function isIso(v: unknown): v is string {
+  if (typeof v !== "string") return false;
+  try {
+    parseInstant(v, "stored time");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isCursor(v: unknown): boolean {
+  return v === null || typeof v === "string" || (typeof v === "number" && Number.isSafeInteger(v));
+}
+
+/** The stored value, checked: anything else in the slot is reported, never overwritten silently. */
+function readState(name: string, value: unknown): StoredCheckpoint | null {
+  if (value === undefined || value === null) return null;
+  const s = value as Partial<StoredCheckpoint>;
+  const lease = s.lease as StoredCheckpoint["lease"] | undefined;
+  const ok =
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    s.v === 1 &&
+    (s.highWater === null || isIso(s.highWater)) &&
+    isCursor(s.cursor) &&
+    (s.committedAt === null || isIso(s.committedAt)) &&
+    (s.committedRunId === null || typeof s.committedRunId === "string") &&
+    (s.origin === null || isIso(s.origin)) &&
+    (lease === null ||
+      (typeof lease === "object" &&
+        typeof lease.runId === "string" &&
+        isIso(lease.takenAt) &&
+        isIso(lease.expiresAt)));
+  if (!ok) {
+    throw new PackError(
+      CHECKPOINT_CORRUPT,
+      `the store holds something that is not a checkpoint under ${JSON.stringify(name)} (${describe(value)}); reset it`,
+    );
+  }
+  return s as StoredCheckpoint;
+}
+
+/**
+ * Durable watermarks for incremental sync over a small key-value store. A run `get`s the
+ * checkpoint (taking a lease), reads records after (since, cursor), writes them all, and
+ * `commit`s the highest (time, id) it wrote; the watermark only moves forward, and only the run
+ * holding the lease may move it. A crashed run's lease expires and the next run takes over.
+ */
+export class Checkpoints {
+  private readonly store: CheckpointStore;
+  private readonly scope: string;
+  private readonly now: () => number;
+  private readonly newRunId: () => string;
+
+  constructor(store: CheckpointStore, options: CheckpointsOptions) {
+    this.store = store;
+    this.scope = options.scope;
+    this.now = options.now ?? Date.now;
+    this.newRunId = options.newRunId ?? randomUUID;
+  }
+
+  private async load(name: string): Promise<StoredCheckpoint | null> {
+    let value: unknown;
+    try {
+      value = await this.store.get(storageKey(name));
+    } catch (err) {
+      throw new PackError(
+        CHECKPOINT_STORE,
+        `could not read checkpoint ${JSON.stringify(name)}: ${messageOf(err)}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
+    return readState(name, value);
+  }
+
+  private async save(name: string, state: StoredCheckpoint | undefined): Promise<void> {
+    try {
+      await this.store.set(storageKey(name), state);
+    } catch (err) {
+      throw new PackError(
+        CHECKPOINT_STORE,
+        `could not write checkpoint ${JSON.stringify(name)}: ${messageOf(err)}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  private run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return serialized(`${this.scope}\u0000${name}`, fn);
+  }
+
+  /** Starts a run: the position to read from, and a lease. CHECKPOINT_BUSY while another run's lease is live. */
+  async get(nameIn: unknown, options: GetOptions): Promise<CheckpointGrant> {
+    const name = validateName(nameIn);
+    validateGetOptions(options);
+    return this.run(name, async () => {
+      const state = await this.load(name);
+      const now = this.now();
+      const lease = state?.lease ?? null;
+      if (lease && parseInstant(lease.expiresAt, "lease").ms > now) {
+        throw new PackError(
+          CHECKPOINT_BUSY,
+          `checkpoint ${JSON.stringify(name)} is held by another run until ${lease.expiresAt}`,
+          { name, leaseExpiresAt: lease.expiresAt },
+        );
+      }
+      let since: string;
+      let cursor: Cursor | null;
+      let origin = state?.origin ?? null;
+      if (state?.highWater) {
+        const overlapMs = Math.round((options.overlapSeconds ?? 0) * 1000);
+        since = formatInstant(minusMs(parseInstant(state.highWater, "highWater"), overlapMs));
+        cursor = overlapMs > 0 ? null : state.cursor;
+      } else {
+        origin ??= formatInstant(resolveInitial(options.initial, now));
+        since = origin;
+        cursor = null;
+      }
+      const runId = this.newRunId();
+      const expiresAt = new Date(now + Math.round(options.leaseSeconds * 1000)).toISOString();
+      await this.save(name, {
+        v: 1,
+        highWater: state?.highWater ?? null,
+        cursor: state?.cursor ?? null,
+        committedAt: state?.committedAt ?? null,
+        committedRunId: state?.committedRunId ?? null,
+        origin,
+        lease: { runId, takenAt: new Date(now).toISOString(), expiresAt },
+      });
+      return {
+        name,
+        since,
+        cursor,
+        runId,
+        leaseExpiresAt: expiresAt,
+        takenOver: lease !== null,
+        initial: !state?.highWater,
+      };
+    });
+  }
+
+  /**
+   * Ends a run: moves the watermark to (highWater, cursor) if that is ahead of it, and releases
+   * the lease. A mark at or behind the watermark leaves it where it is (a run that only re-read
+   * the overlap); no highWater means the run found nothing new. CHECKPOINT_STALE_RUN when the
+   * run no longer holds the lease (taken over, reset, or already committed).
+   */
+  async commit(nameIn: unknown, input: CommitInput): Promise<CommitResult> {
+    const name = validateName(nameIn);
+    const runId = checkRunId(input.runId);
+    let mark: Mark | null = null;
+    if (input.highWater !== undefined && input.highWater !== null && input.highWater !== "") {
+      mark = { time: parseInstant(input.highWater, "highWater"), cursor: parseCursor(input.cursor) };
+    } else if (parseCursor(input.cursor) !== null) {
+      throw new PackError(BAD_INPUT, "a cursor needs a highWater");
+    }
+    return this.run(name, async () => {
+      const state = await this.load(name);
+      this.checkHolder(name, state, runId);
+      const s = state as StoredCheckpoint;
+      const current: Mark | null = s.highWater
+        ? { time: parseInstant(s.highWater, "highWater"), cursor: s.cursor }
+        : null;
+      const advanced = mark !== null && (current === null || compareMarks(mark, current) > 0);
+      const next = advanced ? (mark as Mark) : current;
+      const committedAt = new Date(this.now()).toISOString();
+      const highWater = next ? formatInstant(next.time) : null;
+      const cursor = next ? next.cursor : null;
+      await this.save(name, {
+        v: 1,
+        highWater,
+        cursor,
+        committedAt,
+        committedRunId: runId,
+        origin: highWater ? null : s.origin,
+        lease: null,
+      });
+      return { name, runId, highWater, cursor, committedAt, advanced };
+    });
+  }
+
+  /** Gives the lease up without moving the watermark (a run that failed), so the next run need not wait for it to expire. */
+  async release(
+    nameIn: unknown,
+    runIdIn: unknown,
+  ): Promise<{ name: string; runId: string; released: boolean }> {
+    const name = validateName(nameIn);
+    const runId = checkRunId(runIdIn);
+    return this.run(name, async () => {
+      const state = await this.load(name);
+      if (!state?.lease) return { name, runId, released: false };
+      this.checkHolder(name, state, runId);
+      await this.save(name, { ...state, lease: null });
+      return { name, runId, released: true };
+    });
+  }
+
+  /** Forgets the checkpoint: the next run starts at `initial`, and a run in progress can no longer commit. */
+  async reset(nameIn: unknown): Promise<{ name: string; existed: boolean }> {
+    const name = validateName(nameIn);
+    return this.run(name, async () => {
+      const state = await this.load(name).catch((err: unknown) => {
+        if ((err as { code?: string }).code === CHECKPOINT_CORRUPT) return "corrupt" as const;
+        throw err;
+      });
+      await this.save(name, undefined);
+      return { name, existed: state !== null };
+    });
+  }
+
+  /** The stored state, or null. */
+  async read(nameIn: unknown): Promise<StoredCheckpoint | null> {
+    const name = validateName(nameIn);
+    return this.run(name, () => this.load(name));
+  }
+
+  private checkHolder(name: string, state: StoredCheckpoint | null, runId: string): void {
+    const holder = state?.lease?.runId;
+    if (holder === runId) return;
+    let why: string;
+    if (!state) why = "it was reset or never started";
+    else if (holder) why = "another run has taken it over after its lease expired";
+    else if (state.committedRunId === runId) why = "this run has already committed";
+    else why = "it is not held by any run";
+    throw new PackError(
+      CHECKPOINT_STALE_RUN,
+      `run ${runId} no longer holds checkpoint ${JSON.stringify(name)}: ${why}`,
+      { name, runId },
+    );
+  }
+}
+
+function checkRunId(value: unknown): string {
+  if (typeof value !== "string" || value === "" || value.length > 200) {
+    throw new PackError(BAD_INPUT, "msg.checkpoint.runId must be the runId that get handed out");
+  }
+  return value;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,484 @@
+import { expect } from "chai";
+import {
+  Checkpoints,
+  MemoryCheckpointStore,
+  isAfter,
+  storageKey,
+  type CheckpointGrant,
+  type CheckpointStore,
+} from "../../../lib/checkpoint";
+import { generatePmsData, TIE_BOUNDARY } from "../../../sandbox/pms/data";
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+/** A store whose every read and write yields to the event loop, as a file or network store does. */
+class SlowStore implements CheckpointStore {
+  readonly inner = new MemoryCheckpointStore();
+  failGet = false;
+  failSet = false;
+  async get(key: string): Promise<unknown> {
+    await new Promise((r) => setImmediate(r));
+    if (this.failGet) throw new Error("disk on fire");
+    return this.inner.get(key);
+  }
+  async set(key: string, value: unknown): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    if (this.failSet) throw new Error("disk full");
+    return this.inner.set(key, value);
+  }
+}
+
+let scopeSeq = 0;
+function fresh(store: CheckpointStore = new MemoryCheckpointStore()) {
+  const clock = { now: Date.parse("2025-03-01T12:00:00Z") };
+  let seq = 0;
+  const scope = `test-${++scopeSeq}`;
+  const make = () => new Checkpoints(store, { scope, now: () => clock.now, newRunId: () => `run-${++seq}` });
+  return { store, clock, cps: make(), make, scope };
+}
+
+const LEASE = { leaseSeconds: 60 };
+
+describe("checkpoint: get, commit, release, reset", () => {
+  it("starts a new checkpoint at initial, leases it, and refuses a second get while the lease is live", async () => {
+    const { cps, clock } = fresh();
+    const g = await cps.get("patients", { initial: "24h", leaseSeconds: 60 });
+    expect(g).to.deep.equal({
+      name: "patients",
+      since: "2025-02-28T12:00:00.000Z",
+      cursor: null,
+      runId: "run-1",
+      leaseExpiresAt: "2025-03-01T12:01:00.000Z",
+      takenOver: false,
+      initial: true,
+    });
+    clock.now += 59999;
+    const err = await cps
+      .get("patients", LEASE)
+      .catch((e: unknown) => e as { code: string; details: unknown });
+    expect(err).to.include({ code: "CHECKPOINT_BUSY" });
+    expect((err as { details: unknown }).details).to.deep.equal({
+      name: "patients",
+      leaseExpiresAt: "2025-03-01T12:01:00.000Z",
+    });
+  });
+
+  it("commits forward only for the run holding the lease, then releases it", async () => {
+    const { cps, clock } = fresh();
+    const g = await cps.get("patients", LEASE);
+    expect(g.since).to.equal("1970-01-01T00:00:00.000Z");
+    clock.now += 1000;
+    const c = await cps.commit("patients", {
+      runId: g.runId,
+      highWater: "2025-01-06T08:00:00Z",
+      cursor: "pat-00050",
+    });
+    expect(c).to.deep.equal({
+      name: "patients",
+      runId: "run-1",
+      highWater: "2025-01-06T08:00:00.000Z",
+      cursor: "pat-00050",
+      committedAt: "2025-03-01T12:00:01.000Z",
+      advanced: true,
+    });
+    expect(
+      await codeOf(cps.commit("patients", { runId: g.runId, highWater: "2025-01-07T00:00:00Z" })),
+    ).to.equal("CHECKPOINT_STALE_RUN");
+    const g2 = await cps.get("patients", LEASE);
+    expect(g2).to.include({
+      since: "2025-01-06T08:00:00.000Z",
+      cursor: "pat-00050",
+      initial: false,
+      takenOver: false,
+    });
+
+    const back = await cps.commit("patients", {
+      runId: g2.runId,
+      highWater: "2025-01-06T08:00:00Z",
+      cursor: "pat-00049",
+    });
+    expect(back).to.include({ advanced: false, highWater: "2025-01-06T08:00:00.000Z", cursor: "pat-00050" });
+    const g3 = await cps.get("patients", LEASE);
+    expect(g3).to.include({ since: "2025-01-06T08:00:00.000Z", cursor: "pat-00050" });
+    const none = await cps.commit("patients", { runId: g3.runId });
+    expect(none).to.include({ advanced: false, highWater: "2025-01-06T08:00:00.000Z" });
+    const state = await cps.read("patients");
+    expect(state).to.include({
+      lease: null,
+      committedRunId: g3.runId,
+      highWater: "2025-01-06T08:00:00.000Z",
+    });
+  });
+
+  it("moves from (t, cursor) to (t, larger cursor) and to a later t with no cursor", async () => {
+    const { cps } = fresh();
+    let g = await cps.get("x", LEASE);
+    await cps.commit("x", { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: 9 });
+    g = await cps.get("x", LEASE);
+    expect(g.cursor).to.equal(9);
+    expect(
+      await cps.commit("x", { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: 10 }),
+    ).to.include({
+      advanced: true,
+      cursor: 10,
+    });
+    g = await cps.get("x", LEASE);
+    expect(await cps.commit("x", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" })).to.include({
+      advanced: false,
+      cursor: 10,
+    });
+    g = await cps.get("x", LEASE);
+    expect(await cps.commit("x", { runId: g.runId, highWater: "2025-01-06T08:00:00.001Z" })).to.include({
+      advanced: true,
+      cursor: null,
+    });
+  });
+
+  it("subtracts the overlap from the watermark and then hands out no cursor", async () => {
+    const { cps } = fresh();
+    let g = await cps.get("appointments", { leaseSeconds: 60, overlapSeconds: 90 });
+    expect(g.since).to.equal("1970-01-01T00:00:00.000Z");
+    await cps.commit("appointments", {
+      runId: g.runId,
+      highWater: "2025-01-06T08:00:00.123456Z",
+      cursor: "a-7",
+    });
+    g = await cps.get("appointments", { leaseSeconds: 60, overlapSeconds: 90 });
+    expect(g).to.include({ since: "2025-01-06T07:58:30.123456Z", cursor: null });
+  });
+
+  it("keeps a duration initial pinned to the first get until a commit moves the watermark", async () => {
+    const { cps, clock } = fresh();
+    const g1 = await cps.get("p", { initial: "1h", leaseSeconds: 60 });
+    expect(g1.since).to.equal("2025-03-01T11:00:00.000Z");
+    clock.now += 15 * 60000;
+    const g2 = await cps.get("p", { initial: "1h", leaseSeconds: 60 });
+    expect(g2).to.include({ since: "2025-03-01T11:00:00.000Z", takenOver: true, initial: true });
+    await cps.commit("p", { runId: g2.runId });
+    const g3 = await cps.get("p", { initial: "1h", leaseSeconds: 60 });
+    expect(g3.since).to.equal("2025-03-01T11:00:00.000Z");
+  });
+
+  it("takes over an expired lease; the crashed run can then neither commit nor release", async () => {
+    const { cps, clock } = fresh();
+    const a = await cps.get("p", LEASE);
+    clock.now += 60000;
+    const b = await cps.get("p", LEASE);
+    expect(b).to.include({ takenOver: true, runId: "run-2" });
+    expect(await codeOf(cps.commit("p", { runId: a.runId, highWater: "2025-01-06T08:00:00Z" }))).to.equal(
+      "CHECKPOINT_STALE_RUN",
+    );
+    expect(await codeOf(cps.release("p", a.runId))).to.equal("CHECKPOINT_STALE_RUN");
+    expect((await cps.read("p"))?.lease?.runId).to.equal("run-2");
+    expect(await cps.commit("p", { runId: b.runId, highWater: "2025-01-06T08:00:00Z" })).to.include({
+      advanced: true,
+    });
+  });
+
+  it("lets the holder commit after its lease ran out as long as no other run took over", async () => {
+    const { cps, clock } = fresh();
+    const a = await cps.get("p", LEASE);
+    clock.now += 3600000;
+    expect(await cps.commit("p", { runId: a.runId, highWater: "2025-01-06T08:00:00Z" })).to.include({
+      advanced: true,
+    });
+  });
+
+  it("release gives the lease up without moving the watermark", async () => {
+    const { cps } = fresh();
+    const a = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: a.runId, highWater: "2025-01-06T08:00:00Z" });
+    const b = await cps.get("p", LEASE);
+    expect(await cps.release("p", b.runId)).to.deep.equal({ name: "p", runId: b.runId, released: true });
+    expect(await cps.release("p", b.runId)).to.deep.equal({ name: "p", runId: b.runId, released: false });
+    const c = await cps.get("p", LEASE);
+    expect(c).to.include({ since: "2025-01-06T08:00:00.000Z", takenOver: false });
+  });
+
+  it("reset forgets the watermark and the lease, so a run in progress cannot commit over it", async () => {
+    const { cps, store } = fresh();
+    const a = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: a.runId, highWater: "2025-01-06T08:00:00Z" });
+    const b = await cps.get("p", LEASE);
+    expect(await cps.reset("p")).to.deep.equal({ name: "p", existed: true });
+    expect(await store.get(storageKey("p"))).to.equal(undefined);
+    expect(await codeOf(cps.commit("p", { runId: b.runId, highWater: "2025-02-01T00:00:00Z" }))).to.equal(
+      "CHECKPOINT_STALE_RUN",
+    );
+    expect((await cps.get("p", { initial: "2025-01-01T00:00:00Z", leaseSeconds: 1 })).since).to.equal(
+      "2025-01-01T00:00:00.000Z",
+    );
+    expect(await cps.reset("never-used")).to.deep.equal({ name: "never-used", existed: false });
+  });
+
+  it("refuses bad input with CHECKPOINT_BAD_INPUT and leaves the stored state as it was", async () => {
+    const { cps, store } = fresh();
+    const g = await cps.get("p", LEASE);
+    const before = await store.get(storageKey("p"));
+    const bad: Array<Promise<unknown>> = [
+      cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00" }),
+      cps.commit("p", { runId: g.runId, highWater: "not a time" }),
+      cps.commit("p", { runId: g.runId, highWater: 1736150400000 }),
+      cps.commit("p", { runId: g.runId, cursor: "a" }),
+      cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: { id: 1 } }),
+      cps.commit("p", { runId: undefined, highWater: "2025-01-06T08:00:00Z" }),
+      cps.commit("p", { runId: 7, highWater: "2025-01-06T08:00:00Z" }),
+      cps.commit("", { runId: g.runId }),
+      cps.get("  ", LEASE),
+      cps.get("a\nb", LEASE),
+      cps.get("x".repeat(201), LEASE),
+      cps.get("q", { leaseSeconds: 0 }),
+      cps.get("q", { leaseSeconds: 60, overlapSeconds: -1 }),
+      cps.get("q", { leaseSeconds: 60, initial: "last tuesday" }),
+    ];
+    for (const p of bad) expect(await codeOf(p)).to.equal("CHECKPOINT_BAD_INPUT");
+    expect(await store.get(storageKey("p"))).to.deep.equal(before);
+    expect(await store.get(storageKey("q"))).to.equal(undefined);
+    expect(await codeOf(cps.commit("other", { runId: g.runId }))).to.equal("CHECKPOINT_STALE_RUN");
+  });
+
+  it("reports store failures as CHECKPOINT_STORE and a foreign value as CHECKPOINT_CORRUPT (reset clears it)", async () => {
+    const slow = new SlowStore();
+    const { cps } = fresh(slow);
+    slow.failGet = true;
+    const e1 = await cps.get("p", LEASE).catch((e: unknown) => e as Error & { code: string; cause: unknown });
+    expect(e1).to.include({ code: "CHECKPOINT_STORE" });
+    expect((e1 as { cause: Error }).cause.message).to.equal("disk on fire");
+    slow.failGet = false;
+    slow.failSet = true;
+    expect(await codeOf(cps.get("p", LEASE))).to.equal("CHECKPOINT_STORE");
+    slow.failSet = false;
+    expect(await slow.get(storageKey("p"))).to.equal(undefined);
+
+    for (const foreign of [42, "x", [1], { v: 2 }, { v: 1, highWater: "soon" }]) {
+      await slow.set(storageKey("p"), foreign);
+      expect(await codeOf(cps.get("p", LEASE)), JSON.stringify(foreign)).to.equal("CHECKPOINT_CORRUPT");
+    }
+    expect(await slow.get(storageKey("p"))).to.deep.equal({ v: 1, highWater: "soon" });
+    expect(await cps.reset("p")).to.deep.equal({ name: "p", existed: true });
+    expect((await cps.get("p", LEASE)).runId).to.be.a("string");
+  });
+
+  it("stores plain JSON under a key Node-RED will not read as a property path", async () => {
+    const { cps, store } = fresh();
+    const g = await cps.get("pms.patients[0] #:(file)::x", LEASE);
+    await cps.commit(g.name, { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: 12 });
+    const key = storageKey("pms.patients[0] #:(file)::x");
+    expect(key).to.match(/^[A-Za-z0-9_]+$/);
+    expect(storageKey("a.b")).to.not.equal(storageKey("a_b"));
+    expect(storageKey("é")).to.equal("syncCheckpoint__c3_a9");
+    const value = await store.get(key);
+    expect(JSON.parse(JSON.stringify(value))).to.deep.equal(value);
+    expect(value).to.deep.include({ v: 1, highWater: "2025-01-06T08:00:00.000Z", cursor: 12, lease: null });
+  });
+});
+
+describe("checkpoint: concurrent and overlapping runs", () => {
+  it("two concurrent gets on one checkpoint: exactly one run gets the lease, the other CHECKPOINT_BUSY", async () => {
+    const slow = new SlowStore();
+    const { make } = fresh(slow);
+    for (let round = 0; round < 5; round++) {
+      const name = `p${round}`;
+      const results = await Promise.allSettled([
+        make().get(name, LEASE),
+        make().get(name, LEASE),
+        make().get(name, LEASE),
+      ]);
+      const won = results.filter((r) => r.status === "fulfilled");
+      const lost = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+      expect(won).to.have.length(1);
+      expect(lost.map((r) => (r.reason as { code: string }).code)).to.deep.equal([
+        "CHECKPOINT_BUSY",
+        "CHECKPOINT_BUSY",
+      ]);
+      const holder = (await make().read(name))?.lease?.runId;
+      expect(holder).to.equal((won[0] as PromiseFulfilledResult<CheckpointGrant>).value.runId);
+    }
+  });
+
+  it("is serialized per scope only: another process (another scope) on a shared store can take the lease too", async () => {
+    const slow = new SlowStore();
+    const a = new Checkpoints(slow, { scope: "instance-a" });
+    const b = new Checkpoints(slow, { scope: "instance-b" });
+    const results = await Promise.allSettled([a.get("shared", LEASE), b.get("shared", LEASE)]);
+    expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "fulfilled"]);
+  });
+
+  it("a commit and a get racing on one checkpoint never interleave their read-modify-write", async () => {
+    const slow = new SlowStore();
+    const { make } = fresh(slow);
+    const g = await make().get("p", LEASE);
+    const [commit, next] = await Promise.allSettled([
+      make().commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" }),
+      make().get("p", LEASE),
+    ]);
+    expect(commit.status).to.equal("fulfilled");
+    expect(next.status).to.equal("fulfilled");
+    expect((next as PromiseFulfilledResult<CheckpointGrant>).value.since).to.equal(
+      "2025-01-06T08:00:00.000Z",
+    );
+  });
+});
+
+interface Rec {
+  id: string;
+  updatedAt: string;
+}
+
+/** A PMS list endpoint with keyset paging on (updatedAt, id), as the sandbox simulator pages. */
+class Pms {
+  records: Rec[];
+  constructor(records: Rec[]) {
+    this.records = records;
+    this.sort();
+  }
+  sort(): void {
+    this.records.sort((a, b) =>
+      a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
+  }
+  page(pos: { since: string; cursor: string | null }, size: number): Rec[] {
+    return this.records.filter((r) => isAfter(pos, r.updatedAt, r.id)).slice(0, size);
+  }
+  /** What a watermark without a cursor does: strictly after the time. */
+  naivePage(since: string, size: number): Rec[] {
+    return this.records.filter((r) => Date.parse(r.updatedAt) > Date.parse(since)).slice(0, size);
+  }
+}
+
+/** The writes a FHIR server would see (upserts by id). */
+class Sink {
+  writes = new Map<string, number>();
+  upsert(r: Rec): void {
+    this.writes.set(r.id, (this.writes.get(r.id) ?? 0) + 1);
+  }
+}
+
+async function syncRun(
+  cps: Checkpoints,
+  pms: Pms,
+  sink: Sink,
+  o: { pageSize: number; maxPages: number; crashAfterPages?: number; overlapSeconds?: number },
+): Promise<"done" | "crashed" | "empty"> {
+  const g = await cps.get("patients", { leaseSeconds: 300, overlapSeconds: o.overlapSeconds });
+  let pos = { since: g.since, cursor: g.cursor as string | null };
+  let high: { since: string; cursor: string | null } | null = null;
+  for (let n = 0; n < o.maxPages; n++) {
+    const page = pms.page(pos, o.pageSize);
+    if (page.length === 0) break;
+    for (const r of page) sink.upsert(r);
+    const last = page[page.length - 1];
+    pos = { since: last.updatedAt, cursor: last.id };
+    high = pos;
+    if (o.crashAfterPages !== undefined && n + 1 >= o.crashAfterPages) return "crashed";
+  }
+  await cps.commit("patients", { runId: g.runId, highWater: high?.since, cursor: high?.cursor });
+  return high ? "done" : "empty";
+}
+
+describe("checkpoint: incremental sync over PMS data with ties at page boundaries", () => {
+  const data = generatePmsData({ seed: 7, patients: 537, appointments: 0 });
+  const records = (): Rec[] => data.patients.map((p) => ({ id: p.id, updatedAt: p.updatedAt }));
+
+  it("the data does tie across page boundaries: a watermark without a cursor loses records", () => {
+    const pms = new Pms(records());
+    let since = "1970-01-01T00:00:00.000Z";
+    const seen = new Set<string>();
+    for (;;) {
+      const page = pms.naivePage(since, TIE_BOUNDARY);
+      if (page.length === 0) break;
+      for (const r of page) seen.add(r.id);
+      since = page[page.length - 1].updatedAt;
+    }
+    expect(seen.size).to.be.below(pms.records.length);
+  });
+
+  it("one page per run, committed each time: every record written exactly once", async () => {
+    const pms = new Pms(records());
+    const sink = new Sink();
+    const { cps } = fresh();
+    let runs = 0;
+    while ((await syncRun(cps, pms, sink, { pageSize: TIE_BOUNDARY, maxPages: 1 })) !== "empty") runs++;
+    expect(runs).to.equal(Math.ceil(537 / TIE_BOUNDARY));
+    expect(sink.writes.size).to.equal(537);
+    expect([...sink.writes.values()].every((n) => n === 1)).to.equal(true);
+    const state = await cps.read("patients");
+    expect(state?.highWater).to.equal(pms.records[536].updatedAt);
+    expect(state?.cursor).to.equal(pms.records[536].id);
+  });
+
+  it("page sizes that cut every tie run differently: still complete, none written twice", async () => {
+    for (const pageSize of [1, 3, 49, 51, 100]) {
+      const pms = new Pms(records());
+      const sink = new Sink();
+      const { cps } = fresh();
+      while ((await syncRun(cps, pms, sink, { pageSize, maxPages: 3 })) !== "empty");
+      expect(sink.writes.size, `page ${pageSize}`).to.equal(537);
+      expect(Math.max(...sink.writes.values()), `page ${pageSize}`).to.equal(1);
+    }
+  });
+
+  it("records arriving between runs at the watermark's instant with a later id are picked up", async () => {
+    const pms = new Pms(records());
+    const sink = new Sink();
+    const { cps } = fresh();
+    await syncRun(cps, pms, sink, { pageSize: 1000, maxPages: 1 });
+    const last = pms.records[pms.records.length - 1];
+    pms.records.push({ id: `${last.id}-late`, updatedAt: last.updatedAt });
+    pms.records.push({ id: "pat-99999", updatedAt: new Date(Date.parse(last.updatedAt) + 1).toISOString() });
+    pms.sort();
+    expect(await syncRun(cps, pms, sink, { pageSize: 1000, maxPages: 1 })).to.equal("done");
+    expect(sink.writes.size).to.equal(539);
+    expect(Math.max(...sink.writes.values())).to.equal(1);
+  });
+
+  it("with an overlap, a record committed late with an earlier time is still picked up (re-reads are upserts)", async () => {
+    const pms = new Pms(records());
+    const sink = new Sink();
+    const { cps } = fresh();
+    await syncRun(cps, pms, sink, { pageSize: 1000, maxPages: 1, overlapSeconds: 120 });
+    const last = pms.records[pms.records.length - 1];
+    pms.records.push({
+      id: "pat-00000-late",
+      updatedAt: new Date(Date.parse(last.updatedAt) - 30000).toISOString(),
+    });
+    pms.sort();
+    await syncRun(cps, pms, sink, { pageSize: 1000, maxPages: 1, overlapSeconds: 120 });
+    expect(sink.writes.get("pat-00000-late")).to.equal(1);
+    expect(sink.writes.size).to.equal(538);
+    const state = await cps.read("patients");
+    expect(state?.highWater).to.equal(last.updatedAt);
+  });
+
+  it("overlapping runs: the second is refused while the first runs; a crashed run is taken over and cannot commit late", async () => {
+    const pms = new Pms(records());
+    const sink = new Sink();
+    const { make, clock } = fresh();
+    const a = make();
+    await syncRun(a, pms, sink, { pageSize: 100, maxPages: 1 });
+    const gA = await a.get("patients", { leaseSeconds: 300 });
+    expect(await codeOf(syncRun(make(), pms, sink, { pageSize: 100, maxPages: 10 }))).to.equal(
+      "CHECKPOINT_BUSY",
+    );
+    const pageA = pms.page({ since: gA.since, cursor: gA.cursor as string }, 100);
+    for (const r of pageA) sink.upsert(r);
+    // run A crashes here: written, never committed
+    clock.now += 301000;
+    expect(await syncRun(make(), pms, sink, { pageSize: 100, maxPages: 100 })).to.equal("done");
+    const lastA = pageA[pageA.length - 1];
+    expect(
+      await codeOf(a.commit("patients", { runId: gA.runId, highWater: lastA.updatedAt, cursor: lastA.id })),
+    ).to.equal("CHECKPOINT_STALE_RUN");
+    expect(sink.writes.size).to.equal(537);
+    for (const r of pageA) expect(sink.writes.get(r.id)).to.equal(2);
+    expect([...sink.writes.values()].filter((n) => n !== 1)).to.have.length(pageA.length);
+    expect((await a.read("patients"))?.highWater).to.equal(pms.records[536].updatedAt);
+  });
+});
