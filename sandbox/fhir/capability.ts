@@ -58,10 +58,10 @@ export function capabilityStatement(
   return {
     resourceType: "CapabilityStatement",
     status: "active",
-    date: "2025-01-01",
+    date: new Date().toISOString(),
     publisher: "HealthBridge",
     kind: "instance",
-    software: { name: "HealthBridge FHIR sandbox (Medplum fhir-router)", version: "0.1.0" },
+    software: { name: "HealthBridge FHIR sandbox (Medplum fhir-router)" },
     implementation: { description: "In-memory FHIR R4 sandbox for tests", url: baseUrl },
     fhirVersion: "4.0.1",
     format: ["application/fhir+json", "json"],

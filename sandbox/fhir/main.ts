@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     port,
     host: env.FHIR_HOST ?? "127.0.0.1",
     auth: flag(env.FHIR_AUTH),
-    tokenLifetimeSeconds: env.FHIR_TOKEN_LIFETIME ? Number(env.FHIR_TOKEN_LIFETIME) : undefined,
+    tokenLifetimeSeconds: env.FHIR_TOKEN_LIFETIME !== undefined ? Number(env.FHIR_TOKEN_LIFETIME) : undefined,
     clients,
     staticTokens: env.FHIR_STATIC_TOKEN ? [env.FHIR_STATIC_TOKEN] : undefined,
   });

@@ -179,7 +179,8 @@ function send(
 ): void {
   if (res.destroyed || res.headersSent) return;
   if (body === undefined) {
-    res.writeHead(status, { ...headers, "Content-Length": "0" });
+    // 204 and 304 carry no body and, for 304, no length of their own.
+    res.writeHead(status, status === 204 || status === 304 ? headers : { ...headers, "Content-Length": "0" });
     res.end();
     return;
   }
@@ -190,6 +191,7 @@ function send(
 
 /** Starts a FHIR R4 sandbox server on loopback (by default on an ephemeral port). */
 export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promise<FhirSandbox> {
+  checkOptions(options);
   loadFhirDefinitions();
   const host = options.host ?? "127.0.0.1";
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
@@ -600,6 +602,25 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
       }),
   };
   return sandbox;
+}
+
+function checkOptions(options: FhirSandboxOptions): void {
+  const positive = (name: string, value: number | undefined, integer: boolean): void => {
+    if (value === undefined) return;
+    if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+      throw new TypeError(`${name} must be a positive ${integer ? "integer" : "number"}`);
+    }
+  };
+  if (
+    options.port !== undefined &&
+    !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)
+  ) {
+    throw new TypeError("port must be an integer from 0 to 65535");
+  }
+  positive("tokenLifetimeSeconds", options.tokenLifetimeSeconds, false);
+  positive("defaultCount", options.defaultCount, true);
+  positive("maxCount", options.maxCount, true);
+  positive("maxBodyBytes", options.maxBodyBytes, true);
 }
 
 function notModified(req: IncomingMessage, resource: Resource): boolean {

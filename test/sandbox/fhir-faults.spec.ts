@@ -239,6 +239,24 @@ describe("sandbox/fhir server: fault injection, control routes, stats, lifecycle
       expect(refused).to.equal(true);
     });
 
+    it("refuses bad options before listening", async () => {
+      for (const bad of [
+        { port: -1 },
+        { tokenLifetimeSeconds: 0 },
+        { maxCount: 1.5 },
+        { defaultCount: Number.NaN },
+      ]) {
+        let error: unknown;
+        try {
+          const s = await startFhirSandbox(bad);
+          await s.close();
+        } catch (err) {
+          error = err;
+        }
+        expect(error, JSON.stringify(bad)).to.be.instanceOf(TypeError);
+      }
+    });
+
     it("runs standalone from main.js, prints its URL and stops on SIGTERM", async function () {
       this.timeout(20000);
       const main = path.resolve(__dirname, "../../sandbox/fhir/main.js");
