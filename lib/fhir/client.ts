@@ -37,6 +37,26 @@ interface Answer {
 /** Upper bound on the wait for requests in flight when the client closes (Node-RED allows 15 s). */
 const CLOSE_GRACE_MS = 10_000;
 
+/** `promise`, or FHIR_ABORTED as soon as `signal` fires (the shared work behind it goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 function elapsed(start: number): number {
   return Math.round((performance.now() - start) * 10) / 10;
 }
@@ -264,11 +284,10 @@ export class FhirClient {
     for (;;) {
       let credential: Credential;
       try {
-        credential = await this.auth.credential();
+        credential = await untilAborted(this.auth.credential(), signal);
       } catch (err) {
         throw fail(err, 0);
       }
-      if (signal?.aborted) throw fail(abortError(signal), 0);
       const headers = credential.authorization
         ? { ...ex.headers, Authorization: credential.authorization }
         : ex.headers;

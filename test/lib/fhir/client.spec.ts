@@ -511,27 +511,27 @@ describe("lib/fhir FhirClient against the FHIR sandbox", function () {
       });
 
       it("times out a slow answer with FHIR_TIMEOUT, and retries a timed-out read", async () => {
-        const quick = new FhirClient(config({ timeout: 150, retries: 0 }));
+        const quick = new FhirClient(config({ timeout: 400, retries: 0 }));
         try {
-          sandbox.faults.next(1, { delayMs: 1000 });
+          sandbox.faults.next(1, { delayMs: 1500 });
           const err = await failure(quick.interaction({ operation: "search", resourceType: "Patient" }));
           expect(err.code).to.equal("FHIR_TIMEOUT");
           expect(err.meta).to.deep.include({ status: 0, attempts: 1 });
         } finally {
           await quick.close();
         }
-        const patient1 = new FhirClient(config({ timeout: 150, retries: 1 }));
+        const retrying = new FhirClient(config({ timeout: 400, retries: 1 }));
         try {
-          sandbox.faults.next(1, { delayMs: 1000 });
+          sandbox.faults.next(1, { delayMs: 1500 });
           const retries: RetryInfo[] = [];
-          const ok = await patient1.interaction(
+          const ok = await retrying.interaction(
             { operation: "search", resourceType: "Patient" },
             { onRetry: (i) => retries.push(i) },
           );
           expect(ok.meta.attempts).to.equal(2);
           expect(retries[0]!.reason).to.equal("timeout");
         } finally {
-          await patient1.close();
+          await retrying.close();
         }
       });
     });

@@ -345,6 +345,47 @@ describe("lib/fhir transport (local servers)", function () {
       }
     });
 
+    it("stops waiting for a slow token endpoint when the caller aborts", async () => {
+      let tokenAnswered = false;
+      handler = (req, res) => {
+        req.resume();
+        if (req.url === "/token") {
+          setTimeout(() => {
+            tokenAnswered = true;
+            json(res, 200, { access_token: "slow", expires_in: 60 });
+          }, 400);
+          return;
+        }
+        json(res, 200, { resourceType: "Patient", id: "1" });
+      };
+      const client = new FhirClient({
+        baseUrl: `http://127.0.0.1:${port}/fhir`,
+        authType: "client-credentials",
+        tokenUrl: `http://127.0.0.1:${port}/token`,
+        clientId: "c",
+        credentials: { clientSecret: "s" },
+      });
+      try {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 20);
+        const err = await failure(
+          client.interaction(
+            { operation: "read", resourceType: "Patient", id: "1" },
+            { signal: controller.signal },
+          ),
+        );
+        expect(err.code).to.equal("FHIR_ABORTED");
+        expect(err.meta?.attempts).to.equal(0);
+        expect(tokenAnswered).to.equal(false);
+        // The token fetch it left behind still lands in the cache for the next caller.
+        const ok = await client.interaction({ operation: "read", resourceType: "Patient", id: "1" });
+        expect(ok.meta.status).to.equal(200);
+        expect(client.stats().tokenFetches).to.equal(1);
+      } finally {
+        await client.close();
+      }
+    });
+
     it("answers FHIR_ABORTED when the caller's signal fires, and FHIR_CLOSED after close", async () => {
       handler = (_req, res) => setTimeout(() => json(res, 200, { resourceType: "Patient", id: "1" }), 300);
       const client = new FhirClient({
