@@ -442,7 +442,7 @@ export class FhirClient {
     const fhirErr =
       err instanceof FhirError
         ? err
-        : new FhirError("FHIR_NETWORK", err instanceof Error ? err.message : String(err), undefined, {
+        : new FhirError("FHIR_ERROR", err instanceof Error ? err.message : String(err), undefined, {
             cause: err,
           });
     if (!fhirErr.meta) {

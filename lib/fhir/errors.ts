@@ -2,8 +2,8 @@ import { PackError } from "../errors";
 import type { FhirMeta } from "./types";
 
 /**
- * Codes: FHIR_BAD_INPUT, FHIR_HTTP_<status>, FHIR_NETWORK, FHIR_TIMEOUT, FHIR_AUTH,
- * FHIR_BAD_RESPONSE, FHIR_PAGING, FHIR_ABORTED, FHIR_CLOSED.
+ * Codes: FHIR_BAD_INPUT, FHIR_CONFIG, FHIR_HTTP_<status>, FHIR_NETWORK, FHIR_TIMEOUT, FHIR_AUTH,
+ * FHIR_BAD_RESPONSE, FHIR_PAGING, FHIR_ABORTED, FHIR_CLOSED, and FHIR_ERROR for anything unforeseen.
  */
 export class FhirError extends PackError {
   meta?: FhirMeta;
