@@ -1,0 +1,8 @@
+/**
+ * HL7 v2 for the pack: parse/serialise (message.ts), escapes (escape.ts), MSH and control IDs
+ * (build.ts), acknowledgements (ack.ts). The v2 <-> FHIR converters live in ./fhir.
+ */
+export * from "./escape";
+export * from "./message";
+export * from "./build";
+export * from "./ack";
