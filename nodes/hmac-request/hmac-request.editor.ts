@@ -1,0 +1,88 @@
+(function () {
+  interface HmacRequestEditorProps {
+    name: string;
+    api: string;
+    method: string;
+    path: string;
+    integration: string;
+    paging: string;
+    pageParam: string;
+    pageSizeParam: string;
+    pageSize: string;
+    itemsProperty: string;
+    pagingOutput: string;
+  }
+
+  const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+  const MSG_PATH = /^msg(?:\.[A-Za-z_$][\w$]*|\[\d+\])+$/;
+
+  function pathOk(v: string): boolean {
+    const t = String(v ?? "").trim();
+    if (t !== "" && !t.startsWith("/")) return false;
+    let ok = true;
+    t.replace(PLACEHOLDER, (_m: string, expr: string) => {
+      if (!MSG_PATH.test(expr)) ok = false;
+      return "";
+    });
+    return ok;
+  }
+  function intAtLeast(min: number) {
+    return function (v: string): boolean {
+      const t = String(v ?? "").trim();
+      return t === "" || (/^\d+$/.test(t) && Number(t) >= min);
+    };
+  }
+
+  RED.nodes.registerType<HmacRequestEditorProps>("hmac-request", {
+    category: "PMS-EHR",
+    color: "#E2D96E",
+    defaults: {
+      name: { value: "" },
+      api: { value: "", type: "legacy-api", required: true },
+      method: { value: "GET", validate: (v: string) => /^(GET|POST|PUT|PATCH|DELETE)$/.test(v || "GET") },
+      path: { value: "/patients/{{msg.patientId}}", validate: pathOk },
+      integration: { value: "legacy" },
+      paging: {
+        value: "none",
+        validate: function (this: { method?: string }, v: string) {
+          return (v || "none") === "none" || (v === "pages" && (this.method || "GET") === "GET");
+        },
+      },
+      pageParam: { value: "page" },
+      pageSizeParam: { value: "pageSize" },
+      pageSize: { value: "100", validate: intAtLeast(1) },
+      itemsProperty: { value: "items" },
+      pagingOutput: { value: "all", validate: (v: string) => /^(all|each)$/.test(v || "all") },
+    },
+    inputs: 1,
+    outputs: 1,
+    icon: "legacy.svg",
+    paletteLabel: "hmac request",
+    label: function () {
+      return this.name || `${this.method || "GET"} ${this.path || "/"}`;
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    inputLabels: function () {
+      return this._("hmac-request.label.input");
+    },
+    outputLabels: function () {
+      return this._("hmac-request.label.response");
+    },
+    oneditprepare: function () {
+      const method = $("#node-input-method");
+      const paging = $("#node-input-paging");
+      function showRows(): void {
+        const isGet = String(method.val() || "GET") === "GET";
+        $("#hmac-request-row-paging").toggle(isGet);
+        if (!isGet) paging.val("none");
+        $(".hmac-request-paging-row").toggle(isGet && String(paging.val()) === "pages");
+        RED.tray.resize();
+      }
+      method.on("change", showRows);
+      paging.on("change", showRows);
+      showRows();
+    },
+  });
+})();

@@ -1,0 +1,106 @@
+import { PackError } from "../../lib/errors";
+import type { LegacyRequest, PagingOptions, QueryValue } from "../../lib/legacy/client";
+import { fillPathTemplate } from "../../lib/legacy/template";
+
+export const BAD_INPUT = "LEGACY_BAD_INPUT";
+
+export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** The hmac-request properties as stored in the flow (editor values are strings). */
+export interface HmacRequestProps {
+  method?: string;
+  path?: string;
+  paging?: string;
+  pageParam?: string;
+  pageSizeParam?: string;
+  pageSize?: string | number;
+  itemsProperty?: string;
+  pagingOutput?: string;
+}
+
+export interface RequestPlan {
+  method: string;
+  pathTemplate: string;
+  paging?: PagingOptions;
+  /** One msg per item (with msg.parts) instead of one msg holding every item. */
+  each: boolean;
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
+}
+
+/** Validates the node's properties once, at deploy. */
+export function planOf(props: HmacRequestProps): RequestPlan {
+  const method = (text(props.method) || "GET").toUpperCase();
+  if (!(METHODS as readonly string[]).includes(method)) {
+    throw new PackError("LEGACY_CONFIG", `method must be one of ${METHODS.join(", ")}`);
+  }
+  const pathTemplate = text(props.path) || "/";
+  const paging = text(props.paging) || "none";
+  if (paging !== "none" && paging !== "pages")
+    throw new PackError("LEGACY_CONFIG", `paging must be none or pages`);
+  if (paging === "none") return { method, pathTemplate, each: false };
+  if (method !== "GET") throw new PackError("LEGACY_CONFIG", "paging needs the GET method");
+  const sizeText = text(props.pageSize) || "100";
+  if (!/^\d+$/.test(sizeText) || Number(sizeText) < 1) {
+    throw new PackError("LEGACY_CONFIG", `page size must be an integer >= 1, got "${sizeText}"`);
+  }
+  return {
+    method,
+    pathTemplate,
+    each: text(props.pagingOutput) === "each",
+    paging: {
+      pageParam: text(props.pageParam) || "page",
+      pageSizeParam: text(props.pageSizeParam) || "pageSize",
+      pageSize: Number(sizeText),
+      itemsProperty: text(props.itemsProperty) || "items",
+    },
+  };
+}
+
+function queryOf(params: unknown): Record<string, QueryValue> | undefined {
+  if (params === undefined || params === null) return undefined;
+  if (typeof params === "string") {
+    const out: Record<string, string[]> = {};
+    for (const [k, v] of new URLSearchParams(params.startsWith("?") ? params.slice(1) : params)) {
+      (out[k] ??= []).push(v);
+    }
+    return out;
+  }
+  if (typeof params !== "object" || Array.isArray(params)) {
+    throw new PackError(BAD_INPUT, "msg.params must be an object or a query string");
+  }
+  const out: Record<string, QueryValue> = {};
+  for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
+    const ok = (x: unknown) => typeof x === "string" || typeof x === "number" || typeof x === "boolean";
+    if (v === undefined || v === null || ok(v)) out[k] = v as QueryValue;
+    else if (Array.isArray(v) && v.every(ok)) out[k] = v as Array<string | number | boolean>;
+    else
+      throw new PackError(BAD_INPUT, `msg.params.${k} must be a string, number, boolean or an array of them`);
+  }
+  return out;
+}
+
+function headersOf(headers: unknown): Record<string, string> | undefined {
+  if (headers === undefined || headers === null) return undefined;
+  if (typeof headers !== "object" || Array.isArray(headers))
+    throw new PackError(BAD_INPUT, "msg.headers must be an object");
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers as Record<string, unknown>)) {
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = String(v);
+    else throw new PackError(BAD_INPUT, `msg.headers.${k} must be a string or number`);
+  }
+  return out;
+}
+
+/** The request of one msg: path placeholders filled, msg.params, msg.payload and msg.headers. */
+export function requestOf(plan: RequestPlan, msg: Record<string, unknown>): LegacyRequest {
+  return {
+    method: plan.method,
+    path: fillPathTemplate(plan.pathTemplate, msg),
+    query: queryOf(msg.params),
+    body: ["POST", "PUT", "PATCH"].includes(plan.method) ? msg.payload : undefined,
+    headers: headersOf(msg.headers),
+  };
+}

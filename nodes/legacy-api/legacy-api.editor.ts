@@ -1,0 +1,76 @@
+(function () {
+  interface LegacyApiEditorProps {
+    name: string;
+    baseUrl: string;
+    scheme: string;
+    apiKeyHeader: string;
+    timestampHeader: string;
+    signatureHeader: string;
+    encoding: string;
+    timeout: string;
+    retries: string;
+  }
+  interface LegacyApiEditorCreds {
+    apiKey: string;
+    apiSecret: string;
+  }
+
+  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+  const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+  function isEnv(v: string): boolean {
+    return ENV.test(String(v ?? "").trim());
+  }
+  function httpUrl(v: string): boolean {
+    const t = String(v ?? "").trim();
+    if (isEnv(t)) return true;
+    try {
+      const u = new URL(t);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
+    } catch {
+      return false;
+    }
+  }
+  function intAtLeast(min: number) {
+    return function (v: string): boolean {
+      const t = String(v ?? "").trim();
+      return t === "" || isEnv(t) || (/^\d+$/.test(t) && Number(t) >= min);
+    };
+  }
+  function header(v: string): boolean {
+    const t = String(v ?? "").trim();
+    return t === "" || HEADER.test(t);
+  }
+  function hostOf(url: string): string {
+    try {
+      return new URL(url).host;
+    } catch {
+      return url;
+    }
+  }
+
+  RED.nodes.registerType<LegacyApiEditorProps, LegacyApiEditorCreds>("legacy-api", {
+    category: "config",
+    defaults: {
+      name: { value: "" },
+      baseUrl: { value: "", required: true, validate: httpUrl },
+      scheme: { value: "pms-hmac", validate: (v: string) => (v || "pms-hmac") === "pms-hmac" },
+      apiKeyHeader: { value: "X-API-Key", validate: header },
+      timestampHeader: { value: "X-Timestamp", validate: header },
+      signatureHeader: { value: "X-Signature", validate: header },
+      encoding: { value: "hex", validate: (v: string) => /^(hex|base64)$/.test(v || "hex") },
+      timeout: { value: "30000", validate: intAtLeast(1) },
+      retries: { value: "3", validate: intAtLeast(0) },
+    },
+    credentials: {
+      apiKey: { type: "password" },
+      apiSecret: { type: "password" },
+    },
+    label: function () {
+      return this.name || hostOf(this.baseUrl) || "legacy api";
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+  });
+})();

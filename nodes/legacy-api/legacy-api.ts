@@ -1,0 +1,48 @@
+import type { NodeAPI, NodeDef } from "node-red";
+import { LegacyClient, type LegacyCredentials } from "../../lib/legacy/client";
+import { buildLegacyConfig, hostOf, type LegacyApiProps } from "./config";
+import type { LegacyApiNode } from "./types";
+
+interface LegacyApiDef extends NodeDef, LegacyApiProps {}
+
+export = function (RED: NodeAPI) {
+  function LegacyApi(this: LegacyApiNode, def: LegacyApiDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: LegacyApiNode, def: LegacyApiDef): void {
+    node.host = hostOf(String(def.baseUrl ?? ""));
+    try {
+      node.client = new LegacyClient(buildLegacyConfig(def, node.credentials));
+    } catch (err) {
+      node.configError = err instanceof Error ? err.message : String(err);
+      node.error(`legacy-api ${def.name || node.host || node.id}: ${node.configError}`);
+    }
+
+    node.on("close", (done: () => void) => {
+      const client = node.client;
+      node.client = undefined;
+      if (!client) {
+        done();
+        return;
+      }
+      client.close().then(
+        () => done(),
+        (err: unknown) => {
+          node.warn(
+            `closing the connection pool failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          done();
+        },
+      );
+    });
+  }
+
+  RED.nodes.registerType<LegacyApiNode, LegacyApiDef, unknown, LegacyCredentials>("legacy-api", LegacyApi, {
+    credentials: {
+      apiKey: { type: "password" },
+      apiSecret: { type: "password" },
+    },
+  });
+};
