@@ -438,23 +438,32 @@ export class FhirClient {
     };
   }
 
+  /**
+   * The error with this interaction's meta. One error object can reach several interactions (a
+   * shared token fetch, the limiter closing): the first keeps it, the others get a copy.
+   */
   private withMeta(err: unknown, meta: FhirMeta): FhirError {
-    const fhirErr =
-      err instanceof FhirError
-        ? err
-        : new FhirError("FHIR_ERROR", err instanceof Error ? err.message : String(err), undefined, {
-            cause: err,
-          });
-    if (!fhirErr.meta) {
-      if (
-        fhirErr.details !== undefined &&
-        meta.outcome === undefined &&
-        fhirErr.code.startsWith("FHIR_HTTP_")
-      ) {
-        meta.outcome = fhirErr.details;
-      }
-      fhirErr.meta = meta;
+    if (!(err instanceof FhirError)) {
+      const wrapped = new FhirError(
+        "FHIR_ERROR",
+        err instanceof Error ? err.message : String(err),
+        undefined,
+        {
+          cause: err,
+        },
+      );
+      wrapped.meta = meta;
+      return wrapped;
     }
-    return fhirErr;
+    if (err.details !== undefined && meta.outcome === undefined && err.code.startsWith("FHIR_HTTP_")) {
+      meta.outcome = err.details;
+    }
+    if (!err.meta) {
+      err.meta = meta;
+      return err;
+    }
+    const copy = new FhirError(err.code, err.message, err.details, { cause: err.cause, meta });
+    if (err.stack) copy.stack = err.stack;
+    return copy;
   }
 }

@@ -870,6 +870,28 @@ describe("lib/fhir FhirClient against the FHIR sandbox", function () {
       expect(sandbox.stats().fhirRequests).to.equal(fhirBefore);
     });
 
+    it("gives each interaction sharing one failed token fetch its own meta", async () => {
+      const before = sandbox.stats().tokenRequests;
+      const errors = await use(
+        config({
+          authType: "client-credentials",
+          clientId: "cc-client",
+          credentials: { clientSecret: "y" + SECRET },
+        }),
+        (c) =>
+          Promise.all(
+            ["a", "b", "c", "d", "e"].map((id) =>
+              authFailure(c.interaction({ operation: "read", resourceType: "Patient", id })),
+            ),
+          ),
+      );
+      expect(sandbox.stats().tokenRequests - before).to.equal(1);
+      expect(errors.map((e) => e.code)).to.deep.equal(Array(5).fill("FHIR_AUTH"));
+      expect(errors.map((e) => e.meta!.request.url)).to.deep.equal(
+        ["a", "b", "c", "d", "e"].map((id) => `${sandbox.url}/Patient/${id}`),
+      );
+    });
+
     it("never puts a secret, password, token or key in an error", () => {
       expect(seen.length).to.be.at.least(8);
       const secrets = [

@@ -404,16 +404,18 @@ describe("lib/fhir transport (local servers)", function () {
       expect(aborted.code).to.equal("FHIR_ABORTED");
       expect((await queued).meta.status).to.equal(200);
       const slow = client.interaction({ operation: "read", resourceType: "Patient", id: "3" });
-      const waiting = client.interaction({ operation: "read", resourceType: "Patient", id: "4" });
+      const waiting = ["4", "5", "6"].map((id) =>
+        client.interaction({ operation: "read", resourceType: "Patient", id }),
+      );
       await new Promise((r) => setTimeout(r, 20));
-      expect(client.stats()).to.deep.include({ inFlight: 1, queued: 1 });
+      expect(client.stats()).to.deep.include({ inFlight: 1, queued: 3 });
       const closing = client.close();
-      const cancelled = await failure(waiting);
-      expect(cancelled.code).to.equal("FHIR_CLOSED");
-      expect(cancelled.meta?.request.url).to.match(/Patient\/4$/);
+      const cancelled = await Promise.all(waiting.map(failure));
+      expect(cancelled.map((e) => e.code)).to.deep.equal(["FHIR_CLOSED", "FHIR_CLOSED", "FHIR_CLOSED"]);
+      expect(cancelled.map((e) => e.meta?.request.url.split("/").pop())).to.deep.equal(["4", "5", "6"]);
       expect((await slow).meta.status).to.equal(200);
       await closing;
-      const late = await failure(client.interaction({ operation: "read", resourceType: "Patient", id: "5" }));
+      const late = await failure(client.interaction({ operation: "read", resourceType: "Patient", id: "7" }));
       expect(late.code).to.equal("FHIR_CLOSED");
     });
   });
