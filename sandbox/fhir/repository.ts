@@ -1,4 +1,4 @@
-import type { SearchRequest, SortRule, WithId } from "@medplum/core";
+import type { FhirPathAtom, SearchRequest, SortRule, WithId } from "@medplum/core";
 import {
   OperationOutcomeError,
   Operator,
@@ -6,6 +6,7 @@ import {
   deepClone,
   evalFhirPath,
   gone,
+  parseFhirPath,
   matchesSearchRequest,
   notFound,
   preconditionFailed,
@@ -319,9 +320,29 @@ export class SandboxRepository extends MemoryRepository {
     const byId = this.live.get(searchRequest.resourceType);
     if (!byId) return [];
     const candidates = this.candidates(searchRequest, byId);
+    // String parameters are matched here with FHIR's rules (starts-with, :exact, :contains);
+    // @medplum/core matches every string search as "contains". The rest is Medplum's matcher.
+    const params = searchParametersOf(searchRequest.resourceType);
+    const stringFilters: { expression: string; operator: Operator; values: string[] }[] = [];
+    const otherFilters: SearchRequest["filters"] = [];
+    for (const filter of searchRequest.filters ?? []) {
+      const param = params[filter.code];
+      if (param?.type === "string" && param.expression && STRING_OPERATORS.has(filter.operator)) {
+        stringFilters.push({
+          expression: param.expression,
+          operator: filter.operator,
+          values: splitValues(filter.value),
+        });
+      } else {
+        otherFilters.push(filter);
+      }
+    }
+    const rest: SearchRequest = { ...searchRequest, filters: otherFilters };
     const out: WithId<Resource>[] = [];
     for (const resource of candidates) {
-      if (!searchRequest.filters?.length || matchesSearchRequest(resource, searchRequest)) out.push(resource);
+      if (!stringFilters.every((f) => matchesString(resource, f.expression, f.operator, f.values))) continue;
+      if (otherFilters.length && !matchesSearchRequest(resource, rest)) continue;
+      out.push(resource);
     }
     return searchRequest.sortRules?.length
       ? sortResources(out, searchRequest.resourceType, searchRequest.sortRules)
@@ -447,7 +468,7 @@ export class SandboxRepository extends MemoryRepository {
     const param = searchParametersOf(resource.resourceType).identifier;
     if (param?.type !== "token" || !param.expression) return [];
     const keys: string[] = [];
-    for (const value of evalFhirPath(param.expression, resource)) {
+    for (const value of evalFhirPath(compiled(param.expression), resource)) {
       const ident = value as { system?: unknown; value?: unknown };
       if (typeof ident?.value !== "string") continue;
       const v = ident.value.toLowerCase();
@@ -530,6 +551,59 @@ export class SandboxRepository extends MemoryRepository {
   }
 }
 
+const STRING_OPERATORS: ReadonlySet<Operator> = new Set([Operator.EQUALS, Operator.EXACT, Operator.CONTAINS]);
+/** Parts of complex values that are not text a person would search for. */
+const NOT_TEXT = new Set(["use", "type", "period", "extension", "id", "system", "rank"]);
+const parsedExpressions = new Map<string, FhirPathAtom>();
+
+function compiled(expression: string): FhirPathAtom {
+  let atom = parsedExpressions.get(expression);
+  if (!atom) {
+    atom = parseFhirPath(expression);
+    parsedExpressions.set(expression, atom);
+  }
+  return atom;
+}
+
+/** Comma-separated alternatives; "\\," is a literal comma. */
+function splitValues(value: string): string[] {
+  return value.split(/(?<!\\),/).map((v) => v.replace(/\\,/g, ","));
+}
+
+function texts(value: unknown, out: string[]): void {
+  if (typeof value === "string") out.push(value);
+  else if (Array.isArray(value)) for (const item of value) texts(item, out);
+  else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) if (!NOT_TEXT.has(key)) texts(item, out);
+  }
+}
+
+/** Case- and accent-insensitive form, as FHIR asks for string search. */
+function fold(text: string): string {
+  return text
+    .normalize("NFD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase();
+}
+
+function matchesString(
+  resource: Resource,
+  expression: string,
+  operator: Operator,
+  wanted: string[],
+): boolean {
+  const found: string[] = [];
+  texts(evalFhirPath(compiled(expression), resource), found);
+  if (operator === Operator.EXACT) return found.some((text) => wanted.includes(text));
+  const folded = found.map(fold);
+  return wanted.some((w) => {
+    const target = fold(w);
+    return folded.some((text) =>
+      operator === Operator.CONTAINS ? text.includes(target) : text.startsWith(target),
+    );
+  });
+}
+
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
@@ -558,7 +632,7 @@ function versionMismatch(
 type SortKey = string | number | undefined;
 
 function sortKey(resource: Resource, expression: string): SortKey {
-  const first = evalFhirPath(expression, resource)[0];
+  const first = evalFhirPath(compiled(expression), resource)[0];
   if (first === undefined || first === null) return undefined;
   if (typeof first === "string" || typeof first === "number") return first;
   if (typeof first === "boolean") return first ? 1 : 0;

@@ -8,6 +8,7 @@ import {
   getStatus,
   multipleMatches,
   notFound,
+  parseSearchRequest,
   preconditionFailed,
 } from "@medplum/core";
 import type { FhirRequest, FhirRequestConfig, FhirResponse, FhirRouteOptions } from "@medplum/fhir-router";
@@ -413,14 +414,32 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     // Medplum's transaction mode caps entries (8 with conditional ones) and updates (50); the batch
     // mode has no caps, so transactions run in it inside a repository transaction that rolls back.
     const batchReq: FhirRequest = { ...req, config: { ...configOf(req), transactions: false } };
+    // Medplum answers a conditional PUT/PATCH/DELETE entry with several matches with 400; HTTP says 412.
+    const ambiguous = entries.map((entry) => {
+      const url = entry.request?.url ?? "";
+      const method = entry.request?.method;
+      if ((method !== "PUT" && method !== "PATCH" && method !== "DELETE") || !url.includes("?")) return false;
+      try {
+        const search = parseSearchRequest(url);
+        return isKnownResourceType(search.resourceType) && repo.match(search).length > 1;
+      } catch {
+        return false;
+      }
+    });
+    const markAmbiguous = (response: Bundle): Bundle => {
+      response.entry?.forEach((entry, i) => {
+        if (ambiguous[i]) entry.response = { status: "412", outcome: multipleMatches };
+      });
+      return response;
+    };
     if (bundle.type === "batch") {
       const result = await processBatch(batchReq, repo, router, bundle);
-      return [allOk, finishResponse(result, methods, base)];
+      return [allOk, finishResponse(markAmbiguous(result), methods, base)];
     }
     assertDistinctTargets(entries);
     const result = await repo.withTransaction(async () => {
       const response = await processBatch(batchReq, repo, router, bundle);
-      finishResponse(response, methods, base);
+      finishResponse(markAmbiguous(response), methods, base);
       response.entry?.forEach((entry, i) => {
         const status = Number.parseInt(entry.response?.status ?? "500", 10);
         if (status >= 300) {

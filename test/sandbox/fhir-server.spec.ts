@@ -535,6 +535,24 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect((await call(`${sandbox.url}?_type=Nonsense`)).status).to.equal(404);
     });
 
+    it("matches strings the FHIR way: starts-with by default, :contains, :exact, accents and case folded", async () => {
+      await create(patient(SYS, "1", "Smith"));
+      await create(patient(SYS, "2", "Goldsmith"));
+      await create(patient(SYS, "3", "Zoë"));
+      const families = async (query: string) =>
+        ((await call<Bundle>(`${sandbox.url}/Patient?${query}`)).body.entry ?? [])
+          .map((e) => (e.resource as Patient).name?.[0].family)
+          .sort();
+      expect(await families("family=smi")).to.deep.equal(["Smith"]);
+      expect(await families("family:contains=smith")).to.deep.equal(["Goldsmith", "Smith"]);
+      expect(await families("family:exact=smith")).to.deep.equal([]);
+      expect(await families("family:exact=Smith")).to.deep.equal(["Smith"]);
+      expect(await families("family=zoe")).to.deep.equal(["Zoë"]);
+      expect(await families("family=gold,zo")).to.deep.equal(["Goldsmith", "Zoë"]);
+      expect(await families("name=pat")).to.deep.equal(["Goldsmith", "Smith", "Zoë"]);
+      expect(await families("name=pat&family=sm")).to.deep.equal(["Smith"]);
+    });
+
     it("searches by POST _search with a form body", async () => {
       await create(patient(SYS, "a"));
       await create(patient(SYS, "b"));
@@ -729,6 +747,26 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(tx.status).to.equal(422);
       expect(tx.body.resourceType).to.equal("OperationOutcome");
       expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|tx-ok`)).body.total).to.equal(0);
+    });
+
+    it("answers 412 for a conditional entry that matches several resources", async () => {
+      await create(patient(SYS, "dup"));
+      await create(patient(SYS, "dup"));
+      const entry = [
+        { resource: patient(SYS, "dup"), request: { method: "PUT", url: `Patient?identifier=${SYS}|dup` } },
+        { resource: patient(SYS, "fine"), request: { method: "POST", url: "Patient" } },
+      ];
+      const batch = await call<Bundle>(sandbox.url, {
+        method: "POST",
+        json: { resourceType: "Bundle", type: "batch", entry },
+      });
+      expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["412", "201"]);
+      const tx = await call(sandbox.url, {
+        method: "POST",
+        json: { resourceType: "Bundle", type: "transaction", entry },
+      });
+      expect(tx.status).to.equal(412);
+      expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|fine`)).body.total).to.equal(1);
     });
 
     it("answers 400 to a Bundle that is neither batch nor transaction", async () => {
