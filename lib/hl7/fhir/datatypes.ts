@@ -46,7 +46,11 @@ export function dateTimeAt(
   const raw = seg.get(field, component, 1, repetition);
   if (raw === "") return undefined;
   const v = parseV2DateTime(raw);
-  if (!v) throw convertError(location(seg, field, component, repetition), "not a valid HL7 date/time");
+  if (!v)
+    throw convertError(
+      location(seg, field, component > 1 ? component : undefined, repetition),
+      "not a valid HL7 date/time",
+    );
   return toFhirDateTime(v, ctx.zone);
 }
 
@@ -61,7 +65,11 @@ export function dateAt(
   const raw = seg.get(field, component, subcomponent, repetition);
   if (raw === "") return undefined;
   const v = parseV2DateTime(raw);
-  if (!v) throw convertError(location(seg, field, component, repetition), "not a valid HL7 date");
+  if (!v)
+    throw convertError(
+      location(seg, field, component > 1 ? component : undefined, repetition),
+      "not a valid HL7 date",
+    );
   return toFhirDate(v);
 }
 

@@ -147,7 +147,8 @@ export class V2ToFhir {
     const ctx: ConvertContext = {
       systems: this.systems,
       zone: this.zone,
-      facility: msg.header.sendingFacility ?? "",
+      // MSH-4.1: the header fact joins all HD components
+      facility: msg.segments[0]?.name === "MSH" ? msg.segments[0].get(4) : (msg.header.sendingFacility ?? ""),
       warnings: [],
     };
     const out = new BundleBuilder();

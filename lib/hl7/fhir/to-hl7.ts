@@ -129,6 +129,8 @@ export interface Hl7Writer {
   escape(value: string): string;
   /** A fresh MSH-10. */
   controlId(): string;
+  /** MSH-7 / EVN-2 for this instant. */
+  timestamp(now: Date): string;
   /** Segment separator of the output. */
   segmentSeparator?: string;
 }
@@ -303,7 +305,7 @@ export class FhirToV2 {
     now: Date,
   ): Hl7Output {
     const o = this.options;
-    const timestamp = v2Now(now);
+    const timestamp = this.writer.timestamp(now);
     const controlId = this.writer.controlId();
     const withStructure = versionAtLeast(this.version, 2, 4);
     const header: Hl7Output["header"] = {
@@ -340,7 +342,7 @@ export class FhirToV2 {
     const event = requested === "A31" || numericVersion(patient) > 1 ? "A31" : "A28";
     const evn = new SegmentBuilder("EVN");
     if (!versionAtLeast(this.version, 2, 6)) evn.set(1, event);
-    evn.set(2, v2Now(now));
+    evn.set(2, this.writer.timestamp(now));
     const pid = this.pid(patient);
     const pv1 = new SegmentBuilder("PV1").set(1, "1").set(2, "N");
     return this.message("ADT", event, "ADT_A05", [evn, pid, pv1], now);
@@ -609,12 +611,4 @@ export class FhirToV2 {
     if (name && name !== generated) rep.push("", "", "", "", name);
     return rep;
   }
-}
-
-function v2Now(now: Date): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, "0");
-  return (
-    `${p(now.getUTCFullYear(), 4)}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}` +
-    `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}+0000`
-  );
 }

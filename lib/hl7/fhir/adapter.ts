@@ -1,0 +1,33 @@
+import { asParsedHl7, buildMsh, escapeHl7, hl7Facts, hl7Timestamp, newControlId } from "..";
+import type { Hl7Writer } from "./to-hl7";
+import type { V2Message } from "./view";
+
+/**
+ * lib/hl7's parsed message as the converter's view. Text and Buffers are parsed (lib/hl7 keeps
+ * recent parses, so a message mllp-in already parsed is not parsed again); a `ParsedHl7` or the
+ * structure `hl7-parse` puts in msg.payload is used as it is.
+ */
+export function messageFromPayload(payload: unknown): V2Message {
+  const parsed = asParsedHl7(payload);
+  return { header: hl7Facts(parsed.header), segments: parsed.segments };
+}
+
+/** MSH, escaping and control ids of lib/hl7, for the FHIR -> v2 direction. */
+export function hl7Writer(): Hl7Writer {
+  return {
+    msh: (f) =>
+      buildMsh({
+        sendingApplication: f.sendingApplication,
+        sendingFacility: f.sendingFacility,
+        receivingApplication: f.receivingApplication,
+        receivingFacility: f.receivingFacility,
+        messageType: f.messageType,
+        controlId: f.controlId,
+        version: f.version,
+        timestamp: f.timestamp,
+      }),
+    escape: (value) => escapeHl7(value),
+    controlId: () => newControlId(),
+    timestamp: (now) => hl7Timestamp(now),
+  };
+}
