@@ -215,6 +215,15 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(search.body.total).to.equal(0);
     });
 
+    it("brings a deleted resource back with an update (201), its versions continuing", async () => {
+      const p = await create(patient(SYS, "1"));
+      await call(`${sandbox.url}/Patient/${p.id}`, { method: "DELETE" });
+      const back = await call<Patient>(`${sandbox.url}/Patient/${p.id}`, { method: "PUT", json: p });
+      expect(back.status).to.equal(201);
+      expect(back.body.meta?.versionId).to.equal("3");
+      expect((await call(`${sandbox.url}/Patient/${p.id}`)).status).to.equal(200);
+    });
+
     it("refuses a delete whose If-Match is stale", async () => {
       const p = await create(patient(SYS, "1"));
       const r = await call(`${sandbox.url}/Patient/${p.id}`, {
@@ -679,6 +688,40 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(all.body.total).to.equal(1);
       const history = await call<Bundle>(`${sandbox.url}/_history`);
       expect(history.body.total).to.equal(1);
+    });
+
+    it("restores deleted and updated resources, versions and history on rollback", async () => {
+      const a = await create(patient(SYS, "a"));
+      const b = await create(patient(SYS, "b"));
+      const r = await call(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "transaction",
+          entry: [
+            { request: { method: "DELETE", url: `Patient/${a.id}` } },
+            { resource: { ...b, gender: "male" }, request: { method: "PUT", url: `Patient/${b.id}` } },
+            {
+              resource: { resourceType: "Patient", birthDate: "soon" },
+              request: { method: "POST", url: "Patient" },
+            },
+          ],
+        },
+      });
+      expect(r.status).to.equal(422);
+      const readA = await call<Patient>(`${sandbox.url}/Patient/${a.id}`);
+      expect(readA.status).to.equal(200);
+      expect(readA.headers.get("etag")).to.equal('W/"1"');
+      const readB = await call<Patient>(`${sandbox.url}/Patient/${b.id}`);
+      expect(readB.body.gender).to.equal(undefined);
+      expect(readB.body.meta?.versionId).to.equal("1");
+      expect((await call<Bundle>(`${sandbox.url}/_history`)).body.total).to.equal(2);
+      expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|a`)).body.total).to.equal(1);
+      const next = await call<Patient>(`${sandbox.url}/Patient/${b.id}`, {
+        method: "PUT",
+        json: { ...b, gender: "female" },
+      });
+      expect(next.body.meta?.versionId).to.equal("2");
     });
 
     it("runs more than eight conditional entries in one transaction", async () => {
