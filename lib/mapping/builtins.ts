@@ -109,6 +109,42 @@ export const builtinIdentifierSystems: Readonly<Record<BuiltinMappingName, strin
   encounter: "urn:healthbridge:pms:encounter",
 };
 
+/** One PMS record per set, for the editor's "try it" panel and the docs. */
+export const builtinSamples: Readonly<Record<BuiltinMappingName, Readonly<Record<string, unknown>>>> =
+  deepFreeze({
+    patient: {
+      id: "pat-00042",
+      firstName: "Zoë",
+      lastName: "O'Brien-Nguyễn",
+      dateOfBirth: "1984-02-29",
+      gender: "female",
+      phone: "(617) 555-0142",
+      email: "zoe.obrien@example.com",
+      address: { street: "12 O'Connell Blvd", city: "Boston", state: "MA", zipCode: "02118" },
+      updatedAt: "2025-01-06T08:00:00.000Z",
+    },
+    appointment: {
+      id: "appt-000007",
+      patientId: "pat-00042",
+      providerId: "prov-003",
+      scheduledTime: "2025-03-10T09:45:00-04:00",
+      duration: 30,
+      status: "confirmed",
+      reason: "Follow-up visit",
+      updatedAt: "2025-03-01T14:12:09.120Z",
+    },
+    encounter: {
+      id: "appt-000007",
+      patientId: "pat-00042",
+      providerId: "prov-003",
+      scheduledTime: "2025-03-10T09:45:00-04:00",
+      duration: 30,
+      status: "arrived",
+      reason: "Follow-up visit",
+      updatedAt: "2025-03-10T09:40:00.000Z",
+    },
+  });
+
 export function isBuiltinMappingName(name: unknown): name is BuiltinMappingName {
   return name === "patient" || name === "appointment" || name === "encounter";
 }

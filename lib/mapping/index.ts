@@ -3,6 +3,7 @@ export {
   builtinMappings,
   builtinIdentifierSystems,
   builtinRules,
+  builtinSamples,
   compileBuiltin,
   isBuiltinMappingName,
   PMS_UPDATED_AT_EXTENSION,
@@ -25,3 +26,5 @@ export type {
 } from "./types";
 export { PMS_APPOINTMENT_STATUSES } from "./records";
 export type { PmsAddress, PmsAppointment, PmsAppointmentStatus, PmsPatient, PmsProvider } from "./records";
+export { compileMappingConfig, isMapDirection, mapPayload } from "./config";
+export type { IndexedError, IndexedWarning, MapDirection, MappingConfig, PayloadOutcome } from "./config";

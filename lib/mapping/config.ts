@@ -1,0 +1,110 @@
+import { PackError } from "../errors";
+import { builtinIdentifierSystems, builtinMappings, isBuiltinMappingName } from "./builtins";
+import { compileMapping } from "./compile";
+import type { CompiledMapping, MapResult, MappingError, MappingWarning } from "./types";
+
+/** How the pms-fhir-map node (and its editor's "try it") names a mapping. */
+export interface MappingConfig {
+  mapping: string;
+  /** Only for `custom`. */
+  rules?: unknown;
+  identifierSystem?: string;
+}
+
+export type MapDirection = "to-fhir" | "to-pms";
+
+export function isMapDirection(v: unknown): v is MapDirection {
+  return v === "to-fhir" || v === "to-pms";
+}
+
+/** Compiles a built-in set (with its default identifier system) or custom rules; throws MAP_COMPILE. */
+export function compileMappingConfig(config: MappingConfig): CompiledMapping {
+  const system = typeof config.identifierSystem === "string" ? config.identifierSystem.trim() : "";
+  if (isBuiltinMappingName(config.mapping)) {
+    return compileMapping(builtinMappings[config.mapping], {
+      identifierSystem: system || builtinIdentifierSystems[config.mapping],
+    });
+  }
+  if (config.mapping === "custom") {
+    return compileMapping(config.rules, system ? { identifierSystem: system } : {});
+  }
+  const error: MappingError = {
+    field: "mapping",
+    rule: -1,
+    label: "mapping",
+    message: `mapping must be patient, appointment, encounter or custom, not ${JSON.stringify(config.mapping)}`,
+    code: "MAP_COMPILE",
+  };
+  throw new PackError("MAP_COMPILE", error.message, { errors: [error] });
+}
+
+/** An error or warning of one element of an array payload carries the element's index. */
+export type IndexedError = MappingError & { index?: number };
+export type IndexedWarning = MappingWarning & { index?: number };
+
+export type PayloadOutcome =
+  /** msg.payload is neither an object nor an array: the node fails the msg (done(err)). */
+  | { kind: "input"; errors: IndexedError[] }
+  | {
+      kind: "single";
+      /** Undefined when the record is invalid. */
+      value: Record<string, unknown> | undefined;
+      errors: IndexedError[];
+      warnings: IndexedWarning[];
+    }
+  | {
+      kind: "array";
+      /** Mapped values of the valid elements, in input order. */
+      mapped: Array<Record<string, unknown>>;
+      /** The invalid elements themselves, untouched, in input order. */
+      invalid: unknown[];
+      errors: IndexedError[];
+      warnings: IndexedWarning[];
+    };
+
+function isRecordLike(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+/** Maps msg.payload: one record, or every element of an array split into valid and invalid. */
+export function mapPayload(
+  mapping: CompiledMapping,
+  direction: MapDirection,
+  payload: unknown,
+): PayloadOutcome {
+  const map = (v: unknown): MapResult => (direction === "to-fhir" ? mapping.toFhir(v) : mapping.toPms(v));
+  if (Array.isArray(payload)) {
+    const mapped: Array<Record<string, unknown>> = [];
+    const invalid: unknown[] = [];
+    const errors: IndexedError[] = [];
+    const warnings: IndexedWarning[] = [];
+    payload.forEach((element, index) => {
+      const result = map(element);
+      for (const w of result.warnings) warnings.push({ ...w, index });
+      if (result.value === undefined) {
+        invalid.push(element);
+        for (const e of result.errors) errors.push({ ...e, index });
+      } else {
+        mapped.push(result.value);
+      }
+    });
+    return { kind: "array", mapped, invalid, errors, warnings };
+  }
+  if (!isRecordLike(payload)) {
+    const what = payload === null ? "null" : Buffer.isBuffer(payload) ? "a Buffer" : typeof payload;
+    return {
+      kind: "input",
+      errors: [
+        {
+          field: "",
+          rule: -1,
+          label: "input",
+          message: `msg.payload must be an object or an array of objects, not ${what}`,
+          code: "MAP_INPUT",
+        },
+      ],
+    };
+  }
+  const result = map(payload);
+  return { kind: "single", value: result.value, errors: result.errors, warnings: result.warnings };
+}
