@@ -166,9 +166,8 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     assertType(resourceType);
     let query: Query = req.query;
     if (req.method === "POST") {
-      const form = req.body as Query | undefined;
-      query = { ...queryFromString(new URLSearchParams(pairsOf(req.query)).toString()) };
-      for (const [key, value] of pairsOf(form ?? {})) {
+      query = { ...req.query };
+      for (const [key, value] of pairsOf((req.body as Query | undefined) ?? {})) {
         const existing = query[key];
         query[key] = existing === undefined ? value : ([] as string[]).concat(existing, value);
       }

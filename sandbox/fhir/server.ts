@@ -158,6 +158,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
+    req.on("close", () => {
+      if (!req.complete) reject(new HttpError(400, "The client closed the request before its body ended"));
+    });
   });
 }
 
@@ -383,6 +386,7 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
       let text = capabilityCache.get(origin);
       if (!text) {
         text = JSON.stringify(capabilityStatement(baseUrl, `${origin}${TOKEN_PATH}`, Boolean(options.auth)));
+        if (capabilityCache.size >= 16) capabilityCache.clear();
         capabilityCache.set(origin, text);
       }
       finish(req, res, fault, 200, text, {});
@@ -551,6 +555,7 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      if (req.socket.destroyed) return;
       console.error("fhir sandbox: internal error", err);
       send(res, 500, outcome("exception", `Internal error: ${(err as Error)?.message ?? String(err)}`));
     });
