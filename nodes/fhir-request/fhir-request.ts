@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { NodeAPI, NodeDef, Node, NodeMessage, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
@@ -58,6 +59,8 @@ export = function (RED: NodeAPI) {
       output: def.output,
     };
     const aborter = new AbortController();
+    // Every message in flight listens on this one signal.
+    setMaxListeners(0, aborter.signal);
     let inFlight = 0;
     let shown = "";
     /** Status changes only: under load a status per message would flood the editor. */
