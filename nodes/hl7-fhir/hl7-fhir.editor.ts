@@ -1,0 +1,93 @@
+(function () {
+  interface Hl7FhirEditorProps {
+    name: string;
+    direction: string;
+    systems: string;
+    systemPattern: string;
+    timezone: string;
+    sendingApplication: string;
+    sendingFacility: string;
+    receivingApplication: string;
+    receivingFacility: string;
+    version: string;
+  }
+
+  const VERSIONS = [
+    "2.3",
+    "2.3.1",
+    "2.4",
+    "2.5",
+    "2.5.1",
+    "2.6",
+    "2.7",
+    "2.7.1",
+    "2.8",
+    "2.8.1",
+    "2.8.2",
+    "2.9",
+  ];
+
+  function validSystems(v: string): boolean {
+    const text = String(v ?? "").trim();
+    if (text === "") return true;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return false;
+      return Object.values(parsed as Record<string, unknown>).every((s) => typeof s === "string" && s !== "");
+    } catch {
+      return false;
+    }
+  }
+
+  RED.nodes.registerType<Hl7FhirEditorProps>("hl7-fhir", {
+    category: "PMS-EHR",
+    color: "#E2D96E",
+    defaults: {
+      name: { value: "" },
+      direction: { value: "to-fhir", validate: (v: string) => v === "to-fhir" || v === "to-hl7" },
+      systems: { value: "", validate: validSystems },
+      systemPattern: {
+        value: "",
+        validate: (v: string) =>
+          String(v ?? "").trim() === "" || /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(String(v).trim()),
+      },
+      timezone: { value: "" },
+      sendingApplication: { value: "" },
+      sendingFacility: { value: "" },
+      receivingApplication: { value: "" },
+      receivingFacility: { value: "" },
+      version: { value: "2.5.1", validate: (v: string) => v === "" || VERSIONS.includes(v) },
+    },
+    inputs: 1,
+    outputs: 1,
+    icon: "hl7-fhir.svg",
+    paletteLabel: "hl7 fhir",
+    label: function () {
+      return this.name || (this.direction === "to-hl7" ? "fhir to hl7" : "hl7 to fhir");
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    inputLabels: function () {
+      return this.direction === "to-hl7"
+        ? this._("hl7-fhir.label.inputFhir")
+        : this._("hl7-fhir.label.inputHl7");
+    },
+    outputLabels: function () {
+      return this.direction === "to-hl7"
+        ? this._("hl7-fhir.label.outputHl7")
+        : this._("hl7-fhir.label.outputFhir");
+    },
+    oneditprepare: function () {
+      const direction = $("#node-input-direction");
+      function showRows(): void {
+        const toHl7 = direction.val() === "to-hl7";
+        $(".hl7-fhir-row-to-hl7").toggle(toHl7);
+        $(".hl7-fhir-row-to-fhir").toggle(!toHl7);
+      }
+      direction.on("change", showRows);
+      if (!this.version) $("#node-input-version").val("2.5.1");
+      showRows();
+    },
+  });
+})();
