@@ -1,0 +1,52 @@
+import { PackError } from "../../lib/errors";
+import { isWebhookScheme, type WebhookScheme } from "../../lib/webhook/schemes";
+import { VERIFIER_DEFAULTS } from "../../lib/webhook/verifier";
+
+/** The webhook-verify properties as stored in the flow (editor values are strings). */
+export interface WebhookVerifyProps {
+  scheme?: string;
+  tolerance?: string | number;
+  maxBytes?: string | number;
+  maxIds?: string | number;
+  respond?: boolean | string;
+  integration?: string;
+  store?: string;
+}
+
+export interface WebhookVerifyOptions {
+  scheme: WebhookScheme;
+  toleranceSeconds: number;
+  maxBytes: number;
+  maxIds: number;
+  respond: boolean;
+  integration: string;
+  /** Context store for seen ids; undefined: this node's memory only. */
+  store?: string;
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number): number {
+  const raw = text(value);
+  if (raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+export function optionsOf(props: WebhookVerifyProps): WebhookVerifyOptions {
+  const scheme = text(props.scheme) || "pms-hmac";
+  if (!isWebhookScheme(scheme)) throw new PackError("WEBHOOK_CONFIG", `unknown webhook scheme "${scheme}"`);
+  return {
+    scheme,
+    toleranceSeconds: integer("tolerance", props.tolerance, VERIFIER_DEFAULTS.toleranceSeconds, 1),
+    maxBytes: integer("max bytes", props.maxBytes, VERIFIER_DEFAULTS.maxBytes, 0),
+    maxIds: integer("max ids", props.maxIds, VERIFIER_DEFAULTS.maxIds, 1),
+    respond: props.respond !== false && props.respond !== "false",
+    integration: text(props.integration) || "webhook",
+    store: text(props.store) || undefined,
+  };
+}

@@ -1,0 +1,244 @@
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { PackError } from "../../lib/errors";
+import { reportHealth } from "../../lib/health/bus";
+import { headersFromObject, headersFromRaw, type HeaderValues } from "../../lib/legacy/pms-hmac";
+import { WebhookVerifier, type Outcome, type SeenPersistence } from "../../lib/webhook/verifier";
+import { onInput } from "../shared/input";
+import { status } from "../shared/status";
+import { optionsOf, type WebhookVerifyOptions, type WebhookVerifyProps } from "./config";
+
+interface WebhookVerifyDef extends NodeDef, WebhookVerifyProps {}
+
+interface WebhookCredentials {
+  secrets?: string;
+}
+
+/** The parts of Express's request and response that this node uses. */
+interface HttpRequest {
+  method?: string;
+  originalUrl?: string;
+  url?: string;
+  rawHeaders?: string[];
+  headers?: Record<string, string | string[] | undefined>;
+}
+interface HttpResponse {
+  headersSent?: boolean;
+  status(code: number): HttpResponse;
+  set(field: string, value: string): HttpResponse;
+  send(body: string): HttpResponse;
+}
+
+interface WebhookMeta {
+  scheme: string;
+  id?: string;
+  timestamp?: string;
+  eventType?: string;
+  reason?: string;
+  code?: string;
+  status?: number;
+}
+
+type WebhookMsg = NodeMessageInFlow & {
+  req?: HttpRequest;
+  res?: { _res?: HttpResponse };
+  webhook?: WebhookMeta;
+};
+
+const SOURCE = "webhook-verify";
+const SEEN_KEY = "webhookSeenIds";
+
+const REPLY_BODY: Record<number, object> = {
+  202: { status: "accepted" },
+  400: { error: "bad request" },
+  401: { error: "unauthorized" },
+  413: { error: "payload too large" },
+  500: { error: "server error" },
+  503: { error: "service unavailable" },
+};
+
+/** Answers the sender unless someone already has; true when this call sent the answer. */
+function reply(res: HttpResponse | undefined, code: number, extra?: object): boolean {
+  if (!res || res.headersSent) return false;
+  res
+    .status(code)
+    .set("Content-Type", "application/json")
+    .set("Cache-Control", "no-store")
+    .send(JSON.stringify({ ...REPLY_BODY[code], ...extra }));
+  return true;
+}
+
+function headersOf(req: HttpRequest): HeaderValues {
+  if (Array.isArray(req.rawHeaders)) return headersFromRaw(req.rawHeaders);
+  return headersFromObject(req.headers ?? {});
+}
+
+export = function (RED: NodeAPI) {
+  function WebhookVerify(this: Node<WebhookCredentials>, def: WebhookVerifyDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: Node<WebhookCredentials>, def: WebhookVerifyDef): void {
+    let options: WebhookVerifyOptions | undefined;
+    let verifier: WebhookVerifier | undefined;
+    let configError: string | undefined;
+    let shown = "";
+    function show(kind: "ok" | "working" | "degraded" | "failed", text: string): void {
+      const key = `${kind}:${text}`;
+      if (key === shown) return;
+      shown = key;
+      status[kind](node, text);
+    }
+
+    try {
+      options = optionsOf(def);
+      const store = options.store;
+      let persistence: SeenPersistence | undefined;
+      if (store) {
+        const context = node.context();
+        persistence = {
+          load: () =>
+            new Promise((resolve, reject) =>
+              context.get(SEEN_KEY, store, (err: Error | undefined, value: unknown) =>
+                err ? reject(err) : resolve(value),
+              ),
+            ),
+          save: (snapshot) =>
+            new Promise((resolve, reject) =>
+              context.set(SEEN_KEY, snapshot, store, (err: Error | undefined) =>
+                err ? reject(err) : resolve(),
+              ),
+            ),
+        };
+      }
+      verifier = new WebhookVerifier({
+        scheme: options.scheme,
+        secrets: node.credentials?.secrets,
+        toleranceSeconds: options.toleranceSeconds,
+        maxBytes: options.maxBytes,
+        maxIds: options.maxIds,
+        persistence,
+      });
+    } catch (err) {
+      configError = (err as Error).message;
+      node.error(`webhook-verify ${def.name || node.id}: ${configError}`);
+      show("failed", "bad config");
+    }
+
+    onInput<WebhookMsg>(node, "WEBHOOK_ERROR", async (msg, send) => {
+      const res = msg.res?._res;
+      if (!verifier || !options) {
+        if (reply(res, 500)) delete msg.res;
+        throw new PackError("WEBHOOK_CONFIG", `webhook-verify is not usable: ${configError}`);
+      }
+      const req = msg.req;
+      if (!req || !res) {
+        show("failed", "no http in");
+        throw new PackError(
+          "WEBHOOK_NO_REQUEST",
+          "webhook-verify needs msg.req and msg.res: wire it directly after an http in node",
+        );
+      }
+      const raw = msg.payload;
+      if (!Buffer.isBuffer(raw) && typeof raw !== "string") {
+        if (reply(res, 500)) delete msg.res;
+        show("failed", "not raw body");
+        reportHealth({
+          integration: options.integration,
+          success: false,
+          durationMs: 0,
+          error: "WEBHOOK_NOT_RAW",
+          source: SOURCE,
+        });
+        throw new PackError(
+          "WEBHOOK_NOT_RAW",
+          'msg.payload is not the raw request body: tick "Do not parse request body" in the http in node ' +
+            "(Node-RED 4.1 or later), and let nothing change msg.payload before webhook-verify",
+        );
+      }
+      const started = performance.now();
+      let outcome: Outcome;
+      try {
+        outcome = await verifier.check({
+          method: req.method ?? "POST",
+          pathWithQuery: req.originalUrl ?? req.url ?? "/",
+          headers: headersOf(req),
+          body: Buffer.isBuffer(raw) ? raw : Buffer.from(raw, "utf8"),
+        });
+      } catch (err) {
+        if (reply(res, 503)) delete msg.res;
+        show("failed", "store error");
+        reportHealth({
+          integration: options.integration,
+          success: false,
+          durationMs: performance.now() - started,
+          error: (err as PackError).code ?? "WEBHOOK_ERROR",
+          source: SOURCE,
+        });
+        throw err;
+      }
+      const durationMs = performance.now() - started;
+
+      if (outcome.kind === "rejected") {
+        reply(res, outcome.status);
+        delete msg.res;
+        msg.webhook = {
+          scheme: options.scheme,
+          reason: outcome.reason,
+          code: outcome.code,
+          status: outcome.status,
+        };
+        reportHealth({
+          integration: options.integration,
+          success: false,
+          durationMs,
+          error: outcome.code,
+          source: SOURCE,
+        });
+        show("degraded", `${outcome.status} ${outcome.reason}`);
+        send([null, msg]);
+        return;
+      }
+
+      msg.webhook = {
+        scheme: options.scheme,
+        id: outcome.id,
+        timestamp:
+          outcome.timestampMs === undefined ? undefined : new Date(outcome.timestampMs).toISOString(),
+        eventType: outcome.eventType,
+      };
+      msg.payload = outcome.payload;
+      if (outcome.eventType !== undefined) msg.topic = outcome.eventType;
+      reportHealth({ integration: options.integration, success: true, durationMs, source: SOURCE });
+
+      if (outcome.kind === "duplicate") {
+        reply(res, 202, { duplicate: true });
+        delete msg.res;
+        Object.assign(msg.webhook, { reason: outcome.reason, code: outcome.code, status: 202 });
+        show("ok", "duplicate");
+        send([null, msg]);
+        return;
+      }
+      if (options.respond) {
+        reply(res, 202);
+        delete msg.res;
+      }
+      show("ok", "verified");
+      send([msg, null]);
+    });
+
+    node.on("close", (done: () => void) => {
+      shown = "";
+      status.clear(node);
+      done();
+    });
+  }
+
+  RED.nodes.registerType<Node<WebhookCredentials>, WebhookVerifyDef, unknown, WebhookCredentials>(
+    "webhook-verify",
+    WebhookVerify,
+    {
+      credentials: { secrets: { type: "password" } },
+    },
+  );
+};
