@@ -6,12 +6,30 @@
  * client_credentials client, FHIR_STATIC_TOKEN for a token valid forever,
  * FHIR_TOKEN_LIFETIME (seconds, default 300).
  */
-import type { SandboxClient } from "./server";
+import type { FhirSandbox, SandboxClient } from "./server";
 import { startFhirSandbox } from "./server";
 
 function flag(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value);
 }
+
+let sandbox: FhirSandbox | undefined;
+let stopping = false;
+
+function stop(signal: string): void {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: stopping the FHIR sandbox`);
+  if (!sandbox) process.exit(0);
+  sandbox.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+}
+
+// Registered before start-up, so that a signal during it also ends the process cleanly.
+process.on("SIGINT", () => stop("SIGINT"));
+process.on("SIGTERM", () => stop("SIGTERM"));
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -22,7 +40,7 @@ async function main(): Promise<void> {
   if (env.FHIR_CLIENT_ID && env.FHIR_CLIENT_SECRET) {
     clients.push({ clientId: env.FHIR_CLIENT_ID, clientSecret: env.FHIR_CLIENT_SECRET });
   }
-  const sandbox = await startFhirSandbox({
+  sandbox = await startFhirSandbox({
     port,
     host: env.FHIR_HOST ?? "127.0.0.1",
     auth: flag(env.FHIR_AUTH),
@@ -32,18 +50,6 @@ async function main(): Promise<void> {
   });
   console.log(`FHIR R4 sandbox: ${sandbox.url}`);
   console.log(`OAuth2 token endpoint: ${sandbox.tokenUrl}`);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: stopping the FHIR sandbox`);
-    sandbox.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
 main().catch((err: unknown) => {
