@@ -280,6 +280,7 @@ interface Step {
   /** [n] not written, so several items mean data left unread. */
   implicit: boolean;
   conds: Cond[];
+  match: (el: unknown) => boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -298,10 +299,29 @@ function condHolds(value: unknown, cond: Cond, depth: number): boolean {
   return condHolds(value[cond.steps[depth].name], cond, depth + 1);
 }
 
-function matches(el: unknown, conds: Cond[]): boolean {
-  if (!isObj(el)) return false;
-  for (const cond of conds) if (!condHolds(el, cond, 0)) return false;
-  return true;
+/** The filter test of a where() step; the usual one- and two-name conditions get their own closures. */
+function compileMatcher(conds: Cond[]): (el: unknown) => boolean {
+  if (conds.length === 1 && !conds[0].steps.some((s) => s.repeating)) {
+    const { steps, literal } = conds[0];
+    if (steps.length === 1) {
+      const a = steps[0].name;
+      return (el) => isObj(el) && el[a] === literal;
+    }
+    if (steps.length === 2) {
+      const a = steps[0].name;
+      const b = steps[1].name;
+      return (el) => {
+        if (!isObj(el)) return false;
+        const v = el[a];
+        return isObj(v) && v[b] === literal;
+      };
+    }
+  }
+  return (el) => {
+    if (!isObj(el)) return false;
+    for (const cond of conds) if (!condHolds(el, cond, 0)) return false;
+    return true;
+  };
 }
 
 function createMatching(conds: Cond[]): Obj {
@@ -469,7 +489,7 @@ export function compileFhirPath(
           ? Mode.Single
           : Mode.Loose;
     const implicit = p.index === undefined;
-    steps.push({ name: p.name, mode, index: p.index ?? 0, implicit, conds });
+    steps.push({ name: p.name, mode, index: p.index ?? 0, implicit, conds, match: compileMatcher(conds) });
     if (i === parts.length - 1) leafRepeatingNoIndex = repeating === true && implicit;
     const where = conds.length
       ? `.where(${p
@@ -510,7 +530,7 @@ export function compileFhirPath(
           if (!Array.isArray(v)) return undefined;
           let found: unknown;
           for (const el of v) {
-            if (!matches(el, s.conds)) continue;
+            if (!s.match(el)) continue;
             if (found !== undefined) {
               if (notes) notes.multiple = true;
               break;
@@ -575,7 +595,7 @@ export function compileFhirPath(
           const arr = list(cur, s);
           let found: Obj | undefined;
           for (const el of arr) {
-            if (matches(el, s.conds)) {
+            if (s.match(el)) {
               found = el as Obj;
               break;
             }
