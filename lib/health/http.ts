@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { PackError } from "../errors";
+import { HEALTH_CONFIG } from "./config";
+import { dashboardHeaders, renderDashboard } from "./dashboard";
+import type { HealthMonitor } from "./monitor";
+import { PROMETHEUS_CONTENT_TYPE, toPrometheus } from "./prometheus";
+
+/** First path segments that Node-RED's admin API or editor already uses. */
+const RESERVED = new Set([
+  "auth",
+  "comms",
+  "context",
+  "credentials",
+  "debug",
+  "diagnostics",
+  "editor",
+  "favicon.ico",
+  "flow",
+  "flows",
+  "icons",
+  "inject",
+  "library",
+  "locales",
+  "nodes",
+  "plugins",
+  "projects",
+  "red",
+  "settings",
+  "theme",
+  "vendor",
+]);
+
+/**
+ * Checks a health-monitor path: `/segment[/segment...]` of letters, digits and `._~-`, not
+ * under a path of Node-RED's own admin API. Returns it without a trailing slash.
+ */
+export function validateHealthPath(raw: string): string {
+  let p = raw.trim();
+  if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
+  if (!p.startsWith("/"))
+    throw new PackError(HEALTH_CONFIG, `path must start with "/": ${JSON.stringify(raw)}`);
+  if (p.length > 100) throw new PackError(HEALTH_CONFIG, "path must be at most 100 characters");
+  const segments = p.slice(1).split("/");
+  for (const s of segments) {
+    if (!/^[A-Za-z0-9._~-]+$/.test(s) || s === "." || s === "..") {
+      throw new PackError(
+        HEALTH_CONFIG,
+        `path ${JSON.stringify(raw)}: each segment must be letters, digits or . _ ~ - (no "..", no empty segment)`,
+      );
+    }
+  }
+  if (RESERVED.has(segments[0].toLowerCase())) {
+    throw new PackError(HEALTH_CONFIG, `path ${JSON.stringify(raw)} is under Node-RED's own /${segments[0]}`);
+  }
+  return p;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface AnswerContext {
+  /** Where the page is: the monitor's path, or its `/dashboard` below it. */
+  page: "data" | "dashboard";
+  /** The monitor's path (validated). */
+  path: string;
+  /** The admin API's mount point as the request saw it (`req.baseUrl`): "" or e.g. "/admin". */
+  adminRoot: string;
+  /** Whether the requested URL path ended in "/" (relative URLs then resolve one level deeper). */
+  trailingSlash?: boolean;
+  refreshSeconds?: number;
+  title?: string;
+}
+
+function first(v: unknown): string | undefined {
+  if (Array.isArray(v)) return first(v[0]);
+  return typeof v === "string" ? v : undefined;
+}
+
+function json(status: number, value: unknown): HttpAnswer {
+  return {
+    status,
+    headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" },
+    body: JSON.stringify(value),
+  };
+}
+
+/**
+ * The answer to a GET of the monitor's path: JSON (default; `series=1` adds the per-bucket
+ * series), `format=prometheus`, or `format=html` (the dashboard, also at `<path>/dashboard`).
+ */
+export function answerHealthRequest(
+  monitor: HealthMonitor,
+  query: Record<string, unknown>,
+  ctx: AnswerContext,
+): HttpAnswer {
+  const format = ctx.page === "dashboard" ? "html" : (first(query.format) ?? "json").toLowerCase();
+  if (format === "json") {
+    const series = ["1", "true", "yes"].includes((first(query.series) ?? "").toLowerCase());
+    return json(200, monitor.snapshot({ series }));
+  }
+  if (format === "prometheus") {
+    return {
+      status: 200,
+      headers: { "Content-Type": PROMETHEUS_CONTENT_TYPE, "Cache-Control": "no-store" },
+      body: toPrometheus(monitor.snapshot()),
+    };
+  }
+  if (format === "html") {
+    const last = ctx.path.slice(ctx.path.lastIndexOf("/") + 1);
+    const nonce = randomBytes(16).toString("base64");
+    return {
+      status: 200,
+      headers: dashboardHeaders(nonce),
+      body: renderDashboard({
+        src:
+          ctx.page === "dashboard"
+            ? `${ctx.trailingSlash ? "../" : ""}../${last}?format=json&series=1`
+            : `${ctx.trailingSlash ? `../${last}` : ""}?format=json&series=1`,
+        authKey: `auth-tokens${ctx.adminRoot.replace(/\/$/, "").replace(/\//g, "-")}`,
+        refreshSeconds: ctx.refreshSeconds ?? 5,
+        nonce,
+        title: ctx.title ?? "Integration health",
+      }),
+    };
+  }
+  return json(400, { error: "format must be json, prometheus or html", code: "HEALTH_BAD_INPUT" });
+}

@@ -1,0 +1,433 @@
+import { PackError } from "../errors";
+import type { HealthEvent } from "./bus";
+import {
+  HEALTH_BAD_INPUT,
+  STATE_RANK,
+  checkIntegrationName,
+  type HealthConfig,
+  type HealthState,
+  type Thresholds,
+} from "./config";
+import { RollingWindow, type BucketPoint } from "./window";
+
+export interface LatencySummary {
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  min: number;
+  max: number;
+  /** True when p50/p95/p99 are exact, false when read from the histogram (within 1.1 %). */
+  exact: boolean;
+}
+
+export interface IntegrationSnapshot {
+  integration: string;
+  state: HealthState;
+  /** When the reported state began (ISO), null while unknown since the start. */
+  stateSince: string | null;
+  /** Whether an alert is raised. */
+  alert: boolean;
+  /** Why the state is what it is (or why the alert stands). */
+  reasons: string[];
+  /** In the window: */
+  total: number;
+  successes: number;
+  failures: number;
+  /** null when the window holds no event. */
+  successRate: number | null;
+  latencyMs: LatencySummary | null;
+  /** Events per second over the window (or since the first event, when that is later). */
+  throughput: number;
+  /** Failures since the last success, however long ago. */
+  consecutiveFailures: number;
+  lastError: { error: string; time: string } | null;
+  lastEventAt: string | null;
+  /** Since the monitor started: */
+  lifetime: { total: number; failures: number; latencySumMs: number };
+  /** One point per bucket of the window, oldest first (only when asked for). */
+  series?: BucketPoint[];
+}
+
+export interface HealthSnapshot {
+  time: string;
+  windowSeconds: number;
+  /** The worst state over the integrations (unknown when none has data). */
+  state: HealthState;
+  counts: Record<HealthState, number>;
+  integrations: Record<string, IntegrationSnapshot>;
+}
+
+export interface AlertTransition {
+  integration: string;
+  alert: "raise" | "clear";
+  /** The reported state after this evaluation, and before it. */
+  state: HealthState;
+  previousState: HealthState;
+  /** For a raise: the conditions that hold. For a clear: what held when it was raised. */
+  reasons: string[];
+  time: string;
+}
+
+export interface Evaluation {
+  alerts: AlertTransition[];
+  /** Whether any reported state changed. */
+  changed: boolean;
+}
+
+interface Tracker {
+  name: string;
+  window: RollingWindow;
+  consecutive: number;
+  lastError: string | null;
+  lastErrorAt: number;
+  firstEventAt: number;
+  lastEventAt: number;
+  lifeTotal: number;
+  lifeFailures: number;
+  lifeSumMs: number;
+  state: HealthState;
+  stateSince: number;
+  betterSince: number;
+  alert: boolean;
+  alertReasons: string[];
+  clearSince: number;
+  reasons: string[];
+}
+
+const MAX_BUCKETS = 120;
+
+function pct(v: number): string {
+  return `${(v * 100).toFixed(1)}%`;
+}
+
+function msText(v: number): string {
+  return `${v >= 100 ? Math.round(v) : Number(v.toPrecision(3))} ms`;
+}
+
+/** A short error text without message bodies: a code, or the first 100 printable characters. */
+export function errorText(error: unknown): string | null {
+  if (error === undefined || error === null || error === "") return null;
+  let text: string;
+  if (typeof error === "string") text = error;
+  else if (typeof error === "object") {
+    const e = error as { code?: unknown; message?: unknown };
+    text =
+      typeof e.code === "string" && e.code !== ""
+        ? e.code
+        : typeof e.message === "string"
+          ? e.message
+          : "error";
+  } else text = String(error);
+  // eslint-disable-next-line no-control-regex
+  text = text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text || null;
+}
+
+/** Checks a `msg.health` value: {integration, success, durationMs, error?, time?}. */
+export function parseHealthInput(value: unknown): HealthEvent {
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new PackError(
+      HEALTH_BAD_INPUT,
+      "msg.health must be an object {integration, success, durationMs, error?}",
+    );
+  }
+  const v = value as Record<string, unknown>;
+  const integration = checkIntegrationName(v.integration, HEALTH_BAD_INPUT);
+  if (typeof v.success !== "boolean")
+    throw new PackError(HEALTH_BAD_INPUT, "msg.health.success must be true or false");
+  const d = v.durationMs;
+  if (typeof d !== "number" || !Number.isFinite(d) || d < 0) {
+    throw new PackError(HEALTH_BAD_INPUT, "msg.health.durationMs must be a number of milliseconds >= 0");
+  }
+  const event: HealthEvent = { integration, success: v.success, durationMs: d };
+  const error = errorText(v.error);
+  if (error !== null) event.error = error;
+  if (v.time !== undefined) {
+    const t = typeof v.time === "string" ? Date.parse(v.time) : v.time;
+    if (typeof t !== "number" || !Number.isFinite(t)) {
+      throw new PackError(HEALTH_BAD_INPUT, "msg.health.time must be epoch ms or an ISO time");
+    }
+    event.time = t;
+  }
+  return event;
+}
+
+/**
+ * Rolling health per integration. `record` is O(1) per event; `evaluate` (run it every second
+ * or so) judges each integration against the thresholds and reports alert transitions with
+ * hysteresis: a worse state and a raised alert take effect at the evaluation that sees them, a
+ * better state and a clear only after the better condition has held for `holdSeconds` at every
+ * evaluation in between.
+ */
+export class HealthMonitor {
+  readonly config: HealthConfig;
+  private readonly t: Thresholds;
+  private readonly now: () => number;
+  private readonly trackers = new Map<string, Tracker>();
+  private readonly windowMs: number;
+  private readonly buckets: number;
+  private readonly fixed: boolean;
+  /** Events dropped because their integration was not watched or the limit was reached. */
+  ignored = 0;
+  /** Integrations refused because maxIntegrations were already tracked. */
+  overflowed = 0;
+
+  constructor(config: HealthConfig, options: { now?: () => number } = {}) {
+    this.config = config;
+    this.t = config.thresholds;
+    this.now = options.now ?? Date.now;
+    this.windowMs = config.windowSeconds * 1000;
+    this.buckets = Math.min(config.windowSeconds, MAX_BUCKETS);
+    this.fixed = config.integrations.length > 0;
+    const start = this.now();
+    for (const name of config.integrations) this.trackers.set(name, this.newTracker(name, start));
+  }
+
+  private newTracker(name: string, now: number): Tracker {
+    return {
+      name,
+      window: new RollingWindow(this.windowMs, this.buckets),
+      consecutive: 0,
+      lastError: null,
+      lastErrorAt: 0,
+      firstEventAt: -1,
+      lastEventAt: -1,
+      lifeTotal: 0,
+      lifeFailures: 0,
+      lifeSumMs: 0,
+      state: "unknown",
+      stateSince: now,
+      betterSince: -1,
+      alert: false,
+      alertReasons: [],
+      clearSince: -1,
+      reasons: [],
+    };
+  }
+
+  /** Records one outcome. False when it was not counted (integration not watched, or too many integrations). */
+  record(event: HealthEvent): boolean {
+    let tr = this.trackers.get(event.integration);
+    const now = this.now();
+    if (tr === undefined) {
+      if (this.fixed) {
+        this.ignored++;
+        return false;
+      }
+      if (this.trackers.size >= this.config.maxIntegrations) {
+        this.ignored++;
+        this.overflowed++;
+        return false;
+      }
+      tr = this.newTracker(event.integration, now);
+      this.trackers.set(event.integration, tr);
+    }
+    const time = event.time;
+    const at = time !== undefined && time >= 0 && time <= now ? time : now;
+    const ms = event.durationMs >= 0 ? event.durationMs : 0;
+    tr.window.record(at, event.success, ms);
+    tr.lifeTotal++;
+    tr.lifeSumMs += ms;
+    if (tr.firstEventAt < 0) tr.firstEventAt = at;
+    if (at > tr.lastEventAt) tr.lastEventAt = at;
+    if (event.success) {
+      tr.consecutive = 0;
+    } else {
+      tr.consecutive++;
+      tr.lifeFailures++;
+      tr.lastError = event.error === undefined ? "failed" : (errorText(event.error) ?? "failed");
+      tr.lastErrorAt = at;
+    }
+    return true;
+  }
+
+  /** Judges every integration now; returns the alerts raised and cleared. */
+  evaluate(): Evaluation {
+    const now = this.now();
+    const holdMs = this.t.holdSeconds * 1000;
+    const alerts: AlertTransition[] = [];
+    let changed = false;
+    for (const tr of this.trackers.values()) {
+      const { state: computed, reasons, alertReasons } = this.judge(tr, now);
+      tr.reasons = reasons;
+      const previous = tr.state;
+      if (STATE_RANK[computed] >= STATE_RANK[tr.state]) {
+        if (computed !== tr.state) {
+          tr.state = computed;
+          tr.stateSince = now;
+        }
+        tr.betterSince = -1;
+      } else {
+        if (tr.betterSince < 0) tr.betterSince = now;
+        if (now - tr.betterSince >= holdMs) {
+          tr.state = computed;
+          tr.stateSince = now;
+          tr.betterSince = -1;
+        }
+      }
+      if (tr.state !== previous) changed = true;
+
+      if (alertReasons.length > 0) {
+        tr.clearSince = -1;
+        if (!tr.alert) {
+          tr.alert = true;
+          tr.alertReasons = alertReasons;
+          alerts.push(this.transition(tr, "raise", previous, alertReasons, now));
+        }
+      } else if (tr.alert) {
+        if (tr.clearSince < 0) tr.clearSince = now;
+        if (now - tr.clearSince >= holdMs) {
+          tr.alert = false;
+          tr.clearSince = -1;
+          alerts.push(this.transition(tr, "clear", previous, tr.alertReasons, now));
+          tr.alertReasons = [];
+        }
+      }
+    }
+    return { alerts, changed };
+  }
+
+  private transition(
+    tr: Tracker,
+    alert: "raise" | "clear",
+    previousState: HealthState,
+    reasons: string[],
+    now: number,
+  ): AlertTransition {
+    return {
+      integration: tr.name,
+      alert,
+      state: tr.state,
+      previousState,
+      reasons,
+      time: new Date(now).toISOString(),
+    };
+  }
+
+  private latencyOf(tr: Tracker, now: number): { total: number; failures: number; latency: number } {
+    const s = tr.window.stats(now, this.t.latencyStat !== "mean");
+    let latency = s.total > 0 ? s.sumMs / s.total : 0;
+    if (s.quantiles && s.total > 0) {
+      latency = s.quantiles[this.t.latencyStat === "p50" ? 0 : this.t.latencyStat === "p95" ? 1 : 2];
+    }
+    return { total: s.total, failures: s.failures, latency };
+  }
+
+  private judge(tr: Tracker, now: number): { state: HealthState; reasons: string[]; alertReasons: string[] } {
+    const t = this.t;
+    const { total, failures, latency } = this.latencyOf(tr, now);
+    const alertReasons: string[] = [];
+    const stat = t.latencyStat === "mean" ? "mean latency" : `${t.latencyStat} latency`;
+    const consecutive = t.alertConsecutive > 0 && tr.consecutive >= t.alertConsecutive;
+    const inARow = `${tr.consecutive} failures in a row`;
+    if (total === 0) {
+      if (consecutive) return { state: "critical", reasons: [inARow], alertReasons: [inARow] };
+      return { state: "unknown", reasons: ["no events in the window"], alertReasons };
+    }
+    const rate = (total - failures) / total;
+    const judged = total >= t.minEvents;
+    if (judged && rate < t.alertRate) alertReasons.push(`success rate ${pct(rate)} < ${pct(t.alertRate)}`);
+    if (judged && latency > t.alertLatencyMs) {
+      alertReasons.push(`${stat} ${msText(latency)} > ${msText(t.alertLatencyMs)}`);
+    }
+    if (consecutive) alertReasons.push(inARow);
+
+    const reasons: string[] = [];
+    let state: HealthState = "healthy";
+    if (judged && rate < t.warningRate) reasons.push(`success rate ${pct(rate)} < ${pct(t.warningRate)}`);
+    if (judged && latency > t.warningLatencyMs)
+      reasons.push(`${stat} ${msText(latency)} > ${msText(t.warningLatencyMs)}`);
+    if (reasons.length > 0 || alertReasons.length > 0) {
+      state = "critical";
+      for (const r of alertReasons) if (!reasons.includes(r)) reasons.push(r);
+    } else {
+      if (judged && rate < t.healthyRate) reasons.push(`success rate ${pct(rate)} < ${pct(t.healthyRate)}`);
+      if (judged && latency > t.healthyLatencyMs) {
+        reasons.push(`${stat} ${msText(latency)} > ${msText(t.healthyLatencyMs)}`);
+      }
+      if (reasons.length > 0) state = "warning";
+    }
+    return { state, reasons, alertReasons };
+  }
+
+  /** Names of the integrations tracked, sorted. */
+  names(): string[] {
+    return [...this.trackers.keys()].sort();
+  }
+
+  /** The worst reported state (as of the last evaluate). */
+  worst(): { state: HealthState; integration: string | null; counts: Record<HealthState, number> } {
+    const counts: Record<HealthState, number> = { unknown: 0, healthy: 0, warning: 0, critical: 0 };
+    let state: HealthState = "unknown";
+    let integration: string | null = null;
+    for (const name of this.names()) {
+      const s = (this.trackers.get(name) as Tracker).state;
+      counts[s]++;
+      if (STATE_RANK[s] > STATE_RANK[state]) {
+        state = s;
+        integration = name;
+      }
+    }
+    return { state, integration, counts };
+  }
+
+  /** The figures of every integration, with the states of the last evaluate. */
+  snapshot(options: { series?: boolean } = {}): HealthSnapshot {
+    const now = this.now();
+    const worst = this.worst();
+    const integrations: Record<string, IntegrationSnapshot> = {};
+    for (const name of this.names()) {
+      integrations[name] = this.integrationSnapshot(
+        this.trackers.get(name) as Tracker,
+        now,
+        options.series === true,
+      );
+    }
+    return {
+      time: new Date(now).toISOString(),
+      windowSeconds: this.config.windowSeconds,
+      state: worst.state,
+      counts: worst.counts,
+      integrations,
+    };
+  }
+
+  private integrationSnapshot(tr: Tracker, now: number, series: boolean): IntegrationSnapshot {
+    const s = tr.window.stats(now, true);
+    const q = s.quantiles as number[];
+    const covered =
+      tr.firstEventAt < 0 ? this.windowMs : Math.min(this.windowMs, Math.max(1000, now - tr.firstEventAt));
+    const out: IntegrationSnapshot = {
+      integration: tr.name,
+      state: tr.state,
+      stateSince: tr.state === "unknown" && tr.lastEventAt < 0 ? null : new Date(tr.stateSince).toISOString(),
+      alert: tr.alert,
+      reasons: tr.alert && tr.reasons.length === 0 ? tr.alertReasons : tr.reasons,
+      total: s.total,
+      successes: s.total - s.failures,
+      failures: s.failures,
+      successRate: s.total > 0 ? (s.total - s.failures) / s.total : null,
+      latencyMs:
+        s.total > 0
+          ? {
+              mean: s.sumMs / s.total,
+              p50: q[0],
+              p95: q[1],
+              p99: q[2],
+              min: s.minMs,
+              max: s.maxMs,
+              exact: s.exact === true,
+            }
+          : null,
+      throughput: s.total / (covered / 1000),
+      consecutiveFailures: tr.consecutive,
+      lastError:
+        tr.lastError === null ? null : { error: tr.lastError, time: new Date(tr.lastErrorAt).toISOString() },
+      lastEventAt: tr.lastEventAt < 0 ? null : new Date(tr.lastEventAt).toISOString(),
+      lifetime: { total: tr.lifeTotal, failures: tr.lifeFailures, latencySumMs: tr.lifeSumMs },
+    };
+    if (series) out.series = tr.window.series(now);
+    return out;
+  }
+}

@@ -1,0 +1,136 @@
+import type { HealthState } from "./config";
+import type { HealthSnapshot, IntegrationSnapshot } from "./monitor";
+
+/** The content type of the Prometheus text exposition format 0.0.4. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+const PREFIX = "pmsehr_";
+const STATES: HealthState[] = ["healthy", "warning", "critical", "unknown"];
+
+export function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+type Labels = Record<string, string>;
+
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+interface Family {
+  name: string;
+  type: "gauge" | "counter" | "summary";
+  help: string;
+  samples: (i: IntegrationSnapshot) => Array<[suffix: string, labels: Labels, value: number]>;
+}
+
+const sec = (ms: number): number => ms / 1000;
+
+const FAMILIES: Family[] = [
+  {
+    name: "integration_state",
+    type: "gauge",
+    help: "1 for the integration's current health state, 0 for the others.",
+    samples: (i) => STATES.map((s) => ["", { state: s }, i.state === s ? 1 : 0]),
+  },
+  {
+    name: "integration_alert",
+    type: "gauge",
+    help: "1 while an alert is raised for the integration.",
+    samples: (i) => [["", {}, i.alert ? 1 : 0]],
+  },
+  {
+    name: "integration_window_events",
+    type: "gauge",
+    help: "Calls in the rolling window, by outcome.",
+    samples: (i) => [
+      ["", { outcome: "success" }, i.successes],
+      ["", { outcome: "failure" }, i.failures],
+    ],
+  },
+  {
+    name: "integration_success_ratio",
+    type: "gauge",
+    help: "Successful calls / all calls in the rolling window (absent when the window is empty).",
+    samples: (i) => (i.successRate === null ? [] : [["", {}, i.successRate]]),
+  },
+  {
+    name: "integration_latency_mean_seconds",
+    type: "gauge",
+    help: "Mean call duration in the rolling window.",
+    samples: (i) => (i.latencyMs === null ? [] : [["", {}, sec(i.latencyMs.mean)]]),
+  },
+  {
+    name: "integration_latency_seconds",
+    type: "summary",
+    help: "Call duration: quantiles over the rolling window; sum and count since the monitor started.",
+    samples: (i) => [
+      ["", { quantile: "0.5" }, i.latencyMs ? sec(i.latencyMs.p50) : NaN],
+      ["", { quantile: "0.95" }, i.latencyMs ? sec(i.latencyMs.p95) : NaN],
+      ["", { quantile: "0.99" }, i.latencyMs ? sec(i.latencyMs.p99) : NaN],
+      ["_sum", {}, sec(i.lifetime.latencySumMs)],
+      ["_count", {}, i.lifetime.total],
+    ],
+  },
+  {
+    name: "integration_throughput_per_second",
+    type: "gauge",
+    help: "Calls per second over the rolling window.",
+    samples: (i) => [["", {}, i.throughput]],
+  },
+  {
+    name: "integration_consecutive_failures",
+    type: "gauge",
+    help: "Failed calls since the last successful one.",
+    samples: (i) => [["", {}, i.consecutiveFailures]],
+  },
+  {
+    name: "integration_calls_total",
+    type: "counter",
+    help: "Calls since the monitor started, by outcome.",
+    samples: (i) => [
+      ["", { outcome: "success" }, i.lifetime.total - i.lifetime.failures],
+      ["", { outcome: "failure" }, i.lifetime.failures],
+    ],
+  },
+  {
+    name: "integration_last_error_timestamp_seconds",
+    type: "gauge",
+    help: "When the integration last failed (Unix time; absent when it never has).",
+    samples: (i) => (i.lastError === null ? [] : [["", {}, Date.parse(i.lastError.time) / 1000]]),
+  },
+];
+
+/** The snapshot in the Prometheus text format 0.0.4: one family per metric, HELP and TYPE first. */
+export function toPrometheus(snapshot: HealthSnapshot): string {
+  const lines: string[] = [];
+  const list = Object.values(snapshot.integrations);
+  lines.push(`# HELP ${PREFIX}health_window_seconds Length of the rolling window the figures cover.`);
+  lines.push(`# TYPE ${PREFIX}health_window_seconds gauge`);
+  lines.push(`${PREFIX}health_window_seconds ${snapshot.windowSeconds}`);
+  for (const f of FAMILIES) {
+    const name = PREFIX + f.name;
+    lines.push(`# HELP ${name} ${escapeHelp(f.help)}`);
+    lines.push(`# TYPE ${name} ${f.type}`);
+    for (const i of list) {
+      for (const [suffix, labels, value] of f.samples(i)) {
+        lines.push(
+          `${name}${suffix}${labelText({ integration: i.integration, ...labels })} ${formatValue(value)}`,
+        );
+      }
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
