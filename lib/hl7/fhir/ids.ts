@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 
 /**
  * Identifier systems from v2 assigning authorities (HD), and the deterministic `urn:uuid:`
@@ -27,6 +27,7 @@ export class IdentifierSystems {
   private readonly prefix: string;
   private readonly suffix: string;
   private readonly pattern: string;
+  private readonly placeholder: boolean;
 
   constructor(options: SystemOptions = {}) {
     const table = new Map<string, string>();
@@ -40,6 +41,7 @@ export class IdentifierSystems {
     this.reverse = reverse;
     this.pattern = options.systemPattern || DEFAULT_SYSTEM_PATTERN;
     const at = this.pattern.indexOf("{authority}");
+    this.placeholder = at >= 0;
     this.prefix = at < 0 ? this.pattern : this.pattern.slice(0, at);
     this.suffix = at < 0 ? "" : this.pattern.slice(at + "{authority}".length);
   }
@@ -73,9 +75,7 @@ export class IdentifierSystems {
   }
 
   private fromPattern(authority: string): string {
-    return this.pattern.includes("{authority}")
-      ? this.pattern.split("{authority}").join(encodeURIComponent(authority))
-      : this.pattern;
+    return this.placeholder ? this.prefix + encodeURIComponent(authority) + this.suffix : this.pattern;
   }
 
   /** The HD a system URI is written back as (FHIR -> v2); the inverse of `system`. */
@@ -95,7 +95,7 @@ export class IdentifierSystems {
       return { namespace: "", universalId: system.slice(9), universalIdType: "UUID" };
     }
     if (
-      this.suffix !== this.pattern &&
+      this.placeholder &&
       system.length > this.prefix.length + this.suffix.length &&
       system.startsWith(this.prefix) &&
       system.endsWith(this.suffix)
@@ -118,16 +118,26 @@ const NAMESPACE = "healthbridge/hl7-fhir";
  * always yields the same fullUrls and the same Bundle.
  */
 export function deterministicUuid(kind: string, key: string): string {
-  const h = createHash("sha1").update(NAMESPACE).update("\0").update(kind).update("\0").update(key).digest();
+  const h = sha1(`${NAMESPACE}\0${kind}\0${key}`);
   h[6] = (h[6] & 0x0f) | 0x50;
   h[8] = (h[8] & 0x3f) | 0x80;
   const hex = h.toString("hex", 0, 16);
   return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+type OneShotHash = (algorithm: string, data: string, outputEncoding: "buffer") => Buffer;
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
+
+/** SHA-1 of a string; crypto.hash (Node 20.12+) is a one-shot several times cheaper than createHash. */
+function sha1(data: string): Buffer {
+  return oneShot ? oneShot("sha1", data, "buffer") : crypto.createHash("sha1").update(data).digest();
+}
+
+const SEARCH_SPECIAL = /[\\|,$]/;
+const SEARCH_SPECIAL_ALL = /[\\|,$]/g;
+
 /** `system|value` for a search URL, each part escaped the way FHIR token search expects. */
 export function tokenParam(system: string, value: string): string {
-  const esc = (s: string): string =>
-    s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/,/g, "\\,").replace(/\$/g, "\\$");
+  const esc = (s: string): string => (SEARCH_SPECIAL.test(s) ? s.replace(SEARCH_SPECIAL_ALL, "\\$&") : s);
   return encodeURIComponent(`${esc(system)}|${esc(value)}`);
 }
