@@ -74,6 +74,27 @@ describe("lib/legacy/pms-hmac", () => {
     expect(b64).to.deep.equal({ "X-Timestamp": ts, "X-Sig": expected.toString("base64") });
   });
 
+  it("reproduces the worked examples of docs/legacy-webhooks.md (computed there with openssl dgst -hmac)", () => {
+    const at = new Date("2025-01-06T08:00:00.000Z");
+    const get = signPmsRequest({
+      apiKey: "demo-key",
+      apiSecret: "demo-secret",
+      method: "GET",
+      pathWithQuery: "/patients?modifiedSince=2025-01-06T08%3A00%3A00Z&page=1&pageSize=100",
+      timestamp: at,
+    });
+    expect(get["X-Signature"]).to.equal("92909197271db623c7d3be573f069de9c3cf912f065f1bc51e45e451a7c9392a");
+    const post = signPmsRequest({
+      apiKey: "demo-key",
+      apiSecret: "demo-secret",
+      method: "POST",
+      pathWithQuery: "/charges",
+      body: '{"patientId":"pat-00001","code":"99213","amount":125}',
+      timestamp: at,
+    });
+    expect(post["X-Signature"]).to.equal("7c6c262361dbafeb6bad8d9a585bbd6b19b1f73c4e9d01be4ab5e61303a2a0cb");
+  });
+
   it("verifies a request it signed, with the expected API key", () => {
     const r = verifyPmsRequest({
       method: "POST",
