@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from "node:os";
 import * as fhirpath from "fhirpath";
 import * as r4 from "fhirpath/fhir-context/r4";
 import { builtinIdentifierSystems, builtinMappings, compileBuiltin } from "../lib/mapping";
@@ -20,10 +21,22 @@ function now(): number {
 
 let sink = 0;
 
-/** Median records/s over ROUNDS timed rounds of about `seconds` each, after a warm-up round. */
-function measure(label: string, items: unknown[], fn: (item: unknown) => unknown, seconds: number): number {
-  const round = (limit: number): number => {
+interface Rate {
+  /** Records per second of wall-clock time. */
+  wall: number;
+  /** Records per second of this process's CPU time (user + system, GC threads included). */
+  cpu: number;
+}
+
+/**
+ * Median rates over ROUNDS timed rounds of about `seconds` each, after a warm-up round. The CPU
+ * rate is what one core does: on a machine shared with other work the wall rate falls with the
+ * load, the CPU rate much less.
+ */
+function measure(label: string, items: unknown[], fn: (item: unknown) => unknown, seconds: number): Rate {
+  const round = (limit: number): Rate => {
     const start = now();
+    const cpuStart = process.cpuUsage();
     let n = 0;
     let i = 0;
     for (;;) {
@@ -34,29 +47,22 @@ function measure(label: string, items: unknown[], fn: (item: unknown) => unknown
       }
       if (now() - start >= limit) break;
     }
-    return n / (now() - start);
+    const cpu = process.cpuUsage(cpuStart);
+    return { wall: n / (now() - start), cpu: n / ((cpu.user + cpu.system) / 1e6) };
   };
   round(seconds);
-  const rates: number[] = [];
+  const rates: Rate[] = [];
   for (let r = 0; r < ROUNDS; r++) rates.push(round(seconds));
-  rates.sort((x, y) => x - y);
-  const median = rates[Math.floor(rates.length / 2)];
-  const fmt = (v: number) => Math.round(v).toLocaleString("en-US");
-  console.log(
-    `${label.padEnd(46)} ${fmt(median).padStart(11)} records/s  (rounds ${fmt(rates[0])}..${fmt(rates[rates.length - 1])})`,
-  );
-  return median;
+  const median = (key: keyof Rate) => rates.map((r) => r[key]).sort((x, y) => x - y)[Math.floor(ROUNDS / 2)];
+  const result = { wall: median("wall"), cpu: median("cpu") };
+  const fmt = (v: number) => Math.round(v).toLocaleString("en-US").padStart(11);
+  console.log(`${label.padEnd(46)} ${fmt(result.cpu)} per CPU-s ${fmt(result.wall)} per wall-s`);
+  return result;
 }
 
 export async function run(): Promise<void> {
   const data = generatePmsData({ seed: 7, patients: RECORDS, appointments: 0 });
   const mapping = compileBuiltin("patient");
-  const resources = data.patients.map((p) => {
-    const result = mapping.toFhir(p);
-    if (!result.value) throw new Error(`generated record does not map: ${JSON.stringify(result.errors)}`);
-    return result.value;
-  });
-
   const env = { identifierSystem: builtinIdentifierSystems.patient };
   const model = r4 as unknown as fhirpath.Model;
   const paths = builtinMappings.patient
@@ -68,9 +74,18 @@ export async function run(): Promise<void> {
 
   console.log(
     `patient set: ${builtinMappings.patient.length} rules, ${paths.length} FHIR reads per record; ` +
-      `${RECORDS} seeded records; median of ${ROUNDS} rounds; node ${process.version}`,
+      `${RECORDS} seeded records; median of ${ROUNDS} rounds; node ${process.version}; ` +
+      `load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores`,
   );
+  console.log(`${"records/s".padEnd(46)} ${"(one core)".padStart(21)} ${"(wall clock)".padStart(23)}`);
+  for (const p of data.patients) {
+    const result = mapping.toFhir(p);
+    if (!result.value) throw new Error(`generated record does not map: ${JSON.stringify(result.errors)}`);
+  }
   const toFhir = measure("mapper toFhir (PMS -> FHIR)", data.patients, (r) => mapping.toFhir(r).value, 1);
+  // Built after toFhir is timed: 5,000 resources kept alive from the mapper's allocation sites make
+  // V8 pretenure those sites, and every later toFhir would then allocate in the old generation.
+  const resources = data.patients.map((p) => mapping.toFhir(p).value as Record<string, unknown>);
   const toPms = measure("mapper toPms (FHIR -> PMS)", resources, (r) => mapping.toPms(r).value, 1);
   const evaluate = measure(
     "baseline fhirpath.evaluate, each path per record",
@@ -93,11 +108,15 @@ export async function run(): Promise<void> {
     1,
   );
 
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+  const ratio = (a: Rate, b: Rate) =>
+    `${(a.cpu / b.cpu).toFixed(1)}x (wall ${(a.wall / b.wall).toFixed(1)}x)`;
   console.log("");
   console.log(`toFhir / fhirpath.evaluate baseline:   ${ratio(toFhir, evaluate)}`);
   console.log(`toPms  / fhirpath.evaluate baseline:   ${ratio(toPms, evaluate)}`);
   console.log(`toPms  / fhirpath.compile reference:   ${ratio(toPms, precompiled)}`);
-  console.log(`toFhir against the 200,000 records/s target: ${ratio(toFhir, 200000)}`);
+  console.log(
+    `toFhir against the 200,000 records/s target: ${(toFhir.cpu / 200000).toFixed(2)}x per core ` +
+      `(${(toFhir.wall / 200000).toFixed(2)}x wall)`,
+  );
   if (sink < 0) console.log(sink);
 }

@@ -150,6 +150,71 @@ describe("pms-fhir-map node", function () {
     expect(w.caught).to.have.length(0);
   });
 
+  it("sends every kind of bad record to output 2 with its field and code", async () => {
+    const cases: Array<{ props: Record<string, unknown>; payload: unknown; field: string; code: string }> = [
+      {
+        props: { mapping: "patient", direction: "to-fhir" },
+        payload: { ...patient, lastName: null },
+        field: "lastName",
+        code: "MAP_REQUIRED",
+      },
+      {
+        props: { mapping: "patient", direction: "to-fhir" },
+        payload: { ...patient, phone: "n/a" },
+        field: "phone",
+        code: "MAP_VALIDATE",
+      },
+      {
+        props: { mapping: "patient", direction: "to-fhir" },
+        payload: { ...patient, updatedAt: "yesterday" },
+        field: "updatedAt",
+        code: "MAP_TRANSFORM",
+      },
+      {
+        props: { mapping: "appointment", direction: "to-fhir" },
+        payload: { ...appointment, status: "moved" },
+        field: "status",
+        code: "MAP_TRANSFORM",
+      },
+      {
+        props: { mapping: "appointment", direction: "to-fhir" },
+        payload: { ...appointment, scheduledTime: "2025-01-06T09:30:00" },
+        field: "scheduledTime",
+        code: "MAP_TRANSFORM",
+      },
+      {
+        props: { mapping: "encounter", direction: "to-fhir" },
+        payload: { ...appointment, providerId: "dr smith" },
+        field: "providerId",
+        code: "MAP_TRANSFORM",
+      },
+      {
+        props: { mapping: "patient", direction: "to-pms" },
+        payload: { resourceType: "Practitioner", id: "1" },
+        field: "resourceType",
+        code: "MAP_INPUT",
+      },
+      {
+        props: { mapping: "patient", direction: "to-pms" },
+        payload: { resourceType: "Patient", birthDate: "1980-01-01" },
+        field: "identifier.where(system=%identifierSystem).value",
+        code: "MAP_REQUIRED",
+      },
+      { props: { mapping: "patient", direction: "to-fhir" }, payload: [7], field: "", code: "MAP_INPUT" },
+    ];
+    for (const c of cases) {
+      const w = await load(c.props);
+      await send(w, [{ payload: structuredClone(c.payload) }], 1);
+      expect(w.mapped, JSON.stringify(c)).to.have.length(0);
+      expect(w.invalid[0].payload).to.deep.equal(c.payload);
+      expect(
+        w.invalid[0].mapping.errors.map((e: Msg) => [e.field, e.code]),
+        JSON.stringify(c),
+      ).to.deep.include([c.field, c.code]);
+      await helper.unload();
+    }
+  });
+
   it("splits an array payload: valid elements mapped on output 1, invalid ones untouched on output 2", async () => {
     const w = await load({ mapping: "patient", direction: "to-fhir" });
     const good2 = { ...patient, id: "pat-2", gender: "q" };
