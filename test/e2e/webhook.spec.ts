@@ -208,7 +208,8 @@ function flows(collector: string, sim: PmsSimulator): FlowNode[] {
     y += 60;
   };
   for (const scheme of WEBHOOK_SCHEMES) route(`/hooks/${scheme}`, `verify-${scheme}`, { scheme });
-  route("/hooks/parsed", "verify-parsed", { scheme: "standard-webhooks" }, false);
+  for (const scheme of WEBHOOK_SCHEMES)
+    route(`/hooks/parsed/${scheme}`, `parsed-${scheme}`, { scheme }, false);
   route("/hooks/persist", "verify-persist", { scheme: "standard-webhooks", store: "file" });
   for (const scheme of WEBHOOK_SCHEMES) {
     route(`/pipeline/${scheme}`, `pipe-${scheme}`, { scheme }, true, "toFetch");
@@ -263,7 +264,7 @@ function credentials(): Record<string, Record<string, unknown>> {
     creds[`verify-${scheme}`] = { secrets: `${SECRETS[scheme]}\n${ROTATED[scheme]}` };
     creds[`pipe-${scheme}`] = { secrets: SECRETS[scheme] };
   }
-  creds["verify-parsed"] = { secrets: SECRETS["standard-webhooks"] };
+  for (const scheme of WEBHOOK_SCHEMES) creds[`parsed-${scheme}`] = { secrets: SECRETS[scheme] };
   creds["verify-persist"] = { secrets: SECRETS["standard-webhooks"] };
   return creds;
 }
@@ -481,14 +482,17 @@ describe("webhook-verify and hmac-request in a real Node-RED runtime", function 
     });
   }
 
-  it("fails a parsed (non-raw) body: 500 to the sender, WEBHOOK_NOT_RAW to Catch, nothing forwarded", async () => {
-    const b = body(8);
-    const answer = await deliver("/hooks/parsed", "parsed", pairs(sign("standard-webhooks", b)), b);
-    expect(answer.status).to.equal(500);
-    const got = await collector.forCase("parsed");
-    expect(got).to.deep.include({ port: "caught", code: "WEBHOOK_NOT_RAW" });
-    expect(collector.got.filter((c) => c.case === "parsed")).to.have.length(1);
-  });
+  for (const scheme of WEBHOOK_SCHEMES) {
+    it(`fails a parsed (non-raw) body (${scheme}): 500 to the sender, WEBHOOK_NOT_RAW to Catch, nothing forwarded`, async () => {
+      const b = body(8);
+      const testCase = `parsed-${scheme}`;
+      const answer = await deliver(`/hooks/parsed/${scheme}`, testCase, pairs(sign(scheme, b)), b);
+      expect(answer.status).to.equal(500);
+      const got = await collector.forCase(testCase);
+      expect(got).to.deep.include({ port: "caught", code: "WEBHOOK_NOT_RAW" });
+      expect(collector.got.filter((c) => c.case === testCase)).to.have.length(1);
+    });
+  }
 
   for (const scheme of WEBHOOK_SCHEMES) {
     it(`pipeline (${scheme}): simulator webhook -> http in -> webhook-verify -> hmac-request fetches the patient`, async () => {
