@@ -331,7 +331,15 @@ function compile(rules: unknown, options: CompileOptions = {}): Compiled {
   flagSharedTargets(toPms, (r) => r.pms?.text);
 
   const positional = toFhir.some((r) => r.fhir?.positional === true);
-  const frozenRules = structuredClone(rules) as MappingRule[];
+  let frozenRules: MappingRule[];
+  try {
+    frozenRules = JSON.parse(JSON.stringify(rules)) as MappingRule[];
+  } catch (err) {
+    return {
+      issues: [compileError(-1, "rules", "", `rules must be plain JSON: ${(err as Error).message}`)],
+      mapping: undefined,
+    };
+  }
   return {
     issues,
     mapping: {

@@ -145,7 +145,10 @@
       $("<option/>", { value: info.name, title: info.description }).text(info.name).appendTo(transform);
     }
     const { name, param } = splitTransform(rule.transform);
-    if (name !== "" && transform.find(`option[value="${name}"]`).length === 0) {
+    const known = transform.find("option").filter(function () {
+      return $(this).val() === name;
+    });
+    if (name !== "" && known.length === 0) {
       $("<option/>", { value: name }).text(name).appendTo(transform);
     }
     transform.val(name);

@@ -60,8 +60,9 @@ function outputsFor(
     msg.mapping = { direction, warnings: outcome.warnings };
     return [msg, null];
   }
-  const validWarnings = outcome.warnings.filter((w) => !outcome.errors.some((e) => e.index === w.index));
-  const invalidWarnings = outcome.warnings.filter((w) => outcome.errors.some((e) => e.index === w.index));
+  const invalidIndexes = new Set(outcome.errors.map((e) => e.index));
+  const validWarnings = outcome.warnings.filter((w) => !invalidIndexes.has(w.index));
+  const invalidWarnings = outcome.warnings.filter((w) => invalidIndexes.has(w.index));
   if (outcome.invalid.length === 0) {
     msg.payload = outcome.mapped;
     msg.mapping = { direction, warnings: validWarnings };
