@@ -64,11 +64,16 @@ export interface AckOptions {
   errorLocation?: AckErrorLocation;
   /** ERR-4 (default "E"). */
   severity?: "E" | "W" | "I";
+  /** ERR-5 application error code (v2.5+), e.g. the pack's error code. */
+  applicationErrorCode?: string;
   /** MSH-10 of the ACK (default: a new one). */
   controlId?: string;
   /** MSH-7 (default: now). */
   timestamp?: Date;
 }
+
+// eslint-disable-next-line no-control-regex -- exactly the control characters
+const CONTROL = /[\x00-\x1f\x7f]/g;
 
 function versionAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
   const [a = 0, b = 0, c = 0] = version.split(".").map((n) => Number.parseInt(n, 10) || 0);
@@ -130,7 +135,7 @@ function errSegment(version: string, code: number, opts: AckOptions, d: Delimite
       erl,
       trim([String(code), e(name), "HL70357"], d.component),
       opts.severity ?? "E",
-      "",
+      e(opts.applicationErrorCode ?? ""),
       "",
       "",
       e(opts.text ?? ""),
@@ -150,7 +155,13 @@ export function buildAck(original: Hl7Header, code: AckCode, opts: AckOptions = 
   if (!isAckCode(code)) throw new PackError("HL7_BAD_INPUT", `not an acknowledgment code: ${String(code)}`);
   const d = original.delimiters;
   const m = original.msh;
-  const f = (n: number): string => m[n] ?? "";
+  // Fields are copied as written; control characters (which would break the frame or the
+  // segment) are written as \Xhh\ so that the ACK stays one well-formed message.
+  const f = (n: number): string =>
+    (m[n] ?? "").replace(
+      CONTROL,
+      (c) => `${d.escape}X${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}${d.escape}`,
+    );
   const version = original.version || "2.5.1";
   const event = escapeHl7(original.event, d);
   const msh9 = versionAtLeast(version, 2, 3, 1)

@@ -7,9 +7,8 @@
  * `19880101`, subcomponents of undeclared components are escaped, `\.br\` is mangled. A bridge
  * must pass values on exactly, so this module parses the ER7 text itself into plain strings
  * (linear splits, one pass) and keeps the text it parsed. `hl7v2` is used where it is right:
- * header reads of non-UTF-8 Buffers (MSH-18 character sets, via `parseRaw`), data type
- * validation against the dictionary of the message's version (`validate` option), and
- * `ParsedHl7.hl7v2()` for callers that want its API.
+ * data type validation against the dictionary of the message's version (`validate` option),
+ * and `ParsedHl7.hl7v2()` for callers that want its typed API.
  *
  * ## One parse per message
  * `parseHl7(text)` keeps the last few results keyed by the text string, so that `mllp-in`
@@ -166,18 +165,35 @@ export function normalizeHl7(input: string | Buffer): string {
   return kept.length ? `${kept.join("\r")}\r` : "";
 }
 
+/** HL7 table 0211 (MSH-18) -> WHATWG encoding label for TextDecoder (Node's full ICU). */
 const CHARSETS: Record<string, string> = {
-  "": "utf8",
-  "UNICODE UTF-8": "utf8",
-  "UTF-8": "utf8",
-  ASCII: "utf8",
-  "ISO IR6": "utf8",
+  "": "utf-8",
+  ASCII: "utf-8",
+  "ISO IR6": "utf-8",
+  "UNICODE UTF-8": "utf-8",
+  "UTF-8": "utf-8",
   "8859/1": "latin1",
+  "8859/2": "iso-8859-2",
+  "8859/3": "iso-8859-3",
+  "8859/4": "iso-8859-4",
+  "8859/5": "iso-8859-5",
+  "8859/6": "iso-8859-6",
+  "8859/7": "iso-8859-7",
+  "8859/8": "iso-8859-8",
+  "8859/9": "windows-1254",
+  "8859/15": "iso-8859-15",
+  "ISO IR14": "iso-2022-jp",
+  "ISO IR87": "iso-2022-jp",
+  "ISO IR159": "iso-2022-jp",
+  "GB 18030-2000": "gb18030",
+  "KS X 1001": "euc-kr",
+  "BIG-5": "big5",
 };
 
 /**
- * Buffer -> text in the character set MSH-18 names. UTF-8 (also the default), ASCII and
- * 8859/1 are decoded directly; any other MSH-18 through `hl7v2`'s `parseRaw`.
+ * Buffer -> text in the character set MSH-18 names (HL7 table 0211; UTF-8 when absent or
+ * unknown). Not through `hl7v2`'s `parseRaw`: it checks the HL7 name instead of the mapped
+ * encoding and so decodes every 8859/n but 8859/1 as UTF-8.
  */
 export function decodeHl7(buf: Buffer): string {
   let start = 0;
@@ -186,12 +202,15 @@ export function decodeHl7(buf: Buffer): string {
   const body = start ? buf.subarray(start) : buf;
   const headEnd = findLineEnd(body, 0);
   const head = body.toString("latin1", 0, headEnd);
-  if (!head.startsWith("MSH") || head.length < 8) return body.toString("utf8");
-  const charset = (head.split(head[3])[18] ?? "").split(head[4])[0].trim().toUpperCase();
-  const direct = CHARSETS[charset];
-  if (direct) return body.toString(direct as BufferEncoding);
+  if (!(head.startsWith("MSH") || head.startsWith("FHS") || head.startsWith("BHS")) || head.length < 8) {
+    return body.toString("utf8");
+  }
+  const charset = (head.split(head[3])[17] ?? "").split(head[4])[0].trim().toUpperCase();
+  const encoding = CHARSETS[charset] ?? "utf-8";
+  if (encoding === "utf-8") return body.toString("utf8");
+  if (encoding === "latin1") return body.toString("latin1");
   try {
-    return hl7v2().HL7Message.parseRaw(body).data;
+    return new TextDecoder(encoding).decode(body);
   } catch {
     return body.toString("utf8");
   }
@@ -207,6 +226,8 @@ function findLineEnd(buf: Buffer, from: number): number {
 // ---- delimiters and segments --------------------------------------------------------------
 
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
+// eslint-disable-next-line no-control-regex -- letters, digits, white space and control characters
+const NOT_A_DELIMITER = /[A-Za-z0-9\s\x00-\x1f\x7f]/;
 
 function safeId(text: string): string {
   return /^[A-Za-z0-9]{1,4}$/.test(text) ? text : "";
@@ -219,13 +240,13 @@ export function delimitersOf(line: string, segment = "MSH"): Delimiters {
   };
   if (line.length < 8) fail(1, "the header is too short to hold its delimiters");
   const field = line[3];
-  if (/[A-Za-z0-9\s]/.test(field)) fail(1, "MSH-1 is not a usable field separator");
+  if (NOT_A_DELIMITER.test(field)) fail(1, "MSH-1 is not a usable field separator");
   let enc = line.slice(4);
   const end = enc.indexOf(field);
   if (end >= 0) enc = enc.slice(0, end);
   if (enc.length < 4 || enc.length > 5) fail(2, "MSH-2 must hold 4 or 5 encoding characters");
   const all = field + enc;
-  if (new Set(all).size !== all.length || /[A-Za-z0-9\s]/.test(enc)) {
+  if (new Set(all).size !== all.length || NOT_A_DELIMITER.test(enc)) {
     fail(2, "MSH-2 encoding characters must be distinct, non-alphanumeric and differ from MSH-1");
   }
   const d: Delimiters = {
@@ -542,7 +563,7 @@ export class ParsedHl7 {
 
   /** A deep copy of the structure, for `msg.payload`. */
   toJSON(): Hl7Json {
-    return { segments: this.segments.map((s) => structuredClone(s.data)) };
+    return { segments: this.segments.map((s) => copySegment(s.data)) };
   }
 
   /** The normalised HL7 text. */
@@ -558,6 +579,18 @@ export class ParsedHl7 {
     this.model ??= hl7v2().HL7Message.parse(this.text);
     return this.model;
   }
+}
+
+function copySegment(s: Hl7SegmentJson): Hl7SegmentJson {
+  const out: Hl7SegmentJson = [s[0]];
+  for (let i = 1; i < s.length; i++) {
+    out.push(
+      (s[i] as Hl7Field).map((r) =>
+        typeof r === "string" ? r : r.map((c) => (typeof c === "string" ? c : c.slice())),
+      ),
+    );
+  }
+  return out;
 }
 
 function buildParsed(segments: Hl7SegmentJson[], d: Delimiters, text: string): ParsedHl7 {

@@ -1,57 +1,280 @@
 import { expect } from "chai";
 import {
-  buildAck,
+  asParsedHl7,
   fromHl7Json,
+  type Hl7Json,
   normalizeHl7,
   parseHeader,
   parseHl7,
-  readAck,
   serializeHl7,
 } from "../../../lib/hl7";
+import { fixture, fixtureBytes } from "./fixtures";
 
-interface PackErrorLike {
+interface CodedError {
   code: string;
   details: Record<string, unknown>;
 }
 
-const ADT =
-  "MSH|^~\\&|ADT1|GOOD HEALTH HOSPITAL|FHIR-BRIDGE|HB|20240115083000+0100||ADT^A01^ADT_A01|MSG00001|P|2.5.1\r" +
-  "EVN|A01|20240115083000+0100\r" +
-  "PID|1||100234^^^GHH-MRN^MR~123-45-6789^^^SSA^SS||O\\S\\Neil^Mary||19610615|M|||12 Harbour Rd\\.br\\Unit 3^^Cork\r";
+function failure(fn: () => unknown): CodedError {
+  try {
+    fn();
+  } catch (err) {
+    return err as CodedError;
+  }
+  throw new Error("expected an error");
+}
 
-describe("lib/hl7 message: first look", () => {
-  it("parses, reads unescaped values and serialises back to the same text", () => {
-    const p = parseHl7(ADT);
-    expect(p.header.type).to.equal("ADT");
-    expect(p.get("PID", 5, 1)).to.equal("O^Neil");
-    expect(p.get("PID", 11, 1)).to.equal("12 Harbour Rd\nUnit 3");
-    expect(p.get("PID", 3, 1, 1, 1)).to.equal("123-45-6789");
-    expect(p.segment("PID")?.reps(3)).to.equal(2);
-    expect(serializeHl7(p.toJSON())).to.equal(ADT);
-    expect(fromHl7Json(p.toJSON()).text).to.equal(ADT);
-  });
+const MSH = "MSH|^~\\&|ADT1|GHH|EHR|HB|20240115083000+0100||ADT^A01^ADT_A01|MSG00001|P|2.5.1";
 
-  it("normalises BOM, LF and trailing blank lines", () => {
-    expect(normalizeHl7(`\uFEFF${ADT.replace(/\r/g, "\n")}\n\n`)).to.equal(ADT);
-    expect(parseHeader(Buffer.from(`\uFEFF${ADT.replace(/\r/g, "\r\n")}`)).controlId).to.equal("MSG00001");
-  });
+describe("lib/hl7 message", () => {
+  describe("sample messages", () => {
+    it("v2.3 ADT^A01 (CR): header, repetitions, HL7 null", () => {
+      const p = parseHl7(fixtureBytes("adt-a01-v2.3.hl7"));
+      expect(p.header).to.deep.include({
+        type: "ADT",
+        event: "A01",
+        structure: "",
+        controlId: "000001",
+        version: "2.3",
+        sendingApplication: "REGADT",
+        sendingFacility: "MCM",
+        receivingApplication: "IFENG",
+        receivingFacility: "",
+        timestamp: "199601061000",
+        acceptAckType: "AL",
+        applicationAckType: "NE",
+      });
+      expect(p.segments.map((s) => s.name)).to.deep.equal(["MSH", "EVN", "PID", "NK1", "PV1"]);
+      const pid = p.segment("PID")!;
+      expect(pid.reps(3)).to.equal(2);
+      expect(pid.get(3, 1, 1, 1)).to.equal("371-66-9256");
+      expect(pid.get(5, 2)).to.equal("JAMES");
+      expect(pid.get(11, 6)).to.equal('""');
+      expect(p.segment("NK1")!.reps(6)).to.equal(2);
+      expect(pid.reps(4)).to.equal(1);
+      expect(pid.reps(9)).to.equal(0);
+      expect(pid.reps(40)).to.equal(0);
+    });
 
-  it("builds an ACK that swaps the applications and echoes MSH-10", () => {
-    const ack = readAck(buildAck(parseHeader(ADT), "AA"));
-    expect(ack.code).to.equal("AA");
-    expect(ack.controlId).to.equal("MSG00001");
-    expect(ack.header.sendingApplication).to.equal("FHIR-BRIDGE");
-    expect(ack.header.receivingApplication).to.equal("ADT1");
-  });
+    it("v2.5.1 ADT^A04 with LF segment ends", () => {
+      const p = parseHl7(fixture("adt-a04-v2.5.1-lf.hl7"));
+      expect(p.header).to.deep.include({ type: "ADT", event: "A04", structure: "ADT_A01", version: "2.5.1" });
+      expect(p.segments).to.have.length(4);
+      expect(p.get("PID", 5, 1)).to.equal("Kowalski");
+      expect(p.get("PID", 13, 4, 1, 1)).to.equal("anna.k@example.pl");
+      expect(p.get("PV1", 44)).to.equal("20240301091000+0100");
+      expect(p.text).to.equal(fixture("adt-a04-v2.5.1-lf.hl7").replace(/\n/g, "\r"));
+    });
 
-  it("rejects a bad segment with HL7_PARSE and its position", () => {
-    try {
-      parseHl7(`${ADT}pv1|x\r`);
-      expect.fail("no error");
-    } catch (err) {
-      const e = err as PackErrorLike;
-      expect(e.code).to.equal("HL7_PARSE");
-      expect(e.details).to.include({ position: 4 });
+    it("v2.8 SIU^S12 with CR LF, truncation character and subcomponents", () => {
+      const p = parseHl7(fixture("siu-s12-v2.8-crlf.hl7"));
+      expect(p.header).to.deep.include({
+        type: "SIU",
+        event: "S12",
+        version: "2.8",
+        charset: "UNICODE UTF-8",
+      });
+      expect(p.delimiters.truncation).to.equal("#");
+      expect(p.get("PID", 3, 4, 2)).to.equal("2.16.840.1.113883.19.7");
+      expect(p.get("PID", 7)).to.equal("1990");
+      expect(p.get("TQ1", 7)).to.equal("20240603100000-0500");
+      expect(p.select("AIS")).to.have.length(1);
+      expect(serializeHl7(p.toJSON())).to.equal(p.text);
+    });
+
+    it("escapes, a BOM and trailing blank lines", () => {
+      const p = parseHl7(fixtureBytes("escapes-bom-v2.5.1.hl7"));
+      expect(p.segments).to.have.length(4);
+      expect(p.get("PID", 5, 1)).to.equal("O^Brien&Sons");
+      expect(p.get("PID", 5, 2)).to.equal("Pat | Lee");
+      expect(p.get("PID", 5, 1, 1, 1)).to.equal("Smith~Jones");
+      expect(p.get("PID", 11, 1)).to.equal("1 Main St\nApt 2");
+      expect(p.get("NTE", 3)).to.equal("Path C:\\data\\x \r\n ok \\H\\bold\\N\\ ét\u00e9");
+      const again = serializeHl7(p.toJSON());
+      // \X0D0A\ comes back as the line break it is: \.br\
+      expect(again).to.include("NTE|1||Path C:\\E\\data\\E\\x \\.br\\ ok \\H\\bold\\N\\ ét\u00e9");
+      expect(parseHl7(again).get("PID", 5, 1)).to.equal("O^Brien&Sons");
+      expect(again.startsWith("MSH")).to.equal(true);
+    });
+
+    it("custom delimiters from MSH-1/MSH-2", () => {
+      const p = parseHl7(fixture("custom-delimiters-v2.5.1.hl7"));
+      expect(p.delimiters).to.deep.equal({
+        field: "$",
+        component: "%",
+        repetition: "*",
+        escape: "!",
+        subcomponent: "@",
+      });
+      expect(p.header).to.deep.include({
+        type: "ADT",
+        event: "A28",
+        structure: "ADT_A05",
+        controlId: "CD-1",
+      });
+      expect(p.get("PID", 3, 1, 1, 1)).to.equal("ID-6");
+      expect(p.get("PID", 5, 1)).to.equal("Doe$Smith");
+      expect(p.get("PID", 11, 1)).to.equal("12 Rd*Av");
+      expect(serializeHl7(p.toJSON())).to.equal(p.text);
+    });
+
+    for (const name of [
+      "adt-a01-v2.3.hl7",
+      "adt-a01-v2.5.1.hl7",
+      "adt-a01-5kb-v2.5.1.hl7",
+      "adt-a04-v2.5.1-lf.hl7",
+      "siu-s12-v2.8-crlf.hl7",
+      "custom-delimiters-v2.5.1.hl7",
+    ]) {
+      it(`${name}: text -> structure -> text is the normalised text, and the header read alone agrees`, () => {
+        const p = parseHl7(fixtureBytes(name));
+        expect(fromHl7Json(JSON.parse(JSON.stringify(p.toJSON()))).text).to.equal(p.text);
+        expect(normalizeHl7(fixtureBytes(name))).to.equal(p.text);
+        expect(parseHeader(fixtureBytes(name))).to.deep.equal(p.header);
+        expect(parseHeader(fixture(name))).to.deep.equal(p.header);
+      });
     }
+  });
+
+  describe("structure", () => {
+    it("keeps HL7 numbering: seg[n] is field n, MSH-1 and MSH-2 included", () => {
+      const j = parseHl7(`${MSH}\rPID|1||100234^^^GHH^MR~X9^^^SSA||Everyman^Adam||A&B\r`).toJSON();
+      const [msh, pid] = j.segments;
+      expect(msh.slice(0, 4)).to.deep.equal(["MSH", ["|"], ["^~\\&"], ["ADT1"]]);
+      expect(msh[9]).to.deep.equal([["ADT", "A01", "ADT_A01"]]);
+      expect(pid[1]).to.deep.equal(["1"]);
+      expect(pid[2]).to.deep.equal([""]);
+      expect(pid[3]).to.deep.equal([
+        ["100234", "", "", "GHH", "MR"],
+        ["X9", "", "", "SSA"],
+      ]);
+      expect(pid[5]).to.deep.equal([["Everyman", "Adam"]]);
+      expect(pid[7]).to.deep.equal([[["A", "B"]]]);
+    });
+
+    it("re-delimits when MSH-1/MSH-2 of the structure change, escaping values for the new delimiters", () => {
+      const j = parseHl7(`${MSH}\rPID|1||X||A$B^C\r`).toJSON();
+      j.segments[0][1] = ["$"];
+      j.segments[0][2] = ["%*!@"];
+      const text = serializeHl7(j);
+      expect(text.split("\r")[1]).to.equal("PID$1$$X$$A!F!B%C");
+      expect(parseHl7(text).get("PID", 5, 1)).to.equal("A$B");
+    });
+
+    it("edits: a changed value is escaped on the way out", () => {
+      const j = parseHl7(`${MSH}\rPID|1||X||Doe^Jane\r`).toJSON();
+      (j.segments[1][5][0] as string[])[0] = "O'Neil|Smith";
+      expect(serializeHl7(j).split("\r")[1]).to.equal("PID|1||X||O'Neil\\F\\Smith^Jane");
+    });
+
+    it("rejects wrong shapes with HL7_BAD_INPUT", () => {
+      const bad: unknown[] = [
+        {},
+        { segments: [] },
+        { segments: ["MSH"] },
+        { segments: [["PID", ["1"]]] },
+        { segments: [["MSH", ["|"], ["^~\\&"], "ADT1"]] },
+        {
+          segments: [
+            ["MSH", ["|"], ["^~\\&"]],
+            ["pid", ["1"]],
+          ],
+        },
+        {
+          segments: [
+            ["MSH", ["|"], ["^~\\&"]],
+            ["PID", [[[1]]]],
+          ],
+        },
+        {
+          segments: [
+            ["MSH", ["|"], ["^~\\&"]],
+            ["MSH", ["|"]],
+          ],
+        },
+      ];
+      for (const b of bad)
+        expect(failure(() => fromHl7Json(b)).code, JSON.stringify(b)).to.equal("HL7_BAD_INPUT");
+      expect(failure(() => asParsedHl7(42)).code).to.equal("HL7_BAD_INPUT");
+      expect(failure(() => parseHl7({} as string)).code).to.equal("HL7_BAD_INPUT");
+    });
+
+    it("a structure whose header is unusable fails with HL7_PARSE", () => {
+      const j: Hl7Json = { segments: [["MSH", ["|"], ["^~\\&"], ["A"]]] };
+      expect(failure(() => fromHl7Json(j)).details).to.include({ segment: "MSH", field: 9 });
+    });
+  });
+
+  describe("malformed input: HL7_PARSE with the position", () => {
+    const cases: Array<[string, string, Record<string, unknown>]> = [
+      ["empty", "\r\n \r", { position: 0 }],
+      ["no MSH first", "PID|1\r", { segment: "PID", position: 1 }],
+      ["a batch header", "FHS|^~\\&|A\r", { segment: "FHS", position: 1 }],
+      ["too short an MSH", "MSH|^~\r", { segment: "MSH", field: 1 }],
+      ["alphanumeric field separator", "MSHA^~\\&A\r", { segment: "MSH", field: 1 }],
+      ["repeated encoding characters", "MSH|^^\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r", { field: 2 }],
+      ["MSH-9 missing", "MSH|^~\\&|A|B|C|D|1|||1|P|2.5\r", { field: 9, hl7ErrorCode: 101 }],
+      ["MSH-9 not a type", "MSH|^~\\&|A|B|C|D|1||adt^A01|1|P|2.5\r", { field: 9, hl7ErrorCode: 200 }],
+      ["MSH-10 missing", "MSH|^~\\&|A|B|C|D|1||ADT^A01||P|2.5\r", { field: 10, hl7ErrorCode: 101 }],
+      ["MSH-12 missing", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P\r", { field: 12, hl7ErrorCode: 101 }],
+      ["MSH-12 not a version", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|two\r", { field: 12, hl7ErrorCode: 203 }],
+      ["a lower-case segment", `${MSH}\rEVN|A01\rpid|1\r`, { position: 3, hl7ErrorCode: 100 }],
+      ["a line that is no segment", `${MSH}\rEVN|A01\rEveryman^Adam\r`, { position: 3, segment: "" }],
+      ["a long segment ID", `${MSH}\rPIDX|1\r`, { position: 2, segment: "PIDX" }],
+      ["an indented segment", `${MSH}\r PID|1\r`, { position: 2 }],
+      ["a second MSH", `${MSH}\r${MSH}\r`, { position: 2, segment: "MSH" }],
+      ["a NUL byte", `${MSH}\rPID|1||ab\u0000c\r`, { position: 2, segment: "PID", field: 3 }],
+      ["a framing byte inside", `${MSH}\rPID|1\u001c|x\r`, { position: 2 }],
+    ];
+    for (const [what, text, details] of cases) {
+      it(what, () => {
+        const e = failure(() => parseHl7(text));
+        expect(e.code).to.equal("HL7_PARSE");
+        expect(e.details).to.include(details);
+        expect(e.details.reason).to.be.a("string");
+      });
+    }
+
+    it("the header read alone fails the same way on a bad MSH", () => {
+      const e = failure(() => parseHeader("MSH|^~\\&|A|B|C|D|1||ADT^A01||P|2.5\r"));
+      expect(e.code).to.equal("HL7_PARSE");
+      expect(e.details).to.include({ segment: "MSH", field: 10 });
+    });
+
+    it("validate: a value that does not fit its data type, located by segment and field", () => {
+      const text = `${MSH}\rEVN|A01\rPID|1||X||Doe||notadate|M\r`;
+      expect(() => parseHl7(text)).not.to.throw();
+      const e = failure(() => parseHl7(text, { validate: true }));
+      expect(e.code).to.equal("HL7_PARSE");
+      expect(e.details).to.include({ segment: "PID", position: 3, field: 7, hl7ErrorCode: 102 });
+    });
+  });
+
+  describe("character sets and reuse", () => {
+    it("decodes a Buffer in the character set MSH-18 names", () => {
+      const latin1 = Buffer.from(
+        `MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\rPID|1||X||Müller^Zoë\r`,
+        "latin1",
+      );
+      expect(parseHl7(latin1).get("PID", 5, 2)).to.equal("Zoë");
+      const latin2 = Buffer.concat([
+        Buffer.from("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/2\rPID|1||X||"),
+        Buffer.from([0xb3, 0xf3, 0x64, 0xbc]),
+        Buffer.from("\r"),
+      ]);
+      expect(parseHl7(latin2).get("PID", 5)).to.equal("łódź");
+    });
+
+    it("parses the same text once: a second parse of the same string is the same object", () => {
+      const text = `${MSH}\rPID|1||CACHE-${Date.now()}\r`;
+      expect(parseHl7(text)).to.equal(parseHl7(text));
+      expect(asParsedHl7(text)).to.equal(parseHl7(text));
+    });
+
+    it("gives hl7v2's HL7Message for its typed API", () => {
+      const m = parseHl7(fixture("adt-a01-v2.5.1.hl7")).hl7v2();
+      expect(m.version).to.equal("2.5.1");
+      expect(m.getSegment("PID")?.field(5).getValue(2)).to.equal("Adam");
+    });
   });
 });

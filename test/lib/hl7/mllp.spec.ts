@@ -1,0 +1,113 @@
+import { expect } from "chai";
+import { encodeFrame, MllpDecoder, OVERSIZE_HEAD_BYTES } from "../../../lib/hl7";
+import { fixture } from "./fixtures";
+
+function collector(maxBytes?: number) {
+  const frames: string[] = [];
+  const oversize: Array<{ head: string; size: number }> = [];
+  const decoder = new MllpDecoder(
+    {
+      frame: (b) => frames.push(b.toString("utf8")),
+      oversize: (head, size) => oversize.push({ head: head.toString("utf8"), size }),
+    },
+    maxBytes,
+  );
+  return { frames, oversize, decoder };
+}
+
+describe("lib/hl7 MLLP framing", () => {
+  const message = fixture("adt-a01-v2.5.1.hl7");
+  const frame = encodeFrame(message);
+
+  it("frames as 0x0B message 0x1C 0x0D", () => {
+    expect(frame[0]).to.equal(0x0b);
+    expect(frame.subarray(1, -2).toString("utf8")).to.equal(message);
+    expect([...frame.subarray(-2)]).to.deep.equal([0x1c, 0x0d]);
+  });
+
+  it("survives a frame split at every byte position", () => {
+    for (let at = 0; at <= frame.length; at++) {
+      const { frames, decoder } = collector();
+      decoder.push(frame.subarray(0, at));
+      decoder.push(frame.subarray(at));
+      expect(frames, `split at ${at}`).to.deep.equal([message]);
+      expect(decoder.discarded).to.equal(0);
+      expect(decoder.pending).to.equal(false);
+    }
+  });
+
+  it("survives two splits at every pair of positions around the end bytes, and one byte at a time", () => {
+    const n = frame.length;
+    for (let a = n - 6; a <= n; a++) {
+      for (let b = a; b <= n; b++) {
+        const { frames, decoder } = collector();
+        decoder.push(frame.subarray(0, a));
+        decoder.push(frame.subarray(a, b));
+        decoder.push(frame.subarray(b));
+        expect(frames, `${a}/${b}`).to.deep.equal([message]);
+      }
+    }
+    const { frames, decoder } = collector();
+    for (const byte of Buffer.concat([frame, frame])) decoder.push(Buffer.from([byte]));
+    expect(frames).to.deep.equal([message, message]);
+    expect(decoder.discarded).to.equal(0);
+  });
+
+  it("takes several frames in one read, in order", () => {
+    const { frames, decoder } = collector();
+    decoder.push(Buffer.concat([encodeFrame("MSH|1"), encodeFrame("MSH|2"), encodeFrame("MSH|3")]));
+    expect(frames).to.deep.equal(["MSH|1", "MSH|2", "MSH|3"]);
+  });
+
+  it("discards and counts bytes outside frames", () => {
+    const { frames, decoder } = collector();
+    decoder.push(
+      Buffer.concat([
+        Buffer.from("junk\r\n"),
+        encodeFrame("MSH|1"),
+        Buffer.from("\n\nxx"),
+        encodeFrame("MSH|2"),
+      ]),
+    );
+    decoder.push(Buffer.from("tail"));
+    expect(frames).to.deep.equal(["MSH|1", "MSH|2"]);
+    expect(decoder.discarded).to.equal(6 + 4 + 4);
+  });
+
+  it("ends a frame on 0x1C without the 0x0D", () => {
+    const { frames, decoder } = collector();
+    decoder.push(Buffer.from("\u000bMSH|1\u001c\u000bMSH|2\u001c\r"));
+    expect(frames).to.deep.equal(["MSH|1", "MSH|2"]);
+    expect(decoder.discarded).to.equal(0);
+  });
+
+  it("drops a frame the sender abandoned (a new 0x0B before the end)", () => {
+    const { frames, decoder } = collector();
+    decoder.push(Buffer.from("\u000bMSH|partial"));
+    decoder.push(encodeFrame("MSH|2"));
+    expect(frames).to.deep.equal(["MSH|2"]);
+    expect(decoder.discarded).to.equal("MSH|partial".length + 1);
+  });
+
+  it("reports an oversized frame once, with its head, skips it and goes on", () => {
+    const big = `MSH|^~\\&|A|B|C|D|1||ADT^A01|BIG-1|P|2.5\r${"X".repeat(10_000)}`;
+    const { frames, oversize, decoder } = collector(5000);
+    const bytes = Buffer.concat([encodeFrame(big), encodeFrame("MSH|after")]);
+    for (let i = 0; i < bytes.length; i += 777) decoder.push(bytes.subarray(i, i + 777));
+    expect(frames).to.deep.equal(["MSH|after"]);
+    expect(oversize).to.have.length(1);
+    expect(oversize[0].size).to.be.greaterThan(5000);
+    expect(oversize[0].head.length).to.equal(OVERSIZE_HEAD_BYTES);
+    expect(oversize[0].head.startsWith("MSH|^~\\&|A|B|C|D|1||ADT^A01|BIG-1")).to.equal(true);
+  });
+
+  it("passes a 5 MB frame through whole", () => {
+    const body = `MSH|^~\\&|A|B|C|D|1||ORU^R01|BIG|P|2.5\rOBX|1|ED|PDF||${"A".repeat(5 * 1024 * 1024)}\r`;
+    const { frames, decoder } = collector(6 * 1024 * 1024);
+    const bytes = encodeFrame(body);
+    for (let i = 0; i < bytes.length; i += 65536) decoder.push(bytes.subarray(i, i + 65536));
+    expect(frames).to.have.length(1);
+    expect(frames[0].length).to.equal(body.length);
+    expect(frames[0] === body).to.equal(true);
+  });
+});
