@@ -59,15 +59,6 @@ function optional(value: unknown): string | undefined {
   return t === "" ? undefined : t;
 }
 
-/** The host (and port) of a base URL, for labels and status; "" when it does not parse. */
-export function hostOf(baseUrl: string): string {
-  try {
-    return new URL(baseUrl).host;
-  } catch {
-    return "";
-  }
-}
-
 /** Only the secrets the chosen auth type uses, so that an unused stale secret is never sent. */
 function pickCredentials(authType: AuthType, creds: FhirCredentials | undefined): FhirCredentials {
   const c = creds ?? {};
@@ -116,7 +107,7 @@ export function buildServerConfig(
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new ServerConfigError(`baseUrl is not a URL: "${baseUrl}"`);
+    throw new ServerConfigError("baseUrl is not a valid URL");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ServerConfigError(`baseUrl must be http or https, got ${url.protocol}`);
@@ -159,7 +150,7 @@ export function buildServerConfig(
       parsed = undefined;
     }
     if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      throw new ServerConfigError(`tokenUrl is not an http(s) URL: "${tokenUrl}"`);
+      throw new ServerConfigError("tokenUrl is not an http(s) URL");
     }
   }
   const config: FhirServerConfig = {

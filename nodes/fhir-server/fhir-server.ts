@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { FhirClient } from "../../lib/fhir";
 import type { FhirCredentials, TlsOptions } from "../../lib/fhir/types";
-import { buildServerConfig, hostOf, pickTls, type FhirServerProps } from "./config";
+import { buildServerConfig, pickTls, type FhirServerProps } from "./config";
 import type { FhirServerNode } from "./types";
 
 interface FhirServerDef extends NodeDef, FhirServerProps {}
@@ -17,7 +17,6 @@ export = function (RED: NodeAPI) {
   }
 
   function start(node: FhirServerNode, def: FhirServerDef): void {
-    node.host = hostOf(String(def.baseUrl ?? ""));
     try {
       let tls: TlsOptions | undefined;
       if (def.tls) {
@@ -30,7 +29,7 @@ export = function (RED: NodeAPI) {
       node.client = new FhirClient(buildServerConfig(def, node.credentials, tls));
     } catch (err) {
       node.configError = err instanceof Error ? err.message : String(err);
-      node.error(`fhir-server ${def.name || node.host || node.id}: ${node.configError}`);
+      node.error(node.configError);
     }
 
     node.on("close", (done: () => void) => {

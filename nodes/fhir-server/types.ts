@@ -7,6 +7,4 @@ export interface FhirServerNode extends Node<FhirCredentials> {
   client?: FhirClient;
   /** Why there is no client: a configuration mistake, never a secret. */
   configError?: string;
-  /** host[:port] of the base URL, for labels. */
-  host: string;
 }
