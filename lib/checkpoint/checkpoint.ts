@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { PackError } from "../errors";
-import { compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
+import { compareCursors, compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
 import { storageKey, type CheckpointStore } from "./store";
 import {
   BAD_INPUT,
+  compareInstants,
   describe,
   formatInstant,
   minusMs,
@@ -29,7 +30,8 @@ export interface StoredCheckpoint {
   committedRunId: string | null;
   /** Where the first run started (the resolved `initial`), kept until a commit moves the watermark. */
   origin: string | null;
-  lease: { runId: string; takenAt: string; expiresAt: string } | null;
+  /** The run holding the checkpoint, and the position it was handed (`since`, `cursor`). */
+  lease: { runId: string; takenAt: string; expiresAt: string; since?: string; cursor?: Cursor | null } | null;
 }
 
 export interface GetOptions {
@@ -167,7 +169,9 @@ function readState(name: string, value: unknown): StoredCheckpoint | null {
       (typeof lease === "object" &&
         typeof lease.runId === "string" &&
         isIso(lease.takenAt) &&
-        isIso(lease.expiresAt)));
+        isIso(lease.expiresAt) &&
+        (lease.since === undefined || isIso(lease.since)) &&
+        (lease.cursor === undefined || isCursor(lease.cursor))));
   if (!ok) {
     throw new PackError(
       CHECKPOINT_CORRUPT,
@@ -268,7 +272,7 @@ export class Checkpoints {
         committedAt: state?.committedAt ?? null,
         committedRunId: state?.committedRunId ?? null,
         origin,
-        lease: { runId, takenAt: new Date(now).toISOString(), expiresAt },
+        lease: { runId, takenAt: new Date(now).toISOString(), expiresAt, since, cursor },
       });
       return {
         name,
@@ -285,8 +289,15 @@ export class Checkpoints {
   /**
    * Ends a run: moves the watermark to (highWater, cursor) if that is ahead of it, and releases
    * the lease. A mark at or behind the watermark leaves it where it is (a run that only re-read
-   * the overlap); no highWater means the run found nothing new. CHECKPOINT_STALE_RUN when the
-   * run no longer holds the lease (taken over, reset, or already committed).
+   * the overlap); no highWater means the run found nothing new (a cursor is then ignored).
+   * CHECKPOINT_STALE_RUN when the run no longer holds the lease (taken over, reset, or already
+   * committed).
+   *
+   * `get` hands out a cursor on the same message that commit reads, so a run that sets a later
+   * highWater but leaves that cursor in place would claim records at highWater it never saw. A
+   * cursor equal to the handed-out one therefore counts only with highWater equal to the
+   * handed-out since; with a later highWater it is taken as null (every record at highWater is
+   * read again next time: a repeat, never a loss).
    */
   async commit(nameIn: unknown, input: CommitInput): Promise<CommitResult> {
     const name = validateName(nameIn);
@@ -294,13 +305,23 @@ export class Checkpoints {
     let mark: Mark | null = null;
     if (input.highWater !== undefined && input.highWater !== null && input.highWater !== "") {
       mark = { time: parseInstant(input.highWater, "highWater"), cursor: parseCursor(input.cursor) };
-    } else if (parseCursor(input.cursor) !== null) {
-      throw new PackError(BAD_INPUT, "a cursor needs a highWater");
     }
     return this.run(name, async () => {
       const state = await this.load(name);
       this.checkHolder(name, state, runId);
       const s = state as StoredCheckpoint;
+      const handed = s.lease;
+      if (
+        mark !== null &&
+        mark.cursor !== null &&
+        handed?.since !== undefined &&
+        handed.cursor !== undefined &&
+        handed.cursor !== null &&
+        compareCursors(mark.cursor, handed.cursor) === 0 &&
+        compareInstants(mark.time, parseInstant(handed.since, "since")) !== 0
+      ) {
+        mark = { time: mark.time, cursor: null };
+      }
       const current: Mark | null = s.highWater
         ? { time: parseInstant(s.highWater, "highWater"), cursor: s.cursor }
         : null;

@@ -141,6 +141,35 @@ describe("checkpoint: get, commit, release, reset", () => {
     });
   });
 
+  it("ignores a cursor without a highWater, and a cursor left over from get with a later highWater", async () => {
+    const { cps } = fresh();
+    let g = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: "pat-00050" });
+    g = await cps.get("p", LEASE);
+    expect(g.cursor).to.equal("pat-00050");
+    expect(await cps.commit("p", { runId: g.runId, cursor: g.cursor })).to.include({
+      advanced: false,
+      cursor: "pat-00050",
+    });
+    g = await cps.get("p", LEASE);
+    const later = await cps.commit("p", {
+      runId: g.runId,
+      highWater: "2025-01-06T09:00:00Z",
+      cursor: g.cursor,
+    });
+    expect(later).to.include({ advanced: true, highWater: "2025-01-06T09:00:00.000Z", cursor: null });
+    g = await cps.get("p", LEASE);
+    expect(g).to.include({ since: "2025-01-06T09:00:00.000Z", cursor: null });
+    await cps.commit("p", { runId: g.runId, highWater: "2025-01-06T09:00:00Z", cursor: "pat-00007" });
+    g = await cps.get("p", LEASE);
+    const same = await cps.commit("p", {
+      runId: g.runId,
+      highWater: "2025-01-06T09:00:00Z",
+      cursor: "pat-00009",
+    });
+    expect(same).to.include({ advanced: true, cursor: "pat-00009" });
+  });
+
   it("subtracts the overlap from the watermark and then hands out no cursor", async () => {
     const { cps } = fresh();
     let g = await cps.get("appointments", { leaseSeconds: 60, overlapSeconds: 90 });
@@ -226,7 +255,6 @@ describe("checkpoint: get, commit, release, reset", () => {
       cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00" }),
       cps.commit("p", { runId: g.runId, highWater: "not a time" }),
       cps.commit("p", { runId: g.runId, highWater: 1736150400000 }),
-      cps.commit("p", { runId: g.runId, cursor: "a" }),
       cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z", cursor: { id: 1 } }),
       cps.commit("p", { runId: undefined, highWater: "2025-01-06T08:00:00Z" }),
       cps.commit("p", { runId: 7, highWater: "2025-01-06T08:00:00Z" }),

@@ -1,0 +1,43 @@
+import { PackError } from "../errors";
+
+export const CHECKPOINT_CONFIG = "CHECKPOINT_CONFIG";
+
+/**
+ * Which Node-RED context store a store name means, given the `contextStorage` of settings.js:
+ * the physical store (for the per-name lock, so that "" and an alias of it share one lock) and
+ * whether it persists. An unknown name is an error: Node-RED would quietly use the default
+ * store instead, and a checkpoint meant for the file store would then live in memory.
+ */
+export function resolveContextStore(
+  contextStorage: unknown,
+  name: string | undefined,
+): { store: string | undefined; physical: string } {
+  const wanted = (name ?? "").trim();
+  const cs =
+    contextStorage && typeof contextStorage === "object" && !Array.isArray(contextStorage)
+      ? (contextStorage as Record<string, unknown>)
+      : {};
+  const names = Object.keys(cs).filter((k) => k !== "_");
+  if (names.length === 0) {
+    if (wanted === "" || wanted === "memory" || wanted === "default")
+      return { store: undefined, physical: "memory" };
+    throw new PackError(
+      CHECKPOINT_CONFIG,
+      `context store ${JSON.stringify(wanted)} is not configured: settings.js has no contextStorage, so only the default memory store exists`,
+    );
+  }
+  const defaultPhysical = (): string => {
+    const d = cs.default;
+    if (typeof d === "string") return d;
+    if (d !== undefined) return "default";
+    return names[0];
+  };
+  if (wanted === "") return { store: undefined, physical: defaultPhysical() };
+  if (!names.includes(wanted)) {
+    throw new PackError(
+      CHECKPOINT_CONFIG,
+      `context store ${JSON.stringify(wanted)} is not in settings.js contextStorage (${names.join(", ")})`,
+    );
+  }
+  return { store: wanted, physical: wanted === "default" ? defaultPhysical() : wanted };
+}

@@ -1,0 +1,33 @@
+import { expect } from "chai";
+import { resolveContextStore } from "../../../lib/checkpoint";
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe("checkpoint: Node-RED context store names", () => {
+  it("without contextStorage only the default memory store exists", () => {
+    expect(resolveContextStore(undefined, "")).to.deep.equal({ store: undefined, physical: "memory" });
+    expect(resolveContextStore({}, "memory")).to.deep.equal({ store: undefined, physical: "memory" });
+    expect(codeOf(() => resolveContextStore(undefined, "file"))).to.equal("CHECKPOINT_CONFIG");
+  });
+
+  it("resolves the default store and aliases to one physical store, refuses unknown names", () => {
+    const aliased = { default: "file", file: { module: "localfilesystem" }, mem: { module: "memory" } };
+    expect(resolveContextStore(aliased, "")).to.deep.equal({ store: undefined, physical: "file" });
+    expect(resolveContextStore(aliased, "default")).to.deep.equal({ store: "default", physical: "file" });
+    expect(resolveContextStore(aliased, " file ")).to.deep.equal({ store: "file", physical: "file" });
+    expect(resolveContextStore(aliased, "mem")).to.deep.equal({ store: "mem", physical: "mem" });
+    const own = { default: { module: "memory" }, file: { module: "localfilesystem" } };
+    expect(resolveContextStore(own, "")).to.deep.equal({ store: undefined, physical: "default" });
+    const noDefault = { file: { module: "localfilesystem" }, mem: { module: "memory" } };
+    expect(resolveContextStore(noDefault, "")).to.deep.equal({ store: undefined, physical: "file" });
+    expect(codeOf(() => resolveContextStore(own, "redis"))).to.equal("CHECKPOINT_CONFIG");
+    expect(() => resolveContextStore(own, "redis")).to.throw(/default, file/);
+  });
+});

@@ -1,0 +1,322 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- messages are dynamic JSON */
+import { expect } from "chai";
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import helper from "node-red-node-test-helper";
+import syncCheckpointNode from "../../nodes/sync-checkpoint/sync-checkpoint";
+import { storageKey } from "../../lib/checkpoint";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const injectNode = require("@node-red/nodes/core/common/20-inject.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const commentNode = require("@node-red/nodes/core/common/90-comment.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const functionNode = require("@node-red/nodes/core/function/10-function.js");
+
+helper.init(require.resolve("node-red"));
+
+const TAB = "tab-cp";
+type Msg = Record<string, any>;
+interface StatusCall {
+  fill?: string;
+  shape?: string;
+  text?: string;
+}
+
+const sink = new EventEmitter();
+const statuses = new Map<string, StatusCall[]>();
+const runtimeEvents = (helper as unknown as { _events: EventEmitter })._events;
+runtimeEvents.on("node-status", (e: { id: string; status: StatusCall }) => {
+  const calls = statuses.get(e.id) ?? [];
+  calls.push(e.status);
+  statuses.set(e.id, calls);
+});
+
+function cpNode(id: string, props: Record<string, unknown> = {}): Msg {
+  return {
+    id,
+    type: "sync-checkpoint",
+    z: TAB,
+    name: "",
+    checkpoint: "patients",
+    action: "get",
+    store: "",
+    overlap: "0",
+    initial: "",
+    lease: "60",
+    wires: [["out"]],
+    ...props,
+  };
+}
+
+async function load(nodes: Msg[]): Promise<void> {
+  const flow: Msg[] = [
+    { id: TAB, type: "tab", label: "checkpoint" },
+    ...nodes,
+    { id: "out", type: "helper", z: TAB },
+    { id: "catch", type: "catch", z: TAB, scope: null, uncaught: false, wires: [["caught"]] },
+    { id: "caught", type: "helper", z: TAB },
+  ].map((n) => (n.z ? { x: 0, y: 0, ...n } : n));
+  await helper.load([syncCheckpointNode], flow as any);
+  helper.getNode("out").on("input", (m: Msg) => sink.emit("out", m));
+  helper.getNode("caught").on("input", (m: Msg) => sink.emit("caught", m));
+}
+
+function exchange(id: string, msg: Msg): Promise<{ out?: Msg; caught?: Msg }> {
+  return new Promise((resolve) => {
+    const finish = (r: { out?: Msg; caught?: Msg }): void => {
+      sink.removeListener("out", onOut);
+      sink.removeListener("caught", onCaught);
+      resolve(r);
+    };
+    const onOut = (m: Msg): void => finish({ out: m });
+    const onCaught = (m: Msg): void => finish({ caught: m });
+    sink.on("out", onOut);
+    sink.on("caught", onCaught);
+    helper.getNode(id).receive(msg);
+  });
+}
+
+async function ok(id: string, msg: Msg = {}): Promise<Msg> {
+  const r = await exchange(id, msg);
+  if (r.caught) throw new Error(`${id} failed: ${r.caught.error?.code} ${r.caught.error?.message}`);
+  return r.out as Msg;
+}
+
+async function fails(id: string, msg: Msg = {}): Promise<Msg> {
+  const r = await exchange(id, msg);
+  if (!r.caught) throw new Error(`${id} unexpectedly succeeded: ${JSON.stringify(r.out?.checkpoint)}`);
+  return r.caught;
+}
+
+function stored(name = "patients", via = "get"): unknown {
+  return helper.getNode(via).context().global.get(storageKey(name));
+}
+
+function lastStatus(id: string): StatusCall | undefined {
+  const s = statuses.get(id);
+  return s?.[s.length - 1];
+}
+
+describe("sync-checkpoint node", function () {
+  this.timeout(10000);
+
+  beforeEach(() => statuses.clear());
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it("get hands out since/cursor/runId, commit moves the watermark, the next get starts there", async () => {
+    await load([cpNode("get", { initial: "2025-01-01T00:00:00Z" }), cpNode("commit", { action: "commit" })]);
+    const g = await ok("get", { payload: 1, checkpoint: { runId: "old", since: "x" } });
+    expect(g.checkpoint).to.include({
+      name: "patients",
+      since: "2025-01-01T00:00:00.000Z",
+      cursor: null,
+      takenOver: false,
+    });
+    expect(g.checkpoint.runId).to.be.a("string").and.not.equal("old");
+    expect(g.payload).to.equal(1);
+    expect(lastStatus("get")).to.deep.equal({ fill: "blue", shape: "dot", text: "from 01-01 00:00" });
+
+    g.checkpoint.highWater = "2025-01-06T08:05:00.000Z";
+    g.checkpoint.cursor = "pat-00003";
+    const c = await ok("commit", g);
+    expect(c.checkpoint).to.include({
+      name: "patients",
+      runId: g.checkpoint.runId,
+      highWater: "2025-01-06T08:05:00.000Z",
+      cursor: "pat-00003",
+      advanced: true,
+      since: "2025-01-01T00:00:00.000Z",
+    });
+    expect(c.checkpoint.committedAt).to.be.a("string");
+    expect(lastStatus("commit")).to.deep.equal({ fill: "green", shape: "dot", text: "at 01-06 08:05" });
+    expect(stored()).to.deep.include({
+      highWater: "2025-01-06T08:05:00.000Z",
+      cursor: "pat-00003",
+      lease: null,
+    });
+
+    const g2 = await ok("get");
+    expect(g2.checkpoint).to.include({
+      since: "2025-01-06T08:05:00.000Z",
+      cursor: "pat-00003",
+      initial: false,
+    });
+    const same = await ok("commit", { checkpoint: { ...g2.checkpoint, highWater: "2025-01-06T08:00:00Z" } });
+    expect(same.checkpoint).to.include({ advanced: false, highWater: "2025-01-06T08:05:00.000Z" });
+    expect(lastStatus("commit")?.text).to.equal("committed, same");
+  });
+
+  it("msg.action overrides the node's action; the name may come from msg.checkpoint.name", async () => {
+    await load([cpNode("any", { checkpoint: "" })]);
+    const g = await ok("any", { checkpoint: { name: "appointments" } });
+    expect(g.checkpoint.name).to.equal("appointments");
+    const c = await ok("any", {
+      action: "commit",
+      checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00+01:00" },
+    });
+    expect(c.checkpoint).to.include({ highWater: "2025-01-06T08:00:00.000Z", advanced: true });
+    const r = await ok("any", { action: "reset", checkpoint: { name: "appointments" } });
+    expect(r.checkpoint).to.deep.equal({ name: "appointments", reset: true });
+    expect(helper.getNode("any").context().global.get(storageKey("appointments"))).to.equal(undefined);
+  });
+
+  it("a second get while the lease is live fails with CHECKPOINT_BUSY and carries no runId", async () => {
+    await load([cpNode("get"), cpNode("get2")]);
+    const g = await ok("get");
+    const caught = await fails("get2", { checkpoint: { runId: "leftover" } });
+    expect(caught.error.code).to.equal("CHECKPOINT_BUSY");
+    expect(caught.checkpoint.runId).to.equal(undefined);
+    expect(caught.checkpoint.error).to.include({
+      code: "CHECKPOINT_BUSY",
+      leaseExpiresAt: g.checkpoint.leaseExpiresAt,
+    });
+    expect(lastStatus("get2")).to.deep.equal({ fill: "yellow", shape: "ring", text: "busy" });
+    expect((stored() as Msg).lease.runId).to.equal(g.checkpoint.runId);
+  });
+
+  it("two gets on two nodes at the same moment: one run, one CHECKPOINT_BUSY", async () => {
+    await load([cpNode("get"), cpNode("get2")]);
+    const outs: Msg[] = [];
+    const caught: Msg[] = [];
+    const both = new Promise<void>((resolve) => {
+      const check = () => outs.length + caught.length === 2 && resolve();
+      sink.on("out", (m: Msg) => (outs.push(m), check()));
+      sink.on("caught", (m: Msg) => (caught.push(m), check()));
+    });
+    helper.getNode("get").receive({});
+    helper.getNode("get2").receive({});
+    await both;
+    sink.removeAllListeners();
+    expect(outs).to.have.length(1);
+    expect(caught.map((m) => m.error.code)).to.deep.equal(["CHECKPOINT_BUSY"]);
+  });
+
+  it("commit, release and a stale run: CHECKPOINT_STALE_RUN, and nothing is written", async () => {
+    await load([
+      cpNode("get"),
+      cpNode("commit", { action: "commit" }),
+      cpNode("release", { action: "release" }),
+    ]);
+    const g = await ok("get");
+    const before = JSON.stringify(stored());
+    const stale = await fails("commit", {
+      checkpoint: { ...g.checkpoint, runId: "someone-else", highWater: "2030-01-01T00:00:00Z" },
+    });
+    expect(stale.error.code).to.equal("CHECKPOINT_STALE_RUN");
+    expect(stale.checkpoint.error.code).to.equal("CHECKPOINT_STALE_RUN");
+    expect(stale.checkpoint.highWater).to.equal("2030-01-01T00:00:00Z");
+    expect(lastStatus("commit")).to.deep.equal({ fill: "red", shape: "ring", text: "stale run" });
+    expect(JSON.stringify(stored())).to.equal(before);
+    const rel = await ok("release", g);
+    expect(rel.checkpoint).to.include({ released: true, runId: g.checkpoint.runId });
+    expect((stored() as Msg).lease).to.equal(null);
+    const again = await fails("commit", {
+      checkpoint: { ...g.checkpoint, highWater: "2030-01-01T00:00:00Z" },
+    });
+    expect(again.error.code).to.equal("CHECKPOINT_STALE_RUN");
+  });
+
+  it("every bad input reaches Catch with CHECKPOINT_BAD_INPUT, leaving the checkpoint untouched", async () => {
+    await load([cpNode("get"), cpNode("commit", { action: "commit" }), cpNode("noname", { checkpoint: "" })]);
+    const g = await ok("get");
+    const before = JSON.stringify(stored());
+    const cases: Array<[string, Msg]> = [
+      ["get", { action: "delete" }],
+      ["get", { action: 7 }],
+      ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06 08:00:00" } }],
+      ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T08:00:00" } }],
+      ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T08:00:00Z", cursor: [1] } }],
+      ["commit", { checkpoint: { ...g.checkpoint, runId: undefined, highWater: "2025-01-06T08:00:00Z" } }],
+      ["commit", { checkpoint: "patients" }],
+      [
+        "commit",
+        { checkpoint: { ...g.checkpoint, name: "appointments", highWater: "2025-01-06T08:00:00Z" } },
+      ],
+      ["noname", {}],
+      ["noname", { checkpoint: { name: "  " } }],
+    ];
+    for (const [id, msg] of cases) {
+      const caught = await fails(id, msg);
+      expect(caught.error.code, JSON.stringify(msg)).to.equal("CHECKPOINT_BAD_INPUT");
+      expect(caught.checkpoint.error.code).to.equal("CHECKPOINT_BAD_INPUT");
+    }
+    expect(lastStatus("commit")).to.deep.equal({ fill: "red", shape: "ring", text: "bad input" });
+    expect(JSON.stringify(stored())).to.equal(before);
+  });
+
+  it("a store settings.js does not define, or bad properties: CHECKPOINT_CONFIG on every msg", async () => {
+    await load([
+      cpNode("nostore", { store: "file" }),
+      cpNode("badlease", { lease: "0" }),
+      cpNode("badinitial", { initial: "last week" }),
+      cpNode("badaction", { action: "delete" }),
+      cpNode("badoverlap", { overlap: "abc" }),
+    ]);
+    for (const id of ["nostore", "badlease", "badinitial", "badaction", "badoverlap"]) {
+      const caught = await fails(id);
+      expect(caught.error.code, id).to.equal("CHECKPOINT_CONFIG");
+      expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
+    }
+    const caught = await fails("nostore");
+    expect(caught.error.message).to.match(/context store "file" is not configured/);
+    expect(stored("patients", "nostore")).to.equal(undefined);
+  });
+
+  it("reports a corrupt stored value as CHECKPOINT_CORRUPT; reset clears it", async () => {
+    await load([cpNode("get"), cpNode("reset", { action: "reset" })]);
+    helper.getNode("get").context().global.set(storageKey("patients"), "not a checkpoint");
+    expect((await fails("get")).error.code).to.equal("CHECKPOINT_CORRUPT");
+    expect(lastStatus("get")?.text).to.equal("store error");
+    await ok("reset");
+    expect((await ok("get")).checkpoint.initial).to.equal(true);
+  });
+
+  it("clears its status on close", async () => {
+    await load([cpNode("get")]);
+    await ok("get");
+    await helper.unload();
+    expect(lastStatus("get")).to.deep.equal({});
+  });
+
+  it("the shipped example pages through a tie with the cursor and commits each page", async () => {
+    const example = JSON.parse(
+      readFileSync(join(__dirname, "..", "..", "..", "examples", "sync-checkpoint.json"), "utf8"),
+    ) as Msg[];
+    const tab = example[0].z as string;
+    const flow = [
+      { id: tab, type: "tab", label: "example" },
+      ...example.map((n) => (n.type === "debug" ? { ...n, type: "helper" } : n)),
+    ];
+    await helper.load([syncCheckpointNode, injectNode, commentNode, functionNode], flow as any);
+    const byName = (type: string, name: string) =>
+      example.find((n) => n.type === type && n.name === name)!.id as string;
+    const committed = helper.getNode(byName("debug", "committed"));
+    const errors = helper.getNode(byName("debug", "checkpoint errors"));
+    const run = helper.getNode(byName("inject", "run"));
+    const reset = helper.getNode(byName("inject", "reset"));
+    let failed: Msg | undefined;
+    errors.on("input", (m: Msg) => (failed = m));
+    const next = (trigger: { receive: (m: Msg) => void }) =>
+      new Promise<Msg>((resolve) => {
+        committed.once("input", (m: Msg) => resolve(m));
+        trigger.receive({});
+      });
+    const pages: string[][] = [];
+    const marks: Array<[string, string]> = [];
+    for (let i = 0; i < 4; i++) {
+      const m = await next(run);
+      pages.push(m.payload);
+      marks.push([m.checkpoint.highWater, m.checkpoint.cursor]);
+    }
+    expect(pages).to.deep.equal([["pat-001", "pat-002"], ["pat-003", "pat-004"], ["pat-005"], []]);
+    expect(marks[1]).to.deep.equal(["2025-01-06T08:05:00.000Z", "pat-004"]);
+    expect(marks[3]).to.deep.equal(["2025-01-06T09:30:00.000Z", "pat-005"]);
+    expect((await next(reset)).checkpoint).to.deep.equal({ name: "demo-patients", reset: true });
+    expect((await next(run)).payload).to.deep.equal(["pat-001", "pat-002"]);
+    expect(failed).to.equal(undefined);
+  });
+});
