@@ -76,8 +76,19 @@
     return builtinsRequest;
   }
 
+  /** The node's own i18n function (namespaced to this package), set when a dialog opens. */
+  let translate: ((key: string, subs?: Record<string, string>) => string) | undefined;
+  /** The pending compile check of the open dialog, cancelled when it closes. */
+  let checkTimer: ReturnType<typeof setTimeout> | undefined;
+
   function t(key: string, subs?: Record<string, string>): string {
-    return RED._(`${P}.${key}`, subs);
+    return translate ? translate(`${P}.${key}`, subs) : RED._(`${P}.${key}`, subs);
+  }
+
+  function closeDialog(): void {
+    if (checkTimer) clearTimeout(checkTimer);
+    checkTimer = undefined;
+    $(`#${P}-validators`).remove();
   }
 
   /** A default as the row shows it: text as typed, anything else (or text that looks like JSON) as JSON. */
@@ -310,11 +321,12 @@
     },
     oneditprepare: function () {
       const savedRules: Rule[] = Array.isArray(this.rules) ? this.rules : [];
+      const nodeI18n = this._;
+      translate = (key, subs) => nodeI18n(key, subs);
       const list = $("#node-input-rules-container");
       const mappingSelect = $("#node-input-mapping");
       const directionSelect = $("#node-input-direction");
       const systemInput = $("#node-input-identifierSystem");
-      let checkTimer: ReturnType<typeof setTimeout> | undefined;
 
       $("<datalist/>", { id: `${P}-validators` })
         .append(["email", "phone", "date", "regex:"].map((v) => $("<option/>", { value: v })))
@@ -323,6 +335,7 @@
       function currentRules(): { rules: Rule[]; problems: string[] } {
         const problems: string[] = [];
         const rules: Rule[] = [];
+        if (!list.data(`${P}-ready`)) return { rules: savedRules, problems };
         list.editableList("items").each(function () {
           rules.push(ruleFromRow($(this), problems));
         });
@@ -332,6 +345,7 @@
       function showCompileErrors(errors: Issue[]): void {
         const box = $(`#${P}-compile-errors`);
         const ul = $(`#${P}-compile-list`).empty();
+        if (!list.data(`${P}-ready`)) return;
         const rows = list.editableList("items");
         rows.each(function () {
           $(this).find(`.${P}-row-error`).hide().text("");
@@ -503,7 +517,7 @@
     },
     oneditsave: function () {
       const list = $("#node-input-rules-container");
-      $(`#${P}-validators`).remove();
+      closeDialog();
       // Closed before the runtime answered: the rules were never shown, so they stay as they were.
       if (!list.data(`${P}-ready`)) return;
       const rules: Rule[] = [];
@@ -514,7 +528,7 @@
       this.rules = rules;
     },
     oneditcancel: function () {
-      $(`#${P}-validators`).remove();
+      closeDialog();
     },
     oneditresize: function (size: { width: number; height: number }) {
       $("#node-input-rules-container").editableList("width", size.width);
