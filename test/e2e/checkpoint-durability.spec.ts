@@ -1,0 +1,143 @@
+import { expect } from "chai";
+import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
+
+const TAB = "cp-e2e";
+
+/** POST /cp/<store> {action, checkpoint} -> the sync-checkpoint node -> msg.checkpoint (200), or the error (409). */
+function flow(stores: Array<{ path: string; store: string }>): FlowNode[] {
+  const nodes: FlowNode[] = [{ id: TAB, type: "tab", label: "checkpoint durability" }];
+  stores.forEach(({ path, store }, i) => {
+    const id = (s: string) => `${s}-${i}`;
+    nodes.push(
+      { id: id("in"), type: "http in", z: TAB, url: `/cp/${path}`, method: "post", wires: [[id("args")]] },
+      {
+        id: id("args"),
+        type: "change",
+        z: TAB,
+        rules: [
+          { t: "set", p: "checkpoint", pt: "msg", to: "payload.checkpoint", tot: "msg" },
+          { t: "set", p: "action", pt: "msg", to: "payload.action", tot: "msg" },
+        ],
+        wires: [[id("cp")]],
+      },
+      {
+        id: id("cp"),
+        type: "sync-checkpoint",
+        z: TAB,
+        name: "",
+        checkpoint: "patients",
+        action: "get",
+        store,
+        overlap: "0",
+        initial: "2025-01-01T00:00:00Z",
+        lease: "600",
+        wires: [[id("ok")]],
+      },
+      {
+        id: id("ok"),
+        type: "change",
+        z: TAB,
+        rules: [{ t: "set", p: "payload", pt: "msg", to: "checkpoint", tot: "msg" }],
+        wires: [[id("res")]],
+      },
+      { id: id("catch"), type: "catch", z: TAB, scope: [id("cp")], uncaught: false, wires: [[id("err")]] },
+      {
+        id: id("err"),
+        type: "change",
+        z: TAB,
+        rules: [
+          { t: "set", p: "payload", pt: "msg", to: "checkpoint", tot: "msg" },
+          { t: "set", p: "statusCode", pt: "msg", to: "409", tot: "num" },
+        ],
+        wires: [[id("res")]],
+      },
+      { id: id("res"), type: "http response", z: TAB, statusCode: "", wires: [] },
+    );
+  });
+  return nodes.map((n) => (n.type === "tab" ? n : { x: 100, y: 100, ...n }));
+}
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown> & { error?: { code: string } };
+}
+
+async function call(
+  rt: Runtime,
+  path: string,
+  action: string,
+  checkpoint?: Record<string, unknown>,
+): Promise<Answer> {
+  const res = await fetch(`${rt.url}/cp/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ action, checkpoint }),
+  });
+  return { status: res.status, body: (await res.json()) as Answer["body"] };
+}
+
+describe("sync-checkpoint in a real Node-RED: durability across restarts", function () {
+  this.timeout(120000);
+  let rt: Runtime | undefined;
+
+  afterEach(async () => {
+    await rt?.stop();
+    rt = undefined;
+  });
+
+  it("with the localfilesystem store, a commit and a live lease survive a restart; the memory store forgets", async () => {
+    rt = await startRuntime({
+      flows: flow([
+        { path: "file", store: "file" },
+        { path: "memory", store: "" },
+      ]),
+    });
+    for (const path of ["file", "memory"]) {
+      const g = await call(rt, path, "get");
+      expect(g.status, JSON.stringify(g.body)).to.equal(200);
+      expect(g.body).to.include({ since: "2025-01-01T00:00:00.000Z", cursor: null });
+      const c = await call(rt, path, "commit", {
+        ...g.body,
+        highWater: "2025-01-06T08:05:00.000Z",
+        cursor: "pat-00051",
+      });
+      expect(c.body).to.include({ advanced: true, highWater: "2025-01-06T08:05:00.000Z" });
+    }
+
+    await rt.restart();
+    const file = await call(rt, "file", "get");
+    expect(file.body).to.include({ since: "2025-01-06T08:05:00.000Z", cursor: "pat-00051", initial: false });
+    const memory = await call(rt, "memory", "get");
+    expect(memory.body).to.include({ since: "2025-01-01T00:00:00.000Z", initial: true });
+
+    await rt.restart();
+    const busy = await call(rt, "file", "get");
+    expect(busy.status).to.equal(409);
+    expect(busy.body.error?.code).to.equal("CHECKPOINT_BUSY");
+    const commit = await call(rt, "file", "commit", { ...file.body, highWater: "2025-01-06T09:00:00.000Z" });
+    expect(commit.body).to.include({ advanced: true, highWater: "2025-01-06T09:00:00.000Z", cursor: null });
+    expect(rt.logs.filter((l) => /\[error\]/.test(l))).to.deep.equal([]);
+  });
+
+  it("with localfilesystem cache off, a commit is on disk when the node answers: kill -9, restart, it is there", async () => {
+    rt = await startRuntime({
+      flows: flow([{ path: "direct", store: "direct" }]),
+      settings: {
+        contextStorage: {
+          direct: { module: "localfilesystem", config: { cache: false, base: "context-direct" } },
+        },
+      },
+    });
+    const g = await call(rt, "direct", "get");
+    const c = await call(rt, "direct", "commit", {
+      ...g.body,
+      highWater: "2025-01-06T10:00:00Z",
+      cursor: 77,
+    });
+    expect(c.body).to.include({ advanced: true, cursor: 77 });
+    await rt.kill();
+    await rt.restart();
+    const after = await call(rt, "direct", "get");
+    expect(after.body).to.include({ since: "2025-01-06T10:00:00.000Z", cursor: 77 });
+  });
+});
