@@ -10,16 +10,19 @@ async function main(): Promise<void> {
   const files = readdirSync(__dirname)
     .filter((f) => f.endsWith(".bench.js"))
     .sort();
+  const name = (f: string): string => f.replace(/\.bench\.js$/, "");
+  // An exact name picks that benchmark alone; otherwise a name picks every benchmark containing it.
   const chosen = wanted.length
-    ? files.filter((f) => wanted.some((w) => f.replace(/\.bench\.js$/, "").includes(w)))
+    ? files.filter((f) =>
+        wanted.some((w) => name(f) === w || (!files.some((g) => name(g) === w) && name(f).includes(w))),
+      )
     : files;
   if (chosen.length === 0) {
     console.log(wanted.length ? `no benchmark matches ${wanted.join(", ")}` : "no benchmarks yet");
     return;
   }
   for (const file of chosen) {
-    const name = file.replace(/\.bench\.js$/, "");
-    console.log(`\n=== ${name} ===`);
+    console.log(`\n=== ${name(file)} ===`);
     const mod = (await import(join(__dirname, file))) as { run: () => Promise<void> };
     await mod.run();
   }
