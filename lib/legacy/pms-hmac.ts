@@ -36,20 +36,39 @@ export function toBytes(body: Buffer | Uint8Array | string | undefined | null): 
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
+/**
+ * A canonical string as the parts an HMAC is fed in turn (strings as UTF-8), so that the body
+ * is never copied; `joinCanonical` gives the bytes.
+ */
+export type Canonical = ReadonlyArray<string | Buffer>;
+
+export function joinCanonical(parts: Canonical): Buffer {
+  return Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part, "utf8") : part)));
+}
+
+export function pmsHmacParts(
+  method: string,
+  pathWithQuery: string,
+  timestamp: string,
+  body?: Buffer | Uint8Array | string | null,
+): Canonical {
+  return [method.toUpperCase() + pathWithQuery + timestamp, toBytes(body)];
+}
+
 export function pmsHmacCanonical(
   method: string,
   pathWithQuery: string,
   timestamp: string,
   body?: Buffer | Uint8Array | string | null,
 ): Buffer {
-  return Buffer.concat([
-    Buffer.from(method.toUpperCase() + pathWithQuery + timestamp, "utf8"),
-    toBytes(body),
-  ]);
+  return joinCanonical(pmsHmacParts(method, pathWithQuery, timestamp, body));
 }
 
-export function hmacSha256(key: Buffer | string, data: Buffer | string): Buffer {
-  return createHmac("sha256", key).update(data).digest();
+export function hmacSha256(key: Buffer | string, data: Buffer | string | Canonical): Buffer {
+  const hmac = createHmac("sha256", key);
+  if (typeof data === "string" || Buffer.isBuffer(data)) hmac.update(data);
+  else for (const part of data) hmac.update(part);
+  return hmac.digest();
 }
 
 export function encodeDigest(digest: Buffer, encoding: SignatureEncoding): string {
@@ -118,7 +137,7 @@ export function signPmsRequest(input: PmsSignInput): Record<string, string> {
   const timestamp = (input.timestamp ?? new Date()).toISOString();
   const digest = hmacSha256(
     input.apiSecret,
-    pmsHmacCanonical(input.method, input.pathWithQuery, timestamp, input.body),
+    pmsHmacParts(input.method, input.pathWithQuery, timestamp, input.body),
   );
   const headers: Record<string, string> = {};
   if (input.apiKey !== undefined) headers[names.apiKey] = input.apiKey;
@@ -132,14 +151,15 @@ export type HeaderValues = (name: string) => string[];
 
 /** From Node's `rawHeaders` (name, value, name, value ...), which keeps repeated headers apart. */
 export function headersFromRaw(rawHeaders: readonly string[]): HeaderValues {
-  const map = new Map<string, string[]>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toLowerCase();
-    const list = map.get(name);
-    if (list) list.push(rawHeaders[i + 1]);
-    else map.set(name, [rawHeaders[i + 1]]);
-  }
-  return (name) => map.get(name.toLowerCase()) ?? [];
+  return (name) => {
+    const wanted = name.toLowerCase();
+    const values: string[] = [];
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const raw = rawHeaders[i];
+      if (raw.length === wanted.length && raw.toLowerCase() === wanted) values.push(rawHeaders[i + 1]);
+    }
+    return values;
+  };
 }
 
 /** From a plain header object (values joined by Node when repeated cannot be told apart). */
@@ -198,7 +218,7 @@ export function verifyPmsRequest(input: PmsVerifyInput): PmsVerifyResult {
     input.toleranceSeconds ?? PMS_DEFAULT_TOLERANCE_SECONDS,
   );
   if (window !== "ok") return { ok: false, reason: window };
-  const canonical = pmsHmacCanonical(input.method, input.pathWithQuery, timestamps[0], input.body);
+  const canonical = pmsHmacParts(input.method, input.pathWithQuery, timestamps[0], input.body);
   let matched: Buffer | undefined;
   for (const secret of input.secrets) {
     const expected = hmacSha256(secret, canonical);

@@ -1,11 +1,19 @@
+interface Entry {
+  key: string;
+  expiresAtMs: number;
+}
+
 /**
  * The seen-ids store behind replay protection: bounded by count (oldest first out) and by
  * time (each entry expires when a replay of its request could no longer pass the timestamp
- * check anyway).
+ * check anyway). Age order is kept in an array queue beside the lookup Map: evicting from the
+ * front of a Map by iteration slows down as deleted slots pile up at its front.
  */
 export class SeenIds {
-  /** key -> expiry (epoch ms); Map order is insertion order, oldest first. */
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new Map<string, Entry>();
+  /** Oldest first; an entry the Map no longer points to is stale and skipped. */
+  private queue: Entry[] = [];
+  private head = 0;
 
   constructor(readonly maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1)
@@ -17,9 +25,9 @@ export class SeenIds {
   }
 
   has(key: string, nowMs: number): boolean {
-    const expiry = this.entries.get(key);
-    if (expiry === undefined) return false;
-    if (expiry <= nowMs) {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    if (entry.expiresAtMs <= nowMs) {
       this.entries.delete(key);
       return false;
     }
@@ -35,8 +43,9 @@ export class SeenIds {
   add(key: string, expiresAtMs: number, nowMs: number): void {
     if (expiresAtMs <= nowMs) return;
     const previous = this.entries.get(key);
-    this.entries.delete(key);
-    this.entries.set(key, previous === undefined ? expiresAtMs : Math.max(previous, expiresAtMs));
+    const entry = { key, expiresAtMs: previous ? Math.max(previous.expiresAtMs, expiresAtMs) : expiresAtMs };
+    this.entries.set(key, entry);
+    this.queue.push(entry);
     this.evict(nowMs);
   }
 
@@ -50,26 +59,38 @@ export class SeenIds {
     for (const item of saved) {
       if (!Array.isArray(item) || typeof item[0] !== "string" || typeof item[1] !== "number") continue;
       const current = this.entries.get(item[0]);
-      if (item[1] > nowMs && (current === undefined || current < item[1])) this.entries.set(item[0], item[1]);
+      if (current === undefined || current.expiresAtMs < item[1]) this.add(item[0], item[1], nowMs);
     }
-    this.evict(nowMs);
   }
 
   /** Unexpired entries, oldest first, as JSON-safe pairs. */
   snapshot(nowMs: number): Array<[string, number]> {
     const out: Array<[string, number]> = [];
-    for (const [key, expiry] of this.entries) if (expiry > nowMs) out.push([key, expiry]);
+    for (let i = this.head; i < this.queue.length; i++) {
+      const entry = this.queue[i];
+      if (this.entries.get(entry.key) === entry && entry.expiresAtMs > nowMs)
+        out.push([entry.key, entry.expiresAtMs]);
+    }
     return out;
   }
 
   clear(): void {
     this.entries.clear();
+    this.queue = [];
+    this.head = 0;
   }
 
   private evict(nowMs: number): void {
-    for (const [key, expiry] of this.entries) {
-      if (this.entries.size <= this.maxEntries && expiry > nowMs) break;
-      this.entries.delete(key);
+    while (this.head < this.queue.length) {
+      const entry = this.queue[this.head];
+      const live = this.entries.get(entry.key) === entry;
+      if (live && this.entries.size <= this.maxEntries && entry.expiresAtMs > nowMs) break;
+      if (live) this.entries.delete(entry.key);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
   }
 }

@@ -1,13 +1,15 @@
 import { PackError } from "../errors";
-import type { HeaderValues, SignatureEncoding } from "../legacy/pms-hmac";
+import type { Canonical, HeaderValues, SignatureEncoding } from "../legacy/pms-hmac";
 import {
   checkTimestamp,
   decodeDigest,
   digestsEqual,
   encodeDigest,
   hmacSha256,
+  joinCanonical,
   parseIsoTimestamp,
   pmsHmacCanonical,
+  pmsHmacParts,
   PMS_DEFAULT_HEADERS,
   toBytes,
 } from "../legacy/pms-hmac";
@@ -30,21 +32,33 @@ export function isWebhookScheme(value: unknown): value is WebhookScheme {
   return typeof value === "string" && (WEBHOOK_SCHEMES as readonly string[]).includes(value);
 }
 
-export { pmsHmacCanonical };
+export { pmsHmacCanonical, pmsHmacParts };
 
 /** Standard Webhooks: `${webhook-id}.${webhook-timestamp}.${body}`. */
-export function standardWebhooksCanonical(id: string, timestamp: string, body: Buffer | string): Buffer {
-  return Buffer.concat([Buffer.from(`${id}.${timestamp}.`, "utf8"), toBytes(body)]);
+export function standardWebhooksParts(id: string, timestamp: string, body: Buffer | string): Canonical {
+  return [`${id}.${timestamp}.`, toBytes(body)];
 }
 
 /** Stripe: `${t}.${body}`. */
-export function stripeCanonical(timestamp: string, body: Buffer | string): Buffer {
-  return Buffer.concat([Buffer.from(`${timestamp}.`, "utf8"), toBytes(body)]);
+export function stripeParts(timestamp: string, body: Buffer | string): Canonical {
+  return [`${timestamp}.`, toBytes(body)];
 }
 
 /** GitHub: the body alone. */
+export function githubParts(body: Buffer | string): Canonical {
+  return [toBytes(body)];
+}
+
+export function standardWebhooksCanonical(id: string, timestamp: string, body: Buffer | string): Buffer {
+  return joinCanonical(standardWebhooksParts(id, timestamp, body));
+}
+
+export function stripeCanonical(timestamp: string, body: Buffer | string): Buffer {
+  return joinCanonical(stripeParts(timestamp, body));
+}
+
 export function githubCanonical(body: Buffer | string): Buffer {
-  return toBytes(body);
+  return joinCanonical(githubParts(body));
 }
 
 export const HEADERS = {
@@ -116,7 +130,7 @@ export function signWebhook(input: WebhookSignInput): Record<string, string> {
   switch (input.scheme) {
     case "pms-hmac": {
       const timestamp = when.toISOString();
-      const canonical = pmsHmacCanonical(
+      const canonical = pmsHmacParts(
         input.method ?? "POST",
         input.pathWithQuery ?? "/",
         timestamp,
@@ -129,7 +143,7 @@ export function signWebhook(input: WebhookSignInput): Record<string, string> {
     }
     case "standard-webhooks": {
       const id = requireId(input.id);
-      const digest = hmacSha256(key, standardWebhooksCanonical(id, seconds, input.body));
+      const digest = hmacSha256(key, standardWebhooksParts(id, seconds, input.body));
       return {
         [HEADERS.standard.id]: id,
         [HEADERS.standard.timestamp]: seconds,
@@ -137,13 +151,13 @@ export function signWebhook(input: WebhookSignInput): Record<string, string> {
       };
     }
     case "stripe": {
-      const digest = hmacSha256(key, stripeCanonical(seconds, input.body));
+      const digest = hmacSha256(key, stripeParts(seconds, input.body));
       return { [HEADERS.stripe.signature]: `t=${seconds},v1=${digest.toString("hex")}` };
     }
     case "github": {
       const headers: Record<string, string> = {
         [HEADERS.github.delivery]: requireId(input.id),
-        [HEADERS.github.signature]: `sha256=${hmacSha256(key, githubCanonical(input.body)).toString("hex")}`,
+        [HEADERS.github.signature]: `sha256=${hmacSha256(key, githubParts(input.body)).toString("hex")}`,
       };
       if (input.eventType) headers[HEADERS.github.event] = input.eventType;
       return headers;
@@ -216,7 +230,7 @@ export type VerifyResult = Verified | Rejected;
 interface Parsed {
   id?: string;
   timestampMs?: number;
-  canonical: Buffer;
+  canonical: Canonical;
   signatures: Buffer[];
   headerEventType?: string;
 }
@@ -242,7 +256,7 @@ function parsePms(req: WebhookRequest): ParseResult {
   if (timestampMs === undefined || digest === undefined) return reject("malformed");
   return {
     timestampMs,
-    canonical: pmsHmacCanonical(req.method, req.pathWithQuery, timestamp, req.body),
+    canonical: pmsHmacParts(req.method, req.pathWithQuery, timestamp, req.body),
     signatures: [digest],
   };
 }
@@ -268,7 +282,7 @@ function parseStandard(req: WebhookRequest): ParseResult {
   return {
     id,
     timestampMs: Number(timestamp) * 1000,
-    canonical: standardWebhooksCanonical(id, timestamp, req.body),
+    canonical: standardWebhooksParts(id, timestamp, req.body),
     signatures,
   };
 }
@@ -292,7 +306,7 @@ function parseStripe(req: WebhookRequest): ParseResult {
     return reject("malformed");
   return {
     timestampMs: Number(stamps[0]) * 1000,
-    canonical: stripeCanonical(stamps[0], req.body),
+    canonical: stripeParts(stamps[0], req.body),
     signatures,
   };
 }
@@ -307,7 +321,7 @@ function parseGithub(req: WebhookRequest): ParseResult {
   if (!match) return reject("malformed");
   return {
     id: delivery || undefined,
-    canonical: githubCanonical(req.body),
+    canonical: githubParts(req.body),
     signatures: [Buffer.from(match[1], "hex")],
     headerEventType: event || undefined,
   };
