@@ -1,0 +1,71 @@
+(function () {
+  interface MllpInEditorProps {
+    name: string;
+    host: string;
+    port: string;
+    tls: string;
+    ack: string;
+    maxBytes: string;
+    dedupe: string;
+    dedupeStore: string;
+    idleTimeout: string;
+    maxConnections: string;
+    replyTimeout: string;
+    integration: string;
+  }
+
+  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+  function count(min: number): (v: string) => boolean {
+    return (v: string) => {
+      const t = String(v ?? "").trim();
+      return t === "" || ENV.test(t) || (/^\d+$/.test(t) && Number(t) >= min);
+    };
+  }
+
+  RED.nodes.registerType<MllpInEditorProps>("mllp-in", {
+    category: "PMS-EHR",
+    color: "#E2D96E",
+    defaults: {
+      name: { value: "" },
+      host: { value: "127.0.0.1" },
+      port: {
+        value: "2575",
+        required: true,
+        validate: (v: string) => {
+          const t = String(v ?? "").trim();
+          return ENV.test(t) || (/^\d+$/.test(t) && Number(t) <= 65535);
+        },
+      },
+      tls: { value: "", type: "tls-config", required: false },
+      ack: { value: "auto", validate: (v: string) => v === "auto" || v === "flow" || v === "none" },
+      maxBytes: { value: "10485760", validate: count(1) },
+      dedupe: { value: "0", validate: count(0) },
+      dedupeStore: { value: "" },
+      idleTimeout: { value: "0", validate: count(0) },
+      maxConnections: { value: "0", validate: count(0) },
+      replyTimeout: { value: "30", validate: count(1) },
+      integration: { value: "hl7" },
+    },
+    inputs: 0,
+    outputs: 1,
+    icon: "mllp.svg",
+    paletteLabel: "mllp in",
+    label: function () {
+      return this.name || `mllp :${this.port}`;
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    outputLabels: function () {
+      return this._("mllp-in.label.output");
+    },
+    oneditprepare: function () {
+      const ack = $("#node-input-ack");
+      function showRows(): void {
+        $(".mllp-in-row-flow").toggle(ack.val() === "flow");
+      }
+      ack.on("change", showRows);
+      showRows();
+    },
+  });
+})();

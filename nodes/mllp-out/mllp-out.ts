@@ -1,0 +1,242 @@
+import type tls from "node:tls";
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { PackError } from "../../lib/errors";
+import { reportHealth } from "../../lib/health/bus";
+import {
+  type AckCode,
+  asParsedHl7,
+  type ClientState,
+  hl7Facts,
+  type Hl7Header,
+  isAckCode,
+  MllpClient,
+  mllpSessions,
+  parseHeader,
+} from "../../lib/hl7";
+import { onInput } from "../shared/input";
+import { status } from "../shared/status";
+
+interface MllpOutDef extends NodeDef {
+  mode?: string;
+  host?: string;
+  port?: string | number;
+  tls?: string;
+  timeout?: string | number;
+  retries?: string | number;
+  queueSize?: string | number;
+  ackCode?: string;
+  integration?: string;
+}
+
+interface TlsConfigNode extends Node {
+  addTLSOptions(opts: tls.ConnectionOptions): tls.ConnectionOptions;
+}
+
+type Hl7Msg = NodeMessageInFlow & {
+  hl7?: Record<string, unknown>;
+  _session?: unknown;
+  ackCode?: unknown;
+  ackText?: unknown;
+  error?: { code?: unknown };
+};
+
+const SOURCE = "mllp-out";
+
+function num(v: string | number | undefined, fallback: number, min = 0): number {
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code !== "" ? code : "MLLP_ERROR";
+}
+
+/** The text to send and its header: HL7 text, a Buffer, or a structure from hl7-parse / hl7-fhir. */
+function outgoing(payload: unknown): { text: string | Buffer; header: Hl7Header } {
+  if (typeof payload === "string" || Buffer.isBuffer(payload))
+    return { text: payload, header: parseHeader(payload) };
+  if (payload !== null && typeof payload === "object") {
+    const parsed = asParsedHl7(payload);
+    return { text: parsed.text, header: parsed.header };
+  }
+  throw new PackError(
+    "HL7_BAD_INPUT",
+    "mllp-out needs HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] }) in msg.payload",
+  );
+}
+
+export = function (RED: NodeAPI) {
+  function MllpOut(this: Node, def: MllpOutDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: Node, def: MllpOutDef): void {
+    const integration = (def.integration ?? "").trim() || "hl7";
+    const mode = def.mode === "reply" ? "reply" : "send";
+
+    let shown = "";
+    const show = (kind: "ok" | "working" | "degraded" | "failed", text: string): void => {
+      if (shown === kind + text) return;
+      shown = kind + text;
+      status[kind](node, text);
+    };
+
+    if (mode === "reply") {
+      const fixed = (def.ackCode ?? "AA").trim();
+      onInput<Hl7Msg>(node, "MLLP_NO_SESSION", async (msg, send) => {
+        const code = fixed === "msg" ? msg.ackCode : fixed;
+        if (!isAckCode(code)) {
+          msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: "HL7_BAD_INPUT" } };
+          throw new PackError(
+            "HL7_BAD_INPUT",
+            `mllp-out: the ACK code must be AA, AE, AR, CA, CE or CR (${fixed === "msg" ? "msg.ackCode" : "ackCode"})`,
+          );
+        }
+        const text = typeof msg.ackText === "string" && msg.ackText !== "" ? msg.ackText : undefined;
+        const errorCode = msg.error && typeof msg.error.code === "string" ? msg.error.code : undefined;
+        const controlId = typeof msg.hl7?.controlId === "string" ? msg.hl7.controlId : undefined;
+        try {
+          const ack = await mllpSessions.reply(msg._session, {
+            code: code as AckCode,
+            controlId,
+            text,
+            applicationErrorCode: code === "AA" || code === "CA" ? undefined : errorCode,
+          });
+          const hl7: Record<string, unknown> = {
+            ...(msg.hl7 ?? {}),
+            ackCode: code,
+            ack: { code, text: text ?? "", message: ack },
+          };
+          delete hl7.error;
+          msg.hl7 = hl7;
+          show("ok", `replied ${code}`);
+          send(msg);
+        } catch (err) {
+          msg.hl7 = {
+            ...(msg.hl7 ?? {}),
+            error: { code: codeOf(err), ...((err as PackError).details as object) },
+          };
+          show("failed", codeOf(err) === "MLLP_CLOSED" ? "closed" : "no session");
+          throw err;
+        }
+      });
+      node.on("close", () => status.clear(node));
+      return;
+    }
+
+    const host = (def.host ?? "").trim();
+    const port = num(def.port, -1);
+    let tlsOptions: tls.ConnectionOptions | undefined;
+    let configError: PackError | undefined;
+    if (def.tls) {
+      const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
+      if (tlsNode) tlsOptions = tlsNode.addTLSOptions({});
+      else configError = new PackError("MLLP_CONFIG", "mllp-out: the TLS configuration node is missing");
+    }
+    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+      configError = new PackError(
+        "MLLP_CONFIG",
+        "mllp-out: host and port (1-65535) are required in send mode",
+      );
+    }
+    if (configError) {
+      node.error(configError.message);
+      show("failed", "bad config");
+    }
+
+    const client = configError
+      ? undefined
+      : new MllpClient(
+          {
+            host,
+            port,
+            tls: tlsOptions,
+            timeoutMs: num(def.timeout, 10_000, 1),
+            retries: Math.floor(num(def.retries, 3)),
+            queueSize: Math.floor(num(def.queueSize, 1000)),
+          },
+          (state: ClientState, detail?: string) => {
+            if (state === "connected" || state === "idle") show("ok", "connected");
+            else if (state === "connecting") show("working", "connecting");
+            else if (state === "sending") show("working", "waiting for ACK");
+            else if (state === "retrying") show("degraded", `retry ${detail ?? ""}`);
+            else show("degraded", "disconnected");
+          },
+        );
+
+    onInput<Hl7Msg>(node, "MLLP_ERROR", async (msg, send) => {
+      if (!client) throw configError!;
+      let out: { text: string | Buffer; header: Hl7Header };
+      try {
+        out = outgoing(msg.payload);
+      } catch (err) {
+        msg.hl7 = {
+          ...(msg.hl7 ?? {}),
+          error: { code: codeOf(err), ...((err as PackError).details as object) },
+        };
+        throw err;
+      }
+      const started = Date.now();
+      try {
+        const result = await client.send(out.text, out.header.controlId);
+        const hl7: Record<string, unknown> = {
+          ...(msg.hl7 ?? {}),
+          ...hl7Facts(out.header),
+          ackCode: result.ack.code,
+          ack: {
+            code: result.ack.code,
+            controlId: result.ack.controlId,
+            text: result.ack.text,
+            ackControlId: result.ack.ackControlId,
+            attempts: result.attempts,
+            message: result.ackText,
+          },
+        };
+        delete hl7.error;
+        msg.hl7 = hl7;
+        reportHealth({ integration, success: true, durationMs: result.durationMs, source: SOURCE });
+        send(msg);
+      } catch (err) {
+        const code = codeOf(err);
+        const details = (err as PackError).details as Record<string, unknown> | undefined;
+        const hl7: Record<string, unknown> = { ...(msg.hl7 ?? {}), ...hl7Facts(out.header) };
+        if (code === "MLLP_NAK" && details) {
+          hl7.ackCode = details.code;
+          hl7.error = {
+            code,
+            ackCode: details.code,
+            text: details.text,
+            error: details.error,
+            ack: details.ack,
+          };
+        } else hl7.error = { code, ...(details ?? {}) };
+        msg.hl7 = hl7;
+        reportHealth({
+          integration,
+          success: false,
+          durationMs: Date.now() - started,
+          error: code,
+          source: SOURCE,
+        });
+        if (code === "MLLP_NAK") show("failed", `NAK ${String(details?.code ?? "")}`);
+        else show("failed", code.replace(/^MLLP_/, "").toLowerCase());
+        throw err;
+      }
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      (client ? client.close() : Promise.resolve()).then(
+        () => {
+          status.clear(node);
+          done();
+        },
+        () => done(),
+      );
+    });
+  }
+
+  RED.nodes.registerType("mllp-out", MllpOut);
+};

@@ -1,0 +1,134 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- Node-RED messages are dynamic */
+import { expect } from "chai";
+import helper from "node-red-node-test-helper";
+import { parseHl7 } from "../../lib/hl7";
+import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
+import { fixture, fixtureBytes } from "../lib/hl7/fixtures";
+import { collect, receive, sleep } from "./mllp-support";
+
+// The core split/join pair: join in automatic mode must collect what a batch split sends.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const splitJoinNodes = require("@node-red/nodes/core/sequence/17-split.js");
+
+helper.init(require.resolve("node-red"));
+
+const TAB = "tab-hl7-parse";
+
+async function load(props: Record<string, unknown> = {}, extra: any[] = []): Promise<void> {
+  const flow: any[] = [
+    { id: TAB, type: "tab", label: "hl7-parse" },
+    { id: "parse", z: TAB, type: "hl7-parse", wires: [["out"]], ...props },
+    { id: "out", z: TAB, type: "helper" },
+    { id: "catch", z: TAB, type: "catch", scope: null, uncaught: false, wires: [["caught"]] },
+    { id: "caught", z: TAB, type: "helper" },
+    ...extra,
+  ];
+  await helper.load(
+    [hl7ParseNode, splitJoinNodes],
+    flow.map((n) => (n.type === "tab" ? n : { x: 0, y: 0, ...n })),
+  );
+}
+
+describe("hl7-parse node", function () {
+  this.timeout(20_000);
+  afterEach(() => helper.unload());
+  after((done) => {
+    helper.stopServer(done);
+  });
+
+  it("text -> structure with msg.hl7 and msg.topic (v2.3, v2.5.1 LF, v2.8 CR LF, BOM Buffer)", async () => {
+    await load();
+    const cases: Array<[string | Buffer, string, string]> = [
+      [fixture("adt-a01-v2.3.hl7"), "ADT^A01", "2.3"],
+      [fixture("adt-a04-v2.5.1-lf.hl7"), "ADT^A04", "2.5.1"],
+      [fixture("siu-s12-v2.8-crlf.hl7"), "SIU^S12", "2.8"],
+      [fixtureBytes("escapes-bom-v2.5.1.hl7"), "ADT^A08", "2.5.1"],
+    ];
+    for (const [payload, topic, version] of cases) {
+      const got = receive("out");
+      helper.getNode("parse").receive({ payload, hl7: { kept: true } } as any);
+      const [msg] = await got;
+      expect(msg.topic).to.equal(topic);
+      expect(msg.hl7).to.include({ version, kept: true });
+      expect(msg.payload.segments[0][0]).to.equal("MSH");
+      expect(msg.payload).to.deep.equal(parseHl7(payload).toJSON());
+    }
+  });
+
+  it("structure -> text, and back to the same structure", async () => {
+    await load();
+    const json = parseHl7(fixture("escapes-bom-v2.5.1.hl7")).toJSON();
+    const got = receive("out");
+    helper.getNode("parse").receive({ payload: json } as any);
+    const [msg] = await got;
+    expect(msg.payload).to.be.a("string");
+    expect(msg.payload.startsWith("MSH|^~\\&|LAB|GHH|")).to.equal(true);
+    expect(msg.payload).to.include("O\\S\\Brien\\T\\Sons^Pat \\F\\ Lee~Smith\\R\\Jones^Al");
+    expect(msg.hl7).to.include({ controlId: "ESC-0001", type: "ADT" });
+    const back = parseHl7(msg.payload).toJSON();
+    expect(back.segments.slice(0, 3)).to.deep.equal(json.segments.slice(0, 3));
+    // \X0D0A\ in NTE-3 comes back as the line break it is
+    expect(back.segments[3][3]).to.deep.equal(["Path C:\\data\\x \n ok \\H\\bold\\N\\ été"]);
+  });
+
+  it("splits a batch file into one msg per message with msg.parts, which join puts back together", async () => {
+    await load({ wires: [["out", "join"]] }, [
+      { id: "join", z: TAB, type: "join", mode: "auto", wires: [["joined"]] },
+      { id: "joined", z: TAB, type: "helper" },
+    ]);
+    const got = receive("out", 3);
+    const joined = receive("joined");
+    helper.getNode("parse").receive({ payload: fixture("batch-v2.5.1.hl7") } as any);
+    const msgs = await got;
+    expect(msgs.map((m) => m.hl7.controlId)).to.deep.equal(["B1-1", "B1-2", "B2-1"]);
+    expect(msgs.map((m) => m.parts.index)).to.deep.equal([0, 1, 2]);
+    expect(new Set(msgs.map((m) => m.parts.id)).size).to.equal(1);
+    expect(msgs[0].parts).to.include({ count: 3, type: "array" });
+    const [all] = await joined;
+    expect(all.payload.map((p: any) => p.segments[0][10][0])).to.deep.equal(["B1-1", "B1-2", "B2-1"]);
+  });
+
+  it("sends nothing of a batch with a bad message: HL7_PARSE names the message", async () => {
+    await load();
+    const out = collect("out");
+    const caught = receive("caught");
+    const bad = fixture("batch-v2.5.1.hl7").replace("PID|1||B1-2", "pid|1||B1-2");
+    helper.getNode("parse").receive({ payload: bad } as any);
+    const [c] = await caught;
+    expect(c.error.message).to.match(/message 2 of the batch/);
+    expect(c.hl7.error).to.include({ code: "HL7_PARSE", message: 2, position: 3 });
+    await sleep(50);
+    expect(out).to.have.length(0);
+  });
+
+  it("malformed text: HL7_PARSE with segment and field in msg.hl7.error, nothing sent", async () => {
+    await load();
+    const out = collect("out");
+    const caught = receive("caught");
+    helper.getNode("parse").receive({ payload: "MSH|^~\\&|A|B|C|D|1||ADT^A01||P|2.5\rPID|1\r" } as any);
+    const [c] = await caught;
+    expect(c.error.message).to.match(/MSH-10/);
+    expect(c.hl7.error).to.include({ code: "HL7_PARSE", segment: "MSH", field: 10, position: 1 });
+    await sleep(50);
+    expect(out).to.have.length(0);
+  });
+
+  it("bad input (not text, not a structure): HL7_BAD_INPUT", async () => {
+    await load();
+    for (const payload of [42, null, { segments: "x" }]) {
+      const caught = receive("caught");
+      helper.getNode("parse").receive({ payload } as any);
+      const [c] = await caught;
+      expect(c.hl7.error.code, JSON.stringify(payload)).to.equal("HL7_BAD_INPUT");
+    }
+  });
+
+  it("validate: checks data types against the version's dictionary", async () => {
+    await load({ validate: true });
+    const caught = receive("caught");
+    const text = "MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|V-1|P|2.5.1\rPID|1||X||Doe||19801345x|F\r";
+    helper.getNode("parse").receive({ payload: text } as any);
+    const [c] = await caught;
+    expect(c.hl7.error).to.include({ code: "HL7_PARSE", segment: "PID", field: 7, hl7ErrorCode: 102 });
+  });
+});
