@@ -1,0 +1,352 @@
+import { expect } from "chai";
+import { execFile } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { promisify } from "node:util";
+import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../../sandbox/node-red";
+
+// What a user gets: the tarball `npm pack` makes, installed by npm into a fresh Node-RED user
+// directory, loaded by Node-RED from there alone (nodesDir is emptied, so the work tree is not seen).
+
+const run = promisify(execFile);
+
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+  "node-red": { version?: string; nodes: Record<string, string> };
+}
+interface NodeSetInfo {
+  id: string;
+  name: string;
+  types: string[];
+  enabled: boolean;
+  local: boolean;
+  module: string;
+  version?: string;
+  err?: unknown;
+}
+
+const { name: PACKAGE_NAME } = JSON.parse(
+  readFileSync(join(PACK_DIR, "package.json"), "utf8"),
+) as PackageJson;
+const nodeRedVersion = (
+  JSON.parse(readFileSync(require.resolve("node-red/package.json"), "utf8")) as { version: string }
+).version;
+
+/** `registerType("<type>", {... category: "<c>"`, from an editor file the build assembled. */
+function editorCategory(html: string, type: string): string | undefined {
+  const at = html.search(new RegExp(`registerType\\(\\s*["']${type}["']`));
+  if (at < 0) return undefined;
+  return /category:\s*["']([^"']+)["']/.exec(html.slice(at))?.[1];
+}
+
+/** Icon file names an editor file names literally; core icons (node-red/, font-awesome/) excluded. */
+function editorIcons(html: string): string[] {
+  const names = [...html.matchAll(/\b(?:icon|paletteIcon):\s*["']([^"']+)["']/g)].map((m) => m[1]);
+  return [...new Set(names)].filter((n) => !/^(node-red|font-awesome)\//.test(n));
+}
+
+/** Bare module names and relative paths a CommonJS file requires. */
+function requiresOf(js: string): string[] {
+  return [...js.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]);
+}
+
+const SECRET_FILE = /(^|\/)(\.env(\..*)?|\.npmrc|id_rsa|id_ed25519|.*\.(pem|key|p12|pfx|jks))$/i;
+const SECRET_TEXT: Array<[string, RegExp]> = [
+  ["private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
+  ["AWS access key", /\bAKIA[0-9A-Z]{16}\b/],
+  ["npm token", /\bnpm_[A-Za-z0-9]{36}\b/],
+  ["GitHub token", /\bgh[pousr]_[A-Za-z0-9]{36}\b/],
+  ["bearer token", /\bBearer\s+[A-Za-z0-9\-._~+/]{20,}=*/],
+];
+const SECRET_PROP = /secret|password|passwd|token|api[-_]?key|private[-_]?key|client[-_]?assertion/i;
+
+/** Flow-file properties that would hold a secret in the clear: credentials, or a secret-named field
+ *  with a literal value (an env reference such as `${FHIR_CLIENT_SECRET}` or a type selector is fine). */
+function secretsInFlow(nodes: Array<Record<string, unknown>>): string[] {
+  const found: string[] = [];
+  for (const node of nodes) {
+    if (node.credentials !== undefined) found.push(`${node.id}: credentials`);
+    for (const [key, value] of Object.entries(node)) {
+      if (!SECRET_PROP.test(key) || typeof value !== "string" || value === "") continue;
+      // Names and settings about a secret (tokenUrl, apiKeyHeader, secretType) are not secrets.
+      if (/^\$\{\w+\}$/.test(value) || /(Url|Uri|Type|Header|Alg|Name|Field|Property)$/.test(key)) continue;
+      found.push(`${String(node.id)}: ${key}`);
+    }
+  }
+  return found;
+}
+
+describe("package: npm pack, installed into a fresh Node-RED user directory", function () {
+  this.timeout(240000);
+  let tmp: string;
+  let tarball: string;
+  let files: string[];
+  let userDir: string;
+  let installed: string;
+  let red: NodeRedProcess | undefined;
+  /** The package.json in the tarball: the nodes registered when it was packed. */
+  let pkg: PackageJson;
+  let nodeEntries: Array<[string, string]>;
+  const read = (file: string): string => readFileSync(join(installed, file), "utf8");
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "nr-pms-ehr-pack-"));
+    const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], {
+      cwd: PACK_DIR,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    tarball = join(tmp, info.filename);
+    files = info.files.map((f) => f.path).sort();
+
+    userDir = join(tmp, "user");
+    mkdirSync(userDir);
+    writeFileSync(
+      join(userDir, "package.json"),
+      JSON.stringify({
+        name: "node-red-project",
+        description: "fresh user dir",
+        version: "0.0.1",
+        private: true,
+      }),
+    );
+    await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--omit=dev", tarball], {
+      cwd: userDir,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    installed = join(userDir, "node_modules", ...PACKAGE_NAME.split("/"));
+    pkg = JSON.parse(read("package.json")) as PackageJson;
+    nodeEntries = Object.entries(pkg["node-red"].nodes);
+    red = await startNodeRed({ userDir, settings: { nodesDir: [] } });
+  });
+
+  after(async () => {
+    await red?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const get = async (path: string, accept = "application/json"): Promise<Response> => {
+    const res = await fetch(`${red!.url}${path}`, { headers: { accept } });
+    expect(res.status, `GET ${path}`).to.equal(200);
+    return res;
+  };
+  const getJson = async <T>(path: string): Promise<T> => (await (await get(path)).json()) as T;
+
+  describe("the tarball", () => {
+    it("holds, for every node in package.json, its runtime file, its editor file beside it and its en-US messages", () => {
+      expect(nodeEntries.length).to.be.greaterThan(0);
+      for (const [type, file] of nodeEntries) {
+        const base = posix.basename(file, ".js");
+        expect(file, type).to.equal(`dist/nodes/${type}/${type}.js`);
+        expect(files, type).to.include(file);
+        expect(files, type).to.include(file.replace(/\.js$/, ".html"));
+        const messages = posix.join(posix.dirname(file), "locales", "en-US", `${base}.json`);
+        expect(files, type).to.include(messages);
+        expect(Object.keys(JSON.parse(read(messages)) as object).length, messages).to.be.greaterThan(0);
+      }
+    });
+
+    it("holds LICENSE, README, package.json and examples, and nothing from test/, sandbox/, bench/ or scripts/", () => {
+      for (const f of ["LICENSE", "README.md", "package.json"]) expect(files).to.include(f);
+      expect(files.filter((f) => /^examples\/.+\.json$/.test(f)).length).to.be.greaterThan(0);
+      const stray = files.filter(
+        (f) =>
+          /^(dist\/)?(test|sandbox|bench|scripts|build|types|\.ci|\.github|node_modules)\//.test(f) ||
+          (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
+      );
+      expect(stray).to.deep.equal([]);
+    });
+
+    it("holds no secret: no key or env files, no tokens or private keys, no credentials in flow files", () => {
+      expect(files.filter((f) => SECRET_FILE.test(f))).to.deep.equal([]);
+      const found: string[] = [];
+      for (const f of files) {
+        const text = read(f);
+        for (const [what, pattern] of SECRET_TEXT) if (pattern.test(text)) found.push(`${f}: ${what}`);
+        if (/^(examples|flows)\/.+\.json$/.test(f)) {
+          found.push(
+            ...secretsInFlow(JSON.parse(text) as Array<Record<string, unknown>>).map((s) => `${f}: ${s}`),
+          );
+        }
+      }
+      expect(found).to.deep.equal([]);
+    });
+
+    it("needs at run time only its files, Node.js built-ins and its declared dependencies", () => {
+      const deps = Object.keys(pkg.dependencies ?? {});
+      expect(deps.length, "runtime dependencies (the flow library flags more than six)").to.be.at.most(6);
+      const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+      const shipped = new Set(files);
+      const unresolved: string[] = [];
+      for (const f of files.filter((p) => /^dist\/.+\.js$/.test(p))) {
+        for (const spec of requiresOf(read(f))) {
+          if (spec.startsWith(".")) {
+            const target = posix.join(posix.dirname(f), spec);
+            const candidates = [target, `${target}.js`, `${target}.json`, `${target}/index.js`];
+            if (!candidates.some((c) => shipped.has(c))) unresolved.push(`${f}: ${spec}`);
+          } else {
+            const name = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0];
+            if (!builtins.has(spec) && !builtins.has(name) && !deps.includes(name)) {
+              unresolved.push(`${f}: ${spec}`);
+            }
+          }
+        }
+      }
+      expect(unresolved).to.deep.equal([]);
+    });
+
+    it("installs a dependency tree without packages Node-RED knows to break it (agent-base < 6)", () => {
+      const bad: string[] = [];
+      const walk = (dir: string): void => {
+        if (!existsSync(dir)) return;
+        for (const entry of readdirSync(dir)) {
+          if (entry.startsWith("@")) {
+            walk(join(dir, entry));
+            continue;
+          }
+          const manifest = join(dir, entry, "package.json");
+          if (existsSync(manifest)) {
+            const { name, version } = JSON.parse(readFileSync(manifest, "utf8")) as {
+              name: string;
+              version: string;
+            };
+            if (name === "agent-base" && Number(version.split(".")[0]) < 6) bad.push(`${name}@${version}`);
+          }
+          walk(join(dir, entry, "node_modules"));
+        }
+      };
+      walk(join(userDir, "node_modules"));
+      expect(bad).to.deep.equal([]);
+    });
+  });
+
+  describe("Node-RED with only the installed copy", () => {
+    it("is the node-red installed beside these tests, running on this Node.js", () => {
+      const logs = red!.logs.join("\n");
+      expect(logs).to.include(`Node-RED version: v${nodeRedVersion}`);
+      expect(logs).to.match(new RegExp(`Node\\.js\\s+version: ${process.version.replace(/\./g, "\\.")}\\b`));
+      if (process.env.NR5_EXPECT_NODE_RED) expect(nodeRedVersion).to.equal(process.env.NR5_EXPECT_NODE_RED);
+      if (process.env.NR5_EXPECT_NODE) expect(process.version).to.equal(process.env.NR5_EXPECT_NODE);
+    });
+
+    it("registers every node of package.json from the user directory, enabled, without error", async () => {
+      const sets = (await getJson<NodeSetInfo[]>("/nodes")).filter((s) => s.module === pkg.name);
+      expect(sets.map((s) => s.name).sort()).to.deep.equal(nodeEntries.map(([type]) => type).sort());
+      for (const set of sets) {
+        expect(set.err, `${set.id}: ${String(set.err)}`).to.equal(undefined);
+        expect(set.enabled, set.id).to.equal(true);
+        expect(set.version, set.id).to.equal(pkg.version);
+        // Found in the user dir's node_modules (a module loaded through nodesDir is not "local").
+        expect(set.local, set.id).to.equal(true);
+        expect(set.types, set.id).to.deep.equal([set.name]);
+      }
+    });
+
+    it("logs no error and no warning about this pack", () => {
+      const types = nodeEntries.map(([type]) => type);
+      const bad = red!.logs.filter(
+        (line) =>
+          /\[error\]/.test(line) ||
+          (/\[warn\]/.test(line) && (line.includes(pkg.name) || types.some((t) => line.includes(t)))),
+      );
+      expect(bad).to.deep.equal([]);
+    });
+
+    it("serves each node's edit form, help and messages to the editor", async () => {
+      const html = await (await get("/nodes", "text/html")).text();
+      const catalogs = await getJson<Record<string, Record<string, unknown>>>("/nodes/messages?lng=en-US");
+      for (const [type] of nodeEntries) {
+        expect(html, type).to.match(new RegExp(`registerType\\(\\s*["']${type}["']`));
+        expect(html, type).to.include(`data-template-name="${type}"`);
+        expect(html, type).to.include(`data-help-name="${type}"`);
+        expect(catalogs[`${pkg.name}/${type}`], `${type} messages`).to.deep.equal(
+          JSON.parse(read(`dist/nodes/${type}/locales/en-US/${type}.json`)),
+        );
+      }
+    });
+
+    it("serves every icon the editor files name, from the package's own files", async () => {
+      const listed = (await getJson<Record<string, string[]>>("/icons"))[pkg.name] ?? [];
+      const missing: string[] = [];
+      for (const [type, file] of nodeEntries) {
+        const html = read(file.replace(/\.js$/, ".html"));
+        const icons = editorIcons(html);
+        if (editorCategory(html, type) !== "config")
+          expect(icons.length, `${type} names no icon`).to.be.greaterThan(0);
+        for (const icon of icons) {
+          const shipped = files.find((f) => posix.basename(f) === icon && /(^|\/)icons\//.test(f));
+          if (!shipped) {
+            missing.push(`${type}: ${icon} is not in the tarball`);
+            continue;
+          }
+          if (!listed.includes(icon))
+            missing.push(`${type}: ${icon} is not among Node-RED's icons for ${pkg.name}`);
+          // Node-RED answers an unknown icon with its default one, so compare the bytes.
+          const served = await (await get(`/icons/${pkg.name}/${icon}`, "*/*")).text();
+          if (served !== read(shipped)) missing.push(`${type}: ${icon} is served as Node-RED's default icon`);
+        }
+      }
+      expect(missing).to.deep.equal([]);
+    });
+
+    it("offers every example file, and every shipped pipeline, under Import > Examples", async () => {
+      // The editor's Import > Examples dialog reads GET /library/examples/flows/<module>/<path>.
+      const root = `/library/examples/flows/${pkg.name}`;
+      expect(await getJson<string[]>("/library/examples/flows/")).to.include(pkg.name);
+      const offered: string[] = [];
+      const walk = async (rel: string): Promise<void> => {
+        const listing = await getJson<Array<string | { fn: string }>>(`${root}${rel ? `/${rel}` : ""}`);
+        for (const entry of listing) {
+          if (typeof entry === "string") await walk(rel ? `${rel}/${entry}` : entry);
+          else offered.push(rel ? `${rel}/${entry.fn}` : entry.fn);
+        }
+      };
+      await walk("");
+      const exampleFiles = files.filter((f) => /^examples\/.+\.json$/.test(f));
+      expect(offered.sort()).to.deep.equal(
+        exampleFiles.map((f) => f.slice("examples/".length, -".json".length)).sort(),
+      );
+      for (const name of offered) {
+        const flow = await getJson<Array<{ type: string }>>(`${root}/${name}`);
+        expect(flow, name).to.deep.equal(JSON.parse(read(`examples/${name}.json`)));
+        expect(
+          flow.every((n) => typeof n.type === "string"),
+          name,
+        ).to.equal(true);
+      }
+      for (const pipeline of files.filter((f) => /^flows\/[^/]+\.json$/.test(f))) {
+        const name = posix.basename(pipeline, ".json");
+        const match = offered.find((o) => posix.basename(o) === name);
+        expect(match, `${pipeline} is not under Import > Examples`).to.be.a("string");
+        expect(JSON.parse(read(`examples/${match}.json`)), pipeline).to.deep.equal(
+          JSON.parse(read(pipeline)),
+        );
+      }
+    });
+
+    it("has an example using every node that is not a config node (node-red-dev check N02)", () => {
+      const used = new Set(
+        files
+          .filter((f) => /^examples\/.+\.json$/.test(f))
+          .flatMap((f) => (JSON.parse(read(f)) as Array<{ type: string }>).map((n) => n.type)),
+      );
+      const without = nodeEntries
+        .filter(([type, file]) => editorCategory(read(file.replace(/\.js$/, ".html")), type) !== "config")
+        .map(([type]) => type)
+        .filter((type) => !used.has(type));
+      expect(without).to.deep.equal([]);
+    });
+  });
+});
