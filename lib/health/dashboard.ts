@@ -49,7 +49,7 @@ const STYLE = `
 :root { color-scheme: light; --ok: #2e8b57; --warn: #d49b00; --crit: #c0392b; --unk: #888; --line: #ddd; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; background: #f4f5f7; }
-header { display: flex; align-items: center; gap: 12px; padding: 12px 20px; background: #8f0000; color: #fff; }
+header { display: flex; align-items: center; gap: 12px; padding: 12px 20px; background: #2b3a4a; color: #fff; }
 header h1 { font-size: 18px; margin: 0; font-weight: 600; }
 header .meta { margin-left: auto; font-size: 12px; opacity: 0.9; }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 14px; padding: 16px 20px; }
@@ -119,7 +119,7 @@ const SCRIPT = String.raw`
     return Number(v.toPrecision(3)) + " ms";
   }
   function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(v >= 0.9995 || v === 0 ? 0 : 1) + "%"; }
-  function time(iso) { return iso ? new Date(iso).toLocaleTimeString() : "–"; }
+  function time(iso) { return iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) : "–"; }
   function stat(label, value) {
     var d = el("div");
     d.appendChild(el("span", null, label));

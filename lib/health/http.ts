@@ -89,7 +89,8 @@ function json(status: number, value: unknown): HttpAnswer {
 
 /**
  * The answer to a GET of the monitor's path: JSON (default; `series=1` adds the per-bucket
- * series), `format=prometheus`, or `format=html` (the dashboard, also at `<path>/dashboard`).
+ * series), `format=prometheus`, or `format=html` (the dashboard, also at `<path>/dashboard`;
+ * `refresh=<seconds>` sets how often it reloads its data, default 5).
  */
 export function answerHealthRequest(
   monitor: HealthMonitor,
@@ -109,6 +110,9 @@ export function answerHealthRequest(
     };
   }
   if (format === "html") {
+    const refresh = Number(first(query.refresh));
+    const refreshSeconds =
+      Number.isInteger(refresh) && refresh >= 1 && refresh <= 3600 ? refresh : (ctx.refreshSeconds ?? 5);
     const last = ctx.path.slice(ctx.path.lastIndexOf("/") + 1);
     const nonce = randomBytes(16).toString("base64");
     return {
@@ -120,7 +124,7 @@ export function answerHealthRequest(
             ? `${ctx.trailingSlash ? "../" : ""}../${last}?format=json&series=1`
             : `${ctx.trailingSlash ? `../${last}` : ""}?format=json&series=1`,
         authKey: `auth-tokens${ctx.adminRoot.replace(/\/$/, "").replace(/\//g, "-")}`,
-        refreshSeconds: ctx.refreshSeconds ?? 5,
+        refreshSeconds,
         nonce,
         title: ctx.title ?? "Integration health",
       }),

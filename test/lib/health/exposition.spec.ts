@@ -186,6 +186,13 @@ describe("health: HTTP answers and paths", () => {
       h.headers["Content-Security-Policy"],
     );
 
+    expect(answerHealthRequest(m, { format: "html" }, ctx).body).to.include('data-refresh="5"');
+    expect(answerHealthRequest(m, { format: "html", refresh: "2" }, ctx).body).to.include('data-refresh="2"');
+    expect(answerHealthRequest(m, { format: "html", refresh: "0" }, ctx).body).to.include('data-refresh="5"');
+    expect(answerHealthRequest(m, { format: "html", refresh: "1e9" }, ctx).body).to.include(
+      'data-refresh="5"',
+    );
+
     const bad = answerHealthRequest(m, { format: "xml" }, ctx);
     expect(bad.status).to.equal(400);
     expect(JSON.parse(bad.body)).to.deep.equal({

@@ -1,0 +1,135 @@
+(function () {
+  interface HealthMonitorEditorProps {
+    name: string;
+    integrations: string;
+    window: string;
+    interval: string;
+    path: string;
+    healthyRate: string;
+    healthyLatency: string;
+    warningRate: string;
+    warningLatency: string;
+    alertRate: string;
+    alertLatency: string;
+    alertConsecutive: string;
+    latencyStat: string;
+    minEvents: string;
+    hold: string;
+  }
+
+  const RESERVED = [
+    "auth",
+    "comms",
+    "context",
+    "credentials",
+    "debug",
+    "diagnostics",
+    "editor",
+    "favicon.ico",
+    "flow",
+    "flows",
+    "icons",
+    "inject",
+    "library",
+    "locales",
+    "nodes",
+    "plugins",
+    "projects",
+    "red",
+    "settings",
+    "theme",
+    "vendor",
+  ];
+
+  function trimmed(v: string): string {
+    return String(v ?? "").trim();
+  }
+
+  function number(min: number, max: number, integer = false): (v: string) => boolean {
+    return (v: string) => {
+      const t = trimmed(v);
+      if (t === "") return true;
+      const n = Number(t);
+      return !isNaN(n) && n >= min && n <= max && (!integer || Math.floor(n) === n);
+    };
+  }
+
+  function normalPath(v: string): string {
+    const t = trimmed(v);
+    return t.length > 1 && t.endsWith("/") ? t.slice(0, -1) : t;
+  }
+
+  function pathOk(this: { id: string }, v: string): boolean {
+    const p = normalPath(v);
+    if (p === "") return true;
+    if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(p) || p.length > 100) return false;
+    const segments = p.slice(1).split("/");
+    if (segments.some((s) => s === "." || s === "..")) return false;
+    if (RESERVED.includes(segments[0].toLowerCase())) return false;
+    const me = this.id;
+    let taken = false;
+    RED.nodes.eachNode((n) => {
+      const other = n as unknown as { id: string; type: string; path?: string };
+      if (other.type === "health-monitor" && other.id !== me && other.path) {
+        const q = normalPath(other.path).toLowerCase();
+        const mine = p.toLowerCase();
+        if (q === mine || q === `${mine}/dashboard` || mine === `${q}/dashboard`) taken = true;
+      }
+      return true;
+    });
+    return !taken;
+  }
+
+  RED.nodes.registerType<HealthMonitorEditorProps>("health-monitor", {
+    category: "PMS-EHR",
+    color: "#E6E0F8",
+    defaults: {
+      name: { value: "" },
+      integrations: { value: "" },
+      window: { value: "300", validate: number(1, 86400, true) },
+      interval: { value: "60", validate: number(0, 86400) },
+      path: { value: "/pms-ehr/health", validate: pathOk },
+      healthyRate: { value: "0.98", validate: number(0, 1) },
+      healthyLatency: { value: "2000", validate: number(0, 86400000) },
+      warningRate: { value: "0.95", validate: number(0, 1) },
+      warningLatency: { value: "5000", validate: number(0, 86400000) },
+      alertRate: { value: "0.95", validate: number(0, 1) },
+      alertLatency: { value: "5000", validate: number(0, 86400000) },
+      alertConsecutive: { value: "5", validate: number(0, 1000000, true) },
+      latencyStat: { value: "mean", validate: (v: string) => ["", "mean", "p50", "p95", "p99"].includes(v) },
+      minEvents: { value: "1", validate: number(1, 1e9, true) },
+      hold: { value: "30", validate: number(0, 86400) },
+    },
+    inputs: 1,
+    outputs: 2,
+    icon: "health-monitor.svg",
+    paletteLabel: "health monitor",
+    label: function () {
+      return this.name || "health monitor";
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    inputLabels: function () {
+      return this._("health-monitor.label.input");
+    },
+    outputLabels: function (index: number) {
+      return this._(index === 0 ? "health-monitor.label.snapshots" : "health-monitor.label.alerts");
+    },
+    oneditprepare: function () {
+      const self = { id: this.id };
+      $("#health-monitor-open").on("click", (e: JQuery.ClickEvent) => {
+        e.preventDefault();
+        const p = normalPath(String($("#node-input-path").val() ?? ""));
+        if (p === "") return;
+        window.open(`${p.slice(1)}/dashboard`, "_blank", "noopener");
+      });
+      const refresh = (): void => {
+        const p = normalPath(String($("#node-input-path").val() ?? ""));
+        $("#health-monitor-open").toggle(p !== "" && pathOk.call(self, p));
+      };
+      $("#node-input-path").on("change keyup", refresh);
+      refresh();
+    },
+  });
+})();

@@ -1,0 +1,238 @@
+import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { Request, RequestHandler, Response } from "express";
+import { PackError } from "../../lib/errors";
+import { HEALTH_EVENT, healthBus, type HealthEvent } from "../../lib/health/bus";
+import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
+import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
+import { HealthMonitor, parseHealthInput } from "../../lib/health/monitor";
+import { onInput } from "../shared/input";
+import { clip, status } from "../shared/status";
+
+interface HealthMonitorDef extends NodeDef {
+  integrations?: string;
+  window?: string;
+  interval?: string;
+  path?: string;
+  healthyRate?: string;
+  healthyLatency?: string;
+  warningRate?: string;
+  warningLatency?: string;
+  alertRate?: string;
+  alertLatency?: string;
+  alertConsecutive?: string;
+  latencyStat?: string;
+  minEvents?: string;
+  hold?: string;
+}
+
+type HealthMsg = NodeMessageInFlow & { health?: unknown };
+
+const DEFAULT_INTERVAL_SECONDS = 60;
+const TICK_MS = 1000;
+
+/** Paths in use per admin app, across every health-monitor of the runtime. */
+const CLAIMED = new WeakMap<object, Map<string, string>>();
+
+function intervalOf(raw: string | undefined): number {
+  const text = String(raw ?? "").trim();
+  if (text === "") return DEFAULT_INTERVAL_SECONDS;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < 0 || v > 86400) {
+    throw new PackError(
+      HEALTH_CONFIG,
+      `interval must be 0 (off) or seconds up to 86400, not ${JSON.stringify(raw)}`,
+    );
+  }
+  return v;
+}
+
+interface RouterLayer {
+  route?: { stack: Array<{ handle: unknown }> };
+}
+
+export = function (RED: NodeAPI) {
+  function HealthMonitorNode(this: Node, def: HealthMonitorDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: Node, def: HealthMonitorDef): void {
+    let monitor: HealthMonitor | null = null;
+    let configError: PackError | null = null;
+    let interval = DEFAULT_INTERVAL_SECONDS;
+    let path: string | null = null;
+    const app = RED.httpAdmin as unknown as object;
+    try {
+      monitor = new HealthMonitor(
+        parseHealthConfig({
+          integrations: def.integrations,
+          window: def.window,
+          healthyRate: def.healthyRate,
+          healthyLatency: def.healthyLatency,
+          warningRate: def.warningRate,
+          warningLatency: def.warningLatency,
+          alertRate: def.alertRate,
+          alertLatency: def.alertLatency,
+          alertConsecutive: def.alertConsecutive,
+          latencyStat: def.latencyStat,
+          minEvents: def.minEvents,
+          hold: def.hold,
+        }),
+      );
+      interval = intervalOf(def.interval);
+      if ((def.path ?? "").trim() !== "") {
+        path = validateHealthPath(def.path as string);
+        const claimed = CLAIMED.get(app) ?? new Map<string, string>();
+        CLAIMED.set(app, claimed);
+        for (const p of [path, `${path}/dashboard`]) {
+          const holder = claimed.get(p.toLowerCase());
+          if (holder !== undefined && holder !== node.id) {
+            throw new PackError(HEALTH_CONFIG, `path ${path} is already served by health-monitor ${holder}`);
+          }
+        }
+        claimed.set(path.toLowerCase(), node.id);
+        claimed.set(`${path}/dashboard`.toLowerCase(), node.id);
+      }
+    } catch (err) {
+      monitor = null;
+      path = null;
+      configError = err instanceof PackError ? err : new PackError(HEALTH_CONFIG, String(err));
+      status.failed(node, "config error");
+      node.error(configError.message);
+    }
+
+    let shown = "";
+    function showWorst(): void {
+      if (!monitor) return;
+      const w = monitor.worst();
+      let text: string;
+      if (w.state === "unknown") text = "no data";
+      else if (w.state === "healthy") text = `${w.counts.healthy} healthy`;
+      else text = `${w.state}: ${w.integration}`;
+      const key = `${w.state}:${text}`;
+      if (key === shown) return;
+      shown = key;
+      const kinds: Record<HealthState, () => void> = {
+        unknown: () => node.status({ fill: "grey", shape: "ring", text: clip(text) }),
+        healthy: () => status.ok(node, text),
+        warning: () => status.degraded(node, text),
+        critical: () => status.failed(node, text),
+      };
+      kinds[w.state]();
+    }
+
+    let warnedOverflow = false;
+    function tick(): void {
+      if (!monitor) return;
+      const { alerts } = monitor.evaluate();
+      if (alerts.length > 0) {
+        const snap = monitor.snapshot();
+        for (const a of alerts) {
+          const msg: NodeMessage = {
+            topic: a.integration,
+            payload: { ...a, metrics: snap.integrations[a.integration] },
+          };
+          node.send([null, msg]);
+        }
+      }
+      showWorst();
+      if (monitor.overflowed > 0 && !warnedOverflow) {
+        warnedOverflow = true;
+        node.warn(
+          `more than ${monitor.config.maxIntegrations} integrations: events of further ones are not counted`,
+        );
+      }
+    }
+
+    const onEvent = (e: HealthEvent): void => {
+      if (
+        monitor &&
+        e &&
+        typeof e.integration === "string" &&
+        typeof e.success === "boolean" &&
+        typeof e.durationMs === "number"
+      ) {
+        monitor.record(e);
+      }
+    };
+
+    const timers: NodeJS.Timeout[] = [];
+    const handlers: RequestHandler[] = [];
+    if (monitor) {
+      healthBus().on(HEALTH_EVENT, onEvent);
+      timers.push(setInterval(tick, TICK_MS));
+      if (interval > 0) {
+        timers.push(
+          setInterval(() => {
+            if (monitor) node.send([{ topic: "health", payload: monitor.snapshot() }, null]);
+          }, interval * 1000),
+        );
+      }
+      showWorst();
+      if (path) serve(path);
+    }
+
+    function serve(p: string): void {
+      const answer =
+        (page: "data" | "dashboard"): RequestHandler =>
+        (req: Request, res: Response) => {
+          if (!monitor) {
+            res.status(503).json({ error: "health-monitor is stopped", code: "HEALTH_CLOSED" });
+            return;
+          }
+          const a = answerHealthRequest(monitor, req.query as Record<string, unknown>, {
+            page,
+            path: p,
+            adminRoot: req.baseUrl ?? "",
+            trailingSlash: req.path.length > 1 && req.path.endsWith("/"),
+          });
+          res.status(a.status).set(a.headers).send(a.body);
+        };
+      const data = answer("data");
+      const dashboard = answer("dashboard");
+      handlers.push(data, dashboard);
+      RED.httpAdmin.get(p, RED.auth.needsPermission("health-monitor.read"), data);
+      // The page holds no data and loads it from the protected path with the editor's token,
+      // as the editor's own page does; so it must load without one.
+      RED.httpAdmin.get(`${p}/dashboard`, dashboard);
+    }
+
+    onInput<HealthMsg>(node, "HEALTH_ERROR", (msg, send) => {
+      if (!monitor) throw configError ?? new PackError(HEALTH_CONFIG, "not configured");
+      if (msg.health !== undefined) {
+        monitor.record(parseHealthInput(msg.health));
+        return;
+      }
+      tick();
+      msg.topic = "health";
+      msg.payload = monitor.snapshot();
+      send([msg, null]);
+    });
+
+    node.on("close", (done: () => void) => {
+      healthBus().removeListener(HEALTH_EVENT, onEvent);
+      for (const t of timers) clearInterval(t);
+      if (handlers.length > 0) {
+        const router = (RED.httpAdmin as unknown as { _router?: { stack: RouterLayer[] } })._router;
+        const stack = router?.stack ?? [];
+        for (let i = stack.length - 1; i >= 0; i--) {
+          const route = stack[i].route;
+          if (route && route.stack.some((l) => handlers.includes(l.handle as RequestHandler)))
+            stack.splice(i, 1);
+        }
+      }
+      if (path) {
+        const claimed = CLAIMED.get(app);
+        for (const p of [path, `${path}/dashboard`]) {
+          if (claimed?.get(p.toLowerCase()) === node.id) claimed.delete(p.toLowerCase());
+        }
+      }
+      monitor = null;
+      shown = "";
+      status.clear(node);
+      done();
+    });
+  }
+
+  RED.nodes.registerType("health-monitor", HealthMonitorNode);
+};
