@@ -3,12 +3,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFhirSandbox, type FhirSandbox } from "./fhir/server";
 import { PACK_DIR } from "./node-red";
+import { startPmsSimulator, type PmsSimulator } from "./pms/server";
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string };
 
 /** Every service the shipped flows run against, on loopback. */
 export interface Sandbox {
   fhir: FhirSandbox;
+  /** The PMS simulator (HMAC-signed REST API over seeded patients and appointments). */
+  pms: PmsSimulator;
   /** Environment for Node-RED: what the shipped flows read as ${VAR}. */
   env: Record<string, string>;
   /** Credentials for a config node of the given type (demo secrets made for this run). */
@@ -19,7 +22,11 @@ export interface Sandbox {
 export interface SandboxOptions {
   /** 0 = ephemeral (tests); npm start uses fixed ports. */
   fhirPort?: number;
+  /** 0 = ephemeral (default). */
+  pmsPort?: number;
   host?: string;
+  /** Seeded PMS data (see generatePmsData; defaults: seed 1, 200 patients, 500 appointments). */
+  pmsData?: { seed?: number; patients?: number; appointments?: number };
 }
 
 /** Starts the sandbox services with secrets made for this run (nothing is read from or written to disk). */
@@ -33,20 +40,38 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     auth: true,
     clients: [{ clientId, clientSecret, scope: "system/*.*" }],
   });
+  const apiKey = `demo-${randomBytes(6).toString("hex")}`;
+  const apiSecret = randomBytes(24).toString("base64url");
+  let pms: PmsSimulator;
+  try {
+    pms = await startPmsSimulator({
+      port: options.pmsPort ?? 0,
+      host,
+      apiKey,
+      apiSecret,
+      ...options.pmsData,
+    });
+  } catch (err) {
+    await fhir.close();
+    throw err;
+  }
   const env: Record<string, string> = {
     FHIR_BASE_URL: fhir.url,
     FHIR_TOKEN_URL: fhir.tokenUrl,
     FHIR_CLIENT_ID: clientId,
+    PMS_BASE_URL: pms.url,
   };
   return {
     fhir,
+    pms,
     env,
-    credentialsFor(node) {
+    credentialsFor(node): Record<string, string> | undefined {
       if (node.type === "fhir-server" && node.authType === "client-credentials") return { clientSecret };
+      if (node.type === "legacy-api") return { apiKey, apiSecret };
       return undefined;
     },
     async close() {
-      await fhir.close();
+      await Promise.all([pms.close(), fhir.close()]);
     },
   };
 }

@@ -1,0 +1,410 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SearchRequest } from "@medplum/core";
+import type { Resource } from "@medplum/fhirtypes";
+import { storageKey, type StoredCheckpoint } from "../../lib/checkpoint";
+import type { PmsPatient } from "../../lib/mapping/records";
+import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } from "../../sandbox/demo";
+import { PACK_DIR } from "../../sandbox/node-red";
+import { TIE_BOUNDARY } from "../../sandbox/pms/data";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+
+/**
+ * flows/batch-sync.json in a real Node-RED process, against the sandbox FHIR server and the
+ * PMS simulator: every assertion is on what the two systems and the context stores hold.
+ */
+
+const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PACK_DIR, "flows", "batch-sync.json"), "utf8"));
+const TAB = SHIPPED.find((n) => n.type === "tab")!.id;
+const INJECT = SHIPPED.find((n) => n.type === "inject")!.id;
+const PATIENT_SYSTEM = "urn:healthbridge:pms:patient";
+const APPOINTMENT_SYSTEM = "urn:healthbridge:pms:appointment";
+const UPDATED_AT = "https://healthbridge.example.org/fhir/StructureDefinition/pms-updated-at";
+
+interface Run {
+  seq: number;
+  entity: "patients" | "appointments";
+  outcome: "ok" | "failed" | "skipped";
+  total: number;
+  written: number;
+  deadLettered: number;
+  highWater?: string | null;
+  cursor?: string | null;
+  advanced?: boolean;
+  code?: string;
+}
+
+interface DeadLetter {
+  entity: string;
+  id: string;
+  code: string;
+  message: string;
+  runId: string;
+  at: string;
+}
+
+/** The shipped flow with some tab settings and the checkpoint lease changed, and the sandbox's credentials. */
+function flowFor(sandbox: Sandbox, env: Record<string, string>, lease?: string): FlowNode[] {
+  const nodes = structuredClone(SHIPPED).map((n) => {
+    if (n.type === "tab") {
+      const vars = n.env as Array<{ name: string; value: string }>;
+      for (const v of vars) if (env[v.name] !== undefined) v.value = env[v.name];
+    }
+    if (n.type === "sync-checkpoint" && lease) n.lease = lease;
+    return n;
+  });
+  return withSandboxCredentials(nodes, sandbox);
+}
+
+async function context<T>(rt: Runtime, path: string, store?: string): Promise<T | undefined> {
+  const r = await rt.getJson<{ msg?: string }>(`/context/${path}${store ? `?store=${store}` : ""}`);
+  return r.msg === undefined || r.msg === "(undefined)" ? undefined : (JSON.parse(r.msg) as T);
+}
+
+const runsOf = async (rt: Runtime, store?: string): Promise<Run[]> =>
+  (await context<Run[]>(rt, `flow/${TAB}/syncRuns`, store)) ?? [];
+const deadLettersOf = async (rt: Runtime, store?: string): Promise<DeadLetter[]> =>
+  (await context<DeadLetter[]>(rt, `flow/${TAB}/syncDeadLetters`, store)) ?? [];
+const checkpointOf = (rt: Runtime, name: string, store?: string): Promise<StoredCheckpoint | undefined> =>
+  context<StoredCheckpoint>(rt, `global/${storageKey(name)}`, store);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function trigger(rt: Runtime): Promise<void> {
+  const res = await fetch(`${rt.url}/inject/${INJECT}`, { method: "POST" });
+  expect(res.status).to.equal(200);
+}
+
+/** Runs recorded after `afterSeq` once `done` says the batch of runs is complete. */
+async function waitForRuns(
+  rt: Runtime,
+  afterSeq: number,
+  done: (runs: Run[]) => boolean,
+  store?: string,
+  timeoutMs = 60000,
+): Promise<Run[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const runs = (await runsOf(rt, store)).filter((r) => r.seq > afterSeq);
+    if (done(runs)) return runs;
+    if (Date.now() > until) throw new Error(`runs did not finish: ${JSON.stringify(runs)}`);
+    await sleep(50);
+  }
+}
+
+/** The appointments follow the patients only when the patients' run committed. */
+const chainEnded = (runs: Run[]) => runs.some((r) => r.entity === "appointments" || r.outcome !== "ok");
+
+/** One triggered sync (patients, then appointments unless the patients failed): its run records. */
+async function sync(rt: Runtime, store?: string): Promise<Run[]> {
+  const runs = await runsOf(rt, store);
+  const last = runs.length ? runs[runs.length - 1].seq : 0;
+  await trigger(rt);
+  return waitForRuns(rt, last, chainEnded, store);
+}
+
+function byEntity(runs: Run[], entity: Run["entity"]): Run {
+  const run = runs.find((r) => r.entity === entity);
+  expect(run, `a ${entity} run in ${JSON.stringify(runs)}`).to.not.equal(undefined);
+  return run!;
+}
+
+type Stored = Resource & {
+  identifier?: Array<{ system?: string; value?: string }>;
+  meta?: { versionId?: string };
+};
+
+/** The resources of a type keyed by their PMS identifier; fails on a resource without one or on a duplicate. */
+function stored(sandbox: Sandbox, resourceType: "Patient" | "Appointment"): Map<string, Stored> {
+  const system = resourceType === "Patient" ? PATIENT_SYSTEM : APPOINTMENT_SYSTEM;
+  const all = sandbox.fhir.repository.match({ resourceType } as SearchRequest) as Stored[];
+  const out = new Map<string, Stored>();
+  for (const r of all) {
+    const value = r.identifier?.find((i) => i.system === system)?.value;
+    expect(value, `${resourceType}/${r.id} has a PMS identifier`).to.be.a("string");
+    expect(out.has(value!), `${resourceType} ${value} stored once`).to.equal(false);
+    out.set(value!, r);
+  }
+  return out;
+}
+
+/** The first stored resource with the PMS identifier (no duplicate check). */
+function storedOne(sandbox: Sandbox, resourceType: "Patient", value: string): Stored | undefined {
+  const all = sandbox.fhir.repository.match({ resourceType } as SearchRequest) as Stored[];
+  return all.find((r) => r.identifier?.some((i) => i.system === PATIENT_SYSTEM && i.value === value));
+}
+
+function updatedAtOf(resource: Stored): string | undefined {
+  const ext = (resource as { extension?: Array<{ url: string; valueInstant?: string }> }).extension;
+  return ext?.find((e) => e.url === UPDATED_AT)?.valueInstant;
+}
+
+/** The FHIR server holds exactly the PMS's records, each once, each at its current PMS version. */
+function expectExactCopy(sandbox: Sandbox, except: string[] = []): void {
+  const patients = stored(sandbox, "Patient");
+  const appointments = stored(sandbox, "Appointment");
+  const pmsPatients = sandbox.pms.data.patients;
+  const pmsAppointments = sandbox.pms.data.appointments;
+  expect([...patients.keys()].sort()).to.deep.equal(pmsPatients.map((p) => p.id).sort());
+  expect([...appointments.keys()].sort()).to.deep.equal(pmsAppointments.map((a) => a.id).sort());
+  for (const p of pmsPatients) {
+    if (except.includes(p.id)) continue;
+    expect(updatedAtOf(patients.get(p.id)!), `patient ${p.id} is current`).to.equal(p.updatedAt);
+  }
+  for (const a of pmsAppointments) {
+    expect(updatedAtOf(appointments.get(a.id)!), `appointment ${a.id} is current`).to.equal(a.updatedAt);
+  }
+}
+
+function newestOf<T extends { id: string; updatedAt: string }>(records: T[]): T {
+  return records.reduce((best, r) => {
+    const d = Date.parse(r.updatedAt) - Date.parse(best.updatedAt);
+    return d > 0 || (d === 0 && r.id > best.id) ? r : best;
+  });
+}
+
+function patientAt(id: string, updatedAt: string): PmsPatient {
+  return { id, firstName: "Tie", lastName: "Boundary", dateOfBirth: "1990-04-01", gender: "F", updatedAt };
+}
+
+describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHIR server", function () {
+  this.timeout(120000);
+  let sandbox: Sandbox;
+  let rt: Runtime;
+
+  before(async () => {
+    sandbox = await startSandbox({ pmsData: { seed: 6, patients: 420, appointments: 900 } });
+    rt = await startRuntime({
+      flows: flowFor(sandbox, { SYNC_PAGE_SIZE: String(TIE_BOUNDARY), SYNC_RETRY_DELAY_MS: "20" }),
+      env: sandbox.env,
+    });
+  });
+
+  after(async () => {
+    await rt?.stop();
+    await sandbox?.close();
+  });
+
+  it("copies every patient and appointment once, ties across page boundaries included, and commits the newest", async () => {
+    // The seeded data puts runs of records sharing one updatedAt across every page boundary.
+    const p = sandbox.pms.data.patients;
+    expect(p[TIE_BOUNDARY - 1].updatedAt).to.equal(p[TIE_BOUNDARY].updatedAt);
+    expect(p[2 * TIE_BOUNDARY - 1].updatedAt).to.equal(p[2 * TIE_BOUNDARY].updatedAt);
+
+    const runs = await sync(rt);
+    expect(runs.map((r) => [r.entity, r.outcome])).to.deep.equal([
+      ["patients", "ok"],
+      ["appointments", "ok"],
+    ]);
+    const patients = byEntity(runs, "patients");
+    expect(patients).to.include({ total: 420, written: 420, deadLettered: 0, advanced: true });
+    expect(byEntity(runs, "appointments")).to.include({ total: 900, written: 900, deadLettered: 0 });
+    expectExactCopy(sandbox);
+
+    const newest = newestOf(p);
+    const cp = await checkpointOf(rt, "pms-patients");
+    expect(cp).to.include({ highWater: newest.updatedAt, cursor: newest.id, lease: null });
+    const newestAppt = newestOf(sandbox.pms.data.appointments);
+    expect(await checkpointOf(rt, "pms-appointments")).to.include({
+      highWater: newestAppt.updatedAt,
+      cursor: newestAppt.id,
+    });
+  });
+
+  it("writes nothing and keeps the watermark when nothing changed", async () => {
+    const before = await checkpointOf(rt, "pms-patients");
+    const requests = sandbox.fhir.stats().fhirRequests;
+    const runs = await sync(rt);
+    expect(byEntity(runs, "patients")).to.include({ outcome: "ok", written: 0, advanced: false });
+    expect(byEntity(runs, "appointments")).to.include({ outcome: "ok", written: 0, advanced: false });
+    expect(sandbox.fhir.stats().fhirRequests).to.equal(requests);
+    expect((await checkpointOf(rt, "pms-patients"))?.highWater).to.equal(before?.highWater);
+    for (const r of stored(sandbox, "Patient").values()) expect(r.meta?.versionId).to.equal("1");
+  });
+
+  it("sends only what changed, and loses no record that shares the watermark's instant", async () => {
+    const changed = ["pat-00003", "pat-00150", "pat-00151", "pat-00300", "pat-00420"];
+    for (const id of changed) await sandbox.pms.updatePatient(id, { phone: "(617) 555-0100" });
+    await sandbox.pms.completeAppointment("appt-000010");
+    // More records at one instant than a page holds: the pager must page within the instant.
+    const instant = new Date().toISOString();
+    for (let i = 1; i <= TIE_BOUNDARY + 10; i++) {
+      sandbox.pms.data.patients.push(patientAt(`pat-9${String(i).padStart(4, "0")}`, instant));
+    }
+
+    const runs = await sync(rt);
+    expect(byEntity(runs, "patients")).to.include({
+      outcome: "ok",
+      written: changed.length + TIE_BOUNDARY + 10,
+    });
+    expect(byEntity(runs, "appointments")).to.include({ outcome: "ok", written: 1 });
+    expectExactCopy(sandbox);
+    const patients = stored(sandbox, "Patient");
+    for (const [id, r] of patients) {
+      const expected = changed.includes(id) ? "2" : "1";
+      expect(r.meta?.versionId, `${id} version`).to.equal(expected);
+    }
+    expect(await checkpointOf(rt, "pms-patients")).to.include({ highWater: instant, cursor: "pat-90060" });
+
+    // One more record at the watermark's instant, after its cursor: the next run takes it.
+    sandbox.pms.data.patients.push(patientAt("pat-90061", instant));
+    const again = await sync(rt);
+    expect(byEntity(again, "patients")).to.include({ outcome: "ok", written: 1 });
+    expectExactCopy(sandbox);
+  });
+
+  it("dead-letters records that fail for good (mapping, 4xx entry) without holding the watermark back", async () => {
+    const bad = sandbox.pms.data.patients.find((p) => p.id === "pat-00007")!;
+    const before = stored(sandbox, "Patient").get("pat-00007")!;
+    // A second Patient with pat-00009's identifier makes its conditional update ambiguous (412).
+    const twin = await sandbox.fhir.repository.createResource({
+      resourceType: "Patient",
+      identifier: [{ system: PATIENT_SYSTEM, value: "pat-00009" }],
+    } as Resource);
+    await sandbox.pms.updatePatient("pat-00007", { dateOfBirth: "1980-02-30" });
+    await sandbox.pms.updatePatient("pat-00009", { phone: "(617) 555-0109" });
+    await sandbox.pms.updatePatient("pat-00008", { phone: "(617) 555-0108" });
+    const newest = newestOf(sandbox.pms.data.patients);
+
+    const runs = await sync(rt);
+    expect(byEntity(runs, "patients")).to.include({
+      outcome: "ok",
+      written: 1,
+      deadLettered: 2,
+      advanced: true,
+    });
+    expect(await checkpointOf(rt, "pms-patients")).to.include({
+      highWater: newest.updatedAt,
+      cursor: newest.id,
+    });
+
+    const dead = await deadLettersOf(rt);
+    expect(dead.map((d) => [d.entity, d.id, d.code, d.message])).to.deep.equal([
+      ["patients", "pat-00007", "MAP_VALIDATE", "dateOfBirth: MAP_VALIDATE"],
+      ["patients", "pat-00009", "FHIR_HTTP_412", "multiple-matches"],
+    ]);
+    const text = JSON.stringify(dead) + rt.logs.join("\n");
+    for (const phi of ["1980-02-30", bad.firstName, bad.lastName, "555-0109"])
+      expect(text).to.not.include(phi);
+    // The refused record stays as it was on the server.
+    expect(storedOne(sandbox, "Patient", "pat-00007")!.meta?.versionId).to.equal(before.meta?.versionId);
+
+    // Fixed at the source (and the twin removed), both are written and leave the list.
+    sandbox.fhir.repository.delete("Patient", twin.id!);
+    await sandbox.pms.updatePatient("pat-00007", { dateOfBirth: "1980-02-28" });
+    await sandbox.pms.updatePatient("pat-00009", { phone: "(617) 555-0190" });
+    const fixed = await sync(rt);
+    expect(byEntity(fixed, "patients")).to.include({ outcome: "ok", written: 2, deadLettered: 0 });
+    expect(await deadLettersOf(rt)).to.deep.equal([]);
+    expectExactCopy(sandbox);
+  });
+
+  it("retries a batch through transient failures, and a failure beyond the retries ends the run without a commit", async () => {
+    await sandbox.pms.updatePatient("pat-00011", { phone: "(617) 555-0111" });
+    const faults = sandbox.fhir.stats().faultsInjected;
+    sandbox.fhir.faults.next(2, { status: 503 });
+    const retried = await sync(rt);
+    expect(byEntity(retried, "patients").outcome).to.equal("ok");
+    expect(sandbox.fhir.stats().faultsInjected - faults).to.equal(2);
+    expectExactCopy(sandbox);
+
+    const before = await checkpointOf(rt, "pms-patients");
+    const changed = ["pat-00012", "pat-00013", "pat-00014"];
+    for (const id of changed) await sandbox.pms.updatePatient(id, { phone: "(617) 555-0112" });
+    sandbox.fhir.faults.next(4, { status: 503 }); // the first attempt and 3 retries
+    const failed = await sync(rt);
+    expect(failed.map((r) => [r.entity, r.outcome, r.code])).to.deep.equal([
+      ["patients", "failed", "FHIR_HTTP_503"],
+    ]);
+    const after = await checkpointOf(rt, "pms-patients");
+    expect(after).to.include({ highWater: before?.highWater, cursor: before?.cursor, lease: null });
+    const patients = stored(sandbox, "Patient");
+    for (const id of changed) {
+      const pms = sandbox.pms.data.patients.find((p) => p.id === id)!;
+      expect(updatedAtOf(patients.get(id)!)).to.not.equal(pms.updatedAt);
+    }
+    expect(rt.logs.some((l) => /\[warn\].*patients run .* failed with FHIR_HTTP_503/.test(l))).to.equal(true);
+
+    const next = await sync(rt);
+    expect(byEntity(next, "patients")).to.include({ outcome: "ok", written: changed.length });
+    expect(byEntity(next, "appointments")).to.include({ outcome: "ok" });
+    expectExactCopy(sandbox);
+  });
+
+  it("refuses an overlapping run with CHECKPOINT_BUSY, quietly, while the first one completes", async () => {
+    await sandbox.pms.updatePatient("pat-00021", { phone: "(617) 555-0121" });
+    await sandbox.pms.updatePatient("pat-00022", { phone: "(617) 555-0122" });
+    const runs = await runsOf(rt);
+    const lastSeq = runs[runs.length - 1].seq;
+    const logFrom = rt.logs.length;
+    sandbox.fhir.faults.next(1, { delayMs: 1500 }); // holds the first run's first batch
+    await trigger(rt);
+    await trigger(rt);
+    const after = await waitForRuns(rt, lastSeq, (rs) => rs.length === 3);
+    expect(after.map((r) => [r.entity, r.outcome, r.code])).to.deep.equal([
+      ["patients", "skipped", "CHECKPOINT_BUSY"],
+      ["patients", "ok", undefined],
+      ["appointments", "ok", undefined],
+    ]);
+    expect(after[1].written).to.equal(2);
+    expectExactCopy(sandbox);
+    const logs = rt.logs.slice(logFrom);
+    expect(logs.filter((l) => /\[(error|warn)\]/.test(l))).to.deep.equal([]);
+    expect(logs.some((l) => /\[info\].*patients run skipped/.test(l))).to.equal(true);
+  });
+});
+
+describe("flows/batch-sync.json: kill -9 mid-sync, restart, run again", function () {
+  this.timeout(180000);
+  let sandbox: Sandbox;
+  let rt: Runtime | undefined;
+
+  before(async () => {
+    sandbox = await startSandbox({ pmsData: { seed: 66, patients: 1200, appointments: 3000 } });
+  });
+
+  after(async () => {
+    await rt?.stop();
+    await sandbox?.close();
+  });
+
+  it("leaves the FHIR server with exactly the PMS's records, none duplicated, none missing", async () => {
+    const store = "file"; // localfilesystem, flushed every second
+    rt = await startRuntime({
+      flows: flowFor(sandbox, { SYNC_CONTEXT_STORE: store, SYNC_PAGE_SIZE: "100" }, "3"),
+      env: sandbox.env,
+    });
+    // Slow each FHIR request a little, so that the kill lands mid-run whatever the machine's speed.
+    sandbox.fhir.faults.next(10000, { delayMs: 20 });
+    await trigger(rt);
+    const until = Date.now() + 90000;
+    while (sandbox.fhir.repository.match({ resourceType: "Appointment" } as SearchRequest).length < 500) {
+      if (Date.now() > until) throw new Error("the sync did not reach the appointments");
+      await sleep(10);
+    }
+    await rt.kill();
+    sandbox.fhir.faults.clear();
+    const written = sandbox.fhir.repository.match({ resourceType: "Appointment" } as SearchRequest).length;
+    expect(written, "killed mid-sync").to.be.below(3000);
+    expect(rt.process.child.signalCode).to.equal("SIGKILL");
+
+    await rt.restart();
+    // The killed run may still hold the lease (3 s here): runs are skipped until it expires.
+    let runs: Run[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      runs = await sync(rt, store);
+      if (runs.some((r) => r.entity === "appointments" && r.outcome === "ok")) break;
+      expect(runs.map((r) => r.outcome)).to.include("skipped");
+      await sleep(500);
+    }
+    expect(byEntity(runs, "appointments").outcome).to.equal("ok");
+    expectExactCopy(sandbox);
+    const newest = newestOf(sandbox.pms.data.appointments);
+    expect(await checkpointOf(rt, "pms-appointments", store)).to.include({
+      highWater: newest.updatedAt,
+      cursor: newest.id,
+      lease: null,
+    });
+  });
+});
