@@ -229,6 +229,8 @@ export type VerifyResult = Verified | Rejected;
 
 interface Parsed {
   id?: string;
+  /** The id is covered by the signature (Standard Webhooks), so it alone identifies a replay. */
+  idSigned?: boolean;
   timestampMs?: number;
   canonical: Canonical;
   signatures: Buffer[];
@@ -281,6 +283,7 @@ function parseStandard(req: WebhookRequest): ParseResult {
   }
   return {
     id,
+    idSigned: true,
     timestampMs: Number(timestamp) * 1000,
     canonical: standardWebhooksParts(id, timestamp, req.body),
     signatures,
@@ -363,11 +366,20 @@ export function verifyWebhook(
     }
   }
   if (!matched) return reject("signature");
-  const sigKey = `sig:${matched.toString("hex")}`;
-  const dedupeKeys = parsed.id ? [`id:${parsed.id}`, sigKey] : [sigKey];
+  let id: string;
+  let dedupeKeys: string[];
+  if (parsed.id && parsed.idSigned) {
+    id = parsed.id;
+    dedupeKeys = [`id:${id}`];
+  } else {
+    const sigKey = `sig:${matched.toString("hex")}`;
+    id = parsed.id ?? sigKey;
+    // An unsigned id (GitHub's delivery header) could be changed on a replay: the signature counts too.
+    dedupeKeys = parsed.id ? [`id:${parsed.id}`, sigKey] : [sigKey];
+  }
   return {
     ok: true,
-    id: parsed.id ?? sigKey,
+    id,
     timestampMs: parsed.timestampMs,
     dedupeKeys,
     replayableUntilMs:

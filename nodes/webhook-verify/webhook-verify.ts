@@ -21,11 +21,11 @@ interface HttpRequest {
   rawHeaders?: string[];
   headers?: Record<string, string | string[] | undefined>;
 }
+/** http in's `msg.res._res`: an Express response, so also a Node http.ServerResponse. */
 interface HttpResponse {
   headersSent?: boolean;
-  status(code: number): HttpResponse;
-  set(field: string, value: string): HttpResponse;
-  send(body: string): HttpResponse;
+  writeHead(code: number, headers: Record<string, string>): HttpResponse;
+  end(body: string): void;
 }
 
 interface WebhookMeta {
@@ -47,23 +47,29 @@ type WebhookMsg = NodeMessageInFlow & {
 const SOURCE = "webhook-verify";
 const SEEN_KEY = "webhookSeenIds";
 
-const REPLY_BODY: Record<number, object> = {
-  202: { status: "accepted" },
-  400: { error: "bad request" },
-  401: { error: "unauthorized" },
-  413: { error: "payload too large" },
-  500: { error: "server error" },
-  503: { error: "service unavailable" },
+/** The fixed answers, serialized once; none says anything of the secrets or of which check failed. */
+const REPLY_BODY: Record<number, string> = {
+  202: JSON.stringify({ status: "accepted" }),
+  400: JSON.stringify({ error: "bad request" }),
+  401: JSON.stringify({ error: "unauthorized" }),
+  413: JSON.stringify({ error: "payload too large" }),
+  500: JSON.stringify({ error: "server error" }),
+  503: JSON.stringify({ error: "service unavailable" }),
 };
+const DUPLICATE_BODY = JSON.stringify({ status: "accepted", duplicate: true });
 
-/** Answers the sender unless someone already has; true when this call sent the answer. */
-function reply(res: HttpResponse | undefined, code: number, extra?: object): boolean {
+/**
+ * Answers the sender unless someone already has; true when this call sent the answer. Written
+ * with Node's own writeHead/end: Express's send would hash the body for an ETag on every reply.
+ */
+function reply(res: HttpResponse | undefined, code: number, body = REPLY_BODY[code]): boolean {
   if (!res || res.headersSent) return false;
-  res
-    .status(code)
-    .set("Content-Type", "application/json")
-    .set("Cache-Control", "no-store")
-    .send(JSON.stringify({ ...REPLY_BODY[code], ...extra }));
+  res.writeHead(code, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(body)),
+    "Cache-Control": "no-store",
+  });
+  res.end(body);
   return true;
 }
 
@@ -212,7 +218,7 @@ export = function (RED: NodeAPI) {
       reportHealth({ integration: options.integration, success: true, durationMs, source: SOURCE });
 
       if (outcome.kind === "duplicate") {
-        reply(res, 202, { duplicate: true });
+        reply(res, 202, DUPLICATE_BODY);
         delete msg.res;
         Object.assign(msg.webhook, { reason: outcome.reason, code: outcome.code, status: 202 });
         show("ok", "duplicate");
