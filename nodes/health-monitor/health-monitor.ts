@@ -50,6 +50,17 @@ interface RouterLayer {
   route?: { stack: Array<{ handle: unknown }> };
 }
 
+/** The admin app's route layers: Express 4 keeps its router at `_router`, Express 5 (Node-RED 5) at `router`. */
+function routeLayers(app: unknown): RouterLayer[] {
+  const a = app as { _router?: { stack?: RouterLayer[] } };
+  if (a._router) return a._router.stack ?? [];
+  try {
+    return (app as { router?: { stack?: RouterLayer[] } }).router?.stack ?? [];
+  } catch {
+    return [];
+  }
+}
+
 export = function (RED: NodeAPI) {
   function HealthMonitorNode(this: Node, def: HealthMonitorDef) {
     RED.nodes.createNode(this, def);
@@ -213,8 +224,7 @@ export = function (RED: NodeAPI) {
       healthBus().removeListener(HEALTH_EVENT, onEvent);
       for (const t of timers) clearInterval(t);
       if (handlers.length > 0) {
-        const router = (RED.httpAdmin as unknown as { _router?: { stack: RouterLayer[] } })._router;
-        const stack = router?.stack ?? [];
+        const stack = routeLayers(RED.httpAdmin);
         for (let i = stack.length - 1; i >= 0; i--) {
           const route = stack[i].route;
           if (route && route.stack.some((l) => handlers.includes(l.handle as RequestHandler)))

@@ -95,10 +95,10 @@ function health(integration: string, success: boolean, durationMs = 50, error?: 
 }
 
 function adminRoutes(): string[] {
-  const app = (
-    helper as unknown as { _httpAdmin: { _router?: { stack: Array<{ route?: { path: string } }> } } }
-  )._httpAdmin;
-  return (app._router?.stack ?? []).filter((l) => l.route).map((l) => l.route!.path);
+  const app = (helper as unknown as { _httpAdmin: Record<string, unknown> })._httpAdmin;
+  type Stack = Array<{ route?: { path: string } }>;
+  const router = (app._router ?? app.router) as { stack?: Stack } | undefined;
+  return (router?.stack ?? []).filter((l) => l.route).map((l) => l.route!.path);
 }
 
 describe("health-monitor node", function () {
