@@ -1,5 +1,7 @@
 import { expect } from "chai";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { request } from "undici";
@@ -9,7 +11,12 @@ import { schemeKey, verifyWebhook, WEBHOOK_SCHEMES, type WebhookScheme } from ".
 import type { PmsAppointment, PmsPatient } from "../../lib/mapping/records";
 import type { PackError } from "../../lib/errors";
 import { TIE_BOUNDARY } from "../../sandbox/pms/data";
-import { startPmsSimulator, type PmsSimulator, type WebhookEvent } from "../../sandbox/pms/server";
+import {
+  startPmsSimulator,
+  WEBHOOK_EVENTS as WEBHOOK_EVENTS_LIST,
+  type PmsSimulator,
+  type WebhookEvent,
+} from "../../sandbox/pms/server";
 
 const KEY = "sim-key";
 const SECRET = "sim-secret";
@@ -414,5 +421,71 @@ describe("sandbox/pms simulator", function () {
     } finally {
       await other.close();
     }
+  });
+
+  it("runs from the environment (main.js), with a periodic signed change stream", async () => {
+    const secret = "main-webhook-secret";
+    const r = await receiver("pms-hmac", secret);
+    hook = r.server;
+    const child = spawn(process.execPath, [join(__dirname, "..", "..", "sandbox", "pms", "main.js")], {
+      env: {
+        ...process.env,
+        PORT: "0",
+        PMS_API_KEY: KEY,
+        PMS_API_SECRET: SECRET,
+        PMS_PATIENTS: "20",
+        PMS_APPOINTMENTS: "40",
+        WEBHOOK_URL: r.url,
+        WEBHOOK_SCHEME: "pms-hmac",
+        WEBHOOK_SECRET: secret,
+        EMIT_EVERY_MS: "20",
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        child.on("exit", (code) => reject(new Error(`main.js exited with ${code}`)));
+        child.stdout.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const m = /PMS simulator on (\S+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+      });
+      expect(out).to.contain("20 patients, 40 appointments");
+      const other = new LegacyClient({
+        baseUrl: url,
+        credentials: { apiKey: KEY, apiSecret: SECRET },
+        retries: 0,
+      });
+      try {
+        expect(
+          (await other.request({ method: "GET", path: "/patients", query: { pageSize: 5 } })).body,
+        ).to.deep.include({
+          total: 20,
+        });
+      } finally {
+        await other.close();
+      }
+      while (r.got.length < 3) await new Promise((x) => setTimeout(x, 10));
+      expect(r.got.slice(0, 3).every((g) => g.verified)).to.equal(true);
+      for (const g of r.got.slice(0, 3)) expect(g.event.eventType).to.be.oneOf([...WEBHOOK_EVENTS_LIST]);
+    } finally {
+      child.removeAllListeners("exit");
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+  });
+
+  it("refuses to start without a key and secret", async () => {
+    const child = spawn(process.execPath, [join(__dirname, "..", "..", "sandbox", "pms", "main.js")], {
+      env: { ...process.env, PORT: "0", PMS_API_KEY: "", PMS_API_SECRET: "" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    const [code] = (await once(child, "exit")) as [number];
+    expect(code).to.equal(1);
+    expect(err).to.contain("PMS_API_KEY and PMS_API_SECRET are required");
   });
 });
