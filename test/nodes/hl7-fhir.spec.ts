@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import helper from "node-red-node-test-helper";
 import hl7FhirNode from "../../nodes/hl7-fhir/hl7-fhir";
+import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
 import { parseHl7 } from "../../lib/hl7";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -136,6 +137,21 @@ describe("hl7-fhir node", function () {
       const fromBuffer = (await exchange("n", { payload: Buffer.from(A01) })).out[0].payload;
       expect(fromJson).to.deep.equal(fromText);
       expect(fromBuffer).to.deep.equal(fromText);
+    });
+
+    it("after an hl7-parse node converts its structure to the same Bundle as the text", async () => {
+      await load(
+        [
+          { id: "n", direction: "to-fhir" },
+          { id: "direct", direction: "to-fhir" },
+        ],
+        [{ id: "parse", type: "hl7-parse", z: TAB, name: "", validate: false, wires: [["n"]] }],
+        [hl7ParseNode],
+      );
+      const fromText = (await exchange("direct", { payload: A01 })).out[0];
+      const viaParse = (await exchange("parse", { payload: A01 })).out[0];
+      expect(viaParse.payload).to.deep.equal(fromText.payload);
+      expect(viaParse.topic).to.equal("ADT^A01");
     });
 
     it("puts warnings on msg.hl7.warnings", async () => {
