@@ -67,7 +67,7 @@ export class WebhookVerifier {
     this.scheme = options.scheme;
     for (const [name, value, min] of [
       ["tolerance", options.toleranceSeconds, 1],
-      ["max bytes", options.maxBytes, 0],
+      ["max bytes", options.maxBytes, 1],
       ["max ids", options.maxIds, 1],
     ] as const) {
       if (!Number.isInteger(value) || value < min) {

@@ -32,7 +32,7 @@
         validate: (v: string) => /^(pms-hmac|standard-webhooks|stripe|github)$/.test(v || "pms-hmac"),
       },
       tolerance: { value: "300", validate: intAtLeast(1) },
-      maxBytes: { value: "1048576", validate: intAtLeast(0) },
+      maxBytes: { value: "1048576", validate: intAtLeast(1) },
       maxIds: { value: "10000", validate: intAtLeast(1) },
       respond: { value: true },
       integration: { value: "webhook" },

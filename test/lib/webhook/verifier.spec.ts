@@ -149,7 +149,7 @@ describe("lib/webhook/verifier WebhookVerifier", () => {
   it("validates its options and secrets with WEBHOOK_CONFIG", () => {
     for (const extra of [
       { toleranceSeconds: 0 },
-      { maxBytes: -1 },
+      { maxBytes: 0 },
       { maxIds: 0 },
       { secrets: "" },
       { secrets: "whsec_%%%" },
