@@ -32,7 +32,7 @@ export = function (RED: NodeAPI) {
   function start(node: Node, def: Hl7FhirDef): void {
     const direction = def.direction === "to-hl7" ? "to-hl7" : "to-fhir";
     let shown = "";
-    /** Status changes only: a status per message would flood the editor under load. */
+    /** Status changes only (ok <-> failed): a status per message would flood the editor under load. */
     function show(kind: "ok" | "failed", text: string): void {
       const key = `${kind}:${text}`;
       if (key === shown) return;
@@ -77,7 +77,7 @@ export = function (RED: NodeAPI) {
           delete hl7.error;
           msg.hl7 = hl7;
           msg.topic = `${result.header.type}^${result.header.event}`;
-          show("ok", msg.topic);
+          show("ok", direction);
           send(msg);
           return;
         }
@@ -90,7 +90,7 @@ export = function (RED: NodeAPI) {
           m.topic = `${out.header.type}^${out.header.event}`;
           return m;
         });
-        show("ok", outputs.length === 1 ? String(msgs[0].topic) : `${outputs.length} messages`);
+        show("ok", direction);
         send(msgs.length === 1 ? msgs[0] : [msgs]);
       } catch (err) {
         const code = codeOf(err);

@@ -318,7 +318,7 @@ export class V2ToFhir {
       resourceType: "Encounter",
       identifier: [visit],
       status: "unknown",
-      class: PATIENT_CLASS[patientClass] ?? { system: SYSTEM.v2_0004, code: patientClass || "U" },
+      class: PATIENT_CLASS[patientClass || "U"] ?? { system: SYSTEM.v2_0004, code: patientClass },
     };
     const admitted = dateTimeAt(pv1, ctx, 44);
     const discharged = dateTimeAt(pv1, ctx, 45);
