@@ -1,0 +1,244 @@
+import { expect } from "chai";
+import { compileBuiltin } from "../../lib/mapping";
+import type { PmsAppointment, PmsPatient } from "../../lib/mapping/records";
+import { signWebhook } from "../../lib/webhook/schemes";
+import type { PmsSimulator } from "../../sandbox/pms/server";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+import {
+  APPOINTMENT_SYSTEM,
+  PATIENT_SYSTEM,
+  flowContext,
+  loadPipeline,
+  logLinesWith,
+  pressInject,
+  startServices,
+  storedBy,
+  waitFor,
+  type Services,
+  type Stored,
+} from "./support";
+
+/**
+ * flows/pms-webhook-to-ehr.json in a real Node-RED, with the PMS simulator sending signed
+ * webhooks to it and the sandbox FHIR server behind it: assertions are on what the EHR holds
+ * and on the flow's dead-letter list.
+ */
+
+const NAME = "pms-webhook-to-ehr";
+const FLOW = loadPipeline(NAME);
+const TAB = `${NAME}-tab`;
+
+interface DeadLetter {
+  at: string;
+  code: string;
+  eventType?: string;
+  deliveryId?: string;
+  resourceType?: string;
+  resourceId?: string;
+  status?: number;
+  fields: string[];
+}
+
+const patientMap = compileBuiltin("patient");
+const appointmentMap = compileBuiltin("appointment");
+
+/** What the EHR should hold for a record: the mapped resource (the server adds id and meta). */
+function withoutServerFields(resource: Stored): Record<string, unknown> {
+  const { id: _id, meta: _meta, ...rest } = resource as Stored & Record<string, unknown>;
+  return rest;
+}
+
+describe("pipeline pms-webhook-to-ehr", function () {
+  this.timeout(60000);
+  let services: Services;
+  let pms: PmsSimulator;
+  let rt: Runtime;
+
+  const deadLetters = async (): Promise<DeadLetter[]> =>
+    (await flowContext<DeadLetter[]>(rt, TAB, "deadLetters")) ?? [];
+
+  before(async function () {
+    services = await startServices({ pms: { patients: 12, appointments: 24 } });
+    pms = services.pms!;
+    rt = await startRuntime({ flows: FLOW, credentials: services.credentials(FLOW), env: services.env });
+    pms.configureWebhook({
+      url: `${rt.url}/pms/webhooks`,
+      scheme: "pms-hmac",
+      secret: services.secrets.webhookSecret,
+      maxAttempts: 2,
+      backoffMs: 100,
+    });
+  });
+
+  after(async function () {
+    await rt?.stop();
+    await services?.close();
+  });
+
+  it("writes every patient and appointment the PMS announces into the EHR, once, as the PMS has it", async function () {
+    const results = await Promise.all([
+      ...pms.data.patients.map((p) => pms.emit("patient.updated", structuredClone(p))),
+      ...pms.data.appointments.map((a) => pms.emit("appointment.scheduled", structuredClone(a))),
+    ]);
+    expect(results.every((r) => r?.delivered && r.status === 202)).to.equal(true);
+
+    const patients = await waitFor("every patient in the EHR", () => {
+      const m = storedBy(services.fhir, "Patient", PATIENT_SYSTEM);
+      return m.size === pms.data.patients.length && m;
+    });
+    const appointments = await waitFor("every appointment in the EHR", () => {
+      const m = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM);
+      return m.size === pms.data.appointments.length && m;
+    });
+    for (const p of pms.data.patients) {
+      expect(withoutServerFields(patients.get(p.id)!)).to.deep.equal(patientMap.toFhir(p).value);
+    }
+    for (const a of pms.data.appointments) {
+      expect(withoutServerFields(appointments.get(a.id)!)).to.deep.equal(appointmentMap.toFhir(a).value);
+    }
+    expect(await deadLetters()).to.deep.equal([]);
+  });
+
+  it("writes a later change over the same resource, and a repeated delivery only once", async function () {
+    const target: PmsPatient = pms.data.patients[3];
+    const before = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id)!;
+    await pms.updatePatient(target.id, { lastName: "Quennell-Abara" });
+    const after = await waitFor("the new name in the EHR", () => {
+      const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id);
+      return (p as { name?: Array<{ family?: string }> })?.name?.[0]?.family === "Quennell-Abara" && p;
+    });
+    expect(after.id).to.equal(before.id);
+    expect(Number(after.meta?.versionId)).to.equal(Number(before.meta?.versionId) + 1);
+
+    // The same signed bytes twice, as a sender retrying after a lost reply: the second is a duplicate.
+    const appt: PmsAppointment = pms.data.appointments[5];
+    const body = Buffer.from(
+      JSON.stringify({
+        eventType: "appointment.scheduled",
+        resourceType: "appointment",
+        resourceId: appt.id,
+        timestamp: new Date().toISOString(),
+        data: appt,
+      }),
+    );
+    const headers = {
+      "content-type": "application/json",
+      ...signWebhook({
+        scheme: "pms-hmac",
+        secret: services.secrets.webhookSecret,
+        body,
+        method: "POST",
+        pathWithQuery: "/pms/webhooks",
+      }),
+    };
+    const version = () =>
+      Number(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id)!.meta?.versionId);
+    const v0 = version();
+    const first = await fetch(`${rt.url}/pms/webhooks`, { method: "POST", headers, body });
+    expect(first.status).to.equal(202);
+    await waitFor("the redelivered appointment written", () => version() === v0 + 1);
+    const second = await fetch(`${rt.url}/pms/webhooks`, { method: "POST", headers, body });
+    expect(second.status).to.equal(202);
+    // A marker event after the duplicate: once it is written, the duplicate has had its chance.
+    await pms.updatePatient(pms.data.patients[0].id, { phone: "(617) 555-0101" });
+    await waitFor("the marker written", () => {
+      const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(pms.data.patients[0].id) as {
+        telecom?: Array<{ system?: string; value?: string }>;
+      };
+      return p.telecom?.some((t) => t.system === "phone" && t.value === "(617) 555-0101");
+    });
+    expect(version()).to.equal(v0 + 1);
+  });
+
+  it("refuses a delivery with a bad signature (401) and writes nothing", async function () {
+    const appt = pms.data.appointments[7];
+    const v0 = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id)!.meta?.versionId;
+    const body = Buffer.from(
+      JSON.stringify({
+        eventType: "appointment.completed",
+        resourceType: "appointment",
+        resourceId: appt.id,
+      }),
+    );
+    const res = await fetch(`${rt.url}/pms/webhooks`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...signWebhook({
+          scheme: "pms-hmac",
+          secret: "not-the-secret",
+          body,
+          method: "POST",
+          pathWithQuery: "/pms/webhooks",
+        }),
+      },
+      body,
+    });
+    expect(res.status).to.equal(401);
+    expect(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id)!.meta?.versionId).to.equal(
+      v0,
+    );
+    expect(await deadLetters()).to.deep.equal([]);
+  });
+
+  it("lists failures as dead letters without record data, and a replay writes them once fixed", async function () {
+    const fhirBefore = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size;
+    // A record the PMS no longer has: the fetch answers 404.
+    const ghost = { ...structuredClone(pms.data.patients[0]), id: "pat-99999" };
+    await pms.emit("patient.updated", ghost);
+    // A record that does not map: 30 February.
+    const bad = await pms.createPatient({
+      firstName: "Oriane",
+      lastName: "Vasquez-Thornbury",
+      dateOfBirth: "1990-02-30",
+      gender: "F",
+    });
+    // The EHR failing once: the upsert is answered 500 (not retried).
+    services.fhir.faults.next(1, { status: 500 });
+    await pms.completeAppointment(pms.data.appointments[2].id);
+
+    const letters = await waitFor("three dead letters", async () => {
+      const l = await deadLetters();
+      return l.length >= 3 && l;
+    });
+    const byCode = new Map(letters.map((l) => [l.code, l]));
+    expect([...byCode.keys()].sort()).to.deep.equal(["FHIR_HTTP_500", "LEGACY_HTTP_404", "MAP_VALIDATE"]);
+    expect(byCode.get("LEGACY_HTTP_404")).to.include({
+      eventType: "patient.updated",
+      resourceType: "patient",
+      resourceId: "pat-99999",
+      status: 404,
+    });
+    expect(byCode.get("MAP_VALIDATE")).to.include({ resourceType: "patient", resourceId: bad.id });
+    expect(byCode.get("MAP_VALIDATE")!.fields).to.deep.equal(["dateOfBirth"]);
+    expect(byCode.get("FHIR_HTTP_500")).to.include({
+      eventType: "appointment.completed",
+      resourceType: "appointment",
+      resourceId: pms.data.appointments[2].id,
+      status: 500,
+    });
+    for (const l of letters) expect(l.deliveryId).to.match(/^sig:/);
+    // Nothing half-written, and no record data kept or logged.
+    expect(storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(bad.id)).to.equal(false);
+    expect(storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size).to.equal(fhirBefore);
+    const phi = [bad.firstName, bad.lastName, bad.dateOfBirth, ghost.lastName];
+    expect(JSON.stringify(letters)).to.not.match(new RegExp(phi.join("|")));
+    expect(logLinesWith(rt, phi)).to.deep.equal([]);
+
+    // Fixed at the source, then replayed: the two fixable records are written, the ghost is listed again.
+    pms.data.patients.find((p) => p.id === bad.id)!.dateOfBirth = "1990-02-28";
+    await pressInject(rt, `${NAME}-replay-now`);
+    await waitFor("the fixed patient in the EHR", () =>
+      storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(bad.id),
+    );
+    await waitFor("the completed appointment in the EHR", () => {
+      const a = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(pms.data.appointments[2].id);
+      return (a as { status?: string })?.status === "fulfilled";
+    });
+    const after = await waitFor("the ghost listed again", async () => {
+      const l = await deadLetters();
+      return l.length === 1 && l;
+    });
+    expect(after[0]).to.include({ code: "LEGACY_HTTP_404", resourceId: "pat-99999" });
+  });
+});
