@@ -5,6 +5,7 @@ import type { HL7Request, HL7Response } from "hl7v2-net";
 import { freePort } from "../../sandbox/node-red";
 import { type AckInfo, readAck } from "../../lib/hl7";
 import { hl7v2 } from "../../lib/hl7/hl7v2";
+import { RawPeer } from "../nodes/mllp-support";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -107,6 +108,8 @@ describe("MLLP interop with hl7v2-net in a real Node-RED runtime", function () {
     flowPort = await freePort();
     runtime = await startRuntime({ flows: flows(autoPort, flowPort, peerPort) });
     await runtime.waitForLog(/Started flows/, 30_000);
+    // the listeners bind just after the flows start
+    for (const port of [autoPort, flowPort]) (await RawPeer.connect(port, 10_000)).destroy();
   });
 
   after(async () => {

@@ -1,5 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- Node-RED messages are dynamic */
 import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import helper from "node-red-node-test-helper";
 import { parseHl7 } from "../../lib/hl7";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
@@ -10,7 +12,16 @@ import { collect, receive, sleep } from "./mllp-support";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const splitJoinNodes = require("@node-red/nodes/core/sequence/17-split.js");
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const injectNode = require("@node-red/nodes/core/common/20-inject.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const changeNode = require("@node-red/nodes/core/function/15-change.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const commentNode = require("@node-red/nodes/core/common/90-comment.js");
+
 helper.init(require.resolve("node-red"));
+
+const ROOT = join(__dirname, __dirname.includes("dist") ? "../../.." : "../..");
 
 const TAB = "tab-hl7-parse";
 
@@ -130,5 +141,32 @@ describe("hl7-parse node", function () {
     helper.getNode("parse").receive({ payload: text } as any);
     const [c] = await caught;
     expect(c.hl7.error).to.include({ code: "HL7_PARSE", segment: "PID", field: 7, hl7ErrorCode: 102 });
+  });
+
+  it("runs the shipped example (examples/hl7-parse.json)", async () => {
+    const example = JSON.parse(readFileSync(join(ROOT, "examples", "hl7-parse.json"), "utf8")) as any[];
+    const z = example[0].z as string;
+    const nodes = example.map((n) => (n.type === "debug" ? { id: n.id, type: "helper", z } : { ...n }));
+    await helper.load(
+      [hl7ParseNode, injectNode, changeNode, commentNode] as any,
+      [{ id: z, type: "tab", label: "example" }, ...nodes] as any,
+    );
+    const byName = (name: string): string => example.find((n) => n.type === "debug" && n.name === name).id;
+    const structure = receive(byName("structure"));
+    const text = receive(byName("text"));
+    const parts = receive(byName("one msg per message"), 2);
+    const failed = receive(byName("HL7_PARSE"));
+    for (const inject of example.filter((n) => n.type === "inject")) helper.getNode(inject.id).receive({});
+    const [s1] = await structure;
+    expect(s1.payload.segments[2][5][0][0]).to.equal("O^Neil");
+    expect(s1.topic).to.equal("ADT^A04");
+    const [t1] = await text;
+    expect(t1.payload.split("\r")[2]).to.match(
+      /^PID\|1\|\|MRN-4411\^\^\^NORTH-MRN\^MR\|\|Smith\\F\\Jones\^Mary/,
+    );
+    const batch = await parts;
+    expect(batch.map((m) => m.hl7.controlId)).to.deep.equal(["B-1", "B-2"]);
+    const [f] = await failed;
+    expect(f.hl7.error).to.include({ code: "HL7_PARSE", field: 10 });
   });
 });

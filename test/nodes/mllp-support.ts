@@ -42,11 +42,20 @@ export class RawPeer {
     });
   }
 
-  static connect(port: number): Promise<RawPeer> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: "127.0.0.1", port }, () => resolve(new RawPeer(s)));
-      s.once("error", reject);
-    });
+  /** Connects; with `retryMs`, keeps trying that long (a listener that is still starting). */
+  static async connect(port: number, retryMs = 0): Promise<RawPeer> {
+    const deadline = Date.now() + retryMs;
+    for (;;) {
+      try {
+        return await new Promise<RawPeer>((resolve, reject) => {
+          const s = net.connect({ host: "127.0.0.1", port }, () => resolve(new RawPeer(s)));
+          s.once("error", reject);
+        });
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await sleep(100);
+      }
+    }
   }
 
   send(text: string | Buffer): void {

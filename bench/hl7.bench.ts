@@ -1,0 +1,258 @@
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { encodeFrame, hl7Facts, MllpDecoder, parseHeader, parseHl7, readAck } from "../lib/hl7";
+import { hl7v2 } from "../lib/hl7/hl7v2";
+import { freePort } from "../sandbox/node-red";
+import { startRuntime, type FlowNode } from "../test/support/red-runtime";
+
+/**
+ * HL7 transport figures (issue 5, benchmark 6):
+ *
+ * (a) what hl7-parse does per message (lib/hl7 parse + the msg.payload structure + msg.hl7)
+ *     against a bare `hl7v2` `HL7Message.parse` of the same texts, for a ~630 B ADT^A01 and a
+ *     5 KB ADT^A01; the ratio is ours / hl7v2 in messages per second (target >= 0.8). Every
+ *     timed call gets a different text (MSH-10 varies) so lib/hl7's parse cache never answers.
+ * (c) end to end in a real Node-RED runtime (child process), 8 MLLP sender connections on
+ *     loopback, each sending its next message when the ACK of the last has come: messages/s
+ *     and p50/p99 ACK latency, then p99 at a paced 500 msg/s; for mllp-in (ack flow) ->
+ *     hl7-fhir -> mllp-out reply (the issue's pipeline), with two baselines in the same
+ *     runtime: mllp-in ack auto, and mllp-in (ack flow) -> mllp-out reply.
+ */
+
+const FIXTURES = join(__dirname, "..", "..", "test", "fixtures", "hl7");
+const VARIANTS = 512;
+
+function variants(text: string): string[] {
+  return Array.from({ length: VARIANTS }, (_, i) =>
+    text.replace("|MSG00001|", `|MSG${String(i).padStart(5, "0")}|`),
+  );
+}
+
+function opsPerSecond(fn: (i: number) => void, ms: number): number {
+  let n = 0;
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    for (let k = 0; k < 50; k++) fn(n++);
+  }
+  return (n * 1000) / ms;
+}
+
+/** Best of rounds, interleaved so that load changes hit both sides alike. */
+function compare(a: (i: number) => void, b: (i: number) => void, rounds = 5, ms = 500): [number, number] {
+  let bestA = 0;
+  let bestB = 0;
+  for (let r = 0; r < rounds; r++) {
+    bestA = Math.max(bestA, opsPerSecond(a, ms));
+    bestB = Math.max(bestB, opsPerSecond(b, ms));
+  }
+  return [bestA, bestB];
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+function parseBench(): void {
+  const { HL7Message } = hl7v2();
+  console.log("(a) hl7-parse vs bare hl7v2 parse, messages/s (best of 5 x 0.5 s, one core)");
+  for (const name of ["adt-a01-v2.5.1.hl7", "adt-a01-5kb-v2.5.1.hl7"]) {
+    const texts = variants(readFileSync(join(FIXTURES, name), "utf8"));
+    const size = Buffer.byteLength(texts[0]);
+    const node = (i: number): void => {
+      const p = parseHl7(texts[i % VARIANTS]);
+      p.toJSON();
+      hl7Facts(p.header);
+    };
+    const bare = (i: number): void => {
+      HL7Message.parse(texts[i % VARIANTS]);
+    };
+    // warm both up
+    opsPerSecond(node, 300);
+    opsPerSecond(bare, 300);
+    const [ours, theirs] = compare(node, bare);
+    const [validated] = compare(
+      (i) => parseHl7(texts[(i + 7) % VARIANTS], { validate: true }).toJSON(),
+      () => undefined,
+      2,
+      400,
+    );
+    const header = opsPerSecond((i) => parseHeader(texts[i % VARIANTS]), 400);
+    console.log(
+      `  ${name} (${size} B): hl7-parse ${fmt(ours)}/s (${((1000 / ours) * 1000).toFixed(1)} us), ` +
+        `hl7v2 ${fmt(theirs)}/s (${((1000 / theirs) * 1000).toFixed(1)} us), ratio ${(ours / theirs).toFixed(2)}`,
+    );
+    console.log(
+      `    with validate (adds hl7v2's strict parse): ${fmt(validated)}/s; header only (parseHeader): ${fmt(header)}/s`,
+    );
+  }
+}
+
+// ---- (c) end to end ---------------------------------------------------------------------------
+
+interface Sender {
+  send(text: string): Promise<number>;
+  close(): void;
+}
+
+async function sender(port: number): Promise<Sender> {
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port }, () => resolve(s));
+    s.once("error", reject);
+  });
+  socket.setNoDelay(true);
+  let pending:
+    { id: string; t0: number; resolve: (ms: number) => void; reject: (e: Error) => void } | undefined;
+  const decoder = new MllpDecoder({
+    frame: (b) => {
+      const ack = readAck(b.toString("utf8"));
+      if (!pending || ack.controlId !== pending.id) return;
+      const p = pending;
+      pending = undefined;
+      if (ack.code !== "AA") p.reject(new Error(`ACK ${ack.code}: ${ack.text}`));
+      else p.resolve(performance.now() - p.t0);
+    },
+  });
+  socket.on("data", (d: Buffer) => decoder.push(d));
+  return {
+    send(text: string): Promise<number> {
+      return new Promise((resolve, reject) => {
+        pending = { id: parseHeader(text).controlId, t0: performance.now(), resolve, reject };
+        socket.write(encodeFrame(text));
+      });
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+let serial = 0;
+function message(template: string): string {
+  serial++;
+  return template
+    .replace("|MSG00001|", `|B${String(serial).padStart(9, "0")}|`)
+    .replace("100234^^^GHH-MRN", `${100000 + (serial % 5000)}^^^GHH-MRN`);
+}
+
+/** 8 connections, each sending its next message on the last one's ACK, for `ms`. */
+async function closedLoop(
+  port: number,
+  template: string,
+  ms: number,
+): Promise<{ rate: number; lat: number[] }> {
+  const senders = await Promise.all(Array.from({ length: 8 }, () => sender(port)));
+  const lat: number[] = [];
+  const start = performance.now();
+  const end = start + ms;
+  await Promise.all(
+    senders.map(async (s) => {
+      while (performance.now() < end) lat.push(await s.send(message(template)));
+    }),
+  );
+  const elapsed = performance.now() - start;
+  for (const s of senders) s.close();
+  return { rate: (lat.length * 1000) / elapsed, lat: lat.sort((a, b) => a - b) };
+}
+
+/** 8 connections sharing a total of `rate` messages/s, for `ms`. */
+async function paced(port: number, template: string, rate: number, ms: number): Promise<number[]> {
+  const senders = await Promise.all(Array.from({ length: 8 }, () => sender(port)));
+  const lat: number[] = [];
+  const interval = (8 * 1000) / rate;
+  const start = performance.now();
+  await Promise.all(
+    senders.map(async (s, k) => {
+      let next = start + (k * interval) / 8;
+      while (next < start + ms) {
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        lat.push(await s.send(message(template)));
+        next += interval;
+      }
+    }),
+  );
+  for (const s of senders) s.close();
+  return lat.sort((a, b) => a - b);
+}
+
+function flows(ports: { auto: number; reply: number; fhir: number }): FlowNode[] {
+  const TAB = "bench-hl7";
+  const at = (x: number, y: number): { z: string; x: number; y: number } => ({ z: TAB, x, y });
+  const inNode = (id: string, port: number, ack: string, wires: string[][]): FlowNode => ({
+    id,
+    type: "mllp-in",
+    ...at(100, 60),
+    host: "127.0.0.1",
+    port: String(port),
+    ack,
+    maxBytes: "1048576",
+    dedupe: "0",
+    idleTimeout: "0",
+    maxConnections: "0",
+    replyTimeout: "30",
+    integration: "hl7",
+    wires,
+  });
+  return [
+    { id: TAB, type: "tab", label: "hl7 bench" },
+    inNode("auto", ports.auto, "auto", [[]]),
+    inNode("reply", ports.reply, "flow", [["replyAa"]]),
+    { id: "replyAa", type: "mllp-out", ...at(300, 120), mode: "reply", ackCode: "AA", wires: [[]] },
+    inNode("fhir", ports.fhir, "flow", [["toFhir"]]),
+    {
+      id: "toFhir",
+      type: "hl7-fhir",
+      ...at(300, 180),
+      direction: "to-fhir",
+      systems: JSON.stringify({ "GHH-MRN": "urn:oid:2.16.840.1.113883.19.1000" }),
+      systemPattern: "",
+      timezone: "Europe/Berlin",
+      version: "2.5.1",
+      wires: [["fhirAa"]],
+    },
+    { id: "fhirAa", type: "mllp-out", ...at(500, 180), mode: "reply", ackCode: "AA", wires: [[]] },
+  ];
+}
+
+async function endToEnd(): Promise<void> {
+  const template = readFileSync(join(FIXTURES, "adt-a01-v2.5.1.hl7"), "utf8");
+  const ports = { auto: await freePort(), reply: await freePort(), fhir: await freePort() };
+  const runtime = await startRuntime({ flows: flows(ports) });
+  try {
+    await runtime.waitForLog(/Started flows/, 60_000);
+    console.log(
+      "(c) end to end in Node-RED 4.1 (child process), 8 connections on loopback, ~630 B ADT^A01, 6 s per figure",
+    );
+    const cases: Array<[string, number]> = [
+      ["mllp-in ack auto (baseline)", ports.auto],
+      ["mllp-in flow -> mllp-out reply (baseline)", ports.reply],
+      ["mllp-in flow -> hl7-fhir -> mllp-out reply", ports.fhir],
+    ];
+    const rates: number[] = [];
+    for (const [label, port] of cases) {
+      await closedLoop(port, template, 1500); // warm-up
+      const { rate, lat } = await closedLoop(port, template, 6000);
+      const pacedLat = await paced(port, template, 500, 6000);
+      rates.push(rate);
+      console.log(
+        `  ${label}: ${fmt(rate)} msg/s, ACK p50 ${percentile(lat, 50).toFixed(2)} ms, p99 ${percentile(lat, 99).toFixed(2)} ms;` +
+          ` at 500 msg/s: p50 ${percentile(pacedLat, 50).toFixed(2)} ms, p99 ${percentile(pacedLat, 99).toFixed(2)} ms` +
+          ` (${pacedLat.length} messages)`,
+      );
+    }
+    console.log(
+      `  pipeline / auto baseline: ${(rates[2] / rates[0]).toFixed(2)}, pipeline / flow-reply baseline: ${(rates[2] / rates[1]).toFixed(2)}`,
+    );
+  } finally {
+    await runtime.stop();
+  }
+}
+
+export async function run(): Promise<void> {
+  console.log(`machine: ${cpus().length} cores, load average ${loadavg()[0].toFixed(2)}`);
+  parseBench();
+  await endToEnd();
+}

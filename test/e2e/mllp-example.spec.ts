@@ -1,0 +1,92 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "../../sandbox/node-red";
+import { adt, RawPeer } from "../nodes/mllp-support";
+import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
+
+/**
+ * The shipped examples/mllp.json in a real Node-RED runtime (its two Catch nodes and the
+ * admin API's inject endpoint need one): the listener answers AA after "store" and AE from
+ * the Catch path, de-duplicates, and the sending half gets AA and MLLP_NAK.
+ */
+
+const ROOT = join(__dirname, "..", "..", "..");
+
+describe("examples/mllp.json in a real Node-RED runtime", function () {
+  this.timeout(120_000);
+  let runtime: Runtime;
+  let port: number;
+  let example: FlowNode[];
+
+  before(async () => {
+    port = await freePort();
+    example = JSON.parse(readFileSync(join(ROOT, "examples", "mllp.json"), "utf8")) as FlowNode[];
+    const z = example[0].z as string;
+    const flows: FlowNode[] = [
+      { id: z, type: "tab", label: "mllp example" },
+      ...example.map((n) => {
+        const node: FlowNode = { ...n };
+        if (n.port === "2575") node.port = String(port);
+        // debug output to the log, where the test reads it
+        if (n.type === "debug") node.console = true;
+        return node;
+      }),
+    ];
+    runtime = await startRuntime({ flows });
+    await runtime.waitForLog(/Started flows/, 60_000);
+  });
+
+  after(async () => {
+    await runtime?.stop();
+  });
+
+  const id = (type: string, name: string): string => {
+    const n = example.find((e) => e.type === type && e.name === name);
+    if (!n) throw new Error(`no ${type} ${name} in the example`);
+    return n.id;
+  };
+
+  it("answers AA after the store step, AE with ERR from the Catch path, and de-duplicates", async () => {
+    const peer = await RawPeer.connect(port, 10_000);
+    try {
+      const from = runtime.logs.length;
+      peer.send(adt("EX-1"));
+      peer.send(adt("EX-2", { extra: ["pv1|1|I"] }));
+      peer.send(adt("EX-1"));
+      const acks = await peer.waitAcks(3);
+      expect(acks.map((a) => [a.code, a.controlId])).to.deep.equal([
+        ["AA", "EX-1"],
+        ["AE", "EX-2"],
+        ["AA", "EX-1"],
+      ]);
+      expect(acks[1].text).to.match(/HL7 parse error at segment 4/);
+      expect(
+        peer.acks[1]
+          .split("\r")
+          .find((l) => l.startsWith("ERR"))
+          ?.split("|")[5],
+      ).to.equal("HL7_PARSE");
+      await runtime.waitForLog(/\[debug:store\]/, 10_000, from);
+      await new Promise((r) => setTimeout(r, 300));
+      // EX-1 once (its repeat is answered from the dedupe window), EX-2 never (it did not parse)
+      const stored = runtime.logs.slice(from).filter((l) => l.includes("[debug:store]"));
+      expect(stored).to.have.length(1);
+    } finally {
+      peer.destroy();
+    }
+  });
+
+  it("sends with mllp-out: AA comes out with msg.hl7.ack, a malformed message fails MLLP_NAK", async () => {
+    const from = runtime.logs.length;
+    for (const name of ["ADT^A04", "malformed ADT^A04"]) {
+      const res = await fetch(`${runtime.url}/inject/${id("inject", name)}`, { method: "POST" });
+      expect(res.status).to.equal(200);
+    }
+    await runtime.waitForLog(/\[debug:ACK\]/, 20_000, from);
+    await runtime.waitForLog(/\[debug:MLLP_NAK\]/, 20_000, from);
+    const log = runtime.logs.slice(from).join("\n");
+    expect(log).to.match(/ackCode: 'AA'/);
+    expect(log).to.match(/code: 'MLLP_NAK'/);
+  });
+});
