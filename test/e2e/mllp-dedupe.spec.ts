@@ -1,0 +1,98 @@
+import { expect } from "chai";
+import { freePort } from "../../sandbox/node-red";
+import { adt, RawPeer, sleep } from "../nodes/mllp-support";
+import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
+
+/**
+ * mllp-in's de-duplication window outlives a restart through the node context store it is
+ * given (the sandbox runtime's "file" store): after a clean restart, and after kill -9 once the
+ * periodic save has happened, a repeat is answered AA and not sent into the flow again.
+ */
+
+const TAB = "e2e-mllp-dedupe";
+
+function flows(port: number): FlowNode[] {
+  return [
+    { id: TAB, type: "tab", label: "dedupe" },
+    {
+      id: "in",
+      type: "mllp-in",
+      z: TAB,
+      x: 100,
+      y: 60,
+      port: String(port),
+      ack: "auto",
+      dedupe: "600",
+      dedupeStore: "file",
+      wires: [["seen"]],
+    },
+    {
+      id: "seen",
+      type: "debug",
+      z: TAB,
+      x: 300,
+      y: 60,
+      name: "seen",
+      active: true,
+      tosidebar: false,
+      console: true,
+      complete: "hl7.controlId",
+      targetType: "msg",
+      wires: [],
+    },
+  ];
+}
+
+describe("mllp-in de-duplication across restarts (real runtime, file context)", function () {
+  this.timeout(120_000);
+  let runtime: Runtime;
+  let port: number;
+
+  before(async () => {
+    port = await freePort();
+    runtime = await startRuntime({ flows: flows(port) });
+    await runtime.waitForLog(/Started flows/, 60_000);
+  });
+  after(async () => {
+    await runtime?.stop();
+  });
+
+  async function send(...ids: string[]): Promise<string[]> {
+    const peer = await RawPeer.connect(port, 15_000);
+    try {
+      for (const id of ids) peer.send(adt(id));
+      return (await peer.waitAcks(ids.length)).map((a) => `${a.code} ${a.controlId}`);
+    } finally {
+      peer.destroy();
+    }
+  }
+
+  const seen = (from: number): string[] =>
+    runtime.logs
+      .slice(from)
+      .filter((l) => l.includes("[debug:seen]"))
+      .map((l) => l.replace(/^.*\[debug:seen\]\s*/, "").trim());
+
+  it("remembers accepted messages over a clean restart and over kill -9 after the periodic save", async () => {
+    let from = runtime.logs.length;
+    expect(await send("KEEP-1")).to.deep.equal(["AA KEEP-1"]);
+    await runtime.waitForLog(/\[debug:seen\]/, 10_000, from);
+    expect(seen(from)).to.deep.equal(["KEEP-1"]);
+
+    await runtime.restart();
+    from = runtime.logs.length;
+    expect(await send("KEEP-1", "KEEP-2")).to.deep.equal(["AA KEEP-1", "AA KEEP-2"]);
+    await runtime.waitForLog(/\[debug:seen\]/, 10_000, from);
+    await sleep(300);
+    expect(seen(from)).to.deep.equal(["KEEP-2"]);
+
+    await sleep(7000); // the window is saved every 5 s, the file store flushes every 1 s
+    await runtime.kill();
+    await runtime.restart();
+    from = runtime.logs.length;
+    expect(await send("KEEP-2", "KEEP-3")).to.deep.equal(["AA KEEP-2", "AA KEEP-3"]);
+    await runtime.waitForLog(/\[debug:seen\]/, 10_000, from);
+    await sleep(300);
+    expect(seen(from)).to.deep.equal(["KEEP-3"]);
+  });
+});
