@@ -2,7 +2,7 @@
 // Compiles the runtime (tsconfig.json) and the editor scripts (tsconfig.editor.json),
 // then assembles each node's editor file: dist/nodes/<type>/<type>.html holds the
 // compiled <type>.editor.ts followed by the templates and help of nodes/<type>/<type>.html,
-// and its locales are copied beside it, where Node-RED looks for them.
+// and its locales and the icons are copied beside it, where Node-RED looks for them.
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
@@ -30,11 +30,26 @@ function assembleNodes() {
       ? `<script type="text/javascript">\n${fs.readFileSync(editorJs, "utf8")}</script>\n`
       : "";
     fs.writeFileSync(path.join(outDir, `${type}.html`), script + fs.readFileSync(htmlSrc, "utf8"));
+    // Node-RED looks for a node's icons only in an icons/ folder beside its .js file.
+    fs.cpSync(path.join(root, "icons"), path.join(outDir, "icons"), { recursive: true });
     const locales = path.join(nodesDir, type, "locales");
     if (fs.existsSync(locales)) {
       fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
     }
   }
+}
+
+// Node-RED offers a package's examples/ folder under Import > Examples; the shipped pipelines'
+// one source is flows/, so the build copies them into examples/pipelines/ (git-ignored).
+function copyPipelinesToExamples() {
+  const from = path.join(root, "flows");
+  const to = path.join(root, "examples", "pipelines");
+  fs.rmSync(to, { recursive: true, force: true });
+  if (!fs.existsSync(from)) return;
+  const pipelines = fs.readdirSync(from).filter((f) => f.endsWith(".json"));
+  if (pipelines.length === 0) return;
+  fs.mkdirSync(to, { recursive: true });
+  for (const file of pipelines) fs.copyFileSync(path.join(from, file), path.join(to, file));
 }
 
 async function main() {
@@ -45,6 +60,7 @@ async function main() {
   // Assembled even after a type error, so that tsc's emitted output stays usable while
   // the failure still fails the build.
   assembleNodes();
+  copyPipelinesToExamples();
   if (runtime !== 0 || editor !== 0) process.exitCode = 1;
 }
 
