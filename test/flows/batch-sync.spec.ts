@@ -370,10 +370,16 @@ describe("flows/batch-sync.json: kill -9 mid-sync, restart, run again", function
   });
 
   it("leaves the FHIR server with exactly the PMS's records, none duplicated, none missing", async () => {
-    const store = "file"; // localfilesystem, flushed every second
+    // localfilesystem without its cache: every context write is on disk when it completes.
+    const store = "direct";
     rt = await startRuntime({
       flows: flowFor(sandbox, { SYNC_CONTEXT_STORE: store, SYNC_PAGE_SIZE: "100" }, "3"),
       env: sandbox.env,
+      settings: {
+        contextStorage: {
+          [store]: { module: "localfilesystem", config: { cache: false, base: "context-direct" } },
+        },
+      },
     });
     // Slow each FHIR request a little, so that the kill lands mid-run whatever the machine's speed.
     sandbox.fhir.faults.next(10000, { delayMs: 20 });
@@ -390,6 +396,13 @@ describe("flows/batch-sync.json: kill -9 mid-sync, restart, run again", function
     expect(rt.process.child.signalCode).to.equal("SIGKILL");
 
     await rt.restart();
+    // The patients' commit, made before the appointments began, survived the kill.
+    const newestPatient = newestOf(sandbox.pms.data.patients);
+    expect(await checkpointOf(rt, "pms-patients", store)).to.include({
+      highWater: newestPatient.updatedAt,
+      cursor: newestPatient.id,
+      lease: null,
+    });
     // The killed run may still hold the lease (3 s here): runs are skipped until it expires.
     let runs: Run[] = [];
     for (let attempt = 0; attempt < 20; attempt++) {
