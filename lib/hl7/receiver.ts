@@ -143,6 +143,7 @@ class Connection implements ReplyTarget {
   private seq = 0;
   private readonly decoder: MllpDecoder;
   private readonly waiting: Buffer[] = [];
+  private waitingBytes = 0;
   private inFlight?: InFlight;
   /** Answered by the reply timeout: seq -> dedupe key (undefined when de-duplication is off). */
   private readonly timedOut = new Map<number, string | undefined>();
@@ -163,7 +164,7 @@ class Connection implements ReplyTarget {
         frame: (content) => this.onFrame(content),
         oversize: (head, size) => this.onOversize(head, size),
       },
-      r.options.maxBytes > 0 ? r.options.maxBytes : Number.POSITIVE_INFINITY,
+      r.byteLimit,
     );
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.decoder.push(chunk));
@@ -172,6 +173,7 @@ class Connection implements ReplyTarget {
     if (r.options.idleTimeoutMs > 0) {
       socket.setTimeout(r.options.idleTimeoutMs, () => {
         if (!this.inFlight && this.waiting.length === 0 && !this.busy) socket.destroy();
+        else socket.setTimeout(r.options.idleTimeoutMs); // busy, not idle: look again later
       });
     }
     mllpSessions.register(this.id, this);
@@ -186,8 +188,10 @@ class Connection implements ReplyTarget {
     const arrived = performance.now();
     if (this.r.options.ack === "flow" && (this.inFlight || this.busy || this.waiting.length)) {
       this.waiting.push(content);
+      this.waitingBytes += content.length;
       const high = this.r.options.highWaterFrames ?? 64;
-      if (this.waiting.length >= high && !this.paused) {
+      // Bounded in frames and in bytes: a sender cannot pile up more than about one maxBytes.
+      if ((this.waiting.length >= high || this.waitingBytes >= this.r.byteLimit) && !this.paused) {
         this.paused = true;
         this.socket.pause();
       }
@@ -199,7 +203,12 @@ class Connection implements ReplyTarget {
   private next(): void {
     if (this.closed || this.inFlight || this.busy) return;
     const content = this.waiting.shift();
-    if (this.paused && this.waiting.length < (this.r.options.highWaterFrames ?? 64) / 2) {
+    if (content) this.waitingBytes -= content.length;
+    if (
+      this.paused &&
+      this.waiting.length < (this.r.options.highWaterFrames ?? 64) / 2 &&
+      this.waitingBytes < this.r.byteLimit / 2
+    ) {
       this.paused = false;
       this.socket.resume();
     }
@@ -482,6 +491,7 @@ class Connection implements ReplyTarget {
   private onClose(): void {
     this.closed = true;
     this.waiting.length = 0;
+    this.waitingBytes = 0;
     if (this.decoder.discarded > 0) {
       this.r.events.warning?.(
         "MLLP_DISCARDED",
@@ -507,12 +517,15 @@ export class MllpReceiver {
   readonly dedupe?: DedupeCache;
   /** Bytes outside frames over closed connections. */
   discarded = 0;
+  /** maxBytes, or no limit when it is not positive. */
+  readonly byteLimit: number;
 
   constructor(
     readonly options: ReceiverOptions,
     readonly events: ReceiverEvents,
   ) {
     if (options.dedupeSeconds > 0) this.dedupe = new DedupeCache(options.dedupeSeconds * 1000);
+    this.byteLimit = options.maxBytes > 0 ? options.maxBytes : Number.POSITIVE_INFINITY;
   }
 
   get connections(): number {
