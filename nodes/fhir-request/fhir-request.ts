@@ -1,10 +1,11 @@
 import { setMaxListeners } from "node:events";
-import type { NodeAPI, NodeDef, Node, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { NodeAPI, NodeDef, Node, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { validateInteraction } from "../../lib/fhir";
 import type { FhirMeta, InteractionInput, InteractionResult } from "../../lib/fhir/types";
 import { onInput } from "../shared/input";
+import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
 import type { FhirServerNode } from "../fhir-server/types";
 import { BAD_INPUT, buildInteraction, parseOperation, workingLabel, type RequestProps } from "./input";
@@ -147,29 +148,12 @@ export = function (RED: NodeAPI) {
         show("ok", resources ? `${resources.length} resources` : `${result.meta.status} ${input.operation}`);
       }
       if (resources && outputResources) {
-        sendEach(msg, resources, send);
+        sendEach(RED, msg, resources, send);
       } else {
         msg.payload = result.body;
         send(msg);
       }
     });
-
-    /** One msg per resource, with msg.parts as core split sets it, so that a join in auto mode rebuilds the array. */
-    function sendEach(msg: FhirMsg, resources: unknown[], send: (m: NodeMessage) => void): void {
-      if (resources.length === 0) return;
-      const outer = msg.parts;
-      delete msg.payload;
-      delete msg.parts;
-      const id = msg._msgid;
-      const count = resources.length;
-      for (let index = 0; index < count; index++) {
-        const m = (index === count - 1 ? msg : RED.util.cloneMessage(msg)) as FhirMsg;
-        m.payload = resources[index];
-        m.parts = { id, index, count, type: "array", len: 1 };
-        if (outer) m.parts.parts = outer;
-        send(m);
-      }
-    }
 
     node.on("close", (done: () => void) => {
       aborter.abort();

@@ -3,6 +3,7 @@ import { FhirClient } from "../../lib/fhir";
 import type { FhirCredentials, TlsOptions } from "../../lib/fhir/types";
 import { buildServerConfig, pickTls, type FhirServerProps } from "./config";
 import type { FhirServerNode } from "./types";
+import { closeOwnedClient } from "../shared/owned-client";
 
 interface FhirServerDef extends NodeDef, FhirServerProps {}
 
@@ -32,22 +33,10 @@ export = function (RED: NodeAPI) {
       node.error(node.configError);
     }
 
-    node.on("close", (done: () => void) => {
+    closeOwnedClient(node, () => {
       const client = node.client;
       node.client = undefined;
-      if (!client) {
-        done();
-        return;
-      }
-      client.close().then(
-        () => done(),
-        (err: unknown) => {
-          node.warn(
-            `closing the connection pool failed: ${err instanceof Error ? err.message : String(err)}`,
-          );
-          done();
-        },
-      );
+      return client;
     });
   }
 

@@ -1,8 +1,9 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import type { ClientHooks, LegacyRequestInfo } from "../../lib/legacy/client";
 import { onInput } from "../shared/input";
+import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
 import type { LegacyApiNode } from "../legacy-api/types";
 import { planOf, requestOf, type HmacRequestProps, type RequestPlan } from "./input";
@@ -105,7 +106,7 @@ export = function (RED: NodeAPI) {
             count: result.items.length,
           };
           if (--inFlight === 0) show("ok", `${result.items.length} items`);
-          if (plan.each) sendEach(msg, result.items, send);
+          if (plan.each) sendEach(RED, msg, result.items, send);
           else {
             msg.payload = result.items;
             send(msg);
@@ -140,23 +141,6 @@ export = function (RED: NodeAPI) {
         throw err;
       }
     });
-
-    /** One msg per item, with msg.parts as core split sets it, so that a join in auto mode rebuilds the array. */
-    function sendEach(msg: LegacyMsg, items: unknown[], send: (m: NodeMessage) => void): void {
-      if (items.length === 0) return;
-      const outer = msg.parts;
-      delete msg.payload;
-      delete msg.parts;
-      const id = msg._msgid;
-      const count = items.length;
-      for (let index = 0; index < count; index++) {
-        const m = (index === count - 1 ? msg : RED.util.cloneMessage(msg)) as LegacyMsg;
-        m.payload = items[index];
-        m.parts = { id, index, count, type: "array", len: 1 };
-        if (outer) m.parts.parts = outer;
-        send(m);
-      }
-    }
 
     node.on("close", (done: () => void) => {
       aborter.abort();

@@ -2,6 +2,7 @@ import type { NodeAPI, NodeDef } from "node-red";
 import { LegacyClient, type LegacyCredentials } from "../../lib/legacy/client";
 import { buildLegacyConfig, hostOf, type LegacyApiProps } from "./config";
 import type { LegacyApiNode } from "./types";
+import { closeOwnedClient } from "../shared/owned-client";
 
 interface LegacyApiDef extends NodeDef, LegacyApiProps {}
 
@@ -20,22 +21,10 @@ export = function (RED: NodeAPI) {
       node.error(`legacy-api ${def.name || node.host || node.id}: ${node.configError}`);
     }
 
-    node.on("close", (done: () => void) => {
+    closeOwnedClient(node, () => {
       const client = node.client;
       node.client = undefined;
-      if (!client) {
-        done();
-        return;
-      }
-      client.close().then(
-        () => done(),
-        (err: unknown) => {
-          node.warn(
-            `closing the connection pool failed: ${err instanceof Error ? err.message : String(err)}`,
-          );
-          done();
-        },
-      );
+      return client;
     });
   }
 
