@@ -12,7 +12,7 @@ import { startRuntime, type FlowNode } from "../test/support/red-runtime";
  * HL7 transport figures (issue 5, benchmark 6):
  *
  * (a) what hl7-parse does per message (lib/hl7 parse + the msg.payload structure + msg.hl7)
- *     against a bare `hl7v2` `HL7Message.parse` of the same texts, for a ~630 B ADT^A01 and a
+ *     against a bare `hl7v2` `HL7Message.parse` of the same texts, for a ~650 B ADT^A01 and a
  *     5 KB ADT^A01; the ratio is ours / hl7v2 in messages per second (target >= 0.8). Every
  *     timed call gets a different text (MSH-10 varies) so lib/hl7's parse cache never answers.
  * (c) end to end in a real Node-RED runtime (child process), 8 MLLP sender connections on
@@ -224,7 +224,7 @@ async function endToEnd(): Promise<void> {
   try {
     await runtime.waitForLog(/Started flows/, 60_000);
     console.log(
-      "(c) end to end in Node-RED 4.1 (child process), 8 connections on loopback, ~630 B ADT^A01, 6 s per figure",
+      "(c) end to end in Node-RED 4.1 (child process), 8 connections on loopback, ~650 B ADT^A01, 6 s per figure",
     );
     const cases: Array<[string, number]> = [
       ["mllp-in ack auto (baseline)", ports.auto],
