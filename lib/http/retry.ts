@@ -37,8 +37,9 @@ export function parseRetryAfter(
   const text = raw.trim();
   if (text === "") return undefined;
   if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // An HTTP-date always names the weekday, which keeps bare numbers and ISO strings out.
-  if (!/^[A-Za-z]{3},/.test(text)) return undefined;
+  // Each of RFC 9110's three date forms (IMF-fixdate, RFC 850, asctime) starts with the weekday,
+  // which keeps bare numbers and ISO strings out; Date.parse reads all three.
+  if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s/i.test(text)) return undefined;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
@@ -53,8 +54,9 @@ export function backoffDelay(
   policy: BackoffPolicy = DEFAULT_BACKOFF,
   random = Math.random,
 ): number {
+  // 2^attempt overflows to Infinity long after the cap applies; Math.min keeps it finite.
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt));
-  return Math.floor(random() * ceiling);
+  return Math.floor(random() * Math.max(0, ceiling));
 }
 
 /**

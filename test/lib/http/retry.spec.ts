@@ -31,6 +31,9 @@ describe("lib/http/retry", () => {
     const now = Date.parse("2025-01-06T08:00:00Z");
     expect(parseRetryAfter("Mon, 06 Jan 2025 08:00:05 GMT", now)).to.equal(5000);
     expect(parseRetryAfter("Mon, 06 Jan 2025 07:59:00 GMT", now)).to.equal(0);
+    // RFC 9110's two obsolete forms: RFC 850 and asctime
+    expect(parseRetryAfter("Monday, 06-Jan-25 08:00:05 GMT", now)).to.equal(5000);
+    expect(parseRetryAfter("Mon Jan  6 08:00:05 2025", now)).to.be.a("number");
   });
 
   it("ignores absent or unparseable Retry-After values", () => {
