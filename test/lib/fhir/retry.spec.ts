@@ -1,17 +1,6 @@
 import { expect } from "chai";
+import { mulberry32 } from "../../../sandbox/pms/data";
 import { backoffDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "../../../lib/fhir/retry";
-
-/** mulberry32: a seeded [0, 1) source so jitter tests are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("lib/fhir retry", () => {
   it("retries 429, 502, 503 and 504 only", () => {
@@ -21,7 +10,7 @@ describe("lib/fhir retry", () => {
   });
 
   it("backs off exponentially with full jitter, within [0, min(cap, base*2^(n-1))]", () => {
-    const random = seeded(42);
+    const random = mulberry32(42);
     for (let attempt = 1; attempt <= 12; attempt++) {
       const ceiling = Math.min(5000, 100 * 2 ** (attempt - 1));
       for (let i = 0; i < 200; i++) {
@@ -33,7 +22,7 @@ describe("lib/fhir retry", () => {
   });
 
   it("uses the whole jitter range (not a fixed step)", () => {
-    const random = seeded(7);
+    const random = mulberry32(7);
     const samples = Array.from({ length: 500 }, () => backoffDelay(4, 100, 10_000, random));
     expect(Math.min(...samples)).to.be.below(100);
     expect(Math.max(...samples)).to.be.above(700);

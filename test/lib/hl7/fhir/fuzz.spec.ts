@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { mulberry32 } from "../../../../sandbox/pms/data";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createConverter } from "../../../../lib/hl7/fhir";
@@ -6,18 +7,6 @@ import { createConverter } from "../../../../lib/hl7/fhir";
 const FIXTURES = join(__dirname, "..", "..", "..", "..", "..", "test", "fixtures", "hl7-fhir");
 const CODES = new Set(["HL7_PARSE", "HL7_BAD_INPUT", "HL7_CONVERT", "HL7_UNSUPPORTED"]);
 const ITERATIONS = 10000;
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from its iteration number. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   "|",
@@ -96,7 +85,7 @@ describe("hl7-fhir to-fhir fuzz: mutated sample messages", function () {
       .filter((f) => f.endsWith(".hl7"))
       .map((f) => readFileSync(join(FIXTURES, f), "utf8").replace(/\r?\n/g, "\r"));
     const converter = createConverter({ direction: "to-fhir", timezone: "Europe/Berlin" });
-    const rnd = prng(0x5eed);
+    const rnd = mulberry32(0x5eed);
     const seen: Record<string, number> = {};
     for (let i = 0; i < ITERATIONS; i++) {
       const text = mutate(samples[i % samples.length], rnd);
