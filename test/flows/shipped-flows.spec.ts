@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { CHARGE_ITEM_RULES, CHARGE_MAPPER_NAME } from "../../lib/pipelines/charges";
 import { lintFlowSet } from "../../lib/pipelines/flow-lint";
 import { PACK_DIR } from "../../sandbox/node-red";
 import { startRuntime, type Runtime } from "../support/red-runtime";
@@ -52,5 +53,20 @@ describe("shipped flows (flows/*.json)", function () {
     const files = shippedFiles();
     expect(Object.keys(files)).to.not.have.length(0);
     expect(lintFlowSet(files, { installedTypes })).to.deep.equal([]);
+  });
+
+  it("carry the pack's one ChargeItem -> charge rule set wherever a pipeline maps ChargeItems", function () {
+    const mappers = Object.values(shippedFiles())
+      .flat()
+      .filter((n) => (n as { type?: string }).type === "pms-fhir-map") as Array<{
+      name: string;
+      rules: unknown;
+    }>;
+    const chargeMappers = mappers.filter((n) => n.name === CHARGE_MAPPER_NAME);
+    expect(chargeMappers.length).to.be.at.least(1);
+    for (const n of chargeMappers) expect(n.rules).to.deep.equal(CHARGE_ITEM_RULES);
+    for (const n of mappers) {
+      if (JSON.stringify(n.rules).includes('"ChargeItem"')) expect(n.name).to.equal(CHARGE_MAPPER_NAME);
+    }
   });
 });

@@ -1,0 +1,241 @@
+import { expect } from "chai";
+import type { ChargeItem, Encounter, Subscription } from "@medplum/fhirtypes";
+import { compileBuiltin } from "../../lib/mapping";
+import type { PmsAppointment } from "../../lib/mapping/records";
+import type { PmsSimulator } from "../../sandbox/pms/server";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+import {
+  allOf,
+  flowContext,
+  loadPipeline,
+  pressInject,
+  startServices,
+  waitFor,
+  type Services,
+  type Stored,
+} from "./support";
+
+/**
+ * flows/ehr-to-pms.json in a real Node-RED against the sandbox FHIR server (seeded with finished
+ * Encounters and their ChargeItems) and the PMS simulator: assertions are on the PMS's
+ * appointments and charges, and on the flow's run and dead-letter records.
+ */
+
+const NAME = "ehr-to-pms";
+const FLOW = loadPipeline(NAME);
+const TAB = `${NAME}-tab`;
+const CPT = "http://www.ama-assn.org/go/cpt";
+
+interface Run {
+  seq: number;
+  outcome: "ok" | "failed" | "skipped";
+  code?: string;
+  encounters: number;
+  completed: number;
+  skipped: number;
+  deadLettered: number;
+  charges: number;
+  watermark?: string;
+}
+
+interface DeadLetter {
+  code: string;
+  status?: number;
+  encounterId: string;
+  appointmentId?: string;
+  chargeItemId?: string;
+  fields: string[];
+}
+
+const encounterMap = compileBuiltin("encounter");
+
+describe("pipeline ehr-to-pms", function () {
+  this.timeout(60000);
+  let services: Services;
+  let pms: PmsSimulator;
+  let rt: Runtime;
+  let open: PmsAppointment[];
+
+  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const deadLetters = async (): Promise<DeadLetter[]> =>
+    (await flowContext<DeadLetter[]>(rt, TAB, "deadLetters")) ?? [];
+
+  /** A finished Encounter for a PMS appointment, as care-coordination writes it and a clinician finishes it. */
+  async function finishedEncounter(appt: PmsAppointment | { id: string }): Promise<Stored> {
+    const base =
+      "patientId" in appt
+        ? encounterMap.toFhir(appt).value!
+        : encounterMap.toFhir({ ...open[0], id: appt.id }).value!;
+    return (await services.fhir.repository.createResource({
+      ...(base as unknown as Encounter),
+      status: "finished",
+    })) as Stored;
+  }
+
+  async function chargeItem(
+    encounter: Stored,
+    code: string,
+    value?: number,
+    status = "billable",
+  ): Promise<Stored> {
+    const item: ChargeItem = {
+      resourceType: "ChargeItem",
+      status: status as ChargeItem["status"],
+      code: { coding: [{ system: CPT, code }], text: `CPT ${code}` },
+      subject: { reference: "Patient/ehr-side-id" },
+      context: { reference: `Encounter/${encounter.id}` },
+    };
+    if (value !== undefined) item.priceOverride = { value, currency: "USD" };
+    return (await services.fhir.repository.createResource(item)) as Stored;
+  }
+
+  /** Presses "every 30 s" until a run that was not skipped (the timer's own run may hold the lease). */
+  async function runOnce(): Promise<Run> {
+    for (;;) {
+      const last = (await runs()).at(-1)?.seq ?? 0;
+      await pressInject(rt, `${NAME}-every`);
+      const run = await waitFor("a run", async () => (await runs()).find((r) => r.seq > last));
+      if (run.outcome !== "skipped") return run;
+    }
+  }
+
+  const charges = (appt: PmsAppointment) =>
+    pms.charges.filter((c) => c.appointmentId === appt.id).map((c) => [c.code, c.amount, c.currency]);
+
+  before(async function () {
+    services = await startServices({ pms: { patients: 12, appointments: 40 } });
+    pms = services.pms!;
+    open = pms.data.appointments.filter((a) => a.status === "scheduled" || a.status === "confirmed");
+    expect(open.length).to.be.at.least(8);
+    // Seeded before Node-RED starts: its first run (at start) finds them.
+    const e0 = await finishedEncounter(open[0]);
+    await chargeItem(e0, "99213", 125);
+    await chargeItem(e0, "36415", 15);
+    await chargeItem(e0, "99000", 40, "not-billable");
+    const e1 = await finishedEncounter(open[1]);
+    await chargeItem(e1, "99214", 180);
+    await finishedEncounter(open[2]);
+    const e3 = await finishedEncounter(open[3]);
+    await chargeItem(e3, "93000");
+    await chargeItem(e3, "81002", 12);
+    await finishedEncounter({ id: "appt-999999" });
+    await services.fhir.repository.createResource<Encounter>({
+      resourceType: "Encounter",
+      status: "finished",
+      class: { code: "AMB" },
+      identifier: [{ system: "urn:other:visit", value: "V-1" }],
+    });
+    await services.fhir.repository.createResource<Encounter>({
+      ...(encounterMap.toFhir(open[4]).value as unknown as Encounter),
+      status: "in-progress",
+    });
+    rt = await startRuntime({
+      flows: FLOW,
+      credentials: services.credentials(FLOW),
+      env: { ...services.env, EHR_NOTIFY_URL: "http://127.0.0.1:1/ehr/notify" },
+    });
+  });
+
+  after(async function () {
+    await rt?.stop();
+    await services?.close();
+  });
+
+  it("completes the PMS appointments of finished encounters and posts their billable charges", async function () {
+    const run = await waitFor("the first complete run", async () =>
+      (await runs()).find((r) => r.outcome === "ok" && r.encounters > 0),
+    );
+    expect(run).to.include({ encounters: 6, completed: 4, skipped: 1, deadLettered: 2, charges: 4 });
+    const status = (a: PmsAppointment) => pms.data.appointments.find((x) => x.id === a.id)!.status;
+    expect([0, 1, 2, 3].map((i) => status(open[i]))).to.deep.equal(Array(4).fill("completed"));
+    expect(status(open[4])).to.not.equal("completed");
+    expect(charges(open[0])).to.have.deep.members([
+      ["99213", 125, "USD"],
+      ["36415", 15, "USD"],
+    ]);
+    expect(charges(open[1])).to.deep.equal([["99214", 180, "USD"]]);
+    expect(charges(open[2])).to.deep.equal([]);
+    expect(charges(open[3])).to.deep.equal([["81002", 12, "USD"]]);
+    for (const c of pms.charges) {
+      expect(c.patientId).to.equal(pms.data.appointments.find((a) => a.id === c.appointmentId)!.patientId);
+    }
+    const letters = await deadLetters();
+    expect(letters.map((l) => [l.code, l.status, l.appointmentId, l.fields])).to.have.deep.members([
+      ["MAP_REQUIRED", undefined, open[3].id, ["priceOverride.value"]],
+      ["LEGACY_HTTP_404", 404, "appt-999999", []],
+    ]);
+    expect(letters.find((l) => l.code === "MAP_REQUIRED")!.chargeItemId).to.be.a("string");
+  });
+
+  it("registers a rest-hook Subscription, and a notification starts a run at once", async function () {
+    const subs = allOf(services.fhir, "Subscription") as Array<Stored & Subscription>;
+    expect(subs).to.have.length(1);
+    expect(subs[0].criteria).to.equal("Encounter?status=finished");
+    expect(subs[0].channel).to.deep.equal({ type: "rest-hook", endpoint: "http://127.0.0.1:1/ehr/notify" });
+    expect(await flowContext(rt, TAB, "notifications")).to.include({
+      mode: "rest-hook",
+      fhirVersion: "4.0.1",
+    });
+
+    const e5 = await finishedEncounter(open[5]);
+    await chargeItem(e5, "99212", 90);
+    const res = await fetch(`${rt.url}/ehr/notify`, {
+      method: "POST",
+      headers: { "content-type": "application/fhir+json" },
+      body: "{}",
+    });
+    expect(res.status).to.equal(204);
+    await waitFor("the notified encounter's charge", () => charges(open[5]).length === 1);
+    expect(pms.data.appointments.find((a) => a.id === open[5].id)!.status).to.equal("completed");
+  });
+
+  it("never posts a charge twice, even when a finished encounter changes again", async function () {
+    const before = pms.charges.length;
+    const again = await runOnce();
+    expect(again).to.include({ outcome: "ok", encounters: 0 });
+    // A later edit to a finished encounter makes it new to the checkpoint: done again, charged once.
+    const e0 = allOf(services.fhir, "Encounter").find((e) =>
+      e.identifier?.some((i) => i.value === open[0].id),
+    ) as Stored & Encounter;
+    await services.fhir.repository.updateResource({ ...e0, serviceType: { text: "follow-up" } });
+    const edited = await runOnce();
+    expect(edited).to.include({ outcome: "ok", encounters: 1, completed: 1, charges: 2 });
+    expect(pms.charges.length).to.equal(before);
+  });
+
+  it("ends a run on a transient failure without moving the checkpoint, and the next run catches up", async function () {
+    const e6 = await finishedEncounter(open[6]);
+    await chargeItem(e6, "99215", 250);
+    const watermark = (await runs()).filter((r) => r.outcome === "ok").at(-1)!.watermark;
+    // The EHR answers the ChargeItem search 503 on every attempt (1 + 3 retries).
+    services.fhir.faults.next(4, { status: 503, retryAfter: 0 });
+    const failed = await runOnce();
+    expect(failed).to.include({ outcome: "failed", code: "FHIR_HTTP_503" });
+    expect(charges(open[6])).to.deep.equal([]);
+    const cp = await rt.getJson<{ msg?: string }>(
+      "/context/global/syncCheckpoint_ehr_2dfinished_2dencounters",
+    );
+    expect((JSON.parse(cp.msg!) as { highWater: string }).highWater).to.equal(watermark);
+
+    const next = await runOnce();
+    expect(next).to.include({ outcome: "ok", encounters: 1, completed: 1, charges: 1 });
+    expect(charges(open[6])).to.deep.equal([["99215", 250, "USD"]]);
+  });
+
+  it("polls only, and says why, without an address for notifications", async function () {
+    const flow = structuredClone(FLOW);
+    const tab = flow.find((n) => n.type === "tab")! as {
+      env: Array<{ name: string; value: string; type: string }>;
+    };
+    tab.env.push({ name: "EHR_NOTIFY_URL", value: "", type: "str" });
+    await rt.deploy(flow, services.credentials(flow));
+    await waitFor("the polling decision", async () => {
+      const n = await flowContext<{ mode: string; reason?: string }>(rt, TAB, "notifications");
+      return n?.mode === "polling" && n;
+    });
+    expect(await flowContext(rt, TAB, "notifications")).to.deep.include({
+      reason: "EHR_NOTIFY_URL is not set",
+    });
+    expect(allOf(services.fhir, "Subscription")).to.have.length(1);
+  });
+});
