@@ -12,19 +12,8 @@ import {
   splitBatch,
 } from "../../../lib/hl7";
 import { PackError } from "../../../lib/errors";
+import { mulberry32 } from "../../../sandbox/pms/data";
 import { fixture } from "./fixtures";
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SAMPLES = [
   "adt-a01-v2.3.hl7",
@@ -105,7 +94,7 @@ function coded(err: unknown, what: string): void {
 describe("lib/hl7 fuzz (seeded): mutated samples never crash, every failure is coded", () => {
   it("10,000 mutations through parse, header read, batch split, ACK and framing", function () {
     this.timeout(60_000);
-    const r = rng(0x5eed_4c37);
+    const r = mulberry32(0x5eed_4c37);
     const samples = SAMPLES.map(fixture);
     let parsed = 0;
     let failed = 0;
