@@ -224,7 +224,7 @@ describe("pipeline ehr-to-pms", function () {
 
   it("polls only, and says why, without an address for notifications", async function () {
     const flow = structuredClone(FLOW);
-    const tab = flow.find((n) => n.type === "tab")! as {
+    const tab = flow.find((n) => n.type === "tab") as unknown as {
       env: Array<{ name: string; value: string; type: string }>;
     };
     tab.env.push({ name: "EHR_NOTIFY_URL", value: "", type: "str" });
