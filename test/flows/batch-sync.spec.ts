@@ -353,6 +353,20 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
     expect(logs.filter((l) => /\[(error|warn)\]/.test(l))).to.deep.equal([]);
     expect(logs.some((l) => /\[info\].*patients run skipped/.test(l))).to.equal(true);
   });
+  it("fails the run without a commit when the PMS cannot be reached (last: it stops the simulator)", async () => {
+    await sandbox.pms.updatePatient("pat-00031", { phone: "(617) 555-0131" });
+    const before = await checkpointOf(rt, "pms-patients");
+    await sandbox.pms.close();
+    const runs = await sync(rt);
+    expect(runs.map((r) => [r.entity, r.outcome, r.code])).to.deep.equal([
+      ["patients", "failed", "LEGACY_NETWORK"],
+    ]);
+    expect(await checkpointOf(rt, "pms-patients")).to.include({
+      highWater: before?.highWater,
+      cursor: before?.cursor,
+      lease: null,
+    });
+  });
 });
 
 describe("flows/batch-sync.json: kill -9 mid-sync, restart, run again", function () {
