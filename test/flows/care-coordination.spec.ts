@@ -1,0 +1,219 @@
+import { expect } from "chai";
+import type { ChargeItem, Encounter, Task } from "@medplum/fhirtypes";
+import { LegacyClient } from "../../lib/legacy/client";
+import { compileBuiltin } from "../../lib/mapping";
+import type { PmsAppointment } from "../../lib/mapping/records";
+import type { PmsSimulator } from "../../sandbox/pms/server";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+import {
+  ENCOUNTER_SYSTEM,
+  allOf,
+  flowContext,
+  loadPipeline,
+  pressInject,
+  startServices,
+  storedBy,
+  waitFor,
+  type Services,
+  type Stored,
+} from "./support";
+
+/**
+ * flows/care-coordination.json in a real Node-RED against the PMS simulator (a schedule over
+ * the coming weeks) and the sandbox FHIR server: assertions are on the Encounters and Tasks the
+ * EHR holds and the charges the PMS holds.
+ */
+
+const NAME = "care-coordination";
+const FLOW = loadPipeline(NAME);
+const TAB = `${NAME}-tab`;
+const TASK_SYSTEM = "urn:healthbridge:care-task";
+const LEAD_MINUTES: Record<string, number> = {
+  "insurance-verification": 24 * 60,
+  "patient-reminder": 120,
+  "room-preparation": 30,
+};
+
+interface Run {
+  seq: number;
+  outcome: "ok" | "failed" | "skipped";
+  code?: string;
+  appointments: number;
+  booked: number;
+  completed: number;
+  skipped: number;
+  deadLettered: number;
+  charges: number;
+}
+
+const encounterMap = compileBuiltin("encounter");
+const booked = (a: PmsAppointment) =>
+  (a.status === "scheduled" || a.status === "confirmed") && Date.parse(a.scheduledTime) > Date.now();
+
+describe("pipeline care-coordination", function () {
+  this.timeout(60000);
+  let services: Services;
+  let pms: PmsSimulator;
+  let api: LegacyClient;
+  let rt: Runtime;
+
+  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const encounters = () => storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM);
+  const tasksOf = (apptId: string) =>
+    (allOf(services.fhir, "Task") as Array<Stored & Task>).filter((t) =>
+      t.identifier?.some((i) => i.system === TASK_SYSTEM && i.value!.startsWith(`${apptId}-`)),
+    );
+
+  async function runOnce(): Promise<Run> {
+    for (;;) {
+      const last = (await runs()).at(-1)?.seq ?? 0;
+      await pressInject(rt, `${NAME}-every`);
+      const run = await waitFor("a run", async () => (await runs()).find((r) => r.seq > last));
+      if (run.outcome !== "skipped") return run;
+    }
+  }
+
+  /** Books a visit through the PMS API, as a front desk would. */
+  async function book(patientId: string, providerId: string, scheduledTime: string): Promise<PmsAppointment> {
+    const res = await api.request({
+      method: "POST",
+      path: "/appointments",
+      body: { patientId, providerId, scheduledTime, duration: 20, reason: "Follow-up" },
+    });
+    expect(res.status).to.equal(201);
+    return res.body as PmsAppointment;
+  }
+
+  before(async function () {
+    // Records changed in the last hours; a schedule over the next 90 days from today.
+    const start = new Date(Date.now() - 6 * 3600_000).toISOString();
+    services = await startServices({ pms: { patients: 10, appointments: 16, start } });
+    pms = services.pms!;
+    api = new LegacyClient({
+      baseUrl: pms.url,
+      credentials: { apiKey: services.secrets.apiKey, apiSecret: services.secrets.apiSecret },
+    });
+    rt = await startRuntime({ flows: FLOW, credentials: services.credentials(FLOW), env: services.env });
+  });
+
+  after(async function () {
+    await rt?.stop();
+    await api?.close();
+    await services?.close();
+  });
+
+  it("gives every booked visit ahead a planned Encounter and three Tasks due 24 h, 2 h and 30 min before", async function () {
+    const run = await waitFor("the first run", async () =>
+      (await runs()).find((r) => r.outcome === "ok" && r.appointments > 0),
+    );
+    const expected = pms.data.appointments.filter(booked);
+    expect(expected.length).to.be.at.least(4);
+    expect(run).to.include({ appointments: 16, booked: expected.length, skipped: 16 - expected.length });
+
+    const stored = encounters();
+    expect([...stored.keys()].sort()).to.deep.equal(expected.map((a) => a.id).sort());
+    for (const appt of expected) {
+      const enc = stored.get(appt.id)! as Stored & Encounter;
+      const { id: _id, meta: _meta, ...content } = enc;
+      expect(content).to.deep.equal(encounterMap.toFhir(appt).value);
+      const tasks = tasksOf(appt.id);
+      expect(tasks.map((t) => t.code?.coding?.[0]?.code).sort()).to.deep.equal(
+        Object.keys(LEAD_MINUTES).sort(),
+      );
+      for (const t of tasks) {
+        const lead = LEAD_MINUTES[t.code!.coding![0].code!];
+        expect(Date.parse(t.restriction!.period!.end!)).to.equal(
+          Date.parse(appt.scheduledTime) - lead * 60000,
+        );
+        expect(t).to.include({ status: "requested", intent: "order" });
+        expect(t.encounter).to.deep.equal({ reference: `Encounter/${enc.id}` });
+        expect(t.for?.identifier).to.deep.equal({
+          system: "urn:healthbridge:pms:patient",
+          value: appt.patientId,
+        });
+        expect(t.focus?.identifier).to.deep.equal({
+          system: "urn:healthbridge:pms:appointment",
+          value: appt.id,
+        });
+      }
+    }
+  });
+
+  it("posts a completed visit's billable charges to the PMS, each once", async function () {
+    const appt = pms.data.appointments.filter(booked)[0];
+    const enc = encounters().get(appt.id)!;
+    const item = (code: string, value?: number): ChargeItem => ({
+      resourceType: "ChargeItem",
+      status: "billable",
+      code: { coding: [{ system: "http://www.ama-assn.org/go/cpt", code }] },
+      subject: { reference: "Patient/ehr-side" },
+      context: { reference: `Encounter/${enc.id}` },
+      ...(value === undefined ? {} : { priceOverride: { value, currency: "USD" } }),
+    });
+    await services.fhir.repository.createResource(item("99213", 125));
+    const unpriced = await services.fhir.repository.createResource(item("93000"));
+    await pms.completeAppointment(appt.id);
+
+    const run = await runOnce();
+    expect(run).to.include({ outcome: "ok", appointments: 1, completed: 1, charges: 1, deadLettered: 1 });
+    expect(pms.charges.map((c) => [c.appointmentId, c.patientId, c.code, c.amount])).to.deep.equal([
+      [appt.id, appt.patientId, "99213", 125],
+    ]);
+    const letters = await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters");
+    expect(letters).to.deep.equal([
+      {
+        at: letters![0].at,
+        code: "MAP_REQUIRED",
+        appointmentId: appt.id,
+        encounterId: enc.id,
+        chargeItemId: unpriced.id,
+        fields: ["priceOverride.value"],
+      },
+    ]);
+    // The same completion seen again (e.g. after a restart without a checkpoint): no second charge.
+    await pms.completeAppointment(appt.id);
+    expect(await runOnce()).to.include({ outcome: "ok", completed: 1, charges: 1 });
+    expect(pms.charges).to.have.length(1);
+  });
+
+  it("keeps what staff did with a Task when the visit changes, and moves the Encounter", async function () {
+    const appt = pms.data.appointments.filter(booked)[1];
+    const task = tasksOf(appt.id).find((t) => t.code?.coding?.[0]?.code === "patient-reminder")!;
+    await services.fhir.repository.updateResource({ ...task, status: "completed" });
+    const enc = encounters().get(appt.id)!;
+    const res = await api.request({
+      method: "PATCH",
+      path: `/appointments/${appt.id}`,
+      body: { status: "confirmed" },
+    });
+    expect(res.status).to.equal(200);
+
+    // The run may also repeat the appointment the last run ended on (the checkpoint keeps no cursor when a
+    // run ends on the record it started after: a repeat, never a loss); repeats change nothing.
+    const charged = pms.charges.length;
+    const r3 = await runOnce();
+    expect(r3).to.include({ outcome: "ok", booked: 1 });
+    expect(pms.charges).to.have.length(charged);
+    expect(Number(encounters().get(appt.id)!.meta?.versionId)).to.equal(Number(enc.meta?.versionId) + 1);
+    const tasks = tasksOf(appt.id);
+    expect(tasks).to.have.length(3);
+    expect(tasks.find((t) => t.id === task.id)!.status).to.equal("completed");
+  });
+
+  it("skips a visit already past, and repeats a run the EHR failed until it is written", async function () {
+    const [p1, p2] = pms.data.patients;
+    const provider = pms.data.providers[0].id;
+    const past = await book(p1.id, provider, new Date(Date.now() - 3 * 3600_000).toISOString());
+    const ahead = await book(p2.id, provider, new Date(Date.now() + 3 * 24 * 3600_000).toISOString());
+    services.fhir.faults.next(1, { status: 500 });
+    const failed = await runOnce();
+    expect(failed).to.include({ outcome: "failed", code: "FHIR_HTTP_500" });
+    expect(encounters().has(ahead.id)).to.equal(false);
+    expect(tasksOf(ahead.id)).to.deep.equal([]);
+
+    expect(await runOnce()).to.include({ outcome: "ok", appointments: 2, booked: 1, skipped: 1 });
+    expect(encounters().has(ahead.id)).to.equal(true);
+    expect(encounters().has(past.id)).to.equal(false);
+    expect(tasksOf(ahead.id)).to.have.length(3);
+  });
+});
