@@ -2,7 +2,7 @@
  * `npm start`: the sandbox services, then Node-RED 4.1 on http://127.0.0.1:1880 with this pack and
  * every shipped pipeline deployed on its own tab. Ctrl-C stops everything.
  *
- * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), NODE_RED_USER_DIR (.node-red-data).
+ * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), NODE_RED_USER_DIR (.node-red-data).
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -32,7 +32,7 @@ function readFlows(file: string): FlowNode[] {
 
 async function main(): Promise<void> {
   const userDir = resolve(process.env.NODE_RED_USER_DIR ?? join(PACK_DIR, ".node-red-data"));
-  const sandbox = await startSandbox({ fhirPort: port("FHIR_PORT", 8103) });
+  const sandbox = await startSandbox({ fhirPort: port("FHIR_PORT", 8103), pmsPort: port("PMS_PORT", 8104) });
   let red: NodeRedProcess | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
   console.log(`
   Node-RED editor    ${red.url}/
   FHIR R4 sandbox    ${sandbox.fhir.url}   (OAuth2 token endpoint ${sandbox.fhir.tokenUrl})
+  PMS simulator      ${sandbox.pms.url}   (pms-hmac signed REST API)
 
   Ctrl-C stops everything.
 `);
