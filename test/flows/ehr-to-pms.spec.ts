@@ -222,6 +222,15 @@ describe("pipeline ehr-to-pms", function () {
     expect(charges(open[6])).to.deep.equal([["99215", 250, "USD"]]);
   });
 
+  it("does not register its Subscription again after a restart", async function () {
+    await rt.deploy(FLOW, services.credentials(FLOW));
+    await waitFor("the Subscription found", async () => {
+      const n = await flowContext<{ subscription?: string }>(rt, TAB, "notifications");
+      return n?.subscription === "existing";
+    });
+    expect(allOf(services.fhir, "Subscription")).to.have.length(1);
+  });
+
   it("polls only, and says why, without an address for notifications", async function () {
     const flow = structuredClone(FLOW);
     const tab = flow.find((n) => n.type === "tab") as unknown as {
