@@ -248,6 +248,8 @@ describe("health-monitor in a real Node-RED with adminAuth", function () {
     }, token);
     const page = await context.newPage();
     const problems = watchPage(page);
+    // Fresh calls: those fed in before() may have left the 60 s window on a slow machine.
+    await feed(rt, "fhir", true, 80, 5);
     await page.goto(`${rt.url}/pms-ehr/health/dashboard`);
     await page.waitForSelector('section.card[data-integration="fhir"]');
     expect(await page.locator('section.card[data-integration="fhir"] .badge.state').textContent()).to.equal(
