@@ -1,0 +1,200 @@
+import { expect } from "chai";
+import type { Appointment, Patient } from "@medplum/fhirtypes";
+import { parseHl7 } from "../../lib/hl7/message";
+import { compileBuiltin } from "../../lib/mapping";
+import { startHl7Receiver, type Hl7Receiver } from "../../sandbox/hl7/receiver";
+import { generatePmsData } from "../../sandbox/pms/data";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+import {
+  flowContext,
+  loadPipeline,
+  pressInject,
+  startServices,
+  waitFor,
+  type Services,
+  type Stored,
+} from "./support";
+
+/**
+ * flows/fhir-to-hl7.json in a real Node-RED: Patients and Appointments written into the sandbox
+ * FHIR server go out as ADT and SIU to the sandbox's downstream MLLP receiver. Assertions are on
+ * what the receiver got and on the flow's run records.
+ */
+
+const NAME = "fhir-to-hl7";
+const FLOW = loadPipeline(NAME);
+const TAB = `${NAME}-tab`;
+const data = generatePmsData({ seed: 9, patients: 4, appointments: 4 });
+const patientMap = compileBuiltin("patient");
+const appointmentMap = compileBuiltin("appointment");
+
+interface Run {
+  seq: number;
+  type: "Patient" | "Appointment";
+  outcome: string;
+  code?: string;
+  resources: number;
+  sent: number;
+  deadLettered: number;
+}
+
+/** MSH-9, PID-3.1 (and the SCH-2.1 of an SIU) of a received message. */
+function facts(text: string): { type: string; pid?: string; sch?: string } {
+  const m = parseHl7(text);
+  const pid = m.segment("PID");
+  const sch = m.segment("SCH");
+  return {
+    type: `${m.header.type}^${m.header.event}`,
+    pid: pid ? pid.get(3) : undefined,
+    sch: sch ? sch.get(2) : undefined,
+  };
+}
+
+describe("pipeline fhir-to-hl7", function () {
+  this.timeout(60000);
+  let services: Services;
+  let rt: Runtime;
+  let receiver: Hl7Receiver;
+  let refuse = new Set<string>();
+
+  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+
+  /** One press: the Patient run and the Appointment run after it. */
+  async function sync(): Promise<Run[]> {
+    for (;;) {
+      const last = (await runs()).at(-1)?.seq ?? 0;
+      await pressInject(rt, `${NAME}-every`);
+      const got = await waitFor("a Patient and an Appointment run", async () => {
+        const r = (await runs()).filter((x) => x.seq > last);
+        return (r.some((x) => x.type === "Appointment") || r.some((x) => x.outcome === "failed")) && r;
+      });
+      if (!got.some((r) => r.outcome === "skipped")) return got;
+    }
+  }
+
+  const create = <T extends Stored>(resource: Record<string, unknown>): Promise<T> =>
+    services.fhir.repository.createResource(resource as never) as Promise<T>;
+
+  before(async function () {
+    services = await startServices({ pms: false });
+    receiver = await startHl7Receiver({
+      answer: (text) => (refuse.size && [...refuse].some((r) => text.includes(r)) ? "AE" : "AA"),
+    });
+    // Patients as the PMS pipelines write them; Appointments referring to them by PMS id
+    // (Patient/pat-00001, as the mapping set writes it) and, for the last one, by the FHIR id.
+    const patients: Array<Stored & Patient> = [];
+    for (const p of data.patients) patients.push(await create(patientMap.toFhir(p).value!));
+    for (const a of data.appointments.slice(0, 3)) await create(appointmentMap.toFhir(a).value!);
+    const last = appointmentMap.toFhir(data.appointments[3]).value! as unknown as Appointment;
+    const owner = patients.find((p) => p.identifier?.[0].value === data.appointments[3].patientId)!;
+    last.participant = last.participant.map((p) =>
+      p.actor?.reference?.startsWith("Patient/") ? { ...p, actor: { reference: `Patient/${owner.id}` } } : p,
+    );
+    await create(last as unknown as Record<string, unknown>);
+    rt = await startRuntime({
+      flows: FLOW,
+      credentials: services.credentials(FLOW),
+      env: { ...services.env, HL7_DOWNSTREAM_HOST: "127.0.0.1", HL7_DOWNSTREAM_PORT: String(receiver.port) },
+    });
+  });
+
+  after(async function () {
+    await rt?.stop();
+    await receiver?.stop();
+    await services?.close();
+  });
+
+  it("sends each new Patient as ADT^A28, then each Appointment as SIU with its patient's PID", async function () {
+    await receiver.waitFor(8);
+    const got = receiver.messages.map((m) => facts(m.text));
+    expect(got.slice(0, 4).map((g) => [g.type, g.pid])).to.have.deep.members(
+      data.patients.map((p) => ["ADT^A28", p.id]),
+    );
+    expect(got.slice(4).map((g) => [g.type, g.sch, g.pid])).to.deep.equal(
+      data.appointments.map((a) => [
+        a.status === "cancelled" ? "SIU^S15" : a.status === "no_show" ? "SIU^S26" : "SIU^S12",
+        a.id,
+        a.patientId,
+      ]),
+    );
+    const text = receiver.messages[4].text;
+    expect(parseHl7(text).segment("PID")!.get(3, 4)).to.equal("PMSPAT");
+    expect(parseHl7(text).header.sendingApplication).to.equal("HEALTHBRIDGE");
+  });
+
+  it("sends only what changed since, a later version as A31 / S14", async function () {
+    await waitFor("the first runs", async () => (await runs()).filter((r) => r.outcome === "ok").length >= 2);
+    const quiet = await sync();
+    expect(quiet.map((r) => [r.type, r.resources])).to.deep.equal([
+      ["Patient", 0],
+      ["Appointment", 0],
+    ]);
+    const before = receiver.messages.length;
+    const patient = services.fhir.repository.match({ resourceType: "Patient" } as never)[0] as Stored &
+      Patient;
+    await services.fhir.repository.updateResource({ ...patient, gender: "other" });
+    const appt = services.fhir.repository
+      .match({ resourceType: "Appointment" } as never)
+      .find((a) => (a as Appointment).status === "booked") as Stored & Appointment;
+    await services.fhir.repository.updateResource({ ...appt, comment: "moved to room 4" });
+    const changed = await sync();
+    expect(changed.map((r) => [r.type, r.resources, r.sent])).to.deep.equal([
+      ["Patient", 1, 1],
+      ["Appointment", 1, 1],
+    ]);
+    expect(receiver.messages.slice(before).map((m) => facts(m.text).type)).to.deep.equal([
+      "ADT^A31",
+      "SIU^S14",
+    ]);
+  });
+
+  it("lists a message the downstream refuses as a dead letter and goes on", async function () {
+    const [p1, p2] = data.patients.slice(0, 2);
+    const all = services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<
+      Stored & Patient
+    >;
+    const r1 = all.find((p) => p.identifier?.[0].value === p1.id)!;
+    const r2 = all.find((p) => p.identifier?.[0].value === p2.id)!;
+    refuse = new Set([`${p1.id}^`]);
+    const before = receiver.messages.length;
+    await services.fhir.repository.updateResource({ ...r1, active: true });
+    await services.fhir.repository.updateResource({ ...r2, active: true });
+    const [patients] = await sync();
+    refuse = new Set();
+    expect(patients).to.include({ type: "Patient", resources: 2, sent: 1, deadLettered: 1 });
+    expect(receiver.messages.slice(before).map((m) => [facts(m.text).pid, m.code])).to.deep.equal([
+      [p1.id, "AE"],
+      [p2.id, "AA"],
+    ]);
+    const letters = await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters");
+    expect(letters).to.deep.equal([
+      {
+        at: letters![0].at,
+        code: "MLLP_NAK",
+        ackCode: "AE",
+        resourceType: "Patient",
+        id: r1.id,
+        versionId: "3",
+      },
+    ]);
+  });
+
+  it("ends the run when the downstream is gone, and sends the same resources once it is back", async function () {
+    const port = receiver.port;
+    await receiver.stop();
+    const patient = (
+      services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<Stored & Patient>
+    )[2];
+    await services.fhir.repository.updateResource({ ...patient, active: false });
+    const [failed] = await sync();
+    expect(failed).to.include({ type: "Patient", outcome: "failed" });
+    expect(failed.code).to.match(/^MLLP_(CONNECT|CLOSED|TIMEOUT)$/);
+
+    receiver = await startHl7Receiver({ port });
+    const [again] = await sync();
+    expect(again).to.include({ type: "Patient", outcome: "ok", resources: 1, sent: 1 });
+    expect(receiver.messages.map((m) => [facts(m.text).type, facts(m.text).pid])).to.deep.equal([
+      ["ADT^A31", patient.identifier![0].value],
+    ]);
+  });
+});
