@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { CHARGE_ITEM_RULES, CHARGE_MAPPER_NAME } from "../../lib/pipelines/charges";
 import { lintFlowSet } from "../../lib/pipelines/flow-lint";
 import { PACK_DIR } from "../../sandbox/node-red";
-import { startRuntime, type Runtime } from "../support/red-runtime";
+import { freePort } from "../../sandbox/node-red";
+import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
+import { startServices } from "./support";
 
 /**
  * Every shipped flow (flows/*.json, whoever wrote it): node types installed in a real Node-RED
@@ -14,6 +16,32 @@ import { startRuntime, type Runtime } from "../support/red-runtime";
  */
 
 const FLOWS_DIR = join(PACK_DIR, "flows");
+/** The pipelines of the channel-pack issue, each a flows/<name>.json. */
+const PIPELINES = [
+  "pms-webhook-to-ehr",
+  "batch-sync",
+  "hl7-adt-to-fhir",
+  "hl7-siu-to-fhir",
+  "ehr-to-pms",
+  "fhir-to-hl7",
+  "care-coordination",
+  "health-dashboard",
+  "capability-assessment",
+];
+
+/** Variables a flow reads: whole ${VAR} properties, env.get("VAR") in functions, $env("VAR") in JSONata. */
+function variablesOf(flow: FlowNode[]): Set<string> {
+  const text = JSON.stringify(flow);
+  const out = new Set<string>();
+  for (const re of [
+    /"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"/g,
+    /env\.get\(\\"([A-Za-z_][A-Za-z0-9_]*)\\"\)/g,
+    /\$env\(\\"([A-Za-z_][A-Za-z0-9_]*)\\"\)/g,
+  ]) {
+    for (const m of text.matchAll(re)) out.add(m[1]);
+  }
+  return out;
+}
 
 function shippedFiles(): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -67,6 +95,69 @@ describe("shipped flows (flows/*.json)", function () {
     for (const n of chargeMappers) expect(n.rules).to.deep.equal(CHARGE_ITEM_RULES);
     for (const n of mappers) {
       if (JSON.stringify(n.rules).includes('"ChargeItem"')) expect(n.name).to.equal(CHARGE_MAPPER_NAME);
+    }
+  });
+
+  it("are the pipelines of the pack, each documented in docs/pipelines.md", function () {
+    const files = Object.keys(shippedFiles()).map((f) => f.replace(/\.json$/, ""));
+    expect(files).to.include.members(PIPELINES);
+    const docs = readFileSync(join(PACK_DIR, "docs", "pipelines.md"), "utf8");
+    const headings = docs.split("\n").filter((l) => l.startsWith("### "));
+    for (const name of files) {
+      expect(
+        headings.some((h) => h.split(/[ ,]+/).includes(name)),
+        `a heading for ${name}`,
+      ).to.equal(true);
+    }
+  });
+
+  it("document every variable they read: tab settings on the tab, the environment in docs/pipelines.md", function () {
+    const docs = readFileSync(join(PACK_DIR, "docs", "pipelines.md"), "utf8");
+    const every = new Set(Object.values(shippedFiles()).flatMap((f) => [...variablesOf(f as FlowNode[])]));
+    expect([...every]).to.include.members([
+      "FHIR_BASE_URL",
+      "HL7_ADT_PORT",
+      "EHR_NOTIFY_URL",
+      "PMS_PAGE_SIZE",
+    ]);
+    for (const [file, content] of Object.entries(shippedFiles())) {
+      const flow = content as FlowNode[];
+      const tab = flow.find((n) => n.type === "tab") as { env?: Array<{ name: string }> } | undefined;
+      const onTab = new Set((tab?.env ?? []).map((v) => v.name));
+      const comments = flow
+        .filter((n) => n.type === "comment")
+        .map((n) => `${String(n.name)} ${String(n.info ?? "")}`)
+        .join(" ");
+      for (const name of variablesOf(flow)) {
+        if (onTab.has(name)) expect(comments, `${file}: tab setting ${name}`).to.contain(name);
+        else expect(docs, `${file}: environment variable ${name}`).to.contain(`\`${name}\``);
+      }
+      for (const name of onTab) expect(comments, `${file}: tab setting ${name}`).to.contain(name);
+    }
+  });
+
+  it("start together in one runtime, wired to the sandbox, without an error", async function () {
+    const services = await startServices({ pms: { patients: 3, appointments: 3 } });
+    const flows = Object.values(shippedFiles()).flat() as FlowNode[];
+    const env = {
+      ...services.env,
+      HL7_ADT_PORT: String(await freePort()),
+      HL7_SIU_PORT: String(await freePort()),
+      HL7_DOWNSTREAM_HOST: "127.0.0.1",
+      HL7_DOWNSTREAM_PORT: String(await freePort()),
+    };
+    const all = await startRuntime({ env });
+    try {
+      const from = all.logs.length;
+      await all.deploy(flows, services.credentials(flows));
+      const deployed = await all.getJson<FlowNode[]>("/flows");
+      const tabs = deployed.filter((n) => n.type === "tab").map((n) => n.id);
+      expect(tabs).to.have.length(Object.keys(shippedFiles()).length);
+      const problems = all.logs.slice(from).filter((l) => /\[(error|warn)\]|missing|Waiting for/i.test(l));
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await all.stop();
+      await services.close();
     }
   });
 });
