@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import { encodeFrame, hl7Facts, MllpDecoder, parseHeader, parseHl7, readAck } from "../lib/hl7";
 import { hl7v2 } from "../lib/hl7/hl7v2";
 import { freePort } from "../sandbox/node-red";
+import { waitForPort } from "../sandbox/node-red";
 import { startRuntime, type FlowNode } from "../test/support/red-runtime";
 
 /**
@@ -223,6 +224,7 @@ async function endToEnd(): Promise<void> {
   const runtime = await startRuntime({ flows: flows(ports) });
   try {
     await runtime.waitForLog(/Started flows/, 60_000);
+    for (const port of Object.values(ports)) await waitForPort(port);
     console.log(
       "(c) end to end in Node-RED 4.1 (child process), 8 connections on loopback, ~650 B ADT^A01, 6 s per figure",
     );

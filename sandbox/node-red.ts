@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 
 /** The repository root: the pack is loaded from here through Node-RED's `nodesDir`. */
@@ -173,4 +173,21 @@ export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProc
     throw err;
   }
   return proc;
+}
+
+/** Resolves once something accepts TCP connections on `port` (a flow's listener binds after its flows start). */
+export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
