@@ -19,6 +19,8 @@ export interface Hl7SenderOptions {
   messages?: string[];
   /** The seeded data the default messages are made from (default seed 1, 20 patients, 30 visits). */
   data?: GenerateOptions;
+  /** Only this family of the default messages (ADT or SIU), e.g. one sender per listener port. */
+  only?: "ADT" | "SIU";
   /** MSH-3..6 of the default messages. */
   parties?: Omit<MessageOptions, "controlId" | "timestamp">;
   /** ACK wait per attempt (default 10000 ms) and resends after the first (default 3). */
@@ -52,7 +54,10 @@ export async function startHl7Sender(options: Hl7SenderOptions): Promise<Hl7Send
   // The default story is made afresh for each round: new control IDs and times, as a real sender's.
   const data = generatePmsData({ seed: 1, patients: 20, appointments: 30, ...options.data });
   const round = (): string[] =>
-    options.messages ?? messagesFromPms(data, { ...options.parties }).map((m) => m.text);
+    options.messages ??
+    messagesFromPms(data, { ...options.parties })
+      .filter((m) => !options.only || m.type === options.only)
+      .map((m) => m.text);
   let messages = round();
   if (messages.length === 0 && (options.intervalMs ?? 5000) > 0) {
     throw new RangeError("the HL7 sender has no messages to send");

@@ -124,4 +124,26 @@ describe("sandbox HL7 messages, sender and receiver", function () {
       await sender.stop();
     }
   });
+
+  it("sends one family only when asked, e.g. one sender per listener port", async function () {
+    const receiver = await startHl7Receiver();
+    const sender = await startHl7Sender({
+      port: receiver.port,
+      intervalMs: 5,
+      only: "SIU",
+      data: { seed: 2 },
+    });
+    try {
+      await receiver.waitFor(12);
+      await sender.stop();
+      expect(new Set(receiver.messages.map((m) => m.header.type))).to.deep.equal(new Set(["SIU"]));
+      // A message still in flight when the sender stopped ends MLLP_CLOSED; every answered one is an SIU's AA.
+      const answered = sender.acks.filter((a) => !a.code.startsWith("MLLP_"));
+      expect(answered.length).to.be.at.least(12);
+      expect(answered.every((a) => a.code === "AA" && a.type.startsWith("SIU^"))).to.equal(true);
+    } finally {
+      await sender.stop();
+      await receiver.stop();
+    }
+  });
 });
