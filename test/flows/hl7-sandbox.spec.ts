@@ -134,7 +134,7 @@ describe("sandbox HL7 messages, sender and receiver", function () {
       data: { seed: 2 },
     });
     try {
-      await receiver.waitFor(12);
+      await waitFor("twelve answers", () => sender.acks.filter((a) => a.code === "AA").length >= 12);
       await sender.stop();
       expect(new Set(receiver.messages.map((m) => m.header.type))).to.deep.equal(new Set(["SIU"]));
       // A message still in flight when the sender stopped ends MLLP_CLOSED; every answered one is an SIU's AA.
