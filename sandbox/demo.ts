@@ -2,8 +2,12 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFhirSandbox, type FhirSandbox } from "./fhir/server";
-import { PACK_DIR } from "./node-red";
+import { startHl7Receiver, type Hl7Receiver } from "./hl7/receiver";
+import { startHl7Sender, type Hl7Sender } from "./hl7/sender";
+import { mulberry32 } from "./pms/data";
+import { randomChange } from "./pms/main";
 import { startPmsSimulator, type PmsSimulator } from "./pms/server";
+import { freePort, PACK_DIR } from "./node-red";
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string };
 
@@ -12,10 +16,18 @@ export interface Sandbox {
   fhir: FhirSandbox;
   /** The PMS simulator (HMAC-signed REST API over seeded patients and appointments). */
   pms: PmsSimulator;
+  /** The downstream system of fhir-to-hl7: an MLLP listener answering AA. */
+  downstream: Hl7Receiver;
   /** Environment for Node-RED: what the shipped flows read as ${VAR}. */
   env: Record<string, string>;
   /** Credentials for a config node of the given type (demo secrets made for this run). */
   credentialsFor(node: FlowNode): Record<string, string> | undefined;
+  /**
+   * Starts what feeds the pipelines once Node-RED listens at `nodeRedUrl`: the PMS's signed
+   * webhooks to the pms-webhook-to-ehr route and a random PMS change every `changeEveryMs`,
+   * and HL7 ADT and SIU senders to the listeners of the HL7 pipelines.
+   */
+  startTraffic(nodeRedUrl: string, options?: { changeEveryMs?: number; hl7EveryMs?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,8 +37,11 @@ export interface SandboxOptions {
   /** 0 = ephemeral (default). */
   pmsPort?: number;
   host?: string;
+  /** MLLP ports the HL7 pipelines listen on (0 = free ports, the default). */
+  hl7AdtPort?: number;
+  hl7SiuPort?: number;
   /** Seeded PMS data (see generatePmsData; defaults: seed 1, 200 patients, 500 appointments). */
-  pmsData?: { seed?: number; patients?: number; appointments?: number };
+  pmsData?: { seed?: number; patients?: number; appointments?: number; start?: string };
 }
 
 /** Starts the sandbox services with secrets made for this run (nothing is read from or written to disk). */
@@ -55,23 +70,58 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await fhir.close();
     throw err;
   }
+  let downstream: Hl7Receiver;
+  try {
+    downstream = await startHl7Receiver({ host, port: 0 });
+  } catch (err) {
+    await Promise.all([pms.close(), fhir.close()]);
+    throw err;
+  }
+  const webhookSecret = randomBytes(24).toString("base64url");
+  const adtPort = options.hl7AdtPort || (await freePort(host));
+  const siuPort = options.hl7SiuPort || (await freePort(host));
   const env: Record<string, string> = {
     FHIR_BASE_URL: fhir.url,
     FHIR_TOKEN_URL: fhir.tokenUrl,
     FHIR_CLIENT_ID: clientId,
     PMS_BASE_URL: pms.url,
+    HL7_ADT_PORT: String(adtPort),
+    HL7_SIU_PORT: String(siuPort),
+    HL7_DOWNSTREAM_HOST: downstream.host,
+    HL7_DOWNSTREAM_PORT: String(downstream.port),
   };
+  const senders: Hl7Sender[] = [];
+  let changes: NodeJS.Timeout | undefined;
   return {
     fhir,
     pms,
+    downstream,
     env,
     credentialsFor(node): Record<string, string> | undefined {
       if (node.type === "fhir-server" && node.authType === "client-credentials") return { clientSecret };
       if (node.type === "legacy-api") return { apiKey, apiSecret };
+      if (node.type === "webhook-verify") return { secrets: webhookSecret };
       return undefined;
     },
+    async startTraffic(nodeRedUrl, traffic = {}) {
+      pms.configureWebhook({ url: `${nodeRedUrl}/pms/webhooks`, scheme: "pms-hmac", secret: webhookSecret });
+      const every = traffic.hl7EveryMs ?? 5000;
+      senders.push(await startHl7Sender({ host, port: adtPort, intervalMs: every, only: "ADT" }));
+      senders.push(await startHl7Sender({ host, port: siuPort, intervalMs: every, only: "SIU" }));
+      const random = mulberry32(7);
+      let busy = false;
+      changes = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        randomChange(pms, random)
+          .catch(() => undefined)
+          .finally(() => (busy = false));
+      }, traffic.changeEveryMs ?? 10000);
+    },
     async close() {
-      await Promise.all([pms.close(), fhir.close()]);
+      if (changes) clearInterval(changes);
+      await Promise.all(senders.map((s) => s.stop()));
+      await Promise.all([pms.close(), fhir.close(), downstream.stop()]);
     },
   };
 }

@@ -2,7 +2,8 @@
  * `npm start`: the sandbox services, then Node-RED 4.1 on http://127.0.0.1:1880 with this pack and
  * every shipped pipeline deployed on its own tab. Ctrl-C stops everything.
  *
- * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), NODE_RED_USER_DIR (.node-red-data).
+ * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), HL7_ADT_PORT (2575),
+ * HL7_SIU_PORT (2576), NODE_RED_USER_DIR (.node-red-data).
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -32,7 +33,14 @@ function readFlows(file: string): FlowNode[] {
 
 async function main(): Promise<void> {
   const userDir = resolve(process.env.NODE_RED_USER_DIR ?? join(PACK_DIR, ".node-red-data"));
-  const sandbox = await startSandbox({ fhirPort: port("FHIR_PORT", 8103), pmsPort: port("PMS_PORT", 8104) });
+  const sandbox = await startSandbox({
+    fhirPort: port("FHIR_PORT", 8103),
+    pmsPort: port("PMS_PORT", 8104),
+    hl7AdtPort: port("HL7_ADT_PORT", 2575),
+    hl7SiuPort: port("HL7_SIU_PORT", 2576),
+    // Seeded from two days ago, so that some visits are still ahead (care-coordination acts on those).
+    pmsData: { start: new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10) + "T08:00:00Z" },
+  });
   let red: NodeRedProcess | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
@@ -61,6 +69,7 @@ async function main(): Promise<void> {
       body: JSON.stringify(withSandboxCredentials(flows, sandbox)),
     });
     if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
+    await sandbox.startTraffic(red.url);
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     await stop(1);
@@ -70,7 +79,9 @@ async function main(): Promise<void> {
   console.log(`
   Node-RED editor    ${red.url}/
   FHIR R4 sandbox    ${sandbox.fhir.url}   (OAuth2 token endpoint ${sandbox.fhir.tokenUrl})
-  PMS simulator      ${sandbox.pms.url}   (pms-hmac signed REST API)
+  PMS simulator      ${sandbox.pms.url}   (pms-hmac signed REST API; webhooks to ${red.url}/pms/webhooks)
+  HL7 v2 over MLLP   ADT to :${sandbox.env.HL7_ADT_PORT}, SIU to :${sandbox.env.HL7_SIU_PORT} every 5 s; downstream :${sandbox.downstream.port}
+  Health dashboard   ${red.url}/pms-ehr/health/dashboard
 
   Ctrl-C stops everything.
 `);
