@@ -252,8 +252,14 @@ describe("health-monitor in a real Node-RED with adminAuth", function () {
     await feed(rt, "fhir", true, 80, 5);
     await page.goto(`${rt.url}/pms-ehr/health/dashboard`);
     await page.waitForSelector('section.card[data-integration="fhir"]');
-    expect(await page.locator('section.card[data-integration="fhir"] .badge.state').textContent()).to.equal(
-      "healthy",
+    // The monitor judges states on a one-second tick, and the page refreshes itself: until the
+    // first judgement of these calls the card may read "unknown".
+    await page.waitForFunction(
+      () =>
+        document.querySelector('section.card[data-integration="fhir"] .badge.state')?.textContent ===
+        "healthy",
+      undefined,
+      { timeout: 20000 },
     );
     expect(problems.errors).to.deep.equal([]);
     await context.close();
