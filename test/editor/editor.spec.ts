@@ -1,0 +1,772 @@
+import { expect } from "chai";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import type { Browser } from "playwright-core";
+import { launchChromium, watchPage, type PageProblems } from "../support/browser";
+import { startRuntime, type Runtime } from "../support/red-runtime";
+import { EditorPage, normalise, type TypeInfo } from "./editor-page";
+
+const ROOT = resolve(__dirname, "..", "..", "..");
+const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  name: string;
+  "node-red": { nodes: Record<string, string> };
+};
+const MODULE = PKG.name;
+/** Every node type the pack registers, as package.json says at test time. */
+const TYPES = Object.keys(PKG["node-red"].nodes);
+const CATEGORY = "PMS-EHR";
+const SHOTS = join(ROOT, "test-output", "screenshots");
+const VIEWPORT = { width: 1600, height: 1000 };
+
+/**
+ * A validated text field: typing `bad` must flag it (input-error, node invalid with the red
+ * marker after Done), typing `good` must clear it. `field` is the node property; `show` sets
+ * selects first (property -> option value) so that the field's row is visible.
+ */
+interface FieldCase {
+  field: string;
+  bad: string;
+  good: string;
+  show?: Record<string, string>;
+}
+/** A validated property with no text field of its own: driven by steps in the open dialog. */
+interface StepCase {
+  property: string;
+  what: string;
+  bad(editor: EditorPage): Promise<void>;
+  good(editor: EditorPage): Promise<void>;
+}
+type Case = FieldCase | StepCase;
+interface NodeCases {
+  cases: Case[];
+  /** Why a node has no case: it must then have no validated property at all. */
+  none?: string;
+}
+
+/**
+ * Every registered node type must have an entry (a new node cannot ship untested). Field
+ * cases of config types are also the values used to create a valid config node for the
+ * nodes that need one.
+ */
+const NODE_CASES: Record<string, NodeCases> = {
+  "fhir-server": {
+    cases: [
+      { field: "baseUrl", bad: "ftp://fhir.example.org/r4", good: "http://127.0.0.1:8080/fhir" },
+      { field: "fhirVersion", bad: "R4", good: "4.0.1" },
+      { field: "timeout", bad: "-5", good: "30000" },
+      { field: "maxConcurrent", bad: "0", good: "8" },
+    ],
+  },
+  "fhir-request": {
+    cases: [
+      { field: "resourceType", bad: "patient record", good: "Patient", show: { operation: "search-all" } },
+      { field: "maxPages", bad: "0", good: "50", show: { operation: "search-all" } },
+      { field: "operationName", bad: "$every thing", good: "$everything", show: { operation: "operation" } },
+    ],
+  },
+  "legacy-api": {
+    cases: [
+      { field: "baseUrl", bad: "not a url", good: "http://127.0.0.1:9000/api" },
+      { field: "apiKeyHeader", bad: "X API Key", good: "X-API-Key" },
+      { field: "retries", bad: "-1", good: "3" },
+    ],
+  },
+  "hmac-request": {
+    cases: [
+      {
+        field: "path",
+        bad: "patients/{{msg.patientId}}",
+        good: "/patients/{{msg.patientId}}",
+        show: { method: "GET", paging: "pages" },
+      },
+      { field: "pageSize", bad: "0", good: "100", show: { method: "GET", paging: "pages" } },
+    ],
+  },
+  "pms-fhir-map": {
+    cases: [
+      {
+        property: "rules",
+        what: "custom rules left empty, then filled with the built-in patient set",
+        async bad(editor) {
+          await editor.page.selectOption("#node-input-mapping", "custom");
+          await editor.until("#pms-fhir-map-rules-row", "visible");
+          expect(await editor.page.locator("#node-input-rules-container > li").count()).to.equal(0);
+        },
+        async good(editor) {
+          await editor.page.selectOption("#pms-fhir-map-copy-from", "patient");
+          await editor.page.click("#pms-fhir-map-copy");
+          await editor.until("#node-input-rules-container > li", "visible");
+        },
+      },
+    ],
+  },
+  "hl7-fhir": {
+    cases: [
+      { field: "systems", bad: '{"MR": ""}', good: '{"MR": "urn:oid:2.16.840.1.113883.19.5"}' },
+      { field: "systemPattern", bad: "local codes", good: "urn:healthbridge:{authority}" },
+    ],
+  },
+  "webhook-verify": {
+    cases: [
+      { field: "tolerance", bad: "-1", good: "300" },
+      { field: "maxBytes", bad: "1MB", good: "1048576" },
+      { field: "maxIds", bad: "0", good: "10000" },
+    ],
+  },
+  "sync-checkpoint": {
+    cases: [
+      { field: "initial", bad: "yesterday", good: "7d", show: { action: "get" } },
+      { field: "overlap", bad: "-1", good: "5", show: { action: "get" } },
+      { field: "lease", bad: "0", good: "900", show: { action: "get" } },
+    ],
+  },
+  "hl7-parse": {
+    cases: [],
+    none: "its only settings are a checkbox (validate) and a name",
+  },
+  "mllp-in": {
+    cases: [
+      { field: "port", bad: "70000", good: "2575", show: { ack: "flow" } },
+      { field: "maxBytes", bad: "0", good: "1048576", show: { ack: "flow" } },
+      { field: "replyTimeout", bad: "0", good: "30", show: { ack: "flow" } },
+    ],
+  },
+  "mllp-out": {
+    cases: [
+      { field: "host", bad: "", good: "127.0.0.1", show: { mode: "send" } },
+      { field: "port", bad: "0", good: "2575", show: { mode: "send" } },
+      { field: "timeout", bad: "0", good: "10000", show: { mode: "send" } },
+    ],
+  },
+  "health-monitor": {
+    cases: [
+      { field: "window", bad: "0", good: "300" },
+      { field: "healthyRate", bad: "1.5", good: "0.98" },
+      { field: "path", bad: "pms-ehr/health", good: "/pms-ehr/health" },
+    ],
+  },
+};
+
+function isField(c: Case): c is FieldCase {
+  return "field" in c;
+}
+
+/** Field cases grouped by the selects they need, so that each group is one open of the dialog. */
+function fieldGroups(entry: NodeCases): FieldCase[][] {
+  const groups = new Map<string, FieldCase[]>();
+  for (const c of entry.cases.filter(isField)) {
+    const key = JSON.stringify(c.show ?? {});
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups.values()];
+}
+
+/** The example files under Import > Examples > MODULE: paths without ".json", folders first. */
+function exampleFiles(dir = join(ROOT, "examples")): string[][] {
+  if (!existsSync(dir)) return [];
+  const out: string[][] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) {
+      for (const sub of exampleFiles(full)) out.push([name, ...sub]);
+    } else if (name.endsWith(".json")) {
+      out.push([name.slice(0, -".json".length)]);
+    }
+  }
+  return out;
+}
+
+/** The main pipeline for the README picture: a shipped flow if there is one, else an example. */
+function pipelineFile(): string {
+  const candidates = ["flows/pms-webhook-to-ehr.json", "flows/batch-sync.json", "examples/fhir-request.json"];
+  const found = candidates.map((c) => join(ROOT, c)).find((c) => existsSync(c));
+  if (!found) throw new Error(`none of ${candidates.join(", ")} exists`);
+  return found;
+}
+
+describe("editor (headless Chromium, real Node-RED)", function () {
+  this.timeout(60000);
+  let rt: Runtime | undefined;
+  let browser: Browser | undefined;
+  let editor: EditorPage;
+  let problems: PageProblems;
+  /** Type info of every registered type, read from the editor. */
+  const info = new Map<string, TypeInfo>();
+
+  before(async function () {
+    this.timeout(180000);
+    browser = await launchChromium(this);
+    rt = await startRuntime({});
+    const page = await browser.newPage({ viewport: VIEWPORT });
+    problems = watchPage(page);
+    editor = new EditorPage(page);
+    await editor.open(rt.url);
+    for (const type of TYPES) {
+      const t = await editor.typeInfo(type);
+      if (t) info.set(type, t);
+    }
+  });
+
+  afterEach(async function () {
+    const test = this.currentTest;
+    if (test?.state !== "failed" || !editor) return;
+    const name = test.fullTitle().replace(/[^A-Za-z0-9]+/g, "-");
+    await editor.screenshot(join(SHOTS, "failed", `${name}.png`)).catch(() => undefined);
+    const notes = await editor.notifications().catch(() => []);
+    console.log(`      failed: screenshot test-output/screenshots/failed/${name}.png; notifications:`, notes);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await rt?.stop();
+  });
+
+  /** Fails with every console error, page error, failed request and HTTP error since `mark`. */
+  function expectNoPageErrors(mark: number): void {
+    expect(problems.errors.slice(mark), "errors in the page").to.deep.equal([]);
+  }
+
+  function typeOf(type: string): TypeInfo {
+    const t = info.get(type);
+    if (!t) throw new Error(`${type} is in package.json but the editor has no such type`);
+    return t;
+  }
+
+  function isConfig(type: string): boolean {
+    return typeOf(type).category === "config";
+  }
+
+  function inputId(type: string, prop: string): string {
+    return `${isConfig(type) ? "node-config-input" : "node-input"}-${prop}`;
+  }
+
+  /** The pack's config properties of a node type: [property, config type]. */
+  function configProps(type: string): Array<[string, string]> {
+    return typeOf(type)
+      .defaults.filter((d) => d.type !== undefined && TYPES.includes(d.type))
+      .map((d) => [d.name, d.type as string]);
+  }
+
+  async function setSelects(type: string, show: Record<string, string> | undefined): Promise<void> {
+    for (const [prop, value] of Object.entries(show ?? {})) {
+      await editor.page.selectOption(`#${inputId(type, prop)}`, value);
+    }
+  }
+
+  /** Checks that the open tray renders an input for every property and credential of `type`. */
+  async function expectFormFields(type: string): Promise<void> {
+    const t = typeOf(type);
+    const prefix = isConfig(type) ? "node-config-input" : "node-input";
+    const names = [...t.defaults.map((d) => d.name), ...t.credentials];
+    const missing: string[] = [];
+    for (const name of names) {
+      const found = await editor
+        .topTray()
+        .locator(`#${prefix}-${name}, #${prefix}-${name}-container`)
+        .count();
+      if (found === 0) missing.push(name);
+    }
+    expect(missing, `${type}: properties with no field in the form`).to.deep.equal([]);
+  }
+
+  async function expectHelp(type: string): Promise<void> {
+    const t = typeOf(type);
+    const title = isConfig(type) ? type : t.paletteLabel;
+    const help = await editor.showHelp(title);
+    expect(help.title).to.equal(title);
+    expect(help.summary.length, `${type}: help summary`).to.be.above(20);
+    if (t.inputs > 0) expect(help.headings, `${type}: help`).to.include("Inputs");
+    if (t.outputs > 0) expect(help.headings, `${type}: help`).to.include("Outputs");
+    expect(help.headings, `${type}: help`).to.include("Details");
+  }
+
+  /** In an open config tray: types every case's good value (the config is then valid). */
+  async function fillGoodConfig(configType: string): Promise<void> {
+    for (const c of NODE_CASES[configType]?.cases ?? []) {
+      if (!isField(c)) continue;
+      await setSelects(configType, c.show);
+      await editor.typeInto(inputId(configType, c.field), c.good);
+    }
+  }
+
+  /** From a node's open tray: gives each of its config properties a valid config node. */
+  async function giveValidConfigs(type: string): Promise<void> {
+    for (const [prop, configType] of configProps(type)) {
+      await editor.openConfigFrom(prop);
+      await fillGoodConfig(configType);
+      await editor.closeConfig("ok");
+    }
+  }
+
+  function expectCasesMatchDefinition(type: string): NodeCases {
+    const entry = NODE_CASES[type];
+    expect(entry, `${type} is registered in package.json but has no entry in NODE_CASES`).to.not.equal(
+      undefined,
+    );
+    const t = typeOf(type);
+    const validated = t.defaults.filter((d) => d.validated && d.type === undefined).map((d) => d.name);
+    if (entry.cases.length === 0) {
+      expect(entry.none, `${type}: no case and no reason`).to.be.a("string");
+      expect(validated, `${type} has validated properties but no case`).to.deep.equal([]);
+    }
+    for (const c of entry.cases) {
+      const prop = isField(c) ? c.field : c.property;
+      expect(validated, `${type}: case for ${prop}, which has no validator`).to.include(prop);
+    }
+    return entry;
+  }
+
+  describe("loading", () => {
+    it("loads the editor with no console error, page error or failed request", async () => {
+      expect(await editor.page.locator("#red-ui-palette-container .red-ui-palette-node").count()).to.be.above(
+        0,
+      );
+      expectNoPageErrors(0);
+    });
+
+    it("has every node of package.json registered in the runtime and the editor, none with an error", async () => {
+      const nodes = await rt!.getJson<Array<{ module: string; types: string[]; err?: string }>>("/nodes");
+      const ours = nodes.filter((n) => n.module === MODULE);
+      expect(ours.filter((n) => n.err).map((n) => `${n.types.join()}: ${n.err}`)).to.deep.equal([]);
+      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal([...TYPES].sort());
+      expect(
+        TYPES.filter((t) => !info.has(t)),
+        "types the editor does not know",
+      ).to.deep.equal([]);
+    });
+  });
+
+  describe("palette", () => {
+    it(`shows every non-config node in category ${CATEGORY} with its label`, async () => {
+      const mark = problems.errors.length;
+      const palette = TYPES.filter((t) => !isConfig(t));
+      expect(palette.length).to.be.above(0);
+      for (const type of palette) {
+        const t = typeOf(type);
+        expect(t.category, `${type}: category`).to.equal(CATEGORY);
+        const node = editor.paletteNode(type);
+        await node.scrollIntoViewIfNeeded();
+        expect(await node.isVisible(), `${type} in the palette`).to.equal(true);
+        const label = normalise(await node.locator(".red-ui-palette-label").textContent());
+        expect(t.paletteLabel, `${type}: paletteLabel`).to.match(/^[a-z0-9][a-z0-9 ]*$/);
+        expect(label, `${type}: palette label`).to.equal(t.paletteLabel);
+      }
+      expectNoPageErrors(mark);
+    });
+
+    it("shows each palette node with its own icon, served by the runtime", async () => {
+      const mark = problems.errors.length;
+      for (const type of TYPES.filter((t) => !isConfig(t))) {
+        const t = typeOf(type);
+        const url = await editor
+          .paletteNode(type)
+          .locator(".red-ui-palette-icon")
+          .evaluate((el) => {
+            const m = /url\("?([^")]+)"?\)/.exec((el as HTMLElement).style.backgroundImage);
+            return m ? new URL(m[1], document.baseURI).href : "";
+          });
+        expect(url, `${type}: icon URL`).to.equal(`${rt!.url}/icons/${MODULE}/${t.icon}`);
+        const res = await fetch(url);
+        expect(res.status, `${type}: ${url}`).to.equal(200);
+        expect(res.headers.get("content-type"), `${type}: ${url}`).to.match(/^image\/(svg\+xml|png)/);
+        const served = Buffer.from(await res.arrayBuffer());
+        expect(
+          served.equals(readFileSync(join(ROOT, "icons", t.icon))),
+          `${type}: ${url} is the pack's icon`,
+        ).to.equal(true);
+      }
+      expectNoPageErrors(mark);
+    });
+
+    it("keeps config nodes out of the palette but registered", async () => {
+      const configs = TYPES.filter((t) => isConfig(t));
+      expect(configs.length).to.be.above(0);
+      for (const type of configs) {
+        expect(await editor.paletteNode(type).count(), `${type} in the palette`).to.equal(0);
+        expect(
+          TYPES.some((t) => configProps(t).some(([, c]) => c === type)),
+          `${type} is used by no node, so its dialog cannot be opened`,
+        ).to.equal(true);
+      }
+    });
+  });
+
+  describe("edit dialogs", () => {
+    beforeEach(async () => {
+      await editor.closeAll();
+      await editor.clearWorkspace();
+    });
+
+    for (const type of TYPES) {
+      it(`${type}: form, help, validators flag bad input and clear on good input`, async function () {
+        const mark = problems.errors.length;
+        const entry = expectCasesMatchDefinition(type);
+        if (isConfig(type)) {
+          await checkConfigType(type, entry);
+        } else {
+          await checkNodeType(type, entry);
+        }
+        expectNoPageErrors(mark);
+      });
+    }
+
+    /** Types the bad (or good) value of each case of a group into the open tray and checks the marks. */
+    async function typeGroup(type: string, group: FieldCase[], which: "bad" | "good"): Promise<void> {
+      await setSelects(type, group[0].show);
+      for (const c of group) await editor.typeInto(inputId(type, c.field), c[which]);
+      for (const c of group) {
+        const marked = await editor.markedError(inputId(type, c.field), which === "bad");
+        expect(
+          marked,
+          `${type}.${c.field} = "${c[which]}": error mark ${which === "bad" ? "" : "not "}shown`,
+        ).to.equal(true);
+      }
+    }
+
+    async function checkNodeType(type: string, entry: NodeCases): Promise<void> {
+      const id = await editor.dragFromPalette(type, 300, 200);
+      await editor.openNode(id);
+      await expectFormFields(type);
+      await expectHelp(type);
+      await giveValidConfigs(type);
+      let open = true;
+
+      for (const group of fieldGroups(entry)) {
+        if (!open) await editor.openNode(id);
+        await typeGroup(type, group, "bad");
+        await editor.closeNode("ok");
+        const bad = await editor.nodeState(id);
+        expect(bad.validationErrors, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        expect(bad.valid).to.equal(false);
+        expect(bad.marker, `${type}: invalid marker on the canvas`).to.equal(true);
+
+        await editor.openNode(id);
+        await typeGroup(type, group, "good");
+        await editor.closeNode("ok");
+        open = false;
+        const good = await editor.nodeState(id);
+        for (const c of group) expect(good.validationErrors, `${type}: good input`).to.not.include(c.field);
+      }
+      for (const c of entry.cases.filter((x): x is StepCase => !isField(x))) {
+        if (!open) await editor.openNode(id);
+        await c.bad(editor);
+        await editor.closeNode("ok");
+        const bad = await editor.nodeState(id);
+        expect(bad.validationErrors, `${type}: ${c.what}`).to.include(c.property);
+        expect(bad.marker, `${type}: invalid marker on the canvas`).to.equal(true);
+        await editor.openNode(id);
+        await c.good(editor);
+        await editor.closeNode("ok");
+        open = false;
+        expect((await editor.nodeState(id)).validationErrors, `${type}: ${c.what}`).to.not.include(
+          c.property,
+        );
+      }
+      if (open) await editor.closeNode("ok");
+      const end = await editor.nodeState(id);
+      expect(end.validationErrors, `${type} after good input`).to.deep.equal([]);
+      expect(end.marker, `${type}: no invalid marker`).to.equal(false);
+    }
+
+    /** A config type: its dialog opened from the first palette node that uses it. */
+    async function checkConfigType(type: string, entry: NodeCases): Promise<void> {
+      const user = TYPES.find((t) => !isConfig(t) && configProps(t).some(([, c]) => c === type));
+      if (!user) throw new Error(`no palette node uses ${type}`);
+      const [prop] = configProps(user).find(([, c]) => c === type) as [string, string];
+      const id = await editor.dragFromPalette(user, 300, 200);
+      await editor.openNode(id);
+      await editor.openConfigFrom(prop);
+      await expectFormFields(type);
+      await expectHelp(type);
+      let configId: string | undefined;
+
+      for (const group of fieldGroups(entry)) {
+        if (configId) await editor.openConfigFrom(prop);
+        await typeGroup(type, group, "bad");
+        await editor.closeConfig("ok");
+        configId ??= await editor.page.locator(`#node-input-${prop}`).inputValue();
+        const bad = await editor.nodeState(configId);
+        expect(bad.validationErrors, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        expect(
+          await editor.markedError(`node-input-${prop}`, true),
+          `${user}.${prop} marked with a bad ${type}`,
+        ).to.equal(true);
+
+        await editor.openConfigFrom(prop);
+        await typeGroup(type, group, "good");
+        await editor.closeConfig("ok");
+        const good = await editor.nodeState(configId);
+        for (const c of group) expect(good.validationErrors, `${type}: good input`).to.not.include(c.field);
+      }
+      expect(configId, `${type}: no field case`).to.be.a("string");
+      expect(await editor.nodeState(configId as string)).to.deep.include({
+        valid: true,
+        validationErrors: [],
+      });
+      expect(await editor.markedError(`node-input-${prop}`, false), `${user}.${prop} mark cleared`).to.equal(
+        true,
+      );
+      await editor.closeNode("ok");
+      expect((await editor.nodeState(id)).validationErrors).to.not.include(prop);
+    }
+  });
+
+  describe("pms-fhir-map: rules table and try it", () => {
+    const P = "pms-fhir-map";
+    interface Rule {
+      pms?: string;
+      fhir?: string;
+      transform?: string;
+    }
+    interface Builtins {
+      mappings: Record<string, Rule[]>;
+      samples: Record<string, { pms: Record<string, unknown> }>;
+    }
+    let builtins: Builtins;
+
+    before(async () => {
+      builtins = await rt!.getJson<Builtins>(`/${P}/builtins`);
+    });
+
+    beforeEach(async () => {
+      await editor.closeAll();
+      await editor.clearWorkspace();
+    });
+
+    const rows = () => editor.page.locator("#node-input-rules-container > li");
+    const row = (i: number) => rows().nth(i);
+    const cell = (i: number, name: string) => row(i).locator(`.${P}-${name}`);
+
+    /** Drops a mapper, opens it and fills its table from the built-in set `set`. */
+    async function openWithBuiltin(set: string): Promise<string> {
+      const id = await editor.dragFromPalette(P, 300, 200);
+      await editor.openNode(id);
+      // The table is built once the runtime has sent the built-in sets.
+      await editor.page.waitForFunction(
+        (sel) => document.querySelector(sel) !== null,
+        `#${P}-rules-row .red-ui-editableList-addButton`,
+      );
+      await editor.page.selectOption(`#${P}-copy-from`, set);
+      await editor.page.click(`#${P}-copy`);
+      await editor.page.waitForFunction(
+        (n) => document.querySelectorAll("#node-input-rules-container > li").length === n,
+        builtins.mappings[set].length,
+      );
+      return id;
+    }
+
+    it("copy built-in fills the table; a rule is added with a transform, one removed, two swapped; Done keeps them in order", async () => {
+      const mark = problems.errors.length;
+      const id = await openWithBuiltin("patient");
+      const patient = builtins.mappings.patient;
+      expect(await editor.page.locator("#node-input-mapping").inputValue()).to.equal("custom");
+      expect(await rows().count()).to.equal(patient.length);
+      for (const [i, rule] of patient.entries()) {
+        expect(await cell(i, "pms").inputValue(), `row ${i}`).to.equal(rule.pms ?? "");
+        expect(await cell(i, "fhir").inputValue(), `row ${i}`).to.equal(rule.fhir ?? "");
+        expect(await cell(i, "transform").inputValue(), `row ${i}`).to.equal(
+          (rule.transform ?? "").split(":")[0],
+        );
+      }
+
+      await editor.page.click(`#${P}-rules-row .red-ui-editableList-addButton`);
+      const added = patient.length;
+      await editor.page.waitForFunction(
+        (n) => document.querySelectorAll("#node-input-rules-container > li").length === n,
+        added + 1,
+      );
+      await cell(added, "pms").fill("middleName");
+      await cell(added, "fhir").fill("name[0].given[1]");
+      // The option field follows the transform: shown for date (optional format), hidden for string.
+      await cell(added, "transform").selectOption("date");
+      expect(await cell(added, "param").isVisible(), "param for date").to.equal(true);
+      await cell(added, "transform").selectOption("string");
+      expect(await cell(added, "param").isVisible(), "param for string").to.equal(false);
+      await cell(added, "transform").selectOption("codeMap");
+      expect(await row(added).locator(`.${P}-codemap-line`).isVisible(), "codeMap fields").to.equal(true);
+      await cell(added, "transform").selectOption("string");
+
+      const gender = patient.findIndex((r) => r.pms === "gender");
+      await row(gender).locator(".red-ui-editableList-item-remove").click();
+      await editor.page.waitForFunction(
+        (n) => document.querySelectorAll("#node-input-rules-container > li").length === n,
+        patient.length,
+      );
+
+      // Drags the second rule by its handle above the first.
+      await row(0).scrollIntoViewIfNeeded();
+      const from = await row(1).locator(".red-ui-editableList-item-handle").boundingBox();
+      const to = await row(0).boundingBox();
+      if (!from || !to) throw new Error("rules table rows are not laid out");
+      const x = from.x + from.width / 2;
+      await editor.page.mouse.move(x, from.y + from.height / 2);
+      await editor.page.mouse.down();
+      await editor.page.mouse.move(x, to.y + to.height / 2, { steps: 10 });
+      await editor.page.mouse.move(x, to.y + 2, { steps: 5 });
+      await editor.page.mouse.up();
+      await editor.page.waitForFunction(
+        ({ sel, pms }) => (document.querySelector(sel) as HTMLInputElement | null)?.value === pms,
+        { sel: `#node-input-rules-container > li:first-child .${P}-pms`, pms: patient[1].pms },
+      );
+
+      await editor.closeNode("ok");
+      const rules = await editor.nodeProperty<Rule[]>(id, "rules");
+      const expected = [patient[1], patient[0], ...patient.slice(2).filter((r) => r.pms !== "gender")];
+      expected.push({ pms: "middleName", fhir: "name[0].given[1]", transform: "string" });
+      expect(rules).to.deep.equal(expected);
+      expect(await editor.nodeState(id)).to.deep.include({ valid: true, marker: false });
+      expectNoPageErrors(mark);
+    });
+
+    it("try it: the sample maps to a Patient, a bad record goes to output 2 with its errors, bad JSON and a bad rule are reported", async () => {
+      const mark = problems.errors.length;
+      await openWithBuiltin("patient");
+      const input = editor.page.locator(`#${P}-try-input`);
+      const out1 = editor.page.locator(`#${P}-try-output1`);
+      const out2 = editor.page.locator(`#${P}-try-output2`);
+      const message = editor.page.locator(`#${P}-try-message`);
+
+      /** Clicks Map and waits for the runtime's answer on the admin endpoint. */
+      async function run(): Promise<void> {
+        const answered = editor.page.waitForResponse(
+          (r) => r.url().endsWith(`/${P}/try`) && r.request().method() === "POST",
+        );
+        await editor.page.click(`#${P}-run`);
+        expect((await answered).status()).to.equal(200);
+        // The panel is cleared on click and filled from the answer.
+        await editor.page.waitForFunction(
+          (p) =>
+            (document.getElementById(`${p}-try-output1`)?.textContent ?? "") !== "" ||
+            (document.getElementById(`${p}-try-message`)?.textContent ?? "") !== "",
+          P,
+        );
+      }
+
+      await editor.page.click(`#${P}-sample`);
+      const sample = builtins.samples.patient.pms;
+      expect(JSON.parse(await input.inputValue())).to.deep.equal(sample);
+      await run();
+      expect(await out1.textContent()).to.contain('"resourceType": "Patient"');
+      expect(await out1.textContent()).to.contain(JSON.stringify(sample.lastName));
+      expect(normalise(await out2.textContent())).to.equal("nothing");
+
+      const bad = { ...sample, email: "not an email" } as Record<string, unknown>;
+      delete bad.lastName;
+      await input.fill(JSON.stringify(bad));
+      await run();
+
+      const errors = (await out2.textContent()) ?? "";
+      expect(errors).to.match(/✖.*lastName.*MAP_REQUIRED/);
+      expect(errors).to.match(/✖.*email.*MAP_VALIDATE/);
+      expect(normalise(await out1.textContent())).to.equal("nothing");
+
+      await input.fill('{"id": ');
+      await editor.page.click(`#${P}-run`);
+      expect(await message.textContent()).to.match(/^not valid JSON/);
+
+      // A rule that does not compile: its row and the list under the table say why.
+      const compiled = editor.page.waitForResponse((r) => r.url().endsWith(`/${P}/try`));
+      await cell(2, "fhir").fill("name[0].given[");
+      expect((await compiled).status()).to.equal(200);
+      await editor.until(`#${P}-compile-errors`, "visible");
+      expect(await editor.page.locator(`#${P}-compile-list li`).count()).to.be.above(0);
+      expect(await row(2).locator(`.${P}-row-error`).isVisible(), "error under the rule").to.equal(true);
+      await input.fill(JSON.stringify(sample));
+      await run();
+      expect(await message.textContent()).to.contain("The rules do not compile");
+      await editor.closeNode("cancel");
+      expectNoPageErrors(mark);
+    });
+  });
+
+  describe("examples", () => {
+    const files = exampleFiles();
+
+    beforeEach(async () => {
+      await editor.closeAll();
+    });
+
+    it("offers every file of examples/ under Import > Examples", async () => {
+      expect(files.length).to.be.above(0);
+      await editor.openImportDialog();
+      const listed = await editor.exampleEntries(MODULE);
+      await editor.page.click("#red-ui-clipboard-dialog-cancel");
+      await editor.until("#red-ui-clipboard-dialog", "gone");
+      expect(listed).to.include.members(files.map((f) => f[0]));
+    });
+
+    for (const file of files) {
+      const name = file.join("/");
+      it(`imports ${name} from the menu: every node known and valid, no import error`, async () => {
+        const mark = problems.errors.length;
+        await editor.clearWorkspace();
+        const notes = await editor.notificationCount();
+        const json = JSON.parse(readFileSync(join(ROOT, "examples", `${name}.json`), "utf8")) as Array<{
+          id: string;
+          type: string;
+        }>;
+        await editor.importExample(MODULE, file);
+
+        const problemsShown = (await editor.notifications(notes)).filter((n) =>
+          /red-ui-notification-(error|warning)/.test(n.cls),
+        );
+        expect(problemsShown, "error notifications").to.deep.equal([]);
+        // An example with its own tab lands there, others on the new flow: all are on the workspace.
+        const onTab = await editor.nodesOn();
+        expect(
+          onTab.filter((n) => !n.known).map((n) => n.id),
+          "unknown nodes",
+        ).to.deep.equal([]);
+        const categories = await editor.categories([...new Set(json.map((n) => n.type))]);
+        const configTypes = new Set(Object.keys(categories).filter((t) => categories[t] === "config"));
+        const expected = json
+          .filter((n) => n.type !== "tab" && !configTypes.has(n.type))
+          .map((n) => n.type)
+          .sort();
+        for (const c of json.filter((n) => configTypes.has(n.type))) {
+          expect(await editor.nodeProperty(c.id, "type"), `config node ${c.id}`).to.equal(c.type);
+        }
+        expect(onTab.map((n) => n.type).sort()).to.deep.equal(expected);
+        expect(
+          onTab.filter((n) => !n.valid).map((n) => `${n.type} ${n.id}`),
+          "invalid nodes",
+        ).to.deep.equal([]);
+        await editor.showTab(onTab[0].z);
+        await editor.screenshot(join(SHOTS, `example-${file.join("-")}.png`));
+        expectNoPageErrors(mark);
+      });
+    }
+
+    it("imports the main pipeline and takes its picture", async () => {
+      const mark = problems.errors.length;
+      await editor.clearWorkspace();
+      const file = pipelineFile();
+      const notes = await editor.notificationCount();
+      await editor.importText(readFileSync(file, "utf8"));
+      expect(
+        (await editor.notifications(notes)).filter((n) => /red-ui-notification-(error|warning)/.test(n.cls)),
+      ).to.deep.equal([]);
+      const onTab = await editor.nodesOn();
+      expect(onTab.length).to.be.above(0);
+      expect(onTab.filter((n) => !n.known)).to.deep.equal([]);
+      // The picture: the pipeline's tab alone, nothing selected, the info sidebar, no notification.
+      await editor.page.setViewportSize({ width: 1920, height: 1080 });
+      await editor.deleteEmptyTabs();
+      await editor.showTab(onTab[0].z);
+      await editor.page.click("#red-ui-tab-info-link-button");
+      await editor.page.keyboard.press("Escape");
+      await editor.dismissNotifications();
+      await editor.fitToCanvas();
+      const shot = join(SHOTS, "pipeline.png");
+      await editor.screenshot(shot);
+      if (process.env.UPDATE_SCREENSHOTS === "1") {
+        const target = join(ROOT, "docs", "images", "pipeline.png");
+        mkdirSync(dirname(target), { recursive: true });
+        copyFileSync(shot, target);
+        console.log(`      ${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
+      }
+      await editor.page.setViewportSize(VIEWPORT);
+      expectNoPageErrors(mark);
+    });
+  });
+});
