@@ -9,6 +9,8 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const root = path.resolve(__dirname, "..");
+// The palette category of every node of the pack (each node's editor script names it).
+const CATEGORY = "PMS-EHR";
 const tsc = require.resolve("typescript/bin/tsc");
 
 function run(args) {
@@ -35,6 +37,22 @@ function assembleNodes() {
     const locales = path.join(nodesDir, type, "locales");
     if (fs.existsSync(locales)) {
       fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
+      labelCategory(path.join(outDir, "locales"));
+    }
+  }
+}
+
+// The palette takes the part of a category before its first "-" as the header and looks its
+// text up as palette.label.<that part> in the namespace of whichever node is drawn first; with
+// no entry, "PMS-EHR" would show as "PMS". So every node's locale names the header.
+function labelCategory(localesDir) {
+  const root = CATEGORY.split("-")[0];
+  for (const lang of fs.readdirSync(localesDir)) {
+    const dir = path.join(localesDir, lang);
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json"))) {
+      const messages = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8"));
+      messages.palette = { ...messages.palette, label: { ...messages.palette?.label, [root]: CATEGORY } };
+      fs.writeFileSync(path.join(dir, file), JSON.stringify(messages, null, 2) + "\n");
     }
   }
 }

@@ -216,14 +216,36 @@ export class EditorPage {
     await this.until("#node-dialog-ok", "gone");
   }
 
-  /** From an open node tray: opens the config node of property `prop` (edit, or add when none is set). */
-  async openConfigFrom(prop: string): Promise<void> {
-    const edit = this.page.locator(`#node-input-btn-${prop}-edit`);
-    // With no config node chosen the pencil is disabled and the plus adds one.
-    const disabled = await edit.evaluate((el) => el.classList.contains("disabled"));
-    await this.page.click(disabled ? `#node-input-btn-${prop}-add` : `#node-input-btn-${prop}-edit`);
+  /**
+   * From an open node tray: adds a config node for property `prop`, or, given its id, edits that
+   * one. The select and its pencil follow a closed config dialog a moment later, so the pencil is
+   * clicked only once the select shows `id`: clicking the plus instead would add a second node.
+   */
+  async openConfigFrom(prop: string, id?: string): Promise<void> {
+    if (id === undefined) {
+      await this.page.click(`#node-input-btn-${prop}-add`);
+    } else {
+      await this.page.waitForFunction(
+        ({ p, want }) => {
+          const select = document.getElementById(`node-input-${p}`) as HTMLSelectElement | null;
+          const pencil = document.getElementById(`node-input-btn-${p}-edit`);
+          return select?.value === want && !!pencil && !pencil.classList.contains("disabled");
+        },
+        { p: prop, want: id },
+      );
+      await this.page.click(`#node-input-btn-${prop}-edit`);
+    }
     await this.until("#node-config-dialog-ok", "visible");
     await this.trayReady();
+  }
+
+  /** The config node chosen for `prop` in the open node tray, once the select shows one. */
+  async chosenConfig(prop: string): Promise<string> {
+    const handle = await this.page.waitForFunction((p) => {
+      const value = (document.getElementById(`node-input-${p}`) as HTMLSelectElement | null)?.value;
+      return value && value !== "_ADD_" ? value : undefined;
+    }, prop);
+    return String(await handle.jsonValue());
   }
 
   async closeConfig(how: "ok" | "cancel"): Promise<void> {

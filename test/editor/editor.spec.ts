@@ -354,6 +354,21 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       expectNoPageErrors(mark);
     });
 
+    it(`heads the category ${CATEGORY} in full, with all of the pack's nodes under the one header`, async () => {
+      const headers = await Promise.all(
+        TYPES.filter((t) => !isConfig(t)).map((type) =>
+          editor
+            .paletteNode(type)
+            .evaluate(
+              (el) =>
+                el.closest(".red-ui-palette-category")?.querySelector(".red-ui-palette-header span")
+                  ?.textContent ?? "",
+            ),
+        ),
+      );
+      expect(new Set(headers.map(normalise))).to.deep.equal(new Set([CATEGORY]));
+    });
+
     it("shows each palette node with its own icon, served by the runtime", async () => {
       const mark = problems.errors.length;
       for (const type of TYPES.filter((t) => !isConfig(t))) {
@@ -481,10 +496,10 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       let configId: string | undefined;
 
       for (const group of fieldGroups(entry)) {
-        if (configId) await editor.openConfigFrom(prop);
+        if (configId) await editor.openConfigFrom(prop, configId);
         await typeGroup(type, group, "bad");
         await editor.closeConfig("ok");
-        configId ??= await editor.page.locator(`#node-input-${prop}`).inputValue();
+        configId ??= await editor.chosenConfig(prop);
         const bad = await editor.nodeState(configId);
         expect(bad.validationErrors, `${type}: bad input`).to.include.members(group.map((c) => c.field));
         expect(
@@ -492,7 +507,7 @@ describe("editor (headless Chromium, real Node-RED)", function () {
           `${user}.${prop} marked with a bad ${type}`,
         ).to.equal(true);
 
-        await editor.openConfigFrom(prop);
+        await editor.openConfigFrom(prop, configId);
         await typeGroup(type, group, "good");
         await editor.closeConfig("ok");
         const good = await editor.nodeState(configId);
