@@ -283,18 +283,25 @@ function parseField(text: string, d: Delimiters): Hl7Field {
   return text.split(d.repetition).map((r) => parseRepetition(r, d));
 }
 
-/** One segment line -> its structure. HL7_PARSE on a bad segment ID. */
-export function parseSegmentLine(line: string, d: Delimiters, position: number): Hl7SegmentJson {
-  const parts = line.split(d.field);
-  const name = parts[0];
-  if (!SEGMENT_ID.test(name)) {
+/** A segment line's ID; HL7_PARSE when the line does not start with one and a field separator. */
+export function segmentIdOf(line: string, d: Delimiters, position: number): string {
+  const name = line.slice(0, 3);
+  if (!SEGMENT_ID.test(name) || (line.length > 3 && line[3] !== d.field)) {
+    const end = line.indexOf(d.field);
     throw hl7ParseError({
-      segment: safeId(name),
+      segment: safeId(end < 0 ? line : line.slice(0, end)),
       position,
       hl7ErrorCode: 100,
       reason: "not a segment: a segment starts with a 3-character ID (A-Z, 0-9) and a field separator",
     });
   }
+  return name;
+}
+
+/** One segment line -> its structure. HL7_PARSE on a bad segment ID. */
+export function parseSegmentLine(line: string, d: Delimiters, position: number): Hl7SegmentJson {
+  const name = segmentIdOf(line, d, position);
+  const parts = line.split(d.field);
   if (name === "MSH") {
     const seg: Hl7SegmentJson = ["MSH", [d.field], [parts[1] ?? ""]];
     for (let i = 2; i < parts.length; i++) seg.push(parseField(parts[i], d));
@@ -346,19 +353,38 @@ function isEmptyRep(r: Hl7Repetition): boolean {
   return r.every((c) => (typeof c === "string" ? c === "" : c.every((s) => s === "")));
 }
 
-/** One segment of a parsed message: typed, unescaped reads by HL7 position. */
+/**
+ * One segment of a parsed message: typed, unescaped reads by HL7 position. A segment made from
+ * its line splits its fields on first read: a converter reads a handful of a message's
+ * segments, and splitting the others (OBX, AL1, IN1, Z-segments...) would only make garbage.
+ * The line's ID is checked at once, and past that splitting cannot fail, so a message that
+ * parses has no error left to find later.
+ */
 export class Hl7Segment {
+  /** Segment ID, e.g. "PID". */
+  readonly name: string;
+  private parsed?: Hl7SegmentJson;
+  private readonly line?: string;
+
   constructor(
-    /** The segment's structure (shared: do not modify). */
-    readonly data: Hl7SegmentJson,
+    /** The segment's structure, or its line as received (without the CR). */
+    source: Hl7SegmentJson | string,
     /** 1-based position in the message. */
     readonly position: number,
     readonly delimiters: Delimiters,
-  ) {}
+  ) {
+    if (typeof source === "string") {
+      this.name = segmentIdOf(source, delimiters, position);
+      this.line = source;
+    } else {
+      this.name = source[0];
+      this.parsed = source;
+    }
+  }
 
-  /** Segment ID, e.g. "PID". */
-  get name(): string {
-    return this.data[0];
+  /** The segment's structure (shared: do not modify). */
+  get data(): Hl7SegmentJson {
+    return (this.parsed ??= parseSegmentLine(this.line as string, this.delimiters, this.position));
   }
 
   /** Number of the last field present (trailing empty fields included as written). */
@@ -593,10 +619,9 @@ function copySegment(s: Hl7SegmentJson): Hl7SegmentJson {
   return out;
 }
 
-function buildParsed(segments: Hl7SegmentJson[], d: Delimiters, text: string): ParsedHl7 {
-  const views = segments.map((s, i) => new Hl7Segment(s, i + 1, d));
-  const header = headerOf(views[0], () => views.find((s) => s.name === "EVN")?.get(1) ?? "");
-  return new ParsedHl7(header, views, text);
+function withHeader(segments: Hl7Segment[], text: string): ParsedHl7 {
+  const header = headerOf(segments[0], () => segments.find((s) => s.name === "EVN")?.get(1) ?? "");
+  return new ParsedHl7(header, segments, text);
 }
 
 const CACHE_SIZE = 32;
@@ -679,7 +704,7 @@ export function parseHl7(input: string | Buffer, options: ParseOptions = {}): Pa
   const msh = mshSegment(lines[0]);
   const d = msh.delimiters;
   checkControlCharacters(lines);
-  const segments: Hl7SegmentJson[] = [msh.data];
+  const segments: Hl7Segment[] = [msh];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (line.startsWith("MSH")) {
@@ -690,9 +715,9 @@ export function parseHl7(input: string | Buffer, options: ParseOptions = {}): Pa
         reason: "a second MSH: several messages in one text (use batch splitting)",
       });
     }
-    segments.push(parseSegmentLine(line, d, i + 1));
+    segments.push(new Hl7Segment(line, i + 1, d));
   }
-  const parsed = buildParsed(segments, d, text);
+  const parsed = withHeader(segments, text);
   if (options.validate) validateWithHl7v2(text);
   if (key !== undefined) {
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
@@ -758,7 +783,10 @@ export function fromHl7Json(json: unknown): ParsedHl7 {
     if (clean[i][0] === "MSH") throw badInput(`segments[${i}] is a second MSH`);
   }
   const text = clean.map((s) => serializeSegmentJson(s, d)).join("\r") + "\r";
-  return buildParsed(clean, d, text);
+  return withHeader(
+    clean.map((seg, i) => new Hl7Segment(seg, i + 1, d)),
+    text,
+  );
 }
 
 /** Anything the pack accepts as an HL7 message: text, Buffer, `Hl7Json` or `ParsedHl7`. */
