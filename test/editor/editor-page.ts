@@ -68,7 +68,7 @@ declare const RED: {
     show(id: string): void;
   };
   view: { state(): number; redraw(full?: boolean): void; scale(): number };
-  actions: { invoke(name: string): void };
+  actions: { invoke(name: string, arg?: unknown): void };
   sidebar: { config: { refresh(): void } };
   history: { clear(): void };
   state: { DEFAULT: number; IMPORT_DRAGGING: number };
@@ -562,6 +562,95 @@ export class EditorPage {
       chart.scrollTop = 0;
     });
     // The view redraws on the next animation frame.
+    await this.page.evaluate(
+      () => new Promise<void>((done) => requestAnimationFrame(() => requestAnimationFrame(() => done()))),
+    );
+  }
+
+  /**
+   * The picture of the active tab's flow for the docs: the canvas alone (palette, sidebar and
+   * grid hidden, nothing selected, no change badges), zoomed out in the editor's own steps until
+   * the whole flow fits the canvas, cut to the flow with a margin. Puts the editor back as it
+   * was (palette, sidebar, grid, zoom 100%). Resolves with the zoom used.
+   */
+  async flowPicture(path: string): Promise<{ scale: number; width: number; height: number }> {
+    await this.page.keyboard.press("Escape");
+    await this.dismissNotifications();
+    const chrome = (show: boolean) =>
+      this.page.evaluate((on) => {
+        const main = document.getElementById("red-ui-main-container");
+        main?.classList.toggle("red-ui-palette-closed", !on);
+        main?.classList.toggle("red-ui-sidebar-closed", !on);
+        RED.actions.invoke("core:toggle-show-grid", on);
+        // The editor sizes the canvas on a window resize (its own toggles send one 200 ms later).
+        window.dispatchEvent(new Event("resize"));
+      }, show);
+    await chrome(false);
+    try {
+      await this.page.evaluate(() => {
+        for (const n of RED.nodes.filterNodes({ z: RED.workspaces.active() })) {
+          n.changed = false;
+          n.moved = false;
+          n.dirty = true;
+        }
+        RED.actions.invoke("core:zoom-reset");
+      });
+      await this.nextFrames();
+      const margin = 16;
+      const scale = await this.page.evaluate((m) => {
+        const chart = document.getElementById("red-ui-workspace-chart");
+        if (!chart) throw new Error("no canvas");
+        chart.scrollLeft = 0;
+        chart.scrollTop = 0;
+        const c = chart.getBoundingClientRect();
+        let right = 0;
+        let bottom = 0;
+        for (const e of Array.from(
+          chart.querySelectorAll(".red-ui-flow-node-group, .red-ui-flow-link-line"),
+        )) {
+          const r = e.getBoundingClientRect();
+          right = Math.max(right, r.right - c.left);
+          bottom = Math.max(bottom, r.bottom - c.top);
+        }
+        const need = Math.min(1, (chart.clientWidth - m) / right, (chart.clientHeight - m) / bottom);
+        for (let i = 0; i < 10 && RED.view.scale() > need + 1e-9; i++) RED.actions.invoke("core:zoom-out");
+        chart.scrollLeft = 0;
+        chart.scrollTop = 0;
+        return RED.view.scale();
+      }, margin);
+      await this.nextFrames();
+      const clip = await this.page.evaluate((m) => {
+        const chart = document.getElementById("red-ui-workspace-chart");
+        if (!chart) throw new Error("no canvas");
+        const c = chart.getBoundingClientRect();
+        const box = { left: Infinity, top: Infinity, right: -Infinity, bottom: -Infinity };
+        for (const e of Array.from(
+          chart.querySelectorAll(".red-ui-flow-node-group, .red-ui-flow-link-line"),
+        )) {
+          const r = e.getBoundingClientRect();
+          box.left = Math.min(box.left, r.left);
+          box.top = Math.min(box.top, r.top);
+          box.right = Math.max(box.right, r.right);
+          box.bottom = Math.max(box.bottom, r.bottom);
+        }
+        const x = Math.max(c.left, Math.floor(box.left - m));
+        const y = Math.max(c.top, Math.floor(box.top - m));
+        const right = Math.min(c.left + chart.clientWidth, Math.ceil(box.right + m));
+        const bottom = Math.min(c.top + chart.clientHeight, Math.ceil(box.bottom + m));
+        return { x, y, width: right - x, height: bottom - y };
+      }, margin);
+      mkdirSync(dirname(path), { recursive: true });
+      await this.page.screenshot({ path, clip });
+      return { scale, width: clip.width, height: clip.height };
+    } finally {
+      await this.page.evaluate(() => RED.actions.invoke("core:zoom-reset"));
+      await chrome(true);
+      await this.nextFrames();
+    }
+  }
+
+  /** Two animation frames: the editor redraws the canvas on the next one. */
+  private async nextFrames(): Promise<void> {
     await this.page.evaluate(
       () => new Promise<void>((done) => requestAnimationFrame(() => requestAnimationFrame(() => done()))),
     );

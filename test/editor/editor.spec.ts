@@ -17,6 +17,8 @@ const TYPES = Object.keys(PKG["node-red"].nodes);
 const CATEGORY = "PMS-EHR";
 const SHOTS = join(ROOT, "test-output", "screenshots");
 const VIEWPORT = { width: 1600, height: 1000 };
+/** Below this zoom a pipeline's picture has labels too small to read: lay the flow out tighter. */
+const MIN_PICTURE_ZOOM = 0.5;
 
 /**
  * A validated text field: typing `bad` must flag it (input-error, node invalid with the red
@@ -174,6 +176,24 @@ function exampleFiles(dir = join(ROOT, "examples")): string[][] {
     }
   }
   return out;
+}
+
+/** The shipped pipelines: the names of flows/*.json. */
+function pipelineNames(): string[] {
+  const dir = join(ROOT, "flows");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".json"))
+    .map((n) => n.slice(0, -".json".length))
+    .sort();
+}
+
+/** With UPDATE_SCREENSHOTS=1: copies a picture into docs/images (what the README shows). */
+function updateDocsPicture(shot: string, target: string, from: string, note = ""): void {
+  if (process.env.UPDATE_SCREENSHOTS !== "1") return;
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(shot, target);
+  console.log(`      ${relative(ROOT, from)} -> ${relative(ROOT, target)}${note}`);
 }
 
 /** The main pipeline for the README picture: a shipped flow if there is one, else an example. */
@@ -710,47 +730,94 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       expect(listed).to.include.members(files.map((f) => f[0]));
     });
 
-    for (const file of files) {
+    /**
+     * Menu > Import > Examples > MODULE > `file`, imported to a new flow: no error or warning
+     * notification, every node of a known type and valid, the file's nodes on the workspace.
+     * Resolves with the flow the nodes are on.
+     */
+    async function importExampleChecked(file: string[]): Promise<string> {
+      await editor.clearWorkspace();
+      const notes = await editor.notificationCount();
+      const name = file.join("/");
+      const json = JSON.parse(readFileSync(join(ROOT, "examples", `${name}.json`), "utf8")) as Array<{
+        id: string;
+        type: string;
+      }>;
+      await editor.importExample(MODULE, file);
+
+      const problemsShown = (await editor.notifications(notes)).filter((n) =>
+        /red-ui-notification-(error|warning)/.test(n.cls),
+      );
+      expect(problemsShown, "error notifications").to.deep.equal([]);
+      // An example with its own tab lands there, others on the new flow: all are on the workspace.
+      const onTab = await editor.nodesOn();
+      expect(
+        onTab.filter((n) => !n.known).map((n) => n.id),
+        "unknown nodes",
+      ).to.deep.equal([]);
+      const categories = await editor.categories([...new Set(json.map((n) => n.type))]);
+      const configTypes = new Set(Object.keys(categories).filter((t) => categories[t] === "config"));
+      const expected = json
+        .filter((n) => n.type !== "tab" && !configTypes.has(n.type))
+        .map((n) => n.type)
+        .sort();
+      for (const c of json.filter((n) => configTypes.has(n.type))) {
+        expect(await editor.nodeProperty(c.id, "type"), `config node ${c.id}`).to.equal(c.type);
+      }
+      expect(onTab.map((n) => n.type).sort()).to.deep.equal(expected);
+      expect(
+        onTab.filter((n) => !n.valid).map((n) => `${n.type} ${n.id}`),
+        "invalid nodes",
+      ).to.deep.equal([]);
+      return onTab[0].z;
+    }
+
+    for (const file of files.filter((f) => f[0] !== "pipelines")) {
       const name = file.join("/");
       it(`imports ${name} from the menu: every node known and valid, no import error`, async () => {
         const mark = problems.errors.length;
-        await editor.clearWorkspace();
-        const notes = await editor.notificationCount();
-        const json = JSON.parse(readFileSync(join(ROOT, "examples", `${name}.json`), "utf8")) as Array<{
-          id: string;
-          type: string;
-        }>;
-        await editor.importExample(MODULE, file);
-
-        const problemsShown = (await editor.notifications(notes)).filter((n) =>
-          /red-ui-notification-(error|warning)/.test(n.cls),
-        );
-        expect(problemsShown, "error notifications").to.deep.equal([]);
-        // An example with its own tab lands there, others on the new flow: all are on the workspace.
-        const onTab = await editor.nodesOn();
-        expect(
-          onTab.filter((n) => !n.known).map((n) => n.id),
-          "unknown nodes",
-        ).to.deep.equal([]);
-        const categories = await editor.categories([...new Set(json.map((n) => n.type))]);
-        const configTypes = new Set(Object.keys(categories).filter((t) => categories[t] === "config"));
-        const expected = json
-          .filter((n) => n.type !== "tab" && !configTypes.has(n.type))
-          .map((n) => n.type)
-          .sort();
-        for (const c of json.filter((n) => configTypes.has(n.type))) {
-          expect(await editor.nodeProperty(c.id, "type"), `config node ${c.id}`).to.equal(c.type);
-        }
-        expect(onTab.map((n) => n.type).sort()).to.deep.equal(expected);
-        expect(
-          onTab.filter((n) => !n.valid).map((n) => `${n.type} ${n.id}`),
-          "invalid nodes",
-        ).to.deep.equal([]);
-        await editor.showTab(onTab[0].z);
+        await editor.showTab(await importExampleChecked(file));
         await editor.screenshot(join(SHOTS, `example-${file.join("-")}.png`));
         expectNoPageErrors(mark);
       });
     }
+
+    describe("pipelines: each imported from the menu, with its picture", () => {
+      const names = pipelineNames();
+
+      it("offers every flows/*.json unchanged as pipelines/<name>", () => {
+        expect(names.length, "flows/*.json").to.be.above(0);
+        const offered = exampleFiles(join(ROOT, "examples", "pipelines")).map((f) => f.join("/"));
+        expect(offered, "examples/pipelines/ (npm run build copies flows/ there)").to.deep.equal(names);
+        for (const name of names) {
+          expect(
+            readFileSync(join(ROOT, "examples", "pipelines", `${name}.json`), "utf8"),
+            `examples/pipelines/${name}.json is flows/${name}.json`,
+          ).to.equal(readFileSync(join(ROOT, "flows", `${name}.json`), "utf8"));
+        }
+      });
+
+      for (const name of names) {
+        it(`imports pipelines/${name} from the menu: every node known and valid, no import error; its picture`, async () => {
+          const mark = problems.errors.length;
+          const z = await importExampleChecked(["pipelines", name]);
+          await editor.deleteEmptyTabs();
+          await editor.showTab(z);
+          const shot = join(SHOTS, "pipelines", `${name}.png`);
+          const picture = await editor.flowPicture(shot);
+          expect(picture.scale, `${name}: zoom at which the flow fits the picture`).to.be.at.least(
+            MIN_PICTURE_ZOOM,
+          );
+          updateDocsPicture(
+            shot,
+            join(ROOT, "docs", "images", "pipelines", `${name}.png`),
+            join(ROOT, "flows", `${name}.json`),
+            ` (${picture.width}x${picture.height}, zoom ${Math.round(picture.scale * 100)}%)`,
+          );
+          expectNoPageErrors(mark);
+        });
+      }
+    });
 
     it("imports the main pipeline and takes its picture", async () => {
       const mark = problems.errors.length;
@@ -774,12 +841,7 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       await editor.fitToCanvas();
       const shot = join(SHOTS, "pipeline.png");
       await editor.screenshot(shot);
-      if (process.env.UPDATE_SCREENSHOTS === "1") {
-        const target = join(ROOT, "docs", "images", "pipeline.png");
-        mkdirSync(dirname(target), { recursive: true });
-        copyFileSync(shot, target);
-        console.log(`      ${relative(ROOT, file)} -> ${relative(ROOT, target)}`);
-      }
+      updateDocsPicture(shot, join(ROOT, "docs", "images", "pipeline.png"), file);
       await editor.page.setViewportSize(VIEWPORT);
       expectNoPageErrors(mark);
     });
