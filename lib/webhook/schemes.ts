@@ -263,6 +263,8 @@ function parsePms(req: WebhookRequest): ParseResult {
   };
 }
 
+const SIGNATURE_ENTRY = /^v[0-9a-z]+,\S*$/;
+
 function parseStandard(req: WebhookRequest): ParseResult {
   const id = single(req.headers, HEADERS.standard.id);
   const timestamp = single(req.headers, HEADERS.standard.timestamp);
@@ -271,16 +273,16 @@ function parseStandard(req: WebhookRequest): ParseResult {
     return reject("missing-headers");
   if (!id || timestamp === null || signature === null || !/^\d{1,15}$/.test(timestamp))
     return reject("malformed");
-  const entries = signature.split(" ").filter((part) => part !== "");
-  const wellFormed = entries.filter((entry) => /^v[0-9a-z]+,\S*$/.test(entry));
-  if (wellFormed.length === 0) return reject("malformed");
+  let wellFormed = false;
   const signatures: Buffer[] = [];
-  for (const entry of wellFormed) {
-    const comma = entry.indexOf(",");
-    if (entry.slice(0, comma) !== "v1") continue;
-    const value = entry.slice(comma + 1);
-    if (BASE64.test(value) && value !== "") signatures.push(Buffer.from(value, "base64"));
+  for (const entry of signature.split(" ")) {
+    if (!SIGNATURE_ENTRY.test(entry)) continue;
+    wellFormed = true;
+    if (!entry.startsWith("v1,")) continue;
+    const value = entry.slice(3);
+    if (value !== "" && BASE64.test(value)) signatures.push(Buffer.from(value, "base64"));
   }
+  if (!wellFormed) return reject("malformed");
   return {
     id,
     idSigned: true,

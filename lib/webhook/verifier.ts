@@ -79,6 +79,14 @@ export class WebhookVerifier {
   }
 
   async check(req: WebhookRequest, nowMs = Date.now()): Promise<Outcome> {
+    return this.verify(req, nowMs);
+  }
+
+  /**
+   * As `check`, but the outcome comes synchronously when seen ids are kept in memory only: a
+   * Promise only with persistence, whose store is asynchronous.
+   */
+  verify(req: WebhookRequest, nowMs = Date.now()): Outcome | Promise<Outcome> {
     if (req.body.length > this.options.maxBytes) return rejected("too-large");
     const result = verifyWebhook(this.scheme, this.keys, req, {
       toleranceSeconds: this.options.toleranceSeconds,
@@ -86,23 +94,34 @@ export class WebhookVerifier {
     });
     if (!result.ok) return rejected(result.reason);
     const payload = parsePayload(req.body);
-    const delivery: Delivery = {
-      id: result.id,
-      timestampMs: result.timestampMs,
-      eventType: eventTypeOf(result, payload),
-      payload,
-    };
+    const eventType = eventTypeOf(result, payload);
     const remember = (): boolean => {
       if (this.seen.hasAny(result.dedupeKeys, nowMs)) return false;
       for (const key of result.dedupeKeys) this.seen.add(key, result.replayableUntilMs, nowMs);
       return true;
     };
-    const first = this.options.persistence
-      ? await this.persisted(remember, result.dedupeKeys, nowMs)
-      : remember();
-    return first
-      ? { kind: "verified", status: 202, ...delivery }
-      : { kind: "duplicate", status: 202, reason: "duplicate", code: REJECT_CODE.duplicate, ...delivery };
+    const outcome = (first: boolean): Outcome =>
+      first
+        ? {
+            kind: "verified",
+            status: 202,
+            id: result.id,
+            timestampMs: result.timestampMs,
+            eventType,
+            payload,
+          }
+        : {
+            kind: "duplicate",
+            status: 202,
+            reason: "duplicate",
+            code: REJECT_CODE.duplicate,
+            id: result.id,
+            timestampMs: result.timestampMs,
+            eventType,
+            payload,
+          };
+    if (!this.options.persistence) return outcome(remember());
+    return this.persisted(remember, result.dedupeKeys, nowMs).then(outcome);
   }
 
   /** Reads the store's ids, checks and records, and writes back, one delivery at a time. */

@@ -3,7 +3,7 @@ import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { headersFromObject, headersFromRaw, type HeaderValues } from "../../lib/legacy/pms-hmac";
 import { WebhookVerifier, type Outcome, type SeenPersistence } from "../../lib/webhook/verifier";
-import { onInput } from "../shared/input";
+import { onInput, type Send } from "../shared/input";
 import { status } from "../shared/status";
 import { optionsOf, type WebhookVerifyOptions, type WebhookVerifyProps } from "./config";
 
@@ -131,7 +131,89 @@ export = function (RED: NodeAPI) {
       show("failed", "bad config");
     }
 
-    onInput<WebhookMsg>(node, "WEBHOOK_ERROR", async (msg, send) => {
+    /** Where the last verified timestamp was written as ISO text: deliveries come in bursts of equal seconds. */
+    let isoOf = { ms: NaN, text: "" };
+    function iso(ms: number): string {
+      if (ms !== isoOf.ms) isoOf = { ms, text: new Date(ms).toISOString() };
+      return isoOf.text;
+    }
+
+    function storeFailed(
+      msg: WebhookMsg,
+      res: HttpResponse,
+      integration: string,
+      started: number,
+      err: unknown,
+    ): never {
+      if (reply(res, 503)) delete msg.res;
+      show("failed", "store error");
+      reportHealth({
+        integration,
+        success: false,
+        durationMs: performance.now() - started,
+        error: (err as PackError).code ?? "WEBHOOK_ERROR",
+        source: SOURCE,
+      });
+      throw err;
+    }
+
+    function answer(
+      msg: WebhookMsg,
+      send: Send,
+      res: HttpResponse,
+      opts: WebhookVerifyOptions,
+      outcome: Outcome,
+      durationMs: number,
+    ): void {
+      if (outcome.kind === "rejected") {
+        reply(res, outcome.status);
+        delete msg.res;
+        msg.webhook = {
+          scheme: opts.scheme,
+          reason: outcome.reason,
+          code: outcome.code,
+          status: outcome.status,
+        };
+        reportHealth({
+          integration: opts.integration,
+          success: false,
+          durationMs,
+          error: outcome.code,
+          source: SOURCE,
+        });
+        show("degraded", `${outcome.status} ${outcome.reason}`);
+        send([null, msg]);
+        return;
+      }
+
+      msg.webhook = {
+        scheme: opts.scheme,
+        id: outcome.id,
+        timestamp: outcome.timestampMs === undefined ? undefined : iso(outcome.timestampMs),
+        eventType: outcome.eventType,
+      };
+      msg.payload = outcome.payload;
+      if (outcome.eventType !== undefined) msg.topic = outcome.eventType;
+      reportHealth({ integration: opts.integration, success: true, durationMs, source: SOURCE });
+
+      if (outcome.kind === "duplicate") {
+        reply(res, 202, DUPLICATE_BODY);
+        delete msg.res;
+        Object.assign(msg.webhook, { reason: outcome.reason, code: outcome.code, status: 202 });
+        show("ok", "duplicate");
+        send([null, msg]);
+        return;
+      }
+      if (opts.respond) {
+        reply(res, 202);
+        delete msg.res;
+      }
+      show("ok", "verified");
+      send([msg, null]);
+    }
+
+    // Synchronous unless seen ids are persisted: no promise or extra tick per delivery.
+    onInput<WebhookMsg>(node, "WEBHOOK_ERROR", (msg, send) => {
       const res = msg.res?._res;
       if (!verifier || !options) {
         if (reply(res, 500)) delete msg.res;
@@ -162,75 +244,27 @@ export = function (RED: NodeAPI) {
             "(Node-RED 4.1 or later), and let nothing change msg.payload before webhook-verify",
         );
       }
+      const opts = options;
       const started = performance.now();
-      let outcome: Outcome;
+      let result: Outcome | Promise<Outcome>;
       try {
-        outcome = await verifier.check({
+        result = verifier.verify({
           method: req.method ?? "POST",
           pathWithQuery: req.originalUrl ?? req.url ?? "/",
           headers: headersOf(req),
           body: Buffer.isBuffer(raw) ? raw : Buffer.from(raw, "utf8"),
         });
       } catch (err) {
-        if (reply(res, 503)) delete msg.res;
-        show("failed", "store error");
-        reportHealth({
-          integration: options.integration,
-          success: false,
-          durationMs: performance.now() - started,
-          error: (err as PackError).code ?? "WEBHOOK_ERROR",
-          source: SOURCE,
-        });
-        throw err;
+        return storeFailed(msg, res, opts.integration, started, err);
       }
-      const durationMs = performance.now() - started;
-
-      if (outcome.kind === "rejected") {
-        reply(res, outcome.status);
-        delete msg.res;
-        msg.webhook = {
-          scheme: options.scheme,
-          reason: outcome.reason,
-          code: outcome.code,
-          status: outcome.status,
-        };
-        reportHealth({
-          integration: options.integration,
-          success: false,
-          durationMs,
-          error: outcome.code,
-          source: SOURCE,
-        });
-        show("degraded", `${outcome.status} ${outcome.reason}`);
-        send([null, msg]);
+      if (!(result instanceof Promise)) {
+        answer(msg, send, res, opts, result, performance.now() - started);
         return;
       }
-
-      msg.webhook = {
-        scheme: options.scheme,
-        id: outcome.id,
-        timestamp:
-          outcome.timestampMs === undefined ? undefined : new Date(outcome.timestampMs).toISOString(),
-        eventType: outcome.eventType,
-      };
-      msg.payload = outcome.payload;
-      if (outcome.eventType !== undefined) msg.topic = outcome.eventType;
-      reportHealth({ integration: options.integration, success: true, durationMs, source: SOURCE });
-
-      if (outcome.kind === "duplicate") {
-        reply(res, 202, DUPLICATE_BODY);
-        delete msg.res;
-        Object.assign(msg.webhook, { reason: outcome.reason, code: outcome.code, status: 202 });
-        show("ok", "duplicate");
-        send([null, msg]);
-        return;
-      }
-      if (options.respond) {
-        reply(res, 202);
-        delete msg.res;
-      }
-      show("ok", "verified");
-      send([msg, null]);
+      return result.then(
+        (outcome) => answer(msg, send, res, opts, outcome, performance.now() - started),
+        (err: unknown) => storeFailed(msg, res, opts.integration, started, err),
+      );
     });
 
     node.on("close", (done: () => void) => {
