@@ -4,12 +4,22 @@ import { join } from "node:path";
 import { startFhirSandbox, type FhirSandbox } from "./fhir/server";
 import { startHl7Receiver, type Hl7Receiver } from "./hl7/receiver";
 import { startHl7Sender, type Hl7Sender } from "./hl7/sender";
-import { mulberry32 } from "./pms/data";
+import { mulberry32, type PmsData } from "./pms/data";
 import { randomChange } from "./pms/main";
 import { startPmsSimulator, type PmsSimulator } from "./pms/server";
 import { freePort, PACK_DIR } from "./node-red";
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string };
+
+/** What the sandbox's traffic has done so far. */
+export interface TrafficStats {
+  /** Signed webhooks the PMS delivered to Node-RED, and those it gave up on. */
+  webhooks: { delivered: number; failed: number };
+  /** Per HL7 sender: messages sent and the answers they got (MSA-1, or the error code when none came). */
+  hl7: Array<{ family: "ADT" | "SIU"; sent: number; answers: Record<string, number> }>;
+  /** Messages the downstream receiver got from fhir-to-hl7. */
+  downstream: number;
+}
 
 /** Every service the shipped flows run against, on loopback. */
 export interface Sandbox {
@@ -28,6 +38,8 @@ export interface Sandbox {
    * and HL7 ADT and SIU senders to the listeners of the HL7 pipelines.
    */
   startTraffic(nodeRedUrl: string, options?: { changeEveryMs?: number; hl7EveryMs?: number }): Promise<void>;
+  /** What the traffic has done so far (also after close()). */
+  traffic(): TrafficStats;
   close(): Promise<void>;
 }
 
@@ -90,7 +102,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     HL7_DOWNSTREAM_HOST: downstream.host,
     HL7_DOWNSTREAM_PORT: String(downstream.port),
   };
-  const senders: Hl7Sender[] = [];
+  const senders: Array<{ family: "ADT" | "SIU"; sender: Hl7Sender }> = [];
   let changes: NodeJS.Timeout | undefined;
   return {
     fhir,
@@ -106,8 +118,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     async startTraffic(nodeRedUrl, traffic = {}) {
       pms.configureWebhook({ url: `${nodeRedUrl}/pms/webhooks`, scheme: "pms-hmac", secret: webhookSecret });
       const every = traffic.hl7EveryMs ?? 5000;
-      senders.push(await startHl7Sender({ host, port: adtPort, intervalMs: every, only: "ADT" }));
-      senders.push(await startHl7Sender({ host, port: siuPort, intervalMs: every, only: "SIU" }));
+      // The senders tell the story of the PMS's own visits (its patients and ids, as its API has
+      // them), from its first completed visit on: within the first minute an ADT^A03 finishes an
+      // Encounter, which ehr-to-pms then reports back to the PMS.
+      const story = (): PmsData => {
+        const visits = pms.data.appointments;
+        const first = Math.max(
+          0,
+          visits.findIndex((a) => a.status === "completed"),
+        );
+        return { ...pms.data, appointments: [...visits.slice(first), ...visits.slice(0, first)] };
+      };
+      for (const [family, port] of [
+        ["ADT", adtPort],
+        ["SIU", siuPort],
+      ] as const) {
+        const sender = await startHl7Sender({ host, port, intervalMs: every, only: family, source: story });
+        senders.push({ family, sender });
+      }
       const random = mulberry32(7);
       let busy = false;
       changes = setInterval(() => {
@@ -118,9 +146,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           .finally(() => (busy = false));
       }, traffic.changeEveryMs ?? 10000);
     },
+    traffic() {
+      const { webhooks } = pms.stats();
+      return {
+        webhooks: { delivered: webhooks.delivered, failed: webhooks.failed },
+        hl7: senders.map(({ family, sender }) => {
+          const answers: Record<string, number> = {};
+          for (const ack of sender.acks) answers[ack.code] = (answers[ack.code] ?? 0) + 1;
+          return { family, sent: sender.sent, answers };
+        }),
+        downstream: downstream.messages.length,
+      };
+    },
     async close() {
       if (changes) clearInterval(changes);
-      await Promise.all(senders.map((s) => s.stop()));
+      await Promise.all(senders.map((s) => s.sender.stop()));
       await Promise.all([pms.close(), fhir.close(), downstream.stop()]);
     },
   };

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the sandbox services, then Node-RED 4.1 on http://127.0.0.1:1880 with this pack and
- * every shipped pipeline deployed on its own tab. Ctrl-C stops everything.
+ * every shipped pipeline deployed on its own tab, the sandbox's traffic, and one run of each pipeline
+ * that only runs on a long timer. Ctrl-C stops everything and prints what flowed.
  *
  * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), HL7_ADT_PORT (2575),
  * HL7_SIU_PORT (2576), NODE_RED_USER_DIR (.node-red-data).
@@ -13,6 +14,7 @@ import {
   startSandbox,
   withSandboxCredentials,
   type FlowNode,
+  type TrafficStats,
 } from "../sandbox/demo";
 import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../sandbox/node-red";
 
@@ -29,6 +31,32 @@ function readFlows(file: string): FlowNode[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Shipped injects that repeat on a timer but do not fire at start (batch-sync's every 15 min):
+ * start presses each once after the deploy, so that every pipeline has run within a minute.
+ */
+function timerOnlyInjects(flows: FlowNode[]): FlowNode[] {
+  return flows.filter(
+    (n) =>
+      n.type === "inject" &&
+      n.once !== true &&
+      (Number(n.repeat) > 0 || (typeof n.crontab === "string" && n.crontab !== "")),
+  );
+}
+
+/** What flowed, printed on stop. */
+function describeTraffic(traffic: TrafficStats): string {
+  const lines = [
+    `  PMS webhooks       ${traffic.webhooks.delivered} delivered, ${traffic.webhooks.failed} failed`,
+    ...traffic.hl7.map((s) => {
+      const answers = Object.entries(s.answers).map(([code, n]) => `${code} ${n}`);
+      return `  HL7 ${s.family} sender     ${s.sent} sent; answers: ${answers.join(", ") || "none"}`;
+    }),
+    `  HL7 downstream     ${traffic.downstream} received`,
+  ];
+  return lines.join("\n");
 }
 
 async function main(): Promise<void> {
@@ -49,6 +77,7 @@ async function main(): Promise<void> {
     console.log("\nstopping Node-RED and the sandbox ...");
     await red?.stop();
     await sandbox.close();
+    console.log(`${describeTraffic(sandbox.traffic())}\nstopped.`);
     process.exit(code);
   };
   process.on("SIGINT", () => void stop(0));
@@ -61,8 +90,10 @@ async function main(): Promise<void> {
       env: sandbox.env,
       echo: true,
     });
-    red.child.on("exit", () => void stop(1));
-    const flows = mergeFlows(readFlows(join(userDir, "flows.json")), shippedFlows());
+    // Node-RED exits 0 when it stopped on a signal (Ctrl-C reaches it too): stop cleanly then.
+    red.child.on("exit", (code) => void stop(code === 0 ? 0 : 1));
+    const shipped = shippedFlows();
+    const flows = mergeFlows(readFlows(join(userDir, "flows.json")), shipped);
     const res = await fetch(`${red.url}/flows`, {
       method: "POST",
       headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
@@ -70,6 +101,12 @@ async function main(): Promise<void> {
     });
     if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
     await sandbox.startTraffic(red.url);
+    for (const inject of timerOnlyInjects(shipped)) {
+      // As its button in the editor does.
+      const pressed = await fetch(`${red.url}/inject/${encodeURIComponent(inject.id)}`, { method: "POST" });
+      if (!pressed.ok)
+        throw new Error(`running ${String(inject.name ?? inject.id)} failed: ${pressed.status}`);
+    }
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     await stop(1);

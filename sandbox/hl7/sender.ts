@@ -1,7 +1,7 @@
 import { parseHeader } from "../../lib/hl7/message";
 import { MllpClient } from "../../lib/hl7/client";
 import type { PackError } from "../../lib/errors";
-import { generatePmsData, type GenerateOptions } from "../pms/data";
+import { generatePmsData, type GenerateOptions, type PmsData } from "../pms/data";
 import { messagesFromPms, type MessageOptions } from "./messages";
 
 /**
@@ -19,6 +19,12 @@ export interface Hl7SenderOptions {
   messages?: string[];
   /** The seeded data the default messages are made from (default seed 1, 20 patients, 30 visits). */
   data?: GenerateOptions;
+  /**
+   * Instead of `data`: the records the default messages tell the story of, read afresh at each
+   * round (e.g. a running PMS simulator's live data, so that HL7 and the PMS API speak of the
+   * same patients and visits).
+   */
+  source?: () => PmsData;
   /** Only this family of the default messages (ADT or SIU), e.g. one sender per listener port. */
   only?: "ADT" | "SIU";
   /** MSH-3..6 of the default messages. */
@@ -52,10 +58,13 @@ export interface Hl7Sender {
 
 export async function startHl7Sender(options: Hl7SenderOptions): Promise<Hl7Sender> {
   // The default story is made afresh for each round: new control IDs and times, as a real sender's.
-  const data = generatePmsData({ seed: 1, patients: 20, appointments: 30, ...options.data });
+  let seeded: PmsData | undefined;
+  const source =
+    options.source ??
+    (() => (seeded ??= generatePmsData({ seed: 1, patients: 20, appointments: 30, ...options.data })));
   const round = (): string[] =>
     options.messages ??
-    messagesFromPms(data, { ...options.parties })
+    messagesFromPms(source(), { ...options.parties })
       .filter((m) => !options.only || m.type === options.only)
       .map((m) => m.text);
   let messages = round();

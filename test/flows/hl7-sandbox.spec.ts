@@ -125,6 +125,31 @@ describe("sandbox HL7 messages, sender and receiver", function () {
     }
   });
 
+  it("tells the story of the records a source gives, read afresh at each round", async function () {
+    const receiver = await startHl7Receiver();
+    const live = generatePmsData({ seed: 4, patients: 2, appointments: 1 });
+    const first = live.appointments[0].id;
+    const sender = await startHl7Sender({
+      port: receiver.port,
+      intervalMs: 5,
+      only: "SIU",
+      source: () => live,
+    });
+    try {
+      await waitFor("a first message", () => receiver.messages.length >= 1);
+      live.appointments = [{ ...live.appointments[0], id: "appt-later" }];
+      await waitFor("a message of the changed record", () =>
+        receiver.messages.some((m) => m.text.includes("appt-later")),
+      );
+      await sender.stop();
+      expect(receiver.messages[0].text).to.include(first);
+      expect(receiver.messages.every((m) => m.header.type === "SIU")).to.equal(true);
+    } finally {
+      await sender.stop();
+      await receiver.stop();
+    }
+  });
+
   it("sends one family only when asked, e.g. one sender per listener port", async function () {
     const receiver = await startHl7Receiver();
     const sender = await startHl7Sender({
