@@ -69,6 +69,10 @@ async function main(): Promise<void> {
       body: JSON.stringify(withSandboxCredentials(flows, sandbox)),
     });
     if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
+    // batch-sync now rather than in 15 minutes: the appointments the webhooks bring refer to
+    // their patients, which the EHR must hold (an appointment whose patient it lacks is refused).
+    const sync = flows.find((n) => n.type === "inject" && n.name === "every 15 min");
+    if (sync) await fetch(`${red.url}/inject/${encodeURIComponent(sync.id)}`, { method: "POST" });
     await sandbox.startTraffic(red.url);
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
