@@ -367,6 +367,23 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
     expect(await deadLettersOf(rt)).to.deep.equal([]);
     expectExactCopy(sandbox);
     await expectLinked(sandbox, reader);
+
+    // The patient lookup failing beyond the retries ends the run without a commit, as a write would.
+    const before2 = await checkpointOf(rt, "pms-appointments");
+    await sandbox.pms.completeAppointment("appt-000023");
+    sandbox.fhir.faults.next(4, { status: 503 }); // the lookup and its 3 retries
+    const failed = await sync(rt);
+    expect(failed.map((r) => [r.entity, r.outcome, r.code])).to.deep.equal([
+      ["patients", "ok", undefined],
+      ["appointments", "failed", "FHIR_HTTP_503"],
+    ]);
+    expect(await checkpointOf(rt, "pms-appointments")).to.include({
+      highWater: before2?.highWater,
+      lease: null,
+    });
+    const again = await sync(rt);
+    expect(byEntity(again, "appointments")).to.include({ outcome: "ok", written: 1 });
+    expectExactCopy(sandbox);
   });
 
   it("retries a batch through transient failures, and a failure beyond the retries ends the run without a commit", async () => {

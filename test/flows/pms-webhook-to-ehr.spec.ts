@@ -214,11 +214,32 @@ describe("pipeline pms-webhook-to-ehr", function () {
       maxAttempts: 2,
       backoffMs: 100,
     });
+    // And one whose patient the EHR holds twice (a second Patient with the same PMS identifier).
+    const twinned = pms.data.appointments[1];
+    const twin = await services.fhir.repository.createResource({
+      resourceType: "Patient",
+      identifier: [{ system: PATIENT_SYSTEM, value: twinned.patientId }],
+    } as never);
+    const twinnedVersion = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(twinned.id)!.meta
+      ?.versionId;
     await pms.emit("appointment.scheduled", structuredClone(appt));
-    const [letter] = await waitFor("the appointment dead-lettered", async () => {
+    await pms.emit("appointment.scheduled", structuredClone(twinned));
+    const letters = await waitFor("the appointments dead-lettered", async () => {
       const l = await deadLetters();
-      return l.length === 1 && l;
+      return l.length === 2 && l;
     });
+    const letter = letters.find((l) => l.resourceId === appt.id)!;
+    const ambiguous = letters.find((l) => l.resourceId === twinned.id)!;
+    expect(ambiguous).to.include({
+      code: "FHIR_HTTP_412",
+      status: 412,
+      resourceType: "appointment",
+      resourceId: twinned.id,
+    });
+    expect(
+      storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(twinned.id)!.meta?.versionId,
+    ).to.equal(twinnedVersion);
+    services.fhir.repository.delete("Patient", (twin as { id: string }).id);
     expect(letter).to.include({
       code: "FHIR_HTTP_400",
       status: 400,
