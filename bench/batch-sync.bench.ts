@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import type { Resource } from "@medplum/fhirtypes";
 import { isAfter } from "../lib/checkpoint";
 import { FhirClient } from "../lib/fhir";
 import { LegacyClient } from "../lib/legacy/client";
@@ -221,7 +222,9 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
           )
           .filter((r) => r !== undefined);
         for (let i = 0; i < resources.length; i += BUNDLE_SIZE) {
-          const entry = resources.slice(i, i + BUNDLE_SIZE).map((resource) => {
+          const slice = resources.slice(i, i + BUNDLE_SIZE);
+          await resolveConditionalReferences(fhir, slice);
+          const entry = slice.map((resource) => {
             const key = resource.identifier[0];
             const url = `${resource.resourceType}?identifier=${encodeURIComponent(`${key.system}|${key.value}`)}`;
             return { resource, request: { method: "PUT", url } };
@@ -241,6 +244,42 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
     await Promise.all([fhir.close(), pms.close()]);
   }
   return { records, wallS: (performance.now() - started) / 1000, phases, serverCpuS: cpuS(ownCpu) };
+}
+
+/**
+ * What the flow does before a batch: one batch of searches for the conditional references
+ * (Patient?identifier=...) of the resources, each replaced by the literal reference it finds.
+ */
+async function resolveConditionalReferences(fhir: FhirClient, resources: object[]): Promise<void> {
+  const holders: Array<{ reference: string }> = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value !== null && typeof value === "object") {
+      const ref = (value as { reference?: unknown }).reference;
+      if (typeof ref === "string" && /^[A-Z][A-Za-z]+\?/.test(ref))
+        holders.push(value as { reference: string });
+      Object.values(value).forEach(walk);
+    }
+  };
+  walk(resources);
+  const searches = [...new Set(holders.map((h) => h.reference))];
+  if (searches.length === 0) return;
+  const out = await fhir.interaction({
+    operation: "batch",
+    body: {
+      resourceType: "Bundle",
+      type: "batch",
+      entry: searches.map((url) => ({ request: { method: "GET", url: `${url}&_count=2` } })),
+    },
+  });
+  const answers =
+    (out.body as { entry?: Array<{ resource?: { entry?: Array<{ resource: Resource }> } }> }).entry ?? [];
+  const target = new Map<string, string>();
+  searches.forEach((search, i) => {
+    const found = answers[i]?.resource?.entry ?? [];
+    if (found.length === 1) target.set(search, `${found[0].resource.resourceType}/${found[0].resource.id}`);
+  });
+  for (const h of holders) h.reference = target.get(h.reference) ?? h.reference;
 }
 
 function counts(sandbox: Sandbox): string {

@@ -100,13 +100,15 @@ async function main(): Promise<void> {
       body: JSON.stringify(withSandboxCredentials(flows, sandbox)),
     });
     if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
-    await sandbox.startTraffic(red.url);
+    // Timer-only injects (batch-sync's every 15 min) run once now, as their button in the editor
+    // does, and before the webhooks start: the appointments the webhooks bring refer to their
+    // patients, which the EHR must hold (an appointment whose patient it lacks is refused).
     for (const inject of timerOnlyInjects(shipped)) {
-      // As its button in the editor does.
       const pressed = await fetch(`${red.url}/inject/${encodeURIComponent(inject.id)}`, { method: "POST" });
       if (!pressed.ok)
         throw new Error(`running ${String(inject.name ?? inject.id)} failed: ${pressed.status}`);
     }
+    await sandbox.startTraffic(red.url);
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     await stop(1);

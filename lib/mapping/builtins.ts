@@ -12,6 +12,12 @@ export const PMS_UPDATED_AT_EXTENSION =
 
 const updatedAt = `extension.where(url='${PMS_UPDATED_AT_EXTENSION}').valueInstant`;
 
+/** Filters that find a participant by its actor's type and identifier system (a logical reference). */
+const patientParticipant =
+  "participant.where(actor.type='Patient' and actor.identifier.system=%patientSystem)";
+const practitionerParticipant =
+  "participant.where(actor.type='Practitioner' and actor.identifier.system=%practitionerSystem)";
+
 const patient: MappingRule[] = [
   { fhir: "resourceType", default: "Patient" },
   { pms: "id", fhir: "identifier.where(system=%identifierSystem).value", required: true },
@@ -44,18 +50,16 @@ const appointment: MappingRule[] = [
   },
   {
     pms: "patientId",
-    fhir: "participant.where(actor.type='Patient').actor.reference",
-    transform: "reference:Patient",
+    fhir: `${patientParticipant}.actor.reference`,
+    transform: "conditional:Patient",
+    direction: "to-fhir",
     required: true,
+    label: "patientId -> patient reference",
   },
-  { fhir: "participant.where(actor.type='Patient').status", default: "accepted" },
-  {
-    pms: "providerId",
-    fhir: "participant.where(actor.type='Practitioner').actor.reference",
-    transform: "reference:Practitioner",
-    required: true,
-  },
-  { fhir: "participant.where(actor.type='Practitioner').status", default: "accepted" },
+  { pms: "patientId", fhir: `${patientParticipant}.actor.identifier.value`, required: "to-pms" },
+  { fhir: `${patientParticipant}.status`, default: "accepted" },
+  { pms: "providerId", fhir: `${practitionerParticipant}.actor.identifier.value`, required: true },
+  { fhir: `${practitionerParticipant}.status`, default: "accepted" },
   { pms: "reason", fhir: "reasonCode[0].text", transform: "string" },
   { pms: "updatedAt", fhir: updatedAt, transform: "dateTime" },
 ];
@@ -67,11 +71,20 @@ const encounter: MappingRule[] = [
   { fhir: "class.system", default: "http://terminology.hl7.org/CodeSystem/v3-ActCode" },
   { fhir: "class.code", default: "AMB" },
   { fhir: "class.display", default: "ambulatory" },
-  { pms: "patientId", fhir: "subject.reference", transform: "reference:Patient", required: true },
+  {
+    pms: "patientId",
+    fhir: "subject.reference",
+    transform: "conditional:Patient",
+    direction: "to-fhir",
+    required: true,
+    label: "patientId -> subject reference",
+  },
+  // subject holds one value, so no where() filter: its system is a constant.
+  { fhir: "subject.identifier.system", default: "urn:healthbridge:pms:patient" },
+  { pms: "patientId", fhir: "subject.identifier.value", required: "to-pms" },
   {
     pms: "providerId",
-    fhir: "participant.where(individual.type='Practitioner').individual.reference",
-    transform: "reference:Practitioner",
+    fhir: "participant.where(individual.type='Practitioner' and individual.identifier.system=%practitionerSystem).individual.identifier.value",
     required: true,
   },
   { pms: "scheduledTime", fhir: "period.start", transform: "dateTime", required: true },
@@ -83,7 +96,8 @@ const encounter: MappingRule[] = [
     required: true,
     label: "period.end = scheduledTime + duration",
   },
-  { pms: "id", fhir: "appointment[0].reference", transform: "reference:Appointment" },
+  { fhir: "appointment.where(identifier.system=%appointmentSystem).type", default: "Appointment" },
+  { pms: "id", fhir: "appointment.where(identifier.system=%appointmentSystem).identifier.value" },
   { pms: "reason", fhir: "reasonCode[0].text", transform: "string" },
 ];
 
@@ -108,6 +122,18 @@ export const builtinIdentifierSystems: Readonly<Record<BuiltinMappingName, strin
   appointment: "urn:healthbridge:pms:appointment",
   encounter: "urn:healthbridge:pms:encounter",
 };
+
+/**
+ * The identifier systems of the PMS's objects (docs/pipelines.md, "Identifiers shared by the
+ * pipelines"), as the mapping variables that the built-in sets and conditional:<Type> read;
+ * given to built-in and custom rules alike unless the caller names other values.
+ */
+export const builtinVariables: Readonly<Record<string, string>> = Object.freeze({
+  patientSystem: "urn:healthbridge:pms:patient",
+  appointmentSystem: "urn:healthbridge:pms:appointment",
+  encounterSystem: "urn:healthbridge:pms:encounter",
+  practitionerSystem: "urn:healthbridge:pms:provider",
+});
 
 /** One PMS record per set, for the editor's "try it" panel and the docs. */
 export const builtinSamples: Readonly<Record<BuiltinMappingName, Readonly<Record<string, unknown>>>> =
@@ -159,5 +185,6 @@ export function compileBuiltin(name: BuiltinMappingName, options: CompileOptions
   return compileMapping(builtinMappings[name], {
     ...options,
     identifierSystem: options.identifierSystem || builtinIdentifierSystems[name],
+    variables: { ...builtinVariables, ...options.variables },
   });
 }

@@ -255,7 +255,7 @@ function compile(rules: unknown, options: CompileOptions = {}): Compiled {
       }
     }
 
-    const transform = resolveTransform(rule);
+    const transform = resolveTransform(rule, variables);
     if (typeof transform === "string") fail("transform", transform);
     const uses = transformUses(rule.transform);
     if (rule.codeMap !== undefined && !uses.includes("codeMap")) {

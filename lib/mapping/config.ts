@@ -1,5 +1,10 @@
 import { PackError } from "../errors";
-import { builtinIdentifierSystems, builtinMappings, isBuiltinMappingName } from "./builtins";
+import {
+  builtinIdentifierSystems,
+  builtinMappings,
+  builtinVariables,
+  isBuiltinMappingName,
+} from "./builtins";
 import { compileMapping } from "./compile";
 import type { CompiledMapping, MapResult, MappingError, MappingWarning } from "./types";
 
@@ -17,16 +22,23 @@ export function isMapDirection(v: unknown): v is MapDirection {
   return v === "to-fhir" || v === "to-pms";
 }
 
-/** Compiles a built-in set (with its default identifier system) or custom rules; throws MAP_COMPILE. */
+/**
+ * Compiles a built-in set (with its default identifier system) or custom rules, both with the
+ * built-in variables (%patientSystem, ...); throws MAP_COMPILE.
+ */
 export function compileMappingConfig(config: MappingConfig): CompiledMapping {
   const system = typeof config.identifierSystem === "string" ? config.identifierSystem.trim() : "";
   if (isBuiltinMappingName(config.mapping)) {
     return compileMapping(builtinMappings[config.mapping], {
       identifierSystem: system || builtinIdentifierSystems[config.mapping],
+      variables: builtinVariables,
     });
   }
   if (config.mapping === "custom") {
-    return compileMapping(config.rules, system ? { identifierSystem: system } : {});
+    return compileMapping(
+      config.rules,
+      system ? { identifierSystem: system, variables: builtinVariables } : { variables: builtinVariables },
+    );
   }
   const error: MappingError = {
     field: "mapping",

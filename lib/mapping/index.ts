@@ -4,6 +4,7 @@ export {
   builtinIdentifierSystems,
   builtinRules,
   builtinSamples,
+  builtinVariables,
   compileBuiltin,
   isBuiltinMappingName,
   PMS_UPDATED_AT_EXTENSION,

@@ -104,6 +104,16 @@ export const transformCatalog: readonly TransformInfo[] = [
       "versioned).",
   },
   {
+    name: "conditional",
+    param: "required",
+    uses: [],
+    description:
+      "conditional:Type. An id becomes Type?identifier=<system>|id, a conditional reference that the FHIR " +
+      "server replaces with the resource holding that identifier (in a transaction); the system is the " +
+      "variable %<type>System (%patientSystem for Patient). Back: the id of that form; a literal Type/id " +
+      "reference does not hold it and is an error.",
+  },
+  {
     name: "codeMap",
     param: "none",
     uses: ["codeMap", "reverseCodeMap"],
@@ -330,6 +340,57 @@ function referenceTransform(type: string | undefined): Transform | string {
   };
 }
 
+/** What a conditional reference's identifier value may hold: nothing a query string would change. */
+const SEARCH_SAFE_VALUE = /^[A-Za-z0-9._~:@/-]{1,255}$/;
+const SEARCH_SAFE_SYSTEM = /^[^\s|&#?,$\\%+]+$/;
+
+/** `%patientSystem` for Patient, `%relatedPersonSystem` for RelatedPerson. */
+export function referenceSystemVariable(type: string): string {
+  return `${type[0].toLowerCase()}${type.slice(1)}System`;
+}
+
+function conditionalTransform(
+  type: string | undefined,
+  variables: Readonly<Record<string, string>>,
+): Transform | string {
+  if (type === undefined || !/^[A-Z][A-Za-z]{1,63}$/.test(type)) {
+    return "conditional needs a resource type, e.g. conditional:Patient";
+  }
+  const variable = referenceSystemVariable(type);
+  const system = variables[variable];
+  if (system === undefined || system === "") {
+    return `conditional:${type} takes its identifier system from %${variable}, which is not set (option variables)`;
+  }
+  if (!SEARCH_SAFE_SYSTEM.test(system)) {
+    return `%${variable} ${describe(system)} cannot stand in a search URI (no spaces, | & # ? , $ \\ % +)`;
+  }
+  const prefix = `${type}?identifier=${system}|`;
+  const literal = new RegExp(`^(?:.*/)?${type}/[A-Za-z0-9\\-.]{1,64}(?:/_history/[^/]+)?$`);
+  return {
+    spec: `conditional:${type}`,
+    forward(v) {
+      const id = typeof v === "number" && Number.isInteger(v) ? String(v) : v;
+      if (typeof id !== "string" || !SEARCH_SAFE_VALUE.test(id)) {
+        return fail(
+          `${describe(v)} is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)`,
+        );
+      }
+      return `${prefix}${id}`;
+    },
+    reverse(v) {
+      if (typeof v === "string" && v.startsWith(prefix) && SEARCH_SAFE_VALUE.test(v.slice(prefix.length))) {
+        return v.slice(prefix.length);
+      }
+      if (typeof v === "string" && literal.test(v)) {
+        return fail(
+          `${describe(v)} is a literal reference: the PMS id is not in it (read it from the reference's identifier)`,
+        );
+      }
+      return fail(`${describe(v)} is not ${prefix}<id>`);
+    },
+  };
+}
+
 function codeMapTransform(table: unknown, reverseTable: unknown): Transform | string {
   if (table === null || typeof table !== "object" || Array.isArray(table)) {
     return "codeMap needs a codeMap table: { pmsCode: fhirCode, ... }";
@@ -378,8 +439,14 @@ export interface TransformRuleParts {
   with?: unknown;
 }
 
-/** The transform a rule names, or a message saying why it cannot have one. */
-export function resolveTransform(rule: TransformRuleParts): Transform | string {
+/**
+ * The transform a rule names, or a message saying why it cannot have one. `variables` are the
+ * mapping's `%name` values (conditional reads its identifier system there).
+ */
+export function resolveTransform(
+  rule: TransformRuleParts,
+  variables: Readonly<Record<string, string>> = {},
+): Transform | string {
   const spec = rule.transform;
   if (spec === undefined || spec === null || spec === "") return identity;
   if (typeof spec !== "string") return "transform must be a name such as date or reference:Patient";
@@ -408,6 +475,8 @@ export function resolveTransform(rule: TransformRuleParts): Transform | string {
       return appointmentStatusTransform;
     case "reference":
       return referenceTransform(param);
+    case "conditional":
+      return conditionalTransform(param, variables);
     default:
       return codeMapTransform(rule.codeMap, rule.reverseCodeMap);
   }

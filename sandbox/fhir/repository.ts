@@ -17,6 +17,7 @@ import { MemoryRepository } from "@medplum/fhir-router";
 import type { Bundle, OperationOutcome, Resource } from "@medplum/fhirtypes";
 import { randomUUID } from "node:crypto";
 import { PatchError, applyJsonPatch } from "./json-patch";
+import { assertNoConditionalReferences } from "./references";
 import { isKnownResourceType, searchParametersOf } from "./schema";
 
 export type HistoryMethod = "POST" | "PUT" | "PATCH" | "DELETE";
@@ -383,6 +384,7 @@ export class SandboxRepository extends MemoryRepository {
     const versionId = String((this.instanceHistory.get(key)?.length ?? 0) + 1);
     const lastUpdated = this.timestamp();
     stored.meta = { ...stored.meta, versionId, lastUpdated };
+    assertNoConditionalReferences(stored);
     if (this.validate) {
       try {
         validateResource(stored);

@@ -15,6 +15,7 @@ import type { FhirRequest, FhirRequestConfig, FhirResponse, FhirRouteOptions } f
 import { FhirRouter, processBatch } from "@medplum/fhir-router";
 import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from "@medplum/fhirtypes";
 import { randomUUID } from "node:crypto";
+import { conditionalReferences, unresolvedOutcome } from "./references";
 import type { SandboxRepository, VersionRecord } from "./repository";
 import { UNPROCESSABLE_ID, conflictOutcome, parseETag } from "./repository";
 import { isKnownResourceType, knownResourceTypes } from "./schema";
@@ -436,6 +437,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       return [allOk, finishResponse(markAmbiguous(result), methods, base)];
     }
     assertDistinctTargets(entries);
+    resolveConditionalReferences(entries);
     const result = await repo.withTransaction(async () => {
       const response = await processBatch(batchReq, repo, router, bundle);
       finishResponse(markAmbiguous(response), methods, base);
@@ -459,6 +461,40 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       return response;
     });
     return [allOk, result];
+  }
+
+  /**
+   * A transaction's conditional references, each replaced by the one resource its search finds in
+   * what the server holds before the transaction (a resource the transaction itself writes is
+   * referred to by its entry's fullUrl). None or several: the transaction fails.
+   */
+  function resolveConditionalReferences(entries: BundleEntry[]): void {
+    entries.forEach((entry, i) => {
+      for (const ref of conditionalReferences(entry.resource)) {
+        const expression = `Bundle.entry[${i}].resource.${ref.path}`;
+        if (!isKnownResourceType(ref.resourceType)) {
+          throw new TransactionFailure(
+            badRequest(`Unknown resource type ${JSON.stringify(ref.resourceType)}`, expression),
+            400,
+          );
+        }
+        let matches: WithId<Resource>[];
+        try {
+          matches = repo.match(parseCriteria(ref.resourceType, queryFromString(ref.query), searchOptions));
+        } catch (err) {
+          if (!(err instanceof OperationOutcomeError)) throw err;
+          const issue = (err.outcome.issue ?? []).map((x) => ({ ...x, expression: [expression] }));
+          throw new TransactionFailure({ ...err.outcome, issue }, statusOf(err.outcome));
+        }
+        if (matches.length !== 1) {
+          throw new TransactionFailure(
+            unresolvedOutcome(matches.length, expression),
+            matches.length > 1 ? 412 : 400,
+          );
+        }
+        ref.set(`${ref.resourceType}/${matches[0].id}`);
+      }
+    });
   }
 
   router.add("POST", "", batch, "batch");

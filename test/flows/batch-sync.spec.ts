@@ -9,6 +9,7 @@ import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } fro
 import { PACK_DIR } from "../../sandbox/node-red";
 import { TIE_BOUNDARY } from "../../sandbox/pms/data";
 import { startRuntime, type Runtime } from "../support/red-runtime";
+import { danglingReferences, expectPatientOf, type FhirReader, type ReadCache } from "./support";
 
 /**
  * flows/batch-sync.json in a real Node-RED process, against the sandbox FHIR server and the
@@ -140,6 +141,29 @@ function updatedAtOf(resource: Stored): string | undefined {
   return ext?.find((e) => e.url === UPDATED_AT)?.valueInstant;
 }
 
+/** A client of the sandbox's FHIR server, with the credentials made for the run. */
+function readerOf(sandbox: Sandbox): FhirReader {
+  const secret = sandbox.credentialsFor({ id: "x", type: "fhir-server", authType: "client-credentials" });
+  return {
+    fhir: sandbox.fhir,
+    secrets: { clientId: sandbox.env.FHIR_CLIENT_ID, clientSecret: secret!.clientSecret },
+  };
+}
+
+/**
+ * Every Appointment's patient reference leads (GET over HTTP) to the Patient with its PMS patient
+ * id, and no stored reference leads nowhere.
+ */
+async function expectLinked(sandbox: Sandbox, reader: FhirReader): Promise<void> {
+  const appointments = stored(sandbox, "Appointment");
+  const reads: ReadCache = new Map();
+  for (const a of sandbox.pms.data.appointments) {
+    const appt = appointments.get(a.id);
+    if (appt) await expectPatientOf(reader, appt, a.patientId, reads);
+  }
+  expect(await danglingReferences(reader, ["Patient", "Appointment"])).to.deep.equal([]);
+}
+
 /** The FHIR server holds exactly the PMS's records, each once, each at its current PMS version. */
 function expectExactCopy(sandbox: Sandbox, except: string[] = []): void {
   const patients = stored(sandbox, "Patient");
@@ -172,9 +196,11 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
   this.timeout(120000);
   let sandbox: Sandbox;
   let rt: Runtime;
+  let reader: FhirReader;
 
   before(async () => {
     sandbox = await startSandbox({ pmsData: { seed: 6, patients: 420, appointments: 900 } });
+    reader = readerOf(sandbox);
     rt = await startRuntime({
       flows: flowFor(sandbox, { SYNC_PAGE_SIZE: String(TIE_BOUNDARY), SYNC_RETRY_DELAY_MS: "20" }),
       env: sandbox.env,
@@ -201,6 +227,7 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
     expect(patients).to.include({ total: 420, written: 420, deadLettered: 0, advanced: true });
     expect(byEntity(runs, "appointments")).to.include({ total: 900, written: 900, deadLettered: 0 });
     expectExactCopy(sandbox);
+    await expectLinked(sandbox, reader);
 
     const newest = newestOf(p);
     const cp = await checkpointOf(rt, "pms-patients");
@@ -297,6 +324,65 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
     const fixed = await sync(rt);
     expect(byEntity(fixed, "patients")).to.include({ outcome: "ok", written: 2, deadLettered: 0 });
     expect(await deadLettersOf(rt)).to.deep.equal([]);
+    expectExactCopy(sandbox);
+  });
+
+  it("dead-letters an appointment whose patient the server does not hold, or holds twice, and writes the rest of its bundle", async () => {
+    const orphan = "appt-000020";
+    const shared = "appt-000021";
+    const other = "appt-000022";
+    const before = stored(sandbox, "Appointment");
+    // A patient the PMS has and the server never got (its webhook and batch both missed it), and a
+    // second Patient with the identifier of another appointment's patient.
+    const ghost = "pat-77777";
+    const twinOf = sandbox.pms.data.appointments.find((a) => a.id === shared)!.patientId;
+    const twin = await sandbox.fhir.repository.createResource({
+      resourceType: "Patient",
+      identifier: [{ system: PATIENT_SYSTEM, value: twinOf }],
+    } as Resource);
+    sandbox.pms.data.appointments.find((a) => a.id === orphan)!.patientId = ghost;
+    for (const id of [orphan, shared, other]) await sandbox.pms.completeAppointment(id);
+
+    const runs = await sync(rt);
+    expect(byEntity(runs, "appointments")).to.include({ outcome: "ok", written: 1, deadLettered: 2 });
+    const dead = (await deadLettersOf(rt)).filter((d) => d.entity === "appointments");
+    expect(dead.map((d) => [d.id, d.code, d.message])).to.have.deep.members([
+      [orphan, "SYNC_REFERENCE_NOT_FOUND", "participant[0].actor.reference: not-found"],
+      [shared, "SYNC_REFERENCE_AMBIGUOUS", "participant[0].actor.reference: multiple-matches"],
+    ]);
+    expect(JSON.stringify(dead)).to.not.include(ghost);
+    // Nothing written for the two; the third is written, linked to its patient.
+    const after = stored(sandbox, "Appointment");
+    for (const id of [orphan, shared])
+      expect(after.get(id)!.meta?.versionId).to.equal(before.get(id)!.meta?.versionId);
+    expect((after.get(other) as { status?: string }).status).to.equal("fulfilled");
+
+    // Fixed (the twin removed, the right patient back), they are written once they change again.
+    sandbox.fhir.repository.delete("Patient", twin.id!);
+    const appt = sandbox.pms.data.appointments.find((a) => a.id === orphan)!;
+    appt.patientId = sandbox.pms.data.appointments.find((a) => a.id === other)!.patientId;
+    for (const id of [orphan, shared]) await sandbox.pms.cancelAppointment(id);
+    const fixed = await sync(rt);
+    expect(byEntity(fixed, "appointments")).to.include({ outcome: "ok", written: 2, deadLettered: 0 });
+    expect(await deadLettersOf(rt)).to.deep.equal([]);
+    expectExactCopy(sandbox);
+    await expectLinked(sandbox, reader);
+
+    // The patient lookup failing beyond the retries ends the run without a commit, as a write would.
+    const before2 = await checkpointOf(rt, "pms-appointments");
+    await sandbox.pms.completeAppointment("appt-000023");
+    sandbox.fhir.faults.next(4, { status: 503 }); // the lookup and its 3 retries
+    const failed = await sync(rt);
+    expect(failed.map((r) => [r.entity, r.outcome, r.code])).to.deep.equal([
+      ["patients", "ok", undefined],
+      ["appointments", "failed", "FHIR_HTTP_503"],
+    ]);
+    expect(await checkpointOf(rt, "pms-appointments")).to.include({
+      highWater: before2?.highWater,
+      lease: null,
+    });
+    const again = await sync(rt);
+    expect(byEntity(again, "appointments")).to.include({ outcome: "ok", written: 1 });
     expectExactCopy(sandbox);
   });
 

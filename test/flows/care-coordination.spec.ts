@@ -8,6 +8,9 @@ import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   ENCOUNTER_SYSTEM,
   allOf,
+  checkPatientReference,
+  danglingReferences,
+  resolved,
   flowContext,
   loadPipeline,
   pressInject,
@@ -47,6 +50,8 @@ interface Run {
 }
 
 const encounterMap = compileBuiltin("encounter");
+const patientMap = compileBuiltin("patient");
+const REFERRING = ["Patient", "Encounter", "Task", "ChargeItem"];
 const booked = (a: PmsAppointment) =>
   (a.status === "scheduled" || a.status === "confirmed") && Date.parse(a.scheduledTime) > Date.now();
 
@@ -93,6 +98,10 @@ describe("pipeline care-coordination", function () {
       baseUrl: pms.url,
       credentials: { apiKey: services.secrets.apiKey, apiSecret: services.secrets.apiSecret },
     });
+    // The EHR holds the practice's patients (the PMS pipelines wrote them).
+    for (const p of pms.data.patients) {
+      await services.fhir.repository.createResource(patientMap.toFhir(p).value as never);
+    }
     rt = await startRuntime({ flows: FLOW, credentials: services.credentials(FLOW), env: services.env });
   });
 
@@ -115,7 +124,9 @@ describe("pipeline care-coordination", function () {
     for (const appt of expected) {
       const enc = stored.get(appt.id)! as Stored & Encounter;
       const { id: _id, meta: _meta, ...content } = enc;
-      expect(content).to.deep.equal(encounterMap.toFhir(appt).value);
+      // As mapped, the patient's conditional reference resolved by the EHR to that patient.
+      expect(content).to.deep.equal(resolved(services.fhir, encounterMap.toFhir(appt).value));
+      await checkPatientReference(services, enc.subject as never, appt.patientId, `Encounter/${enc.id}`);
       const tasks = tasksOf(appt.id);
       expect(tasks.map((t) => t.code?.coding?.[0]?.code).sort()).to.deep.equal(
         Object.keys(LEAD_MINUTES).sort(),
@@ -131,12 +142,14 @@ describe("pipeline care-coordination", function () {
           system: "urn:healthbridge:pms:patient",
           value: appt.patientId,
         });
+        expect(t.for?.reference).to.equal(enc.subject?.reference);
         expect(t.focus?.identifier).to.deep.equal({
           system: "urn:healthbridge:pms:appointment",
           value: appt.id,
         });
       }
     }
+    expect(await danglingReferences(services, REFERRING)).to.deep.equal([]);
   });
 
   it("posts a completed visit's billable charges to the PMS, each once", async function () {
@@ -146,7 +159,7 @@ describe("pipeline care-coordination", function () {
       resourceType: "ChargeItem",
       status: "billable",
       code: { coding: [{ system: "http://www.ama-assn.org/go/cpt", code }] },
-      subject: { reference: "Patient/ehr-side" },
+      subject: (enc as Stored & Encounter).subject!,
       context: { reference: `Encounter/${enc.id}` },
       ...(value === undefined ? {} : { priceOverride: { value, currency: "USD" } }),
     });
@@ -215,5 +228,42 @@ describe("pipeline care-coordination", function () {
     expect(encounters().has(ahead.id)).to.equal(true);
     expect(encounters().has(past.id)).to.equal(false);
     expect(tasksOf(ahead.id)).to.have.length(3);
+  });
+
+  it("dead-letters a visit whose patient the EHR does not hold (400): no Encounter, no Task, nothing half-written", async function () {
+    const newcomer = await pms.createPatient({
+      firstName: "Teodor",
+      lastName: "Abernathy-Kowalczyk",
+      dateOfBirth: "1969-07-21",
+      gender: "M",
+    });
+    const visit = await book(
+      newcomer.id,
+      pms.data.providers[0].id,
+      new Date(Date.now() + 5 * 24 * 3600_000).toISOString(),
+    );
+    const before = ((await flowContext<unknown[]>(rt, TAB, "deadLetters")) ?? []).length;
+    expect(await runOnce()).to.include({ outcome: "ok", appointments: 1, booked: 0, deadLettered: 1 });
+    const letters = (await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters"))!;
+    expect(letters.slice(before)).to.deep.equal([
+      { at: letters[before].at, code: "FHIR_HTTP_400", status: 400, appointmentId: visit.id, fields: [] },
+    ]);
+    expect(encounters().has(visit.id)).to.equal(false);
+    expect(tasksOf(visit.id)).to.deep.equal([]);
+    expect(JSON.stringify(letters)).to.not.include(newcomer.lastName);
+
+    // Once the patient is in the EHR, the visit's next change plans it, linked to that patient.
+    await services.fhir.repository.createResource(patientMap.toFhir(newcomer).value as never);
+    const res = await api.request({
+      method: "PATCH",
+      path: `/appointments/${visit.id}`,
+      body: { status: "confirmed" },
+    });
+    expect(res.status).to.equal(200);
+    expect(await runOnce()).to.include({ outcome: "ok", booked: 1 });
+    const enc = encounters().get(visit.id)! as Stored & Encounter;
+    await checkPatientReference(services, enc.subject as never, newcomer.id, `Encounter/${enc.id}`);
+    expect(tasksOf(visit.id)).to.have.length(3);
+    expect(await danglingReferences(services, REFERRING)).to.deep.equal([]);
   });
 });

@@ -6,6 +6,9 @@ import type { PmsSimulator } from "../../sandbox/pms/server";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   allOf,
+  checkPatientReference,
+  danglingReferences,
+  resolved,
   flowContext,
   loadPipeline,
   pressInject,
@@ -48,6 +51,8 @@ interface DeadLetter {
 }
 
 const encounterMap = compileBuiltin("encounter");
+const patientMap = compileBuiltin("patient");
+const REFERRING = ["Patient", "Encounter", "ChargeItem", "Subscription"];
 
 describe("pipeline ehr-to-pms", function () {
   this.timeout(60000);
@@ -67,7 +72,7 @@ describe("pipeline ehr-to-pms", function () {
         ? encounterMap.toFhir(appt).value!
         : encounterMap.toFhir({ ...open[0], id: appt.id }).value!;
     return (await services.fhir.repository.createResource({
-      ...(base as unknown as Encounter),
+      ...(resolved(services.fhir, base) as unknown as Encounter),
       status: "finished",
     })) as Stored;
   }
@@ -82,7 +87,7 @@ describe("pipeline ehr-to-pms", function () {
       resourceType: "ChargeItem",
       status: status as ChargeItem["status"],
       code: { coding: [{ system: CPT, code }], text: `CPT ${code}` },
-      subject: { reference: "Patient/ehr-side-id" },
+      subject: (encounter as Stored & Encounter).subject!,
       context: { reference: `Encounter/${encounter.id}` },
     };
     if (value !== undefined) item.priceOverride = { value, currency: "USD" };
@@ -107,6 +112,9 @@ describe("pipeline ehr-to-pms", function () {
     pms = services.pms!;
     open = pms.data.appointments.filter((a) => a.status === "scheduled" || a.status === "confirmed");
     expect(open.length).to.be.at.least(8);
+    for (const p of pms.data.patients) {
+      await services.fhir.repository.createResource(patientMap.toFhir(p).value as never);
+    }
     // Seeded before Node-RED starts: its first run (at start) finds them.
     const e0 = await finishedEncounter(open[0]);
     await chargeItem(e0, "99213", 125);
@@ -126,7 +134,7 @@ describe("pipeline ehr-to-pms", function () {
       identifier: [{ system: "urn:other:visit", value: "V-1" }],
     });
     await services.fhir.repository.createResource<Encounter>({
-      ...(encounterMap.toFhir(open[4]).value as unknown as Encounter),
+      ...(resolved(services.fhir, encounterMap.toFhir(open[4]).value) as unknown as Encounter),
       status: "in-progress",
     });
     rt = await startRuntime({
@@ -165,6 +173,14 @@ describe("pipeline ehr-to-pms", function () {
       ["LEGACY_HTTP_404", 404, "appt-999999", []],
     ]);
     expect(letters.find((l) => l.code === "MAP_REQUIRED")!.chargeItemId).to.be.a("string");
+    // Each encounter's subject is the Patient with its PMS appointment's patient, whom the charges name.
+    for (const enc of allOf(services.fhir, "Encounter") as Array<Stored & Encounter>) {
+      const apptId = enc.identifier?.find((i) => i.system === "urn:healthbridge:pms:encounter")?.value;
+      if (!apptId) continue;
+      const appt = pms.data.appointments.find((a) => a.id === apptId) ?? open[0];
+      await checkPatientReference(services, enc.subject as never, appt.patientId, `Encounter/${enc.id}`);
+    }
+    expect(await danglingReferences(services, REFERRING)).to.deep.equal([]);
   });
 
   it("registers a rest-hook Subscription, and a notification starts a run at once", async function () {

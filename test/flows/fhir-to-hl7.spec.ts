@@ -6,9 +6,13 @@ import { startHl7Receiver, type Hl7Receiver } from "../../sandbox/hl7/receiver";
 import { generatePmsData } from "../../sandbox/pms/data";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
+  allOf,
+  danglingReferences,
+  expectPatientOf,
   flowContext,
   loadPipeline,
   pressInject,
+  resolved,
   startServices,
   waitFor,
   type Services,
@@ -80,16 +84,18 @@ describe("pipeline fhir-to-hl7", function () {
     receiver = await startHl7Receiver({
       answer: (text) => (refuse.size && [...refuse].some((r) => text.includes(r)) ? "AE" : "AA"),
     });
-    // Patients as the PMS pipelines write them; Appointments referring to them by PMS id
-    // (Patient/pat-00001, as the mapping set writes it) and, for the last one, by the FHIR id.
-    const patients: Array<Stored & Patient> = [];
-    for (const p of data.patients) patients.push(await create(patientMap.toFhir(p).value!));
-    for (const a of data.appointments.slice(0, 3)) await create(appointmentMap.toFhir(a).value!);
+    // Patients and Appointments as the PMS pipelines write them (the patient's reference resolved
+    // by the EHR, its PMS identifier beside it), and, for the last one, by PMS identifier only
+    // (a logical reference, as another system may write it).
+    for (const p of data.patients) await create(patientMap.toFhir(p).value!);
+    for (const a of data.appointments.slice(0, 3)) {
+      await create(resolved(services.fhir, appointmentMap.toFhir(a).value!));
+    }
     const last = appointmentMap.toFhir(data.appointments[3]).value! as unknown as Appointment;
-    const owner = patients.find((p) => p.identifier?.[0].value === data.appointments[3].patientId)!;
-    last.participant = last.participant.map((p) =>
-      p.actor?.reference?.startsWith("Patient/") ? { ...p, actor: { reference: `Patient/${owner.id}` } } : p,
-    );
+    last.participant = last.participant.map((p) => {
+      const { reference: _literal, ...logical } = p.actor ?? {};
+      return { ...p, actor: logical };
+    });
     await create(last as unknown as Record<string, unknown>);
     rt = await startRuntime({
       flows: FLOW,
@@ -120,6 +126,15 @@ describe("pipeline fhir-to-hl7", function () {
     const text = receiver.messages[4].text;
     expect(parseHl7(text).segment("PID")!.get(3, 4)).to.equal("PMSPAT");
     expect(parseHl7(text).header.sendingApplication).to.equal("HEALTHBRIDGE");
+    // The provider travels as a logical reference (PMS identifier): AIP-3 carries it with PMSPROV.
+    const aip = parseHl7(text).segment("AIP")!;
+    expect([aip.get(3), aip.get(3, 9)]).to.deep.equal([data.appointments[0].providerId, "PMSPROV"]);
+    const stored = allOf(services.fhir, "Appointment");
+    for (const a of data.appointments.slice(0, 3)) {
+      const appt = stored.find((r) => r.identifier?.some((i) => i.value === a.id))!;
+      await expectPatientOf(services, appt, a.patientId);
+    }
+    expect(await danglingReferences(services, ["Patient", "Appointment"])).to.deep.equal([]);
   });
 
   it("sends only what changed since, a later version as A31 / S14", async function () {

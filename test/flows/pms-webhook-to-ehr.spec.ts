@@ -7,10 +7,13 @@ import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   APPOINTMENT_SYSTEM,
   PATIENT_SYSTEM,
+  danglingReferences,
+  expectPatientOf,
   flowContext,
   loadPipeline,
   logLinesWith,
   pressInject,
+  resolved,
   startServices,
   storedBy,
   waitFor,
@@ -76,16 +79,19 @@ describe("pipeline pms-webhook-to-ehr", function () {
   });
 
   it("writes every patient and appointment the PMS announces into the EHR, once, as the PMS has it", async function () {
-    const results = await Promise.all([
-      ...pms.data.patients.map((p) => pms.emit("patient.updated", structuredClone(p))),
-      ...pms.data.appointments.map((a) => pms.emit("appointment.scheduled", structuredClone(a))),
-    ]);
-    expect(results.every((r) => r?.delivered && r.status === 202)).to.equal(true);
-
+    const announced = await Promise.all(
+      pms.data.patients.map((p) => pms.emit("patient.updated", structuredClone(p))),
+    );
     const patients = await waitFor("every patient in the EHR", () => {
       const m = storedBy(services.fhir, "Patient", PATIENT_SYSTEM);
       return m.size === pms.data.patients.length && m;
     });
+    announced.push(
+      ...(await Promise.all(
+        pms.data.appointments.map((a) => pms.emit("appointment.scheduled", structuredClone(a))),
+      )),
+    );
+    expect(announced.every((r) => r?.delivered && r.status === 202)).to.equal(true);
     const appointments = await waitFor("every appointment in the EHR", () => {
       const m = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM);
       return m.size === pms.data.appointments.length && m;
@@ -93,9 +99,15 @@ describe("pipeline pms-webhook-to-ehr", function () {
     for (const p of pms.data.patients) {
       expect(withoutServerFields(patients.get(p.id)!)).to.deep.equal(patientMap.toFhir(p).value);
     }
+    // As mapped, with the patient's conditional reference resolved by the EHR to that patient.
     for (const a of pms.data.appointments) {
-      expect(withoutServerFields(appointments.get(a.id)!)).to.deep.equal(appointmentMap.toFhir(a).value);
+      const stored = appointments.get(a.id)!;
+      expect(withoutServerFields(stored)).to.deep.equal(
+        resolved(services.fhir, appointmentMap.toFhir(a).value),
+      );
+      await expectPatientOf(services, stored, a.patientId);
     }
+    expect(await danglingReferences(services, ["Patient", "Appointment"])).to.deep.equal([]);
     expect(await deadLetters()).to.deep.equal([]);
   });
 
@@ -181,6 +193,76 @@ describe("pipeline pms-webhook-to-ehr", function () {
     expect(await deadLetters()).to.deep.equal([]);
   });
 
+  it("dead-letters an appointment whose patient the EHR does not hold (400), and a replay links it once the patient is written", async function () {
+    pms.configureWebhook(undefined);
+    const newcomer = await pms.createPatient({
+      firstName: "Ilse",
+      lastName: "Marchetti-Owusu",
+      dateOfBirth: "1977-11-05",
+      gender: "F",
+    });
+    const appt: PmsAppointment = {
+      ...structuredClone(pms.data.appointments[0]),
+      id: "appt-900001",
+      patientId: newcomer.id,
+    };
+    pms.data.appointments.push(appt);
+    pms.configureWebhook({
+      url: `${rt.url}/pms/webhooks`,
+      scheme: "pms-hmac",
+      secret: services.secrets.webhookSecret,
+      maxAttempts: 2,
+      backoffMs: 100,
+    });
+    // And one whose patient the EHR holds twice (a second Patient with the same PMS identifier).
+    const twinned = pms.data.appointments[1];
+    const twin = await services.fhir.repository.createResource({
+      resourceType: "Patient",
+      identifier: [{ system: PATIENT_SYSTEM, value: twinned.patientId }],
+    } as never);
+    const twinnedVersion = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(twinned.id)!.meta
+      ?.versionId;
+    await pms.emit("appointment.scheduled", structuredClone(appt));
+    await pms.emit("appointment.scheduled", structuredClone(twinned));
+    const letters = await waitFor("the appointments dead-lettered", async () => {
+      const l = await deadLetters();
+      return l.length === 2 && l;
+    });
+    const letter = letters.find((l) => l.resourceId === appt.id)!;
+    const ambiguous = letters.find((l) => l.resourceId === twinned.id)!;
+    expect(ambiguous).to.include({
+      code: "FHIR_HTTP_412",
+      status: 412,
+      resourceType: "appointment",
+      resourceId: twinned.id,
+    });
+    expect(
+      storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(twinned.id)!.meta?.versionId,
+    ).to.equal(twinnedVersion);
+    services.fhir.repository.delete("Patient", (twin as { id: string }).id);
+    expect(letter).to.include({
+      code: "FHIR_HTTP_400",
+      status: 400,
+      resourceType: "appointment",
+      resourceId: appt.id,
+    });
+    // The transaction wrote nothing: no Appointment, no Patient conjured up.
+    expect(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).has(appt.id)).to.equal(false);
+    expect(storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(newcomer.id)).to.equal(false);
+
+    await pms.updatePatient(newcomer.id, { phone: "(617) 555-0177" });
+    await waitFor("the patient in the EHR", () =>
+      storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(newcomer.id),
+    );
+    await pressInject(rt, `${NAME}-replay-now`);
+    const stored = await waitFor("the appointment in the EHR", () =>
+      storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id),
+    );
+    await expectPatientOf(services, stored, newcomer.id);
+    expect(await deadLetters()).to.deep.equal([]);
+    expect(await danglingReferences(services, ["Patient", "Appointment"])).to.deep.equal([]);
+  });
+
   it("lists failures as dead letters without record data, and a replay writes them once fixed", async function () {
     const fhirBefore = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size;
     // A record the PMS no longer has: the fetch answers 404.
@@ -240,5 +322,6 @@ describe("pipeline pms-webhook-to-ehr", function () {
       return l.length === 1 && l;
     });
     expect(after[0]).to.include({ code: "LEGACY_HTTP_404", resourceId: "pat-99999" });
+    expect(await danglingReferences(services, ["Patient", "Appointment"])).to.deep.equal([]);
   });
 });

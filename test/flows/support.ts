@@ -164,3 +164,142 @@ export function storedBy(fhir: FhirSandbox, resourceType: string, system: string
 export function logLinesWith(rt: Runtime, texts: string[]): string[] {
   return rt.logs.filter((line) => texts.some((t) => t.length > 2 && line.includes(t)));
 }
+
+const SEARCH_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^|&]+)\|([^&]+)$/;
+
+/** Every Reference.reference string in a resource, with where it is. */
+export function referencesIn(resource: unknown, path = ""): Array<{ path: string; reference: string }> {
+  if (Array.isArray(resource)) return resource.flatMap((item, i) => referencesIn(item, `${path}[${i}]`));
+  if (resource === null || typeof resource !== "object") return [];
+  return Object.entries(resource as Record<string, unknown>).flatMap(([key, value]) =>
+    key === "reference" && typeof value === "string"
+      ? [{ path: `${path}.${key}`, reference: value }]
+      : referencesIn(value, path ? `${path}.${key}` : key),
+  );
+}
+
+/**
+ * A mapped resource as the server stores it once a transaction resolved its conditional
+ * references (`Patient?identifier=system|value` -> `Patient/<id>`); fails unless exactly one
+ * stored resource has the identifier. For fixtures and for expected values.
+ */
+export function resolved<T>(fhir: FhirSandbox, resource: T): T {
+  const copy = structuredClone(resource);
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value !== null && typeof value === "object") {
+      const obj = value as Record<string, unknown>;
+      const m = typeof obj.reference === "string" ? SEARCH_REFERENCE.exec(obj.reference) : null;
+      if (m) {
+        const matches = allOf(fhir, m[1]).filter((r) =>
+          r.identifier?.some((i) => i.system === m[2] && i.value === m[3]),
+        );
+        if (matches.length !== 1) throw new Error(`${obj.reference} matches ${matches.length} resources`);
+        obj.reference = `${m[1]}/${matches[0].id}`;
+      }
+      Object.values(obj).forEach(walk);
+    }
+  };
+  walk(copy);
+  return copy;
+}
+
+/** GET over HTTP with a token of the sandbox's client, as any client of the EHR would read. */
+/** What reads the sandbox FHIR server over HTTP as a client: Services, or a Sandbox's parts. */
+export interface FhirReader {
+  fhir: FhirSandbox;
+  secrets: { clientId: string; clientSecret: string };
+}
+
+const tokens = new WeakMap<FhirReader, Promise<{ access_token: string }>>();
+
+export async function fhirGet(services: FhirReader, path: string): Promise<{ status: number; body: Stored }> {
+  const token = await (tokens.get(services) ?? fetchToken(services));
+  const res = await fetch(`${services.fhir.url}/${path}`, {
+    headers: { authorization: `Bearer ${token.access_token}` },
+  });
+  return { status: res.status, body: (await res.json()) as Stored };
+}
+
+function fetchToken(services: FhirReader): Promise<{ access_token: string }> {
+  const token = fetch(services.fhir.tokenUrl, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${Buffer.from(`${services.secrets.clientId}:${services.secrets.clientSecret}`).toString("base64")}`,
+    },
+    body: "grant_type=client_credentials",
+  }).then((r) => r.json() as Promise<{ access_token: string }>);
+  tokens.set(services, token);
+  return token;
+}
+
+/**
+ * What is wrong with the references the EHR holds in resources of these types: a search URI
+ * stored as it came (never resolved), or a relative reference that `GET <reference>` does not
+ * answer with 200. Empty when every reference resolves.
+ */
+export async function danglingReferences(services: FhirReader, types: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  for (const type of types) {
+    for (const r of allOf(services.fhir, type)) {
+      for (const { path, reference } of referencesIn(r)) {
+        const where = `${type}/${r.id} ${path}`;
+        if (reference.includes("?")) problems.push(`${where}: unresolved ${reference}`);
+        else if (/^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(reference)) {
+          const status = seen.get(reference) ?? (await fhirGet(services, reference)).status;
+          seen.set(reference, status);
+          if (status !== 200) problems.push(`${where}: ${reference} answers ${status}`);
+        } else problems.push(`${where}: ${reference} is not a reference to a resource on this server`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Checks, over HTTP, that an Appointment's patient reference leads to the Patient with the PMS
+ * id: `GET <reference>` answers 200 with that identifier. The participant is found by its
+ * logical identifier, which the mapping writes beside the reference.
+ */
+export async function expectPatientOf(
+  services: FhirReader,
+  appointment: Stored,
+  pmsPatientId: string,
+  cache?: ReadCache,
+) {
+  const participants = (appointment as { participant?: Array<{ actor?: Record<string, unknown> }> })
+    .participant;
+  const actor = participants?.find(
+    (p) => (p.actor?.identifier as { system?: string } | undefined)?.system === PATIENT_SYSTEM,
+  )?.actor;
+  return checkPatientReference(services, actor, pmsPatientId, `Appointment/${appointment.id}`, cache);
+}
+
+/** Reads already made, by path: for checks over many resources that share their targets. */
+export type ReadCache = Map<string, Promise<{ status: number; body: Stored }>>;
+
+/** The same for a Reference element (Encounter.subject, Task.for). */
+export async function checkPatientReference(
+  services: FhirReader,
+  ref: Record<string, unknown> | undefined,
+  pmsPatientId: string,
+  what: string,
+  cache?: ReadCache,
+): Promise<void> {
+  if (typeof ref?.reference !== "string" || !/^Patient\/[^/?]+$/.test(ref.reference)) {
+    throw new Error(`${what}: its patient reference is ${JSON.stringify(ref?.reference)}`);
+  }
+  let read = cache?.get(ref.reference);
+  if (!read) {
+    read = fhirGet(services, ref.reference);
+    cache?.set(ref.reference, read);
+  }
+  const got = await read;
+  if (got.status !== 200) throw new Error(`${what}: GET ${ref.reference} answers ${got.status}`);
+  const ids = (got.body.identifier ?? []).filter((i) => i.system === PATIENT_SYSTEM).map((i) => i.value);
+  if (ids.length !== 1 || ids[0] !== pmsPatientId) {
+    throw new Error(`${what}: ${ref.reference} is PMS patient ${ids.join(",")}, not ${pmsPatientId}`);
+  }
+}

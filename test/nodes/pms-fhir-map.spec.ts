@@ -184,8 +184,8 @@ describe("pms-fhir-map node", function () {
       },
       {
         props: { mapping: "encounter", direction: "to-fhir" },
-        payload: { ...appointment, providerId: "dr smith" },
-        field: "providerId",
+        payload: { ...appointment, patientId: "pat 1" },
+        field: "patientId",
         code: "MAP_TRANSFORM",
       },
       {

@@ -820,4 +820,150 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(r.status).to.equal(400);
     });
   });
+
+  describe("conditional references (Patient?identifier=...)", () => {
+    const proposed = (reference: string): Resource =>
+      ({
+        resourceType: "Appointment",
+        status: "proposed",
+        participant: [{ actor: { reference }, status: "accepted" }],
+      }) as Resource;
+    const actorOf = (r: unknown) =>
+      (r as { participant: Array<{ actor: { reference: string } }> }).participant[0].actor.reference;
+    /** A transaction-response Bundle or, when it failed, an OperationOutcome. */
+    type Answer = { entry?: Bundle["entry"]; issue: NonNullable<OperationOutcome["issue"]> };
+    const transaction = (...entry: unknown[]) =>
+      call<Answer>(sandbox.url, {
+        method: "POST",
+        json: { resourceType: "Bundle", type: "transaction", entry },
+      });
+    const count = async (type: string) =>
+      (await call<Bundle>(`${sandbox.url}/${type}?_summary=count`)).body.total;
+
+    it("resolves one in a transaction to the one resource its search finds, in create and update entries", async () => {
+      const pat = await create(patient(SYS, "p1"));
+      const tx = await transaction(
+        {
+          resource: proposed(`Patient?identifier=${SYS}|p1`),
+          request: { method: "POST", url: "Appointment" },
+        },
+        {
+          resource: { ...proposed(`Patient?identifier=${encodeURIComponent(`${SYS}|p1`)}`), id: undefined },
+          request: { method: "PUT", url: `Appointment?identifier=${SYS}|a2` },
+        },
+      );
+      expect(tx.status, tx.text).to.equal(200);
+      for (const e of tx.body.entry!) {
+        expect(e.response?.status).to.equal("201");
+        const stored = await call(`${sandbox.url}/${e.response!.location!.split("/_history")[0]}`);
+        expect(actorOf(stored.body)).to.equal(`Patient/${pat.id}`);
+        const target = await call<Patient>(`${sandbox.url}/${actorOf(stored.body)}`);
+        expect(target.status).to.equal(200);
+        expect(target.body.identifier).to.deep.equal([{ system: SYS, value: "p1" }]);
+      }
+    });
+
+    it("fails the transaction when the search finds none (400) or several (412), naming the reference; nothing is written", async () => {
+      await create(patient(SYS, "twin"));
+      await create(patient(SYS, "twin"));
+      const fine = { resource: patient(SYS, "fine"), request: { method: "POST", url: "Patient" } };
+      const none = await transaction(fine, {
+        resource: proposed(`Patient?identifier=${SYS}|nobody`),
+        request: { method: "POST", url: "Appointment" },
+      });
+      expect(none.status).to.equal(400);
+      expect(none.body.issue[0]).to.include({ code: "not-found" });
+      expect(none.body.issue[0].expression).to.deep.equal([
+        "Bundle.entry[1].resource.participant[0].actor.reference",
+      ]);
+      const several = await transaction(fine, {
+        resource: proposed(`Patient?identifier=${SYS}|twin`),
+        request: { method: "POST", url: "Appointment" },
+      });
+      expect(several.status).to.equal(412);
+      expect(several.body.issue[0]).to.include({ code: "multiple-matches" });
+      expect(await count("Appointment")).to.equal(0);
+      expect(await count("Patient")).to.equal(2);
+    });
+
+    it("answers 400 to a search the server cannot run or a type it does not know, in a transaction", async () => {
+      for (const reference of ["Patient?nonsense=1", "Patientish?identifier=x|y"]) {
+        const tx = await transaction({
+          resource: proposed(reference),
+          request: { method: "POST", url: "Appointment" },
+        });
+        expect(tx.status, reference).to.equal(400);
+        expect(tx.body.issue[0].expression, reference).to.deep.equal([
+          "Bundle.entry[0].resource.participant[0].actor.reference",
+        ]);
+      }
+      expect(await count("Appointment")).to.equal(0);
+    });
+
+    it("refuses one outside a transaction (plain create, update, batch entry, patch) with 400, as R4 allows them only there", async () => {
+      await create(patient(SYS, "p1"));
+      const reference = `Patient?identifier=${SYS}|p1`;
+      const post = await call<OperationOutcome>(`${sandbox.url}/Appointment`, {
+        method: "POST",
+        json: proposed(reference),
+      });
+      expect(post.status).to.equal(400);
+      expect(post.body.issue[0].expression).to.deep.equal(["Appointment.participant[0].actor.reference"]);
+      const put = await call(`${sandbox.url}/Appointment/a1`, {
+        method: "PUT",
+        json: { ...proposed(reference), id: "a1" },
+      });
+      expect(put.status).to.equal(400);
+      const batch = await call<Bundle>(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "batch",
+          entry: [{ resource: proposed(reference), request: { method: "POST", url: "Appointment" } }],
+        },
+      });
+      expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["400"]);
+      const appt = await create(proposed("Patient/whatever"));
+      const patch = await call(`${sandbox.url}/Appointment/${appt.id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json-patch+json" },
+        body: JSON.stringify([{ op: "replace", path: "/participant/0/actor/reference", value: reference }]),
+      });
+      expect(patch.status).to.equal(400);
+      expect(await count("Appointment")).to.equal(1);
+    });
+
+    it("leaves literal, absolute and bundle-local references alone", async () => {
+      const pat = await create(patient(SYS, "p1"));
+      const tx = await transaction(
+        {
+          fullUrl: "urn:uuid:3f1a2b4c-0000-4000-8000-000000000001",
+          resource: patient(SYS, "p2"),
+          request: { method: "POST", url: "Patient" },
+        },
+        {
+          resource: proposed("urn:uuid:3f1a2b4c-0000-4000-8000-000000000001"),
+          request: { method: "POST", url: "Appointment" },
+        },
+        { resource: proposed(`Patient/${pat.id}`), request: { method: "POST", url: "Appointment" } },
+        {
+          resource: proposed(`http://elsewhere.example.org/fhir/Patient/9?x=1`),
+          request: { method: "POST", url: "Appointment" },
+        },
+      );
+      expect(tx.status, tx.text).to.equal(200);
+      const refs = await Promise.all(
+        tx.body
+          .entry!.slice(1)
+          .map(async (e) =>
+            actorOf((await call(`${sandbox.url}/${e.response!.location!.split("/_history")[0]}`)).body),
+          ),
+      );
+      expect(refs[0]).to.match(/^Patient\/[0-9a-f-]{36}$/);
+      expect(refs.slice(1)).to.deep.equal([
+        `Patient/${pat.id}`,
+        "http://elsewhere.example.org/fhir/Patient/9?x=1",
+      ]);
+    });
+  });
 });

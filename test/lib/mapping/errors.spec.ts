@@ -124,7 +124,9 @@ describe("lib/mapping errors", () => {
       ["duration", "MAP_TRANSFORM"],
       ["patientId", "MAP_TRANSFORM"],
     ]);
-    expect(a.errors[3].message).to.equal('"pat 1" is not a valid FHIR id');
+    expect(a.errors[3].message).to.equal(
+      '"pat 1" is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)',
+    );
   });
 
   it("names FHIR elements that are missing or wrong when mapping to the PMS", () => {
@@ -149,12 +151,22 @@ describe("lib/mapping errors", () => {
     expect(fieldsAndCodes(appointment.toPms({ ...appt, end: "2025-01-06T10:10:30-05:00" }))).to.deep.equal([
       ["end", "MAP_TRANSFORM"],
     ]);
+    // Participants found by actor type and identifier system: another system is no patient, and
+    // a bare literal reference holds no PMS id.
     const participants = [
-      { actor: { type: "Patient", reference: "Group/1" }, status: "accepted" },
+      {
+        actor: { type: "Patient", reference: "Patient/1", identifier: { system: "urn:other", value: "p" } },
+        status: "accepted",
+      },
       { actor: { type: "Practitioner", reference: "Practitioner/prov-1" }, status: "accepted" },
     ];
+    const patientField =
+      "participant.where(actor.type='Patient' and actor.identifier.system=%patientSystem).actor.identifier.value";
+    const providerField =
+      "participant.where(actor.type='Practitioner' and actor.identifier.system=%practitionerSystem).actor.identifier.value";
     expect(fieldsAndCodes(appointment.toPms({ ...appt, participant: participants }))).to.deep.equal([
-      ["participant.where(actor.type='Patient').actor.reference", "MAP_TRANSFORM"],
+      [patientField, "MAP_REQUIRED"],
+      [providerField, "MAP_REQUIRED"],
     ]);
     expect(fieldsAndCodes(appointment.toPms({ ...appt, status: "proposed" }))).to.deep.equal([
       ["status", "MAP_TRANSFORM"],

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { compileMapping, transformCatalog, type MappingRule } from "../../../lib/mapping";
+import { checkMapping, compileMapping, transformCatalog, type MappingRule } from "../../../lib/mapping";
 import {
   resolveTransform,
   TransformFailure,
@@ -7,8 +7,11 @@ import {
   type Transform,
 } from "../../../lib/mapping/transforms";
 
-function transform(rule: Parameters<typeof resolveTransform>[0]): Transform {
-  const t = resolveTransform(rule);
+function transform(
+  rule: Parameters<typeof resolveTransform>[0],
+  variables?: Record<string, string>,
+): Transform {
+  const t = resolveTransform(rule, variables);
   if (typeof t === "string") throw new Error(t);
   return t;
 }
@@ -46,6 +49,7 @@ describe("lib/mapping transforms", () => {
       "gender",
       "appointmentStatus",
       "reference",
+      "conditional",
       "codeMap",
     ]);
   });
@@ -231,6 +235,131 @@ describe("lib/mapping transforms", () => {
     refuses(() => rev(t, "#contained"), /not a reference to a Patient/);
     expect(resolveTransform({ transform: "reference" })).to.match(/needs a resource type/);
     expect(resolveTransform({ transform: "reference:patient" })).to.match(/needs a resource type/);
+  });
+
+  it("conditional:<Type>: id to Type?identifier=<%typeSystem>|id and back from exactly that form", () => {
+    const vars = {
+      patientSystem: "urn:healthbridge:pms:patient",
+      relatedPersonSystem: "https://pms.example/rp",
+    };
+    const t = transform({ transform: "conditional:Patient" }, vars);
+    expect(t.spec).to.equal("conditional:Patient");
+    expect(fwd(t, "pat-00001")).to.equal("Patient?identifier=urn:healthbridge:pms:patient|pat-00001");
+    expect(fwd(t, 123)).to.equal("Patient?identifier=urn:healthbridge:pms:patient|123");
+    expect(fwd(t, "a.b_c~d:e@f/g")).to.equal("Patient?identifier=urn:healthbridge:pms:patient|a.b_c~d:e@f/g");
+    expect(rev(t, "Patient?identifier=urn:healthbridge:pms:patient|pat-00001")).to.equal("pat-00001");
+    const rp = transform({ transform: "conditional:RelatedPerson" }, vars);
+    expect(fwd(rp, "rp-1")).to.equal("RelatedPerson?identifier=https://pms.example/rp|rp-1");
+    expect(rev(rp, "RelatedPerson?identifier=https://pms.example/rp|rp-1")).to.equal("rp-1");
+  });
+
+  it("conditional:<Type> refuses what a search URI cannot carry, and what is not its own form back", () => {
+    const t = transform({ transform: "conditional:Patient" }, { patientSystem: "urn:x" });
+    for (const bad of [
+      "has space",
+      "a|b",
+      "a&b=c",
+      "a,b",
+      "a+b",
+      "a%20b",
+      "a#b",
+      "",
+      "x".repeat(256),
+      1.5,
+      -0.5,
+      true,
+      null,
+      {},
+      [],
+    ]) {
+      refuses(() => fwd(t, bad), /is not an identifier value a search URI can carry/);
+    }
+    expect(fwd(t, "x".repeat(255))).to.have.length("Patient?identifier=urn:x|".length + 255);
+    // A literal reference (what the server stores once it resolved the conditional one) holds no PMS id.
+    for (const literal of [
+      "Patient/abc",
+      "https://ehr.example.org/fhir/Patient/abc",
+      "Patient/abc/_history/2",
+    ]) {
+      refuses(() => rev(t, literal), /is a literal reference: the PMS id is not in it/);
+    }
+    for (const other of [
+      "Patient?identifier=urn:y|p1",
+      "Practitioner?identifier=urn:x|p1",
+      "Patient?identifier=urn:x|",
+      "Patient?identifier=urn:x|a b",
+      "Patient?identifier=urn%3Ax%7Cp1",
+      "Patient?name=x",
+      "Practitioner/7",
+      "#contained",
+      "",
+    ]) {
+      refuses(() => rev(t, other), /is not Patient\?identifier=urn:x\|<id>/);
+    }
+    for (const notText of [42, null, undefined, { reference: "Patient?identifier=urn:x|p1" }]) {
+      refuses(() => rev(t, notText), /is not Patient\?identifier=urn:x\|<id>/);
+    }
+  });
+
+  it("conditional:<Type> needs a type and its system variable, a system that fits a search URI", () => {
+    expect(resolveTransform({ transform: "conditional" })).to.match(/needs a resource type/);
+    expect(resolveTransform({ transform: "conditional:patient" }, { patientSystem: "urn:x" })).to.match(
+      /needs a resource type/,
+    );
+    expect(resolveTransform({ transform: "conditional:Patient" })).to.equal(
+      "conditional:Patient takes its identifier system from %patientSystem, which is not set (option variables)",
+    );
+    expect(resolveTransform({ transform: "conditional:Patient" }, { patientSystem: "" })).to.match(/not set/);
+    for (const system of [
+      "urn:a|b",
+      "urn a",
+      "urn:a&b",
+      "urn:a?b",
+      "urn:a#b",
+      "urn:a,b",
+      "urn:a%7C",
+      "urn:a+b",
+    ]) {
+      expect(
+        resolveTransform({ transform: "conditional:Patient" }, { patientSystem: system }),
+        system,
+      ).to.match(/cannot stand in a search URI/);
+    }
+    // Through compileMapping: the rule that fails is named, with the property.
+    const errors = checkMapping([
+      { fhir: "resourceType", default: "Appointment" },
+      { pms: "p", fhir: "participant[0].actor.reference", transform: "conditional:Patient" },
+    ]);
+    expect(errors.map((e) => [e.rule, e.field, e.code])).to.deep.equal([[1, "transform", "MAP_COMPILE"]]);
+  });
+
+  it("conditional:<Type> in a mapping: a bad value is a MAP_TRANSFORM error naming the field, never a throw", () => {
+    const m = compileMapping(
+      [
+        { fhir: "resourceType", default: "Encounter" },
+        { pms: "patientId", fhir: "subject.reference", transform: "conditional:Patient", required: true },
+      ],
+      { variables: { patientSystem: "urn:x" } },
+    );
+    expect(m.toFhir({ patientId: "p1" }).value).to.deep.equal({
+      resourceType: "Encounter",
+      subject: { reference: "Patient?identifier=urn:x|p1" },
+    });
+    for (const bad of ["p 1", { id: 1 }, ["p1"], false]) {
+      const r = m.toFhir({ patientId: bad });
+      expect(r.value).to.equal(undefined);
+      expect(r.errors.map((e) => [e.field, e.code])).to.deep.equal([["patientId", "MAP_TRANSFORM"]]);
+    }
+    expect(m.toFhir({}).errors.map((e) => [e.field, e.code])).to.deep.equal([["patientId", "MAP_REQUIRED"]]);
+    const back = m.toPms({ resourceType: "Encounter", subject: { reference: "Patient/123" } });
+    expect(back.value).to.equal(undefined);
+    expect(back.errors.map((e) => [e.field, e.code])).to.deep.equal([["subject.reference", "MAP_TRANSFORM"]]);
+    expect(back.errors[0].message).to.match(/literal reference/);
+    expect(
+      m.toPms({ resourceType: "Encounter", subject: { reference: "Patient?identifier=urn:x|p1" } }).value,
+    ).to.deep.equal({
+      patientId: "p1",
+    });
   });
 
   it("codeMap: the analyst's table forward and inverted back", () => {
