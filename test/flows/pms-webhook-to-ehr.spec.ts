@@ -60,10 +60,8 @@ describe("pipeline pms-webhook-to-ehr", function () {
   const deadLetters = async (): Promise<DeadLetter[]> =>
     (await flowContext<DeadLetter[]>(rt, TAB, "deadLetters")) ?? [];
 
-  before(async function () {
-    services = await startServices({ pms: { patients: 12, appointments: 24 } });
-    pms = services.pms!;
-    rt = await startRuntime({ flows: FLOW, credentials: services.credentials(FLOW), env: services.env });
+  /** The simulator's webhooks, signed pms-hmac, to the pipeline's route. */
+  const webhooksToRuntime = (): void =>
     pms.configureWebhook({
       url: `${rt.url}/pms/webhooks`,
       scheme: "pms-hmac",
@@ -71,6 +69,12 @@ describe("pipeline pms-webhook-to-ehr", function () {
       maxAttempts: 2,
       backoffMs: 100,
     });
+
+  before(async function () {
+    services = await startServices({ pms: { patients: 12, appointments: 24 } });
+    pms = services.pms!;
+    rt = await startRuntime({ flows: FLOW, credentials: services.credentials(FLOW), env: services.env });
+    webhooksToRuntime();
   });
 
   after(async function () {
@@ -207,13 +211,7 @@ describe("pipeline pms-webhook-to-ehr", function () {
       patientId: newcomer.id,
     };
     pms.data.appointments.push(appt);
-    pms.configureWebhook({
-      url: `${rt.url}/pms/webhooks`,
-      scheme: "pms-hmac",
-      secret: services.secrets.webhookSecret,
-      maxAttempts: 2,
-      backoffMs: 100,
-    });
+    webhooksToRuntime();
     // And one whose patient the EHR holds twice (a second Patient with the same PMS identifier).
     const twinned = pms.data.appointments[1];
     const twin = await services.fhir.repository.createResource({
