@@ -94,12 +94,15 @@ async function main(): Promise<void> {
     red.child.on("exit", (code) => void stop(code === 0 ? 0 : 1));
     const shipped = shippedFlows();
     const flows = mergeFlows(readFlows(join(userDir, "flows.json")), shipped);
+    const deployedFrom = red.logs.length;
     const res = await fetch(`${red.url}/flows`, {
       method: "POST",
       headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
       body: JSON.stringify(withSandboxCredentials(flows, sandbox)),
     });
     if (!res.ok) throw new Error(`deploying the shipped flows failed: ${res.status} ${await res.text()}`);
+    // The deploy answers before the new flows run: an inject pressed earlier is not there yet (404).
+    await red.waitForLog(/\[info\] Started flows/, 60_000, deployedFrom);
     // Timer-only injects (batch-sync's every 15 min) run once now, as their button in the editor
     // does, and before the webhooks start: the appointments the webhooks bring refer to their
     // patients, which the EHR must hold (an appointment whose patient it lacks is refused).
