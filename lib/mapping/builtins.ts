@@ -12,6 +12,25 @@ export const PMS_UPDATED_AT_EXTENSION =
 
 const updatedAt = `extension.where(url='${PMS_UPDATED_AT_EXTENSION}').valueInstant`;
 
+/** `%identifierSystem` of each built-in set unless the node or caller sets one. */
+export const builtinIdentifierSystems: Readonly<Record<BuiltinMappingName, string>> = {
+  patient: "urn:healthbridge:pms:patient",
+  appointment: "urn:healthbridge:pms:appointment",
+  encounter: "urn:healthbridge:pms:encounter",
+};
+
+/**
+ * The identifier systems of the PMS's objects (docs/pipelines.md, "Identifiers shared by the
+ * pipelines"), as the mapping variables that the built-in sets and conditional:<Type> read;
+ * given to built-in and custom rules alike unless the caller names other values.
+ */
+export const builtinVariables: Readonly<Record<string, string>> = Object.freeze({
+  patientSystem: builtinIdentifierSystems.patient,
+  appointmentSystem: builtinIdentifierSystems.appointment,
+  encounterSystem: builtinIdentifierSystems.encounter,
+  practitionerSystem: "urn:healthbridge:pms:provider",
+});
+
 /** Filters that find a participant by its actor's type and identifier system (a logical reference). */
 const patientParticipant =
   "participant.where(actor.type='Patient' and actor.identifier.system=%patientSystem)";
@@ -80,7 +99,7 @@ const encounter: MappingRule[] = [
     label: "patientId -> subject reference",
   },
   // subject holds one value, so no where() filter: its system is a constant.
-  { fhir: "subject.identifier.system", default: "urn:healthbridge:pms:patient" },
+  { fhir: "subject.identifier.system", default: builtinVariables.patientSystem },
   { pms: "patientId", fhir: "subject.identifier.value", required: "to-pms" },
   {
     pms: "providerId",
@@ -114,25 +133,6 @@ export const builtinMappings: Readonly<Record<BuiltinMappingName, readonly Mappi
   patient,
   appointment,
   encounter,
-});
-
-/** `%identifierSystem` of each built-in set unless the node or caller sets one. */
-export const builtinIdentifierSystems: Readonly<Record<BuiltinMappingName, string>> = {
-  patient: "urn:healthbridge:pms:patient",
-  appointment: "urn:healthbridge:pms:appointment",
-  encounter: "urn:healthbridge:pms:encounter",
-};
-
-/**
- * The identifier systems of the PMS's objects (docs/pipelines.md, "Identifiers shared by the
- * pipelines"), as the mapping variables that the built-in sets and conditional:<Type> read;
- * given to built-in and custom rules alike unless the caller names other values.
- */
-export const builtinVariables: Readonly<Record<string, string>> = Object.freeze({
-  patientSystem: "urn:healthbridge:pms:patient",
-  appointmentSystem: "urn:healthbridge:pms:appointment",
-  encounterSystem: "urn:healthbridge:pms:encounter",
-  practitionerSystem: "urn:healthbridge:pms:provider",
 });
 
 /** One PMS record per set, for the editor's "try it" panel and the docs. */

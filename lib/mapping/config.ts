@@ -1,10 +1,5 @@
 import { PackError } from "../errors";
-import {
-  builtinIdentifierSystems,
-  builtinMappings,
-  builtinVariables,
-  isBuiltinMappingName,
-} from "./builtins";
+import { builtinVariables, compileBuiltin, isBuiltinMappingName } from "./builtins";
 import { compileMapping } from "./compile";
 import type { CompiledMapping, MapResult, MappingError, MappingWarning } from "./types";
 
@@ -29,16 +24,10 @@ export function isMapDirection(v: unknown): v is MapDirection {
 export function compileMappingConfig(config: MappingConfig): CompiledMapping {
   const system = typeof config.identifierSystem === "string" ? config.identifierSystem.trim() : "";
   if (isBuiltinMappingName(config.mapping)) {
-    return compileMapping(builtinMappings[config.mapping], {
-      identifierSystem: system || builtinIdentifierSystems[config.mapping],
-      variables: builtinVariables,
-    });
+    return compileBuiltin(config.mapping, { identifierSystem: system });
   }
   if (config.mapping === "custom") {
-    return compileMapping(
-      config.rules,
-      system ? { identifierSystem: system, variables: builtinVariables } : { variables: builtinVariables },
-    );
+    return compileMapping(config.rules, { identifierSystem: system, variables: builtinVariables });
   }
   const error: MappingError = {
     field: "mapping",
