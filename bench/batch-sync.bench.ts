@@ -187,6 +187,8 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
   const started = performance.now();
   const phases: Record<string, number> = {};
   let records = 0;
+  /** As the flow's s.known: conditional reference -> literal reference of every record written. */
+  const known = new Map<string, string>();
   try {
     for (const [entity, set] of [
       ["patients", "patient"],
@@ -223,9 +225,11 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
           .filter((r) => r !== undefined);
         for (let i = 0; i < resources.length; i += BUNDLE_SIZE) {
           const slice = resources.slice(i, i + BUNDLE_SIZE);
-          await resolveConditionalReferences(fhir, slice);
+          await resolveConditionalReferences(fhir, slice, known);
+          const keys: string[] = [];
           const entry = slice.map((resource) => {
             const key = resource.identifier[0];
+            keys.push(`${resource.resourceType}?identifier=${key.system}|${key.value}`);
             const url = `${resource.resourceType}?identifier=${encodeURIComponent(`${key.system}|${key.value}`)}`;
             return { resource, request: { method: "PUT", url } };
           });
@@ -233,8 +237,15 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
             operation: "batch",
             body: { resourceType: "Bundle", type: "batch", entry },
           });
-          const answered = (out.body as { entry?: Array<{ response?: { status?: string } }> }).entry ?? [];
-          records += answered.filter((e) => /^2/.test(e.response?.status ?? "")).length;
+          const answered =
+            (out.body as { entry?: Array<{ response?: { status?: string; location?: string } }> }).entry ??
+            [];
+          answered.forEach((e, i) => {
+            if (!/^2/.test(e.response?.status ?? "")) return;
+            records++;
+            const location = /^([A-Z][A-Za-z]+)\/([^/]+)/.exec(e.response?.location ?? "");
+            if (location) known.set(keys[i], `${location[1]}/${location[2]}`);
+          });
         }
         if (items.length < PAGE_SIZE) break;
       }
@@ -247,17 +258,25 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
 }
 
 /**
- * What the flow does before a batch: one batch of searches for the conditional references
- * (Patient?identifier=...) of the resources, each replaced by the literal reference it finds.
+ * What the flow does before a batch: the conditional references (Patient?identifier=...) of
+ * records written earlier in the sync are replaced from `known`; one batch of searches finds
+ * the others, each replaced by the literal reference it finds.
  */
-async function resolveConditionalReferences(fhir: FhirClient, resources: object[]): Promise<void> {
+async function resolveConditionalReferences(
+  fhir: FhirClient,
+  resources: object[],
+  known: Map<string, string>,
+): Promise<void> {
   const holders: Array<{ reference: string }> = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(walk);
     else if (value !== null && typeof value === "object") {
       const ref = (value as { reference?: unknown }).reference;
-      if (typeof ref === "string" && /^[A-Z][A-Za-z]+\?/.test(ref))
-        holders.push(value as { reference: string });
+      if (typeof ref === "string" && /^[A-Z][A-Za-z]+\?/.test(ref)) {
+        const literal = known.get(ref);
+        if (literal) (value as { reference: string }).reference = literal;
+        else holders.push(value as { reference: string });
+      }
       Object.values(value).forEach(walk);
     }
   };

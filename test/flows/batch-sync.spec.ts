@@ -439,6 +439,40 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
     expect(logs.filter((l) => /\[(error|warn)\]/.test(l))).to.deep.equal([]);
     expect(logs.some((l) => /\[info\].*patients run skipped/.test(l))).to.equal(true);
   });
+  it("searches only for the patients it did not write itself in the same sync", async () => {
+    const appointments = sandbox.pms.data.appointments;
+    const [first, second] = [
+      appointments[30],
+      appointments.find((a) => a.patientId !== appointments[30].patientId)!,
+    ];
+    const requestsOf = async (change: () => Promise<unknown>) => {
+      await change();
+      const before = sandbox.fhir.stats().fhirRequests;
+      const runs = await sync(rt);
+      expect(runs.map((r) => r.outcome)).to.deep.equal(["ok", "ok"]);
+      return sandbox.fhir.stats().fhirRequests - before;
+    };
+    // The appointment's patient is unchanged: one batch of searches finds it, one batch writes.
+    expect(await requestsOf(() => sandbox.pms.completeAppointment(first.id))).to.equal(2);
+    // Patient and appointment changed together: the patients run wrote it and the appointments
+    // run takes its reference from that answer: one batch each, no search.
+    expect(
+      await requestsOf(async () => {
+        await sandbox.pms.updatePatient(first.patientId, { phone: "(617) 555-0130" });
+        await sandbox.pms.cancelAppointment(first.id);
+      }),
+    ).to.equal(2);
+    // The changed patient is not the appointment's: that one is searched for.
+    expect(
+      await requestsOf(async () => {
+        await sandbox.pms.updatePatient(first.patientId, { phone: "(617) 555-0131" });
+        await sandbox.pms.completeAppointment(second.id);
+      }),
+    ).to.equal(3);
+    expectExactCopy(sandbox);
+    await expectLinked(sandbox, reader);
+  });
+
   it("fails the run without a commit when the PMS cannot be reached (last: it stops the simulator)", async () => {
     await sandbox.pms.updatePatient("pat-00031", { phone: "(617) 555-0131" });
     const before = await checkpointOf(rt, "pms-patients");
