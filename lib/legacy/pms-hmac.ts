@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual, type KeyObject } from "node:crypto";
 
 /**
  * The `pms-hmac` scheme, in one place for the client that signs requests, the simulator that
@@ -64,7 +64,7 @@ export function pmsHmacCanonical(
   return joinCanonical(pmsHmacParts(method, pathWithQuery, timestamp, body));
 }
 
-export function hmacSha256(key: Buffer | string, data: Buffer | string | Canonical): Buffer {
+export function hmacSha256(key: Buffer | string | KeyObject, data: Buffer | string | Canonical): Buffer {
   const hmac = createHmac("sha256", key);
   if (typeof data === "string" || Buffer.isBuffer(data)) hmac.update(data);
   else for (const part of data) hmac.update(part);

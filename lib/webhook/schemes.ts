@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { PackError } from "../errors";
 import type { Canonical, HeaderValues, SignatureEncoding } from "../legacy/pms-hmac";
 import {
@@ -349,7 +350,7 @@ export const NO_EXPIRY = Number.MAX_SAFE_INTEGER;
  */
 export function verifyWebhook(
   scheme: WebhookScheme,
-  keys: readonly Buffer[],
+  keys: readonly (Buffer | KeyObject)[],
   req: WebhookRequest,
   options: VerifyOptions,
 ): VerifyResult {

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { PackError } from "../errors";
 import { SeenIds } from "./replay";
 import {
@@ -59,7 +60,8 @@ export function parsePayload(body: Buffer): unknown {
  */
 export class WebhookVerifier {
   readonly scheme: WebhookScheme;
-  private readonly keys: Buffer[];
+  /** As KeyObjects: createHmac then skips preparing the key on every delivery. */
+  private readonly keys: KeyObject[];
   private readonly seen: SeenIds;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -74,7 +76,7 @@ export class WebhookVerifier {
         throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}`);
       }
     }
-    this.keys = parseSecrets(options.scheme, options.secrets);
+    this.keys = parseSecrets(options.scheme, options.secrets).map((key) => createSecretKey(key));
     this.seen = new SeenIds(options.maxIds);
   }
 
