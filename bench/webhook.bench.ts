@@ -37,8 +37,12 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
 const autocannon = createRequire(__filename)("autocannon") as Autocannon;
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
-/** Routes are measured in turn, ROUNDS times, and each figure is the median of its rounds: on a shared machine one long run per route mostly measures what else ran at the time. */
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
+/**
+ * Every route is measured ROUNDS times, each time right after a round of the baseline, and its
+ * ratio is the median of those pairs' ratios: on a shared machine the speed drifts within a
+ * minute, so only rounds run back to back compare fairly.
+ */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 10;
 const SECRET: Record<string, string> = {
@@ -236,7 +240,8 @@ export async function run(): Promise<void> {
   try {
     console.log(
       `autocannon: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s per route in turn, loopback, ` +
-        `Node-RED in a child process; median round shown`,
+        `Node-RED in a child process; each round of a route is paired with a baseline round run just before it, ` +
+        `and a ratio is the median of its pairs' ratios`,
     );
     const routes: Array<[string, string, WebhookScheme]> = [
       ["http in -> http response", "/bench/plain", "standard-webhooks"],
@@ -249,27 +254,37 @@ export async function run(): Promise<void> {
     const rates: number[] = [];
     for (const [, path, scheme] of routes) rates.push((await load(rt.url, path, scheme, 2)).requests.average);
     const pid = rt.process.child.pid;
+    const measure = async (i: number): Promise<Round> => {
+      const [name, path, scheme] = routes[i];
+      const ahead = signAhead(scheme, path, Math.ceil(rates[i] * DURATION_S * 1.5) + 1000);
+      const before = cpuMs(pid);
+      const r = await load(rt.url, path, scheme, DURATION_S, ahead);
+      const after = cpuMs(pid);
+      rates[i] = r.requests.average;
+      if (r.non2xx > 0 || r.errors > 0) {
+        throw new Error(`${name}: ${r.non2xx} non-2xx answers and ${r.errors} errors: the run is not valid`);
+      }
+      const cpuUs =
+        before !== undefined && after !== undefined
+          ? ((after - before) * 1000) / r.requests.total
+          : undefined;
+      return { result: r, cpuUs };
+    };
     const rounds: Round[][] = routes.map(() => []);
+    /** Per route: its req/s and CPU ratios to the baseline round run just before it. */
+    const pairs: Array<Array<{ rate: number; cpu?: number }>> = routes.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
       // Each round starts with the next route, so that none always follows the same one.
-      for (let turn = 0; turn < routes.length; turn++) {
-        const i = (round + turn) % routes.length;
-        const [name, path, scheme] = routes[i];
-        const ahead = signAhead(scheme, path, Math.ceil(rates[i] * DURATION_S * 1.5) + 1000);
-        const before = cpuMs(pid);
-        const r = await load(rt.url, path, scheme, DURATION_S, ahead);
-        const after = cpuMs(pid);
-        rates[i] = r.requests.average;
-        if (r.non2xx > 0 || r.errors > 0) {
-          throw new Error(
-            `${name}: ${r.non2xx} non-2xx answers and ${r.errors} errors: the run is not valid`,
-          );
-        }
-        const cpuUs =
-          before !== undefined && after !== undefined
-            ? ((after - before) * 1000) / r.requests.total
-            : undefined;
-        rounds[i].push({ result: r, cpuUs });
+      for (let turn = 0; turn < routes.length - 1; turn++) {
+        const i = 1 + ((round + turn) % (routes.length - 1));
+        const base = await measure(0);
+        const other = await measure(i);
+        rounds[0].push(base);
+        rounds[i].push(other);
+        pairs[i].push({
+          rate: other.result.requests.average / base.result.requests.average,
+          cpu: base.cpuUs !== undefined && other.cpuUs !== undefined ? base.cpuUs / other.cpuUs : undefined,
+        });
       }
     }
     const medians = rounds.map((list) => median(list));
@@ -282,16 +297,19 @@ export async function run(): Promise<void> {
         `${"".padEnd(34)} rounds: ${rounds[i].map((r) => r.result.requests.average.toFixed(0)).join(", ")} req/s${cpu}`,
       );
     });
-    const base = medians[0].requests.average;
+    const mid = (values: number[]): number => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return sorted[Math.floor((sorted.length - 1) / 2)];
+    };
     for (let i = 1; i < routes.length; i++) {
-      const ratio = medians[i].requests.average / base;
       const name = routes[i][0].replace(/^\+ /, "").replace(/ \(reference\)$/, "");
-      const cpu =
-        cpus[0] !== undefined && cpus[i] !== undefined
-          ? `, CPU per request ${((cpus[0] as number) / (cpus[i] as number)).toFixed(3)}`
-          : "";
+      const cpuRatios = pairs[i].map((p) => p.cpu).filter((v): v is number => v !== undefined);
+      const cpu = cpuRatios.length ? `, CPU per request ${mid(cpuRatios).toFixed(3)}` : "";
       const target = routes[i][0].endsWith("(reference)") ? "reference" : "target >= 0.9";
-      console.log(`ratio ${name} / baseline: req/s ${ratio.toFixed(3)}${cpu} (${target})`);
+      console.log(
+        `ratio ${name} / baseline: req/s ${mid(pairs[i].map((p) => p.rate)).toFixed(3)}${cpu} (${target}; ` +
+          `median of ${pairs[i].length} pairs, req/s ratios ${pairs[i].map((p) => p.rate.toFixed(2)).join(" ")})`,
+      );
     }
   } finally {
     await rt.stop();
