@@ -1,5 +1,5 @@
 import { badInput } from "./errors";
-import { FHIR_OPERATIONS, type FhirParams, type InteractionInput } from "./types";
+import { FHIR_OPERATIONS, FHIR_PREFER, type FhirParams, type InteractionInput } from "./types";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -59,6 +59,21 @@ function checkHeaderText(value: unknown, what: string, operation: string): strin
   if (typeof value !== "string") throw badInput(`${operation}: ${what} must be a string`);
   if (/[\r\n\0]/.test(value)) throw badInput(`${operation}: ${what} must not contain line breaks`);
   return value.trim();
+}
+
+const PREFER_OPERATIONS = new Set(["create", "update", "upsert", "patch", "transaction", "batch"]);
+
+function checkPrefer(value: unknown, operation: string): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (!PREFER_OPERATIONS.has(operation)) {
+    throw badInput(
+      `${operation}: prefer applies to create, update, upsert, patch, transaction and batch only`,
+    );
+  }
+  if (typeof value !== "string" || !(FHIR_PREFER as readonly string[]).includes(value)) {
+    throw badInput(`${operation}: prefer must be one of ${FHIR_PREFER.join(", ")}`);
+  }
+  return value;
 }
 
 /** If-Match takes an ETag; a bare version id "3" becomes W/"3". */
@@ -206,7 +221,12 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
     throw badInput(`unknown operation ${JSON.stringify(op)} (expected one of ${FHIR_OPERATIONS.join(", ")})`);
   }
   const read = { Accept: FHIR_JSON };
-  const write = { Accept: FHIR_JSON, "Content-Type": FHIR_JSON, Prefer: "return=representation" };
+  const prefer = checkPrefer(input.prefer, op);
+  const write = {
+    Accept: FHIR_JSON,
+    "Content-Type": FHIR_JSON,
+    Prefer: `return=${prefer ?? "representation"}`,
+  };
   const ifMatch = checkHeaderText(input.ifMatch, "ifMatch", op);
   const withIfMatch = (h: Record<string, string>) =>
     ifMatch ? { ...h, "If-Match": normalizeIfMatch(ifMatch) } : h;
@@ -316,7 +336,9 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
       return {
         method: "POST",
         path: "",
-        headers: { Accept: FHIR_JSON, "Content-Type": FHIR_JSON },
+        headers: prefer
+          ? { Accept: FHIR_JSON, "Content-Type": FHIR_JSON, Prefer: `return=${prefer}` }
+          : { Accept: FHIR_JSON, "Content-Type": FHIR_JSON },
         body: JSON.stringify(body),
         retrySafe: false,
       };

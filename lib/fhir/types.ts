@@ -88,6 +88,9 @@ export const FHIR_OPERATIONS: readonly FhirOperation[] = [
 export type FhirParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
 
 /** One FHIR interaction, as fhir-request builds it from node config and msg overrides. */
+export const FHIR_PREFER = ["representation", "minimal", "OperationOutcome"] as const;
+export type FhirPrefer = (typeof FHIR_PREFER)[number];
+
 export interface InteractionInput {
   operation: FhirOperation;
   resourceType?: string;
@@ -99,6 +102,12 @@ export interface InteractionInput {
   body?: unknown;
   ifMatch?: string;
   ifNoneExist?: string;
+  /**
+   * What a write answers with (the Prefer header's return=): the resource (the default for
+   * create, update, upsert and patch), nothing (minimal), or an OperationOutcome. For a batch or
+   * transaction it applies to every entry; without it the server chooses.
+   */
+  prefer?: FhirPrefer;
   /** For upsert: "system|value" or {system, value}; default: the body's first identifier. */
   identifier?: string | { system?: string; value?: string };
   /** For operation: "$everything", "$validate", ... */

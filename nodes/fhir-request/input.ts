@@ -131,7 +131,7 @@ function identifierOf(v: unknown): InteractionInput["identifier"] {
 /**
  * The interaction one msg asks for: the node's properties with the documented msg overrides
  * (msg.resourceType, msg.id, msg.versionId, msg.params, msg.payload, msg.ifMatch,
- * msg.ifNoneExist, msg.identifier, msg.operationName). Throws FHIR_BAD_INPUT for msg properties
+ * msg.ifNoneExist, msg.prefer, msg.identifier, msg.operationName). Throws FHIR_BAD_INPUT for msg properties
  * of the wrong kind; the client's validateInteraction checks the interaction itself.
  */
 export function buildInteraction(props: RequestProps, msg: Record<string, unknown>): InteractionInput {
@@ -166,6 +166,8 @@ export function buildInteraction(props: RequestProps, msg: Record<string, unknow
   if (ifMatch !== undefined) input.ifMatch = ifMatch;
   const ifNoneExist = stringProp("ifNoneExist", msg.ifNoneExist);
   if (ifNoneExist !== undefined) input.ifNoneExist = ifNoneExist;
+  const prefer = stringProp("prefer", msg.prefer);
+  if (prefer !== undefined) input.prefer = prefer as InteractionInput["prefer"];
   if (operation === "upsert") {
     const identifier = identifierOf(msg.identifier);
     if (identifier !== undefined) input.identifier = identifier;

@@ -558,6 +558,13 @@ describe("fhir-request node against the sandbox FHIR server", function () {
         { payload: { resourceType: "Bundle", type: "transaction" } },
         /batch/,
       ],
+      [
+        "batch with an unknown msg.prefer",
+        { operation: "batch" },
+        { payload: { resourceType: "Bundle", type: "batch", entry: [] }, prefer: "nothing" },
+        /prefer must be one of/,
+      ],
+      ["read with msg.prefer", { operation: "read" }, { id: "1", prefer: "minimal" }, /prefer applies to/],
       ["search with numeric msg.params", { operation: "search" }, { params: 42 }, /params/],
       [
         "search with nested msg.params",

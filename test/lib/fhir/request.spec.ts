@@ -112,6 +112,27 @@ describe("lib/fhir request building", () => {
       );
     });
 
+    it("asks for return=<prefer> on writes and on every entry of a batch or transaction, and rejects others", () => {
+      expect(
+        planInteraction({ operation: "create", body: patient, prefer: "minimal" }).headers.Prefer,
+      ).to.equal("return=minimal");
+      const bundle = { resourceType: "Bundle", type: "batch", entry: [] };
+      expect(planInteraction({ operation: "batch", body: bundle }).headers).to.not.have.property("Prefer");
+      expect(
+        planInteraction({ operation: "batch", body: bundle, prefer: "minimal" }).headers.Prefer,
+      ).to.equal("return=minimal");
+      const tx = { resourceType: "Bundle", type: "transaction", entry: [] };
+      expect(
+        planInteraction({ operation: "transaction", body: tx, prefer: "OperationOutcome" }).headers.Prefer,
+      ).to.equal("return=OperationOutcome");
+      badInput({ operation: "batch", body: bundle, prefer: "none" as never }, /prefer must be one of/);
+      badInput({ operation: "batch", body: bundle, prefer: 1 as never }, /prefer must be one of/);
+      badInput(
+        { operation: "read", resourceType: "Patient", id: "1", prefer: "minimal" },
+        /prefer applies to/,
+      );
+    });
+
     it("rejects bad params, maxPages, operation names and header values", () => {
       badInput({ operation: "search", resourceType: "Patient", params: { name: { a: 1 } } }, /params.name/);
       badInput({ operation: "search", resourceType: "Patient", params: 5 }, /object or a query string/);
