@@ -90,6 +90,8 @@ export function parseETag(value: string | string[] | undefined): string | undefi
  * - history exists at instance, type and system level, deletions included;
  * - resources are validated against the R4 structure definitions (HTTP 422 when invalid);
  * - a search clones only the page it returns, and `identifier` / `_id` searches use an index;
+ * - the `*Stored` methods, which the HTTP routes use, answer with stored versions themselves
+ *   (shared, never to be changed) where the Medplum-shaped methods answer with copies;
  * - `withTransaction` rolls every write back when its callback throws.
  *
  * The storage here replaces MemoryRepository's own maps, which are private; everything else
@@ -150,19 +152,51 @@ export class SandboxRepository extends MemoryRepository {
     resource: T,
     options?: CreateResourceOptions,
   ): Promise<WithId<T>> {
-    const id = options?.assignedId && resource.id ? resource.id : this.generateId();
-    return this.write(resource, id, "POST") as WithId<T>;
+    return deepClone(this.createStored(resource, options)) as WithId<T>;
   }
 
   /** Creates `resource` under the id it carries (update as create, or a conditional update's create). */
   createWithId<T extends Resource>(resource: T & { id: string }): WithId<T> {
-    return this.write(resource, resource.id, "PUT") as WithId<T>;
+    return deepClone(this.createWithIdStored(resource)) as WithId<T>;
   }
 
   override async updateResource<T extends Resource>(
     resource: T,
     options?: UpdateResourceOptions,
   ): Promise<WithId<T>> {
+    return deepClone(this.updateStored(resource, options)) as WithId<T>;
+  }
+
+  override async patchResource<T extends Resource>(
+    resourceType: T["resourceType"],
+    id: string,
+    patch: unknown,
+  ): Promise<WithId<T>> {
+    return deepClone(this.patchStored(resourceType, id, patch)) as WithId<T>;
+  }
+
+  override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    return deepClone(this.readStored(resourceType, id)) as WithId<T>;
+  }
+
+  /*
+   * The *Stored methods do what the method of the same name without the suffix does, and answer
+   * with the stored version itself instead of a copy. A stored version is never changed (every
+   * write stores a new object), so the HTTP routes, which only serialize what they answer, share
+   * it: a copy per answer cost as much as the write's own copy of its input. Callers must not
+   * change what these return.
+   */
+
+  createStored(resource: Resource, options?: CreateResourceOptions): WithId<Resource> {
+    const id = options?.assignedId && resource.id ? resource.id : this.generateId();
+    return this.write(resource, id, "POST");
+  }
+
+  createWithIdStored(resource: Resource & { id: string }): WithId<Resource> {
+    return this.write(resource, resource.id, "PUT");
+  }
+
+  updateStored(resource: Resource, options?: UpdateResourceOptions): WithId<Resource> {
     if (!resource.id)
       throw new OperationOutcomeError(badRequest("Missing id", `${resource.resourceType}.id`));
     if (options?.ifMatch !== undefined) {
@@ -173,16 +207,13 @@ export class SandboxRepository extends MemoryRepository {
         );
       }
     }
-    return this.write(resource, resource.id, "PUT") as WithId<T>;
+    return this.write(resource, resource.id, "PUT");
   }
 
-  override async patchResource<T extends Resource>(
-    resourceType: T["resourceType"],
-    id: string,
-    patch: unknown,
-  ): Promise<WithId<T>> {
-    const existing = await this.readResource<T>(resourceType, id);
-    let patched: T;
+  patchStored(resourceType: string, id: string, patch: unknown): WithId<Resource> {
+    // applyJsonPatch works on a copy of its document, so the stored version is safe to pass.
+    const existing = this.readStored(resourceType, id);
+    let patched: Resource;
     try {
       patched = applyJsonPatch(existing, patch);
     } catch (err) {
@@ -201,12 +232,13 @@ export class SandboxRepository extends MemoryRepository {
     ) {
       throw new OperationOutcomeError(unprocessable("A patch must not change resourceType or id"));
     }
-    return this.write(patched, id, "PATCH") as WithId<T>;
+    return this.write(patched, id, "PATCH");
   }
 
-  override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+  /** The current version; 410 when deleted, 404 when it never existed. */
+  readStored(resourceType: string, id: string): WithId<Resource> {
     const resource = this.current(resourceType, id);
-    if (resource) return deepClone(resource) as WithId<T>;
+    if (resource) return resource;
     if (this.isDeleted(resourceType, id)) throw new OperationOutcomeError(goneOutcome(resourceType, id));
     throw new OperationOutcomeError(notFoundOutcome(resourceType, id));
   }
@@ -216,6 +248,10 @@ export class SandboxRepository extends MemoryRepository {
     id: string,
     versionId: string,
   ): Promise<WithId<T>> {
+    return deepClone(this.readVersionStored(resourceType, id, versionId)) as WithId<T>;
+  }
+
+  readVersionStored(resourceType: string, id: string, versionId: string): WithId<Resource> {
     const versions = this.instanceHistory.get(`${resourceType}/${id}`);
     if (!versions) throw new OperationOutcomeError(notFoundOutcome(resourceType, id));
     const record = versions.find((v) => v.versionId === versionId);
@@ -232,7 +268,7 @@ export class SandboxRepository extends MemoryRepository {
       });
     }
     if (!record.resource) throw new OperationOutcomeError(goneOutcome(resourceType, id));
-    return deepClone(record.resource) as WithId<T>;
+    return record.resource;
   }
 
   override async readHistory<T extends Resource>(
@@ -405,7 +441,7 @@ export class SandboxRepository extends MemoryRepository {
       resource: stored,
     };
     this.apply(key, record, previous);
-    return deepClone(stored);
+    return stored;
   }
 
   private apply(key: string, record: VersionRecord, previous: WithId<Resource> | undefined): void {

@@ -4,7 +4,6 @@ import {
   allOk,
   badRequest,
   created,
-  deepClone,
   getStatus,
   multipleMatches,
   notFound,
@@ -151,14 +150,12 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       type: "searchset",
       ...(parsed.omitTotal ? {} : { total }),
       link: links,
-      entry: page.map((stored) => {
-        const resource = deepClone(stored);
-        return {
-          fullUrl: `${base}/${stored.resourceType}/${stored.id}`,
-          resource: parsed.elements ? subset(resource, parsed.elements) : resource,
-          search: { mode: "match" },
-        };
-      }),
+      // Stored versions, shared (never changed; subset copies what it changes): the answer is only serialized.
+      entry: page.map((stored) => ({
+        fullUrl: `${base}/${stored.resourceType}/${stored.id}`,
+        resource: parsed.elements ? subset(stored, parsed.elements) : stored,
+        search: { mode: "match" },
+      })),
     };
   }
 
@@ -266,19 +263,19 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       const result = await repo.conditionalCreate(resource, criteria, { assignedId });
       return [result.outcome, result.resource];
     }
-    return [created, await repo.createResource(resource, { assignedId })];
+    return [created, repo.createStored(resource, { assignedId })];
   }
 
   async function read(req: FhirRequest): Promise<FhirResponse> {
     const { resourceType, id } = req.params;
     assertType(resourceType);
-    return [allOk, await repo.readResource(resourceType, id)];
+    return [allOk, repo.readStored(resourceType, id)];
   }
 
   async function vread(req: FhirRequest): Promise<FhirResponse> {
     const { resourceType, id, vid } = req.params;
     assertType(resourceType);
-    return [allOk, await repo.readVersion(resourceType, id, vid)];
+    return [allOk, repo.readVersionStored(resourceType, id, vid)];
   }
 
   async function update(req: FhirRequest): Promise<FhirResponse> {
@@ -295,7 +292,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     }
     checkIfMatch(req, resourceType, id);
     const existed = repo.current(resourceType, id) !== undefined;
-    const result = await repo.updateResource(resource);
+    const result = repo.updateStored(resource);
     return [existed ? allOk : created, result];
   }
 
@@ -317,9 +314,9 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
             conflictOutcome(`${resourceType}/${resource.id} exists but does not match the criteria`),
           );
         }
-        return [created, repo.createWithId({ ...resource, id: resource.id })];
+        return [created, repo.createWithIdStored({ ...resource, id: resource.id })];
       }
-      return [created, await repo.createResource(resource)];
+      return [created, repo.createStored(resource)];
     }
     const target = matches[0];
     if (resource.id && resource.id !== target.id) {
@@ -328,14 +325,14 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       );
     }
     checkIfMatch(req, resourceType, target.id);
-    return [allOk, await repo.updateResource({ ...resource, id: target.id })];
+    return [allOk, repo.updateStored({ ...resource, id: target.id })];
   }
 
   async function patch(req: FhirRequest): Promise<FhirResponse> {
     const { resourceType, id } = req.params;
     assertType(resourceType);
     checkIfMatch(req, resourceType, id);
-    return [allOk, await repo.patchResource(resourceType as Resource["resourceType"], id, req.body)];
+    return [allOk, repo.patchStored(resourceType, id, req.body)];
   }
 
   async function conditionalPatch(req: FhirRequest): Promise<FhirResponse> {
@@ -352,10 +349,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       });
     }
     checkIfMatch(req, resourceType, matches[0].id);
-    return [
-      allOk,
-      await repo.patchResource(resourceType as Resource["resourceType"], matches[0].id, req.body),
-    ];
+    return [allOk, repo.patchStored(resourceType, matches[0].id, req.body)];
   }
 
   async function remove(req: FhirRequest): Promise<FhirResponse> {
@@ -520,7 +514,7 @@ function historyEntry(base: string, record: VersionRecord): BundleEntry {
   const { resourceType, id, versionId } = record;
   return {
     fullUrl: `${base}/${resourceType}/${id}`,
-    ...(record.resource ? { resource: deepClone(record.resource) } : {}),
+    ...(record.resource ? { resource: record.resource } : {}),
     request: {
       method: record.method,
       url: record.method === "POST" ? resourceType : `${resourceType}/${id}`,

@@ -584,6 +584,63 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
     });
   });
 
+  describe("stored versions shared with the answers", () => {
+    it("leaves what is stored as it was after answers that share it: _elements, history, batches, patches", async () => {
+      const p = await create(patient(SYS, "keep", "Keeper"));
+      const before = (await call<Patient>(`${sandbox.url}/Patient/${p.id}`)).body;
+      const subset = await call<Bundle>(`${sandbox.url}/Patient?_id=${p.id}&_elements=gender`);
+      expect(subset.body.entry?.[0].resource?.meta?.tag?.map((t) => t.code)).to.deep.equal(["SUBSETTED"]);
+      await call(`${sandbox.url}/Patient/${p.id}/_history`);
+      await call(`${sandbox.url}/_history`);
+      await call(`${sandbox.url}/Patient/${p.id}/_history/1`);
+      const batch = await call<Bundle>(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "batch",
+          entry: [
+            { request: { method: "GET", url: `Patient/${p.id}` } },
+            { request: { method: "GET", url: `Patient?identifier=${SYS}|keep&_elements=name` } },
+            { request: { method: "GET", url: `Patient/${p.id}/_history/1` } },
+          ],
+        },
+      });
+      expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["200", "200", "200"]);
+      const patched = await call<Patient>(`${sandbox.url}/Patient/${p.id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json-patch+json" },
+        body: JSON.stringify([{ op: "add", path: "/gender", value: "other" }]),
+      });
+      expect(patched.body.gender).to.equal("other");
+      const v1 = await call<Patient>(`${sandbox.url}/Patient/${p.id}/_history/1`);
+      expect(v1.body).to.deep.equal(before);
+      const v2 = await call<Patient>(`${sandbox.url}/Patient/${p.id}`);
+      expect(v2.body).to.deep.equal({ ...before, gender: "other", meta: v2.body.meta });
+      expect(v2.body.meta?.tag).to.equal(undefined);
+    });
+
+    it("answers in-process callers of the repository with copies they may change", async () => {
+      const repo = sandbox.repository;
+      const made = (await repo.createResource(patient(SYS, "copy") as Patient)) as Patient;
+      made.gender = "male";
+      const read = (await repo.readResource("Patient", made.id as string)) as Patient;
+      expect(read.gender).to.equal(undefined);
+      read.gender = "female";
+      const updated = (await repo.updateResource({ ...read, gender: "other" })) as Patient;
+      updated.name = [];
+      expect(((await repo.readResource("Patient", made.id as string)) as Patient).gender).to.equal("other");
+      expect(repo.current("Patient", made.id as string)).to.deep.include({
+        gender: "other",
+        name: read.name,
+      });
+      const v1 = (await repo.readVersion("Patient", made.id as string, "1")) as Patient;
+      v1.gender = "unknown";
+      expect(((await repo.readVersion("Patient", made.id as string, "1")) as Patient).gender).to.equal(
+        undefined,
+      );
+    });
+  });
+
   describe("history", () => {
     it("keeps instance history newest first, deletions included, with request and response", async () => {
       const p = await create(patient(SYS, "1"));
