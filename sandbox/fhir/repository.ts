@@ -1,4 +1,4 @@
-import type { FhirPathAtom, SearchRequest, SortRule, WithId } from "@medplum/core";
+import type { Filter, FhirPathAtom, SearchRequest, SortRule, WithId } from "@medplum/core";
 import {
   OperationOutcomeError,
   Operator,
@@ -106,6 +106,8 @@ export class SandboxRepository extends MemoryRepository {
   private systemHistory: VersionRecord[] = [];
   /** type -> token key -> ids, for the `identifier` search parameter. */
   private readonly identifierIndex = new Map<string, Map<string, Set<string>>>();
+  /** The index keys of each indexed version. */
+  private readonly indexedKeys = new WeakMap<Resource, string[]>();
   /** type -> id -> position in the type's live map, to keep indexed results in storage order. */
   private readonly position = new Map<string, Map<string, number>>();
   private nextPosition = 0;
@@ -356,13 +358,14 @@ export class SandboxRepository extends MemoryRepository {
   match(searchRequest: SearchRequest): WithId<Resource>[] {
     const byId = this.live.get(searchRequest.resourceType);
     if (!byId) return [];
-    const candidates = this.candidates(searchRequest, byId);
+    const { resources: candidates, answered } = this.candidates(searchRequest, byId);
     // String parameters are matched here with FHIR's rules (starts-with, :exact, :contains);
     // @medplum/core matches every string search as "contains". The rest is Medplum's matcher.
     const params = searchParametersOf(searchRequest.resourceType);
     const stringFilters: { expression: string; operator: Operator; values: string[] }[] = [];
     const otherFilters: SearchRequest["filters"] = [];
     for (const filter of searchRequest.filters ?? []) {
+      if (filter === answered) continue;
       const param = params[filter.code];
       if (param?.type === "string" && param.expression && STRING_OPERATORS.has(filter.operator)) {
         stringFilters.push({
@@ -518,6 +521,8 @@ export class SandboxRepository extends MemoryRepository {
 
   private index(resource: WithId<Resource>): void {
     const keys = this.identifierKeys(resource);
+    // Kept for unindex: a stored version never changes, so neither do its keys.
+    this.indexedKeys.set(resource, keys);
     if (!keys.length) return;
     let byKey = this.identifierIndex.get(resource.resourceType);
     if (!byKey) {
@@ -537,7 +542,7 @@ export class SandboxRepository extends MemoryRepository {
   private unindex(resource: WithId<Resource>): void {
     const byKey = this.identifierIndex.get(resource.resourceType);
     if (!byKey) return;
-    for (const key of this.identifierKeys(resource)) {
+    for (const key of this.indexedKeys.get(resource) ?? this.identifierKeys(resource)) {
       const ids = byKey.get(key);
       ids?.delete(resource.id);
       if (ids?.size === 0) byKey.delete(key);
@@ -547,12 +552,17 @@ export class SandboxRepository extends MemoryRepository {
   /**
    * The resources worth testing against the filters: the ids an `_id` or `identifier`
    * equality filter names when there is one (in storage order), else every resource of the type.
+   * `answered` is the filter whose ids these are when the index answers it exactly, which needs no
+   * second test against each resource: an `identifier` filter, when every stored resource was
+   * validated (so that each identifier's system and value are strings, as the index and Medplum's
+   * matcher both read them).
    */
   private candidates(
     searchRequest: SearchRequest,
     byId: Map<string, WithId<Resource>>,
-  ): Iterable<WithId<Resource>> {
+  ): { resources: Iterable<WithId<Resource>>; answered?: Filter } {
     let ids: Set<string> | undefined;
+    let chosen: Filter | undefined;
     for (const filter of searchRequest.filters ?? []) {
       if (filter.operator !== Operator.EQUALS || filter.value.includes("\\")) continue;
       let found: Set<string> | undefined;
@@ -561,18 +571,28 @@ export class SandboxRepository extends MemoryRepository {
       } else if (filter.code === "identifier") {
         found = this.lookupIdentifiers(searchRequest.resourceType, filter.value);
       }
-      if (found && (!ids || found.size < ids.size)) ids = found;
+      if (found && (!ids || found.size < ids.size)) {
+        ids = found;
+        chosen = filter;
+      }
     }
-    if (!ids) return byId.values();
+    if (!ids) return { resources: byId.values() };
     const positions = this.position.get(searchRequest.resourceType);
     const out: WithId<Resource>[] = [];
     for (const id of ids) {
       const resource = byId.get(id);
       if (resource) out.push(resource);
     }
-    return out.sort((a, b) => (positions?.get(a.id) ?? 0) - (positions?.get(b.id) ?? 0));
+    if (out.length > 1) out.sort((a, b) => (positions?.get(a.id) ?? 0) - (positions?.get(b.id) ?? 0));
+    const answered = chosen?.code === "identifier" && this.validate ? chosen : undefined;
+    return { resources: out, answered };
   }
 
+  /**
+   * The ids an `identifier` equality filter matches, as Medplum's token matcher decides: `value`
+   * matches an identifier's value, `system|value` its system and value, each case-insensitively
+   * (and lowercased apart, as Medplum does); undefined for the forms left to the matcher.
+   */
   private lookupIdentifiers(resourceType: string, value: string): Set<string> | undefined {
     const byKey = this.identifierIndex.get(resourceType);
     const ids = new Set<string>();
@@ -581,7 +601,7 @@ export class SandboxRepository extends MemoryRepository {
       let key: string;
       if (bar < 0) key = `v:${part.toLowerCase()}`;
       else if (bar > 0 && bar < part.length - 1 && part.indexOf("|", bar + 1) < 0)
-        key = `s:${part.toLowerCase()}`;
+        key = `s:${part.slice(0, bar).toLowerCase()}|${part.slice(bar + 1).toLowerCase()}`;
       else return undefined;
       for (const id of byKey?.get(key) ?? []) ids.add(id);
     }
