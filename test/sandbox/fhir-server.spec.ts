@@ -192,6 +192,38 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(read.body.gender).to.equal("male");
     });
 
+    it("stores an unchanged update as a new version, and still refuses invalid changes, meta included", async () => {
+      const p = (await create({
+        ...patient(SYS, "same"),
+        meta: { tag: [{ code: "ok" }] },
+      } as Resource)) as Patient;
+      const put = (body: unknown) =>
+        call<Patient>(`${sandbox.url}/Patient/${p.id}`, { method: "PUT", json: body });
+      // The client echoes the meta it read (versionId 1, an old lastUpdated): the same content.
+      const same = await put(p);
+      expect(same.status).to.equal(200);
+      expect(same.body.meta?.versionId).to.equal("2");
+      expect(Date.parse(same.body.meta?.lastUpdated as string)).to.be.greaterThan(
+        Date.parse(p.meta?.lastUpdated as string),
+      );
+      const { meta: _meta, ...withoutMeta } = p;
+      expect((await put(withoutMeta)).body.meta?.versionId).to.equal("3");
+      const badTag = await put({ ...p, meta: { tag: [{ code: " not a code" }] } });
+      expect(badTag.status).to.equal(422);
+      const badId = await put({
+        ...p,
+        identifier: [{ system: SYS, value: "same", period: { start: "soon" } }],
+      });
+      expect(badId.status).to.equal(422);
+      const badVersionShape = await put({ ...p, meta: { ...p.meta, versionId: 7 } });
+      expect(badVersionShape.status).to.equal(200);
+      const history = await call<Bundle>(`${sandbox.url}/Patient/${p.id}/_history`);
+      expect(history.body.total).to.equal(4);
+      expect(history.body.entry?.map((e) => (e.resource as Patient).identifier)).to.deep.equal(
+        Array(4).fill(p.identifier),
+      );
+    });
+
     it("creates with 201 on an update to a new id (update as create)", async () => {
       const r = await call<Patient>(`${sandbox.url}/Patient/client-chosen-1`, {
         method: "PUT",
