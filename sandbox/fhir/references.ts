@@ -51,8 +51,22 @@ export function conditionalReferences(resource: unknown): ConditionalReference[]
   return found;
 }
 
+/** True when conditionalReferences would find one; cheaper, as it builds no paths. */
+function hasConditionalReference(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasConditionalReference);
+  if (value === null || typeof value !== "object") return false;
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    const child = obj[key];
+    if (key === "reference" && typeof child === "string" && SEARCH_URI.test(child)) return true;
+    if (hasConditionalReference(child)) return true;
+  }
+  return false;
+}
+
 /** Outside a transaction a search URI is not a reference: 400, naming where it is. */
 export function assertNoConditionalReferences(resource: { resourceType: string }): void {
+  if (!hasConditionalReference(resource)) return;
   const [first] = conditionalReferences(resource);
   if (first) {
     throw new OperationOutcomeError(

@@ -1,4 +1,4 @@
-import type { FhirPathAtom, SearchRequest, SortRule, WithId } from "@medplum/core";
+import type { Filter, FhirPathAtom, SearchRequest, SortRule, WithId } from "@medplum/core";
 import {
   OperationOutcomeError,
   Operator,
@@ -90,6 +90,8 @@ export function parseETag(value: string | string[] | undefined): string | undefi
  * - history exists at instance, type and system level, deletions included;
  * - resources are validated against the R4 structure definitions (HTTP 422 when invalid);
  * - a search clones only the page it returns, and `identifier` / `_id` searches use an index;
+ * - the `*Stored` methods, which the HTTP routes use, answer with stored versions themselves
+ *   (shared, never to be changed) where the Medplum-shaped methods answer with copies;
  * - `withTransaction` rolls every write back when its callback throws.
  *
  * The storage here replaces MemoryRepository's own maps, which are private; everything else
@@ -104,6 +106,8 @@ export class SandboxRepository extends MemoryRepository {
   private systemHistory: VersionRecord[] = [];
   /** type -> token key -> ids, for the `identifier` search parameter. */
   private readonly identifierIndex = new Map<string, Map<string, Set<string>>>();
+  /** The index keys of each indexed version. */
+  private readonly indexedKeys = new WeakMap<Resource, string[]>();
   /** type -> id -> position in the type's live map, to keep indexed results in storage order. */
   private readonly position = new Map<string, Map<string, number>>();
   private nextPosition = 0;
@@ -150,19 +154,51 @@ export class SandboxRepository extends MemoryRepository {
     resource: T,
     options?: CreateResourceOptions,
   ): Promise<WithId<T>> {
-    const id = options?.assignedId && resource.id ? resource.id : this.generateId();
-    return this.write(resource, id, "POST") as WithId<T>;
+    return deepClone(this.createStored(resource, options)) as WithId<T>;
   }
 
   /** Creates `resource` under the id it carries (update as create, or a conditional update's create). */
   createWithId<T extends Resource>(resource: T & { id: string }): WithId<T> {
-    return this.write(resource, resource.id, "PUT") as WithId<T>;
+    return deepClone(this.createWithIdStored(resource)) as WithId<T>;
   }
 
   override async updateResource<T extends Resource>(
     resource: T,
     options?: UpdateResourceOptions,
   ): Promise<WithId<T>> {
+    return deepClone(this.updateStored(resource, options)) as WithId<T>;
+  }
+
+  override async patchResource<T extends Resource>(
+    resourceType: T["resourceType"],
+    id: string,
+    patch: unknown,
+  ): Promise<WithId<T>> {
+    return deepClone(this.patchStored(resourceType, id, patch)) as WithId<T>;
+  }
+
+  override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    return deepClone(this.readStored(resourceType, id)) as WithId<T>;
+  }
+
+  /*
+   * The *Stored methods do what the method of the same name without the suffix does, and answer
+   * with the stored version itself instead of a copy. A stored version is never changed (every
+   * write stores a new object), so the HTTP routes, which only serialize what they answer, share
+   * it: a copy per answer cost as much as the write's own copy of its input. Callers must not
+   * change what these return.
+   */
+
+  createStored(resource: Resource, options?: CreateResourceOptions): WithId<Resource> {
+    const id = options?.assignedId && resource.id ? resource.id : this.generateId();
+    return this.write(resource, id, "POST");
+  }
+
+  createWithIdStored(resource: Resource & { id: string }): WithId<Resource> {
+    return this.write(resource, resource.id, "PUT");
+  }
+
+  updateStored(resource: Resource, options?: UpdateResourceOptions): WithId<Resource> {
     if (!resource.id)
       throw new OperationOutcomeError(badRequest("Missing id", `${resource.resourceType}.id`));
     if (options?.ifMatch !== undefined) {
@@ -173,16 +209,13 @@ export class SandboxRepository extends MemoryRepository {
         );
       }
     }
-    return this.write(resource, resource.id, "PUT") as WithId<T>;
+    return this.write(resource, resource.id, "PUT");
   }
 
-  override async patchResource<T extends Resource>(
-    resourceType: T["resourceType"],
-    id: string,
-    patch: unknown,
-  ): Promise<WithId<T>> {
-    const existing = await this.readResource<T>(resourceType, id);
-    let patched: T;
+  patchStored(resourceType: string, id: string, patch: unknown): WithId<Resource> {
+    // applyJsonPatch works on a copy of its document, so the stored version is safe to pass.
+    const existing = this.readStored(resourceType, id);
+    let patched: Resource;
     try {
       patched = applyJsonPatch(existing, patch);
     } catch (err) {
@@ -201,12 +234,13 @@ export class SandboxRepository extends MemoryRepository {
     ) {
       throw new OperationOutcomeError(unprocessable("A patch must not change resourceType or id"));
     }
-    return this.write(patched, id, "PATCH") as WithId<T>;
+    return this.write(patched, id, "PATCH");
   }
 
-  override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+  /** The current version; 410 when deleted, 404 when it never existed. */
+  readStored(resourceType: string, id: string): WithId<Resource> {
     const resource = this.current(resourceType, id);
-    if (resource) return deepClone(resource) as WithId<T>;
+    if (resource) return resource;
     if (this.isDeleted(resourceType, id)) throw new OperationOutcomeError(goneOutcome(resourceType, id));
     throw new OperationOutcomeError(notFoundOutcome(resourceType, id));
   }
@@ -216,6 +250,10 @@ export class SandboxRepository extends MemoryRepository {
     id: string,
     versionId: string,
   ): Promise<WithId<T>> {
+    return deepClone(this.readVersionStored(resourceType, id, versionId)) as WithId<T>;
+  }
+
+  readVersionStored(resourceType: string, id: string, versionId: string): WithId<Resource> {
     const versions = this.instanceHistory.get(`${resourceType}/${id}`);
     if (!versions) throw new OperationOutcomeError(notFoundOutcome(resourceType, id));
     const record = versions.find((v) => v.versionId === versionId);
@@ -232,7 +270,7 @@ export class SandboxRepository extends MemoryRepository {
       });
     }
     if (!record.resource) throw new OperationOutcomeError(goneOutcome(resourceType, id));
-    return deepClone(record.resource) as WithId<T>;
+    return record.resource;
   }
 
   override async readHistory<T extends Resource>(
@@ -320,13 +358,14 @@ export class SandboxRepository extends MemoryRepository {
   match(searchRequest: SearchRequest): WithId<Resource>[] {
     const byId = this.live.get(searchRequest.resourceType);
     if (!byId) return [];
-    const candidates = this.candidates(searchRequest, byId);
+    const { resources: candidates, answered } = this.candidates(searchRequest, byId);
     // String parameters are matched here with FHIR's rules (starts-with, :exact, :contains);
     // @medplum/core matches every string search as "contains". The rest is Medplum's matcher.
     const params = searchParametersOf(searchRequest.resourceType);
     const stringFilters: { expression: string; operator: Operator; values: string[] }[] = [];
     const otherFilters: SearchRequest["filters"] = [];
     for (const filter of searchRequest.filters ?? []) {
+      if (filter === answered) continue;
       const param = params[filter.code];
       if (param?.type === "string" && param.expression && STRING_OPERATORS.has(filter.operator)) {
         stringFilters.push({
@@ -385,7 +424,9 @@ export class SandboxRepository extends MemoryRepository {
     const lastUpdated = this.timestamp();
     stored.meta = { ...stored.meta, versionId, lastUpdated };
     assertNoConditionalReferences(stored);
-    if (this.validate) {
+    // An update that stores what the current version holds (a sync sending an unchanged record
+    // again) gets the current version's verdict: it passed, and nothing it was judged on changed.
+    if (this.validate && !(previous && sameContent(stored, previous))) {
       try {
         validateResource(stored);
       } catch (err) {
@@ -405,7 +446,7 @@ export class SandboxRepository extends MemoryRepository {
       resource: stored,
     };
     this.apply(key, record, previous);
-    return deepClone(stored);
+    return stored;
   }
 
   private apply(key: string, record: VersionRecord, previous: WithId<Resource> | undefined): void {
@@ -482,6 +523,8 @@ export class SandboxRepository extends MemoryRepository {
 
   private index(resource: WithId<Resource>): void {
     const keys = this.identifierKeys(resource);
+    // Kept for unindex: a stored version never changes, so neither do its keys.
+    this.indexedKeys.set(resource, keys);
     if (!keys.length) return;
     let byKey = this.identifierIndex.get(resource.resourceType);
     if (!byKey) {
@@ -501,7 +544,7 @@ export class SandboxRepository extends MemoryRepository {
   private unindex(resource: WithId<Resource>): void {
     const byKey = this.identifierIndex.get(resource.resourceType);
     if (!byKey) return;
-    for (const key of this.identifierKeys(resource)) {
+    for (const key of this.indexedKeys.get(resource) ?? this.identifierKeys(resource)) {
       const ids = byKey.get(key);
       ids?.delete(resource.id);
       if (ids?.size === 0) byKey.delete(key);
@@ -511,12 +554,17 @@ export class SandboxRepository extends MemoryRepository {
   /**
    * The resources worth testing against the filters: the ids an `_id` or `identifier`
    * equality filter names when there is one (in storage order), else every resource of the type.
+   * `answered` is the filter whose ids these are when the index answers it exactly, which needs no
+   * second test against each resource: an `identifier` filter, when every stored resource was
+   * validated (so that each identifier's system and value are strings, as the index and Medplum's
+   * matcher both read them).
    */
   private candidates(
     searchRequest: SearchRequest,
     byId: Map<string, WithId<Resource>>,
-  ): Iterable<WithId<Resource>> {
+  ): { resources: Iterable<WithId<Resource>>; answered?: Filter } {
     let ids: Set<string> | undefined;
+    let chosen: Filter | undefined;
     for (const filter of searchRequest.filters ?? []) {
       if (filter.operator !== Operator.EQUALS || filter.value.includes("\\")) continue;
       let found: Set<string> | undefined;
@@ -525,18 +573,28 @@ export class SandboxRepository extends MemoryRepository {
       } else if (filter.code === "identifier") {
         found = this.lookupIdentifiers(searchRequest.resourceType, filter.value);
       }
-      if (found && (!ids || found.size < ids.size)) ids = found;
+      if (found && (!ids || found.size < ids.size)) {
+        ids = found;
+        chosen = filter;
+      }
     }
-    if (!ids) return byId.values();
+    if (!ids) return { resources: byId.values() };
     const positions = this.position.get(searchRequest.resourceType);
     const out: WithId<Resource>[] = [];
     for (const id of ids) {
       const resource = byId.get(id);
       if (resource) out.push(resource);
     }
-    return out.sort((a, b) => (positions?.get(a.id) ?? 0) - (positions?.get(b.id) ?? 0));
+    if (out.length > 1) out.sort((a, b) => (positions?.get(a.id) ?? 0) - (positions?.get(b.id) ?? 0));
+    const answered = chosen?.code === "identifier" && this.validate ? chosen : undefined;
+    return { resources: out, answered };
   }
 
+  /**
+   * The ids an `identifier` equality filter matches, as Medplum's token matcher decides: `value`
+   * matches an identifier's value, `system|value` its system and value, each case-insensitively
+   * (and lowercased apart, as Medplum does); undefined for the forms left to the matcher.
+   */
   private lookupIdentifiers(resourceType: string, value: string): Set<string> | undefined {
     const byKey = this.identifierIndex.get(resourceType);
     const ids = new Set<string>();
@@ -545,7 +603,7 @@ export class SandboxRepository extends MemoryRepository {
       let key: string;
       if (bar < 0) key = `v:${part.toLowerCase()}`;
       else if (bar > 0 && bar < part.length - 1 && part.indexOf("|", bar + 1) < 0)
-        key = `s:${part.toLowerCase()}`;
+        key = `s:${part.slice(0, bar).toLowerCase()}|${part.slice(bar + 1).toLowerCase()}`;
       else return undefined;
       for (const id of byKey?.get(key) ?? []) ids.add(id);
     }
@@ -604,6 +662,21 @@ function matchesString(
       operator === Operator.CONTAINS ? text.includes(target) : text.startsWith(target),
     );
   });
+}
+
+/**
+ * The resource as JSON without the two elements every write assigns, meta.versionId and
+ * meta.lastUpdated: always valid (an id and an instant this repository makes), and read by no
+ * R4 invariant of the resource itself (dom-4 reads those of contained resources).
+ */
+function contentText(resource: Resource): string {
+  const { versionId: _versionId, lastUpdated: _lastUpdated, ...meta } = resource.meta ?? {};
+  return JSON.stringify({ ...resource, meta });
+}
+
+/** True when two versions of one resource hold the same JSON, apart from what contentText leaves out. */
+function sameContent(next: Resource, previous: Resource): boolean {
+  return contentText(next) === contentText(previous);
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -132,9 +132,56 @@ class HttpError extends Error {
   }
 }
 
-function byUpdated<T extends { updatedAt: string; id: string }>(a: T, b: T): number {
-  const d = Date.parse(a.updatedAt) - Date.parse(b.updatedAt);
-  return d !== 0 ? d : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+type Updated = { updatedAt: string; id: string };
+
+/**
+ * A list's records in paging order, (updatedAt, id), without those whose updatedAt does not
+ * parse (no modifiedSince admits them). Sorting the list on every page request cost more than
+ * the rest of the request: the view keeps the order and sorts again only when the list changed.
+ * The records are the live objects, which PATCH, the helpers and tests change in place, so
+ * `of` compares the list with what the view was built from (each record's identity, updatedAt
+ * and id) on every call: a pass over the list, against a sort that parsed two dates per comparison.
+ */
+class SortedView<T extends Updated> {
+  private source: readonly T[] | undefined;
+  private seen: T[] = [];
+  private stamps: string[] = [];
+  private ids: string[] = [];
+  private sorted: T[] = [];
+  private times: number[] = [];
+
+  /** The view of `records`, rebuilt when they differ from the last call's. */
+  of(records: readonly T[]): { sorted: readonly T[]; times: readonly number[] } {
+    if (!this.matches(records)) this.rebuild(records);
+    return { sorted: this.sorted, times: this.times };
+  }
+
+  private matches(records: readonly T[]): boolean {
+    if (records !== this.source || records.length !== this.seen.length) return false;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (r !== this.seen[i] || r.updatedAt !== this.stamps[i] || r.id !== this.ids[i]) return false;
+    }
+    return true;
+  }
+
+  private rebuild(records: readonly T[]): void {
+    this.source = records;
+    this.seen = records.slice();
+    this.stamps = records.map((r) => r.updatedAt);
+    this.ids = records.map((r) => r.id);
+    const keyed: { record: T; time: number }[] = [];
+    for (const record of records) {
+      const time = Date.parse(record.updatedAt);
+      if (!Number.isNaN(time)) keyed.push({ record, time });
+    }
+    // Stable: records equal in both keys keep their list order, as Array.prototype.sort did.
+    keyed.sort(
+      (a, b) => a.time - b.time || (a.record.id < b.record.id ? -1 : a.record.id > b.record.id ? 1 : 0),
+    );
+    this.sorted = keyed.map((k) => k.record);
+    this.times = keyed.map((k) => k.time);
+  }
 }
 
 function intParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
@@ -145,7 +192,27 @@ function intParam(value: string | null, name: string, fallback: number, min: num
   return Number(value);
 }
 
-function pageOf<T extends { updatedAt: string; id: string }>(records: T[], query: URLSearchParams) {
+/** First index whose time is at least `since` (times ascending). */
+function firstAtOrAfter(times: readonly number[], since: number): number {
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid] < since) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * One page of `view`'s records with updatedAt >= modifiedSince (inclusive, so that records sharing
+ * the watermark's instant are never skipped), and that `keep` accepts, in (updatedAt, id) order.
+ */
+function pageOf<T extends Updated>(
+  view: { sorted: readonly T[]; times: readonly number[] },
+  query: URLSearchParams,
+  keep?: (record: T) => boolean,
+) {
   const since = query.get("modifiedSince");
   let sinceMs = -Infinity;
   if (since !== null && since !== "") {
@@ -154,14 +221,25 @@ function pageOf<T extends { updatedAt: string; id: string }>(records: T[], query
   }
   const page = intParam(query.get("page"), "page", 1, 1, 1_000_000);
   const pageSize = intParam(query.get("pageSize"), "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE);
-  // Inclusive, so that records sharing the watermark's instant are never skipped.
-  const matching = records.filter((r) => Date.parse(r.updatedAt) >= sinceMs).sort(byUpdated);
-  return {
-    items: matching.slice((page - 1) * pageSize, page * pageSize),
-    page,
-    pageSize,
-    total: matching.length,
-  };
+  const from = firstAtOrAfter(view.times, sinceMs);
+  const start = (page - 1) * pageSize;
+  if (!keep) {
+    return {
+      items: view.sorted.slice(from + start, from + start + pageSize),
+      page,
+      pageSize,
+      total: view.sorted.length - from,
+    };
+  }
+  const items: T[] = [];
+  let total = 0;
+  for (let i = from; i < view.sorted.length; i++) {
+    const record = view.sorted[i];
+    if (!keep(record)) continue;
+    if (total >= start && total < start + pageSize) items.push(record);
+    total++;
+  }
+  return { items, page, pageSize, total };
 }
 
 function send(
@@ -272,6 +350,8 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
     webhooks: { emitted: 0, delivered: 0, failed: 0, attempts: 0, pending: 0 },
   };
   const sequence = { appointment: data.appointments.length, patient: data.patients.length, charge: 0 };
+  const patientOrder = new SortedView<PmsPatient>();
+  const appointmentOrder = new SortedView<PmsAppointment>();
 
   /** A new updatedAt: the clock, but always after the record's previous one. */
   function bump(previous?: string): string {
@@ -503,16 +583,19 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
     if (extra !== undefined) throw new HttpError(404, "not found");
     if (collection === "patients") {
       if (method !== "GET") throw new HttpError(405, "method not allowed");
-      send(res, 200, id === undefined ? pageOf(data.patients, url.searchParams) : findPatient(id));
+      send(
+        res,
+        200,
+        id === undefined ? pageOf(patientOrder.of(data.patients), url.searchParams) : findPatient(id),
+      );
       return;
     }
     if (collection === "appointments") {
       if (id === undefined && method === "GET") {
         const patientId = url.searchParams.get("patientId");
-        const list = patientId
-          ? data.appointments.filter((a) => a.patientId === patientId)
-          : data.appointments;
-        send(res, 200, pageOf(list, url.searchParams));
+        // Filtering the sorted list gives the order sorting the filtered list did (the sort is stable).
+        const keep = patientId ? (a: PmsAppointment) => a.patientId === patientId : undefined;
+        send(res, 200, pageOf(appointmentOrder.of(data.appointments), url.searchParams, keep));
         return;
       }
       if (id === undefined && method === "POST") {

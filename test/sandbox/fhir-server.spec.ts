@@ -192,6 +192,38 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect(read.body.gender).to.equal("male");
     });
 
+    it("stores an unchanged update as a new version, and still refuses invalid changes, meta included", async () => {
+      const p = (await create({
+        ...patient(SYS, "same"),
+        meta: { tag: [{ code: "ok" }] },
+      } as Resource)) as Patient;
+      const put = (body: unknown) =>
+        call<Patient>(`${sandbox.url}/Patient/${p.id}`, { method: "PUT", json: body });
+      // The client echoes the meta it read (versionId 1, an old lastUpdated): the same content.
+      const same = await put(p);
+      expect(same.status).to.equal(200);
+      expect(same.body.meta?.versionId).to.equal("2");
+      expect(Date.parse(same.body.meta?.lastUpdated as string)).to.be.greaterThan(
+        Date.parse(p.meta?.lastUpdated as string),
+      );
+      const { meta: _meta, ...withoutMeta } = p;
+      expect((await put(withoutMeta)).body.meta?.versionId).to.equal("3");
+      const badTag = await put({ ...p, meta: { tag: [{ code: " not a code" }] } });
+      expect(badTag.status).to.equal(422);
+      const badId = await put({
+        ...p,
+        identifier: [{ system: SYS, value: "same", period: { start: "soon" } }],
+      });
+      expect(badId.status).to.equal(422);
+      const badVersionShape = await put({ ...p, meta: { ...p.meta, versionId: 7 } });
+      expect(badVersionShape.status).to.equal(200);
+      const history = await call<Bundle>(`${sandbox.url}/Patient/${p.id}/_history`);
+      expect(history.body.total).to.equal(4);
+      expect(history.body.entry?.map((e) => (e.resource as Patient).identifier)).to.deep.equal(
+        Array(4).fill(p.identifier),
+      );
+    });
+
     it("creates with 201 on an update to a new id (update as create)", async () => {
       const r = await call<Patient>(`${sandbox.url}/Patient/client-chosen-1`, {
         method: "PUT",
@@ -581,6 +613,63 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       const since = mark.meta?.lastUpdated as string;
       const r = await call<Bundle>(`${sandbox.url}/Patient?_lastUpdated=gt${encodeURIComponent(since)}`);
       expect(r.body.entry?.map((e) => e.resource?.id)).to.deep.equal([fresh.id]);
+    });
+  });
+
+  describe("stored versions shared with the answers", () => {
+    it("leaves what is stored as it was after answers that share it: _elements, history, batches, patches", async () => {
+      const p = await create(patient(SYS, "keep", "Keeper"));
+      const before = (await call<Patient>(`${sandbox.url}/Patient/${p.id}`)).body;
+      const subset = await call<Bundle>(`${sandbox.url}/Patient?_id=${p.id}&_elements=gender`);
+      expect(subset.body.entry?.[0].resource?.meta?.tag?.map((t) => t.code)).to.deep.equal(["SUBSETTED"]);
+      await call(`${sandbox.url}/Patient/${p.id}/_history`);
+      await call(`${sandbox.url}/_history`);
+      await call(`${sandbox.url}/Patient/${p.id}/_history/1`);
+      const batch = await call<Bundle>(sandbox.url, {
+        method: "POST",
+        json: {
+          resourceType: "Bundle",
+          type: "batch",
+          entry: [
+            { request: { method: "GET", url: `Patient/${p.id}` } },
+            { request: { method: "GET", url: `Patient?identifier=${SYS}|keep&_elements=name` } },
+            { request: { method: "GET", url: `Patient/${p.id}/_history/1` } },
+          ],
+        },
+      });
+      expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["200", "200", "200"]);
+      const patched = await call<Patient>(`${sandbox.url}/Patient/${p.id}`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json-patch+json" },
+        body: JSON.stringify([{ op: "add", path: "/gender", value: "other" }]),
+      });
+      expect(patched.body.gender).to.equal("other");
+      const v1 = await call<Patient>(`${sandbox.url}/Patient/${p.id}/_history/1`);
+      expect(v1.body).to.deep.equal(before);
+      const v2 = await call<Patient>(`${sandbox.url}/Patient/${p.id}`);
+      expect(v2.body).to.deep.equal({ ...before, gender: "other", meta: v2.body.meta });
+      expect(v2.body.meta?.tag).to.equal(undefined);
+    });
+
+    it("answers in-process callers of the repository with copies they may change", async () => {
+      const repo = sandbox.repository;
+      const made = (await repo.createResource(patient(SYS, "copy") as Patient)) as Patient;
+      made.gender = "male";
+      const read = (await repo.readResource("Patient", made.id as string)) as Patient;
+      expect(read.gender).to.equal(undefined);
+      read.gender = "female";
+      const updated = (await repo.updateResource({ ...read, gender: "other" })) as Patient;
+      updated.name = [];
+      expect(((await repo.readResource("Patient", made.id as string)) as Patient).gender).to.equal("other");
+      expect(repo.current("Patient", made.id as string)).to.deep.include({
+        gender: "other",
+        name: read.name,
+      });
+      const v1 = (await repo.readVersion("Patient", made.id as string, "1")) as Patient;
+      v1.gender = "unknown";
+      expect(((await repo.readVersion("Patient", made.id as string, "1")) as Patient).gender).to.equal(
+        undefined,
+      );
     });
   });
 

@@ -203,6 +203,113 @@ describe("sandbox/pms simulator", function () {
     expect(one.body).to.deep.equal(sim.data.appointments[3]);
   });
 
+  it("keeps paging in (updatedAt, id) order while records change: PATCH, POST, helpers, direct edits", async () => {
+    // A clock that stands still (near the real one, which signatures are checked against) makes
+    // changed records tie with each other at one instant.
+    let clock = Date.now();
+    const own = await startPmsSimulator({
+      apiKey: KEY,
+      apiSecret: SECRET,
+      seed: 3,
+      patients: 40,
+      appointments: 120,
+      now: () => clock,
+    });
+    const ownClient = new LegacyClient({
+      baseUrl: own.url,
+      credentials: { apiKey: KEY, apiSecret: SECRET },
+      retries: 0,
+    });
+    const listed = async (path: string, query: Record<string, string>) => {
+      const r = await ownClient.paginate({ method: "GET", path, query }, { pageSize: 7 });
+      const first = await ownClient.request({ method: "GET", path, query: { ...query, pageSize: 7 } });
+      return {
+        ids: (r.items as { id: string }[]).map((x) => x.id),
+        total: (first.body as { total: number }).total,
+      };
+    };
+    const expected = (
+      records: { id: string; updatedAt: string; patientId?: string }[],
+      query: Record<string, string>,
+    ) => {
+      const since = query.modifiedSince ? Date.parse(query.modifiedSince) : -Infinity;
+      const ids = records
+        .filter(
+          (r) => Date.parse(r.updatedAt) >= since && (!query.patientId || r.patientId === query.patientId),
+        )
+        .sort(
+          (a, b) =>
+            Date.parse(a.updatedAt) - Date.parse(b.updatedAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+        )
+        .map((r) => r.id);
+      return { ids, total: ids.length };
+    };
+    const check = async (step: string) => {
+      const patientId = own.data.appointments[0].patientId;
+      const middle = [...own.data.appointments].sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : 1))[60]
+        .updatedAt;
+      const queries: Record<string, string>[] = [
+        {},
+        { modifiedSince: middle },
+        { patientId },
+        { patientId, modifiedSince: middle },
+      ];
+      for (const query of queries) {
+        expect(await listed("/appointments", query), `${step} ${JSON.stringify(query)}`).to.deep.equal(
+          expected(own.data.appointments, query),
+        );
+      }
+      expect(await listed("/patients", {}), `${step} patients`).to.deep.equal(
+        expected(own.data.patients, {}),
+      );
+    };
+    try {
+      await check("seeded");
+      const [a, b, c] = own.data.appointments.filter((x) => x.status === "scheduled");
+      await ownClient.request({
+        method: "PATCH",
+        path: `/appointments/${a.id}`,
+        body: { status: "completed" },
+      });
+      await check("after a PATCH");
+      await ownClient.request({
+        method: "PATCH",
+        path: `/appointments/${b.id}`,
+        body: { status: "confirmed" },
+      });
+      await check("after a second PATCH at the same instant");
+      await ownClient.request({
+        method: "POST",
+        path: "/appointments",
+        body: {
+          patientId: own.data.appointments[0].patientId,
+          providerId: own.data.providers[0].id,
+          scheduledTime: "2031-02-03T09:00:00-05:00",
+          duration: 30,
+        },
+      });
+      await check("after a POST");
+      clock += 1000;
+      await own.cancelAppointment(c.id);
+      await own.createPatient({ firstName: "Ada", lastName: "Byron", dateOfBirth: "1815-12-10" });
+      await own.updatePatient(own.data.patients[3].id, { lastName: "Changed" });
+      await check("after the helpers");
+      own.data.appointments[5].updatedAt = "2020-01-01T00:00:00.000Z";
+      own.data.appointments[6].id = "appt-zzzzzz";
+      own.data.appointments[7].updatedAt = "not a date";
+      own.data.appointments.splice(8, 1);
+      own.data.appointments.push({ ...own.data.appointments[9], id: "appt-pushed" });
+      own.data.appointments[10] = { ...own.data.appointments[10], updatedAt: "2030-06-01T00:00:00.000Z" };
+      await check("after direct edits");
+      own.data.appointments = [...own.data.appointments].reverse();
+      own.data.patients = own.data.patients.slice(5);
+      await check("after replacing the lists");
+    } finally {
+      await ownClient.close();
+      await own.close();
+    }
+  });
+
   it("answers unknown records 404 and bad parameters 400, coded by the client", async () => {
     for (const [path, query, code] of [
       ["/patients/nope", undefined, "LEGACY_HTTP_404"],
