@@ -428,6 +428,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       );
     }
     const base = configOf(req).baseUrl;
+    const prefer = /return=(minimal|representation|OperationOutcome)/.exec(header(req, "prefer") ?? "")?.[1];
     const responseType = bundle.type === "batch" ? "batch-response" : "transaction-response";
     const entries = bundle.entry ?? [];
     if (entries.length === 0) {
@@ -457,13 +458,13 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     };
     if (bundle.type === "batch") {
       const result = await processBatch(batchReq, repo, router, bundle);
-      return [allOk, finishResponse(markAmbiguous(result), methods, base)];
+      return [allOk, finishResponse(markAmbiguous(result), methods, base, prefer)];
     }
     assertDistinctTargets(entries);
     resolveConditionalReferences(entries);
     const result = await repo.withTransaction(async () => {
       const response = await processBatch(batchReq, repo, router, bundle);
-      finishResponse(markAmbiguous(response), methods, base);
+      finishResponse(markAmbiguous(response), methods, base, prefer);
       response.entry?.forEach((entry, i) => {
         const status = Number.parseInt(entry.response?.status ?? "500", 10);
         if (status >= 300) {
@@ -592,8 +593,21 @@ function assertDistinctTargets(entries: BundleEntry[]): void {
   });
 }
 
-/** Gives every entry of a batch/transaction response the status, location and ETag HTTP would. */
-function finishResponse(bundle: Bundle, methods: (string | undefined)[], base: string): Bundle {
+const WRITTEN: OperationOutcome = {
+  resourceType: "OperationOutcome",
+  issue: [{ severity: "information", code: "informational", details: { text: "OK" } }],
+};
+
+/**
+ * Gives every entry of a batch/transaction response the status, location and ETag HTTP would,
+ * and to a successful write entry the body `Prefer: return=` asks for (as for a single write).
+ */
+function finishResponse(
+  bundle: Bundle,
+  methods: (string | undefined)[],
+  base: string,
+  prefer?: string,
+): Bundle {
   bundle.id = randomUUID();
   bundle.entry?.forEach((entry, i) => {
     const response = entry.response ?? { status: "500" };
@@ -611,6 +625,11 @@ function finishResponse(bundle: Bundle, methods: (string | undefined)[], base: s
         response.location = `${resource.resourceType}/${resource.id}/_history/${versionId}`;
         response.etag = etag(versionId);
         if (resource.meta?.lastUpdated) response.lastModified = resource.meta.lastUpdated;
+      }
+      const write = methods[i] === "POST" || methods[i] === "PUT" || methods[i] === "PATCH";
+      if (write && (prefer === "minimal" || prefer === "OperationOutcome")) {
+        delete entry.resource;
+        if (prefer === "OperationOutcome") response.outcome = WRITTEN;
       }
     }
   });

@@ -851,6 +851,47 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       expect((r.body.entry?.[4].resource as Bundle).total).to.equal(1);
     });
 
+    it("honours Prefer: return= on the write entries of a batch or transaction, never on reads", async () => {
+      const p = await create(patient(SYS, "1"));
+      const bundle = (type: "batch" | "transaction", value: string): Bundle => ({
+        resourceType: "Bundle",
+        type,
+        entry: [
+          { request: { method: "GET", url: `Patient/${p.id}` } },
+          {
+            resource: patient(SYS, `${type}-${value}`),
+            request: { method: "PUT", url: `Patient?identifier=${SYS}|${type}-${value}` },
+          },
+        ],
+      });
+      for (const type of ["batch", "transaction"] as const) {
+        const minimal = await call<Bundle>(sandbox.url, {
+          method: "POST",
+          headers: { Prefer: "return=minimal" },
+          json: bundle(type, "minimal"),
+        });
+        expect(minimal.status, minimal.text).to.equal(200);
+        const [read, write] = minimal.body.entry ?? [];
+        expect(read.resource?.id, type).to.equal(p.id);
+        expect(write.resource, type).to.equal(undefined);
+        expect(write.response?.status, type).to.equal("201");
+        expect(write.response?.location, type).to.match(/^Patient\/[^/]+\/_history\/1$/);
+        expect(write.response?.etag, type).to.equal('W/"1"');
+
+        const outcome = await call<Bundle>(sandbox.url, {
+          method: "POST",
+          headers: { Prefer: "return=OperationOutcome" },
+          json: bundle(type, "outcome"),
+        });
+        const answered = outcome.body.entry?.[1];
+        expect(answered?.resource, type).to.equal(undefined);
+        expect(answered?.response?.outcome?.resourceType, type).to.equal("OperationOutcome");
+
+        const full = await call<Bundle>(sandbox.url, { method: "POST", json: bundle(type, "full") });
+        expect(full.body.entry?.[1].resource?.resourceType, type).to.equal("Patient");
+      }
+    });
+
     it("reports an invalid entry as 422: per entry in a batch, for the whole transaction", async () => {
       const bad = { resourceType: "Patient", birthDate: "someday" };
       const batch = await call<Bundle>(sandbox.url, {
