@@ -33,6 +33,16 @@ export async function call<T = Resource & Bundle & OperationOutcome>(
   return { status: res.status, headers: res.headers, body: parsed as T, text };
 }
 
+/** POSTs a batch or transaction Bundle of `entry` (anything, to test what the server refuses) to the server's base. */
+export function postBundle(
+  base: string,
+  type: "batch" | "transaction",
+  entry: unknown[],
+  headers?: Record<string, string>,
+): Promise<Reply<Bundle>> {
+  return call<Bundle>(base, { method: "POST", headers, json: { resourceType: "Bundle", type, entry } });
+}
+
 export function patient(system: string, value: string, family = "Test"): Resource {
   return {
     resourceType: "Patient",

@@ -1,8 +1,8 @@
-import type { Bundle, OperationOutcome, Patient, Resource } from "@medplum/fhirtypes";
+import type { Bundle, BundleEntry, OperationOutcome, Patient, Resource } from "@medplum/fhirtypes";
 import { expect } from "chai";
 import type { FhirSandbox } from "../../sandbox/fhir/server";
 import { startFhirSandbox } from "../../sandbox/fhir/server";
-import { FHIR_JSON, call, nextLink, patient } from "./fhir-helpers";
+import { FHIR_JSON, call, nextLink, patient, postBundle } from "./fhir-helpers";
 
 const SYS = "urn:test:mrn";
 
@@ -490,10 +490,7 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
         request: { method: "POST", url: "Patient" },
         resource: patient(SYS, `p${i}`),
       }));
-      const seeded = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: { resourceType: "Bundle", type: "batch", entry: entries },
-      });
+      const seeded = await postBundle(sandbox.url, "batch", entries);
       expect(seeded.status).to.equal(200);
       let url: string | undefined = `${sandbox.url}/Patient?_count=50`;
       const ids: string[] = [];
@@ -625,18 +622,11 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
       await call(`${sandbox.url}/Patient/${p.id}/_history`);
       await call(`${sandbox.url}/_history`);
       await call(`${sandbox.url}/Patient/${p.id}/_history/1`);
-      const batch = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "batch",
-          entry: [
-            { request: { method: "GET", url: `Patient/${p.id}` } },
-            { request: { method: "GET", url: `Patient?identifier=${SYS}|keep&_elements=name` } },
-            { request: { method: "GET", url: `Patient/${p.id}/_history/1` } },
-          ],
-        },
-      });
+      const batch = await postBundle(sandbox.url, "batch", [
+        { request: { method: "GET", url: `Patient/${p.id}` } },
+        { request: { method: "GET", url: `Patient?identifier=${SYS}|keep&_elements=name` } },
+        { request: { method: "GET", url: `Patient/${p.id}/_history/1` } },
+      ]);
       expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["200", "200", "200"]);
       const patched = await call<Patient>(`${sandbox.url}/Patient/${p.id}`, {
         method: "PATCH",
@@ -719,29 +709,22 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
     const pid = "urn:uuid:3f1c2a8e-0d5b-4b7e-9c61-2a4f8e6d1b90";
 
     it("runs a transaction: references rewritten, 201s with Location and ETag, one commit", async () => {
-      const r = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "transaction",
-          entry: [
-            {
-              fullUrl: pid,
-              resource: patient(SYS, "tx"),
-              request: { method: "POST", url: "Patient", ifNoneExist: `identifier=${SYS}|tx` },
-            },
-            {
-              resource: {
-                resourceType: "Observation",
-                status: "final",
-                code: { text: "weight" },
-                subject: { reference: pid },
-              },
-              request: { method: "POST", url: "Observation" },
-            },
-          ],
+      const r = await postBundle(sandbox.url, "transaction", [
+        {
+          fullUrl: pid,
+          resource: patient(SYS, "tx"),
+          request: { method: "POST", url: "Patient", ifNoneExist: `identifier=${SYS}|tx` },
         },
-      });
+        {
+          resource: {
+            resourceType: "Observation",
+            status: "final",
+            code: { text: "weight" },
+            subject: { reference: pid },
+          },
+          request: { method: "POST", url: "Observation" },
+        },
+      ]);
       expect(r.status, r.text).to.equal(200);
       expect(r.body.type).to.equal("transaction-response");
       const [pEntry, oEntry] = r.body.entry ?? [];
@@ -782,21 +765,14 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
     it("restores deleted and updated resources, versions and history on rollback", async () => {
       const a = await create(patient(SYS, "a"));
       const b = await create(patient(SYS, "b"));
-      const r = await call(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "transaction",
-          entry: [
-            { request: { method: "DELETE", url: `Patient/${a.id}` } },
-            { resource: { ...b, gender: "male" }, request: { method: "PUT", url: `Patient/${b.id}` } },
-            {
-              resource: { resourceType: "Patient", birthDate: "soon" },
-              request: { method: "POST", url: "Patient" },
-            },
-          ],
+      const r = await postBundle(sandbox.url, "transaction", [
+        { request: { method: "DELETE", url: `Patient/${a.id}` } },
+        { resource: { ...b, gender: "male" }, request: { method: "PUT", url: `Patient/${b.id}` } },
+        {
+          resource: { resourceType: "Patient", birthDate: "soon" },
+          request: { method: "POST", url: "Patient" },
         },
-      });
+      ]);
       expect(r.status).to.equal(422);
       const readA = await call<Patient>(`${sandbox.url}/Patient/${a.id}`);
       expect(readA.status).to.equal(200);
@@ -818,10 +794,7 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
         resource: patient(SYS, `c${i}`),
         request: { method: "PUT", url: `Patient?identifier=${SYS}|c${i}` },
       }));
-      const r = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: { resourceType: "Bundle", type: "transaction", entry },
-      });
+      const r = await postBundle(sandbox.url, "transaction", entry);
       expect(r.status, r.text).to.equal(200);
       expect(r.body.entry?.map((e) => e.response?.status)).to.deep.equal(Array(12).fill("201"));
     });
@@ -829,20 +802,13 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
     it("runs a batch: each entry on its own, failures reported per entry", async () => {
       const p = await create(patient(SYS, "1"));
       const q = await create(patient(SYS, "3"));
-      const r = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "batch",
-          entry: [
-            { request: { method: "GET", url: `Patient/${p.id}` } },
-            { request: { method: "GET", url: "Patient/missing" } },
-            { resource: patient(SYS, "2"), request: { method: "POST", url: "Patient" } },
-            { request: { method: "DELETE", url: `Patient/${q.id}` } },
-            { request: { method: "GET", url: `Patient?identifier=${SYS}|2` } },
-          ],
-        },
-      });
+      const r = await postBundle(sandbox.url, "batch", [
+        { request: { method: "GET", url: `Patient/${p.id}` } },
+        { request: { method: "GET", url: "Patient/missing" } },
+        { resource: patient(SYS, "2"), request: { method: "POST", url: "Patient" } },
+        { request: { method: "DELETE", url: `Patient/${q.id}` } },
+        { request: { method: "GET", url: `Patient?identifier=${SYS}|2` } },
+      ]);
       expect(r.status).to.equal(200);
       expect(r.body.type).to.equal("batch-response");
       const statuses = r.body.entry?.map((e) => e.response?.status);
@@ -853,22 +819,16 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
 
     it("honours Prefer: return= on the write entries of a batch or transaction, never on reads", async () => {
       const p = await create(patient(SYS, "1"));
-      const bundle = (type: "batch" | "transaction", value: string): Bundle => ({
-        resourceType: "Bundle",
-        type,
-        entry: [
-          { request: { method: "GET", url: `Patient/${p.id}` } },
-          {
-            resource: patient(SYS, `${type}-${value}`),
-            request: { method: "PUT", url: `Patient?identifier=${SYS}|${type}-${value}` },
-          },
-        ],
-      });
+      const entry = (type: string, value: string): BundleEntry[] => [
+        { request: { method: "GET", url: `Patient/${p.id}` } },
+        {
+          resource: patient(SYS, `${type}-${value}`),
+          request: { method: "PUT", url: `Patient?identifier=${SYS}|${type}-${value}` },
+        },
+      ];
       for (const type of ["batch", "transaction"] as const) {
-        const minimal = await call<Bundle>(sandbox.url, {
-          method: "POST",
-          headers: { Prefer: "return=minimal" },
-          json: bundle(type, "minimal"),
+        const minimal = await postBundle(sandbox.url, type, entry(type, "minimal"), {
+          Prefer: "return=minimal",
         });
         expect(minimal.status, minimal.text).to.equal(200);
         const [read, write] = minimal.body.entry ?? [];
@@ -878,33 +838,24 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
         expect(write.response?.location, type).to.match(/^Patient\/[^/]+\/_history\/1$/);
         expect(write.response?.etag, type).to.equal('W/"1"');
 
-        const outcome = await call<Bundle>(sandbox.url, {
-          method: "POST",
-          headers: { Prefer: "return=OperationOutcome" },
-          json: bundle(type, "outcome"),
+        const outcome = await postBundle(sandbox.url, type, entry(type, "outcome"), {
+          Prefer: "return=OperationOutcome",
         });
         const answered = outcome.body.entry?.[1];
         expect(answered?.resource, type).to.equal(undefined);
         expect(answered?.response?.outcome?.resourceType, type).to.equal("OperationOutcome");
 
-        const full = await call<Bundle>(sandbox.url, { method: "POST", json: bundle(type, "full") });
+        const full = await postBundle(sandbox.url, type, entry(type, "full"));
         expect(full.body.entry?.[1].resource?.resourceType, type).to.equal("Patient");
       }
     });
 
     it("reports an invalid entry as 422: per entry in a batch, for the whole transaction", async () => {
       const bad = { resourceType: "Patient", birthDate: "someday" };
-      const batch = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "batch",
-          entry: [
-            { resource: bad, request: { method: "POST", url: "Patient" } },
-            { resource: patient(SYS, "ok"), request: { method: "POST", url: "Patient" } },
-          ],
-        },
-      });
+      const batch = await postBundle(sandbox.url, "batch", [
+        { resource: bad, request: { method: "POST", url: "Patient" } },
+        { resource: patient(SYS, "ok"), request: { method: "POST", url: "Patient" } },
+      ]);
       expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["422", "201"]);
       const tx = await call<OperationOutcome>(sandbox.url, {
         method: "POST",
@@ -929,15 +880,9 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
         { resource: patient(SYS, "dup"), request: { method: "PUT", url: `Patient?identifier=${SYS}|dup` } },
         { resource: patient(SYS, "fine"), request: { method: "POST", url: "Patient" } },
       ];
-      const batch = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: { resourceType: "Bundle", type: "batch", entry },
-      });
+      const batch = await postBundle(sandbox.url, "batch", entry);
       expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["412", "201"]);
-      const tx = await call(sandbox.url, {
-        method: "POST",
-        json: { resourceType: "Bundle", type: "transaction", entry },
-      });
+      const tx = await postBundle(sandbox.url, "transaction", entry);
       expect(tx.status).to.equal(412);
       expect((await call<Bundle>(`${sandbox.url}/Patient?identifier=${SYS}|fine`)).body.total).to.equal(1);
     });
@@ -1044,14 +989,9 @@ describe("sandbox/fhir server: REST semantics over HTTP", function () {
         json: { ...proposed(reference), id: "a1" },
       });
       expect(put.status).to.equal(400);
-      const batch = await call<Bundle>(sandbox.url, {
-        method: "POST",
-        json: {
-          resourceType: "Bundle",
-          type: "batch",
-          entry: [{ resource: proposed(reference), request: { method: "POST", url: "Appointment" } }],
-        },
-      });
+      const batch = await postBundle(sandbox.url, "batch", [
+        { resource: proposed(reference), request: { method: "POST", url: "Appointment" } },
+      ]);
       expect(batch.body.entry?.map((e) => e.response?.status)).to.deep.equal(["400"]);
       const appt = await create(proposed("Patient/whatever"));
       const patch = await call(`${sandbox.url}/Appointment/${appt.id}`, {
