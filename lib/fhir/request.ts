@@ -222,11 +222,8 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
   }
   const read = { Accept: FHIR_JSON };
   const prefer = checkPrefer(input.prefer, op);
-  const write = {
-    Accept: FHIR_JSON,
-    "Content-Type": FHIR_JSON,
-    Prefer: `return=${prefer ?? "representation"}`,
-  };
+  const post = { Accept: FHIR_JSON, "Content-Type": FHIR_JSON };
+  const write = { ...post, Prefer: `return=${prefer ?? "representation"}` };
   const ifMatch = checkHeaderText(input.ifMatch, "ifMatch", op);
   const withIfMatch = (h: Record<string, string>) =>
     ifMatch ? { ...h, "If-Match": normalizeIfMatch(ifMatch) } : h;
@@ -336,9 +333,7 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
       return {
         method: "POST",
         path: "",
-        headers: prefer
-          ? { Accept: FHIR_JSON, "Content-Type": FHIR_JSON, Prefer: `return=${prefer}` }
-          : { Accept: FHIR_JSON, "Content-Type": FHIR_JSON },
+        headers: prefer ? write : post,
         body: JSON.stringify(body),
         retrySafe: false,
       };

@@ -87,10 +87,11 @@ export const FHIR_OPERATIONS: readonly FhirOperation[] = [
 
 export type FhirParams = Record<string, string | number | boolean | Array<string | number | boolean>>;
 
-/** One FHIR interaction, as fhir-request builds it from node config and msg overrides. */
+/** What a write may answer with: the values of the Prefer header's return=. */
 export const FHIR_PREFER = ["representation", "minimal", "OperationOutcome"] as const;
 export type FhirPrefer = (typeof FHIR_PREFER)[number];
 
+/** One FHIR interaction, as fhir-request builds it from node config and msg overrides. */
 export interface InteractionInput {
   operation: FhirOperation;
   resourceType?: string;
