@@ -428,7 +428,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       );
     }
     const base = configOf(req).baseUrl;
-    const prefer = /return=(minimal|representation|OperationOutcome)/.exec(header(req, "prefer") ?? "")?.[1];
+    const prefer = preferredReturn(header(req, "prefer"));
     const responseType = bundle.type === "batch" ? "batch-response" : "transaction-response";
     const entries = bundle.entry ?? [];
     if (entries.length === 0) {
@@ -593,7 +593,16 @@ function assertDistinctTargets(entries: BundleEntry[]): void {
   });
 }
 
-const WRITTEN: OperationOutcome = {
+export type PreferredReturn = "minimal" | "representation" | "OperationOutcome";
+
+/** What a `Prefer` header asks a write to answer with (its return=), if anything. */
+export function preferredReturn(prefer: string | undefined): PreferredReturn | undefined {
+  const wanted = /return=(minimal|representation|OperationOutcome)/.exec(prefer ?? "")?.[1];
+  return wanted as PreferredReturn | undefined;
+}
+
+/** The body of a write answered with `Prefer: return=OperationOutcome`. */
+export const WRITTEN: OperationOutcome = {
   resourceType: "OperationOutcome",
   issue: [{ severity: "information", code: "informational", details: { text: "OK" } }],
 };
@@ -606,7 +615,7 @@ function finishResponse(
   bundle: Bundle,
   methods: (string | undefined)[],
   base: string,
-  prefer?: string,
+  prefer?: PreferredReturn,
 ): Bundle {
   bundle.id = randomUUID();
   bundle.entry?.forEach((entry, i) => {

@@ -9,7 +9,7 @@ import { capabilityStatement, smartConfiguration } from "./capability";
 import { FaultQueue, checkFault } from "./faults";
 import { SandboxRepository } from "./repository";
 import type { SandboxRequestConfig } from "./routes";
-import { TransactionFailure, createSandboxRouter, statusOf } from "./routes";
+import { TransactionFailure, WRITTEN, createSandboxRouter, preferredReturn, statusOf } from "./routes";
 import { loadFhirDefinitions } from "./schema";
 import { queryFromString } from "./search";
 
@@ -488,13 +488,13 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
       return;
     }
     if (WRITE_METHODS.has(method) && isResource) {
-      const wanted = /return=(minimal|representation|OperationOutcome)/.exec(prefer)?.[1];
+      const wanted = preferredReturn(prefer);
       if (wanted === "minimal") {
         finish(req, res, fault, status, undefined, headers);
         return;
       }
       if (wanted === "OperationOutcome") {
-        finish(req, res, fault, status, outcome("informational", "OK", "information"), headers);
+        finish(req, res, fault, status, WRITTEN, headers);
         return;
       }
     }
