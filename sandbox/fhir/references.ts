@@ -23,19 +23,28 @@ export interface ConditionalReference {
 /** Every conditional reference in a resource (contained resources and extensions included). */
 export function conditionalReferences(resource: unknown): ConditionalReference[] {
   const found: ConditionalReference[] = [];
-  const walk = (value: unknown, path: string): void => {
+  // The path is kept as steps and written out only for a reference found: most resources hold none.
+  const steps: Array<string | number> = [];
+  const pathText = (): string =>
+    steps.map((step, i) => (typeof step === "number" ? `[${step}]` : i ? `.${step}` : step)).join("");
+  const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
-      value.forEach((item, i) => walk(item, `${path}[${i}]`));
+      for (let i = 0; i < value.length; i++) {
+        steps.push(i);
+        walk(value[i]);
+        steps.pop();
+      }
       return;
     }
     if (value === null || typeof value !== "object") return;
     const obj = value as Record<string, unknown>;
-    for (const [key, child] of Object.entries(obj)) {
-      const at = path ? `${path}.${key}` : key;
+    for (const key of Object.keys(obj)) {
+      const child = obj[key];
+      steps.push(key);
       const m = key === "reference" && typeof child === "string" ? SEARCH_URI.exec(child) : null;
       if (m) {
         found.push({
-          path: at,
+          path: pathText(),
           resourceType: m[1],
           query: m[2],
           set: (reference) => {
@@ -43,30 +52,17 @@ export function conditionalReferences(resource: unknown): ConditionalReference[]
           },
         });
       } else {
-        walk(child, at);
+        walk(child);
       }
+      steps.pop();
     }
   };
-  walk(resource, "");
+  walk(resource);
   return found;
-}
-
-/** True when conditionalReferences would find one; cheaper, as it builds no paths. */
-function hasConditionalReference(value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(hasConditionalReference);
-  if (value === null || typeof value !== "object") return false;
-  const obj = value as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
-    const child = obj[key];
-    if (key === "reference" && typeof child === "string" && SEARCH_URI.test(child)) return true;
-    if (hasConditionalReference(child)) return true;
-  }
-  return false;
 }
 
 /** Outside a transaction a search URI is not a reference: 400, naming where it is. */
 export function assertNoConditionalReferences(resource: { resourceType: string }): void {
-  if (!hasConditionalReference(resource)) return;
   const [first] = conditionalReferences(resource);
   if (first) {
     throw new OperationOutcomeError(
