@@ -10,7 +10,6 @@ import {
   matchesSearchRequest,
   notFound,
   preconditionFailed,
-  validateResource,
 } from "@medplum/core";
 import type { CreateResourceOptions, ReadHistoryOptions, UpdateResourceOptions } from "@medplum/fhir-router";
 import { MemoryRepository } from "@medplum/fhir-router";
@@ -19,6 +18,13 @@ import { randomUUID } from "node:crypto";
 import { PatchError, applyJsonPatch } from "./json-patch";
 import { assertNoConditionalReferences } from "./references";
 import { isKnownResourceType, searchParametersOf } from "./schema";
+import type { Verdict } from "./validation";
+import { judge } from "./validation";
+
+/** A verdict reached before the write (see ValidationPool), used when it was reached for the id written. */
+export interface Judged {
+  verdict?: Verdict;
+}
 
 export type HistoryMethod = "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -41,7 +47,7 @@ interface UndoEntry {
   previousTombstone: VersionRecord | undefined;
 }
 
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /** OperationOutcome ids this sandbox adds to Medplum's (which map ids to statuses). */
 export const UNPROCESSABLE_ID = "unprocessable-entity";
@@ -189,16 +195,16 @@ export class SandboxRepository extends MemoryRepository {
    * change what these return.
    */
 
-  createStored(resource: Resource, options?: CreateResourceOptions): WithId<Resource> {
+  createStored(resource: Resource, options?: CreateResourceOptions & Judged): WithId<Resource> {
     const id = options?.assignedId && resource.id ? resource.id : this.generateId();
-    return this.write(resource, id, "POST");
+    return this.write(resource, id, "POST", options?.verdict);
   }
 
-  createWithIdStored(resource: Resource & { id: string }): WithId<Resource> {
-    return this.write(resource, resource.id, "PUT");
+  createWithIdStored(resource: Resource & { id: string }, options?: Judged): WithId<Resource> {
+    return this.write(resource, resource.id, "PUT", options?.verdict);
   }
 
-  updateStored(resource: Resource, options?: UpdateResourceOptions): WithId<Resource> {
+  updateStored(resource: Resource, options?: UpdateResourceOptions & Judged): WithId<Resource> {
     if (!resource.id)
       throw new OperationOutcomeError(badRequest("Missing id", `${resource.resourceType}.id`));
     if (options?.ifMatch !== undefined) {
@@ -209,7 +215,7 @@ export class SandboxRepository extends MemoryRepository {
         );
       }
     }
-    return this.write(resource, resource.id, "PUT");
+    return this.write(resource, resource.id, "PUT", options?.verdict);
   }
 
   patchStored(resourceType: string, id: string, patch: unknown): WithId<Resource> {
@@ -341,17 +347,19 @@ export class SandboxRepository extends MemoryRepository {
 
   override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
     const matches = this.match(searchRequest);
-    const offset = searchRequest.offset ?? 0;
-    const page = matches.slice(
-      offset,
-      searchRequest.count === undefined ? undefined : offset + searchRequest.count,
-    );
     return {
       resourceType: "Bundle",
       type: "searchset",
       total: matches.length,
-      entry: page.map((resource) => ({ resource: deepClone(resource) as WithId<T> })),
+      entry: pageOf(matches, searchRequest).map((resource) => ({
+        resource: deepClone(resource) as WithId<T>,
+      })),
     };
+  }
+
+  /** The page of matches a search answers (its offset and count applied), stored versions, not copied. */
+  page(searchRequest: SearchRequest): WithId<Resource>[] {
+    return pageOf(this.match(searchRequest), searchRequest);
   }
 
   /** All stored resources that match, sorted by the request's sort rules, not copied. */
@@ -406,7 +414,7 @@ export class SandboxRepository extends MemoryRepository {
     }
   }
 
-  private write(input: Resource, id: string, method: HistoryMethod): WithId<Resource> {
+  private write(input: Resource, id: string, method: HistoryMethod, verdict?: Verdict): WithId<Resource> {
     const resourceType = input.resourceType;
     if (!isKnownResourceType(resourceType)) {
       throw new OperationOutcomeError(badRequest(`Unknown resource type ${JSON.stringify(resourceType)}`));
@@ -427,14 +435,8 @@ export class SandboxRepository extends MemoryRepository {
     // An update that stores what the current version holds (a sync sending an unchanged record
     // again) gets the current version's verdict: it passed, and nothing it was judged on changed.
     if (this.validate && !(previous && sameContent(stored, previous))) {
-      try {
-        validateResource(stored);
-      } catch (err) {
-        if (err instanceof OperationOutcomeError) {
-          throw new OperationOutcomeError(unprocessable("Invalid resource", err.outcome.issue));
-        }
-        throw err;
-      }
+      const judged = verdict?.id === id ? verdict : judge(stored);
+      if (judged.invalid) throw new OperationOutcomeError(unprocessable("Invalid resource", judged.issues));
     }
     const record: VersionRecord = {
       resourceType,
@@ -677,6 +679,11 @@ function contentText(resource: Resource): string {
 /** True when two versions of one resource hold the same JSON, apart from what contentText leaves out. */
 function sameContent(next: Resource, previous: Resource): boolean {
   return contentText(next) === contentText(previous);
+}
+
+function pageOf<T>(matches: T[], request: SearchRequest): T[] {
+  const offset = request.offset ?? 0;
+  return matches.slice(offset, request.count === undefined ? undefined : offset + request.count);
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -7,25 +7,21 @@ import {
   getStatus,
   multipleMatches,
   notFound,
-  parseSearchRequest,
   preconditionFailed,
 } from "@medplum/core";
-import type {
-  FhirRequest,
-  FhirRequestConfig,
-  FhirResponse,
-  FhirRouteOptions,
-  HttpMethod,
-} from "@medplum/fhir-router";
-import { FhirRouter, processBatch } from "@medplum/fhir-router";
+import type { FhirRequest, FhirRequestConfig, FhirResponse, HttpMethod } from "@medplum/fhir-router";
+import { FhirRouter } from "@medplum/fhir-router";
 import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from "@medplum/fhirtypes";
 import { randomUUID } from "node:crypto";
+import type { Prevalidate, SandboxRouteOptions } from "./batch";
+import { processBundle } from "./batch";
 import { conditionalReferences, unresolvedOutcome } from "./references";
 import type { SandboxRepository, VersionRecord } from "./repository";
 import { UNPROCESSABLE_ID, conflictOutcome, parseETag } from "./repository";
 import { isKnownResourceType, knownResourceTypes } from "./schema";
 import type { ParsedSearch, Query, SearchOptions } from "./search";
 import { pairsOf, parseCriteria, parseSearch, queryFromString, subset } from "./search";
+import type { ValidationPool } from "./validation";
 
 /** What the HTTP adapter passes to every handler (and the batch processor passes on to entries). */
 export interface SandboxRequestConfig extends FhirRequestConfig {
@@ -129,11 +125,16 @@ class SandboxRouter extends FhirRouter {
 }
 
 /**
- * Builds the FhirRouter the sandbox serves: Medplum's router and batch processor, with handlers
- * that add what its defaults leave out (410 for deleted resources, If-Match on every write,
- * 201 for update-as-create, paging links, type and system history, atomic transactions).
+ * Builds the FhirRouter the sandbox serves: Medplum's router, with handlers that add what its
+ * defaults leave out (410 for deleted resources, If-Match on every write, 201 for
+ * update-as-create, paging links, type and system history, atomic transactions), and the
+ * sandbox's batch processor, which validates what a batch writes on `validators` when given.
  */
-export function createSandboxRouter(repo: SandboxRepository, searchOptions: SearchOptions): FhirRouter {
+export function createSandboxRouter(
+  repo: SandboxRepository,
+  searchOptions: SearchOptions,
+  validators?: ValidationPool,
+): FhirRouter {
   const router = new SandboxRouter();
   // Medplum's defaults (including $graphql) go; every interaction below is registered anew.
   router.router.routes.length = 0;
@@ -278,7 +279,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     req: FhirRequest,
     _r: unknown,
     _rt: unknown,
-    options?: FhirRouteOptions,
+    options?: SandboxRouteOptions,
   ): Promise<FhirResponse> {
     const { resourceType } = req.params;
     assertType(resourceType);
@@ -292,7 +293,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       const result = await repo.conditionalCreate(resource, criteria, { assignedId });
       return [result.outcome, result.resource];
     }
-    return [created, repo.createStored(resource, { assignedId })];
+    return [created, repo.createStored(resource, { assignedId, verdict: options?.verdict })];
   }
 
   async function read(req: FhirRequest): Promise<FhirResponse> {
@@ -307,7 +308,12 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     return [allOk, repo.readVersionStored(resourceType, id, vid)];
   }
 
-  async function update(req: FhirRequest): Promise<FhirResponse> {
+  async function update(
+    req: FhirRequest,
+    _r: unknown,
+    _rt: unknown,
+    options?: SandboxRouteOptions,
+  ): Promise<FhirResponse> {
     const { resourceType, id } = req.params;
     assertType(resourceType);
     const resource = bodyResource(req, resourceType);
@@ -321,11 +327,16 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
     }
     checkIfMatch(req, resourceType, id);
     const existed = repo.current(resourceType, id) !== undefined;
-    const result = repo.updateStored(resource);
+    const result = repo.updateStored(resource, { verdict: options?.verdict });
     return [existed ? allOk : created, result];
   }
 
-  async function conditionalUpdate(req: FhirRequest): Promise<FhirResponse> {
+  async function conditionalUpdate(
+    req: FhirRequest,
+    _r: unknown,
+    _rt: unknown,
+    options?: SandboxRouteOptions,
+  ): Promise<FhirResponse> {
     const { resourceType } = req.params;
     assertType(resourceType);
     const resource = bodyResource(req, resourceType);
@@ -343,9 +354,9 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
             conflictOutcome(`${resourceType}/${resource.id} exists but does not match the criteria`),
           );
         }
-        return [created, repo.createWithIdStored({ ...resource, id: resource.id })];
+        return [created, repo.createWithIdStored({ ...resource, id: resource.id }, options)];
       }
-      return [created, repo.createStored(resource)];
+      return [created, repo.createStored(resource, options)];
     }
     const target = matches[0];
     if (resource.id && resource.id !== target.id) {
@@ -354,7 +365,7 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       );
     }
     checkIfMatch(req, resourceType, target.id);
-    return [allOk, repo.updateStored({ ...resource, id: target.id })];
+    return [allOk, repo.updateStored({ ...resource, id: target.id }, options)];
   }
 
   async function patch(req: FhirRequest): Promise<FhirResponse> {
@@ -435,36 +446,20 @@ export function createSandboxRouter(repo: SandboxRepository, searchOptions: Sear
       return [allOk, { resourceType: "Bundle", id: randomUUID(), type: responseType, entry: [] }];
     }
     const methods = entries.map((e) => e.request?.method);
-    // Medplum's transaction mode caps entries (8 with conditional ones) and updates (50); the batch
-    // mode has no caps, so transactions run in it inside a repository transaction that rolls back.
-    const batchReq: FhirRequest = { ...req, config: { ...configOf(req), transactions: false } };
-    // Medplum answers a conditional PUT/PATCH/DELETE entry with several matches with 400; HTTP says 412.
-    const ambiguous = entries.map((entry) => {
-      const url = entry.request?.url ?? "";
-      const method = entry.request?.method;
-      if ((method !== "PUT" && method !== "PATCH" && method !== "DELETE") || !url.includes("?")) return false;
-      try {
-        const search = parseSearchRequest(url);
-        return isKnownResourceType(search.resourceType) && repo.match(search).length > 1;
-      } catch {
-        return false;
-      }
-    });
-    const markAmbiguous = (response: Bundle): Bundle => {
-      response.entry?.forEach((entry, i) => {
-        if (ambiguous[i]) entry.response = { status: "412", outcome: multipleMatches };
-      });
-      return response;
-    };
+    // Transactions run in batch mode too, inside a repository transaction that rolls back.
+    const prevalidate =
+      repo.validate && validators
+        ? (items: Parameters<Prevalidate>[0]) => validators.judge(items)
+        : undefined;
     if (bundle.type === "batch") {
-      const result = await processBatch(batchReq, repo, router, bundle);
-      return [allOk, finishResponse(markAmbiguous(result), methods, base, prefer)];
+      const result = await processBundle(bundle, req, repo, router, prevalidate);
+      return [allOk, finishResponse(result, methods, base, prefer)];
     }
     assertDistinctTargets(entries);
     resolveConditionalReferences(entries);
     const result = await repo.withTransaction(async () => {
-      const response = await processBatch(batchReq, repo, router, bundle);
-      finishResponse(markAmbiguous(response), methods, base, prefer);
+      const response = await processBundle(bundle, req, repo, router, prevalidate);
+      finishResponse(response, methods, base, prefer);
       response.entry?.forEach((entry, i) => {
         const status = Number.parseInt(entry.response?.status ?? "500", 10);
         if (status >= 300) {

@@ -12,6 +12,7 @@ import type { SandboxRequestConfig } from "./routes";
 import { TransactionFailure, WRITTEN, createSandboxRouter, preferredReturn, statusOf } from "./routes";
 import { loadFhirDefinitions } from "./schema";
 import { queryFromString } from "./search";
+import { ValidationPool } from "./validation";
 
 export interface SandboxClient {
   clientId: string;
@@ -38,6 +39,11 @@ export interface FhirSandboxOptions {
   staticTokens?: string[];
   /** Validate resources against the R4 structure definitions on every write, 422 when invalid (default true). */
   validate?: boolean;
+  /**
+   * Worker threads that validate the writes of a large batch or transaction alongside the request
+   * thread (default: one per core beyond the first, at most 4; 0 = all on the request thread).
+   */
+  validationWorkers?: number;
   /** Search and history page size when `_count` is absent (default 20). */
   defaultCount?: number;
   /** Largest page served (default 1000). */
@@ -88,6 +94,8 @@ export interface FhirSandbox {
   close(): Promise<void>;
   /** The repository itself, for tests that seed or inspect data without HTTP. */
   readonly repository: SandboxRepository;
+  /** The workers that validate large batches, for tests that wait for them. */
+  readonly validators: ValidationPool;
 }
 
 export const FHIR_BASE_PATH = "/fhir/R4";
@@ -195,14 +203,16 @@ function send(
 /** Starts a FHIR R4 sandbox server on loopback (by default on an ephemeral port). */
 export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promise<FhirSandbox> {
   checkOptions(options);
+  const validators = new ValidationPool(options.validationWorkers);
   loadFhirDefinitions();
   const host = options.host ?? "127.0.0.1";
   const maxBodyBytes = options.maxBodyBytes ?? 32 * 1024 * 1024;
   const repo = new SandboxRepository({ validate: options.validate ?? true });
-  const router = createSandboxRouter(repo, {
-    defaultCount: options.defaultCount ?? 20,
-    maxCount: options.maxCount ?? 1000,
-  });
+  const router = createSandboxRouter(
+    repo,
+    { defaultCount: options.defaultCount ?? 20, maxCount: options.maxCount ?? 1000 },
+    validators,
+  );
   const tokens = new TokenService({
     lifetimeSeconds: options.tokenLifetimeSeconds ?? 300,
     clients: options.clients,
@@ -582,6 +592,7 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
     tokenUrl: `${defaultOrigin()}${TOKEN_PATH}`,
     port: listenPort,
     repository: repo,
+    validators,
     faults: {
       next: (count, fault) => faults.next(count, fault),
       clear: () => faults.clear(),
@@ -602,7 +613,9 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
           sleeper.wake();
         }
         sleepers.clear();
-        server.close(() => resolve());
+        server.close(() => {
+          validators.close().then(() => resolve(), resolve);
+        });
         server.closeAllConnections();
       }),
   };
