@@ -16,9 +16,10 @@ import { startRuntime, type Runtime } from "../test/support/red-runtime";
  * memory (VmRSS sampled every 50 ms, and VmHWM). The baseline, in the same run on the same data
  * and an emptied server: the same sync as a plain script (lib/legacy client, the same keyset
  * paging, lib/mapping, lib/fhir FhirClient batches of 100, one at a time as the flow sends them).
- * Where the time goes: CPU seconds of the Node-RED process and of this process (sandbox and
- * simulator), and the time Node-RED spent waiting on each integration (health-monitor lifetime
- * latency sums). Set BATCH_SYNC_LARGE=0 to skip the 100,000-patient run (about two minutes).
+ * Where the time goes: CPU seconds of the Node-RED process and of this process (sandbox with its
+ * validation worker threads, and simulator), and the time Node-RED spent waiting on each
+ * integration (health-monitor lifetime latency sums). Set BATCH_SYNC_LARGE=0 to skip the
+ * 100,000-patient run (about a minute).
  */
 
 const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PACK_DIR, "flows", "batch-sync.json"), "utf8"));
@@ -55,6 +56,8 @@ interface Measured {
   hwmMb?: number;
   /** Per integration: calls made and seconds waited (health-monitor lifetime figures). */
   waits?: Record<string, { calls: number; s: number }>;
+  /** Resources the sandbox validated on its worker threads (the rest on its request thread). */
+  judgedByWorkers: number;
 }
 
 const mb = (kb: number) => kb / 1024;
@@ -113,6 +116,7 @@ async function runsOf(rt: Runtime): Promise<Run[]> {
 }
 
 async function flowRun(sandbox: Sandbox): Promise<Measured> {
+  const judged = sandbox.fhir.validators.judgedByWorkers;
   const rt = await startRuntime({
     flows: withSandboxCredentials([...SHIPPED, ...benchTab()], sandbox),
     env: sandbox.env,
@@ -160,6 +164,7 @@ async function flowRun(sandbox: Sandbox): Promise<Measured> {
       rssPeakMb: mb(rssPeak),
       hwmMb: mb(procStatusKb(pid, "VmHWM")),
       waits,
+      judgedByWorkers: sandbox.fhir.validators.judgedByWorkers - judged,
     };
   } finally {
     await rt.stop();
@@ -183,6 +188,7 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
     credentials: { clientSecret: fhirCreds?.clientSecret },
   });
   const pms = new LegacyClient({ baseUrl: sandbox.env.PMS_BASE_URL, credentials: pmsCreds ?? {} });
+  const judged = sandbox.fhir.validators.judgedByWorkers;
   const ownCpu = process.cpuUsage();
   const started = performance.now();
   const phases: Record<string, number> = {};
@@ -254,7 +260,13 @@ async function scriptRun(sandbox: Sandbox): Promise<Measured> {
   } finally {
     await Promise.all([fhir.close(), pms.close()]);
   }
-  return { records, wallS: (performance.now() - started) / 1000, phases, serverCpuS: cpuS(ownCpu) };
+  return {
+    records,
+    wallS: (performance.now() - started) / 1000,
+    phases,
+    serverCpuS: cpuS(ownCpu),
+    judgedByWorkers: sandbox.fhir.validators.judgedByWorkers - judged,
+  };
 }
 
 /**
@@ -355,6 +367,10 @@ async function scenarioRun(scenario: Scenario): Promise<{ flow: Measured; script
         `during the baseline: script + sandbox + simulator ${fmt(script.serverCpuS, 1)} s`,
     );
     console.log(
+      `  sandbox validation: ${fmt(flow.judgedByWorkers)} (flow) and ${fmt(script.judgedByWorkers)} (baseline) ` +
+        `of ${fmt(expected)} resources judged on its ${sandbox.fhir.validators.size} worker thread(s), the rest on its request thread`,
+    );
+    console.log(
       `  Node-RED waited on: ${Object.entries(flow.waits ?? {})
         .map(
           ([k, w]) => `${k} ${fmt(w.s, 1)} s (${fmt(w.calls)} calls, ${fmt((w.s * 1000) / w.calls)} ms each)`,
@@ -370,7 +386,7 @@ async function scenarioRun(scenario: Scenario): Promise<{ flow: Measured; script
 export async function run(): Promise<void> {
   console.log(
     `batch-sync: pages of ${PAGE_SIZE}, batches of ${BUNDLE_SIZE} conditional upserts, one batch in flight; ` +
-      `sandbox and simulator in this process, Node-RED in a child; load average ${loadavg()
+      `sandbox and simulator in this process (validation also on worker threads), Node-RED in a child; load average ${loadavg()
         .map((l) => l.toFixed(1))
         .join(" ")}`,
   );
