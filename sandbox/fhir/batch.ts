@@ -72,9 +72,9 @@ function entryResponse(outcome: OperationOutcome, resource?: Resource): BundleEn
  * as Medplum's `processBatch` in its batch mode does, and with its answers: the same identity
  * resolution (ids assigned to creates and upserts up front, conditional URLs resolved to the one
  * match), urn:uuid references rewritten, the same order, the same outcomes per entry. Unlike it,
- * each entry's route is looked up once rather than three times, entries are copied only when a
- * urn:uuid needs rewriting, a conditional entry's search runs once, and no batch events are
- * dispatched (Medplum serializes the whole bundle for one). When `prevalidate` is given, the
+ * each entry's route is looked up once rather than three times, a conditional entry is searched
+ * once before it runs rather than twice, entries are copied only when a urn:uuid needs rewriting,
+ * and no batch events are dispatched (Medplum serializes the whole bundle for one). When `prevalidate` is given, the
  * resources that creates and updates write are validated together before the first entry runs,
  * so that validation can use every core.
  */

@@ -354,9 +354,12 @@ export function createSandboxRouter(
             conflictOutcome(`${resourceType}/${resource.id} exists but does not match the criteria`),
           );
         }
-        return [created, repo.createWithIdStored({ ...resource, id: resource.id }, options)];
+        return [
+          created,
+          repo.createWithIdStored({ ...resource, id: resource.id }, { verdict: options?.verdict }),
+        ];
       }
-      return [created, repo.createStored(resource, options)];
+      return [created, repo.createStored(resource, { verdict: options?.verdict })];
     }
     const target = matches[0];
     if (resource.id && resource.id !== target.id) {
@@ -365,7 +368,7 @@ export function createSandboxRouter(
       );
     }
     checkIfMatch(req, resourceType, target.id);
-    return [allOk, repo.updateStored({ ...resource, id: target.id }, options)];
+    return [allOk, repo.updateStored({ ...resource, id: target.id }, { verdict: options?.verdict })];
   }
 
   async function patch(req: FhirRequest): Promise<FhirResponse> {
@@ -446,17 +449,15 @@ export function createSandboxRouter(
       return [allOk, { resourceType: "Bundle", id: randomUUID(), type: responseType, entry: [] }];
     }
     const methods = entries.map((e) => e.request?.method);
-    // Transactions run in batch mode too, inside a repository transaction that rolls back.
-    const prevalidate =
-      repo.validate && validators
-        ? (items: Parameters<Prevalidate>[0]) => validators.judge(items)
-        : undefined;
+    const prevalidate: Prevalidate | undefined =
+      repo.validate && validators ? (items) => validators.judge(items) : undefined;
     if (bundle.type === "batch") {
       const result = await processBundle(bundle, req, repo, router, prevalidate);
       return [allOk, finishResponse(result, methods, base, prefer)];
     }
     assertDistinctTargets(entries);
     resolveConditionalReferences(entries);
+    // The entries run as a batch's do, inside a repository transaction that any failure rolls back.
     const result = await repo.withTransaction(async () => {
       const response = await processBundle(bundle, req, repo, router, prevalidate);
       finishResponse(response, methods, base, prefer);
