@@ -98,9 +98,11 @@ const encounter: MappingRule[] = [
     required: true,
     label: "patientId -> subject reference",
   },
-  // subject holds one value, so no where() filter: its system is a constant.
-  { fhir: "subject.identifier.system", default: builtinVariables.patientSystem },
-  { pms: "patientId", fhir: "subject.identifier.value", required: "to-pms" },
+  {
+    pms: "patientId",
+    fhir: "subject.where(identifier.system=%patientSystem).identifier.value",
+    required: "to-pms",
+  },
   {
     pms: "providerId",
     fhir: "participant.where(individual.type='Practitioner' and individual.identifier.system=%practitionerSystem).individual.identifier.value",

@@ -261,6 +261,8 @@ const enum Mode {
   Index,
   /** The first list item whose conditions hold. */
   Where,
+  /** The one value, when its conditions hold. */
+  WhereOne,
 }
 
 interface CondStep {
@@ -324,27 +326,38 @@ function compileMatcher(conds: Cond[]): (el: unknown) => boolean {
   };
 }
 
-function createMatching(conds: Cond[]): Obj {
-  const el: Obj = {};
+/**
+ * Writes what the conditions test into `el` (the first item of a list on the way), so that they
+ * hold; false when `el` already holds something else where one of them writes.
+ */
+function fillMatching(el: Obj, conds: Cond[]): boolean {
   for (const cond of conds) {
     let cur = el;
     for (let i = 0; i < cond.steps.length; i++) {
       const { name, repeating } = cond.steps[i];
-      const last = i === cond.steps.length - 1;
-      if (last) {
-        cur[name] = repeating ? [cond.literal] : cond.literal;
+      let next = cur[name];
+      if (i === cond.steps.length - 1) {
+        if (next === undefined || next === null) cur[name] = repeating ? [cond.literal] : cond.literal;
+        else if (!condHolds(next, cond, cond.steps.length)) return false;
         break;
       }
-      let next = cur[name];
       if (repeating) {
-        if (!Array.isArray(next)) cur[name] = next = [{}];
-        next = (next as unknown[])[0];
-      } else if (!isObj(next)) {
+        if (next === undefined || next === null) cur[name] = next = [{}];
+        if (!Array.isArray(next)) return false;
+        next = next[0];
+      } else if (next === undefined || next === null) {
         cur[name] = next = {};
       }
-      cur = next as Obj;
+      if (!isObj(next)) return false;
+      cur = next;
     }
   }
+  return true;
+}
+
+function createMatching(conds: Cond[]): Obj {
+  const el: Obj = {};
+  fillMatching(el, conds);
   return el;
 }
 
@@ -439,7 +452,6 @@ export function compileFhirPath(
       leafType = undefined;
     }
     if (p.index !== undefined && p.index > 0) positional = true;
-    if (p.where && repeating === false) return `where() needs a list element; ${p.name} holds one value`;
     if (p.index !== undefined && p.index > 0 && repeating === false) {
       return `${p.name} holds one value; only ${p.name}[0] exists`;
     }
@@ -482,7 +494,9 @@ export function compileFhirPath(
       }
     }
     const mode = p.where
-      ? Mode.Where
+      ? repeating === false
+        ? Mode.WhereOne
+        : Mode.Where
       : p.index !== undefined || repeating === true
         ? Mode.Index
         : repeating === false
@@ -540,6 +554,10 @@ export function compileFhirPath(
           cur = found;
           break;
         }
+        case Mode.WhereOne:
+          if (!s.match(v)) return undefined;
+          cur = v;
+          break;
       }
     }
     return cur === null ? undefined : cur;
@@ -605,6 +623,17 @@ export function compileFhirPath(
             arr.push(found);
           }
           cur = found;
+          break;
+        }
+        case Mode.WhereOne: {
+          const v = cur[s.name];
+          if (v === undefined || v === null) {
+            cur = cur[s.name] = createMatching(s.conds);
+          } else if (isObj(v) && (s.match(v) || fillMatching(v, s.conds))) {
+            cur = v;
+          } else {
+            conflict(s, isObj(v) ? "a value its where() conditions do not hold for" : describe(v));
+          }
           break;
         }
       }

@@ -100,6 +100,41 @@ describe("lib/mapping FHIR paths", () => {
     });
   });
 
+  it("filters an element that holds one value: read only when the conditions hold, written beside the value", () => {
+    const rules: MappingRule[] = [
+      { fhir: "resourceType", default: "Encounter" },
+      { pms: "ref", fhir: "subject.reference" },
+      { pms: "patientId", fhir: "subject.where(identifier.system=%patientSystem).identifier.value" },
+    ];
+    const m = compileMapping(rules, { variables: { patientSystem: "urn:p" } });
+    expect(m.toFhir({ ref: "Patient/1", patientId: "P1" }).value).to.deep.equal({
+      resourceType: "Encounter",
+      subject: { reference: "Patient/1", identifier: { system: "urn:p", value: "P1" } },
+    });
+    expect(
+      m.toPms({ resourceType: "Encounter", subject: { identifier: { system: "urn:p", value: "P1" } } }).value,
+    ).to.deep.equal({ patientId: "P1" });
+    expect(
+      m.toPms({ resourceType: "Encounter", subject: { identifier: { system: "urn:other", value: "P1" } } })
+        .value,
+    ).to.deep.equal({});
+    const other = compileMapping(
+      [
+        { fhir: "resourceType", default: "Encounter" },
+        { fhir: "subject.identifier.system", default: "urn:other" },
+        { pms: "patientId", fhir: "subject.where(identifier.system='urn:p').identifier.value" },
+      ],
+      {},
+    ).toFhir({ patientId: "P1" });
+    expect(other.value).to.equal(undefined);
+    expect(other.errors.map((e) => [e.code, e.message])).to.deep.equal([
+      [
+        "MAP_TRANSFORM",
+        "subject.where(identifier.system='urn:p').identifier.value: subject already holds a value its where() conditions do not hold for",
+      ],
+    ]);
+  });
+
   it("closes holes left by later positions (name[1] without name[0])", () => {
     const m = compileMapping([
       { fhir: "resourceType", default: "Patient" },
@@ -199,7 +234,7 @@ describe("lib/mapping FHIR paths", () => {
     expect(errors).to.deep.equal([
       { rule: 1, field: "fhir", message: "Patient has no element nmae" },
       { rule: 2, field: "fhir", message: "deceased is a choice of types: name one, e.g. deceasedBoolean" },
-      { rule: 3, field: "fhir", message: "where() needs a list element; gender holds one value" },
+      { rule: 3, field: "fhir", message: "where(): code has no element x" },
       { rule: 4, field: "fhir", message: "birthDate is a date; it has no element value" },
       { rule: 5, field: "fhir", message: "maritalStatus holds one value; only maritalStatus[0] exists" },
       { rule: 6, field: "fhir", message: "a where() filter must be followed by the element to map" },

@@ -144,6 +144,30 @@ describe("lib/mapping built-in sets round-trip", function () {
     });
   }
 
+  it("writes and reads the encounter's subject identifier under %patientSystem, as overridden", () => {
+    const record = {
+      id: "a-1",
+      patientId: "p-1",
+      providerId: "d-1",
+      scheduledTime: "2026-12-01T09:00:00Z",
+      duration: 30,
+    };
+    const mapping = compileBuiltin("encounter", { variables: { patientSystem: "urn:other:mrn" } });
+    const fhir = mapping.toFhir(record).value as { subject: unknown };
+    expect(fhir.subject).to.deep.equal({
+      reference: "Patient?identifier=urn:other:mrn|p-1",
+      identifier: { system: "urn:other:mrn", value: "p-1" },
+    });
+    expect(mapping.toPms(fhir).value).to.include({ patientId: "p-1" });
+    const elsewhere = {
+      ...fhir,
+      subject: { identifier: { system: "urn:healthbridge:pms:patient", value: "p-1" } },
+    };
+    expect(mapping.toPms(elsewhere).errors.map((e) => [e.code, e.field])).to.deep.equal([
+      ["MAP_REQUIRED", "subject.where(identifier.system=%patientSystem).identifier.value"],
+    ]);
+  });
+
   it("keeps a FHIR resource written elsewhere when it passes through the PMS shape and back", () => {
     const mapping = compileBuiltin("patient");
     const resource = {
