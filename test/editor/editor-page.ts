@@ -340,6 +340,32 @@ export class EditorPage {
     );
   }
 
+  /** Pairs of nodes of a tab whose boxes, as the editor drew them, overlap: "type name ~ type name". */
+  async overlappingNodes(z: string): Promise<string[]> {
+    return this.page.evaluate((ws) => {
+      const boxes = RED.nodes.filterNodes({ z: ws }).map((n) => {
+        const w = Number(n.w ?? 0);
+        const h = Number(n.h ?? 0);
+        const x = Number(n.x);
+        const y = Number(n.y);
+        return {
+          label: `${n.type} ${JSON.stringify(n.name ?? "")}`,
+          l: x - w / 2,
+          r: x + w / 2,
+          t: y - h / 2,
+          b: y + h / 2,
+        };
+      });
+      const out: string[] = [];
+      boxes.forEach((a, i) => {
+        for (const b of boxes.slice(i + 1)) {
+          if (a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b) out.push(`${a.label} ~ ${b.label}`);
+        }
+      });
+      return out;
+    }, z);
+  }
+
   /** Opens Menu > Import. */
   async openImportDialog(): Promise<void> {
     await this.page.click("#red-ui-header-button-sidemenu");

@@ -798,11 +798,12 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       });
 
       for (const name of names) {
-        it(`imports pipelines/${name} from the menu: every node known and valid, no import error; its picture`, async () => {
+        it(`imports pipelines/${name} from the menu: every node known and valid, none over another, no import error; its picture`, async () => {
           const mark = problems.errors.length;
           const z = await importExampleChecked(["pipelines", name]);
           await editor.deleteEmptyTabs();
           await editor.showTab(z);
+          expect(await editor.overlappingNodes(z), `${name}: nodes drawn over each other`).to.deep.equal([]);
           const shot = join(SHOTS, "pipelines", `${name}.png`);
           const picture = await editor.flowPicture(shot);
           expect(picture.scale, `${name}: zoom at which the flow fits the picture`).to.be.at.least(
