@@ -21,7 +21,7 @@ import type {
 import type { IncomingHttpHeaders } from "node:http";
 import type { SandboxRepository } from "./repository";
 import { FHIR_ID } from "./repository";
-import type { Verdict } from "./validation";
+import type { JudgeItem, Verdict } from "./validation";
 
 /** What the sandbox's route handlers take: Medplum's batch flag, and the verdict of a prevalidated entry. */
 export interface SandboxRouteOptions extends FhirRouteOptions {
@@ -29,9 +29,7 @@ export interface SandboxRouteOptions extends FhirRouteOptions {
 }
 
 /** Judges the resources batch entries write (each as it will be stored under `id`), all at once. */
-export type Prevalidate = (
-  items: Array<{ resource: Resource; id: string }>,
-) => Promise<Array<Verdict | undefined>>;
+export type Prevalidate = (items: JudgeItem[]) => Promise<Array<Verdict | undefined>>;
 
 type Route = NonNullable<ReturnType<FhirRouter["find"]>>;
 
@@ -251,7 +249,7 @@ async function judgeWrites(
   prevalidate: Prevalidate,
 ): Promise<Array<Verdict | undefined>> {
   const positions: number[] = [];
-  const items: Array<{ resource: Resource; id: string }> = [];
+  const items: JudgeItem[] = [];
   prepared.forEach((entry, n) => {
     const { method, ifNoneExist } = entry.request!;
     const resource = entry.resource;

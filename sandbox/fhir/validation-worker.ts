@@ -1,7 +1,6 @@
-import type { Resource } from "@medplum/fhirtypes";
 import { parentPort } from "node:worker_threads";
 import { loadFhirDefinitions } from "./schema";
-import type { JudgeReply, JudgeRequest } from "./validation";
+import type { JudgeItem, JudgeReply, JudgeRequest } from "./validation";
 import { judgeEach } from "./validation";
 
 /** A ValidationPool worker: loads the R4 definitions, then judges what it is sent. */
@@ -10,7 +9,7 @@ const port = parentPort!;
 port.on("message", ({ seq, text }: JudgeRequest) => {
   const reply: JudgeReply = {
     seq,
-    verdicts: judgeEach(JSON.parse(text) as Array<{ resource: Resource; id: string }>),
+    verdicts: judgeEach(JSON.parse(text) as JudgeItem[]),
   };
   port.postMessage(reply);
 });

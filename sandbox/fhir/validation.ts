@@ -11,7 +11,13 @@ export interface Verdict {
   issues?: OperationOutcomeIssue[];
 }
 
-/** What a worker is asked: resources as JSON text, each with the id it will be stored under. */
+/** A resource to judge, with the id it will be stored under. */
+export interface JudgeItem {
+  resource: Resource;
+  id: string;
+}
+
+/** What a worker is asked: JudgeItems as JSON text. */
 export interface JudgeRequest {
   seq: number;
   text: string;
@@ -23,7 +29,7 @@ export interface JudgeReply {
 }
 
 /** Validates a resource against the R4 definitions. Errors other than invalidity are thrown. */
-export function judge(resource: Resource): { invalid: boolean; issues?: OperationOutcomeIssue[] } {
+export function judge(resource: Resource): Omit<Verdict, "id"> {
   try {
     validateResource(resource);
     return { invalid: false };
@@ -44,7 +50,7 @@ export function judgeAsStored(resource: Resource, id: string): Verdict {
 }
 
 /** Judges each item; an item the validator fails on (not for invalidity) gets no verdict. */
-export function judgeEach(items: Array<{ resource: Resource; id: string }>): Array<Verdict | undefined> {
+export function judgeEach(items: JudgeItem[]): Array<Verdict | undefined> {
   return items.map(({ resource, id }) => {
     try {
       return judgeAsStored(resource, id);
@@ -93,7 +99,7 @@ export class ValidationPool {
   }
 
   /** Verdicts on `items`, in order; undefined where none could be had. */
-  async judge(items: Array<{ resource: Resource; id: string }>): Promise<Array<Verdict | undefined>> {
+  async judge(items: JudgeItem[]): Promise<Array<Verdict | undefined>> {
     if (this.size === 0 || this.closed || items.length < MIN_SHARED) return judgeEach(items);
     this.start();
     const ready = this.workers.filter((w) => w.ready);
@@ -158,10 +164,7 @@ export class ValidationPool {
     }
   }
 
-  private send(
-    entry: PoolWorker,
-    items: Array<{ resource: Resource; id: string }>,
-  ): Promise<Array<Verdict | undefined>> {
+  private send(entry: PoolWorker, items: JudgeItem[]): Promise<Array<Verdict | undefined>> {
     const seq = this.seq++;
     return new Promise((resolve) => {
       entry.pending.set(seq, (verdicts) =>
