@@ -39,3 +39,32 @@ export function reportHealth(event: HealthEvent): void {
   if (bus.listenerCount(HEALTH_EVENT) === 0) return;
   bus.emit(HEALTH_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
 }
+
+/** A durable queue's state, reported by `durable-queue` whenever it changes (at most about once a second). */
+export interface QueueMetrics {
+  /** The queue name (durable-queue's `queue` property). */
+  queue: string;
+  /** The message-store config node's name, or its id when it has none. */
+  store: string;
+  /** Messages committed and not yet delivered or dead: waiting plus in flight. */
+  depth: number;
+  /** Deliveries handed to the flow and not yet finished. */
+  inFlight: number;
+  /** Age of the oldest message in `depth`, ms; 0 when the queue is empty. */
+  oldestAgeMs: number;
+  /** Dead letters kept now (waiting for an operator to replay or discard them). */
+  deadLetters: number;
+  /** Totals since the store was created: delivered, and turned into dead letters. */
+  deliveredTotal: number;
+  deadTotal: number;
+  /** Epoch ms; set by reportQueue when absent. */
+  time?: number;
+}
+
+export const QUEUE_EVENT = "queue";
+
+export function reportQueue(metrics: QueueMetrics): void {
+  const bus = healthBus();
+  if (bus.listenerCount(QUEUE_EVENT) === 0) return;
+  bus.emit(QUEUE_EVENT, metrics.time === undefined ? { ...metrics, time: Date.now() } : metrics);
+}
