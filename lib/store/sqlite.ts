@@ -1,0 +1,774 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
+import { PackError } from "../errors";
+import { decodeMsg, deriveKey, encodeMsg, newSalt } from "./codec";
+import { Scheduler, type Entry } from "./scheduler";
+import type {
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EnqueueInput,
+  EnqueueResult,
+  FailOutcome,
+  Failure,
+  MessageStore,
+  QueueHandle,
+  QueueOptions,
+  QueueStats,
+  StoredMessage,
+} from "./types";
+
+/**
+ * The embedded message store: one SQLite file in WAL mode. Writes that arrive together share
+ * one transaction (group commit), and each caller's promise settles only after that commit.
+ * Which message goes next is decided in memory (Scheduler), loaded from the file when a
+ * queue opens; the file is the only truth across a crash.
+ */
+
+export interface SqliteStoreOptions {
+  file: string;
+  /** normal: a commit survives a process crash; full: also a power loss. */
+  synchronous?: "normal" | "full";
+  /** Payloads sealed with AES-256-GCM under a key derived from this. */
+  encryptionKey?: string;
+  /** Keep delivered messages this long for audit (ms); 0: delete when done. */
+  keepDeliveredMs?: number;
+  /** How often retention runs (ms); 0: only when purge() is called. Default one minute. */
+  purgeIntervalMs?: number;
+  /** How long a commit waits for a lock another process holds (ms). */
+  busyTimeoutMs?: number;
+  /** For tests: the clock. */
+  now?: () => number;
+}
+
+const SCHEMA_VERSION = 1;
+const KEY_CHECK = "pms-ehr message store";
+
+const enum State {
+  Waiting = 0,
+  InFlight = 1,
+  Dead = 2,
+  Delivered = 3,
+}
+const STATE_NAMES = ["waiting", "in-flight", "dead", "delivered"] as const;
+
+type Db = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement;
+
+interface Op {
+  run(): unknown;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+interface Row {
+  id: number;
+  queue: string;
+  key: string | null;
+  state: State;
+  attempt: number;
+  enqueued_at: number;
+  next_at: number;
+  first_try_at: number | null;
+  last_try_at: number | null;
+  done_at: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  body: Buffer;
+}
+
+function loadDriver(): typeof BetterSqlite3 {
+  try {
+    // Loaded when a store opens, so that a runtime whose native build failed still loads every other node.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("better-sqlite3") as typeof BetterSqlite3;
+  } catch (err) {
+    throw new PackError(
+      "QUEUE_STORE",
+      "the SQLite driver better-sqlite3 could not be loaded (reinstall the pack for this Node.js version)",
+      undefined,
+      { cause: err },
+    );
+  }
+}
+
+function storeError(action: string, err: unknown): PackError {
+  if (err instanceof PackError) return err;
+  const code = (err as { code?: unknown })?.code;
+  return new PackError(
+    "QUEUE_STORE",
+    `message store: ${action} failed: ${(err as Error)?.message ?? String(err)}`,
+    typeof code === "string" ? { sqlite: code } : undefined,
+    { cause: err },
+  );
+}
+
+export class SqliteMessageStore implements MessageStore {
+  readonly backend = "sqlite" as const;
+  readonly encrypted: boolean;
+  private readonly db: Db;
+  private readonly key?: Buffer;
+  private readonly now: () => number;
+  private readonly keepDeliveredMs: number;
+  private readonly queues = new Map<string, SqliteQueue>();
+  private pending: Op[] = [];
+  private readonly housekeeping?: NodeJS.Timeout;
+  private flushScheduled = false;
+  private closed = false;
+  /** Group commits made (a batch that failed and was redone one by one is not counted). */
+  commits = 0;
+  readonly stmt: Record<string, Statement>;
+
+  constructor(options: SqliteStoreOptions) {
+    const Driver = loadDriver();
+    this.now = options.now ?? Date.now;
+    this.keepDeliveredMs = Math.max(0, options.keepDeliveredMs ?? 0);
+    let db: Db | undefined;
+    try {
+      if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
+      db = new Driver(options.file);
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      // The WAL file is cut back to this after each checkpoint, so it stays bounded.
+      db.pragma("journal_size_limit = 16777216");
+      this.migrate(db);
+      this.key = this.unlock(db, options.encryptionKey);
+    } catch (err) {
+      db?.close();
+      throw storeError(`opening ${options.file}`, err);
+    }
+    this.db = db;
+    this.encrypted = this.key !== undefined;
+    this.stmt = {
+      insert: db.prepare(
+        "INSERT INTO messages (queue, key, state, attempt, enqueued_at, next_at, body) VALUES (?, ?, 0, 0, ?, ?, ?)",
+      ),
+      dedupeGet: db.prepare("SELECT message_id AS id, expires_at FROM dedupe WHERE queue = ? AND id = ?"),
+      dedupePut: db.prepare(
+        "INSERT OR REPLACE INTO dedupe (queue, id, message_id, expires_at) VALUES (?, ?, ?, ?)",
+      ),
+      claim: db.prepare(
+        "UPDATE messages SET state = 1, attempt = ?, first_try_at = COALESCE(first_try_at, ?), last_try_at = ? WHERE id = ?",
+      ),
+      body: db.prepare("SELECT body FROM messages WHERE id = ?"),
+      deleteOne: db.prepare("DELETE FROM messages WHERE id = ?"),
+      delivered: db.prepare("UPDATE messages SET state = 3, done_at = ? WHERE id = ?"),
+      retry: db.prepare(
+        "UPDATE messages SET state = 0, next_at = ?, error_code = ?, error_message = ? WHERE id = ?",
+      ),
+      release: db.prepare("UPDATE messages SET state = 0, next_at = ? WHERE id = ?"),
+      dead: db.prepare(
+        "UPDATE messages SET state = 2, done_at = ?, error_code = ?, error_message = ?, attempt = ? WHERE id = ?",
+      ),
+      countDelivered: db.prepare(
+        "INSERT INTO totals (queue, delivered, dead) VALUES (?, 1, 0) ON CONFLICT(queue) DO UPDATE SET delivered = delivered + 1",
+      ),
+      countDead: db.prepare(
+        "INSERT INTO totals (queue, delivered, dead) VALUES (?, 0, ?) ON CONFLICT(queue) DO UPDATE SET dead = dead + excluded.dead",
+      ),
+    };
+    const every = options.purgeIntervalMs ?? 60_000;
+    if (every > 0) {
+      this.housekeeping = setInterval(() => void this.purge().catch(() => undefined), every);
+      this.housekeeping.unref();
+    }
+  }
+
+  private migrate(db: Db): void {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        key TEXT,
+        state INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        enqueued_at INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        first_try_at INTEGER,
+        last_try_at INTEGER,
+        done_at INTEGER,
+        error_code TEXT,
+        error_message TEXT,
+        body BLOB NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS messages_by_state ON messages (queue, state, id);
+      CREATE INDEX IF NOT EXISTS messages_done ON messages (state, done_at);
+      CREATE TABLE IF NOT EXISTS dedupe (
+        queue TEXT NOT NULL, id TEXT NOT NULL, message_id INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+        PRIMARY KEY (queue, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS dedupe_expiry ON dedupe (expires_at);
+      CREATE TABLE IF NOT EXISTS totals (
+        queue TEXT PRIMARY KEY, delivered INTEGER NOT NULL, dead INTEGER NOT NULL
+      );
+    `);
+    const row = db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as
+      { value: number } | undefined;
+    if (!row) {
+      db.prepare("INSERT INTO meta (name, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+    } else if (Number(row.value) > SCHEMA_VERSION) {
+      throw new PackError(
+        "QUEUE_STORE",
+        `the message store file was written by a newer version of the pack (schema ${row.value})`,
+      );
+    }
+  }
+
+  /** The store's key, checked against what the file was first sealed with. */
+  private unlock(db: Db, secret: string | undefined): Buffer | undefined {
+    if (!secret) return undefined;
+    const get = db.prepare("SELECT value FROM meta WHERE name = ?");
+    let salt = (get.get("salt") as { value: Buffer } | undefined)?.value;
+    const check = (get.get("key_check") as { value: Buffer } | undefined)?.value;
+    if (!salt) {
+      salt = newSalt();
+      const key = deriveKey(secret, salt);
+      const put = db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)");
+      db.transaction(() => {
+        put.run("salt", salt);
+        put.run("key_check", encodeMsg({ check: KEY_CHECK }, key));
+      })();
+      return key;
+    }
+    const key = deriveKey(secret, salt);
+    if (check) {
+      try {
+        if (decodeMsg(check, key).check !== KEY_CHECK) throw new Error("mismatch");
+      } catch {
+        throw new PackError(
+          "QUEUE_KEY",
+          "the encryptionKey does not match the key this message store was sealed with",
+        );
+      }
+    }
+    return key;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  time(): number {
+    return this.now();
+  }
+
+  encode(msg: Record<string, unknown>): Buffer {
+    return encodeMsg(msg, this.key);
+  }
+
+  decode(body: Buffer): Record<string, unknown> {
+    return decodeMsg(body, this.key);
+  }
+
+  /** Reads run at once: SQLite gives a reader the last commit. */
+  read1<T>(sql: string, ...params: unknown[]): T | undefined {
+    return this.db.prepare(sql).get(...params) as T | undefined;
+  }
+
+  /**
+   * Queues a write for the next group commit. `run` executes inside the transaction; the
+   * promise settles after COMMIT (or with QUEUE_STORE when the commit failed).
+   */
+  write<T>(run: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new PackError("QUEUE_STORE", "message store is closed"));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const ops = this.pending;
+    this.pending = [];
+    if (ops.length === 0) return;
+    if (this.closed) {
+      for (const op of ops) op.reject(new PackError("QUEUE_STORE", "message store is closed"));
+      return;
+    }
+    const results: unknown[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const op of ops) results.push(op.run());
+      })();
+    } catch {
+      // One op's failure must not fail the others: each again in a transaction of its own.
+      for (const op of ops) {
+        try {
+          op.resolve(this.db.transaction(() => op.run())());
+        } catch (err) {
+          op.reject(storeError("writing", err));
+        }
+      }
+      return;
+    }
+    this.commits += 1;
+    for (let i = 0; i < ops.length; i++) ops[i].resolve(results[i]);
+  }
+
+  openQueue(name: string, options: QueueOptions): QueueHandle {
+    if (this.closed) throw new PackError("QUEUE_STORE", "message store is closed");
+    if (this.queues.has(name)) {
+      throw new PackError(
+        "QUEUE_CONFIG",
+        `queue "${name}" is already opened by another durable-queue node on this store`,
+      );
+    }
+    const queue = new SqliteQueue(this, name, options, () => this.queues.delete(name));
+    this.queues.set(name, queue);
+    return queue;
+  }
+
+  /** Rows of a queue that were in flight when the last holder stopped go back to waiting. */
+  loadQueue(name: string, scheduler: Scheduler): void {
+    const now = this.now();
+    const rows = this.db
+      .prepare(
+        "SELECT id, key, state, attempt, enqueued_at, next_at FROM messages WHERE queue = ? AND state IN (0, 1) ORDER BY id",
+      )
+      .all(name) as Row[];
+    const interrupted: number[] = [];
+    for (const row of rows) {
+      if (row.state === State.InFlight) interrupted.push(row.id);
+      scheduler.add({
+        id: row.id,
+        key: row.key,
+        enqueuedAt: row.enqueued_at,
+        attempt: row.attempt,
+        nextAt: row.state === State.InFlight ? now : row.next_at,
+        leaseUntil: 0,
+      });
+    }
+    if (interrupted.length > 0) {
+      const release = this.stmt.release;
+      this.db.transaction(() => {
+        for (const id of interrupted) release.run(now, id);
+      })();
+    }
+  }
+
+  counts(name: string): { dead: number; delivered: number; deadTotal: number } {
+    const dead = (
+      this.db.prepare("SELECT COUNT(*) AS n FROM messages WHERE queue = ? AND state = 2").get(name) as {
+        n: number;
+      }
+    ).n;
+    const totals = this.db.prepare("SELECT delivered, dead FROM totals WHERE queue = ?").get(name) as
+      { delivered: number; dead: number } | undefined;
+    return { dead, delivered: totals?.delivered ?? 0, deadTotal: totals?.dead ?? 0 };
+  }
+
+  get keepDelivered(): number {
+    return this.keepDeliveredMs;
+  }
+
+  listQueues(): QueueStats[] {
+    const now = this.now();
+    const names = this.db
+      .prepare("SELECT queue FROM messages UNION SELECT queue FROM totals ORDER BY 1")
+      .all() as Array<{ queue: string }>;
+    return names.map(({ queue }) => {
+      const open = this.queues.get(queue);
+      if (open) return open.stats();
+      const row = this.db
+        .prepare(
+          "SELECT SUM(state IN (0, 1)) AS depth, SUM(state = 1) AS inflight, SUM(state = 2) AS dead, MIN(CASE WHEN state IN (0, 1) THEN enqueued_at END) AS oldest FROM messages WHERE queue = ?",
+        )
+        .get(queue) as {
+        depth: number | null;
+        inflight: number | null;
+        dead: number | null;
+        oldest: number | null;
+      };
+      const c = this.counts(queue);
+      return {
+        queue,
+        depth: row.depth ?? 0,
+        inFlight: row.inflight ?? 0,
+        oldestAgeMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest),
+        deadLetters: row.dead ?? 0,
+        deliveredTotal: c.delivered,
+        deadTotal: c.deadTotal,
+      };
+    });
+  }
+
+  private where(queue: string, filter: DeadLetterFilter): { sql: string; params: unknown[] } {
+    const parts = ["queue = ?", "state = 2"];
+    const params: unknown[] = [queue];
+    if (filter.ids !== undefined) {
+      const ids = filter.ids.filter((id) => Number.isSafeInteger(id));
+      parts.push(`id IN (${ids.map(() => "?").join(", ") || "NULL"})`);
+      params.push(...ids);
+    }
+    if (filter.code !== undefined) {
+      parts.push("error_code = ?");
+      params.push(filter.code);
+    }
+    if (filter.key !== undefined) {
+      parts.push("key = ?");
+      params.push(filter.key);
+    }
+    if (filter.from !== undefined) {
+      parts.push("done_at >= ?");
+      params.push(filter.from);
+    }
+    if (filter.to !== undefined) {
+      parts.push("done_at < ?");
+      params.push(filter.to);
+    }
+    return { sql: parts.join(" AND "), params };
+  }
+
+  deadLetters(queue: string, filter: DeadLetterFilter = {}): DeadLetter[] {
+    const { sql, params } = this.where(queue, filter);
+    const limit = Math.min(Math.max(1, filter.limit ?? 1000), 10000);
+    const rows = this.db
+      .prepare(
+        `SELECT id, queue, key, attempt, enqueued_at, first_try_at, last_try_at, done_at, error_code, error_message FROM messages WHERE ${sql} ORDER BY id LIMIT ${limit}`,
+      )
+      .all(...params) as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      queue: r.queue,
+      key: r.key,
+      code: r.error_code ?? "QUEUE_ERROR",
+      message: r.error_message ?? "",
+      attempts: r.attempt,
+      enqueuedAt: r.enqueued_at,
+      firstTryAt: r.first_try_at,
+      lastTryAt: r.last_try_at,
+      deadAt: r.done_at ?? r.last_try_at ?? r.enqueued_at,
+    }));
+  }
+
+  read(queue: string, id: number): StoredMessage | undefined {
+    const row = this.db
+      .prepare(
+        "SELECT id, queue, key, state, attempt, enqueued_at, body FROM messages WHERE queue = ? AND id = ?",
+      )
+      .get(queue, id) as Row | undefined;
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      queue: row.queue,
+      key: row.key,
+      state: STATE_NAMES[row.state],
+      attempts: row.attempt,
+      enqueuedAt: row.enqueued_at,
+      msg: this.decode(row.body),
+    };
+  }
+
+  async replay(queue: string, filter: DeadLetterFilter): Promise<number> {
+    const { sql, params } = this.where(queue, filter);
+    const rows = await this.write(() => {
+      const now = this.now();
+      const found = this.db
+        .prepare(`SELECT id, key, enqueued_at FROM messages WHERE ${sql} ORDER BY id`)
+        .all(...params) as Row[];
+      const update = this.db.prepare(
+        "UPDATE messages SET state = 0, attempt = 0, next_at = ?, done_at = NULL, enqueued_at = ? WHERE id = ?",
+      );
+      for (const row of found) update.run(now, now, row.id);
+      return found.map((row) => ({ ...row, enqueued_at: now }));
+    });
+    const open = this.queues.get(queue);
+    if (open) open.replayed(rows);
+    return rows.length;
+  }
+
+  async discard(queue: string, filter: DeadLetterFilter): Promise<number> {
+    const { sql, params } = this.where(queue, filter);
+    const n = await this.write(
+      () => this.db.prepare(`DELETE FROM messages WHERE ${sql}`).run(...params).changes,
+    );
+    this.queues.get(queue)?.discarded(n);
+    return n;
+  }
+
+  async purge(now = this.now()): Promise<{ delivered: number; dedupe: number }> {
+    return this.write(() => ({
+      delivered: this.db
+        .prepare("DELETE FROM messages WHERE state = 3 AND done_at < ?")
+        .run(now - this.keepDeliveredMs).changes,
+      dedupe: this.db.prepare("DELETE FROM dedupe WHERE expires_at < ?").run(now).changes,
+    }));
+  }
+
+  /** Size of the database file and its WAL, in pages, for retention checks. */
+  pageCount(): number {
+    return Number(this.db.pragma("page_count", { simple: true }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    for (const queue of [...this.queues.values()]) queue.detach();
+    this.flush();
+    this.closed = true;
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // A checkpoint is housekeeping: the WAL is replayed on the next open.
+    }
+    this.db.close();
+  }
+}
+
+class SqliteQueue implements QueueHandle {
+  private readonly scheduler = new Scheduler();
+  private readonly listeners = new Set<() => void>();
+  private deadCount: number;
+  private deliveredTotal: number;
+  private deadTotal: number;
+  private detached = false;
+
+  constructor(
+    private readonly store: SqliteMessageStore,
+    readonly name: string,
+    readonly options: QueueOptions,
+    private readonly onDetach: () => void,
+  ) {
+    store.loadQueue(name, this.scheduler);
+    const c = store.counts(name);
+    this.deadCount = c.dead;
+    this.deliveredTotal = c.delivered;
+    this.deadTotal = c.deadTotal;
+  }
+
+  private ready(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  onReady(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const store = this.store;
+    const body = store.encode(input.msg);
+    const key = input.key ?? null;
+    const dedupe = input.dedupe ?? null;
+    const result = await store.write(() => {
+      const now = store.time();
+      if (dedupe !== null) {
+        const seen = store.stmt.dedupeGet.get(this.name, dedupe) as
+          { id: number; expires_at: number } | undefined;
+        if (seen && seen.expires_at > now) return { id: seen.id, enqueuedAt: now, duplicate: true };
+      }
+      const id = Number(store.stmt.insert.run(this.name, key, now, now, body).lastInsertRowid);
+      if (dedupe !== null) store.stmt.dedupePut.run(this.name, dedupe, id, now + this.options.dedupeWindowMs);
+      return { id, enqueuedAt: now, duplicate: false };
+    });
+    if (!result.duplicate && !this.detached) {
+      this.scheduler.add({
+        id: result.id,
+        key,
+        enqueuedAt: result.enqueuedAt,
+        attempt: 0,
+        nextAt: result.enqueuedAt,
+        leaseUntil: 0,
+      });
+      this.ready();
+    }
+    return result;
+  }
+
+  async claim(max: number, visibilityMs: number): Promise<Delivery[]> {
+    if (this.detached || max <= 0) return [];
+    this.expireLeases();
+    const store = this.store;
+    const now = store.time();
+    const out: Delivery[] = [];
+    const expired: Entry[] = [];
+    for (const entry of this.scheduler.take(max, now, visibilityMs)) {
+      if (now - entry.enqueuedAt > this.options.maxAgeMs) expired.push(entry);
+      else if (entry.attempt > this.options.maxAttempts) expired.push(entry);
+      else {
+        const row = store.stmt.body.get(entry.id) as { body: Buffer } | undefined;
+        if (!row) {
+          this.scheduler.remove(entry.id);
+          continue;
+        }
+        let msg: Record<string, unknown>;
+        try {
+          msg = store.decode(row.body);
+        } catch (err) {
+          // Unreadable (wrong key, damaged row): a dead letter an operator can see, not a crash loop.
+          void this.kill(entry, {
+            code: (err as PackError).code ?? "QUEUE_CORRUPT",
+            message: (err as Error).message,
+          });
+          continue;
+        }
+        out.push({ id: entry.id, key: entry.key, attempt: entry.attempt, enqueuedAt: entry.enqueuedAt, msg });
+      }
+    }
+    for (const entry of expired) {
+      const tooOld = now - entry.enqueuedAt > this.options.maxAgeMs;
+      void this.kill(entry, {
+        code: tooOld ? "QUEUE_EXPIRED" : "QUEUE_INTERRUPTED",
+        message: tooOld
+          ? `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`
+          : `delivery was interrupted ${entry.attempt - 1} times (the runtime stopped while it was in flight)`,
+      }).catch(() => undefined);
+    }
+    if (out.length > 0) {
+      const claim = store.stmt.claim;
+      const rows = out.map((d) => [d.attempt, now, now, d.id]);
+      // Counted in the next group commit: a crash before it only repeats an attempt number.
+      store
+        .write(() => {
+          for (const r of rows) claim.run(...r);
+        })
+        .catch(() => undefined);
+    }
+    return out;
+  }
+
+  private async kill(entry: Entry, failure: Failure): Promise<void> {
+    const store = this.store;
+    this.scheduler.remove(entry.id);
+    this.deadCount += 1;
+    this.deadTotal += 1;
+    const attempts = Math.max(
+      0,
+      entry.attempt - (failure.code === "QUEUE_INTERRUPTED" || failure.code === "QUEUE_EXPIRED" ? 1 : 0),
+    );
+    await store.write(() => {
+      store.stmt.dead.run(store.time(), failure.code, failure.message.slice(0, 500), attempts, entry.id);
+      store.stmt.countDead.run(this.name, 1);
+    });
+    this.ready();
+  }
+
+  /** The delivery this attempt stands for, if it is still the one in flight. */
+  private inFlight(id: number, attempt: number): Entry | undefined {
+    const entry = this.scheduler.get(id);
+    if (!entry || entry.leaseUntil === 0 || entry.attempt !== attempt) return undefined;
+    return entry;
+  }
+
+  async complete(id: number, attempt: number): Promise<boolean> {
+    const entry = this.inFlight(id, attempt);
+    if (!entry) return false;
+    const store = this.store;
+    this.scheduler.remove(id);
+    this.deliveredTotal += 1;
+    const keep = store.keepDelivered > 0;
+    try {
+      await store.write(() => {
+        if (keep) store.stmt.delivered.run(store.time(), id);
+        else store.stmt.deleteOne.run(id);
+        store.stmt.countDelivered.run(this.name);
+      });
+    } catch (err) {
+      // Not recorded: deliver it again rather than lose it.
+      this.deliveredTotal -= 1;
+      this.scheduler.add({ ...entry, leaseUntil: 0, nextAt: store.time() });
+      this.ready();
+      throw err;
+    }
+    this.ready();
+    return true;
+  }
+
+  async fail(id: number, attempt: number, failure: Failure, retryAt: number | "dead"): Promise<FailOutcome> {
+    const entry = this.inFlight(id, attempt);
+    if (!entry) return { outcome: "stale" };
+    const store = this.store;
+    const message = failure.message.slice(0, 500);
+    if (retryAt === "dead") {
+      await this.kill(entry, { code: failure.code, message });
+      return { outcome: "dead", reason: "permanent" };
+    }
+    this.scheduler.retryAt(id, retryAt);
+    await store.write(() => store.stmt.retry.run(retryAt, failure.code, message, id));
+    this.ready();
+    return { outcome: "retry", retryAt };
+  }
+
+  async releaseAll(): Promise<void> {
+    const now = this.store.time();
+    const released = this.scheduler.releaseAll(now);
+    if (released.length === 0) return;
+    const release = this.store.stmt.release;
+    await this.store.write(() => {
+      for (const entry of released) release.run(now, entry.id);
+    });
+    this.ready();
+  }
+
+  /** Deliveries whose visibility ran out: waiting again (their attempt stays counted). */
+  expireLeases(): number {
+    const now = this.store.time();
+    const expired = this.scheduler.expire(now);
+    if (expired.length > 0) {
+      const release = this.store.stmt.release;
+      this.store
+        .write(() => {
+          for (const entry of expired) release.run(now, entry.id);
+        })
+        .catch(() => undefined);
+      this.ready();
+    }
+    return expired.length;
+  }
+
+  nextDueInMs(): number | undefined {
+    this.expireLeases();
+    return this.scheduler.nextDueInMs(this.store.time());
+  }
+
+  replayed(rows: Array<{ id: number; key: string | null; enqueued_at: number }>): void {
+    for (const row of rows) {
+      this.scheduler.add({
+        id: row.id,
+        key: row.key,
+        enqueuedAt: row.enqueued_at,
+        attempt: 0,
+        nextAt: row.enqueued_at,
+        leaseUntil: 0,
+      });
+    }
+    this.deadCount = Math.max(0, this.deadCount - rows.length);
+    if (rows.length > 0) this.ready();
+  }
+
+  discarded(n: number): void {
+    this.deadCount = Math.max(0, this.deadCount - n);
+    this.ready();
+  }
+
+  stats(): QueueStats {
+    const oldest = this.scheduler.oldestEnqueuedAt();
+    return {
+      queue: this.name,
+      depth: this.scheduler.size,
+      inFlight: this.scheduler.inFlightCount,
+      oldestAgeMs: oldest === undefined ? 0 : Math.max(0, this.store.time() - oldest),
+      deadLetters: this.deadCount,
+      deliveredTotal: this.deliveredTotal,
+      deadTotal: this.deadTotal,
+    };
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.listeners.clear();
+    this.onDetach();
+  }
+}
+
+export function openSqliteStore(options: SqliteStoreOptions): SqliteMessageStore {
+  return new SqliteMessageStore(options);
+}

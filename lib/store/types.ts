@@ -1,0 +1,137 @@
+/**
+ * The message store's interface: what `durable-queue`, `queue-done` and the admin endpoints
+ * use, whatever keeps the messages (SQLite here; PostgreSQL implements the same interface).
+ */
+
+/** What is kept of a Node-RED msg: payload, topic and the pack's namespaces, nothing live. */
+export type StoredMsg = Record<string, unknown>;
+
+export interface QueueOptions {
+  /** Deliveries started before a failure makes the message a dead letter. */
+  maxAttempts: number;
+  /** A message older than this (ms since it was enqueued) is not delivered again: dead letter. */
+  maxAgeMs: number;
+  /** How long a repeated dedupe id is answered as a duplicate (ms). */
+  dedupeWindowMs: number;
+}
+
+export interface EnqueueInput {
+  msg: StoredMsg;
+  /** Ordering key: messages with the same key are delivered one at a time, in order. */
+  key?: string | null;
+  /** A sender's id for the message: a repeat within the window is not enqueued again. */
+  dedupe?: string | null;
+}
+
+export interface EnqueueResult {
+  id: number;
+  enqueuedAt: number;
+  /** True when `dedupe` was seen before: nothing was added; `id` is the first message's. */
+  duplicate: boolean;
+}
+
+export interface Delivery {
+  id: number;
+  key: string | null;
+  /** 1 for the first delivery of this message. */
+  attempt: number;
+  enqueuedAt: number;
+  msg: StoredMsg;
+}
+
+export interface Failure {
+  code: string;
+  message: string;
+  /** The destination asked to wait this long (Retry-After). */
+  retryAfterMs?: number;
+}
+
+export type FailOutcome =
+  | { outcome: "retry"; retryAt: number }
+  | { outcome: "dead"; reason: "permanent" | "attempts" | "age" }
+  /** The delivery was already finished, or handed out again after its visibility ran out. */
+  | { outcome: "stale" };
+
+export interface QueueStats {
+  queue: string;
+  /** Waiting plus in flight. */
+  depth: number;
+  inFlight: number;
+  /** Age of the oldest waiting or in-flight message, ms; 0 when none. */
+  oldestAgeMs: number;
+  deadLetters: number;
+  deliveredTotal: number;
+  deadTotal: number;
+}
+
+export interface DeadLetter {
+  id: number;
+  queue: string;
+  key: string | null;
+  code: string;
+  /** The error text; codes and texts from the pack's nodes carry no PHI. */
+  message: string;
+  attempts: number;
+  enqueuedAt: number;
+  firstTryAt: number | null;
+  lastTryAt: number | null;
+  deadAt: number;
+}
+
+/** Which dead letters an operator acts on; every given field must match. */
+export interface DeadLetterFilter {
+  ids?: number[];
+  code?: string;
+  key?: string;
+  /** Died at or after / before (epoch ms). */
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+export interface StoredMessage {
+  id: number;
+  queue: string;
+  key: string | null;
+  state: "waiting" | "in-flight" | "dead" | "delivered";
+  attempts: number;
+  enqueuedAt: number;
+  msg: StoredMsg;
+}
+
+/** One queue of a store, as a durable-queue node holds it. */
+export interface QueueHandle {
+  readonly name: string;
+  enqueue(input: EnqueueInput): Promise<EnqueueResult>;
+  /** Up to `max` messages whose turn has come, each handed out for `visibilityMs`. */
+  claim(max: number, visibilityMs: number): Promise<Delivery[]>;
+  complete(id: number, attempt: number): Promise<boolean>;
+  fail(id: number, attempt: number, failure: Failure, retryAt: number | "dead"): Promise<FailOutcome>;
+  /** Gives in-flight deliveries back for immediate redelivery (the node that held them closed). */
+  releaseAll(): Promise<void>;
+  /** Ms until a waiting message's turn comes (0: now), undefined when none waits. */
+  nextDueInMs(): number | undefined;
+  /** Called whenever a message may have become claimable; returns the unsubscribe. */
+  onReady(listener: () => void): () => void;
+  stats(): QueueStats;
+  readonly options: QueueOptions;
+  /** Stops handing out messages; the store and its data stay. */
+  detach(): void;
+}
+
+export interface MessageStore {
+  readonly backend: "sqlite";
+  readonly encrypted: boolean;
+  /** Opens a queue for delivery; one holder per queue name at a time. */
+  openQueue(name: string, options: QueueOptions): QueueHandle;
+  /** Every queue the store holds messages or totals for, open or not. */
+  listQueues(): QueueStats[];
+  deadLetters(queue: string, filter?: DeadLetterFilter): DeadLetter[];
+  read(queue: string, id: number): StoredMessage | undefined;
+  /** Dead letters back to waiting with a fresh attempt count; returns how many. */
+  replay(queue: string, filter: DeadLetterFilter): Promise<number>;
+  discard(queue: string, filter: DeadLetterFilter): Promise<number>;
+  /** Retention: drops delivered messages past `keepDelivered` and expired dedupe ids. */
+  purge(now?: number): Promise<{ delivered: number; dedupe: number }>;
+  close(): Promise<void>;
+}

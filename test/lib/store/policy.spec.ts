@@ -1,0 +1,67 @@
+import { expect } from "chai";
+import { backoffMs, isRetryable, nextTry } from "../../../lib/store/policy";
+
+describe("lib/store policy", () => {
+  it("retries what may pass and dead-letters what will not", () => {
+    for (const code of [
+      "FHIR_HTTP_408",
+      "FHIR_HTTP_429",
+      "FHIR_HTTP_500",
+      "FHIR_HTTP_503",
+      "LEGACY_HTTP_502",
+      "FHIR_NETWORK",
+      "FHIR_TIMEOUT",
+      "LEGACY_TIMEOUT",
+      "MLLP_CONNECT",
+      "MLLP_REPLY_TIMEOUT",
+      "MLLP_NAK",
+      "QUEUE_STORE",
+      "ECONNREFUSED",
+      undefined,
+      "SOMETHING_A_USER_THREW",
+    ]) {
+      expect(isRetryable(code), String(code)).to.equal(true);
+    }
+    for (const code of [
+      "FHIR_HTTP_400",
+      "FHIR_HTTP_404",
+      "FHIR_HTTP_412",
+      "FHIR_HTTP_422",
+      "LEGACY_HTTP_401",
+      "MAP_REQUIRED",
+      "MAP_VALIDATE",
+      "HL7_PARSE",
+      "HL7_UNSUPPORTED",
+      "FHIR_BAD_INPUT",
+      "WEBHOOK_SIGNATURE",
+      "FHIR_CONFIG",
+    ]) {
+      expect(isRetryable(code), code).to.equal(false);
+    }
+  });
+
+  it("backs off exponentially with equal jitter, up to the cap", () => {
+    expect(backoffMs(1, 1000, 60_000, () => 0)).to.equal(500);
+    expect(backoffMs(1, 1000, 60_000, () => 1)).to.equal(1000);
+    expect(backoffMs(3, 1000, 60_000, () => 0)).to.equal(2000);
+    expect(backoffMs(3, 1000, 60_000, () => 0.5)).to.equal(3000);
+    expect(backoffMs(30, 1000, 60_000, () => 1)).to.equal(60_000);
+  });
+
+  const policy = { maxAttempts: 3, maxAgeMs: 60_000, backoffBaseMs: 1000, backoffCapMs: 10_000 };
+
+  it("waits what Retry-After asks instead of the backoff", () => {
+    expect(nextTry(policy, { code: "FHIR_HTTP_429", retryAfterMs: 7000 }, 1, 0, 100)).to.deep.equal({
+      retryAt: 7100,
+    });
+  });
+
+  it("gives up after maxAttempts and when a retry would come after maxAge", () => {
+    expect(nextTry(policy, { code: "FHIR_HTTP_503" }, 2, 0, 0, () => 0)).to.deep.equal({ retryAt: 1000 });
+    expect(nextTry(policy, { code: "FHIR_HTTP_503" }, 3, 0, 0)).to.deep.equal({ dead: "attempts" });
+    expect(nextTry(policy, { code: "FHIR_HTTP_503", retryAfterMs: 61_000 }, 1, 0, 0)).to.deep.equal({
+      dead: "age",
+    });
+    expect(nextTry(policy, { code: "FHIR_HTTP_404" }, 1, 0, 0)).to.deep.equal({ dead: "permanent" });
+  });
+});

@@ -1,0 +1,356 @@
+import { expect } from "chai";
+import Database from "better-sqlite3";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nextTry, type RetryPolicy } from "../../../lib/store/policy";
+import { openSqliteStore, type SqliteMessageStore, type SqliteStoreOptions } from "../../../lib/store/sqlite";
+import type { QueueOptions } from "../../../lib/store/types";
+
+const OPTIONS: QueueOptions = { maxAttempts: 3, maxAgeMs: 3600_000, dedupeWindowMs: 60_000 };
+const POLICY: RetryPolicy = { maxAttempts: 3, maxAgeMs: 3600_000, backoffBaseMs: 1000, backoffCapMs: 8000 };
+
+describe("lib/store SQLite message store", function () {
+  let dir: string;
+  let file: string;
+  let clock: number;
+  const stores: SqliteMessageStore[] = [];
+
+  function open(extra: Partial<SqliteStoreOptions> = {}): SqliteMessageStore {
+    const store = openSqliteStore({ file, now: () => clock, purgeIntervalMs: 0, ...extra });
+    stores.push(store);
+    return store;
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "pms-ehr-store-"));
+    file = join(dir, "queue.db");
+    clock = 1_000_000;
+  });
+
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("has committed a message when enqueue resolves: another connection reads it", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    const r = await q.enqueue({ msg: { payload: { a: 1 }, topic: "t" }, key: "k1" });
+    expect(r).to.deep.equal({ id: 1, enqueuedAt: clock, duplicate: false });
+    const other = new Database(file, { readonly: true });
+    try {
+      const row = other.prepare("SELECT queue, key, state FROM messages").get();
+      expect(row).to.deep.equal({ queue: "q", key: "k1", state: 0 });
+    } finally {
+      other.close();
+    }
+  });
+
+  it("commits enqueues that arrive together in one transaction", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    const before = store.commits;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => q.enqueue({ msg: { payload: i } })),
+    );
+    expect(store.commits - before).to.equal(1);
+    expect(results.map((r) => r.id)).to.deep.equal(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(q.stats().depth).to.equal(200);
+  });
+
+  it("delivers what was stored, Buffers included, and deletes it when done", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({
+      msg: { payload: Buffer.from("MSH|^~\\&|"), topic: "ADT^A01", hl7: { controlId: "1" } },
+    });
+    const [d] = await q.claim(4, 60_000);
+    expect(d.attempt).to.equal(1);
+    expect(Buffer.isBuffer(d.msg.payload)).to.equal(true);
+    expect((d.msg.payload as Buffer).toString()).to.equal("MSH|^~\\&|");
+    expect(d.msg.hl7).to.deep.equal({ controlId: "1" });
+    expect(await q.complete(d.id, d.attempt)).to.equal(true);
+    expect(q.stats()).to.include({ depth: 0, inFlight: 0, deliveredTotal: 1 });
+    const count = store.read1<{ n: number }>("SELECT COUNT(*) AS n FROM messages");
+    expect(count?.n).to.equal(0);
+    expect(await q.complete(d.id, d.attempt), "a second done is stale").to.equal(false);
+  });
+
+  it("keeps delivered messages for keepDelivered, then purges them", async () => {
+    const store = open({ keepDeliveredMs: 10_000 });
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: 1 } });
+    const [d] = await q.claim(1, 60_000);
+    await q.complete(d.id, d.attempt);
+    expect(store.read("q", d.id)?.state).to.equal("delivered");
+    expect((await store.purge(clock + 5_000)).delivered).to.equal(0);
+    expect((await store.purge(clock + 10_001)).delivered).to.equal(1);
+    expect(store.read("q", d.id)).to.equal(undefined);
+  });
+
+  it("delivers one message of a key at a time, in order, while other keys overtake a stuck one", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    for (const [key, n] of [
+      ["a", 1],
+      ["a", 2],
+      ["b", 3],
+      ["a", 4],
+      ["b", 5],
+    ] as const) {
+      await q.enqueue({ msg: { payload: n }, key });
+    }
+    await q.enqueue({ msg: { payload: 6 } });
+    await q.enqueue({ msg: { payload: 7 } });
+    const first = await q.claim(10, 60_000);
+    expect(first.map((d) => d.msg.payload)).to.deep.equal([1, 3, 6, 7]);
+    expect(await q.claim(10, 60_000)).to.deep.equal([]);
+    // "a" fails and waits for its retry; "b" goes on.
+    const a1 = first[0];
+    await q.fail(a1.id, a1.attempt, { code: "FHIR_HTTP_503", message: "down" }, clock + 5000);
+    await q.complete(first[1].id, first[1].attempt);
+    expect((await q.claim(10, 60_000)).map((d) => d.msg.payload)).to.deep.equal([5]);
+    expect(q.nextDueInMs()).to.equal(5000);
+    clock += 5000;
+    const again = await q.claim(10, 60_000);
+    expect(again.map((d) => [d.msg.payload, d.attempt])).to.deep.equal([[1, 2]]);
+    await q.complete(again[0].id, again[0].attempt);
+    expect((await q.claim(10, 60_000)).map((d) => d.msg.payload)).to.deep.equal([2]);
+  });
+
+  it("makes a dead letter at once on a permanent failure and unblocks the key", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: "poison" }, key: "k" });
+    await q.enqueue({ msg: { payload: "next" }, key: "k" });
+    const [d] = await q.claim(10, 60_000);
+    const decision = nextTry(POLICY, { code: "MAP_REQUIRED" }, d.attempt, d.enqueuedAt, clock);
+    expect(decision).to.deep.equal({ dead: "permanent" });
+    expect(
+      await q.fail(d.id, d.attempt, { code: "MAP_REQUIRED", message: "gender is required" }, "dead"),
+    ).to.deep.equal({
+      outcome: "dead",
+      reason: "permanent",
+    });
+    expect((await q.claim(10, 60_000)).map((x) => x.msg.payload)).to.deep.equal(["next"]);
+    const letters = store.deadLetters("q");
+    expect(letters).to.have.length(1);
+    expect(letters[0]).to.include({
+      id: d.id,
+      key: "k",
+      code: "MAP_REQUIRED",
+      message: "gender is required",
+      attempts: 1,
+    });
+    expect(q.stats()).to.include({ deadLetters: 1, deadTotal: 1 });
+  });
+
+  it("replays dead letters matching a filter with fresh attempts, and discards others", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    for (let i = 0; i < 3; i++) await q.enqueue({ msg: { payload: i }, key: `k${i}` });
+    const ds = await q.claim(10, 60_000);
+    await q.fail(ds[0].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, "dead");
+    await q.fail(ds[1].id, 1, { code: "FHIR_HTTP_422", message: "bad" }, "dead");
+    await q.fail(ds[2].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, "dead");
+    expect(await store.replay("q", { code: "FHIR_HTTP_400" })).to.equal(2);
+    expect(q.stats().deadLetters).to.equal(1);
+    const again = await q.claim(10, 60_000);
+    expect(again.map((d) => [d.msg.payload, d.attempt])).to.deep.equal([
+      [0, 1],
+      [2, 1],
+    ]);
+    expect(await store.discard("q", { ids: [ds[1].id] })).to.equal(1);
+    expect(store.deadLetters("q")).to.deep.equal([]);
+    expect(q.stats().deadLetters).to.equal(0);
+  });
+
+  it("answers a repeated dedupe id as a duplicate within the window, not after", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    const first = await q.enqueue({ msg: { payload: 1 }, dedupe: "evt-1" });
+    const again = await q.enqueue({ msg: { payload: 1 }, dedupe: "evt-1" });
+    expect(again).to.deep.equal({ id: first.id, enqueuedAt: clock, duplicate: true });
+    expect(q.stats().depth).to.equal(1);
+    clock += OPTIONS.dedupeWindowMs + 1;
+    expect((await q.enqueue({ msg: { payload: 1 }, dedupe: "evt-1" })).duplicate).to.equal(false);
+    expect((await store.purge()).dedupe).to.equal(0);
+    clock += OPTIONS.dedupeWindowMs + 1;
+    expect((await store.purge()).dedupe).to.equal(1);
+  });
+
+  it("hands a delivery out again when its visibility runs out, and ignores the late done", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: 1 }, key: "k" });
+    const [d] = await q.claim(1, 1000);
+    clock += 999;
+    expect(await q.claim(1, 1000)).to.deep.equal([]);
+    expect(q.nextDueInMs()).to.equal(1);
+    clock += 1;
+    const [again] = await q.claim(1, 1000);
+    expect(again.attempt).to.equal(2);
+    expect(await q.complete(d.id, d.attempt)).to.equal(false);
+    expect(await q.complete(again.id, again.attempt)).to.equal(true);
+  });
+
+  it("after a crash, delivers again what was in flight, and dead-letters a message that kept crashing it", async () => {
+    let store = open();
+    let q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: "a" }, key: "k" });
+    await q.enqueue({ msg: { payload: "b" } });
+    for (let crash = 1; crash <= OPTIONS.maxAttempts; crash++) {
+      const ds = await q.claim(10, 60_000);
+      expect(ds.find((d) => d.msg.payload === "a")?.attempt).to.equal(crash);
+      // "b" is done on the first round, so only "a" keeps coming back.
+      const b = ds.find((d) => d.msg.payload === "b");
+      if (b) await q.complete(b.id, b.attempt);
+      await new Promise((r) => setImmediate(r)); // the claim's attempt count commits
+      // A crash: only the file survives; a new store on it stands in for the restarted runtime.
+      q.detach();
+      stores.splice(stores.indexOf(store), 1);
+      await store.close();
+      store = open();
+      q = store.openQueue("q", OPTIONS);
+    }
+    expect(await q.claim(10, 60_000)).to.deep.equal([]);
+    await new Promise((r) => setImmediate(r));
+    const [letter] = store.deadLetters("q");
+    expect(letter).to.include({ code: "QUEUE_INTERRUPTED", attempts: OPTIONS.maxAttempts });
+  });
+
+  it("dead-letters a message past its maximum age instead of delivering it", async () => {
+    const store = open();
+    const q = store.openQueue("q", { ...OPTIONS, maxAgeMs: 10_000 });
+    await q.enqueue({ msg: { payload: 1 } });
+    clock += 10_001;
+    expect(await q.claim(1, 1000)).to.deep.equal([]);
+    await new Promise((r) => setImmediate(r));
+    expect(store.deadLetters("q")[0]).to.include({ code: "QUEUE_EXPIRED", attempts: 0 });
+  });
+
+  it("seals payloads with the encryptionKey: the file holds no patient name, and a wrong key is refused", async () => {
+    const store = open({ encryptionKey: "correct horse battery staple" });
+    expect(store.encrypted).to.equal(true);
+    const q = store.openQueue("q", OPTIONS);
+    for (let i = 0; i < 20; i++) {
+      await q.enqueue({
+        msg: { payload: { name: [{ family: "Quixotefamily", given: ["Rosalind"] }], n: i } },
+      });
+    }
+    const [d] = await q.claim(1, 1000);
+    expect(d.msg.payload).to.deep.include({ name: [{ family: "Quixotefamily", given: ["Rosalind"] }] });
+    q.detach();
+    await store.close();
+    stores.splice(0);
+    const bytes = Buffer.concat([readFileSync(file), readFileSyncIf(`${file}-wal`)]);
+    expect(bytes.includes("Quixotefamily")).to.equal(false);
+    expect(bytes.includes("Rosalind")).to.equal(false);
+    expect(() => open({ encryptionKey: "wrong" }))
+      .to.throw()
+      .with.property("code", "QUEUE_KEY");
+    const plain = open();
+    expect(() => plain.read("q", 1))
+      .to.throw()
+      .with.property("code", "QUEUE_KEY");
+  });
+
+  it("stores plain JSON without a key (what the encryption test greps for is really there)", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: { family: "Quixotefamily" } } });
+    q.detach();
+    await store.close();
+    stores.splice(0);
+    const bytes = Buffer.concat([readFileSync(file), readFileSyncIf(`${file}-wal`)]);
+    expect(bytes.includes("Quixotefamily")).to.equal(true);
+  });
+
+  it("fails the enqueue with QUEUE_STORE when the file cannot be written, and keeps nothing of it", async () => {
+    const store = open({ busyTimeoutMs: 50 });
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: "before" } });
+    const locker = new Database(file);
+    locker.exec("BEGIN EXCLUSIVE");
+    try {
+      const err = await q.enqueue({ msg: { payload: "during" } }).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err?.code).to.equal("QUEUE_STORE");
+      expect(q.stats().depth).to.equal(1);
+    } finally {
+      locker.exec("ROLLBACK");
+      locker.close();
+    }
+    const ds = await q.claim(10, 1000);
+    expect(ds.map((d) => d.msg.payload)).to.deep.equal(["before"]);
+  });
+
+  it("refuses to open a file that is not a message store, with QUEUE_STORE", () => {
+    writeFileSync(file, Buffer.alloc(8192, 0x5a));
+    expect(() => open())
+      .to.throw()
+      .with.property("code", "QUEUE_STORE");
+  });
+
+  it("lets only one holder open a queue name", () => {
+    const store = open();
+    store.openQueue("q", OPTIONS);
+    expect(() => store.openQueue("q", OPTIONS))
+      .to.throw()
+      .with.property("code", "QUEUE_CONFIG");
+  });
+
+  it("lists queues that are not open, from the file", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: 1 } });
+    await q.enqueue({ msg: { payload: 2 } });
+    const [d] = await q.claim(1, 1000);
+    await q.fail(d.id, d.attempt, { code: "X", message: "x" }, "dead");
+    q.detach();
+    clock += 2000;
+    expect(store.listQueues()).to.deep.equal([
+      {
+        queue: "q",
+        depth: 1,
+        inFlight: 0,
+        oldestAgeMs: 2000,
+        deadLetters: 1,
+        deliveredTotal: 0,
+        deadTotal: 1,
+      },
+    ]);
+  });
+
+  it("keeps the file bounded over 100,000 messages enqueued, delivered and done", async function () {
+    this.timeout(120_000);
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    const payload = { resourceType: "Patient", text: "x".repeat(400) };
+    let pagesAt20k = 0;
+    for (let round = 0; round < 100; round++) {
+      await Promise.all(Array.from({ length: 1000 }, () => q.enqueue({ msg: { payload } })));
+      for (;;) {
+        const ds = await q.claim(500, 60_000);
+        if (ds.length === 0) break;
+        await Promise.all(ds.map((d) => q.complete(d.id, d.attempt)));
+      }
+      if (round === 19) pagesAt20k = store.pageCount();
+    }
+    expect(q.stats()).to.include({ depth: 0, deliveredTotal: 100_000 });
+    const pages = store.pageCount();
+    expect(pages, `pages ${pagesAt20k} -> ${pages}`).to.be.at.most(pagesAt20k + 16);
+    expect(statSync(file).size).to.be.below(4 * 1024 * 1024);
+  });
+});
+
+function readFileSyncIf(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
