@@ -7,6 +7,7 @@ import { Scheduler, type Entry } from "./scheduler";
 import type {
   DeadLetter,
   DeadLetterFilter,
+  Decision,
   Delivery,
   EnqueueInput,
   EnqueueResult,
@@ -650,15 +651,19 @@ class SqliteQueue implements QueueHandle {
     this.ready();
   }
 
+  inFlight(): number {
+    return this.scheduler.inFlightCount;
+  }
+
   /** The delivery this attempt stands for, if it is still the one in flight. */
-  private inFlight(id: number, attempt: number): Entry | undefined {
+  private current(id: number, attempt: number): Entry | undefined {
     const entry = this.scheduler.get(id);
     if (!entry || entry.leaseUntil === 0 || entry.attempt !== attempt) return undefined;
     return entry;
   }
 
   async complete(id: number, attempt: number): Promise<boolean> {
-    const entry = this.inFlight(id, attempt);
+    const entry = this.current(id, attempt);
     if (!entry) return false;
     const store = this.store;
     this.scheduler.remove(id);
@@ -681,19 +686,25 @@ class SqliteQueue implements QueueHandle {
     return true;
   }
 
-  async fail(id: number, attempt: number, failure: Failure, retryAt: number | "dead"): Promise<FailOutcome> {
-    const entry = this.inFlight(id, attempt);
+  async fail(
+    id: number,
+    attempt: number,
+    failure: Failure,
+    decide: (attempt: number, enqueuedAt: number) => Decision,
+  ): Promise<FailOutcome> {
+    const entry = this.current(id, attempt);
     if (!entry) return { outcome: "stale" };
     const store = this.store;
     const message = failure.message.slice(0, 500);
-    if (retryAt === "dead") {
+    const decision = decide(entry.attempt, entry.enqueuedAt);
+    if ("dead" in decision) {
       await this.kill(entry, { code: failure.code, message });
-      return { outcome: "dead", reason: "permanent" };
+      return { outcome: "dead", reason: decision.dead };
     }
-    this.scheduler.retryAt(id, retryAt);
-    await store.write(() => store.stmt.retry.run(retryAt, failure.code, message, id));
+    this.scheduler.retryAt(id, decision.retryAt);
+    await store.write(() => store.stmt.retry.run(decision.retryAt, failure.code, message, id));
     this.ready();
-    return { outcome: "retry", retryAt };
+    return { outcome: "retry", retryAt: decision.retryAt };
   }
 
   async releaseAll(): Promise<void> {

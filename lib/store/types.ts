@@ -46,9 +46,13 @@ export interface Failure {
   retryAfterMs?: number;
 }
 
+export type DeadReason = "permanent" | "attempts" | "age";
+
+export type Decision = { retryAt: number } | { dead: DeadReason };
+
 export type FailOutcome =
   | { outcome: "retry"; retryAt: number }
-  | { outcome: "dead"; reason: "permanent" | "attempts" | "age" }
+  | { outcome: "dead"; reason: DeadReason }
   /** The delivery was already finished, or handed out again after its visibility ran out. */
   | { outcome: "stale" };
 
@@ -106,7 +110,15 @@ export interface QueueHandle {
   /** Up to `max` messages whose turn has come, each handed out for `visibilityMs`. */
   claim(max: number, visibilityMs: number): Promise<Delivery[]>;
   complete(id: number, attempt: number): Promise<boolean>;
-  fail(id: number, attempt: number, failure: Failure, retryAt: number | "dead"): Promise<FailOutcome>;
+  /** `decide` is given the delivery's attempt number and enqueue time (from the store, not the msg). */
+  fail(
+    id: number,
+    attempt: number,
+    failure: Failure,
+    decide: (attempt: number, enqueuedAt: number) => Decision,
+  ): Promise<FailOutcome>;
+  /** Deliveries handed out and not yet finished. */
+  inFlight(): number;
   /** Gives in-flight deliveries back for immediate redelivery (the node that held them closed). */
   releaseAll(): Promise<void>;
   /** Ms until a waiting message's turn comes (0: now), undefined when none waits. */

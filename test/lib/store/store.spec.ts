@@ -108,7 +108,9 @@ describe("lib/store SQLite message store", function () {
     expect(await q.claim(10, 60_000)).to.deep.equal([]);
     // "a" fails and waits for its retry; "b" goes on.
     const a1 = first[0];
-    await q.fail(a1.id, a1.attempt, { code: "FHIR_HTTP_503", message: "down" }, clock + 5000);
+    await q.fail(a1.id, a1.attempt, { code: "FHIR_HTTP_503", message: "down" }, () => ({
+      retryAt: clock + 5000,
+    }));
     await q.complete(first[1].id, first[1].attempt);
     expect((await q.claim(10, 60_000)).map((d) => d.msg.payload)).to.deep.equal([5]);
     expect(q.nextDueInMs()).to.equal(5000);
@@ -128,7 +130,9 @@ describe("lib/store SQLite message store", function () {
     const decision = nextTry(POLICY, { code: "MAP_REQUIRED" }, d.attempt, d.enqueuedAt, clock);
     expect(decision).to.deep.equal({ dead: "permanent" });
     expect(
-      await q.fail(d.id, d.attempt, { code: "MAP_REQUIRED", message: "gender is required" }, "dead"),
+      await q.fail(d.id, d.attempt, { code: "MAP_REQUIRED", message: "gender is required" }, () => ({
+        dead: "permanent",
+      })),
     ).to.deep.equal({
       outcome: "dead",
       reason: "permanent",
@@ -151,9 +155,9 @@ describe("lib/store SQLite message store", function () {
     const q = store.openQueue("q", OPTIONS);
     for (let i = 0; i < 3; i++) await q.enqueue({ msg: { payload: i }, key: `k${i}` });
     const ds = await q.claim(10, 60_000);
-    await q.fail(ds[0].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, "dead");
-    await q.fail(ds[1].id, 1, { code: "FHIR_HTTP_422", message: "bad" }, "dead");
-    await q.fail(ds[2].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, "dead");
+    await q.fail(ds[0].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, () => ({ dead: "permanent" }));
+    await q.fail(ds[1].id, 1, { code: "FHIR_HTTP_422", message: "bad" }, () => ({ dead: "permanent" }));
+    await q.fail(ds[2].id, 1, { code: "FHIR_HTTP_400", message: "bad" }, () => ({ dead: "permanent" }));
     expect(await store.replay("q", { code: "FHIR_HTTP_400" })).to.equal(2);
     expect(q.stats().deadLetters).to.equal(1);
     const again = await q.claim(10, 60_000);
@@ -309,7 +313,7 @@ describe("lib/store SQLite message store", function () {
     await q.enqueue({ msg: { payload: 1 } });
     await q.enqueue({ msg: { payload: 2 } });
     const [d] = await q.claim(1, 1000);
-    await q.fail(d.id, d.attempt, { code: "X", message: "x" }, "dead");
+    await q.fail(d.id, d.attempt, { code: "X", message: "x" }, () => ({ dead: "permanent" }));
     q.detach();
     clock += 2000;
     expect(store.listQueues()).to.deep.equal([
