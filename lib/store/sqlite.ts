@@ -105,6 +105,13 @@ function storeError(action: string, err: unknown): PackError {
   );
 }
 
+/** Errors that one statement caused (a constraint, a bad value), not the file or the lock. */
+function isOpSpecific(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return true;
+  return code.startsWith("SQLITE_CONSTRAINT") || code === "SQLITE_MISMATCH" || code === "SQLITE_TOOBIG";
+}
+
 export class SqliteMessageStore implements MessageStore {
   readonly backend = "sqlite" as const;
   readonly encrypted: boolean;
@@ -298,7 +305,13 @@ export class SqliteMessageStore implements MessageStore {
       this.db.transaction(() => {
         for (const op of ops) results.push(op.run());
       })();
-    } catch {
+    } catch (err) {
+      // The file cannot take a commit now (locked, full, read-only, damaged): every op fails alike.
+      if (!isOpSpecific(err)) {
+        const failure = storeError("writing", err);
+        for (const op of ops) op.reject(failure);
+        return;
+      }
       // One op's failure must not fail the others: each again in a transaction of its own.
       for (const op of ops) {
         try {

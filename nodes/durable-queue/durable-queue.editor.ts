@@ -1,0 +1,74 @@
+(function () {
+  interface DurableQueueEditorProps {
+    name: string;
+    store: string;
+    queue: string;
+    key: string;
+    keyType: string;
+    dedupe: string;
+    concurrency: string;
+    maxAttempts: string;
+    maxAge: string;
+    backoffBase: string;
+    backoffCap: string;
+    visibility: string;
+  }
+
+  function trimmed(v: string): string {
+    return String(v ?? "").trim();
+  }
+  function numberAtLeast(min: number, whole: boolean) {
+    return function (v: string): boolean {
+      const t = trimmed(v);
+      if (t === "") return true;
+      return (whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(t) && Number(t) >= min;
+    };
+  }
+
+  RED.nodes.registerType<DurableQueueEditorProps>("durable-queue", {
+    category: "PMS-EHR",
+    color: "#E2D96E",
+    defaults: {
+      name: { value: "" },
+      store: { value: "", type: "message-store", required: true },
+      queue: {
+        value: "",
+        required: true,
+        validate: (v: string) => trimmed(v).length > 0 && trimmed(v).length <= 200,
+      },
+      key: { value: "" },
+      keyType: { value: "msg", validate: (v: string) => /^(msg|jsonata)$/.test(v || "msg") },
+      dedupe: { value: "" },
+      concurrency: { value: "4", validate: numberAtLeast(1, true) },
+      maxAttempts: { value: "10", validate: numberAtLeast(1, true) },
+      maxAge: { value: "24", validate: numberAtLeast(0.001, false) },
+      backoffBase: { value: "1", validate: numberAtLeast(0.001, false) },
+      backoffCap: { value: "300", validate: numberAtLeast(0.001, false) },
+      visibility: { value: "300", validate: numberAtLeast(1, false) },
+    },
+    inputs: 1,
+    outputs: 2,
+    icon: "font-awesome/fa-database",
+    paletteLabel: "durable queue",
+    label: function () {
+      return this.name || (this.queue ? `queue ${this.queue}` : "durable queue");
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    inputLabels: function () {
+      return this._("durable-queue.input");
+    },
+    outputLabels: function (i: number) {
+      return this._(i === 0 ? "durable-queue.output.accepted" : "durable-queue.output.deliver");
+    },
+    oneditprepare: function () {
+      $("#node-input-key").typedInput({
+        default: "msg",
+        types: ["msg", "jsonata"],
+        typeField: "#node-input-keyType",
+      });
+      $("#node-input-dedupe").typedInput({ default: "msg", types: ["msg"] });
+    },
+  });
+})();

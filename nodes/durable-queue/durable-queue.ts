@@ -1,0 +1,247 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { PackError } from "../../lib/errors";
+import { reportQueue } from "../../lib/health/bus";
+import type { Delivery, QueueHandle } from "../../lib/store/types";
+import { onInput, type Send } from "../shared/input";
+import { addQueue, removeQueue } from "../shared/queues";
+import { status } from "../shared/status";
+import type { MessageStoreNode } from "../message-store/config";
+import {
+  keyText,
+  optionsOf,
+  storedMsgOf,
+  type DurableQueueProps,
+  type QueueMeta,
+  type QueueOptions,
+} from "./config";
+
+interface DurableQueueDef extends NodeDef, DurableQueueProps {}
+
+type QueueMsg = NodeMessageInFlow & { queue?: QueueMeta };
+
+function statusText(depth: number, dead: number): string {
+  return dead > 0 ? `${depth} queued, ${dead} dead` : `${depth} queued`;
+}
+
+export = function (RED: NodeAPI) {
+  function DurableQueue(this: Node, def: DurableQueueDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: Node, def: DurableQueueDef): void {
+    let options: QueueOptions | undefined;
+    let handle: QueueHandle | undefined;
+    let storeNode: MessageStoreNode | undefined;
+    let configError: string | undefined;
+    try {
+      options = optionsOf(def);
+      storeNode = (RED.nodes.getNode(def.store ?? "") as MessageStoreNode | null) ?? undefined;
+      if (!storeNode) throw new PackError("QUEUE_CONFIG", "no message store is selected");
+      if (!storeNode.open) {
+        throw new PackError(
+          "QUEUE_CONFIG",
+          `the message store is not usable: ${storeNode.configError ?? "not open"}`,
+        );
+      }
+      handle = storeNode.open.store.openQueue(options.queue, {
+        maxAttempts: options.policy.maxAttempts,
+        maxAgeMs: options.policy.maxAgeMs,
+        dedupeWindowMs: options.policy.maxAgeMs,
+      });
+    } catch (err) {
+      configError = (err as Error).message;
+      node.error(`durable-queue ${def.name || node.id}: ${configError}`);
+      status.failed(node, "bad config");
+    }
+
+    const keyExpr =
+      def.keyType === "jsonata" && def.key?.trim()
+        ? RED.util.prepareJSONataExpression(def.key, node)
+        : undefined;
+    const keyPath = def.keyType !== "jsonata" ? def.key?.trim() || undefined : undefined;
+    const dedupePath = def.dedupe?.trim() || undefined;
+    let closed = false;
+    let pumping = false;
+    let pumpAgain = false;
+    let timer: NodeJS.Timeout | undefined;
+    let shown = "";
+    let lastMetrics = "";
+    let storeFailing = false;
+
+    function keyOf(msg: QueueMsg): Promise<string | null> | string | null {
+      if (keyPath) return keyText(RED.util.getMessageProperty(msg, keyPath));
+      if (!keyExpr) return null;
+      return new Promise((resolve, reject) =>
+        RED.util.evaluateJSONataExpression(keyExpr, msg, (err, value) => {
+          if (err) reject(new PackError("QUEUE_BAD_INPUT", `the key expression failed: ${err.message}`));
+          else {
+            try {
+              resolve(keyText(value));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        }),
+      );
+    }
+
+    function refresh(): void {
+      if (!handle || !storeNode?.open) return;
+      const s = handle.stats();
+      const kind = storeFailing
+        ? "failed"
+        : s.deadLetters > 0
+          ? "degraded"
+          : s.inFlight > 0
+            ? "working"
+            : "ok";
+      const text = storeFailing ? "store error" : statusText(s.depth, s.deadLetters);
+      if (`${kind}:${text}` !== shown) {
+        shown = `${kind}:${text}`;
+        status[kind](node, text);
+      }
+      const metrics = {
+        queue: s.queue,
+        store: storeNode.open.name,
+        depth: s.depth,
+        inFlight: s.inFlight,
+        oldestAgeMs: s.oldestAgeMs,
+        deadLetters: s.deadLetters,
+        deliveredTotal: s.deliveredTotal,
+        deadTotal: s.deadTotal,
+      };
+      const signature = JSON.stringify(metrics);
+      if (signature !== lastMetrics || s.depth > 0) {
+        lastMetrics = signature;
+        reportQueue(metrics);
+      }
+    }
+
+    function delivery(d: Delivery): NodeMessage {
+      const meta: QueueMeta = {
+        name: options!.queue,
+        id: d.id,
+        key: d.key,
+        attempt: d.attempt,
+        enqueuedAt: new Date(d.enqueuedAt).toISOString(),
+        store: storeNode!.id,
+      };
+      return { ...d.msg, _msgid: RED.util.generateId(), queue: meta } as NodeMessage;
+    }
+
+    /** Hands out messages while there are free delivery slots and messages whose turn has come. */
+    async function pump(): Promise<void> {
+      if (!handle || !options || closed) return;
+      if (pumping) {
+        pumpAgain = true;
+        return;
+      }
+      pumping = true;
+      try {
+        do {
+          pumpAgain = false;
+          for (;;) {
+            const free = options.concurrency - handle.inFlight();
+            if (free <= 0 || closed) break;
+            const batch = await handle.claim(free, options.visibilityMs);
+            if (batch.length === 0) break;
+            for (const d of batch) node.send([null, delivery(d)]);
+          }
+        } while (pumpAgain && !closed);
+      } catch (err) {
+        node.error(
+          new PackError("QUEUE_STORE", `durable-queue: reading the store failed: ${(err as Error).message}`),
+        );
+      } finally {
+        pumping = false;
+      }
+      if (closed) return;
+      refresh();
+      const due = handle.inFlight() < options.concurrency ? handle.nextDueInMs() : undefined;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (due !== undefined) timer = setTimeout(() => void pump(), Math.max(due, 5));
+    }
+
+    let wakeScheduled = false;
+    function wake(): void {
+      if (wakeScheduled || closed) return;
+      wakeScheduled = true;
+      setImmediate(() => {
+        wakeScheduled = false;
+        void pump();
+      });
+    }
+
+    // Stuck deliveries (a flow that never reaches queue-done) are caught when their visibility
+    // runs out; the status and the health metrics follow the queue once a second.
+    const heartbeat = setInterval(() => void pump(), 1000);
+    let unsubscribe: (() => void) | undefined;
+    if (handle && options && storeNode?.open) {
+      unsubscribe = handle.onReady(wake);
+      addQueue({ storeId: storeNode.id, handle, policy: options.policy, wake });
+      refresh();
+      wake();
+    }
+
+    onInput<QueueMsg>(node, "QUEUE_ERROR", async (msg, send: Send) => {
+      if (!handle || !options || !storeNode) {
+        throw new PackError("QUEUE_CONFIG", `durable-queue is not usable: ${configError}`);
+      }
+      const key = await keyOf(msg);
+      const dedupeValue = dedupePath ? RED.util.getMessageProperty(msg, dedupePath) : undefined;
+      const dedupe =
+        dedupeValue === undefined || dedupeValue === null || dedupeValue === "" ? null : String(dedupeValue);
+      let result;
+      try {
+        result = await handle.enqueue({
+          msg: storedMsgOf(msg as unknown as Record<string, unknown>),
+          key,
+          dedupe,
+        });
+        storeFailing = false;
+      } catch (err) {
+        storeFailing = true;
+        refresh();
+        const code = (err as PackError).code;
+        throw code === "QUEUE_STORE"
+          ? err
+          : new PackError("QUEUE_STORE", `the message was not stored: ${(err as Error).message}`, undefined, {
+              cause: err,
+            });
+      }
+      msg.queue = {
+        name: options.queue,
+        id: result.id,
+        key,
+        attempt: 0,
+        enqueuedAt: new Date(result.enqueuedAt).toISOString(),
+        store: storeNode.id,
+        ...(result.duplicate ? { duplicate: true } : {}),
+      };
+      send([msg, null]);
+    });
+
+    node.on("close", (removed: boolean, done: () => void) => {
+      closed = true;
+      clearInterval(heartbeat);
+      if (timer) clearTimeout(timer);
+      unsubscribe?.();
+      status.clear(node);
+      if (!handle || !storeNode) return done();
+      removeQueue(storeNode.id, handle.name);
+      const h = handle;
+      // What this node handed out and was not finished goes back to waiting, for the next holder.
+      h.releaseAll()
+        .catch(() => undefined)
+        .finally(() => {
+          h.detach();
+          void removed;
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType("durable-queue", DurableQueue);
+};

@@ -1,0 +1,153 @@
+import type { Request, Response } from "express";
+import type { NodeAPI, NodeDef } from "node-red";
+import { PackError } from "../../lib/errors";
+import { openSqliteStore } from "../../lib/store/sqlite";
+import {
+  addStore,
+  removeStore,
+  storeByFile,
+  storeById,
+  stores,
+  queueOf,
+  type OpenStore,
+} from "../shared/queues";
+import {
+  DEFAULT_FILE,
+  filterOf,
+  hours,
+  storeFile,
+  type MessageStoreCredentials,
+  type MessageStoreNode,
+  type MessageStoreProps,
+} from "./config";
+
+interface MessageStoreDef extends NodeDef, MessageStoreProps {}
+
+export = function (RED: NodeAPI) {
+  function MessageStore(this: MessageStoreNode, def: MessageStoreDef) {
+    RED.nodes.createNode(this, def);
+    start(this, def);
+  }
+
+  function start(node: MessageStoreNode, def: MessageStoreDef): void {
+    try {
+      if ((def.backend || "sqlite") !== "sqlite") {
+        throw new PackError("QUEUE_CONFIG", `backend "${def.backend}" is not available; use sqlite`);
+      }
+      const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+      const file = storeFile(userDir, def.file);
+      const holder = storeByFile(file);
+      if (holder) {
+        throw new PackError(
+          "QUEUE_CONFIG",
+          `the file ${def.file || DEFAULT_FILE} is already used by message store "${holder.name}"; give each store its own file`,
+        );
+      }
+      const store = openSqliteStore({
+        file,
+        synchronous: def.synchronous === "full" ? "full" : "normal",
+        keepDeliveredMs: hours(def.keepDelivered),
+        encryptionKey: node.credentials?.encryptionKey || undefined,
+      });
+      node.open = { id: node.id, name: def.name || node.id, file, store };
+      addStore(node.open);
+    } catch (err) {
+      node.configError = (err as Error).message;
+      node.error(`message-store ${def.name || node.id}: ${node.configError}`);
+    }
+
+    node.on("close", (done: () => void) => {
+      const open = node.open;
+      node.open = undefined;
+      if (!open) return done();
+      removeStore(open.id);
+      open.store.close().then(
+        () => done(),
+        (err: unknown) => {
+          node.warn(`message-store: closing: ${(err as Error).message}`);
+          done();
+        },
+      );
+    });
+  }
+
+  RED.nodes.registerType<MessageStoreNode, MessageStoreDef, unknown, MessageStoreCredentials>(
+    "message-store",
+    MessageStore,
+    { credentials: { encryptionKey: { type: "password" } } },
+  );
+
+  // Admin endpoints for the "PMS-EHR queues" sidebar and for scripts: counts and dead letters
+  // under ...read; one message's content, replay and discard under ...write.
+  const READ = RED.auth.needsPermission("pms-ehr-queues.read");
+  const WRITE = RED.auth.needsPermission("pms-ehr-queues.write");
+
+  function fail(res: Response, err: unknown): void {
+    const code = (err as { code?: string }).code;
+    const status = code === "QUEUE_BAD_INPUT" ? 400 : code === "QUEUE_NOT_FOUND" ? 404 : 500;
+    res.status(status).json({ error: (err as Error).message, code: code ?? "QUEUE_ERROR" });
+  }
+
+  function storeOf(req: Request): OpenStore {
+    const open = storeById(String(req.params.store));
+    if (!open) throw new PackError("QUEUE_NOT_FOUND", "no such message store is running");
+    return open;
+  }
+
+  RED.httpAdmin.get("/pms-ehr/queues", READ, (_req: Request, res: Response) => {
+    try {
+      res.json({
+        stores: stores().map((s) => ({
+          id: s.id,
+          name: s.name,
+          backend: s.store.backend,
+          encrypted: s.store.encrypted,
+          queues: s.store.listQueues().map((q) => ({ ...q, open: queueOf(s.id, q.queue) !== undefined })),
+        })),
+      });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  RED.httpAdmin.get("/pms-ehr/queues/:store/:queue/dead", READ, (req: Request, res: Response) => {
+    try {
+      const open = storeOf(req);
+      const letters = open.store.deadLetters(
+        String(req.params.queue),
+        filterOf(req.query as Record<string, unknown>),
+      );
+      res.json({ letters });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  RED.httpAdmin.get("/pms-ehr/queues/:store/:queue/messages/:id", WRITE, (req: Request, res: Response) => {
+    try {
+      const message = storeOf(req).store.read(String(req.params.queue), Number(req.params.id));
+      if (!message) throw new PackError("QUEUE_NOT_FOUND", "no such message");
+      res.json(message);
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  for (const action of ["replay", "discard"] as const) {
+    RED.httpAdmin.post(`/pms-ehr/queues/:store/:queue/${action}`, WRITE, (req: Request, res: Response) => {
+      void (async () => {
+        try {
+          const open = storeOf(req);
+          const queue = String(req.params.queue);
+          const filter = filterOf((req.body ?? {}) as Record<string, unknown>);
+          const n = await open.store[action](queue, filter);
+          queueOf(open.id, queue)?.wake();
+          RED.log.info(`message-store ${open.name}: ${action} of ${n} dead letter(s) in queue "${queue}"`);
+          res.json({ [action === "replay" ? "replayed" : "discarded"]: n });
+        } catch (err) {
+          fail(res, err);
+        }
+      })();
+    });
+  }
+};
