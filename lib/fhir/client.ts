@@ -359,7 +359,12 @@ export class FhirClient {
           `${describeRequest(ex.method, ex.url, this.settings.base)} answered HTTP ${res.status}${codes ? ` (${codes})` : ""}`,
           outcome,
         );
-        throw fail(err, res.status, { outcome, ...responseFacts(res, undefined) });
+        const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+        throw fail(err, res.status, {
+          outcome,
+          ...responseFacts(res, undefined),
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        });
       }
       return { res, body, attempts };
     }

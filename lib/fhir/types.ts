@@ -133,6 +133,8 @@ export interface FhirMeta {
   attempts?: number;
   /** search-all: true when maxPages was reached while the server still offered a next page. */
   truncated?: boolean;
+  /** On a failure: the wait the server asked for with Retry-After (ms), which a durable queue honours. */
+  retryAfterMs?: number;
 }
 
 export interface InteractionResult {

@@ -233,6 +233,7 @@ export class LegacyClient {
           status,
           body: response.body,
           request: info,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         });
       } catch (err) {
         if (signal.aborted && !(err instanceof PackError && err.code === "LEGACY_TIMEOUT")) {

@@ -22,6 +22,8 @@ interface LegacyMeta {
   count?: number;
   /** The error answer's body, when the API answered with an error. */
   body?: unknown;
+  /** The wait the API asked for with Retry-After on its error answer (ms). */
+  retryAfterMs?: number;
 }
 
 type LegacyMsg = NodeMessageInFlow & { legacy?: LegacyMeta; parts?: Record<string, unknown> };
@@ -124,12 +126,14 @@ export = function (RED: NodeAPI) {
           status?: number;
           body?: unknown;
           request?: LegacyRequestInfo;
+          retryAfterMs?: number;
         };
         msg.legacy = {
           status: details?.status ?? 0,
           durationMs: performance.now() - started,
           request: details?.request,
           body: details?.body,
+          ...(details?.retryAfterMs === undefined ? {} : { retryAfterMs: details.retryAfterMs }),
         };
         if (!aborter.signal.aborted) {
           const code = (err as PackError).code ?? "LEGACY_ERROR";
