@@ -113,7 +113,7 @@ export interface QueueAlertTransition {
 export interface Evaluation {
   alerts: AlertTransition[];
   queueAlerts: QueueAlertTransition[];
-  /** Whether any reported state changed. */
+  /** Whether any reported state, or any queue's alert, changed. */
   changed: boolean;
 }
 
