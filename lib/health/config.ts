@@ -28,6 +28,10 @@ export interface Thresholds {
   minEvents: number;
   /** Seconds a better state (or a cleared alert condition) must last before it is reported. */
   holdSeconds: number;
+  /** A queue alert is raised when a queue's oldest message is older than this (ms; 0: off), ... */
+  queueMaxAgeMs: number;
+  /** ... or when it holds at least this many dead letters (0: off). */
+  queueMaxDead: number;
 }
 
 export interface HealthConfig {
@@ -37,6 +41,8 @@ export interface HealthConfig {
   thresholds: Thresholds;
   /** Integrations tracked at most; events of further ones are dropped. */
   maxIntegrations: number;
+  /** Queues (store, queue) tracked at most; a stale one makes room for a new one, else reports of further ones are dropped. */
+  maxQueues: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -50,10 +56,15 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   latencyStat: "mean",
   minEvents: 1,
   holdSeconds: 30,
+  queueMaxAgeMs: 0,
+  queueMaxDead: 0,
 };
 
 export const DEFAULT_WINDOW_SECONDS = 300;
 export const DEFAULT_MAX_INTEGRATIONS = 200;
+export const DEFAULT_MAX_QUEUES = 200;
+/** The longest queue age an alert can wait for: 30 days. */
+export const MAX_QUEUE_AGE_SECONDS = 2592000;
 
 /** Node properties arrive as strings (or numbers); empty means the default. */
 export type RawValue = string | number | undefined | null;
@@ -91,6 +102,11 @@ export interface RawHealthConfig {
   minEvents?: RawValue;
   hold?: RawValue;
   maxIntegrations?: RawValue;
+  /** Seconds; empty or 0: no alert on age. */
+  queueMaxAge?: RawValue;
+  /** Dead letters; empty or 0: no alert on dead letters. */
+  queueMaxDead?: RawValue;
+  maxQueues?: RawValue;
 }
 
 export function parseIntegrationList(raw: string | string[] | undefined): string[] {
@@ -145,6 +161,10 @@ export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
     latencyStat: stat as LatencyStat,
     minEvents: num(raw.minEvents, d.minEvents, "minimum events", 1, 1e9, true),
     holdSeconds: num(raw.hold, d.holdSeconds, "hold (s)", 0, 86400),
+    queueMaxAgeMs: Math.round(
+      num(raw.queueMaxAge, d.queueMaxAgeMs / 1000, "queue max age (s)", 0, MAX_QUEUE_AGE_SECONDS) * 1000,
+    ),
+    queueMaxDead: num(raw.queueMaxDead, d.queueMaxDead, "queue max dead letters", 0, 1e9, true),
   };
   if (t.warningRate > t.healthyRate) {
     throw new PackError(HEALTH_CONFIG, "the warning success rate must not be above the healthy one");
@@ -157,5 +177,6 @@ export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
     integrations: parseIntegrationList(raw.integrations),
     thresholds: t,
     maxIntegrations: num(raw.maxIntegrations, DEFAULT_MAX_INTEGRATIONS, "max integrations", 1, 10000, true),
+    maxQueues: num(raw.maxQueues, DEFAULT_MAX_QUEUES, "max queues", 1, 10000, true),
   };
 }

@@ -2,8 +2,9 @@
  * The health dashboard: one self-contained HTML page (no external file, no library) whose
  * inline script fetches the monitor's JSON and draws a card per integration with its state,
  * figures, and two inline SVG charts over the window (success rate, mean and p95 latency),
- * refreshing itself. Integration names reach the page only as data and are set as text, never
- * as markup.
+ * and a table of the durable queues heard (depth, in flight, oldest age, dead letters,
+ * delivered; alert and stale marks), refreshing itself. Integration, store and queue names
+ * reach the page only as data and are set as text, never as markup.
  */
 export interface DashboardOptions {
   /** URL of the JSON (relative to the page), e.g. `../health?format=json&series=1`. */
@@ -69,6 +70,16 @@ svg { width: 100%; height: 70px; display: block; background: #fafafa; border: 1p
 .legend i.p95 { background: #e67e22; }
 #message { margin: 20px; padding: 12px; background: #fff3cd; border: 1px solid #e0c36c; border-radius: 6px; }
 .empty { color: #666; padding: 20px; }
+#queues { margin: 0 20px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
+#queues h2 { font-size: 15px; margin: 0 0 8px; }
+#queues table { border-collapse: collapse; width: 100%; font-size: 13px; }
+#queues th { text-align: left; font-size: 11px; font-weight: normal; color: #666; border-bottom: 1px solid var(--line); padding: 4px 8px; }
+#queues td { padding: 4px 8px; border-bottom: 1px solid #f0f0f0; word-break: break-all; }
+#queues .num { text-align: right; white-space: nowrap; }
+#queues tr.alert td { background: #fdecea; }
+#queues tr.stale td { color: #888; }
+#queues .reasons { margin: 0 0 0 6px; }
+.badge.stale { background: var(--unk); }
 `;
 
 /*
@@ -213,7 +224,52 @@ const SCRIPT = String.raw`
     return c;
   }
 
+  function age(v) {
+    if (v === null || v === undefined || isNaN(v)) return "–";
+    var s = v / 1000;
+    if (s < 60) return (s < 10 ? s.toFixed(1) : String(Math.round(s))) + " s";
+    if (s < 3600) return (s / 60).toFixed(s < 600 ? 1 : 0) + " min";
+    if (s < 172800) return (s / 3600).toFixed(1) + " h";
+    return (s / 86400).toFixed(1) + " d";
+  }
+  function queueRow(q) {
+    var tr = el("tr", q.alert ? "alert" : q.stale ? "stale" : null);
+    tr.setAttribute("data-store", q.store);
+    tr.setAttribute("data-queue", q.queue);
+    tr.appendChild(el("td", "store", q.store));
+    tr.appendChild(el("td", "queue", q.queue));
+    tr.appendChild(el("td", "num depth", q.depth));
+    tr.appendChild(el("td", "num in-flight", q.inFlight));
+    tr.appendChild(el("td", "num oldest", q.depth > 0 ? age(q.oldestAgeMs) : "–"));
+    tr.appendChild(el("td", "num dead", q.deadLetters));
+    tr.appendChild(el("td", "num delivered", q.deliveredTotal));
+    tr.appendChild(el("td", "num reported", time(q.reportedAt)));
+    var mark = el("td", "mark");
+    if (q.alert) mark.appendChild(el("span", "badge alert", "alert"));
+    if (q.stale) mark.appendChild(el("span", "badge stale", "stale"));
+    if (q.reasons && q.reasons.length) mark.appendChild(el("span", "reasons", q.reasons.join("; ")));
+    tr.appendChild(mark);
+    return tr;
+  }
+  function renderQueues(queues) {
+    var list = (queues || []).slice();
+    list.sort(function (a, b) {
+      return (b.alert ? 1 : 0) - (a.alert ? 1 : 0) || (a.stale ? 1 : 0) - (b.stale ? 1 : 0) ||
+        (a.store < b.store ? -1 : a.store > b.store ? 1 : a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0);
+    });
+    var frag = document.createDocumentFragment();
+    list.forEach(function (q) { frag.appendChild(queueRow(q)); });
+    queueRows.replaceChildren(frag);
+    queuesBox.hidden = list.length === 0;
+    var alerts = list.filter(function (q) { return q.alert; }).length;
+    queueAlerts.textContent = alerts === 1 ? "1 queue alert" : alerts + " queue alerts";
+    queueAlerts.hidden = alerts === 0;
+  }
+
   var cards = document.getElementById("cards");
+  var queuesBox = document.getElementById("queues");
+  var queueRows = document.getElementById("queue-rows");
+  var queueAlerts = document.getElementById("queue-alerts");
   var overall = document.getElementById("overall");
   var updated = document.getElementById("updated");
   var message = document.getElementById("message");
@@ -226,6 +282,7 @@ const SCRIPT = String.raw`
     list.forEach(function (i) { frag.appendChild(card(i)); });
     if (!list.length) frag.appendChild(el("p", "empty", "No integration has reported yet."));
     cards.replaceChildren(frag);
+    renderQueues(snap.queues);
     overall.className = "badge " + snap.state;
     overall.textContent = snap.state;
     updated.textContent = "window " + snap.windowSeconds + " s · updated " + time(snap.time);
@@ -265,9 +322,16 @@ export function renderDashboard(o: DashboardOptions): string {
 <style nonce="${nonce}">${STYLE}</style>
 </head>
 <body>
-<header><h1>${escapeHtml(o.title)}</h1><span id="overall" class="badge unknown">…</span><span id="updated" class="meta"></span></header>
+<header><h1>${escapeHtml(o.title)}</h1><span id="overall" class="badge unknown">…</span><span id="queue-alerts" class="badge alert" hidden></span><span id="updated" class="meta"></span></header>
 <p id="message" hidden></p>
 <main id="cards"></main>
+<section id="queues" hidden>
+<h2>Queues</h2>
+<table>
+<thead><tr><th>store</th><th>queue</th><th class="num">depth</th><th class="num">in flight</th><th class="num">oldest</th><th class="num">dead letters</th><th class="num">delivered</th><th class="num">last report</th><th></th></tr></thead>
+<tbody id="queue-rows"></tbody>
+</table>
+</section>
 <script nonce="${nonce}" data-src="${escapeHtml(o.src)}" data-auth-key="${escapeHtml(o.authKey)}" data-refresh="${escapeHtml(String(o.refreshSeconds))}">${SCRIPT}</script>
 </body>
 </html>

@@ -1,13 +1,15 @@
-export { healthBus, reportHealth, HEALTH_EVENT } from "./bus";
-export type { HealthEvent } from "./bus";
+export { healthBus, reportHealth, reportQueue, HEALTH_EVENT, QUEUE_EVENT } from "./bus";
+export type { HealthEvent, QueueMetrics } from "./bus";
 export * from "./config";
-export { HealthMonitor, errorText, parseHealthInput } from "./monitor";
+export { HealthMonitor, errorText, isQueueMetrics, parseHealthInput } from "./monitor";
 export type {
   AlertTransition,
   Evaluation,
   HealthSnapshot,
   IntegrationSnapshot,
   LatencySummary,
+  QueueAlertTransition,
+  QueueSnapshot,
 } from "./monitor";
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from "./prometheus";
 export { answerHealthRequest, validateHealthPath } from "./http";

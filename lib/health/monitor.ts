@@ -1,5 +1,5 @@
 import { PackError } from "../errors";
-import type { HealthEvent } from "./bus";
+import type { HealthEvent, QueueMetrics } from "./bus";
 import {
   HEALTH_BAD_INPUT,
   STATE_RANK,
@@ -49,6 +49,33 @@ export interface IntegrationSnapshot {
   series?: BucketPoint[];
 }
 
+/** One durable queue, identified by (store, queue), as its `durable-queue` node last reported it. */
+export interface QueueSnapshot {
+  store: string;
+  queue: string;
+  /** Messages committed and not yet delivered or dead: waiting plus in flight. */
+  depth: number;
+  inFlight: number;
+  /**
+   * Age of the oldest message in `depth`, ms. While the queue holds messages and is not stale:
+   * the reported age plus the time since the report (a queue reports every change, so until its
+   * next report the same message is the oldest). Stale: as last reported. 0 when empty.
+   */
+  oldestAgeMs: number;
+  deadLetters: number;
+  /** Totals since the store was created, as last reported. */
+  deliveredTotal: number;
+  deadTotal: number;
+  /** When the queue last reported (ISO). */
+  reportedAt: string;
+  /** No report for the length of the window or longer (its node closed): figures as last reported, not judged. */
+  stale: boolean;
+  /** Whether a queue alert is raised. */
+  alert: boolean;
+  /** The alert conditions that hold (or, while a raised alert waits out the hold, those it was raised for). */
+  reasons: string[];
+}
+
 export interface HealthSnapshot {
   time: string;
   windowSeconds: number;
@@ -56,6 +83,8 @@ export interface HealthSnapshot {
   state: HealthState;
   counts: Record<HealthState, number>;
   integrations: Record<string, IntegrationSnapshot>;
+  /** Every queue heard, sorted by store, then queue. */
+  queues: QueueSnapshot[];
 }
 
 export interface AlertTransition {
@@ -69,9 +98,22 @@ export interface AlertTransition {
   time: string;
 }
 
+export interface QueueAlertTransition {
+  store: string;
+  queue: string;
+  alert: "raise" | "clear";
+  /**
+   * For a raise: the conditions that hold, with the measured values (`oldest message 912 s >
+   * 600 s`, `dead letters 12 >= 10`). For a clear: what held when it was raised.
+   */
+  reasons: string[];
+  time: string;
+}
+
 export interface Evaluation {
   alerts: AlertTransition[];
-  /** Whether any reported state changed. */
+  queueAlerts: QueueAlertTransition[];
+  /** Whether any reported state, or any queue's alert, changed. */
   changed: boolean;
 }
 
@@ -95,6 +137,32 @@ interface Tracker {
   reasons: string[];
 }
 
+type QueueFigures = Pick<
+  QueueMetrics,
+  "depth" | "inFlight" | "oldestAgeMs" | "deadLetters" | "deliveredTotal" | "deadTotal"
+>;
+
+const QUEUE_FIGURES = [
+  "depth",
+  "inFlight",
+  "oldestAgeMs",
+  "deadLetters",
+  "deliveredTotal",
+  "deadTotal",
+] as const;
+
+interface QueueTracker {
+  store: string;
+  queue: string;
+  /** The last report, and when it was made (epoch ms). */
+  last: QueueFigures;
+  at: number;
+  alert: boolean;
+  alertReasons: string[];
+  clearSince: number;
+  reasons: string[];
+}
+
 const MAX_BUCKETS = 120;
 
 function pct(v: number): string {
@@ -103,6 +171,36 @@ function pct(v: number): string {
 
 function msText(v: number): string {
   return `${v >= 100 ? Math.round(v) : Number(v.toPrecision(3))} ms`;
+}
+
+function secText(ms: number): string {
+  const v = ms / 1000;
+  return `${v >= 100 ? Math.round(v) : Number(v.toPrecision(3))} s`;
+}
+
+function queueKey(store: string, queue: string): string {
+  return JSON.stringify([store, queue]);
+}
+
+function byStoreAndQueue(a: { store: string; queue: string }, b: { store: string; queue: string }): number {
+  if (a.store !== b.store) return a.store < b.store ? -1 : 1;
+  return a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0;
+}
+
+/**
+ * Whether a bus event is a queue report as lib/health/bus.ts describes it: store and queue
+ * names of 1 to 200 characters, every figure a finite number >= 0, `time` absent or a number.
+ */
+export function isQueueMetrics(value: unknown): value is QueueMetrics {
+  if (!value || typeof value !== "object") return false;
+  const m = value as Record<string, unknown>;
+  const name = (v: unknown): boolean => typeof v === "string" && v !== "" && v.length <= 200;
+  if (!name(m.store) || !name(m.queue)) return false;
+  for (const k of QUEUE_FIGURES) {
+    const v = m[k];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) return false;
+  }
+  return m.time === undefined || (typeof m.time === "number" && Number.isFinite(m.time));
 }
 
 /** A short error text without message bodies: a code, or the first 100 printable characters. */
@@ -172,6 +270,9 @@ export class HealthMonitor {
   ignored = 0;
   /** Integrations refused because maxIntegrations were already tracked. */
   overflowed = 0;
+  private readonly queues = new Map<string, QueueTracker>();
+  /** Queues refused because maxQueues were tracked and none of them was stale. */
+  queuesOverflowed = 0;
 
   constructor(config: HealthConfig, options: { now?: () => number } = {}) {
     this.config = config;
@@ -242,11 +343,90 @@ export class HealthMonitor {
     return true;
   }
 
-  /** Judges every integration now; returns the alerts raised and cleared. */
+  /**
+   * Keeps a queue's latest report (a later report replaces it). False when it was not kept:
+   * malformed, older than the report kept, or a new queue while maxQueues are tracked and none
+   * of them is stale (a stale one makes room).
+   */
+  recordQueue(metrics: QueueMetrics): boolean {
+    if (!isQueueMetrics(metrics)) return false;
+    const now = this.now();
+    const time = metrics.time;
+    const at = time !== undefined && time >= 0 && time <= now ? time : now;
+    const last: QueueFigures = {
+      depth: metrics.depth,
+      inFlight: metrics.inFlight,
+      oldestAgeMs: metrics.oldestAgeMs,
+      deadLetters: metrics.deadLetters,
+      deliveredTotal: metrics.deliveredTotal,
+      deadTotal: metrics.deadTotal,
+    };
+    const key = queueKey(metrics.store, metrics.queue);
+    const q = this.queues.get(key);
+    if (q !== undefined) {
+      if (at < q.at) return false;
+      q.last = last;
+      q.at = at;
+      return true;
+    }
+    if (this.queues.size >= this.config.maxQueues && !this.evictStaleQueue(now)) {
+      this.queuesOverflowed++;
+      return false;
+    }
+    this.queues.set(key, {
+      store: metrics.store,
+      queue: metrics.queue,
+      last,
+      at,
+      alert: false,
+      alertReasons: [],
+      clearSince: -1,
+      reasons: [],
+    });
+    return true;
+  }
+
+  /** Forgets the stale queue without a raised alert that reported longest ago; false when there is none. */
+  private evictStaleQueue(now: number): boolean {
+    let oldest: [string, QueueTracker] | null = null;
+    for (const entry of this.queues) {
+      const q = entry[1];
+      if (!q.alert && this.isStale(q, now) && (oldest === null || q.at < oldest[1].at)) oldest = entry;
+    }
+    if (oldest === null) return false;
+    this.queues.delete(oldest[0]);
+    return true;
+  }
+
+  private isStale(q: QueueTracker, now: number): boolean {
+    return now - q.at >= this.windowMs;
+  }
+
+  private ageOf(q: QueueTracker, now: number, stale: boolean): number {
+    return q.last.depth > 0 && !stale ? q.last.oldestAgeMs + (now - q.at) : q.last.oldestAgeMs;
+  }
+
+  /** The queue alert conditions that hold now (none for a stale queue: it is not judged). */
+  private judgeQueue(q: QueueTracker, now: number): string[] {
+    const t = this.t;
+    const reasons: string[] = [];
+    if (this.isStale(q, now)) return reasons;
+    const age = this.ageOf(q, now, false);
+    if (t.queueMaxAgeMs > 0 && age > t.queueMaxAgeMs) {
+      reasons.push(`oldest message ${secText(age)} > ${secText(t.queueMaxAgeMs)}`);
+    }
+    if (t.queueMaxDead > 0 && q.last.deadLetters >= t.queueMaxDead) {
+      reasons.push(`dead letters ${q.last.deadLetters} >= ${t.queueMaxDead}`);
+    }
+    return reasons;
+  }
+
+  /** Judges every integration and queue now; returns the alerts raised and cleared. */
   evaluate(): Evaluation {
     const now = this.now();
     const holdMs = this.t.holdSeconds * 1000;
     const alerts: AlertTransition[] = [];
+    const queueAlerts: QueueAlertTransition[] = [];
     let changed = false;
     for (const tr of this.trackers.values()) {
       const { state: computed, reasons, alertReasons } = this.judge(tr, now);
@@ -285,7 +465,31 @@ export class HealthMonitor {
         }
       }
     }
-    return { alerts, changed };
+    for (const q of this.queues.values()) {
+      const reasons = this.judgeQueue(q, now);
+      q.reasons = reasons;
+      const time = new Date(now).toISOString();
+      if (reasons.length > 0) {
+        q.clearSince = -1;
+        if (!q.alert) {
+          q.alert = true;
+          q.alertReasons = reasons;
+          changed = true;
+          queueAlerts.push({ store: q.store, queue: q.queue, alert: "raise", reasons, time });
+        }
+      } else if (q.alert) {
+        if (q.clearSince < 0) q.clearSince = now;
+        if (now - q.clearSince >= holdMs) {
+          q.alert = false;
+          q.clearSince = -1;
+          changed = true;
+          queueAlerts.push({ store: q.store, queue: q.queue, alert: "clear", reasons: q.alertReasons, time });
+          q.alertReasons = [];
+        }
+      }
+    }
+    queueAlerts.sort(byStoreAndQueue);
+    return { alerts, queueAlerts, changed };
   }
 
   private transition(
@@ -372,7 +576,14 @@ export class HealthMonitor {
     return { state, integration, counts };
   }
 
-  /** The figures of every integration, with the states of the last evaluate. */
+  /** The queues whose alert is raised (as of the last evaluate), sorted by store, then queue. */
+  alertedQueues(): Array<{ store: string; queue: string }> {
+    const out: Array<{ store: string; queue: string }> = [];
+    for (const q of this.queues.values()) if (q.alert) out.push({ store: q.store, queue: q.queue });
+    return out.sort(byStoreAndQueue);
+  }
+
+  /** The figures of every integration and queue, with the states and alerts of the last evaluate. */
   snapshot(options: { series?: boolean } = {}): HealthSnapshot {
     const now = this.now();
     const worst = this.worst();
@@ -390,6 +601,25 @@ export class HealthMonitor {
       state: worst.state,
       counts: worst.counts,
       integrations,
+      queues: [...this.queues.values()].map((q) => this.queueSnapshot(q, now)).sort(byStoreAndQueue),
+    };
+  }
+
+  private queueSnapshot(q: QueueTracker, now: number): QueueSnapshot {
+    const stale = this.isStale(q, now);
+    return {
+      store: q.store,
+      queue: q.queue,
+      depth: q.last.depth,
+      inFlight: q.last.inFlight,
+      oldestAgeMs: this.ageOf(q, now, stale),
+      deadLetters: q.last.deadLetters,
+      deliveredTotal: q.last.deliveredTotal,
+      deadTotal: q.last.deadTotal,
+      reportedAt: new Date(q.at).toISOString(),
+      stale,
+      alert: q.alert,
+      reasons: q.alert && q.reasons.length === 0 ? q.alertReasons : q.reasons,
     };
   }
 

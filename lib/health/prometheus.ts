@@ -1,5 +1,5 @@
 import type { HealthState } from "./config";
-import type { HealthSnapshot, IntegrationSnapshot } from "./monitor";
+import type { HealthSnapshot, IntegrationSnapshot, QueueSnapshot } from "./monitor";
 
 /** The content type of the Prometheus text exposition format 0.0.4. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -113,6 +113,71 @@ const FAMILIES: Family[] = [
   },
 ];
 
+interface QueueFamily {
+  name: string;
+  type: "gauge" | "counter";
+  help: string;
+  /** The value, or null for no sample. */
+  value: (q: QueueSnapshot) => number | null;
+}
+
+/** A stale queue's gauges are left out (Prometheus then marks their series stale); its counters stay. */
+const fresh =
+  (get: (q: QueueSnapshot) => number) =>
+  (q: QueueSnapshot): number | null =>
+    q.stale ? null : get(q);
+
+const QUEUE_FAMILIES: QueueFamily[] = [
+  {
+    name: "queue_depth",
+    type: "gauge",
+    help: "Messages committed and not yet delivered or dead: waiting plus in flight (absent while the queue is stale).",
+    value: fresh((q) => q.depth),
+  },
+  {
+    name: "queue_in_flight",
+    type: "gauge",
+    help: "Deliveries handed to the flow and not yet finished (absent while the queue is stale).",
+    value: fresh((q) => q.inFlight),
+  },
+  {
+    name: "queue_oldest_age_seconds",
+    type: "gauge",
+    help: "Age of the oldest message not yet delivered or dead, 0 when the queue is empty (absent while the queue is stale).",
+    value: fresh((q) => sec(q.oldestAgeMs)),
+  },
+  {
+    name: "queue_dead_letters",
+    type: "gauge",
+    help: "Dead letters kept now (absent while the queue is stale).",
+    value: fresh((q) => q.deadLetters),
+  },
+  {
+    name: "queue_delivered_total",
+    type: "counter",
+    help: "Messages delivered since the store was created, as last reported.",
+    value: (q) => q.deliveredTotal,
+  },
+  {
+    name: "queue_dead_total",
+    type: "counter",
+    help: "Messages turned into dead letters since the store was created, as last reported.",
+    value: (q) => q.deadTotal,
+  },
+  {
+    name: "queue_alert",
+    type: "gauge",
+    help: "1 while an alert is raised for the queue.",
+    value: (q) => (q.alert ? 1 : 0),
+  },
+  {
+    name: "queue_last_report_timestamp_seconds",
+    type: "gauge",
+    help: "When the queue last reported (Unix time); a window without a report makes it stale.",
+    value: (q) => Date.parse(q.reportedAt) / 1000,
+  },
+];
+
 /** The snapshot in the Prometheus text format 0.0.4: one family per metric, HELP and TYPE first. */
 export function toPrometheus(snapshot: HealthSnapshot): string {
   const lines: string[] = [];
@@ -130,6 +195,16 @@ export function toPrometheus(snapshot: HealthSnapshot): string {
           `${name}${suffix}${labelText({ integration: i.integration, ...labels })} ${formatValue(value)}`,
         );
       }
+    }
+  }
+  for (const f of QUEUE_FAMILIES) {
+    const name = PREFIX + f.name;
+    lines.push(`# HELP ${name} ${escapeHelp(f.help)}`);
+    lines.push(`# TYPE ${name} ${f.type}`);
+    for (const q of snapshot.queues) {
+      const value = f.value(q);
+      if (value !== null)
+        lines.push(`${name}${labelText({ store: q.store, queue: q.queue })} ${formatValue(value)}`);
     }
   }
   return `${lines.join("\n")}\n`;

@@ -15,6 +15,8 @@
     latencyStat: string;
     minEvents: string;
     hold: string;
+    queueMaxAge: string;
+    queueMaxDead: string;
   }
 
   const RESERVED = [
@@ -99,6 +101,9 @@
       latencyStat: { value: "mean", validate: (v: string) => ["", "mean", "p50", "p95", "p99"].includes(v) },
       minEvents: { value: "1", validate: number(1, 1e9, true) },
       hold: { value: "30", validate: number(0, 86400) },
+      // Empty (the default) or 0: no queue alert on that ground.
+      queueMaxAge: { value: "", validate: number(0, 2592000) },
+      queueMaxDead: { value: "", validate: number(0, 1e9, true) },
     },
     inputs: 1,
     outputs: 2,

@@ -1,7 +1,13 @@
 import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import type { Request, RequestHandler, Response } from "express";
 import { PackError } from "../../lib/errors";
-import { HEALTH_EVENT, healthBus, type HealthEvent } from "../../lib/health/bus";
+import {
+  HEALTH_EVENT,
+  QUEUE_EVENT,
+  healthBus,
+  type HealthEvent,
+  type QueueMetrics,
+} from "../../lib/health/bus";
 import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput } from "../../lib/health/monitor";
@@ -23,6 +29,8 @@ interface HealthMonitorDef extends NodeDef {
   latencyStat?: string;
   minEvents?: string;
   hold?: string;
+  queueMaxAge?: string;
+  queueMaxDead?: string;
 }
 
 type HealthMsg = NodeMessageInFlow & { health?: unknown };
@@ -88,6 +96,8 @@ export = function (RED: NodeAPI) {
           latencyStat: def.latencyStat,
           minEvents: def.minEvents,
           hold: def.hold,
+          queueMaxAge: def.queueMaxAge,
+          queueMaxDead: def.queueMaxDead,
         }),
       );
       interval = intervalOf(def.interval);
@@ -116,11 +126,16 @@ export = function (RED: NodeAPI) {
     function showWorst(): void {
       if (!monitor) return;
       const w = monitor.worst();
+      // A queue alert is as bad as a critical integration: a critical integration is named
+      // first, then an alerted queue, before a warning.
+      const queue = w.state === "critical" ? undefined : monitor.alertedQueues()[0];
+      const state: HealthState = queue ? "critical" : w.state;
       let text: string;
-      if (w.state === "unknown") text = "no data";
+      if (queue) text = `queue: ${queue.queue}`;
+      else if (w.state === "unknown") text = "no data";
       else if (w.state === "healthy") text = `${w.counts.healthy} healthy`;
       else text = `${w.state}: ${w.integration}`;
-      const key = `${w.state}:${text}`;
+      const key = `${state}:${text}`;
       if (key === shown) return;
       shown = key;
       const kinds: Record<HealthState, () => void> = {
@@ -129,19 +144,32 @@ export = function (RED: NodeAPI) {
         warning: () => status.degraded(node, text),
         critical: () => status.failed(node, text),
       };
-      kinds[w.state]();
+      kinds[state]();
     }
 
     let warnedOverflow = false;
+    let warnedQueueOverflow = false;
     function tick(): void {
       if (!monitor) return;
-      const { alerts } = monitor.evaluate();
-      if (alerts.length > 0) {
+      const { alerts, queueAlerts } = monitor.evaluate();
+      if (alerts.length > 0 || queueAlerts.length > 0) {
         const snap = monitor.snapshot();
         for (const a of alerts) {
           const msg: NodeMessage = {
             topic: a.integration,
-            payload: { ...a, metrics: snap.integrations[a.integration] },
+            payload: { kind: "integration", ...a, metrics: snap.integrations[a.integration] },
+          };
+          node.send([null, msg]);
+        }
+        for (const a of queueAlerts) {
+          // Figures only: a queue report carries no message content, and neither does this.
+          const msg: NodeMessage = {
+            topic: `queue:${a.store}/${a.queue}`,
+            payload: {
+              kind: "queue",
+              ...a,
+              metrics: snap.queues.find((q) => q.store === a.store && q.queue === a.queue),
+            },
           };
           node.send([null, msg]);
         }
@@ -152,6 +180,10 @@ export = function (RED: NodeAPI) {
         node.warn(
           `more than ${monitor.config.maxIntegrations} integrations: events of further ones are not counted`,
         );
+      }
+      if (monitor.queuesOverflowed > 0 && !warnedQueueOverflow) {
+        warnedQueueOverflow = true;
+        node.warn(`more than ${monitor.config.maxQueues} queues: reports of further ones are not kept`);
       }
     }
 
@@ -167,10 +199,16 @@ export = function (RED: NodeAPI) {
       }
     };
 
+    // recordQueue checks the report's shape itself and drops a malformed one.
+    const onQueue = (m: QueueMetrics): void => {
+      if (monitor) monitor.recordQueue(m);
+    };
+
     const timers: NodeJS.Timeout[] = [];
     const handlers: RequestHandler[] = [];
     if (monitor) {
       healthBus().on(HEALTH_EVENT, onEvent);
+      healthBus().on(QUEUE_EVENT, onQueue);
       timers.push(setInterval(tick, TICK_MS));
       if (interval > 0) {
         timers.push(
@@ -222,6 +260,7 @@ export = function (RED: NodeAPI) {
 
     node.on("close", (done: () => void) => {
       healthBus().removeListener(HEALTH_EVENT, onEvent);
+      healthBus().removeListener(QUEUE_EVENT, onQueue);
       for (const t of timers) clearInterval(t);
       if (handlers.length > 0) {
         const stack = routeLayers(RED.httpAdmin);

@@ -145,6 +145,8 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "window", bad: "0", good: "300" },
       { field: "healthyRate", bad: "1.5", good: "0.98" },
       { field: "path", bad: "pms-ehr/health", good: "/pms-ehr/health" },
+      { field: "queueMaxAge", bad: "-1", good: "600" },
+      { field: "queueMaxDead", bad: "1.5", good: "10" },
     ],
   },
 };

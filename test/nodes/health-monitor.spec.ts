@@ -3,7 +3,8 @@ import { expect } from "chai";
 import { EventEmitter } from "node:events";
 import helper from "node-red-node-test-helper";
 import healthMonitorNode from "../../nodes/health-monitor/health-monitor";
-import { HEALTH_EVENT, healthBus, reportHealth } from "../../lib/health/bus";
+import { HEALTH_EVENT, QUEUE_EVENT, healthBus, reportHealth, reportQueue } from "../../lib/health/bus";
+import { parsePrometheus, sampleOf } from "../lib/health/prom-parse";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -201,6 +202,130 @@ describe("health-monitor node", function () {
     expect(lastStatus("hm")).to.deep.equal({ fill: "grey", shape: "ring", text: "no data" });
   });
 
+  it("hears durable queues on the bus: one alert when a queue goes bad, one on recovery; status; Prometheus text", async () => {
+    await load([monitorNode("hm", { path: "/pms-ehr/health", queueMaxAge: "60", queueMaxDead: "3" })]);
+    const base = { store: "main", queue: "outbound", inFlight: 1, deadTotal: 3 };
+    // Fine: no alert, and a malformed report is dropped without harm.
+    reportQueue({ ...base, depth: 2, oldestAgeMs: 1000, deadLetters: 0, deliveredTotal: 38 });
+    reportQueue({ ...base, queue: "", depth: -1 } as never);
+    let snap = await snapshot();
+    expect(snap.queues).to.have.length(1);
+    expect(snap.queues[0]).to.include({ store: "main", queue: "outbound", depth: 2, alert: false });
+
+    const raised = next("alert");
+    const reportedAt = Date.now();
+    reportQueue({
+      ...base,
+      depth: 5,
+      oldestAgeMs: 90000,
+      deadLetters: 3,
+      deliveredTotal: 40,
+      time: reportedAt,
+    });
+    const raise = await raised;
+    expect(raise.topic).to.equal("queue:main/outbound");
+    expect(Object.keys(raise.payload).sort()).to.deep.equal([
+      "alert",
+      "kind",
+      "metrics",
+      "queue",
+      "reasons",
+      "store",
+      "time",
+    ]);
+    expect(raise.payload).to.include({ kind: "queue", store: "main", queue: "outbound", alert: "raise" });
+    // The monitor judges once a second: the age is 90 s plus up to a second or so.
+    expect(raise.payload.reasons).to.have.length(2);
+    expect(raise.payload.reasons[0]).to.match(/^oldest message (90|90\.\d|91|91\.\d) s > 60 s$/);
+    expect(raise.payload.reasons[1]).to.equal("dead letters 3 >= 3");
+    const metrics = raise.payload.metrics;
+    expect(metrics).to.include({
+      store: "main",
+      queue: "outbound",
+      depth: 5,
+      inFlight: 1,
+      deadLetters: 3,
+      deliveredTotal: 40,
+      deadTotal: 3,
+      reportedAt: new Date(reportedAt).toISOString(),
+      stale: false,
+      alert: true,
+    });
+    expect(metrics.oldestAgeMs).to.be.within(90000, 92000);
+    expect(lastStatus("hm")).to.deep.equal({ fill: "red", shape: "ring", text: "queue: outbound" });
+
+    const res = await helper.request().get("/pms-ehr/health?format=prometheus");
+    expect(res.status).to.equal(200);
+    const labels = 'store="main",queue="outbound"';
+    const lines = (res.text as string).split("\n");
+    expect(lines).to.include.members([
+      "# TYPE pmsehr_queue_depth gauge",
+      `pmsehr_queue_depth{${labels}} 5`,
+      `pmsehr_queue_in_flight{${labels}} 1`,
+      `pmsehr_queue_dead_letters{${labels}} 3`,
+      "# TYPE pmsehr_queue_delivered_total counter",
+      `pmsehr_queue_delivered_total{${labels}} 40`,
+      `pmsehr_queue_dead_total{${labels}} 3`,
+      `pmsehr_queue_alert{${labels}} 1`,
+      `pmsehr_queue_last_report_timestamp_seconds{${labels}} ${reportedAt / 1000}`,
+    ]);
+    const age = sampleOf(parsePrometheus(res.text as string), "pmsehr_queue_oldest_age_seconds", {
+      store: "main",
+      queue: "outbound",
+    });
+    expect(age).to.be.within(90, 95);
+
+    // Still bad and reported again: no second alert.
+    reportQueue({ ...base, depth: 6, oldestAgeMs: 95000, deadLetters: 4, deliveredTotal: 40 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(alerts).to.have.length(1);
+
+    const cleared = next("alert");
+    reportQueue({ ...base, depth: 0, oldestAgeMs: 0, deadLetters: 0, deliveredTotal: 46 });
+    const clear = await cleared;
+    expect(clear.topic).to.equal("queue:main/outbound");
+    expect(clear.payload).to.deep.include({
+      kind: "queue",
+      store: "main",
+      queue: "outbound",
+      alert: "clear",
+      reasons: raise.payload.reasons,
+    });
+    expect(clear.payload.metrics).to.include({ depth: 0, deadLetters: 0, deliveredTotal: 46, alert: false });
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(alerts).to.have.length(2);
+    expect(lastStatus("hm")).to.deep.equal({ fill: "grey", shape: "ring", text: "no data" });
+    snap = await snapshot();
+    expect(snap.queues[0]).to.include({ depth: 0, oldestAgeMs: 0, alert: false });
+    const after = await helper.request().get("/pms-ehr/health?format=prometheus");
+    expect(after.text).to.include(`pmsehr_queue_alert{${labels}} 0\n`);
+    expect(caught).to.deep.equal([]);
+  });
+
+  it("a critical integration is named in the status before a queue alert", async () => {
+    await load([monitorNode("hm", { queueMaxDead: "1" })]);
+    const hm = helper.getNode("hm");
+    const raised = next("alert");
+    reportQueue({
+      store: "main",
+      queue: "hl7",
+      depth: 0,
+      inFlight: 0,
+      oldestAgeMs: 0,
+      deadLetters: 1,
+      deliveredTotal: 0,
+      deadTotal: 1,
+    });
+    expect((await raised).payload.queue).to.equal("hl7");
+    expect(lastStatus("hm")).to.deep.equal({ fill: "red", shape: "ring", text: "queue: hl7" });
+    const second = next("alert");
+    for (let i = 0; i < 5; i++) hm.receive(health("fhir", false, 10, "FHIR_HTTP_503"));
+    const a = await second;
+    expect(a.topic).to.equal("fhir");
+    expect(a.payload).to.include({ kind: "integration", integration: "fhir", alert: "raise" });
+    expect(lastStatus("hm")).to.deep.equal({ fill: "red", shape: "ring", text: "critical: fhir" });
+  });
+
   it("a bad property or path is HEALTH_CONFIG; the node then records nothing", async () => {
     const before = healthBus().listenerCount(HEALTH_EVENT);
     await load([
@@ -208,9 +333,11 @@ describe("health-monitor node", function () {
       monitorNode("rates", { warningRate: "0.99" }),
       monitorNode("flows", { path: "/flows" }),
       monitorNode("dots", { path: "/a/../b" }),
+      monitorNode("age", { queueMaxAge: "-5" }),
+      monitorNode("dead", { queueMaxDead: "2.5" }),
     ]);
     expect(healthBus().listenerCount(HEALTH_EVENT)).to.equal(before);
-    for (const id of ["w0", "rates", "flows", "dots"]) {
+    for (const id of ["w0", "rates", "flows", "dots", "age", "dead"]) {
       expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
       const p = next("caught");
       helper.getNode(id).receive({ payload: 1 });
@@ -220,12 +347,14 @@ describe("health-monitor node", function () {
 
   it("two monitors with different paths coexist; a second one on a taken path is refused; close removes routes and listeners", async () => {
     const before = healthBus().listenerCount(HEALTH_EVENT);
+    const queuesBefore = healthBus().listenerCount(QUEUE_EVENT);
     await load([
       monitorNode("a", { path: "/pms-ehr/health" }),
       monitorNode("b", { path: "/pms-ehr/health2/" }),
       monitorNode("c", { path: "/PMS-EHR/health" }),
     ]);
     expect(healthBus().listenerCount(HEALTH_EVENT)).to.equal(before + 2);
+    expect(healthBus().listenerCount(QUEUE_EVENT)).to.equal(queuesBefore + 2);
     expect(adminRoutes()).to.include.members([
       "/pms-ehr/health",
       "/pms-ehr/health/dashboard",
@@ -236,6 +365,7 @@ describe("health-monitor node", function () {
     await helper.unload();
     expect(adminRoutes().filter((r) => r.startsWith("/pms-ehr"))).to.deep.equal([]);
     expect(healthBus().listenerCount(HEALTH_EVENT)).to.equal(before);
+    expect(healthBus().listenerCount(QUEUE_EVENT)).to.equal(queuesBefore);
     expect(lastStatus("a")).to.deep.equal({});
     await load([monitorNode("c", { path: "/pms-ehr/health" })]);
     expect(adminRoutes()).to.include("/pms-ehr/health");

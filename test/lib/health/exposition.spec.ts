@@ -83,6 +83,82 @@ describe("health: Prometheus exposition", () => {
     const m = new HealthMonitor(parseHealthConfig({}));
     const f = parsePrometheus(toPrometheus(m.snapshot()));
     expect(f.get("pmsehr_integration_state")?.samples).to.deep.equal([]);
+    expect(f.get("pmsehr_queue_depth")?.samples).to.deep.equal([]);
+    expect(f.get("pmsehr_queue_depth")?.type).to.equal("gauge");
+  });
+
+  it("exposes each queue by store and queue, exactly; a stale queue keeps only its counters", () => {
+    const clock = { now: T0 };
+    const m = new HealthMonitor(parseHealthConfig({ window: 60, hold: 0, queueMaxDead: 2 }), {
+      now: () => clock.now,
+    });
+    m.recordQueue({
+      store: "old",
+      queue: "closed",
+      depth: 1,
+      inFlight: 0,
+      oldestAgeMs: 0,
+      deadLetters: 0,
+      deliveredTotal: 5,
+      deadTotal: 0,
+    });
+    clock.now = T0 + 90000;
+    m.recordQueue({
+      store: 'main "db"\\x',
+      queue: "out\nbound",
+      depth: 3,
+      inFlight: 1,
+      oldestAgeMs: 2500,
+      deadLetters: 2,
+      deliveredTotal: 120,
+      deadTotal: 7,
+      time: T0 + 89000,
+    });
+    m.evaluate();
+    const text = toPrometheus(m.snapshot());
+    const queuePart = text.slice(text.indexOf("# HELP pmsehr_queue_depth"));
+    const main = 'store="main \\"db\\"\\\\x",queue="out\\nbound"';
+    const old = 'store="old",queue="closed"';
+    expect(queuePart).to.equal(
+      [
+        "# HELP pmsehr_queue_depth Messages committed and not yet delivered or dead: waiting plus in flight (absent while the queue is stale).",
+        "# TYPE pmsehr_queue_depth gauge",
+        `pmsehr_queue_depth{${main}} 3`,
+        "# HELP pmsehr_queue_in_flight Deliveries handed to the flow and not yet finished (absent while the queue is stale).",
+        "# TYPE pmsehr_queue_in_flight gauge",
+        `pmsehr_queue_in_flight{${main}} 1`,
+        "# HELP pmsehr_queue_oldest_age_seconds Age of the oldest message not yet delivered or dead, 0 when the queue is empty (absent while the queue is stale).",
+        "# TYPE pmsehr_queue_oldest_age_seconds gauge",
+        `pmsehr_queue_oldest_age_seconds{${main}} 3.5`,
+        "# HELP pmsehr_queue_dead_letters Dead letters kept now (absent while the queue is stale).",
+        "# TYPE pmsehr_queue_dead_letters gauge",
+        `pmsehr_queue_dead_letters{${main}} 2`,
+        "# HELP pmsehr_queue_delivered_total Messages delivered since the store was created, as last reported.",
+        "# TYPE pmsehr_queue_delivered_total counter",
+        `pmsehr_queue_delivered_total{${main}} 120`,
+        `pmsehr_queue_delivered_total{${old}} 5`,
+        "# HELP pmsehr_queue_dead_total Messages turned into dead letters since the store was created, as last reported.",
+        "# TYPE pmsehr_queue_dead_total counter",
+        `pmsehr_queue_dead_total{${main}} 7`,
+        `pmsehr_queue_dead_total{${old}} 0`,
+        "# HELP pmsehr_queue_alert 1 while an alert is raised for the queue.",
+        "# TYPE pmsehr_queue_alert gauge",
+        `pmsehr_queue_alert{${main}} 1`,
+        `pmsehr_queue_alert{${old}} 0`,
+        "# HELP pmsehr_queue_last_report_timestamp_seconds When the queue last reported (Unix time); a window without a report makes it stale.",
+        "# TYPE pmsehr_queue_last_report_timestamp_seconds gauge",
+        `pmsehr_queue_last_report_timestamp_seconds{${main}} ${(T0 + 89000) / 1000}`,
+        `pmsehr_queue_last_report_timestamp_seconds{${old}} ${T0 / 1000}`,
+        "",
+      ].join("\n"),
+    );
+    // The strict parser reads the escaped labels back as the names were.
+    const f = parsePrometheus(text);
+    const labels = { store: 'main "db"\\x', queue: "out\nbound" };
+    expect(sampleOf(f, "pmsehr_queue_depth", labels)).to.equal(3);
+    expect(sampleOf(f, "pmsehr_queue_depth", { store: "old", queue: "closed" })).to.equal(undefined);
+    expect(f.get("pmsehr_queue_delivered_total")?.type).to.equal("counter");
+    expect(f.get("pmsehr_queue_oldest_age_seconds")?.type).to.equal("gauge");
   });
 
   it("the test parser itself rejects what the format forbids", () => {
