@@ -70,14 +70,14 @@ export class WebhookVerifier {
     for (const [name, value, min] of [
       ["tolerance", options.toleranceSeconds, 1],
       ["max bytes", options.maxBytes, 1],
-      ["max ids", options.maxIds, 1],
+      ["max ids", options.maxIds, 0],
     ] as const) {
       if (!Number.isInteger(value) || value < min) {
         throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}`);
       }
     }
     this.keys = parseSecrets(options.scheme, options.secrets).map((key) => createSecretKey(key));
-    this.seen = new SeenIds(options.maxIds);
+    this.seen = new SeenIds(Math.max(1, options.maxIds));
   }
 
   async check(req: WebhookRequest, nowMs = Date.now()): Promise<Outcome> {
@@ -98,6 +98,8 @@ export class WebhookVerifier {
     const payload = parsePayload(req.body);
     const eventType = eventTypeOf(result, payload);
     const remember = (): boolean => {
+      // 0: no de-duplication here; a durable-queue's dedupe id does it, after the commit.
+      if (this.options.maxIds === 0) return true;
       if (this.seen.hasAny(result.dedupeKeys, nowMs)) return false;
       for (const key of result.dedupeKeys) this.seen.add(key, result.replayableUntilMs, nowMs);
       return true;
@@ -122,7 +124,7 @@ export class WebhookVerifier {
             eventType,
             payload,
           };
-    if (!this.options.persistence) return outcome(remember());
+    if (!this.options.persistence || this.options.maxIds === 0) return outcome(remember());
     return this.persisted(remember, result.dedupeKeys, nowMs).then(outcome);
   }
 

@@ -67,6 +67,7 @@ export = function (RED: NodeAPI) {
     let timer: NodeJS.Timeout | undefined;
     let shown = "";
     let lastMetrics = "";
+    let lastReported = 0;
     let storeFailing = false;
 
     function keyOf(msg: QueueMsg): Promise<string | null> | string | null {
@@ -112,8 +113,11 @@ export = function (RED: NodeAPI) {
         deadTotal: s.deadTotal,
       };
       const signature = JSON.stringify(metrics);
-      if (signature !== lastMetrics || s.depth > 0) {
+      // Also when nothing changed, now and then: a health-monitor takes a queue silent for its window as stale.
+      const now = Date.now();
+      if (signature !== lastMetrics || s.depth > 0 || now - lastReported >= 30_000) {
         lastMetrics = signature;
+        lastReported = now;
         reportQueue(metrics);
       }
     }

@@ -28,6 +28,7 @@ type DoneMsg = NodeMessageInFlow & {
   };
   error?: ErrorLike;
   fhir?: { retryAfterMs?: unknown };
+  mapping?: { errors?: Array<{ code?: unknown; field?: unknown; message?: unknown }> };
   legacy?: { retryAfterMs?: unknown };
 };
 
@@ -40,6 +41,25 @@ function resultOf(setting: string | undefined, msg: DoneMsg): Result {
       ? `msg.queue.result must be "success" or "failure", got ${JSON.stringify(value) ?? "nothing"}`
       : `result must be success, failure or msg, got "${setting}"`,
   );
+}
+
+/**
+ * What failed: the error a Catch node caught, else the first error of a mapper's "invalid" output
+ * (only its code and field: the message may quote the record).
+ */
+function failureOf(msg: DoneMsg): { code: string; message: string } {
+  const text = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+  const code = text(msg.error?.code);
+  if (code || text(msg.error?.message)) {
+    return { code: code ?? "QUEUE_FAILED", message: text(msg.error?.message) ?? "delivery failed" };
+  }
+  const first = Array.isArray(msg.mapping?.errors) ? msg.mapping.errors[0] : undefined;
+  const mapCode = text(first?.code);
+  if (mapCode) {
+    const field = text(first?.field);
+    return { code: mapCode, message: field ? `mapping failed at ${field}` : "mapping failed" };
+  }
+  return { code: "QUEUE_FAILED", message: "delivery failed" };
 }
 
 /** The wait a failed destination asked for: the error's own, else what the request node recorded. */
@@ -92,12 +112,7 @@ export = function (RED: NodeAPI) {
         meta.outcome = finished ? "delivered" : "stale";
         status.ok(node, finished ? "delivered" : "stale");
       } else {
-        const code =
-          typeof msg.error?.code === "string" && msg.error.code !== "" ? msg.error.code : "QUEUE_FAILED";
-        const message =
-          typeof msg.error?.message === "string" && msg.error.message !== ""
-            ? msg.error.message
-            : "delivery failed";
+        const { code, message } = failureOf(msg);
         const retryAfterMs = retryAfterOf(msg);
         const outcome: FailOutcome = await open.handle.fail(
           id,

@@ -44,7 +44,7 @@ export function optionsOf(props: WebhookVerifyProps): WebhookVerifyOptions {
     scheme,
     toleranceSeconds: integer("tolerance", props.tolerance, VERIFIER_DEFAULTS.toleranceSeconds, 1),
     maxBytes: integer("max bytes", props.maxBytes, VERIFIER_DEFAULTS.maxBytes, 1),
-    maxIds: integer("max ids", props.maxIds, VERIFIER_DEFAULTS.maxIds, 1),
+    maxIds: integer("max ids", props.maxIds, VERIFIER_DEFAULTS.maxIds, 0),
     respond: props.respond !== false && props.respond !== "false",
     integration: text(props.integration) || "webhook",
     store: text(props.store) || undefined,

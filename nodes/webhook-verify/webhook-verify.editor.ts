@@ -33,7 +33,7 @@
       },
       tolerance: { value: "300", validate: intAtLeast(1) },
       maxBytes: { value: "1048576", validate: intAtLeast(1) },
-      maxIds: { value: "10000", validate: intAtLeast(1) },
+      maxIds: { value: "10000", validate: intAtLeast(0) },
       respond: { value: true },
       integration: { value: "webhook" },
       store: { value: "" },

@@ -9,10 +9,8 @@ import {
   PATIENT_SYSTEM,
   danglingReferences,
   expectPatientOf,
-  flowContext,
   loadPipeline,
   logLinesWith,
-  pressInject,
   resolved,
   startServices,
   storedBy,
@@ -24,23 +22,28 @@ import {
 /**
  * flows/pms-webhook-to-ehr.json in a real Node-RED, with the PMS simulator sending signed
  * webhooks to it and the sandbox FHIR server behind it: assertions are on what the EHR holds
- * and on the flow's dead-letter list.
+ * and on the dead letters of the flow's durable queue, read and replayed through the admin API.
  */
 
 const NAME = "pms-webhook-to-ehr";
 const FLOW = loadPipeline(NAME);
-const TAB = `${NAME}-tab`;
+const QUEUE_PATH = `/pms-ehr/queues/${NAME}-store/pms-webhooks`;
 
+/** A dead letter as the admin API lists it (no record data). */
 interface DeadLetter {
-  at: string;
+  id: number;
   code: string;
+  message: string;
+  key: string | null;
+  attempts: number;
+}
+/** With what the stored event says, read one message at a time as an operator would. */
+type DeadEvent = DeadLetter & {
   eventType?: string;
-  deliveryId?: string;
   resourceType?: string;
   resourceId?: string;
-  status?: number;
-  fields: string[];
-}
+  deliveryId?: string;
+};
 
 const patientMap = compileBuiltin("patient");
 const appointmentMap = compileBuiltin("appointment");
@@ -58,7 +61,37 @@ describe("pipeline pms-webhook-to-ehr", function () {
   let rt: Runtime;
 
   const deadLetters = async (): Promise<DeadLetter[]> =>
-    (await flowContext<DeadLetter[]>(rt, TAB, "deadLetters")) ?? [];
+    (await rt.getJson<{ letters: DeadLetter[] }>(`${QUEUE_PATH}/dead`)).letters;
+
+  const deadEvents = async (): Promise<DeadEvent[]> =>
+    Promise.all(
+      (await deadLetters()).map(async (letter) => {
+        const stored = await rt.getJson<{
+          msg: {
+            topic?: string;
+            payload?: { resourceType?: string; resourceId?: string };
+            webhook?: { id?: string };
+          };
+        }>(`${QUEUE_PATH}/messages/${letter.id}`);
+        return {
+          ...letter,
+          eventType: stored.msg.topic,
+          resourceType: stored.msg.payload?.resourceType,
+          resourceId: stored.msg.payload?.resourceId,
+          deliveryId: stored.msg.webhook?.id,
+        };
+      }),
+    );
+
+  const replay = async (filter: Record<string, unknown> = {}): Promise<number> => {
+    const res = await fetch(`${rt.url}${QUEUE_PATH}/replay`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(filter),
+    });
+    expect(res.status).to.equal(200);
+    return ((await res.json()) as { replayed: number }).replayed;
+  };
 
   /** The simulator's webhooks, signed pms-hmac, to the pipeline's route. */
   const webhooksToRuntime = (): void =>
@@ -222,15 +255,14 @@ describe("pipeline pms-webhook-to-ehr", function () {
       ?.versionId;
     await pms.emit("appointment.scheduled", structuredClone(appt));
     await pms.emit("appointment.scheduled", structuredClone(twinned));
-    const letters = await waitFor("the appointments dead-lettered", async () => {
-      const l = await deadLetters();
-      return l.length === 2 && l;
-    });
+    await waitFor("the appointments dead-lettered", async () => (await deadLetters()).length === 2);
+    const letters = await deadEvents();
     const letter = letters.find((l) => l.resourceId === appt.id)!;
     const ambiguous = letters.find((l) => l.resourceId === twinned.id)!;
     expect(ambiguous).to.include({
       code: "FHIR_HTTP_412",
-      status: 412,
+      attempts: 1,
+      key: twinned.patientId,
       resourceType: "appointment",
       resourceId: twinned.id,
     });
@@ -240,7 +272,8 @@ describe("pipeline pms-webhook-to-ehr", function () {
     services.fhir.repository.delete("Patient", (twin as { id: string }).id);
     expect(letter).to.include({
       code: "FHIR_HTTP_400",
-      status: 400,
+      attempts: 1,
+      key: newcomer.id,
       resourceType: "appointment",
       resourceId: appt.id,
     });
@@ -252,7 +285,7 @@ describe("pipeline pms-webhook-to-ehr", function () {
     await waitFor("the patient in the EHR", () =>
       storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(newcomer.id),
     );
-    await pressInject(rt, `${NAME}-replay-now`);
+    expect(await replay({ ids: [letter.id, ambiguous.id] })).to.equal(2);
     const stored = await waitFor("the appointment in the EHR", () =>
       storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id),
     );
@@ -261,7 +294,7 @@ describe("pipeline pms-webhook-to-ehr", function () {
     expect(await danglingReferences(services, ["Patient", "Appointment"])).to.deep.equal([]);
   });
 
-  it("lists failures as dead letters without record data, and a replay writes them once fixed", async function () {
+  it("retries what may pass, keeps what will not as dead letters without record data, and a replay writes them once fixed", async function () {
     const fhirBefore = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size;
     // A record the PMS no longer has: the fetch answers 404.
     const ghost = { ...structuredClone(pms.data.patients[0]), id: "pat-99999" };
@@ -273,50 +306,46 @@ describe("pipeline pms-webhook-to-ehr", function () {
       dateOfBirth: "1990-02-30",
       gender: "F",
     });
-    // The EHR failing once: the upsert is answered 500 (not retried).
+    // The EHR failing once: the upsert is answered 500, which the queue retries.
     services.fhir.faults.next(1, { status: 500 });
     await pms.completeAppointment(pms.data.appointments[2].id);
-
-    const letters = await waitFor("three dead letters", async () => {
-      const l = await deadLetters();
-      return l.length >= 3 && l;
+    await waitFor("the completed appointment in the EHR after a retry", () => {
+      const a = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(pms.data.appointments[2].id);
+      return (a as { status?: string })?.status === "fulfilled";
     });
-    const byCode = new Map(letters.map((l) => [l.code, l]));
-    expect([...byCode.keys()].sort()).to.deep.equal(["FHIR_HTTP_500", "LEGACY_HTTP_404", "MAP_VALIDATE"]);
+
+    await waitFor("two dead letters", async () => (await deadLetters()).length >= 2);
+    const letters = await deadLetters();
+    const events = await deadEvents();
+    const byCode = new Map(events.map((l) => [l.code, l]));
+    expect([...byCode.keys()].sort()).to.deep.equal(["LEGACY_HTTP_404", "MAP_VALIDATE"]);
     expect(byCode.get("LEGACY_HTTP_404")).to.include({
       eventType: "patient.updated",
       resourceType: "patient",
       resourceId: "pat-99999",
-      status: 404,
+      key: "pat-99999",
+      attempts: 1,
     });
-    expect(byCode.get("MAP_VALIDATE")).to.include({ resourceType: "patient", resourceId: bad.id });
-    expect(byCode.get("MAP_VALIDATE")!.fields).to.deep.equal(["dateOfBirth"]);
-    expect(byCode.get("FHIR_HTTP_500")).to.include({
-      eventType: "appointment.completed",
-      resourceType: "appointment",
-      resourceId: pms.data.appointments[2].id,
-      status: 500,
+    expect(byCode.get("MAP_VALIDATE")).to.include({
+      resourceId: bad.id,
+      message: "mapping failed at dateOfBirth",
     });
-    for (const l of letters) expect(l.deliveryId).to.match(/^sig:/);
-    // Nothing half-written, and no record data kept or logged.
+    for (const l of events) expect(l.deliveryId).to.match(/^sig:/);
+    // Nothing half-written, and no record data in the dead-letter list or the log.
     expect(storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(bad.id)).to.equal(false);
     expect(storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size).to.equal(fhirBefore);
     const phi = [bad.firstName, bad.lastName, bad.dateOfBirth, ghost.lastName];
     expect(JSON.stringify(letters)).to.not.match(new RegExp(phi.join("|")));
     expect(logLinesWith(rt, phi)).to.deep.equal([]);
 
-    // Fixed at the source, then replayed: the two fixable records are written, the ghost is listed again.
+    // Fixed at the source, then every dead letter replayed: the fixable record is written, the ghost dies again.
     pms.data.patients.find((p) => p.id === bad.id)!.dateOfBirth = "1990-02-28";
-    await pressInject(rt, `${NAME}-replay-now`);
+    expect(await replay()).to.equal(2);
     await waitFor("the fixed patient in the EHR", () =>
       storedBy(services.fhir, "Patient", PATIENT_SYSTEM).has(bad.id),
     );
-    await waitFor("the completed appointment in the EHR", () => {
-      const a = storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(pms.data.appointments[2].id);
-      return (a as { status?: string })?.status === "fulfilled";
-    });
     const after = await waitFor("the ghost listed again", async () => {
-      const l = await deadLetters();
+      const l = await deadEvents();
       return l.length === 1 && l;
     });
     expect(after[0]).to.include({ code: "LEGACY_HTTP_404", resourceId: "pat-99999" });

@@ -88,6 +88,17 @@ describe("lib/webhook/verifier WebhookVerifier", () => {
     });
   });
 
+  it("with maxIds 0 forwards every verified repeat (a durable queue de-duplicates after its commit) and still rejects forgeries", async () => {
+    const store = { saved: 0, load: async () => undefined, save: async () => void (store.saved += 1) };
+    const v = make({ maxIds: 0, persistence: store });
+    expect((await v.check(delivery("msg_0"), NOW)).kind).to.equal("verified");
+    expect((await v.check(delivery("msg_0", undefined, NOW + 5000), NOW + 5000)).kind).to.equal("verified");
+    expect(store.saved).to.equal(0);
+    const forged = delivery("msg_0");
+    forged.body = Buffer.from('{"eventType":"patient.deleted"}');
+    expect((await v.check(forged, NOW)).kind).to.equal("rejected");
+  });
+
   it("forwards one of two copies arriving together", async () => {
     const v = make();
     const outs = await Promise.all([v.check(delivery("msg_2"), NOW), v.check(delivery("msg_2"), NOW)]);
@@ -150,7 +161,7 @@ describe("lib/webhook/verifier WebhookVerifier", () => {
     for (const extra of [
       { toleranceSeconds: 0 },
       { maxBytes: 0 },
-      { maxIds: 0 },
+      { maxIds: -1 },
       { secrets: "" },
       { secrets: "whsec_%%%" },
     ]) {
