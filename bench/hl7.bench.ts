@@ -139,7 +139,7 @@ function message(template: string): string {
 }
 
 /** 8 connections, each sending its next message on the last one's ACK, for `ms`. */
-async function closedLoop(
+export async function closedLoop(
   port: number,
   template: string,
   ms: number,

@@ -133,7 +133,10 @@ function flows(): FlowNode[] {
 let counter = 0;
 
 /** A fresh delivery: distinct id, current timestamp, signed for the route that verifies `scheme`. */
-function delivery(scheme: WebhookScheme, path: string): { headers: Record<string, string>; body: string } {
+export function delivery(
+  scheme: WebhookScheme,
+  path: string,
+): { headers: Record<string, string>; body: string } {
   counter++;
   const body = JSON.stringify({
     eventType: "patient.updated",
@@ -156,11 +159,11 @@ function delivery(scheme: WebhookScheme, path: string): { headers: Record<string
 type Delivery = ReturnType<typeof delivery>;
 
 /** `count` deliveries signed now, to be sent within the timestamp tolerance. */
-function signAhead(scheme: WebhookScheme, path: string, count: number): Delivery[] {
+export function signAhead(scheme: WebhookScheme, path: string, count: number): Delivery[] {
   return Array.from({ length: count }, () => delivery(scheme, path));
 }
 
-async function load(
+export async function load(
   url: string,
   path: string,
   scheme: WebhookScheme,
@@ -195,7 +198,7 @@ const CLOCK_TICKS = (() => {
 })();
 
 /** CPU time (user + system, ms) a process has used so far, from /proc; undefined elsewhere. */
-function cpuMs(pid: number | undefined): number | undefined {
+export function cpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");

@@ -47,6 +47,15 @@ else
   npm ci "${npm_flags[@]}" --ignore-scripts >/dev/null
 fi
 npm install "${npm_flags[@]}" --ignore-scripts --no-save node-red@5 node-red-node-test-helper@0.3.6 >/dev/null
+# better-sqlite3 is a native addon: the copy in node_modules was built for Node 20. Built again
+# here from source, against Node 22's own headers (the `node` package's platform package ships
+# them), which npm also uses for the packaging test's install of the tarball.
+headers="$(dirname "$(dirname "$(dirname "$(find "$work/node22/node_modules" -path '*/include/node/node_version.h' | head -n 1)")")")"
+[ -f "$headers/include/node/node_version.h" ] || { echo "ci-node-red-5: no Node 22 headers in the node package" >&2; exit 1; }
+export npm_config_nodedir="$headers"
+step "rebuilding better-sqlite3 for $node22_version"
+npm rebuild "${npm_flags[@]}" better-sqlite3 >/dev/null
+node -e 'new (require("better-sqlite3"))(":memory:").close()'
 nr_version="$(node -p 'require("node-red/package.json").version')"
 helper_version="$(node -p 'require("node-red-node-test-helper/package.json").version')"
 case "$nr_version" in

@@ -48,7 +48,7 @@
     },
     inputs: 1,
     outputs: 2,
-    icon: "font-awesome/fa-database",
+    icon: "queue.svg",
     paletteLabel: "durable queue",
     label: function () {
       return this.name || (this.queue ? `queue ${this.queue}` : "durable queue");

@@ -336,6 +336,59 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
       }
     });
 
+    it("stores and delivers a message with the SQLite driver npm installed for this Node.js", async () => {
+      const tab = "pack-queue";
+      const flow = [
+        { id: tab, type: "tab", label: "queue" },
+        {
+          id: "pack-store",
+          type: "message-store",
+          name: "pack store",
+          file: "pack-test.db",
+          synchronous: "full",
+        },
+        { id: "in", type: "http in", z: tab, url: "/pack-queue", method: "post", wires: [["q"]] },
+        {
+          id: "q",
+          type: "durable-queue",
+          z: tab,
+          store: "pack-store",
+          queue: "pack",
+          key: "payload.id",
+          keyType: "msg",
+          wires: [["res"], ["done"]],
+        },
+        { id: "res", type: "http response", z: tab, statusCode: "202", wires: [] },
+        { id: "done", type: "queue-done", z: tab, result: "success", wires: [] },
+      ].map((n) => ("z" in n ? { x: 100, y: 100, ...n } : n));
+      const from = red!.logs.length;
+      const deployed = await fetch(`${red!.url}/flows`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+        body: JSON.stringify(flow),
+      });
+      expect(deployed.status).to.be.oneOf([200, 204]);
+      await red!.waitForLog(/\[info\] Started flows/, 30000, from);
+      const posted = await fetch(`${red!.url}/pack-queue`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: "p1" }),
+      });
+      expect(posted.status).to.equal(202);
+      type Listing = {
+        stores: Array<{ id: string; queues: Array<{ queue: string; deliveredTotal: number }> }>;
+      };
+      let delivered = 0;
+      for (let i = 0; i < 100 && delivered === 0; i++) {
+        const listing = await getJson<Listing>("/pms-ehr/queues");
+        delivered = listing.stores.find((st) => st.id === "pack-store")?.queues[0]?.deliveredTotal ?? 0;
+        if (delivered === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(delivered).to.equal(1);
+      expect(existsSync(join(userDir, "pack-test.db"))).to.equal(true);
+      expect(red!.logs.slice(from).filter((l) => /\[error\]/.test(l))).to.deep.equal([]);
+    });
+
     it("has an example using every node that is not a config node (node-red-dev check N02)", () => {
       const used = new Set(
         files
