@@ -144,7 +144,7 @@ async function libBench(): Promise<void> {
 const TAB = "bench-queue";
 const SECRET = "bench-pms-hmac-secret";
 
-function flows(dbFile: string, ports: { reply: number; queued: number }): FlowNode[] {
+export function flows(dbFile: string, ports: { reply: number; queued: number }): FlowNode[] {
   const at = (x: number, y: number) => ({ z: TAB, x, y });
   const httpIn = (id: string, url: string, next: string, y: number): FlowNode => ({
     id,
@@ -324,8 +324,10 @@ async function nodeRedBench(): Promise<void> {
   }
 }
 
+/** BENCH_QUEUE_PARTS=lib or =node-red runs one half. */
 export async function run(): Promise<void> {
+  const parts = process.env.BENCH_QUEUE_PARTS ?? "lib,node-red";
   console.log(`machine: ${cpus().length} cores, load average ${loadavg()[0].toFixed(2)}`);
-  await libBench();
-  await nodeRedBench();
+  if (parts.includes("lib")) await libBench();
+  if (parts.includes("node-red")) await nodeRedBench();
 }

@@ -161,7 +161,6 @@ export = function (RED: NodeAPI) {
         pumping = false;
       }
       if (closed) return;
-      refresh();
       const due = handle.inFlight() < options.concurrency ? handle.nextDueInMs() : undefined;
       if (timer) clearTimeout(timer);
       timer = undefined;
@@ -180,7 +179,10 @@ export = function (RED: NodeAPI) {
 
     // Stuck deliveries (a flow that never reaches queue-done) are caught when their visibility
     // runs out; the status and the health metrics follow the queue once a second.
-    const heartbeat = setInterval(() => void pump(), 1000);
+    const heartbeat = setInterval(() => {
+      void pump();
+      refresh();
+    }, 1000);
     let unsubscribe: (() => void) | undefined;
     if (handle && options && storeNode?.open) {
       unsubscribe = handle.onReady(wake);
