@@ -52,6 +52,9 @@ export interface SandboxOptions {
   /** MLLP ports the HL7 pipelines listen on (0 = free ports, the default). */
   hl7AdtPort?: number;
   hl7SiuPort?: number;
+  /** MLLP ports of the HL7 pipelines' queue paths (AA once stored); 0 = free ports. */
+  hl7AdtQueuePort?: number;
+  hl7SiuQueuePort?: number;
   /** Seeded PMS data (see generatePmsData; defaults: seed 1, 200 patients, 500 appointments). */
   pmsData?: { seed?: number; patients?: number; appointments?: number; start?: string };
 }
@@ -92,6 +95,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const webhookSecret = randomBytes(24).toString("base64url");
   const adtPort = options.hl7AdtPort || (await freePort(host));
   const siuPort = options.hl7SiuPort || (await freePort(host));
+  const adtQueuePort = options.hl7AdtQueuePort || (await freePort(host));
+  const siuQueuePort = options.hl7SiuQueuePort || (await freePort(host));
   const env: Record<string, string> = {
     FHIR_BASE_URL: fhir.url,
     FHIR_TOKEN_URL: fhir.tokenUrl,
@@ -99,6 +104,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     PMS_BASE_URL: pms.url,
     HL7_ADT_PORT: String(adtPort),
     HL7_SIU_PORT: String(siuPort),
+    HL7_ADT_QUEUE_PORT: String(adtQueuePort),
+    HL7_SIU_QUEUE_PORT: String(siuQueuePort),
     HL7_DOWNSTREAM_HOST: downstream.host,
     HL7_DOWNSTREAM_PORT: String(downstream.port),
   };

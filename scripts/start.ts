@@ -4,7 +4,7 @@
  * that only runs on a long timer. Ctrl-C stops everything and prints what flowed.
  *
  * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), HL7_ADT_PORT (2575),
- * HL7_SIU_PORT (2576), NODE_RED_USER_DIR (.node-red-data).
+ * HL7_SIU_PORT (2576), HL7_ADT_QUEUE_PORT (2577), HL7_SIU_QUEUE_PORT (2578), NODE_RED_USER_DIR (.node-red-data).
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     pmsPort: port("PMS_PORT", 8104),
     hl7AdtPort: port("HL7_ADT_PORT", 2575),
     hl7SiuPort: port("HL7_SIU_PORT", 2576),
+    hl7AdtQueuePort: port("HL7_ADT_QUEUE_PORT", 2577),
+    hl7SiuQueuePort: port("HL7_SIU_QUEUE_PORT", 2578),
     // Seeded from two days ago, so that some visits are still ahead (care-coordination acts on those).
     pmsData: { start: new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10) + "T08:00:00Z" },
   });
@@ -123,6 +125,7 @@ async function main(): Promise<void> {
   FHIR R4 sandbox    ${sandbox.fhir.url}   (OAuth2 token endpoint ${sandbox.fhir.tokenUrl})
   PMS simulator      ${sandbox.pms.url}   (pms-hmac signed REST API; webhooks to ${red.url}/pms/webhooks)
   HL7 v2 over MLLP   ADT to :${sandbox.env.HL7_ADT_PORT}, SIU to :${sandbox.env.HL7_SIU_PORT} every 5 s; downstream :${sandbox.downstream.port}
+                     queue paths (AA once stored): ADT :${sandbox.env.HL7_ADT_QUEUE_PORT}, SIU :${sandbox.env.HL7_SIU_QUEUE_PORT}
   Health dashboard   ${red.url}/pms-ehr/health/dashboard
 
   Ctrl-C stops everything.

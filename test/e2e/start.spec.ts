@@ -115,7 +115,15 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
 
   const shipped = pipelines();
   const shippedTabs = new Map(shipped.map((p) => [p.tab.id, p]));
-  let ports: { nodeRed: number; fhir: number; pms: number; adt: number; siu: number };
+  let ports: {
+    nodeRed: number;
+    fhir: number;
+    pms: number;
+    adt: number;
+    siu: number;
+    adtQueue: number;
+    siuQueue: number;
+  };
   let userDir: string;
   let child: ChildProcess | undefined;
   let exited: Promise<[number | null, NodeJS.Signals | null]>;
@@ -159,8 +167,8 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
   }
 
   before(async function () {
-    const [nodeRed, fhir, pms, adt, siu] = await distinctFreePorts(5);
-    ports = { nodeRed, fhir, pms, adt, siu };
+    const [nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue] = await distinctFreePorts(7);
+    ports = { nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue };
     userDir = mkdtempSync(join(tmpdir(), "nr-start-"));
     startedAt = Date.now();
     child = spawn(process.execPath, [START], {
@@ -172,6 +180,8 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
         PMS_PORT: String(pms),
         HL7_ADT_PORT: String(adt),
         HL7_SIU_PORT: String(siu),
+        HL7_ADT_QUEUE_PORT: String(adtQueue),
+        HL7_SIU_QUEUE_PORT: String(siuQueue),
         NODE_RED_USER_DIR: userDir,
       },
       // Its own process group, so that Ctrl-C can be sent to the group as a terminal does.

@@ -36,19 +36,23 @@ describe("pipeline hl7-adt-to-fhir", function () {
   let services: Services;
   let rt: Runtime;
   let sender: Hl7Sender;
+  let queued: Hl7Sender;
 
   before(async function () {
     services = await startServices({ pms: false });
     const port = await freePort();
+    const queuePort = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_ADT_PORT: String(port) },
+      env: { ...services.env, HL7_ADT_PORT: String(port), HL7_ADT_QUEUE_PORT: String(queuePort) },
     });
     sender = await startHl7Sender({ port, intervalMs: 0, retries: 5 });
+    queued = await startHl7Sender({ port: queuePort, intervalMs: 0, retries: 5 });
   });
 
   after(async function () {
+    await queued?.stop();
     await sender?.stop();
     await rt?.stop();
     await services?.close();
@@ -125,5 +129,38 @@ describe("pipeline hl7-adt-to-fhir", function () {
     expect(storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM).has(m.appointmentId)).to.equal(false);
     expect((await sender.send(m.text)).code).to.equal("AA");
     expect(storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM).has(m.appointmentId)).to.equal(true);
+  });
+
+  it("on the queue path, answers AA once stored while the EHR fails, writes the visit after retries, and keeps what does not convert as a dead letter", async function () {
+    const fresh = messagesFromPms(data).find((x) => x.type === "ADT")!;
+    const m = { ...fresh, appointmentId: "appt-900002" };
+    m.text = fresh.text.replace(`${fresh.appointmentId}^^^PMSVISIT`, "appt-900002^^^PMSVISIT");
+    services.fhir.faults.next(2, { status: 503 });
+    const aa = await queued.send(m.text);
+    expect(aa.code).to.equal("AA");
+    expect(storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM).has(m.appointmentId)).to.equal(false);
+    const deadline = Date.now() + 15000;
+    while (!storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM).has(m.appointmentId)) {
+      if (Date.now() > deadline) throw new Error("the queued visit was not written");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // A birth date of 30 February does not convert: AA (stored), then a dead letter at once.
+    const segments = m.text.replace(/\|(\d{8})\|([MFOU])\|/, "|19610230|$2|").split("\r");
+    const msh = segments[0].split("|");
+    msh[9] = "BROKEN0001"; // a new MSH-10: a repeated control id would be answered as a duplicate
+    const broken = [msh.join("|"), ...segments.slice(1)].join("\r");
+    expect(broken).to.not.equal(m.text);
+    expect((await queued.send(broken)).code).to.equal("AA");
+    type Listing = { letters: Array<{ code: string; attempts: number }> };
+    let letters: Listing["letters"] = [];
+    while (letters.length === 0) {
+      if (Date.now() > deadline + 10000) throw new Error("no dead letter");
+      letters = (await rt.getJson<Listing>(`/pms-ehr/queues/${NAME}-messages/hl7-adt/dead`)).letters;
+      if (letters.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(letters).to.have.length(1);
+    expect(letters[0].code).to.equal("HL7_CONVERT");
+    expect(letters[0].attempts).to.equal(1);
+    expect(logLinesWith(rt, [m.appointmentId])).to.deep.equal([]);
   });
 });

@@ -39,7 +39,7 @@ describe("pipeline hl7-siu-to-fhir", function () {
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_SIU_PORT: String(port) },
+      env: { ...services.env, HL7_SIU_PORT: String(port), HL7_SIU_QUEUE_PORT: String(await freePort()) },
     });
     sender = await startHl7Sender({ port, intervalMs: 0, retries: 5 });
   });

@@ -143,6 +143,8 @@ describe("shipped flows (flows/*.json)", function () {
       ...services.env,
       HL7_ADT_PORT: String(await freePort()),
       HL7_SIU_PORT: String(await freePort()),
+      HL7_ADT_QUEUE_PORT: String(await freePort()),
+      HL7_SIU_QUEUE_PORT: String(await freePort()),
       HL7_DOWNSTREAM_HOST: "127.0.0.1",
       HL7_DOWNSTREAM_PORT: String(await freePort()),
     };
