@@ -4,7 +4,8 @@
  * that only runs on a long timer. Ctrl-C stops everything and prints what flowed.
  *
  * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), HL7_ADT_PORT (2575),
- * HL7_SIU_PORT (2576), HL7_ADT_QUEUE_PORT (2577), HL7_SIU_QUEUE_PORT (2578), NODE_RED_USER_DIR (.node-red-data).
+ * HL7_SIU_PORT (2576), HL7_ADT_QUEUE_PORT (2577), HL7_SIU_QUEUE_PORT (2578), NODE_RED_USER_DIR (.node-red-data),
+ * SANDBOX_EHR_OUTAGE ("180,60": the sandbox EHR answers 503 from 180 s after start for 60 s; "off").
  */
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -14,6 +15,7 @@ import {
   startSandbox,
   withSandboxCredentials,
   type FlowNode,
+  type Sandbox,
   type TrafficStats,
 } from "../sandbox/demo";
 import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../sandbox/node-red";
@@ -60,6 +62,7 @@ function describeTraffic(traffic: TrafficStats): string {
 }
 
 async function main(): Promise<void> {
+  const outage = outageSetting();
   const userDir = resolve(process.env.NODE_RED_USER_DIR ?? join(PACK_DIR, ".node-red-data"));
   const sandbox = await startSandbox({
     fhirPort: port("FHIR_PORT", 8103),
@@ -127,9 +130,65 @@ async function main(): Promise<void> {
   HL7 v2 over MLLP   ADT to :${sandbox.env.HL7_ADT_PORT}, SIU to :${sandbox.env.HL7_SIU_PORT} every 5 s; downstream :${sandbox.downstream.port}
                      queue paths (AA once stored): ADT :${sandbox.env.HL7_ADT_QUEUE_PORT}, SIU :${sandbox.env.HL7_SIU_QUEUE_PORT}
   Health dashboard   ${red.url}/pms-ehr/health/dashboard
-
+${outage ? `  EHR outage         in ${outage.afterS} s the sandbox EHR goes down for ${outage.forS} s (SANDBOX_EHR_OUTAGE=off to skip)\n` : ""}
   Ctrl-C stops everything.
 `);
+  if (outage) scheduleOutage(red.url, sandbox, outage);
+}
+
+/** SANDBOX_EHR_OUTAGE: "<after s>,<for s>" (default 180,60) or "off". */
+function outageSetting(): { afterS: number; forS: number } | undefined {
+  const raw = (process.env.SANDBOX_EHR_OUTAGE ?? "180,60").trim();
+  if (raw === "off" || raw === "0") return undefined;
+  const [afterS, forS] = raw.split(",").map((v) => Number(v.trim()));
+  if (!Number.isFinite(afterS) || !Number.isFinite(forS) || afterS < 0 || forS <= 0) {
+    throw new Error(`SANDBOX_EHR_OUTAGE must be "<after seconds>,<for seconds>" or "off", got "${raw}"`);
+  }
+  return { afterS, forS };
+}
+
+/** The webhook queue's depth and dead letters, for the outage's story (the admin API, as the sidebar reads it). */
+async function webhookQueue(nodeRedUrl: string): Promise<string> {
+  try {
+    const res = await fetch(`${nodeRedUrl}/pms-ehr/queues`);
+    const body = (await res.json()) as {
+      stores: Array<{ queues: Array<{ queue: string; depth: number; deadLetters: number }> }>;
+    };
+    const q = body.stores.flatMap((st) => st.queues).find((x) => x.queue === "pms-webhooks");
+    return q ? `${q.depth} queued, ${q.deadLetters} dead letters` : "not running";
+  } catch {
+    return "not reachable";
+  }
+}
+
+/**
+ * A sandbox EHR outage, to watch store and forward work: webhooks are still answered 202 and wait in
+ * the pms-webhooks queue (editor sidebar PMS-EHR queues), then drain once the EHR is back.
+ */
+function scheduleOutage(
+  nodeRedUrl: string,
+  sandbox: Sandbox,
+  outage: { afterS: number; forS: number },
+): void {
+  const start = setTimeout(() => {
+    sandbox.fhir.faults.outage(outage.forS * 1000);
+    console.log(
+      `  [sandbox] EHR outage: the FHIR server answers 503 for ${outage.forS} s. Webhooks keep being answered 202 and wait in the queue.`,
+    );
+    const back = setTimeout(() => {
+      void webhookQueue(nodeRedUrl).then((state) =>
+        console.log(`  [sandbox] EHR back. Webhook queue at the end of the outage: ${state}; it drains now.`),
+      );
+      const after = setTimeout(() => {
+        void webhookQueue(nodeRedUrl).then((state) =>
+          console.log(`  [sandbox] webhook queue 30 s later: ${state}`),
+        );
+      }, 30_000);
+      after.unref();
+    }, outage.forS * 1000);
+    back.unref();
+  }, outage.afterS * 1000);
+  start.unref();
 }
 
 main().catch((err: unknown) => {

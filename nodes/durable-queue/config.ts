@@ -56,9 +56,10 @@ export interface QueueOptions {
   policy: RetryPolicy;
 }
 
+/** A property in its unit (hours, seconds) as ms (`scale`); empty: the default, given in the same unit. */
 function number(name: string, value: unknown, fallback: number, min: number, scale = 1): number {
   const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return fallback;
+  if (raw === "") return Math.round(fallback * scale);
   if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min) {
     throw new PackError("QUEUE_CONFIG", `${name} must be a number >= ${min}, got "${raw}"`);
   }

@@ -83,7 +83,12 @@ export interface FhirSandbox {
   /** http://127.0.0.1:PORT/oauth2/token. */
   tokenUrl: string;
   port: number;
-  faults: { next(count: number, fault: FaultSpec): void; clear(): void };
+  faults: {
+    next(count: number, fault: FaultSpec): void;
+    clear(): void;
+    /** Every FHIR request answers 503 until `ms` from now (the token endpoint stays up): an outage. */
+    outage(ms: number): void;
+  };
   registerClient(client: SandboxClient): void;
   stats(): SandboxStats;
   /** Empties the repository (resources, history, deletions). */
@@ -233,6 +238,7 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
   const capabilityCache = new Map<string, string>();
   let closed = false;
   let listenPort = 0;
+  let outageUntil = 0;
 
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   const defaultOrigin = (): string => `http://${urlHost}:${listenPort}`;
@@ -379,6 +385,10 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
     search: string,
   ): Promise<void> {
     stats.fhirRequests++;
+    if (Date.now() < outageUntil) {
+      faultRespond({ status: 503 }, req, res);
+      return;
+    }
     const fault = faults.take("fhir");
     if (await faultBefore(fault, req, res)) return;
     const origin = originOf(req);
@@ -595,7 +605,13 @@ export async function startFhirSandbox(options: FhirSandboxOptions = {}): Promis
     validators,
     faults: {
       next: (count, fault) => faults.next(count, fault),
-      clear: () => faults.clear(),
+      clear: () => {
+        faults.clear();
+        outageUntil = 0;
+      },
+      outage: (ms) => {
+        outageUntil = Date.now() + ms;
+      },
     },
     registerClient: (client) => tokens.register(client),
     stats: () => ({ ...stats, tokensIssued: tokens.issued }),

@@ -182,6 +182,8 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
         HL7_SIU_PORT: String(siu),
         HL7_ADT_QUEUE_PORT: String(adtQueue),
         HL7_SIU_QUEUE_PORT: String(siuQueue),
+        // The demo's EHR outage would turn the health this test checks red on purpose.
+        SANDBOX_EHR_OUTAGE: "off",
         NODE_RED_USER_DIR: userDir,
       },
       // Its own process group, so that Ctrl-C can be sent to the group as a terminal does.
