@@ -13,7 +13,7 @@
     },
     inputs: 1,
     outputs: 1,
-    icon: "font-awesome/fa-check-square-o",
+    icon: "queue-done.svg",
     align: "right",
     paletteLabel: "queue done",
     label: function () {
