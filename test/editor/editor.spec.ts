@@ -147,6 +147,44 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "path", bad: "pms-ehr/health", good: "/pms-ehr/health" },
     ],
   },
+  "message-store": {
+    // backend and synchronous are selects holding only valid options.
+    cases: [
+      { field: "file", bad: "x".repeat(501), good: "pms-ehr-messages.db" },
+      { field: "keepDelivered", bad: "1 day", good: "24" },
+    ],
+  },
+  "durable-queue": {
+    cases: [
+      { field: "queue", bad: "", good: "pms-webhooks" },
+      { field: "concurrency", bad: "0", good: "4" },
+      { field: "maxAttempts", bad: "1.5", good: "10" },
+      { field: "maxAge", bad: "0", good: "24" },
+      { field: "backoffBase", bad: "-1", good: "1" },
+      { field: "backoffCap", bad: "5m", good: "300" },
+      { field: "visibility", bad: "0.5", good: "300" },
+    ],
+  },
+  "queue-done": {
+    cases: [
+      {
+        property: "result",
+        what: "a result the select does not offer (as an imported flow may hold), then one it does",
+        async bad(editor) {
+          // A select offers only valid results: the bad one comes in the way an edited flow
+          // file would bring it, as a value the dialog then keeps.
+          await editor.page.evaluate(() => {
+            const select = document.getElementById("node-input-result") as HTMLSelectElement;
+            select.add(new Option("maybe", "maybe"));
+            select.value = "maybe";
+          });
+        },
+        async good(editor) {
+          await editor.page.selectOption("#node-input-result", "failure");
+        },
+      },
+    ],
+  },
 };
 
 function isField(c: Case): c is FieldCase {
