@@ -36,9 +36,11 @@
         required: true,
         validate: (v: string) => trimmed(v).length > 0 && trimmed(v).length <= 200,
       },
-      key: { value: "" },
+      // Empty is allowed (no order, no dedupe): without `required: false` the editor runs the
+      // typedInput's own check on Done, and an empty msg property fails it ("zero-length").
+      key: { value: "", required: false },
       keyType: { value: "msg", validate: (v: string) => /^(msg|jsonata)$/.test(v || "msg") },
-      dedupe: { value: "" },
+      dedupe: { value: "", required: false },
       concurrency: { value: "4", validate: numberAtLeast(1, true) },
       maxAttempts: { value: "10", validate: numberAtLeast(1, true) },
       maxAge: { value: "24", validate: numberAtLeast(0.001, false) },

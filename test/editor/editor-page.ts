@@ -562,6 +562,22 @@ export class EditorPage {
     });
   }
 
+  /**
+   * Shows a sidebar tab the way a user does: a click on its button in the sidebar's tab bar, or,
+   * for a tab without one (not pinned), on its entry in the tab bar's drop-down list. Resolves
+   * once `content` (a selector inside the tab) is visible.
+   */
+  async showSidebarTab(id: string, content: string): Promise<void> {
+    const button = this.page.locator(`#red-ui-tab-${id}-link-button`);
+    if (await button.isVisible()) {
+      await button.click();
+    } else {
+      await this.page.click("#red-ui-sidebar .red-ui-tab-link-button-menu");
+      await this.page.click(`#red-ui-tabs-menu-option-${id}`);
+    }
+    await this.until(content, "visible");
+  }
+
   /** Shows flow `z` on the canvas (for a picture). */
   async showTab(z: string): Promise<void> {
     await this.page.evaluate((id) => RED.workspaces.show(id), z);

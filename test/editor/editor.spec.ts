@@ -1,10 +1,20 @@
 import { expect } from "chai";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import type { Browser } from "playwright-core";
 import { launchChromium, watchPage, type PageProblems } from "../support/browser";
-import { startRuntime, type Runtime } from "../support/red-runtime";
-import { EditorPage, normalise, type TypeInfo } from "./editor-page";
+import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
+import { EditorPage, escapeRe, normalise, type TypeInfo } from "./editor-page";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -147,6 +157,44 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "path", bad: "pms-ehr/health", good: "/pms-ehr/health" },
       { field: "queueMaxAge", bad: "-1", good: "600" },
       { field: "queueMaxDead", bad: "1.5", good: "10" },
+    ],
+  },
+  "message-store": {
+    // backend and synchronous are selects holding only valid options.
+    cases: [
+      { field: "file", bad: "x".repeat(501), good: "pms-ehr-messages.db" },
+      { field: "keepDelivered", bad: "1 day", good: "24" },
+    ],
+  },
+  "durable-queue": {
+    cases: [
+      { field: "queue", bad: "", good: "pms-webhooks" },
+      { field: "concurrency", bad: "0", good: "4" },
+      { field: "maxAttempts", bad: "1.5", good: "10" },
+      { field: "maxAge", bad: "0", good: "24" },
+      { field: "backoffBase", bad: "-1", good: "1" },
+      { field: "backoffCap", bad: "5m", good: "300" },
+      { field: "visibility", bad: "0.5", good: "300" },
+    ],
+  },
+  "queue-done": {
+    cases: [
+      {
+        property: "result",
+        what: "a result the select does not offer (as an imported flow may hold), then one it does",
+        async bad(editor) {
+          // A select offers only valid results: the bad one comes in the way an edited flow
+          // file would bring it, as a value the dialog then keeps.
+          await editor.page.evaluate(() => {
+            const select = document.getElementById("node-input-result") as HTMLSelectElement;
+            select.add(new Option("maybe", "maybe"));
+            select.value = "maybe";
+          });
+        },
+        async good(editor) {
+          await editor.page.selectOption("#node-input-result", "failure");
+        },
+      },
     ],
   },
 };
@@ -847,6 +895,285 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       updateDocsPicture(shot, join(ROOT, "docs", "images", "pipeline.png"), file);
       await editor.page.setViewportSize(VIEWPORT);
       expectNoPageErrors(mark);
+    });
+  });
+
+  describe("PMS-EHR queues sidebar", () => {
+    const STORE = "qs-store";
+    const QUEUE = "editor-test";
+    /** A key an HTML page would run: the sidebar must show it as text. */
+    const HOSTILE_KEY = 'P-<img src=x onerror="window.__pwned=1">';
+    const KEYS = ["P-1", "P-2", "P-3", HOSTILE_KEY];
+    /** Four records, one per key, from one inject. */
+    const RECORDS = `return [${JSON.stringify(KEYS)}.map((k, i) => ({ payload: { patientId: k, firstName: "Ann" + i } }))];`;
+    /** The destination: refuses every record as a mapping error until "fix" has been injected. */
+    const DESTINATION = [
+      'if (flow.get("fixed")) return msg;',
+      'const e = new Error("no lastName for <b>" + msg.payload.patientId + "</b>");',
+      'e.code = "MAP_REQUIRED";',
+      "throw e;",
+    ].join("\n");
+    interface QueueStats {
+      queue: string;
+      depth: number;
+      deadLetters: number;
+      deliveredTotal: number;
+    }
+    interface Letter {
+      id: number;
+      key: string | null;
+      code: string;
+      attempts: number;
+    }
+    let dir: string;
+
+    function flow(file: string): FlowNode[] {
+      const z = "qs-tab";
+      return [
+        { id: z, type: "tab", label: "queues sidebar" },
+        { id: STORE, type: "message-store", name: "editor test store", backend: "sqlite", file },
+        { id: "qs-inject", type: "inject", z, name: "records", props: [], wires: [["qs-records"]] },
+        { id: "qs-records", type: "function", z, func: RECORDS, outputs: 1, wires: [["qs-queue"]] },
+        {
+          id: "qs-queue",
+          type: "durable-queue",
+          z,
+          store: STORE,
+          queue: QUEUE,
+          key: "payload.patientId",
+          keyType: "msg",
+          // Every setting given, as the editor saves them: the runtime reads an empty max age,
+          // backoff or visibility as milliseconds instead of hours or seconds.
+          dedupe: "",
+          concurrency: "4",
+          maxAttempts: "3",
+          maxAge: "24",
+          backoffBase: "1",
+          backoffCap: "300",
+          visibility: "300",
+          wires: [[], ["qs-destination"]],
+        },
+        { id: "qs-destination", type: "function", z, func: DESTINATION, outputs: 1, wires: [["qs-ok"]] },
+        { id: "qs-ok", type: "queue-done", z, result: "success", wires: [[]] },
+        {
+          id: "qs-catch",
+          type: "catch",
+          z,
+          scope: ["qs-destination"],
+          uncaught: false,
+          wires: [["qs-failed"]],
+        },
+        { id: "qs-failed", type: "queue-done", z, result: "failure", wires: [[]] },
+        { id: "qs-fix-inject", type: "inject", z, name: "fix", props: [], wires: [["qs-fix"]] },
+        {
+          id: "qs-fix",
+          type: "function",
+          z,
+          func: 'flow.set("fixed", true);\nreturn null;',
+          outputs: 1,
+          wires: [[]],
+        },
+      ];
+    }
+
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), "pms-ehr-queues-"));
+    });
+
+    after(async () => {
+      await rt?.deploy([]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    async function stats(): Promise<QueueStats | undefined> {
+      const body = await rt!.getJson<{ stores: Array<{ id: string; queues: QueueStats[] }> }>(
+        "/pms-ehr/queues",
+      );
+      return body.stores.find((s) => s.id === STORE)?.queues.find((q) => q.queue === QUEUE);
+    }
+
+    async function deadLetters(): Promise<Letter[]> {
+      return (await rt!.getJson<{ letters: Letter[] }>(`/pms-ehr/queues/${STORE}/${QUEUE}/dead`)).letters;
+    }
+
+    /** Polls the runtime until `ok` holds of what `read` answers. */
+    async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+      const deadline = Date.now() + 10000;
+      for (;;) {
+        const value = await read();
+        if (ok(value)) return value;
+        if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+
+    /** Presses an inject node's button, through the admin API the editor uses. */
+    async function inject(id: string): Promise<void> {
+      const res = await fetch(`${rt!.url}/inject/${id}`, { method: "POST" });
+      expect(res.status, `inject ${id}`).to.equal(200);
+    }
+
+    /** Waits until the sidebar's `col` cell of the test queue reads `text`. */
+    async function cellShows(col: string, text: string): Promise<void> {
+      await editor.page.waitForFunction(
+        ({ queue, c, want }) => {
+          const row = Array.from(document.querySelectorAll(".pms-ehr-queues-queue")).find(
+            (r) => r.querySelector(".pms-ehr-queues-queue-name")?.textContent === queue,
+          );
+          return row?.querySelector(`.pms-ehr-queues-col-${c}`)?.textContent === want;
+        },
+        { queue: QUEUE, c: col, want: text },
+      );
+    }
+
+    async function lettersShown(n: number): Promise<void> {
+      await editor.page.waitForFunction(
+        (want) => document.querySelectorAll(".pms-ehr-queues-letter").length === want,
+        n,
+      );
+    }
+
+    /** A datetime-local value in the browser's (the machine's) time zone. */
+    function localInput(ms: number): string {
+      const d = new Date(ms);
+      const p = (n: number) => String(n).padStart(2, "0");
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    }
+
+    it("lists the queue and its dead letters, views one message, replays one and discards the rest by a filter", async function () {
+      this.timeout(40000);
+      const mark = problems.errors.length;
+      const page = editor.page;
+      const requests: string[] = [];
+      const record = (r: { url(): string }) => {
+        if (r.url().includes("/pms-ehr/queues")) requests.push(r.url());
+      };
+      page.on("request", record);
+      try {
+        await editor.closeAll();
+        await editor.clearWorkspace();
+        await rt!.deploy(flow(join(dir, "queues.db")));
+        await inject("qs-inject");
+        await until("four dead letters", stats, (q) => q?.deadLetters === 4);
+        // From now on the destination accepts what it is given again.
+        await inject("qs-fix-inject");
+
+        await editor.showSidebarTab("pms-ehr-queues", ".pms-ehr-queues-stores");
+        const sidebar = page.locator(".pms-ehr-queues");
+        await cellShows("dead", "4");
+        await cellShows("depth", "0");
+        await cellShows("delivered", "0");
+        expect(normalise(await sidebar.locator(".pms-ehr-queues-store-name").textContent())).to.contain(
+          "editor test store",
+        );
+
+        // Selecting the queue lists its dead letters: codes, keys, attempts and times, no payload.
+        await sidebar.locator(".pms-ehr-queues-queue").filter({ hasText: QUEUE }).click();
+        await lettersShown(4);
+        const letters = sidebar.locator(".pms-ehr-queues-letter");
+        const api = await deadLetters();
+        expect(
+          await letters.evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-id")))),
+        ).to.deep.equal(api.map((l) => l.id));
+        expect(await sidebar.locator(".pms-ehr-queues-fact-key").allTextContents()).to.have.members(KEYS);
+        expect(new Set(await sidebar.locator(".pms-ehr-queues-letter-code").allTextContents())).to.deep.equal(
+          new Set(["MAP_REQUIRED"]),
+        );
+        expect(
+          new Set(await sidebar.locator(".pms-ehr-queues-fact-attempts").allTextContents()),
+        ).to.deep.equal(new Set(["1"]));
+        for (const cls of ["first-try", "last-try", "dead-at"]) {
+          for (const text of await sidebar.locator(`.pms-ehr-queues-fact-${cls}`).allTextContents()) {
+            expect(text, cls).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+          }
+        }
+        // Keys and error texts are shown as text: nothing of them became an element.
+        expect(await sidebar.locator("img, b").count(), "elements from keys or error texts").to.equal(0);
+        expect(await sidebar.locator(".pms-ehr-queues-letter-message").first().textContent()).to.contain(
+          "no lastName for <b>",
+        );
+        expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).to.equal(
+          undefined,
+        );
+        expect(await sidebar.textContent(), "a payload in the sidebar").to.not.contain("Ann");
+        expect(
+          requests.filter((u) => u.includes("/messages/")),
+          "messages read before a view",
+        ).to.deep.equal([]);
+
+        const letterOf = (key: string) =>
+          letters.filter({
+            has: page.locator(".pms-ehr-queues-fact-key", { hasText: new RegExp(`^${escapeRe(key)}$`) }),
+          });
+
+        // View: the one message, fetched on the click, in a tray.
+        const viewed = page.waitForResponse((r) => /\/messages\/\d+(\?|$)/.test(r.url()));
+        await letterOf("P-1").locator(".pms-ehr-queues-view").click();
+        expect((await viewed).status()).to.equal(200);
+        await editor.until(".pms-ehr-queues-view-json", "visible");
+        const shown = JSON.parse((await page.locator(".pms-ehr-queues-view-json").textContent()) ?? "") as {
+          payload?: unknown;
+        };
+        expect(shown.payload).to.deep.equal({ patientId: "P-1", firstName: "Ann0" });
+        await page.click("#pms-ehr-queues-view-close");
+        await editor.until(".pms-ehr-queues-view-json", "gone");
+
+        // Replay one: it leaves the dead letters at once, and is delivered this time.
+        const replayedId = Number(await letterOf("P-1").getAttribute("data-id"));
+        const replayed = page.waitForResponse((r) => r.url().endsWith("/replay"));
+        await letterOf("P-1").locator(".pms-ehr-queues-replay").click();
+        const replayAnswer = await replayed;
+        expect(replayAnswer.status()).to.equal(200);
+        expect(await replayAnswer.json()).to.deep.equal({ replayed: 1 });
+        expect(replayAnswer.request().postDataJSON()).to.deep.equal({ ids: [replayedId] });
+        expect((await deadLetters()).map((l) => l.id)).to.not.include(replayedId);
+        await until("the replayed message delivered", stats, (q) => q?.deliveredTotal === 1);
+        await cellShows("delivered", "1");
+        await cellShows("dead", "3");
+        await lettersShown(3);
+
+        // Discard the rest by a filter (code, died in the last day), after a confirmation.
+        await sidebar.locator(".pms-ehr-queues-filter-code").fill("MAP_REQUIRED");
+        await sidebar.locator(".pms-ehr-queues-filter-from").fill(localInput(Date.now() - 86400000));
+        await editor.until(".pms-ehr-queues-summary", "visible", "3 of 3 dead letters match");
+        // The picture: the editor with the sidebar as a user sees it, without the passing notifications.
+        await page.evaluate(() => {
+          (document.activeElement as HTMLElement | null)?.blur();
+          document.getElementById("red-ui-notifications")?.style.setProperty("visibility", "hidden");
+        });
+        await editor.screenshot(join(SHOTS, "queues-sidebar.png"));
+        await page.evaluate(() =>
+          document.getElementById("red-ui-notifications")?.style.removeProperty("visibility"),
+        );
+        await sidebar.locator(".pms-ehr-queues-discard-all").click();
+        await editor.until("#pms-ehr-queues-confirm-ok", "visible");
+        const question = normalise(
+          await page
+            .locator(".red-ui-notification")
+            .filter({ has: page.locator("#pms-ehr-queues-confirm-ok") })
+            .textContent(),
+        );
+        expect(question).to.contain("Delete 3 dead letter(s)").and.contain("code MAP_REQUIRED");
+        const discarded = page.waitForResponse((r) => r.url().endsWith("/discard"));
+        await page.click("#pms-ehr-queues-confirm-ok");
+        const discardAnswer = await discarded;
+        expect(discardAnswer.status()).to.equal(200);
+        expect(await discardAnswer.json()).to.deep.equal({ discarded: 3 });
+        const body = discardAnswer.request().postDataJSON() as Record<string, unknown>;
+        expect(body).to.have.keys("code", "from");
+        expect(body.code).to.equal("MAP_REQUIRED");
+        expect(await deadLetters()).to.deep.equal([]);
+        await cellShows("dead", "0");
+        await lettersShown(0);
+        await editor.until(".pms-ehr-queues-summary", "visible", "No dead letters match the filter.");
+        expect(await stats()).to.deep.include({ depth: 0, deadLetters: 0, deliveredTotal: 1 });
+
+        // Back to the info tab: the queues tab stops polling while hidden.
+        await editor.showSidebarTab("info", "#red-ui-sidebar-content .red-ui-sidebar-info");
+        expectNoPageErrors(mark);
+      } finally {
+        page.off("request", record);
+      }
     });
   });
 });

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- messages are dynamic JSON */
 import { expect } from "chai";
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import helper from "node-red-node-test-helper";
@@ -11,6 +11,10 @@ import queueDoneNode from "../../nodes/queue-done/queue-done";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const functionNode = require("@node-red/nodes/core/function/10-function.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const injectNode = require("@node-red/nodes/core/common/20-inject.js");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const commentNode = require("@node-red/nodes/core/common/90-comment.js");
 
 helper.init(require.resolve("node-red"));
 
@@ -310,5 +314,68 @@ describe("durable-queue, queue-done and message-store nodes", function () {
     send({ payload: { key: "p1" } });
     await until("caught", () => caught.length === 1);
     expect(caught[0].error.code).to.equal("QUEUE_CONFIG");
+  });
+});
+
+describe("durable-queue: the shipped example (examples/durable-queue.json)", function () {
+  this.timeout(20000);
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "pms-ehr-queue-example-"));
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("accepts both records, delivers the patient and makes the record without lastName a dead letter", async () => {
+    const example = JSON.parse(
+      readFileSync(join(__dirname, "..", "..", "..", "examples", "durable-queue.json"), "utf8"),
+    ) as Msg[];
+    const byName = (type: string, name: string) =>
+      example.find((n) => n.type === type && n.name === name)!.id as string;
+    const store = example.find((n) => n.type === "message-store")!;
+    expect(store.file).to.equal("pms-ehr-example.db");
+    // The spec above wraps the helper's Catch registration; this flow has one Catch: the real one.
+    const modules = (helper as unknown as { _nodeModules: Record<string, { real?: unknown }> })._nodeModules;
+    modules.catch = (modules.catch.real as { real?: unknown } | undefined) ?? modules.catch;
+    await helper.load(
+      [messageStoreNode, durableQueueNode, queueDoneNode, functionNode, injectNode, commentNode],
+      [
+        { id: example[0].z, type: "tab", label: "example" },
+        ...example.map((n) =>
+          n.type === "debug"
+            ? { ...n, type: "helper" }
+            : n.type === "message-store"
+              ? { ...n, file: join(dir, n.file) }
+              : n,
+        ),
+      ] as any,
+    );
+    const got: Record<string, Msg[]> = { accepted: [], delivered: [], failed: [] };
+    for (const name of Object.keys(got)) {
+      helper.getNode(byName("debug", name)).on("input", (m: Msg) => got[name].push(m));
+    }
+    helper.getNode(byName("inject", "patient P-1001")).receive({});
+    helper.getNode(byName("inject", "record without lastName")).receive({});
+    const end = Date.now() + 10000;
+    while (got.delivered.length + got.failed.length < 2) {
+      if (Date.now() > end) throw new Error(`timed out: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(got.accepted.map((m) => m.queue.key)).to.deep.equal(["P-1001", "P-1002"]);
+    expect(got.delivered.map((m) => [m.queue.key, m.queue.outcome])).to.deep.equal([["P-1001", "delivered"]]);
+    expect(got.failed.map((m) => [m.queue.key, m.queue.outcome, m.queue.reason, m.error.code])).to.deep.equal(
+      [["P-1002", "dead", "permanent", "MAP_REQUIRED"]],
+    );
+    const list = await helper.request().get("/pms-ehr/queues").expect(200);
+    expect(list.body.stores[0].queues[0]).to.include({
+      queue: "pms-events",
+      depth: 0,
+      deadLetters: 1,
+      deliveredTotal: 1,
+    });
   });
 });
