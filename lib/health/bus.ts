@@ -1,3 +1,4 @@
+import type { QueueStats } from "../store/types";
 import { EventEmitter } from "node:events";
 
 /** One outcome of one call of an integration, as every node of the pack reports it. */
@@ -41,22 +42,9 @@ export function reportHealth(event: HealthEvent): void {
 }
 
 /** A durable queue's state, reported by `durable-queue` whenever it changes (at most about once a second). */
-export interface QueueMetrics {
-  /** The queue name (durable-queue's `queue` property). */
-  queue: string;
+export interface QueueMetrics extends QueueStats {
   /** The message-store config node's name, or its id when it has none. */
   store: string;
-  /** Messages committed and not yet delivered or dead: waiting plus in flight. */
-  depth: number;
-  /** Deliveries handed to the flow and not yet finished. */
-  inFlight: number;
-  /** Age of the oldest message in `depth`, ms; 0 when the queue is empty. */
-  oldestAgeMs: number;
-  /** Dead letters kept now (waiting for an operator to replay or discard them). */
-  deadLetters: number;
-  /** Totals since the store was created: delivered, and turned into dead letters. */
-  deliveredTotal: number;
-  deadTotal: number;
   /** Epoch ms; set by reportQueue when absent. */
   time?: number;
 }

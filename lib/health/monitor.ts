@@ -50,22 +50,13 @@ export interface IntegrationSnapshot {
 }
 
 /** One durable queue, identified by (store, queue), as its `durable-queue` node last reported it. */
-export interface QueueSnapshot {
-  store: string;
-  queue: string;
-  /** Messages committed and not yet delivered or dead: waiting plus in flight. */
-  depth: number;
-  inFlight: number;
+export interface QueueSnapshot extends Omit<QueueMetrics, "time"> {
   /**
    * Age of the oldest message in `depth`, ms. While the queue holds messages and is not stale:
    * the reported age plus the time since the report (a queue reports every change, so until its
    * next report the same message is the oldest). Stale: as last reported. 0 when empty.
    */
   oldestAgeMs: number;
-  deadLetters: number;
-  /** Totals since the store was created, as last reported. */
-  deliveredTotal: number;
-  deadTotal: number;
   /** When the queue last reported (ISO). */
   reportedAt: string;
   /** No report for the length of the window or longer (its node closed): figures as last reported, not judged. */

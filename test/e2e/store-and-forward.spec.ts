@@ -11,6 +11,7 @@ import {
   loadPipeline,
   startServices,
   storedBy,
+  withoutServerFields,
   waitFor,
   type Services,
   type Stored,
@@ -33,11 +34,6 @@ interface QueueStats {
   inFlight: number;
   deadLetters: number;
   deliveredTotal: number;
-}
-
-function withoutServerFields(resource: Stored): Record<string, unknown> {
-  const { id: _id, meta: _meta, ...rest } = resource as Stored & Record<string, unknown>;
-  return rest;
 }
 
 describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED", function () {

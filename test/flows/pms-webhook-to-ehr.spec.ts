@@ -14,9 +14,9 @@ import {
   resolved,
   startServices,
   storedBy,
+  withoutServerFields,
   waitFor,
   type Services,
-  type Stored,
 } from "./support";
 
 /**
@@ -47,12 +47,6 @@ type DeadEvent = DeadLetter & {
 
 const patientMap = compileBuiltin("patient");
 const appointmentMap = compileBuiltin("appointment");
-
-/** What the EHR should hold for a record: the mapped resource (the server adds id and meta). */
-function withoutServerFields(resource: Stored): Record<string, unknown> {
-  const { id: _id, meta: _meta, ...rest } = resource as Stored & Record<string, unknown>;
-  return rest;
-}
 
 describe("pipeline pms-webhook-to-ehr", function () {
   this.timeout(60000);

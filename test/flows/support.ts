@@ -123,6 +123,12 @@ export async function waitFor<T>(
   }
 }
 
+/** What the EHR should hold for a record: the mapped resource (the server adds id and meta). */
+export function withoutServerFields(resource: Stored): Record<string, unknown> {
+  const { id: _id, meta: _meta, ...rest } = resource as Stored & Record<string, unknown>;
+  return rest;
+}
+
 /** A flow context value through the admin API (undefined when not set). */
 export async function flowContext<T>(rt: Runtime, tab: string, key: string): Promise<T | undefined> {
   const r = await rt.getJson<{ msg?: string }>(`/context/flow/${encodeURIComponent(tab)}/${key}`);
