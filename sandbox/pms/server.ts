@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { request } from "undici";
@@ -37,6 +37,8 @@ export interface WebhookTarget {
   maxAttempts?: number;
   /** Wait before the first retry, doubled each time (default 500 ms). */
   backoffMs?: number;
+  /** The longest wait between two attempts (default: no limit). */
+  maxBackoffMs?: number;
   /** Per attempt (default 10000 ms). */
   timeoutMs?: number;
 }
@@ -343,6 +345,8 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
   const deliveries: DeliveryResult[] = [];
   let target = options.webhook;
   const closing = new AbortController();
+  // Every delivery in flight listens for the close: a burst of webhooks is more than the default 10.
+  setMaxListeners(0, closing.signal);
   const counts: PmsStats = {
     requests: 0,
     unauthorized: 0,
@@ -431,7 +435,7 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
           delete result.status;
         }
         if (attempt < maxAttempts) {
-          const wait = (to.backoffMs ?? 500) * 2 ** (attempt - 1);
+          const wait = Math.min((to.backoffMs ?? 500) * 2 ** (attempt - 1), to.maxBackoffMs ?? Infinity);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, wait);
             closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });

@@ -63,8 +63,9 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
       url: `${rt.url}/pms/webhooks`,
       scheme: "pms-hmac",
       secret: services.secrets.webhookSecret,
-      maxAttempts: 12,
+      maxAttempts: 200,
       backoffMs: 200,
+      maxBackoffMs: 1000,
       timeoutMs: 5000,
     });
     // A slow EHR, so that messages wait in the queue when the faults strike.
@@ -79,16 +80,24 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     });
     const all = Promise.all(senders);
 
+    const t0 = Date.now();
+    const stage = (what: string): void =>
+      console.log(`      [${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
     await waitFor("100 events answered", () => acknowledged() >= 100, 60_000);
+    stage(`${acknowledged()} answered 202: kill -9`);
     const beforeKill = await queueStats();
     await rt.kill();
     const ackedAtKill = acknowledged();
     const writtenAtKill = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).size;
     await rt.restart();
+    stage("restarted");
     await waitFor("250 events answered", () => acknowledged() >= 250, 90_000);
+    stage(`${acknowledged()} answered 202: full deploy`);
     const beforeDeploy = await queueStats();
     await rt.deploy(FLOW, services.credentials(FLOW));
+    stage("deployed");
     await all;
+    stage(`every sender done: ${acknowledged()} answered 202`);
     services.fhir.faults.clear();
 
     const acked = results.filter((r) => r.delivered);
@@ -193,6 +202,9 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
       scheme: "pms-hmac",
       secret: services.secrets.webhookSecret,
     });
+    // Nothing else in flight that could take the fault.
+    services.fhir.faults.clear();
+    await waitFor("an idle queue", async () => (await queueStats())?.depth === 0, 60_000);
     const target = pms.data.patients[23];
     services.fhir.faults.next(1, { status: 429, retryAfter: 3 });
     const sent = Date.now();

@@ -122,7 +122,7 @@ const NODE_CASES: Record<string, NodeCases> = {
     cases: [
       { field: "tolerance", bad: "-1", good: "300" },
       { field: "maxBytes", bad: "1MB", good: "1048576" },
-      { field: "maxIds", bad: "0", good: "10000" },
+      { field: "maxIds", bad: "-1", good: "0" },
     ],
   },
   "sync-checkpoint": {
