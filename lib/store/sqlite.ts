@@ -399,10 +399,14 @@ export class SqliteMessageStore implements MessageStore {
 
   listQueues(): QueueStats[] {
     const now = this.now();
-    const names = this.db
-      .prepare("SELECT queue FROM messages UNION SELECT queue FROM totals ORDER BY 1")
-      .all() as Array<{ queue: string }>;
-    return names.map(({ queue }) => {
+    const stored = this.db
+      .prepare("SELECT queue FROM messages UNION SELECT queue FROM totals")
+      .all() as Array<{
+      queue: string;
+    }>;
+    // Open queues too, before their first message.
+    const names = [...new Set([...stored.map((r) => r.queue), ...this.queues.keys()])].sort();
+    return names.map((queue) => {
       const open = this.queues.get(queue);
       if (open) return open.stats();
       const row = this.db

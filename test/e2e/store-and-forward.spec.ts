@@ -224,4 +224,54 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     const q = (await queueStats())!;
     expect(q.deadLetters).to.equal(0);
   });
+
+  it("leaves a running queue alone when another flow is deployed (modified flows): a delivery in flight is not handed out again", async function () {
+    pms.configureWebhook({
+      url: `${rt.url}/pms/webhooks`,
+      scheme: "pms-hmac",
+      secret: services.secrets.webhookSecret,
+    });
+    services.fhir.faults.clear();
+    await waitFor("an idle queue", async () => (await queueStats())?.depth === 0, 60_000);
+    const target = pms.data.patients[31];
+    // The EHR takes 3 s over the next write: the delivery is in flight during the deploy.
+    services.fhir.faults.next(1, { delayMs: 3000 });
+    const before = services.fhir.stats().fhirRequests;
+    await pms.updatePatient(target.id, { phone: "(617) 555-0131" });
+    await waitFor("the delivery in flight", async () => (await queueStats())?.inFlight === 1);
+    const current = (await (
+      await fetch(`${rt.url}/flows`, { headers: { accept: "application/json" } })
+    ).json()) as Array<Record<string, unknown>>;
+    const other = [
+      { id: "other-tab", type: "tab", label: "another flow" },
+      {
+        id: "other-inject",
+        type: "inject",
+        z: "other-tab",
+        props: [],
+        repeat: "",
+        once: false,
+        x: 100,
+        y: 60,
+        wires: [],
+      },
+    ];
+    const from = rt.logs.length;
+    const res = await fetch(`${rt.url}/flows`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "flows" },
+      body: JSON.stringify([...current, ...other]),
+    });
+    expect(res.status).to.be.oneOf([200, 204]);
+    await rt.waitForLog(/Started modified flows/, 30_000, from);
+    expect((await queueStats())?.inFlight, "still in flight after the deploy").to.equal(1);
+    await waitFor("the write", () => {
+      const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id) as Stored & {
+        telecom?: Array<{ value?: string }>;
+      };
+      return p?.telecom?.some((t) => t.value === "(617) 555-0131");
+    });
+    await waitFor("the queue idle", async () => (await queueStats())?.depth === 0);
+    expect(services.fhir.stats().fhirRequests - before, "one FHIR write, not two").to.equal(1);
+  });
 });

@@ -307,8 +307,11 @@ describe("lib/store SQLite message store", function () {
       .with.property("code", "QUEUE_CONFIG");
   });
 
-  it("lists queues that are not open, from the file", async () => {
+  it("lists an open queue before its first message, and queues that are not open, from the file", async () => {
     const store = open();
+    const idle = store.openQueue("idle", OPTIONS);
+    expect(store.listQueues().map((q) => q.queue)).to.deep.equal(["idle"]);
+    idle.detach();
     const q = store.openQueue("q", OPTIONS);
     await q.enqueue({ msg: { payload: 1 } });
     await q.enqueue({ msg: { payload: 2 } });
