@@ -49,6 +49,8 @@ const SCHEMA_VERSION = 1;
  * commit to share: each commit costs about 40 us whatever it holds, and an enqueue soon brings one.
  */
 const LAZY_MS = 5;
+/** Bodies kept in memory per queue between their commit and their first delivery. */
+const FRESH_BYTES = 8 * 1024 * 1024;
 const KEY_CHECK = "pms-ehr message store";
 
 const enum State {
@@ -159,10 +161,7 @@ export class SqliteMessageStore implements MessageStore {
       insert: db.prepare(
         "INSERT INTO messages (queue, key, state, attempt, enqueued_at, next_at, body) VALUES (?, ?, 0, 0, ?, ?, ?)",
       ),
-      dedupeGet: db.prepare("SELECT message_id AS id, expires_at FROM dedupe WHERE queue = ? AND id = ?"),
-      dedupePut: db.prepare(
-        "INSERT OR REPLACE INTO dedupe (queue, id, message_id, expires_at) VALUES (?, ?, ?, ?)",
-      ),
+      dedupeLog: db.prepare("INSERT INTO dedupe_log (queue, id, message_id, expires_at) VALUES (?, ?, ?, ?)"),
       // Whole batches in one statement each: the ids go in as one JSON array.
       claim: db.prepare(
         "UPDATE messages SET state = 1, attempt = attempt + 1, first_try_at = COALESCE(first_try_at, @now), last_try_at = @now WHERE id IN (SELECT value FROM json_each(@ids))",
@@ -215,11 +214,12 @@ export class SqliteMessageStore implements MessageStore {
       -- page (each would cost a WAL frame per commit). A queue opening reads its rows in one scan.
       CREATE INDEX IF NOT EXISTS messages_dead ON messages (queue, done_at) WHERE state = 2;
       CREATE INDEX IF NOT EXISTS messages_delivered ON messages (done_at) WHERE state = 3;
-      CREATE TABLE IF NOT EXISTS dedupe (
-        queue TEXT NOT NULL, id TEXT NOT NULL, message_id INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-        PRIMARY KEY (queue, id)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS dedupe_expiry ON dedupe (expires_at);
+      -- Dedupe ids are looked up in memory and only appended here (to the table's last page; an
+      -- index on the ids would take a random page per message), to be read back when a queue opens.
+      CREATE TABLE IF NOT EXISTS dedupe_log (
+        seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL, message_id INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
       CREATE TABLE IF NOT EXISTS totals (
         queue TEXT PRIMARY KEY, delivered INTEGER NOT NULL, dead INTEGER NOT NULL
       );
@@ -531,8 +531,22 @@ export class SqliteMessageStore implements MessageStore {
       delivered: this.db
         .prepare("DELETE FROM messages WHERE state = 3 AND done_at < ?")
         .run(now - this.keepDeliveredMs).changes,
-      dedupe: this.db.prepare("DELETE FROM dedupe WHERE expires_at < ?").run(now).changes,
+      dedupe: this.prunedDedupe(now),
     }));
+  }
+
+  private prunedDedupe(now: number): number {
+    for (const queue of this.queues.values()) queue.forgetDedupe(now);
+    return this.db.prepare("DELETE FROM dedupe_log WHERE expires_at <= ?").run(now).changes;
+  }
+
+  /** The dedupe ids of a queue still within their window, oldest first. */
+  loadDedupe(name: string, now: number): Array<{ id: string; message_id: number; expires_at: number }> {
+    return this.db
+      .prepare(
+        "SELECT id, message_id, expires_at FROM dedupe_log WHERE queue = ? AND expires_at > ? ORDER BY seq",
+      )
+      .all(name, now) as Array<{ id: string; message_id: number; expires_at: number }>;
   }
 
   /** Size of the database file and its WAL, in pages, for retention checks. */
@@ -563,6 +577,15 @@ class SqliteQueue implements QueueHandle {
   private deadTotal: number;
   private detached = false;
   private doneBatch?: { ids: number[]; written?: Promise<void> };
+  /**
+   * Bodies just committed, kept until their first delivery (bounded): most messages are claimed
+   * moments after they are stored, and need not be read back from the file.
+   */
+  private readonly fresh = new Map<number, Buffer>();
+  private freshBytes = 0;
+  /** Dedupe ids within their window (insertion order is expiry order: one window per queue). */
+  private readonly seen = new Map<string, { id: number; expiresAt: number }>();
+  private readonly seenPending = new Map<string, Promise<EnqueueResult>>();
 
   constructor(
     private readonly store: SqliteMessageStore,
@@ -571,6 +594,9 @@ class SqliteQueue implements QueueHandle {
     private readonly onDetach: () => void,
   ) {
     store.loadQueue(name, this.scheduler);
+    for (const row of store.loadDedupe(name, store.time())) {
+      this.seen.set(row.id, { id: row.message_id, expiresAt: row.expires_at });
+    }
     const c = store.counts(name);
     this.deadCount = c.dead;
     this.deliveredTotal = c.delivered;
@@ -588,21 +614,40 @@ class SqliteQueue implements QueueHandle {
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const store = this.store;
-    const body = store.encode(input.msg);
     const key = input.key ?? null;
     const dedupe = input.dedupe ?? null;
-    const result = await store.write(() => {
-      const now = store.time();
-      if (dedupe !== null) {
-        const seen = store.stmt.dedupeGet.get(this.name, dedupe) as
-          { id: number; expires_at: number } | undefined;
-        if (seen && seen.expires_at > now) return { id: seen.id, enqueuedAt: now, duplicate: true };
+    if (dedupe !== null) {
+      const seen = this.seen.get(dedupe);
+      if (seen && seen.expiresAt > store.time())
+        return { id: seen.id, enqueuedAt: store.time(), duplicate: true };
+      const first = this.seenPending.get(dedupe);
+      if (first) {
+        const earlier = await first.catch(() => undefined);
+        // The first copy failed to commit: this one is stored in its place.
+        if (earlier) return { id: earlier.id, enqueuedAt: store.time(), duplicate: true };
       }
+    }
+    const body = store.encode(input.msg);
+    const written = store.write(() => {
+      const now = store.time();
       const id = Number(store.stmt.insert.run(this.name, key, now, now, body).lastInsertRowid);
-      if (dedupe !== null) store.stmt.dedupePut.run(this.name, dedupe, id, now + this.options.dedupeWindowMs);
+      if (dedupe !== null) store.stmt.dedupeLog.run(this.name, dedupe, id, now + this.options.dedupeWindowMs);
       return { id, enqueuedAt: now, duplicate: false };
     });
+    let result: EnqueueResult;
+    if (dedupe === null) {
+      result = await written;
+    } else {
+      this.seenPending.set(dedupe, written);
+      try {
+        result = await written;
+        this.seen.set(dedupe, { id: result.id, expiresAt: result.enqueuedAt + this.options.dedupeWindowMs });
+      } finally {
+        if (this.seenPending.get(dedupe) === written) this.seenPending.delete(dedupe);
+      }
+    }
     if (!result.duplicate && !this.detached) {
+      this.keepFresh(result.id, body);
       this.scheduler.add({
         id: result.id,
         key,
@@ -627,14 +672,15 @@ class SqliteQueue implements QueueHandle {
       if (now - entry.enqueuedAt > this.options.maxAgeMs) expired.push(entry);
       else if (entry.attempt > this.options.maxAttempts) expired.push(entry);
       else {
-        const row = store.stmt.body.get(entry.id) as { body: Buffer } | undefined;
-        if (!row) {
+        const body =
+          this.takeFresh(entry.id) ?? (store.stmt.body.get(entry.id) as { body: Buffer } | undefined)?.body;
+        if (!body) {
           this.scheduler.remove(entry.id);
           continue;
         }
         let msg: Record<string, unknown>;
         try {
-          msg = store.decode(row.body);
+          msg = store.decode(body);
         } catch (err) {
           // Unreadable (wrong key, damaged row): a dead letter an operator can see, not a crash loop.
           void this.kill(entry, {
@@ -666,6 +712,7 @@ class SqliteQueue implements QueueHandle {
   private async kill(entry: Entry, failure: Failure): Promise<void> {
     const store = this.store;
     this.scheduler.remove(entry.id);
+    this.takeFresh(entry.id);
     this.deadCount += 1;
     this.deadTotal += 1;
     const attempts = Math.max(
@@ -677,6 +724,28 @@ class SqliteQueue implements QueueHandle {
       store.stmt.countDead.run(this.name, 1);
     });
     this.ready();
+  }
+
+  private keepFresh(id: number, body: Buffer): void {
+    if (this.freshBytes + body.length > FRESH_BYTES) return;
+    this.fresh.set(id, body);
+    this.freshBytes += body.length;
+  }
+
+  private takeFresh(id: number): Buffer | undefined {
+    const body = this.fresh.get(id);
+    if (body) {
+      this.fresh.delete(id);
+      this.freshBytes -= body.length;
+    }
+    return body;
+  }
+
+  forgetDedupe(now: number): void {
+    for (const [id, seen] of this.seen) {
+      if (seen.expiresAt > now) break;
+      this.seen.delete(id);
+    }
   }
 
   inFlight(): number {
