@@ -37,7 +37,10 @@ export interface SqliteStoreOptions {
   keepDeliveredMs?: number;
   /** How often retention runs (ms); 0: only when purge() is called. Default one minute. */
   purgeIntervalMs?: number;
-  /** How long a commit waits for a lock another process holds (ms). */
+  /**
+   * How long a commit waits for a lock another process holds (ms; default 200). better-sqlite3 waits
+   * on the event loop's thread, so every flow of the runtime waits with it: keep it short.
+   */
   busyTimeoutMs?: number;
   /** For tests: the clock. */
   now?: () => number;
@@ -146,7 +149,7 @@ export class SqliteMessageStore implements MessageStore {
       db = new Driver(options.file);
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 200))}`);
       // The WAL file is cut back to this after each checkpoint, so it stays bounded.
       db.pragma("journal_size_limit = 16777216");
       this.migrate(db);

@@ -2,7 +2,6 @@ import { expect } from "chai";
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { compileBuiltin } from "../../lib/mapping";
-import { signWebhook } from "../../lib/webhook/schemes";
 import type { DeliveryResult, PmsSimulator } from "../../sandbox/pms/server";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
@@ -11,6 +10,7 @@ import {
   loadPipeline,
   startServices,
   storedBy,
+  webhookHeaders,
   withoutServerFields,
   waitFor,
   type Services,
@@ -41,6 +41,13 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
   let services: Services;
   let pms: PmsSimulator;
   let rt: Runtime;
+
+  /** The EHR's Patient of this PMS id once it holds this phone number. */
+  const withPhone = (pmsId: string, phone: string): Stored | undefined => {
+    const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(pmsId) as
+      (Stored & { telecom?: Array<{ value?: string }> }) | undefined;
+    return p?.telecom?.some((t) => t.value === phone) ? p : undefined;
+  };
 
   const queueStats = async (): Promise<QueueStats | undefined> => {
     const body = await rt.getJson<{ stores: Array<{ id: string; queues: QueueStats[] }> }>("/pms-ehr/queues");
@@ -154,16 +161,7 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     const post = () =>
       fetch(`${rt.url}/pms/webhooks`, {
         method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...signWebhook({
-            scheme: "pms-hmac",
-            secret: services.secrets.webhookSecret,
-            body,
-            method: "POST",
-            pathWithQuery: "/pms/webhooks",
-          }),
-        },
+        headers: webhookHeaders(services.secrets.webhookSecret, body),
         body,
       });
     await pms.updatePatient(target.id, { phone: "(617) 555-0142" });
@@ -187,12 +185,7 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     );
     const retried = await post();
     expect(retried.status).to.equal(202);
-    const written = await waitFor("the retried event written", () => {
-      const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id) as Stored & {
-        telecom?: Array<{ value?: string }>;
-      };
-      return p.telecom?.some((t) => t.value === "(617) 555-0142") && p;
-    });
+    const written = await waitFor("the retried event written", () => withPhone(target.id, "(617) 555-0142"));
     expect(Number(written.meta?.versionId)).to.equal(Number(versionBefore) + 1);
   });
 
@@ -209,16 +202,7 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     services.fhir.faults.next(1, { status: 429, retryAfter: 3 });
     const sent = Date.now();
     await pms.updatePatient(target.id, { phone: "(617) 555-0199" });
-    await waitFor(
-      "the throttled write done",
-      () => {
-        const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id) as Stored & {
-          telecom?: Array<{ value?: string }>;
-        };
-        return p.telecom?.some((t) => t.value === "(617) 555-0199");
-      },
-      20_000,
-    );
+    await waitFor("the throttled write done", () => withPhone(target.id, "(617) 555-0199"), 20_000);
     // Without Retry-After the first retry comes after 0.5 to 1 s (the flow's 1 s backoff base).
     expect(Date.now() - sent).to.be.at.least(3000);
     const q = (await queueStats())!;
@@ -265,12 +249,7 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     expect(res.status).to.be.oneOf([200, 204]);
     await rt.waitForLog(/Started modified flows/, 30_000, from);
     expect((await queueStats())?.inFlight, "still in flight after the deploy").to.equal(1);
-    await waitFor("the write", () => {
-      const p = storedBy(services.fhir, "Patient", PATIENT_SYSTEM).get(target.id) as Stored & {
-        telecom?: Array<{ value?: string }>;
-      };
-      return p?.telecom?.some((t) => t.value === "(617) 555-0131");
-    });
+    await waitFor("the write", () => withPhone(target.id, "(617) 555-0131"));
     await waitFor("the queue idle", async () => (await queueStats())?.depth === 0);
     expect(services.fhir.stats().fhirRequests - before, "one FHIR write, not two").to.equal(1);
   });

@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { compileBuiltin } from "../../lib/mapping";
 import type { PmsAppointment, PmsPatient } from "../../lib/mapping/records";
-import { signWebhook } from "../../lib/webhook/schemes";
 import type { PmsSimulator } from "../../sandbox/pms/server";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
@@ -14,6 +13,7 @@ import {
   resolved,
   startServices,
   storedBy,
+  webhookHeaders,
   withoutServerFields,
   waitFor,
   type Services,
@@ -164,16 +164,7 @@ describe("pipeline pms-webhook-to-ehr", function () {
         data: appt,
       }),
     );
-    const headers = {
-      "content-type": "application/json",
-      ...signWebhook({
-        scheme: "pms-hmac",
-        secret: services.secrets.webhookSecret,
-        body,
-        method: "POST",
-        pathWithQuery: "/pms/webhooks",
-      }),
-    };
+    const headers = webhookHeaders(services.secrets.webhookSecret, body);
     const version = () =>
       Number(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).get(appt.id)!.meta?.versionId);
     const v0 = version();
@@ -205,16 +196,7 @@ describe("pipeline pms-webhook-to-ehr", function () {
     );
     const res = await fetch(`${rt.url}/pms/webhooks`, {
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...signWebhook({
-          scheme: "pms-hmac",
-          secret: "not-the-secret",
-          body,
-          method: "POST",
-          pathWithQuery: "/pms/webhooks",
-        }),
-      },
+      headers: webhookHeaders("not-the-secret", body),
       body,
     });
     expect(res.status).to.equal(401);

@@ -6,6 +6,7 @@ import type { Resource } from "@medplum/fhirtypes";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
 import { PACK_DIR } from "../../sandbox/node-red";
 import { startPmsSimulator, type PmsSimulator, type PmsSimulatorOptions } from "../../sandbox/pms/server";
+import { signWebhook } from "../../lib/webhook/schemes";
 import type { Credentials, FlowNode, Runtime } from "../support/red-runtime";
 
 /**
@@ -121,6 +122,14 @@ export async function waitFor<T>(
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/** Headers of a pms-hmac signed `POST /pms/webhooks` carrying `body`, as the PMS signs it. */
+export function webhookHeaders(secret: string, body: Buffer): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    ...signWebhook({ scheme: "pms-hmac", secret, body, method: "POST", pathWithQuery: "/pms/webhooks" }),
+  };
 }
 
 /** What the EHR should hold for a record: the mapped resource (the server adds id and meta). */
