@@ -415,12 +415,19 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
           pathWithQuery: url.pathname + url.search,
           eventType,
         });
+        // A timer of its own, not AbortSignal.timeout: a timeout signal that only AbortSignal.any
+        // refers to can be garbage-collected before it fires (seen in the full test run), and a delivery
+        // whose request Node-RED dropped (a deploy) then waits forever.
+        const attemptAbort = new AbortController();
+        const onClose = (): void => attemptAbort.abort(closing.signal.reason);
+        closing.signal.addEventListener("abort", onClose, { once: true });
+        const timer = setTimeout(() => attemptAbort.abort(new Error("timeout")), to.timeoutMs ?? 10_000);
         try {
           const res = await request(url, {
             method: "POST",
             headers: { "content-type": "application/json", "user-agent": "pms-simulator/1", ...headers },
             body,
-            signal: AbortSignal.any([closing.signal, AbortSignal.timeout(to.timeoutMs ?? 10_000)]),
+            signal: attemptAbort.signal,
           });
           await res.body.dump();
           result.status = res.statusCode;
@@ -433,6 +440,9 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
         } catch (err) {
           result.error = (err as { code?: string }).code ?? (err as Error).name;
           delete result.status;
+        } finally {
+          clearTimeout(timer);
+          closing.signal.removeEventListener("abort", onClose);
         }
         if (attempt < maxAttempts) {
           const wait = Math.min((to.backoffMs ?? 500) * 2 ** (attempt - 1), to.maxBackoffMs ?? Infinity);

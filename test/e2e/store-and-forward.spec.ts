@@ -103,7 +103,21 @@ describe("store and forward: pms-webhook-to-ehr under faults, in a real Node-RED
     const beforeDeploy = await queueStats();
     await rt.deploy(FLOW, services.credentials(FLOW));
     stage("deployed");
-    await all;
+    // What the sender's last attempts got, while some are still trying (a diagnosis if they never stop).
+    const progress = setInterval(() => {
+      const pending = pms.data.patients.length - results.length;
+      const last: Record<string, number> = {};
+      for (const r of pms.deliveries.filter((d) => !d.delivered)) {
+        const k = String(r.status ?? r.error ?? "none");
+        last[k] = (last[k] ?? 0) + 1;
+      }
+      stage(`${pending} events not finished; not delivered so far, by last answer: ${JSON.stringify(last)}`);
+    }, 10_000);
+    try {
+      await all;
+    } finally {
+      clearInterval(progress);
+    }
     stage(`every sender done: ${acknowledged()} answered 202`);
     services.fhir.faults.clear();
 
