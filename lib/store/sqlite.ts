@@ -269,10 +269,6 @@ export class SqliteMessageStore implements MessageStore {
     return key;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   time(): number {
     return this.now();
   }
@@ -283,11 +279,6 @@ export class SqliteMessageStore implements MessageStore {
 
   decode(body: Buffer): Record<string, unknown> {
     return decodeMsg(body, this.key);
-  }
-
-  /** Reads run at once: SQLite gives a reader the last commit. */
-  read1<T>(sql: string, ...params: unknown[]): T | undefined {
-    return this.db.prepare(sql).get(...params) as T | undefined;
   }
 
   /**
@@ -670,39 +661,29 @@ class SqliteQueue implements QueueHandle {
     const store = this.store;
     const now = store.time();
     const out: Delivery[] = [];
-    const expired: Entry[] = [];
     for (const entry of this.scheduler.take(max, now, visibilityMs)) {
-      if (now - entry.enqueuedAt > this.options.maxAgeMs) expired.push(entry);
-      else if (entry.attempt > this.options.maxAttempts) expired.push(entry);
-      else {
-        const body =
-          this.takeFresh(entry.id) ?? (store.stmt.body.get(entry.id) as { body: Buffer } | undefined)?.body;
-        if (!body) {
-          this.scheduler.remove(entry.id);
-          continue;
-        }
-        let msg: Record<string, unknown>;
-        try {
-          msg = store.decode(body);
-        } catch (err) {
-          // Unreadable (wrong key, damaged row): a dead letter an operator can see, not a crash loop.
-          void this.kill(entry, {
-            code: (err as PackError).code ?? "QUEUE_CORRUPT",
-            message: (err as Error).message,
-          });
-          continue;
-        }
-        out.push({ id: entry.id, key: entry.key, attempt: entry.attempt, enqueuedAt: entry.enqueuedAt, msg });
+      const overdue = this.overdue(entry, now);
+      if (overdue) {
+        // Taken, but not delivered: the attempt take() counted is not one.
+        this.kill(entry, overdue, entry.attempt - 1).catch(() => undefined);
+        continue;
       }
-    }
-    for (const entry of expired) {
-      const tooOld = now - entry.enqueuedAt > this.options.maxAgeMs;
-      void this.kill(entry, {
-        code: tooOld ? "QUEUE_EXPIRED" : "QUEUE_INTERRUPTED",
-        message: tooOld
-          ? `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`
-          : `delivery was interrupted ${entry.attempt - 1} times (the runtime stopped while it was in flight)`,
-      }).catch(() => undefined);
+      const body =
+        this.takeFresh(entry.id) ?? (store.stmt.body.get(entry.id) as { body: Buffer } | undefined)?.body;
+      if (!body) {
+        this.scheduler.remove(entry.id);
+        continue;
+      }
+      let msg: Record<string, unknown>;
+      try {
+        msg = store.decode(body);
+      } catch (err) {
+        // Unreadable (wrong key, damaged row): a dead letter an operator can see, not a crash loop.
+        const failure = { code: (err as PackError).code ?? "QUEUE_CORRUPT", message: (err as Error).message };
+        this.kill(entry, failure, entry.attempt).catch(() => undefined);
+        continue;
+      }
+      out.push({ id: entry.id, key: entry.key, attempt: entry.attempt, enqueuedAt: entry.enqueuedAt, msg });
     }
     if (out.length > 0) {
       const ids = JSON.stringify(out.map((d) => d.id));
@@ -712,16 +693,30 @@ class SqliteQueue implements QueueHandle {
     return out;
   }
 
-  private async kill(entry: Entry, failure: Failure): Promise<void> {
+  /** Why a message whose turn has come must not be delivered again, if it must not. */
+  private overdue(entry: Entry, now: number): Failure | undefined {
+    if (now - entry.enqueuedAt > this.options.maxAgeMs) {
+      return {
+        code: "QUEUE_EXPIRED",
+        message: `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`,
+      };
+    }
+    if (entry.attempt > this.options.maxAttempts) {
+      return {
+        code: "QUEUE_INTERRUPTED",
+        message: `delivery was interrupted ${entry.attempt - 1} times (the runtime stopped while it was in flight)`,
+      };
+    }
+    return undefined;
+  }
+
+  /** A dead letter, with the deliveries it had (`attempts`). */
+  private async kill(entry: Entry, failure: Failure, attempts: number): Promise<void> {
     const store = this.store;
     this.scheduler.remove(entry.id);
     this.takeFresh(entry.id);
     this.deadCount += 1;
     this.deadTotal += 1;
-    const attempts = Math.max(
-      0,
-      entry.attempt - (failure.code === "QUEUE_INTERRUPTED" || failure.code === "QUEUE_EXPIRED" ? 1 : 0),
-    );
     await store.write(() => {
       store.stmt.dead.run(store.time(), failure.code, failure.message.slice(0, 500), attempts, entry.id);
       store.stmt.countDead.run(this.name, 1);
@@ -812,7 +807,7 @@ class SqliteQueue implements QueueHandle {
     const message = failure.message.slice(0, 500);
     const decision = decide(entry.attempt, entry.enqueuedAt);
     if ("dead" in decision) {
-      await this.kill(entry, { code: failure.code, message });
+      await this.kill(entry, { code: failure.code, message }, entry.attempt);
       return { outcome: "dead", reason: decision.dead };
     }
     this.scheduler.retryAt(id, decision.retryAt);
@@ -825,11 +820,16 @@ class SqliteQueue implements QueueHandle {
     const now = this.store.time();
     const released = this.scheduler.releaseAll(now);
     if (released.length === 0) return;
-    const release = this.store.stmt.release;
-    await this.store.write(() => {
-      for (const entry of released) release.run(now, entry.id);
-    });
+    await this.recordReleased(released, now);
     this.ready();
+  }
+
+  /** In-flight deliveries given back, waiting again from `now`, as the file must say after a restart. */
+  private recordReleased(entries: Entry[], now: number): Promise<void> {
+    const release = this.store.stmt.release;
+    return this.store.write(() => {
+      for (const entry of entries) release.run(now, entry.id);
+    });
   }
 
   /** Deliveries whose visibility ran out: waiting again (their attempt stays counted). */
@@ -837,12 +837,7 @@ class SqliteQueue implements QueueHandle {
     const now = this.store.time();
     const expired = this.scheduler.expire(now);
     if (expired.length > 0) {
-      const release = this.store.stmt.release;
-      this.store
-        .write(() => {
-          for (const entry of expired) release.run(now, entry.id);
-        })
-        .catch(() => undefined);
+      this.recordReleased(expired, now).catch(() => undefined);
       this.ready();
     }
     return expired.length;

@@ -102,16 +102,7 @@ export = function (RED: NodeAPI) {
         shown = `${kind}:${text}`;
         status[kind](node, text);
       }
-      const metrics = {
-        queue: s.queue,
-        store: storeNode.open.name,
-        depth: s.depth,
-        inFlight: s.inFlight,
-        oldestAgeMs: s.oldestAgeMs,
-        deadLetters: s.deadLetters,
-        deliveredTotal: s.deliveredTotal,
-        deadTotal: s.deadTotal,
-      };
+      const metrics = { ...s, store: storeNode.open.name };
       const signature = JSON.stringify(metrics);
       // Also when nothing changed, now and then: a health-monitor takes a queue silent for its window as stale.
       const now = Date.now();
@@ -122,16 +113,21 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    function delivery(d: Delivery): NodeMessage {
-      const meta: QueueMeta = {
+    /** msg.queue for a message of this queue, on either output. */
+    function metaOf(id: number, key: string | null, attempt: number, enqueuedAt: number): QueueMeta {
+      return {
         name: options!.queue,
-        id: d.id,
-        key: d.key,
-        attempt: d.attempt,
-        enqueuedAt: new Date(d.enqueuedAt).toISOString(),
+        id,
+        key,
+        attempt,
+        enqueuedAt: new Date(enqueuedAt).toISOString(),
         store: storeNode!.id,
       };
-      return { ...d.msg, _msgid: RED.util.generateId(), queue: meta } as NodeMessage;
+    }
+
+    function delivery(d: Delivery): NodeMessage {
+      const queue = metaOf(d.id, d.key, d.attempt, d.enqueuedAt);
+      return { ...d.msg, _msgid: RED.util.generateId(), queue } as NodeMessage;
     }
 
     /** Hands out messages while there are free delivery slots and messages whose turn has come. */
@@ -218,12 +214,7 @@ export = function (RED: NodeAPI) {
             });
       }
       msg.queue = {
-        name: options.queue,
-        id: result.id,
-        key,
-        attempt: 0,
-        enqueuedAt: new Date(result.enqueuedAt).toISOString(),
-        store: storeNode.id,
+        ...metaOf(result.id, key, 0, result.enqueuedAt),
         ...(result.duplicate ? { duplicate: true } : {}),
       };
       send([msg, null]);
