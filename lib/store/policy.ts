@@ -23,7 +23,6 @@ export const QUEUE_DEFAULTS = {
 /** Codes whose cause may pass: the destination was down, slow, busy or unreachable. */
 const RETRYABLE_SUFFIXES = ["_NETWORK", "_TIMEOUT", "_REPLY_TIMEOUT", "_CLOSED", "_CONNECT", "_ABORTED"];
 const RETRYABLE_CODES = new Set([
-  "MLLP_NAK",
   "MLLP_QUEUE_FULL",
   "FHIR_AUTH",
   "QUEUE_STORE",
@@ -42,10 +41,13 @@ const PERMANENT_SUFFIXES = ["_BAD_INPUT", "_CONFIG", "_PARSE", "_UNSUPPORTED", "
  * True when a failure with this code is worth another try. HTTP statuses in codes
  * (`FHIR_HTTP_503`, `LEGACY_HTTP_429`): 408, 425, 429 and 5xx retry, other 4xx do not. A code
  * the pack does not know (a user's function node threw) is retried: the attempts bound it, and a
- * dead letter from a transient fault would need an operator.
+ * dead letter from a transient fault would need an operator. A NAK (`MLLP_NAK`) is retried when
+ * the receiver rejected the message (AR, CR: down, busy, not ready), not when it found an error in
+ * it (AE, CE): that answer would come again.
  */
-export function isRetryable(code: string | undefined): boolean {
+export function isRetryable(code: string | undefined, ackCode?: string): boolean {
   if (!code) return true;
+  if (code === "MLLP_NAK") return ackCode !== "AE" && ackCode !== "CE";
   const http = /_HTTP_(\d{3})$/.exec(code);
   if (http) {
     const status = Number(http[1]);
@@ -74,13 +76,13 @@ export function backoffMs(attempt: number, baseMs: number, capMs: number, random
  */
 export function nextTry(
   policy: RetryPolicy,
-  failure: { code?: string; retryAfterMs?: number },
+  failure: { code?: string; retryAfterMs?: number; ackCode?: string },
   attempt: number,
   enqueuedAt: number,
   now = Date.now(),
   random = Math.random,
 ): { retryAt: number } | { dead: "permanent" | "attempts" | "age" } {
-  if (!isRetryable(failure.code)) return { dead: "permanent" };
+  if (!isRetryable(failure.code, failure.ackCode)) return { dead: "permanent" };
   if (attempt >= policy.maxAttempts) return { dead: "attempts" };
   const wait =
     failure.retryAfterMs !== undefined && Number.isFinite(failure.retryAfterMs) && failure.retryAfterMs >= 0

@@ -30,6 +30,7 @@ type DoneMsg = NodeMessageInFlow & {
   fhir?: { retryAfterMs?: unknown };
   mapping?: { errors?: Array<{ code?: unknown; field?: unknown; message?: unknown }> };
   legacy?: { retryAfterMs?: unknown };
+  hl7?: { error?: { code?: unknown; ackCode?: unknown } };
 };
 
 function resultOf(setting: string | undefined, msg: DoneMsg): Result {
@@ -114,12 +115,15 @@ export = function (RED: NodeAPI) {
       } else {
         const { code, message } = failureOf(msg);
         const retryAfterMs = retryAfterOf(msg);
+        // mllp-out records the NAK it got: an AE/CE is final, an AR/CR worth another try.
+        const nak = msg.hl7?.error;
+        const ackCode = nak?.code === code && typeof nak.ackCode === "string" ? nak.ackCode : undefined;
         const outcome: FailOutcome = await open.handle.fail(
           id,
           attempt,
           { code, message, retryAfterMs },
           (att, enqueuedAt) => {
-            const next = nextTry(open.policy, { code, retryAfterMs }, att, enqueuedAt);
+            const next = nextTry(open.policy, { code, retryAfterMs, ackCode }, att, enqueuedAt);
             return "dead" in next ? { dead: next.dead } : next;
           },
         );

@@ -14,9 +14,11 @@ import {
   flowContext,
   loadPipeline,
   pressInject,
+  queueApi,
   startServices,
   storedBy,
   waitFor,
+  type QueueApi,
   type Services,
   type Stored,
 } from "./support";
@@ -24,11 +26,12 @@ import {
 /**
  * flows/care-coordination.json in a real Node-RED against the PMS simulator (a schedule over
  * the coming weeks) and the sandbox FHIR server: assertions are on the Encounters and Tasks the
- * EHR holds and the charges the PMS holds.
+ * EHR holds, the charges the PMS holds and the flow's durable queue (admin API).
  */
 
 const NAME = "care-coordination";
-const FLOW = loadPipeline(NAME);
+// Runs start at start and when a test presses "every 30 s", never on the flow's own timer.
+const FLOW = loadPipeline(NAME).map((n) => (n.id === `${NAME}-every` ? { ...n, repeat: "" } : n));
 const TAB = `${NAME}-tab`;
 const TASK_SYSTEM = "urn:healthbridge:care-task";
 const LEAD_MINUTES: Record<string, number> = {
@@ -42,11 +45,7 @@ interface Run {
   outcome: "ok" | "failed" | "skipped";
   code?: string;
   appointments: number;
-  booked: number;
-  completed: number;
-  skipped: number;
-  deadLettered: number;
-  charges: number;
+  watermark?: string;
 }
 
 const encounterMap = compileBuiltin("encounter");
@@ -63,6 +62,7 @@ describe("pipeline care-coordination", function () {
   let rt: Runtime;
 
   const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "pms-care-appointments");
   const encounters = () => storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM);
   const tasksOf = (apptId: string) =>
     (allOf(services.fhir, "Task") as Array<Stored & Task>).filter((t) =>
@@ -76,6 +76,13 @@ describe("pipeline care-coordination", function () {
       const run = await waitFor("a run", async () => (await runs()).find((r) => r.seq > last));
       if (run.outcome !== "skipped") return run;
     }
+  }
+
+  /** A run, and every delivery of what it stored finished (delivered or dead-lettered). */
+  async function runAndDeliver(): Promise<Run> {
+    const run = await runOnce();
+    await queue().drained();
+    return run;
   }
 
   /** Books a visit through the PMS API, as a front desk would. */
@@ -117,7 +124,9 @@ describe("pipeline care-coordination", function () {
     );
     const expected = pms.data.appointments.filter(booked);
     expect(expected.length).to.be.at.least(4);
-    expect(run).to.include({ appointments: 16, booked: expected.length, skipped: 16 - expected.length });
+    expect(run).to.include({ appointments: 16 });
+    await queue().drained();
+    expect(await queue().stats()).to.include({ deliveredTotal: 16, deadLetters: 0 });
 
     const stored = encounters();
     expect([...stored.keys()].sort()).to.deep.equal(expected.map((a) => a.id).sort());
@@ -167,26 +176,32 @@ describe("pipeline care-coordination", function () {
     const unpriced = await services.fhir.repository.createResource(item("93000"));
     await pms.completeAppointment(appt.id);
 
-    const run = await runOnce();
-    expect(run).to.include({ outcome: "ok", appointments: 1, completed: 1, charges: 1, deadLettered: 1 });
+    const run = await runAndDeliver();
+    expect(run).to.include({ outcome: "ok", appointments: 1 });
+    // The priced charge is posted; the unpriced one makes the visit a dead letter (ids and codes only).
     expect(pms.charges.map((c) => [c.appointmentId, c.patientId, c.code, c.amount])).to.deep.equal([
       [appt.id, appt.patientId, "99213", 125],
     ]);
-    const letters = await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters");
-    expect(letters).to.deep.equal([
-      {
-        at: letters![0].at,
-        code: "MAP_REQUIRED",
-        appointmentId: appt.id,
-        encounterId: enc.id,
-        chargeItemId: unpriced.id,
-        fields: ["priceOverride.value"],
-      },
+    const letters = await queue().deadLetters();
+    expect(letters.map((l) => [l.code, l.key, l.message])).to.deep.equal([
+      ["MAP_REQUIRED", appt.id, "mapping failed at priceOverride.value"],
     ]);
+    // Priced in the EHR, then replayed: the missing charge is posted, the other not again.
+    await services.fhir.repository.updateResource({
+      ...unpriced,
+      priceOverride: { value: 60, currency: "USD" },
+    });
+    expect(await queue().replay({ ids: [letters[0].id] })).to.equal(1);
+    await queue().drained();
+    expect(pms.charges.map((c) => [c.code, c.amount])).to.have.deep.members([
+      ["99213", 125],
+      ["93000", 60],
+    ]);
+    expect(await queue().deadLetters()).to.deep.equal([]);
     // The same completion seen again (e.g. after a restart without a checkpoint): no second charge.
     await pms.completeAppointment(appt.id);
-    expect(await runOnce()).to.include({ outcome: "ok", completed: 1, charges: 1 });
-    expect(pms.charges).to.have.length(1);
+    expect(await runAndDeliver()).to.include({ outcome: "ok", appointments: 1 });
+    expect(pms.charges).to.have.length(2);
   });
 
   it("keeps what staff did with a Task when the visit changes, and moves the Encounter", async function () {
@@ -204,8 +219,8 @@ describe("pipeline care-coordination", function () {
     // The run may also repeat the appointment the last run ended on (the checkpoint keeps no cursor when a
     // run ends on the record it started after: a repeat, never a loss); repeats change nothing.
     const charged = pms.charges.length;
-    const r3 = await runOnce();
-    expect(r3).to.include({ outcome: "ok", booked: 1 });
+    const r3 = await runAndDeliver();
+    expect(r3).to.include({ outcome: "ok" });
     expect(pms.charges).to.have.length(charged);
     expect(Number(encounters().get(appt.id)!.meta?.versionId)).to.equal(Number(enc.meta?.versionId) + 1);
     const tasks = tasksOf(appt.id);
@@ -213,24 +228,23 @@ describe("pipeline care-coordination", function () {
     expect(tasks.find((t) => t.id === task.id)!.status).to.equal("completed");
   });
 
-  it("skips a visit already past, and repeats a run the EHR failed until it is written", async function () {
+  it("skips a visit already past, and retries a visit the EHR failed until it is written", async function () {
     const [p1, p2] = pms.data.patients;
     const provider = pms.data.providers[0].id;
     const past = await book(p1.id, provider, new Date(Date.now() - 3 * 3600_000).toISOString());
     const ahead = await book(p2.id, provider, new Date(Date.now() + 3 * 24 * 3600_000).toISOString());
+    const injected = services.fhir.stats().faultsInjected;
     services.fhir.faults.next(1, { status: 500 });
-    const failed = await runOnce();
-    expect(failed).to.include({ outcome: "failed", code: "FHIR_HTTP_500" });
-    expect(encounters().has(ahead.id)).to.equal(false);
-    expect(tasksOf(ahead.id)).to.deep.equal([]);
-
-    expect(await runOnce()).to.include({ outcome: "ok", appointments: 2, booked: 1, skipped: 1 });
+    const run = await runAndDeliver();
+    expect(run).to.include({ outcome: "ok", appointments: 2 });
+    expect(services.fhir.stats().faultsInjected - injected).to.equal(1);
     expect(encounters().has(ahead.id)).to.equal(true);
     expect(encounters().has(past.id)).to.equal(false);
     expect(tasksOf(ahead.id)).to.have.length(3);
+    expect(await queue().deadLetters()).to.deep.equal([]);
   });
 
-  it("dead-letters a visit whose patient the EHR does not hold (400): no Encounter, no Task, nothing half-written", async function () {
+  it("dead-letters a visit whose patient the EHR does not hold (400), nothing half-written, and a replay plans it once the patient is there", async function () {
     const newcomer = await pms.createPatient({
       firstName: "Teodor",
       lastName: "Abernathy-Kowalczyk",
@@ -242,28 +256,22 @@ describe("pipeline care-coordination", function () {
       pms.data.providers[0].id,
       new Date(Date.now() + 5 * 24 * 3600_000).toISOString(),
     );
-    const before = ((await flowContext<unknown[]>(rt, TAB, "deadLetters")) ?? []).length;
-    expect(await runOnce()).to.include({ outcome: "ok", appointments: 1, booked: 0, deadLettered: 1 });
-    const letters = (await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters"))!;
-    expect(letters.slice(before)).to.deep.equal([
-      { at: letters[before].at, code: "FHIR_HTTP_400", status: 400, appointmentId: visit.id, fields: [] },
-    ]);
+    expect(await runAndDeliver()).to.include({ outcome: "ok", appointments: 1 });
+    const letters = await queue().deadLetters();
+    expect(letters.map((l) => [l.code, l.key, l.attempts])).to.deep.equal([["FHIR_HTTP_400", visit.id, 1]]);
     expect(encounters().has(visit.id)).to.equal(false);
     expect(tasksOf(visit.id)).to.deep.equal([]);
     expect(JSON.stringify(letters)).to.not.include(newcomer.lastName);
+    expect((await queue().stored<{ payload: PmsAppointment }>(letters[0].id)).payload.id).to.equal(visit.id);
 
-    // Once the patient is in the EHR, the visit's next change plans it, linked to that patient.
+    // Once the patient is in the EHR, the operator's replay plans the visit, linked to that patient.
     await services.fhir.repository.createResource(patientMap.toFhir(newcomer).value as never);
-    const res = await api.request({
-      method: "PATCH",
-      path: `/appointments/${visit.id}`,
-      body: { status: "confirmed" },
-    });
-    expect(res.status).to.equal(200);
-    expect(await runOnce()).to.include({ outcome: "ok", booked: 1 });
+    expect(await queue().replay({ key: visit.id })).to.equal(1);
+    await queue().drained();
     const enc = encounters().get(visit.id)! as Stored & Encounter;
     await checkPatientReference(services, enc.subject as never, newcomer.id, `Encounter/${enc.id}`);
     expect(tasksOf(visit.id)).to.have.length(3);
+    expect(await queue().deadLetters()).to.deep.equal([]);
     expect(await danglingReferences(services, REFERRING)).to.deep.equal([]);
   });
 });

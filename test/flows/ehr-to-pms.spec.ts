@@ -12,8 +12,10 @@ import {
   flowContext,
   loadPipeline,
   pressInject,
+  queueApi,
   startServices,
   waitFor,
+  type QueueApi,
   type Services,
   type Stored,
 } from "./support";
@@ -21,11 +23,12 @@ import {
 /**
  * flows/ehr-to-pms.json in a real Node-RED against the sandbox FHIR server (seeded with finished
  * Encounters and their ChargeItems) and the PMS simulator: assertions are on the PMS's
- * appointments and charges, and on the flow's run and dead-letter records.
+ * appointments and charges, on the flow's run records and on its durable queue (admin API).
  */
 
 const NAME = "ehr-to-pms";
-const FLOW = loadPipeline(NAME);
+// Runs start at start and when a test presses "every 30 s", never on the flow's own timer.
+const FLOW = loadPipeline(NAME).map((n) => (n.id === `${NAME}-every` ? { ...n, repeat: "" } : n));
 const TAB = `${NAME}-tab`;
 const CPT = "http://www.ama-assn.org/go/cpt";
 
@@ -34,20 +37,8 @@ interface Run {
   outcome: "ok" | "failed" | "skipped";
   code?: string;
   encounters: number;
-  completed: number;
-  skipped: number;
-  deadLettered: number;
-  charges: number;
   watermark?: string;
-}
-
-interface DeadLetter {
-  code: string;
-  status?: number;
-  encounterId: string;
-  appointmentId?: string;
-  chargeItemId?: string;
-  fields: string[];
+  advanced?: boolean;
 }
 
 const encounterMap = compileBuiltin("encounter");
@@ -62,8 +53,16 @@ describe("pipeline ehr-to-pms", function () {
   let open: PmsAppointment[];
 
   const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
-  const deadLetters = async (): Promise<DeadLetter[]> =>
-    (await flowContext<DeadLetter[]>(rt, TAB, "deadLetters")) ?? [];
+  const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "ehr-finished-encounters");
+  const encounterOf = (appt: { id: string }): Stored & Encounter =>
+    allOf(services.fhir, "Encounter").find((e) => e.identifier?.some((i) => i.value === appt.id)) as Stored &
+      Encounter;
+  const watermark = async (): Promise<string> => {
+    const cp = await rt.getJson<{ msg?: string }>(
+      "/context/global/syncCheckpoint_ehr_2dfinished_2dencounters",
+    );
+    return (JSON.parse(cp.msg!) as { highWater: string }).highWater;
+  };
 
   /** A finished Encounter for a PMS appointment, as care-coordination writes it and a clinician finishes it. */
   async function finishedEncounter(appt: PmsAppointment | { id: string }): Promise<Stored> {
@@ -149,11 +148,12 @@ describe("pipeline ehr-to-pms", function () {
     await services?.close();
   });
 
-  it("completes the PMS appointments of finished encounters and posts their billable charges", async function () {
+  it("stores every finished encounter, then completes its PMS appointment and posts its billable charges", async function () {
     const run = await waitFor("the first complete run", async () =>
       (await runs()).find((r) => r.outcome === "ok" && r.encounters > 0),
     );
-    expect(run).to.include({ encounters: 6, completed: 4, skipped: 1, deadLettered: 2, charges: 4 });
+    expect(run).to.include({ encounters: 6, advanced: true });
+    await queue().drained();
     const status = (a: PmsAppointment) => pms.data.appointments.find((x) => x.id === a.id)!.status;
     expect([0, 1, 2, 3].map((i) => status(open[i]))).to.deep.equal(Array(4).fill("completed"));
     expect(status(open[4])).to.not.equal("completed");
@@ -163,16 +163,22 @@ describe("pipeline ehr-to-pms", function () {
     ]);
     expect(charges(open[1])).to.deep.equal([["99214", 180, "USD"]]);
     expect(charges(open[2])).to.deep.equal([]);
-    expect(charges(open[3])).to.deep.equal([["81002", 12, "USD"]]);
+    // Its first ChargeItem has no price: the encounter waits whole, as a dead letter, before its second.
+    expect(charges(open[3])).to.deep.equal([]);
     for (const c of pms.charges) {
       expect(c.patientId).to.equal(pms.data.appointments.find((a) => a.id === c.appointmentId)!.patientId);
     }
-    const letters = await deadLetters();
-    expect(letters.map((l) => [l.code, l.status, l.appointmentId, l.fields])).to.have.deep.members([
-      ["MAP_REQUIRED", undefined, open[3].id, ["priceOverride.value"]],
-      ["LEGACY_HTTP_404", 404, "appt-999999", []],
+    const stats = await queue().stats();
+    expect(stats).to.include({ deliveredTotal: 4, deadLetters: 2 });
+    const letters = await queue().deadLetters();
+    const ghost = allOf(services.fhir, "Encounter").find((e) =>
+      e.identifier?.some((i) => i.value === "appt-999999"),
+    )!;
+    expect(letters.map((l) => [l.code, l.key, l.attempts])).to.have.deep.members([
+      ["MAP_REQUIRED", encounterOf(open[3]).id, 1],
+      ["LEGACY_HTTP_404", ghost.id, 1],
     ]);
-    expect(letters.find((l) => l.code === "MAP_REQUIRED")!.chargeItemId).to.be.a("string");
+    expect(letters.find((l) => l.code === "MAP_REQUIRED")!.message).to.match(/priceOverride\.value/);
     // Each encounter's subject is the Patient with its PMS appointment's patient, whom the charges name.
     for (const enc of allOf(services.fhir, "Encounter") as Array<Stored & Encounter>) {
       const apptId = enc.identifier?.find((i) => i.system === "urn:healthbridge:pms:encounter")?.value;
@@ -181,6 +187,30 @@ describe("pipeline ehr-to-pms", function () {
       await checkPatientReference(services, enc.subject as never, appt.patientId, `Encounter/${enc.id}`);
     }
     expect(await danglingReferences(services, REFERRING)).to.deep.equal([]);
+  });
+
+  it("posts a dead-lettered encounter's charges once it is fixed in the EHR and replayed, none twice", async function () {
+    const letter = (await queue().deadLetters()).find((l) => l.code === "MAP_REQUIRED")!;
+    const stored = await queue().stored<{ payload: Encounter }>(letter.id);
+    expect(stored.payload.id).to.equal(encounterOf(open[3]).id);
+    const unpriced = allOf(services.fhir, "ChargeItem").find(
+      (c) => (c as Stored & ChargeItem).code?.coding?.[0].code === "93000",
+    ) as Stored & ChargeItem;
+    await services.fhir.repository.updateResource({
+      ...unpriced,
+      priceOverride: { value: 60, currency: "USD" },
+    });
+    const delivered = (await queue().stats()).deliveredTotal;
+    expect(await queue().replay({ ids: [letter.id] })).to.equal(1);
+    await waitFor(
+      "the replay delivered",
+      async () => (await queue().stats()).deliveredTotal === delivered + 1,
+    );
+    expect(charges(open[3])).to.have.deep.members([
+      ["93000", 60, "USD"],
+      ["81002", 12, "USD"],
+    ]);
+    expect((await queue().deadLetters()).map((l) => l.code)).to.deep.equal(["LEGACY_HTTP_404"]);
   });
 
   it("registers a rest-hook Subscription, and a notification starts a run at once", async function () {
@@ -209,33 +239,55 @@ describe("pipeline ehr-to-pms", function () {
     const before = pms.charges.length;
     const again = await runOnce();
     expect(again).to.include({ outcome: "ok", encounters: 0 });
-    // A later edit to a finished encounter makes it new to the checkpoint: done again, charged once.
-    const e0 = allOf(services.fhir, "Encounter").find((e) =>
-      e.identifier?.some((i) => i.value === open[0].id),
-    ) as Stored & Encounter;
-    await services.fhir.repository.updateResource({ ...e0, serviceType: { text: "follow-up" } });
+    // A later edit to a finished encounter makes it new to the checkpoint: delivered again, charged once.
+    const delivered = (await queue().stats()).deliveredTotal;
+    await services.fhir.repository.updateResource({
+      ...encounterOf(open[0]),
+      serviceType: { text: "follow-up" },
+    });
     const edited = await runOnce();
-    expect(edited).to.include({ outcome: "ok", encounters: 1, completed: 1, charges: 2 });
+    expect(edited).to.include({ outcome: "ok", encounters: 1 });
+    await waitFor(
+      "the edited encounter delivered",
+      async () => (await queue().stats()).deliveredTotal === delivered + 1,
+    );
     expect(pms.charges.length).to.equal(before);
   });
 
-  it("ends a run on a transient failure without moving the checkpoint, and the next run catches up", async function () {
+  it("ends a run the EHR fails without moving the checkpoint, and the next run stores what it missed", async function () {
     const e6 = await finishedEncounter(open[6]);
     await chargeItem(e6, "99215", 250);
-    const watermark = (await runs()).filter((r) => r.outcome === "ok").at(-1)!.watermark;
-    // The EHR answers the ChargeItem search 503 on every attempt (1 + 3 retries).
+    const mark = await watermark();
+    // The EHR answers the Encounter search 503 on every attempt (1 + 3 retries).
     services.fhir.faults.next(4, { status: 503, retryAfter: 0 });
     const failed = await runOnce();
     expect(failed).to.include({ outcome: "failed", code: "FHIR_HTTP_503" });
-    expect(charges(open[6])).to.deep.equal([]);
-    const cp = await rt.getJson<{ msg?: string }>(
-      "/context/global/syncCheckpoint_ehr_2dfinished_2dencounters",
-    );
-    expect((JSON.parse(cp.msg!) as { highWater: string }).highWater).to.equal(watermark);
+    expect(await watermark()).to.equal(mark);
+    expect((await queue().stats()).depth).to.equal(0);
 
     const next = await runOnce();
-    expect(next).to.include({ outcome: "ok", encounters: 1, completed: 1, charges: 1 });
+    expect(next).to.include({ outcome: "ok", encounters: 1, advanced: true });
+    await waitFor("the charge posted", () => charges(open[6]).length === 1);
     expect(charges(open[6])).to.deep.equal([["99215", 250, "USD"]]);
+  });
+
+  it("retries a delivery the EHR fails while the checkpoint moves on, and posts it once", async function () {
+    const e7 = await finishedEncounter(open[7]);
+    await chargeItem(e7, "99203", 210);
+    const mark = await watermark();
+    const injected = services.fhir.stats().faultsInjected;
+    // The run's search passes; the delivery's ChargeItem search answers 503 on every attempt of the first try.
+    services.fhir.faults.next(1, { delayMs: 1, after: true });
+    services.fhir.faults.next(4, { status: 503, retryAfter: 0 });
+    const run = await runOnce();
+    expect(run).to.include({ outcome: "ok", encounters: 1, advanced: true });
+    expect(await watermark()).to.not.equal(mark);
+    await waitFor("the retried charge posted", () => charges(open[7]).length === 1, 30000);
+    expect(services.fhir.stats().faultsInjected - injected).to.equal(5);
+    expect(charges(open[7])).to.deep.equal([["99203", 210, "USD"]]);
+    expect(pms.data.appointments.find((a) => a.id === open[7].id)!.status).to.equal("completed");
+    await queue().drained();
+    expect((await queue().deadLetters()).map((l) => l.code)).to.deep.equal(["LEGACY_HTTP_404"]);
   });
 
   it("does not register its Subscription again after a restart", async function () {

@@ -12,9 +12,11 @@ import {
   flowContext,
   loadPipeline,
   pressInject,
+  queueApi,
   resolved,
   startServices,
   waitFor,
+  type QueueApi,
   type Services,
   type Stored,
 } from "./support";
@@ -22,11 +24,12 @@ import {
 /**
  * flows/fhir-to-hl7.json in a real Node-RED: Patients and Appointments written into the sandbox
  * FHIR server go out as ADT and SIU to the sandbox's downstream MLLP receiver. Assertions are on
- * what the receiver got and on the flow's run records.
+ * what the receiver got, on the flow's run records and on its durable queue (admin API).
  */
 
 const NAME = "fhir-to-hl7";
-const FLOW = loadPipeline(NAME);
+// Runs start at start and when a test presses "every 30 s", never on the flow's own timer.
+const FLOW = loadPipeline(NAME).map((n) => (n.id === `${NAME}-every` ? { ...n, repeat: "" } : n));
 const TAB = `${NAME}-tab`;
 const data = generatePmsData({ seed: 9, patients: 4, appointments: 4 });
 const patientMap = compileBuiltin("patient");
@@ -38,8 +41,7 @@ interface Run {
   outcome: string;
   code?: string;
   resources: number;
-  sent: number;
-  deadLettered: number;
+  watermark?: string;
 }
 
 /** MSH-9, PID-3.1 (and the SCH-2.1 of an SIU) of a received message. */
@@ -62,6 +64,7 @@ describe("pipeline fhir-to-hl7", function () {
   let refuse = new Set<string>();
 
   const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "fhir-to-hl7");
 
   /** One press: the Patient run and the Appointment run after it. */
   async function sync(): Promise<Run[]> {
@@ -153,17 +156,18 @@ describe("pipeline fhir-to-hl7", function () {
       .find((a) => (a as Appointment).status === "booked") as Stored & Appointment;
     await services.fhir.repository.updateResource({ ...appt, comment: "moved to room 4" });
     const changed = await sync();
-    expect(changed.map((r) => [r.type, r.resources, r.sent])).to.deep.equal([
-      ["Patient", 1, 1],
-      ["Appointment", 1, 1],
+    expect(changed.map((r) => [r.type, r.resources])).to.deep.equal([
+      ["Patient", 1],
+      ["Appointment", 1],
     ]);
+    await receiver.waitFor(before + 2);
     expect(receiver.messages.slice(before).map((m) => facts(m.text).type)).to.deep.equal([
       "ADT^A31",
       "SIU^S14",
     ]);
   });
 
-  it("lists a message the downstream refuses as a dead letter and goes on", async function () {
+  it("keeps a message the downstream refuses (AE) as a dead letter and sends the next", async function () {
     const [p1, p2] = data.patients.slice(0, 2);
     const all = services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<
       Stored & Patient
@@ -175,41 +179,53 @@ describe("pipeline fhir-to-hl7", function () {
     await services.fhir.repository.updateResource({ ...r1, active: true });
     await services.fhir.repository.updateResource({ ...r2, active: true });
     const [patients] = await sync();
+    expect(patients).to.include({ type: "Patient", resources: 2 });
+    await receiver.waitFor(before + 2);
     refuse = new Set();
-    expect(patients).to.include({ type: "Patient", resources: 2, sent: 1, deadLettered: 1 });
     expect(receiver.messages.slice(before).map((m) => [facts(m.text).pid, m.code])).to.deep.equal([
       [p1.id, "AE"],
       [p2.id, "AA"],
     ]);
-    const letters = await flowContext<Array<Record<string, unknown>>>(rt, TAB, "deadLetters");
-    expect(letters).to.deep.equal([
-      {
-        at: letters![0].at,
-        code: "MLLP_NAK",
-        ackCode: "AE",
-        resourceType: "Patient",
-        id: r1.id,
-        versionId: "3",
-      },
-    ]);
+    const letters = await waitFor("the dead letter", async () => {
+      const l = await queue().deadLetters();
+      return l.length === 1 && l;
+    });
+    expect(letters[0]).to.include({ code: "MLLP_NAK", key: "downstream", attempts: 1 });
+    const stored = await queue().stored<{ payload: Patient }>(letters[0].id);
+    expect([stored.payload.id, stored.payload.meta?.versionId]).to.deep.equal([r1.id, "3"]);
+    // Accepted once fixed downstream: the operator's replay sends it again.
+    expect(await queue().replay({ ids: [letters[0].id] })).to.equal(1);
+    await receiver.waitFor(before + 3);
+    expect(facts(receiver.messages[before + 2].text)).to.include({ type: "ADT^A31", pid: p1.id });
+    expect(await queue().deadLetters()).to.deep.equal([]);
   });
 
-  it("ends the run when the downstream is gone, and sends the same resources once it is back", async function () {
+  it("keeps what it could not send while the downstream is gone, in order, and sends it once it is back", async function () {
     const port = receiver.port;
     await receiver.stop();
-    const patient = (
+    const [patient, other] = (
       services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<Stored & Patient>
-    )[2];
+    ).slice(2, 4);
+    const mark = (await runs()).filter((r) => r.type === "Patient" && r.outcome === "ok").at(-1)!.watermark;
     await services.fhir.repository.updateResource({ ...patient, active: false });
-    const [failed] = await sync();
-    expect(failed).to.include({ type: "Patient", outcome: "failed" });
-    expect(failed.code).to.match(/^MLLP_(CONNECT|CLOSED|TIMEOUT)$/);
+    await services.fhir.repository.updateResource({ ...other, active: false });
+    const [stored] = await sync();
+    // Stored, so the checkpoint moves on although nothing could be sent.
+    expect(stored).to.include({ type: "Patient", outcome: "ok", resources: 2 });
+    expect(stored.watermark).to.not.equal(mark);
+    // The first failed and waits for its retry, the second behind it.
+    await waitFor("a failed delivery waiting for its retry", async () => {
+      const s = await queue().stats();
+      return s.depth === 2 && s.inFlight === 0;
+    });
+    expect(await queue().deadLetters()).to.deep.equal([]);
 
     receiver = await startHl7Receiver({ port });
-    const [again] = await sync();
-    expect(again).to.include({ type: "Patient", outcome: "ok", resources: 1, sent: 1 });
-    expect(receiver.messages.map((m) => [facts(m.text).type, facts(m.text).pid])).to.deep.equal([
-      ["ADT^A31", patient.identifier![0].value],
+    await receiver.waitFor(2, 30000);
+    expect(receiver.messages.map((m) => [facts(m.text).type, facts(m.text).pid, m.code])).to.deep.equal([
+      ["ADT^A31", patient.identifier![0].value, "AA"],
+      ["ADT^A31", other.identifier![0].value, "AA"],
     ]);
+    await queue().drained();
   });
 });

@@ -10,12 +10,15 @@ import {
   expectPatientOf,
   loadPipeline,
   logLinesWith,
+  queueApi,
   resolved,
   startServices,
   storedBy,
   webhookHeaders,
   withoutServerFields,
   waitFor,
+  type QueueApi,
+  type QueueLetter,
   type Services,
 } from "./support";
 
@@ -27,18 +30,9 @@ import {
 
 const NAME = "pms-webhook-to-ehr";
 const FLOW = loadPipeline(NAME);
-const QUEUE_PATH = `/pms-ehr/queues/${NAME}-store/pms-webhooks`;
 
-/** A dead letter as the admin API lists it (no record data). */
-interface DeadLetter {
-  id: number;
-  code: string;
-  message: string;
-  key: string | null;
-  attempts: number;
-}
-/** With what the stored event says, read one message at a time as an operator would. */
-type DeadEvent = DeadLetter & {
+/** A dead letter with what the stored event says, read one message at a time as an operator would. */
+type DeadEvent = QueueLetter & {
   eventType?: string;
   resourceType?: string;
   resourceId?: string;
@@ -54,38 +48,27 @@ describe("pipeline pms-webhook-to-ehr", function () {
   let pms: PmsSimulator;
   let rt: Runtime;
 
-  const deadLetters = async (): Promise<DeadLetter[]> =>
-    (await rt.getJson<{ letters: DeadLetter[] }>(`${QUEUE_PATH}/dead`)).letters;
+  const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "pms-webhooks");
+  const deadLetters = (): Promise<QueueLetter[]> => queue().deadLetters();
+  const replay = (filter?: Record<string, unknown>): Promise<number> => queue().replay(filter);
 
   const deadEvents = async (): Promise<DeadEvent[]> =>
     Promise.all(
       (await deadLetters()).map(async (letter) => {
-        const stored = await rt.getJson<{
-          msg: {
-            topic?: string;
-            payload?: { resourceType?: string; resourceId?: string };
-            webhook?: { id?: string };
-          };
-        }>(`${QUEUE_PATH}/messages/${letter.id}`);
+        const stored = await queue().stored<{
+          topic?: string;
+          payload?: { resourceType?: string; resourceId?: string };
+          webhook?: { id?: string };
+        }>(letter.id);
         return {
           ...letter,
-          eventType: stored.msg.topic,
-          resourceType: stored.msg.payload?.resourceType,
-          resourceId: stored.msg.payload?.resourceId,
-          deliveryId: stored.msg.webhook?.id,
+          eventType: stored.topic,
+          resourceType: stored.payload?.resourceType,
+          resourceId: stored.payload?.resourceId,
+          deliveryId: stored.webhook?.id,
         };
       }),
     );
-
-  const replay = async (filter: Record<string, unknown> = {}): Promise<number> => {
-    const res = await fetch(`${rt.url}${QUEUE_PATH}/replay`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(filter),
-    });
-    expect(res.status).to.equal(200);
-    return ((await res.json()) as { replayed: number }).replayed;
-  };
 
   /** The simulator's webhooks, signed pms-hmac, to the pipeline's route. */
   const webhooksToRuntime = (): void =>

@@ -144,6 +144,69 @@ export async function flowContext<T>(rt: Runtime, tab: string, key: string): Pro
   return r.msg === undefined || r.msg === "(undefined)" ? undefined : (JSON.parse(r.msg) as T);
 }
 
+/** A dead letter as the admin API lists it (ids, codes and times: no record data). */
+export interface QueueLetter {
+  id: number;
+  code: string;
+  message: string;
+  key: string | null;
+  attempts: number;
+}
+
+/** One durable queue of a pipeline, read and acted on through the admin API as the sidebar does. */
+export interface QueueApi {
+  stats(): Promise<{
+    depth: number;
+    inFlight: number;
+    deadLetters: number;
+    deliveredTotal: number;
+    deadTotal: number;
+  }>;
+  deadLetters(): Promise<QueueLetter[]>;
+  /** What a message holds (payload, topic, the pack's namespaces). */
+  stored<T = Record<string, unknown>>(id: number): Promise<T>;
+  /** Replays the dead letters matching `filter`; how many were replayed. */
+  replay(filter?: Record<string, unknown>): Promise<number>;
+  /** Waits until nothing is waiting or in flight. */
+  drained(timeoutMs?: number): Promise<void>;
+}
+
+export function queueApi(rt: Runtime, store: string, queue: string): QueueApi {
+  const path = `/pms-ehr/queues/${encodeURIComponent(store)}/${encodeURIComponent(queue)}`;
+  const api: QueueApi = {
+    async stats() {
+      const listing = await rt.getJson<{
+        stores: Array<{
+          id: string;
+          queues: Array<Awaited<ReturnType<QueueApi["stats"]>> & { queue: string }>;
+        }>;
+      }>("/pms-ehr/queues");
+      const found = listing.stores.find((s) => s.id === store)?.queues.find((q) => q.queue === queue);
+      if (!found) throw new Error(`no queue ${store}/${queue} in the listing`);
+      return found;
+    },
+    async deadLetters() {
+      return (await rt.getJson<{ letters: QueueLetter[] }>(`${path}/dead`)).letters;
+    },
+    async stored<T>(id: number) {
+      return (await rt.getJson<{ msg: T }>(`${path}/messages/${id}`)).msg;
+    },
+    async replay(filter = {}) {
+      const res = await fetch(`${rt.url}${path}/replay`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(filter),
+      });
+      if (res.status !== 200) throw new Error(`replay: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { replayed: number }).replayed;
+    },
+    async drained(timeoutMs = 15000) {
+      await waitFor(`queue ${queue} drained`, async () => (await api.stats()).depth === 0, timeoutMs);
+    },
+  };
+  return api;
+}
+
 /** Presses an inject node's button, as the editor does. */
 export async function pressInject(rt: Runtime, id: string): Promise<void> {
   const res = await fetch(`${rt.url}/inject/${encodeURIComponent(id)}`, { method: "POST" });
