@@ -41,11 +41,16 @@ describe("lib/store policy", () => {
   });
 
   it("retries a NAK that rejected the message (AR, CR, or no code read) but not one that found an error in it (AE, CE)", () => {
-    for (const ack of ["AR", "CR", undefined]) expect(isRetryable("MLLP_NAK", ack), String(ack)).to.equal(true);
+    for (const ack of ["AR", "CR", undefined])
+      expect(isRetryable("MLLP_NAK", ack), String(ack)).to.equal(true);
     for (const ack of ["AE", "CE"]) expect(isRetryable("MLLP_NAK", ack), ack).to.equal(false);
     const policy = { maxAttempts: 5, maxAgeMs: 3600_000, backoffBaseMs: 1000, backoffCapMs: 60_000 };
-    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AE" }, 1, 0, 0)).to.deep.equal({ dead: "permanent" });
-    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AR" }, 1, 0, 0, () => 0)).to.deep.equal({ retryAt: 500 });
+    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AE" }, 1, 0, 0)).to.deep.equal({
+      dead: "permanent",
+    });
+    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AR" }, 1, 0, 0, () => 0)).to.deep.equal({
+      retryAt: 500,
+    });
     // The ack code only speaks for a NAK.
     expect(isRetryable("FHIR_HTTP_400", "AR")).to.equal(false);
   });
