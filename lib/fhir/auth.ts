@@ -1,5 +1,6 @@
 import { createPrivateKey, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT } from "jose";
+import { checkDiscoveredTokenUrl } from "./config";
 import { FhirError } from "./errors";
 import type { HttpRequest, HttpResponse } from "./http";
 import { isRetryableStatus, parseRetryAfter, retryDelay } from "./retry";
@@ -221,6 +222,8 @@ export class Authenticator {
       ? smart.token_endpoint_auth_methods_supported
       : [];
     const postSecret = methods.includes("client_secret_post") && !methods.includes("client_secret_basic");
+    const refused = checkDiscoveredTokenUrl(smart.token_endpoint, this.ctx.base);
+    if (refused) throw authError(`SMART discovery: ${refused}`);
     return { url: checkTokenUrl(smart.token_endpoint), postSecret };
   }
 

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { Authenticator, type Credential } from "./auth";
 import { summarizeCapabilities } from "./capabilities";
-import { resolveSettings, type Settings } from "./config";
+import { MAX_AUTH_RESPONSE_BYTES, resolveSettings, type Settings } from "./config";
 import { FhirError, outcomeFor, outcomeSummary } from "./errors";
 import { Transport, type HttpResponse } from "./http";
 import { abortError, Limiter } from "./limiter";
@@ -92,6 +92,7 @@ export class FhirClient {
       connections: this.settings.maxConcurrent,
       tls: config.tls,
       timeoutMs: this.settings.timeout,
+      maxResponseBytes: this.settings.maxResponseBytes,
     });
     this.limiter = new Limiter(this.settings.maxConcurrent);
     this.auth = new Authenticator({
@@ -423,6 +424,7 @@ export class FhirClient {
       connections: 2,
       tls: this.config.tls,
       timeoutMs: this.settings.timeout,
+      maxResponseBytes: Math.min(this.settings.maxResponseBytes, MAX_AUTH_RESPONSE_BYTES),
     });
     return this.authTransport.send({ ...req, signal: this.lifetime.signal }).catch((err: unknown) => {
       // The lifetime signal is what cut it short: report the close, not an abort by the caller.

@@ -17,7 +17,11 @@ export const DEFAULTS = {
   retryBaseMs: 250,
   retryMaxMs: 30_000,
   tokenRenewSkewSeconds: 60,
+  maxResponseBytes: 64 * 1024 * 1024,
 } as const;
+
+/** Token and discovery answers are small; a larger one is refused whatever maxResponseBytes says. */
+export const MAX_AUTH_RESPONSE_BYTES = 1024 * 1024;
 
 export interface Settings {
   base: URL;
@@ -27,6 +31,7 @@ export interface Settings {
   retryBaseMs: number;
   retryMaxMs: number;
   tokenRenewSkewSeconds: number;
+  maxResponseBytes: number;
 }
 
 function configError(message: string): FhirError {
@@ -78,7 +83,64 @@ export function resolveSettings(config: FhirServerConfig): Settings {
       0,
       false,
     ),
+    maxResponseBytes: num(config.maxResponseBytes, "maxResponseBytes", DEFAULTS.maxResponseBytes, 1024, true),
   };
+}
+
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/** True when `url` is plain http to a host other than this machine. */
+export function plainHttpRemote(url: URL): boolean {
+  return url.protocol === "http:" && !isLoopback(url.hostname.toLowerCase());
+}
+
+/**
+ * What this configuration sends in clear over the network: one text per case (host names only),
+ * for the runtime to warn about once. Loopback http (a local sandbox) is not a warning.
+ */
+export function plainHttpWarnings(config: FhirServerConfig): string[] {
+  const out: string[] = [];
+  const { base } = resolveSettings(config);
+  const sendsCredentials = config.authType !== "none";
+  if (sendsCredentials && plainHttpRemote(base)) {
+    out.push(`${config.authType} credentials go to ${base.host} over plain http: use https`);
+  }
+  const tokenUrl = config.tokenUrl?.trim();
+  if (tokenUrl && (config.authType === "client-credentials" || config.authType === "smart-backend")) {
+    let url: URL | undefined;
+    try {
+      url = new URL(tokenUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url && plainHttpRemote(url)) {
+      out.push(`the client's credentials go to the token URL on ${url.host} over plain http: use https`);
+    }
+  }
+  return out;
+}
+
+/**
+ * A token endpoint read from the server's smart-configuration gets the client's secret or signed
+ * assertion, so it must be https on the FHIR server's own host (http only when the base URL is
+ * itself loopback http, as a local sandbox is). Anything else must be configured as the token URL.
+ */
+export function checkDiscoveredTokenUrl(discovered: string, base: URL): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(discovered);
+  } catch {
+    return "the discovered token_endpoint is not a valid URL";
+  }
+  const loopbackBase = base.protocol === "http:" && !plainHttpRemote(base);
+  if (url.protocol !== "https:" && !(loopbackBase && url.protocol === "http:")) {
+    return `the discovered token_endpoint is not https (${url.protocol.replace(":", "")}): set the token URL to use it`;
+  }
+  if (url.hostname.toLowerCase() !== base.hostname.toLowerCase()) {
+    return `the discovered token_endpoint is on ${url.hostname}, not on the FHIR server's host ${base.hostname}: set the token URL if that host is trusted`;
+  }
+  return undefined;
 }
 
 /** Throws FhirError FHIR_CONFIG when `new FhirClient(config)` would. */

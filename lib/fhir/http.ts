@@ -47,8 +47,17 @@ export class Transport {
   private open = 0;
   private peak = 0;
   private closing = false;
+  private readonly maxResponseBytes: number;
 
-  constructor(options: { origin?: string; connections: number; tls?: TlsOptions; timeoutMs: number }) {
+  constructor(options: {
+    origin?: string;
+    connections: number;
+    tls?: TlsOptions;
+    timeoutMs: number;
+    /** Largest response body read; a larger one is FHIR_RESPONSE_TOO_LARGE (default: no limit). */
+    maxResponseBytes?: number;
+  }) {
+    this.maxResponseBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
     const common = {
       connections: options.connections,
       connect: { ...connectOptions(options.tls), timeout: options.timeoutMs },
@@ -98,7 +107,7 @@ export class Transport {
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
       });
-      const text = await res.body.text();
+      const text = await this.readBody(res, req.method);
       return {
         status: res.statusCode,
         statusText: STATUS_CODES[res.statusCode] ?? "",
@@ -106,6 +115,7 @@ export class Transport {
         text,
       };
     } catch (err) {
+      if (err instanceof FhirError) throw err;
       if (TIMEOUT_CODES.has((err as { code?: string })?.code ?? "")) {
         throw new FhirError("FHIR_TIMEOUT", `no complete answer within ${req.timeoutMs} ms`, undefined, {
           cause: err,
@@ -118,6 +128,30 @@ export class Transport {
         throw new FhirError("FHIR_CLOSED", "the FHIR client is closed", undefined, { cause: err });
       throw new FhirError("FHIR_NETWORK", `network error: ${networkReason(err)}`, undefined, { cause: err });
     }
+  }
+
+  /** The body as text, read no further than maxResponseBytes (its declared length is checked first). */
+  private async readBody(res: Dispatcher.ResponseData, method: string): Promise<string> {
+    const max = this.maxResponseBytes;
+    if (max === Number.POSITIVE_INFINITY) return res.body.text();
+    const tooLarge = (): FhirError => {
+      res.body.destroy();
+      return new FhirError(
+        "FHIR_RESPONSE_TOO_LARGE",
+        `the ${method} response body is larger than ${max} bytes (the server's maxResponseBytes): not read`,
+        { maxResponseBytes: max, status: res.statusCode },
+      );
+    };
+    const declared = Number(res.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > max) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > max) throw tooLarge();
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks, size).toString("utf8");
   }
 
   /** Lets requests in flight finish for up to `graceMs`, then cuts their sockets. */

@@ -51,6 +51,8 @@ function checkId(value: unknown, what: string, operation: string, required: bool
   if (typeof value !== "string" || !FHIR_ID.test(value)) {
     throw badInput(`${operation}: ${what} must be a FHIR id (1-64 of A-Z a-z 0-9 - .)`);
   }
+  // The FHIR pattern allows them, but "." and ".." are path segments a URL resolves away.
+  if (/^\.+$/.test(value)) throw badInput(`${operation}: ${what} must not be only dots`);
   return value;
 }
 

@@ -48,6 +48,8 @@ export interface FhirServerConfig {
   retryMaxMs?: number;
   /** Renew a cached token this many seconds before it expires (default 60). */
   tokenRenewSkewSeconds?: number;
+  /** Largest response body read, bytes (default 64 MiB): a larger one is FHIR_RESPONSE_TOO_LARGE. */
+  maxResponseBytes?: number;
   credentials?: FhirCredentials;
   tls?: TlsOptions;
 }

@@ -144,7 +144,9 @@ export class MllpClient {
         }
         throw new PackError(
           "MLLP_NAK",
-          `the receiver answered ${ack.code}${ack.text ? `: ${ack.text}` : ""}`,
+          // The receiver's text may quote the message (a name, a date): it stays in the details,
+          // out of the error message, which Node-RED logs.
+          `the receiver answered ${ack.code}${/^[\w.-]{1,16}$/.test(ack.error?.code ?? "") ? ` (error ${ack.error!.code})` : ""}`,
           {
             code: ack.code,
             controlId: ack.controlId,

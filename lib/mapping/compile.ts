@@ -13,6 +13,7 @@ import {
 import {
   TransformFailure,
   describe,
+  shapeOf,
   resolveTransform,
   transformUses,
   type Notes,
@@ -387,7 +388,7 @@ function mapToFhir(
   positional: boolean,
   record: unknown,
 ): MapResult {
-  if (!isObj(record)) return inputError("", `the PMS record is ${describe(record)}, not an object`);
+  if (!isObj(record)) return inputError("", `the PMS record is ${shapeOf(record)}, not an object`);
   const out: Obj = resourceType === undefined ? {} : { resourceType };
   let errors: MappingError[] | undefined;
   let warnings: MappingWarning[] | undefined;
@@ -405,7 +406,7 @@ function mapToFhir(
     if (r.validate !== undefined) {
       const problem = r.validate(v);
       if (problem !== undefined) {
-        errors = push(errors, r, field, "MAP_VALIDATE", `${describe(v)} ${problem}`);
+        errors = push(errors, r, field, "MAP_VALIDATE", `${shapeOf(v)} ${problem}`);
         continue;
       }
     }
@@ -451,7 +452,7 @@ function mapToFhir(
 }
 
 function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resource: unknown): MapResult {
-  if (!isObj(resource)) return inputError("", `the FHIR resource is ${describe(resource)}, not an object`);
+  if (!isObj(resource)) return inputError("", `the FHIR resource is ${shapeOf(resource)}, not an object`);
   if (resourceType !== undefined && resource.resourceType !== resourceType) {
     return inputError("resourceType", `expected a ${resourceType}, got ${describe(resource.resourceType)}`);
   }
@@ -502,7 +503,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
     if (r.validate !== undefined) {
       const problem = r.validate(v);
       if (problem !== undefined) {
-        errors = push(errors, r, field, "MAP_VALIDATE", `${describe(v)} ${problem}`);
+        errors = push(errors, r, field, "MAP_VALIDATE", `${shapeOf(v)} ${problem}`);
         continue;
       }
     }

@@ -1,5 +1,5 @@
 import * as r4 from "fhirpath/fhir-context/r4";
-import { TransformFailure, describe, type Notes } from "./transforms";
+import { TransformFailure, describe, shapeOf, type Notes } from "./transforms";
 
 /*
  * Paths compiled once into accessors: the PMS side is a dotted path, the FHIR side the
@@ -390,21 +390,21 @@ function leafCheck(type: string | undefined, repeatingLeafWithoutIndex: boolean)
   switch (kind) {
     case "string":
       return (v) =>
-        typeof v === "string" && v !== "" ? undefined : `${describe(v)} is not text for a FHIR ${type}`;
+        typeof v === "string" && v !== "" ? undefined : `${shapeOf(v)} is not text for a FHIR ${type}`;
     case "number":
       return (v) =>
-        typeof v === "number" && Number.isFinite(v) ? undefined : `${describe(v)} is not a FHIR ${type}`;
+        typeof v === "number" && Number.isFinite(v) ? undefined : `${shapeOf(v)} is not a FHIR ${type}`;
     case "integer":
       return (v) => {
-        if (typeof v !== "number" || !Number.isInteger(v)) return `${describe(v)} is not a FHIR ${type}`;
+        if (typeof v !== "number" || !Number.isInteger(v)) return `${shapeOf(v)} is not a FHIR ${type}`;
         if (type === "positiveInt" && v < 1) return `${v} is not a positiveInt (1 or more)`;
         if (type === "unsignedInt" && v < 0) return `${v} is not an unsignedInt (0 or more)`;
         return undefined;
       };
     case "boolean":
-      return (v) => (typeof v === "boolean" ? undefined : `${describe(v)} is not a FHIR boolean`);
+      return (v) => (typeof v === "boolean" ? undefined : `${shapeOf(v)} is not a FHIR boolean`);
     default:
-      return (v) => noList?.(v) ?? (isObj(v) ? undefined : `${describe(v)} is not a FHIR ${type} object`);
+      return (v) => noList?.(v) ?? (isObj(v) ? undefined : `${shapeOf(v)} is not a FHIR ${type} object`);
   }
 }
 
@@ -592,7 +592,7 @@ export function compileFhirPath(
           } else if (s.mode === Mode.Loose && Array.isArray(v) && isObj(v[0])) {
             v = v[0];
           } else if (!isObj(v)) {
-            conflict(s, describe(v));
+            conflict(s, shapeOf(v));
           }
           cur = v as Obj;
           break;
@@ -604,7 +604,7 @@ export function compileFhirPath(
             v = {};
             arr[s.index] = v;
           } else if (!isObj(v)) {
-            conflict(s, describe(v));
+            conflict(s, shapeOf(v));
           }
           cur = v as Obj;
           break;
@@ -632,7 +632,7 @@ export function compileFhirPath(
           } else if (isObj(v) && (s.match(v) || fillMatching(v, s.conds))) {
             cur = v;
           } else {
-            conflict(s, isObj(v) ? "a value its where() conditions do not hold for" : describe(v));
+            conflict(s, isObj(v) ? "a value its where() conditions do not hold for" : shapeOf(v));
           }
           break;
         }

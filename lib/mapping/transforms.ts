@@ -141,6 +141,22 @@ export function describe(value: unknown): string {
   return text.length > 40 ? `${text.slice(0, 39)}…` : text;
 }
 
+/**
+ * What a record's value is, without its content, for error messages: a value that does not map may
+ * be patient data, and mapping errors travel on msgs, into dead letters and logs.
+ */
+export function shapeOf(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "nothing";
+  if (typeof value === "string")
+    return value === "" ? "an empty string" : `a string of ${[...value].length} characters`;
+  if (typeof value === "number") return Number.isFinite(value) ? "a number" : String(value);
+  if (typeof value === "boolean") return "a boolean";
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? "an invalid Date" : "a Date";
+  return `an ${typeof value}`;
+}
+
 function fail(message: string): never {
   throw new TransformFailure(message);
 }
@@ -161,7 +177,7 @@ function toText(v: unknown): string {
   if (typeof v === "string") return v;
   if (typeof v === "number" && Number.isFinite(v)) return String(v);
   if (typeof v === "boolean") return String(v);
-  return fail(`${describe(v)} is not text`);
+  return fail(`${shapeOf(v)} is not text`);
 }
 
 const stringTransform: Transform = { spec: "string", forward: toText, reverse: toText };
@@ -171,7 +187,7 @@ const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 function toNumber(v: unknown): number {
   if (typeof v === "number" && Number.isFinite(v)) return v;
   if (typeof v === "string" && NUMERIC.test(v.trim())) return Number(v.trim());
-  return fail(`${describe(v)} is not a number`);
+  return fail(`${shapeOf(v)} is not a number`);
 }
 
 const numberTransform: Transform = { spec: "number", forward: toNumber, reverse: toNumber };
@@ -187,14 +203,14 @@ function toBoolean(v: unknown): boolean {
     if (TRUE_TEXT.has(t)) return true;
     if (FALSE_TEXT.has(t)) return false;
   }
-  return fail(`${describe(v)} is not a boolean`);
+  return fail(`${shapeOf(v)} is not a boolean`);
 }
 
 const booleanTransform: Transform = { spec: "boolean", forward: toBoolean, reverse: toBoolean };
 
 function calendarDate(v: unknown) {
   const d = parseCalendarDate(v);
-  if (!d) fail(`${describe(v)} is not a calendar date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)`);
+  if (!d) fail(`${shapeOf(v)} is not a calendar date (YYYY-MM-DD, YYYYMMDD or an ISO date-time)`);
   return d;
 }
 
@@ -218,10 +234,10 @@ function dateTime(v: unknown): string {
     if (Number.isNaN(v.getTime())) fail("invalid Date");
     return v.toISOString();
   }
-  if (typeof v !== "string") return fail(`${describe(v)} is not a date-time`);
+  if (typeof v !== "string") return fail(`${shapeOf(v)} is not a date-time`);
   const dt = parseDateTime(v);
-  if (!dt) return fail(`${describe(v)} is not an ISO date-time`);
-  if (dt.offset === "") return fail(`${describe(v)} has no UTC offset (Z or ±hh:mm)`);
+  if (!dt) return fail(`${shapeOf(v)} is not an ISO date-time`);
+  if (dt.offset === "") return fail(`${shapeOf(v)} has no UTC offset (Z or ±hh:mm)`);
   return dt.exact ? v : formatDateTime(dt);
 }
 
@@ -230,7 +246,7 @@ const dateTimeTransform: Transform = { spec: "dateTime", forward: dateTime, reve
 function fullDateTime(v: unknown, what: string) {
   const text = dateTime(v);
   const dt = parseDateTime(text);
-  if (!dt) return fail(`${what} ${describe(v)} is not an ISO date-time`);
+  if (!dt) return fail(`${what} ${shapeOf(v)} is not an ISO date-time`);
   return dt;
 }
 
@@ -238,7 +254,7 @@ const addMinutesTransform: Transform = {
   spec: "addMinutes",
   forward(v, other) {
     const minutes = toNumber(v);
-    if (!Number.isInteger(minutes) || minutes < 0) fail(`${describe(v)} is not a whole number of minutes`);
+    if (!Number.isInteger(minutes) || minutes < 0) fail(`${shapeOf(v)} is not a whole number of minutes`);
     if (other === undefined || other === null || other === "")
       fail("the start date-time (with.pms) is missing");
     return formatDateTime(addMinutes(fullDateTime(other, "start"), minutes));
@@ -248,7 +264,7 @@ const addMinutesTransform: Transform = {
       fail("the start date-time (with.fhir) is missing");
     }
     const diff = epochMs(fullDateTime(v, "end")) - epochMs(fullDateTime(other, "start"));
-    if (diff < 0 || diff % 60000 !== 0) fail(`${describe(v)} is not whole minutes after the start`);
+    if (diff < 0 || diff % 60000 !== 0) fail(`${shapeOf(v)} is not whole minutes after the start`);
     return diff / 60000;
   },
 };
@@ -268,15 +284,15 @@ const GENDER_TO_PMS: Record<string, string> = { male: "M", female: "F", other: "
 const genderTransform: Transform = {
   spec: "gender",
   forward(v, _other, notes) {
-    if (typeof v !== "string") return fail(`${describe(v)} is not a gender code`);
+    if (typeof v !== "string") return fail(`${shapeOf(v)} is not a gender code`);
     const known = GENDER_TO_FHIR[v.trim().toLowerCase()];
     if (known !== undefined) return known;
-    notes.warning = `${describe(v)} is not a known gender: mapped to unknown`;
+    notes.warning = `${shapeOf(v)} is not a known gender: mapped to unknown`;
     return "unknown";
   },
   reverse(v) {
     const code = typeof v === "string" ? GENDER_TO_PMS[v] : undefined;
-    return code ?? fail(`${describe(v)} is not a FHIR gender (male, female, other, unknown)`);
+    return code ?? fail(`${shapeOf(v)} is not a FHIR gender (male, female, other, unknown)`);
   },
 };
 
@@ -313,11 +329,11 @@ const appointmentStatusTransform: Transform = {
             .replace(/[\s-]+/g, "_")
         : undefined;
     const code = key === undefined ? undefined : STATUS_TO_FHIR[key];
-    return code ?? fail(`${describe(v)} is not a PMS appointment status`);
+    return code ?? fail(`${shapeOf(v)} is not a PMS appointment status`);
   },
   reverse(v) {
     const code = typeof v === "string" && Object.hasOwn(STATUS_TO_PMS, v) ? STATUS_TO_PMS[v] : undefined;
-    return code ?? fail(`${describe(v)} has no PMS appointment status`);
+    return code ?? fail(`${shapeOf(v)} has no PMS appointment status`);
   },
 };
 
@@ -330,12 +346,12 @@ function referenceTransform(type: string | undefined): Transform | string {
     spec: `reference:${type}`,
     forward(v) {
       const id = typeof v === "number" && Number.isInteger(v) ? String(v) : v;
-      if (typeof id !== "string" || !FHIR_ID.test(id)) return fail(`${describe(v)} is not a valid FHIR id`);
+      if (typeof id !== "string" || !FHIR_ID.test(id)) return fail(`${shapeOf(v)} is not a valid FHIR id`);
       return `${type}/${id}`;
     },
     reverse(v) {
       const m = typeof v === "string" ? pattern.exec(v) : null;
-      return m ? m[1] : fail(`${describe(v)} is not a reference to a ${type}`);
+      return m ? m[1] : fail(`${shapeOf(v)} is not a reference to a ${type}`);
     },
   };
 }
@@ -372,7 +388,7 @@ function conditionalTransform(
       const id = typeof v === "number" && Number.isInteger(v) ? String(v) : v;
       if (typeof id !== "string" || !SEARCH_SAFE_VALUE.test(id)) {
         return fail(
-          `${describe(v)} is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)`,
+          `${shapeOf(v)} is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)`,
         );
       }
       return `${prefix}${id}`;
@@ -383,10 +399,10 @@ function conditionalTransform(
       }
       if (typeof v === "string" && literal.test(v)) {
         return fail(
-          `${describe(v)} is a literal reference: the PMS id is not in it (read it from the reference's identifier)`,
+          `${shapeOf(v)} is a literal reference: the PMS id is not in it (read it from the reference's identifier)`,
         );
       }
-      return fail(`${describe(v)} is not ${prefix}<id>`);
+      return fail(`${shapeOf(v)} is not ${prefix}<id>`);
     },
   };
 }
@@ -423,11 +439,11 @@ function codeMapTransform(table: unknown, reverseTable: unknown): Transform | st
     forward(v) {
       const key = typeof v === "number" || typeof v === "boolean" ? String(v) : v;
       const code = typeof key === "string" ? forward.get(key) : undefined;
-      return code ?? fail(`${describe(v)} is not in the codeMap`);
+      return code ?? fail(`${shapeOf(v)} is not in the codeMap`);
     },
     reverse(v) {
       const code = typeof v === "string" ? inverse.get(v) : undefined;
-      return code ?? fail(`${describe(v)} is not in the reverse codeMap`);
+      return code ?? fail(`${shapeOf(v)} is not in the reverse codeMap`);
     },
   };
 }

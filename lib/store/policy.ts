@@ -35,7 +35,15 @@ const RETRYABLE_CODES = new Set([
 ]);
 /** Codes of errors in the message or the flow: another try gives the same answer. */
 const PERMANENT_PREFIXES = ["MAP_", "HL7_", "WEBHOOK_", "FLOW_"];
-const PERMANENT_SUFFIXES = ["_BAD_INPUT", "_CONFIG", "_PARSE", "_UNSUPPORTED", "_OVERSIZE", "_REQUIRED"];
+const PERMANENT_SUFFIXES = [
+  "_BAD_INPUT",
+  "_CONFIG",
+  "_PARSE",
+  "_UNSUPPORTED",
+  "_OVERSIZE",
+  "_TOO_LARGE",
+  "_REQUIRED",
+];
 
 /**
  * True when a failure with this code is worth another try. HTTP statuses in codes

@@ -13,6 +13,8 @@ export interface FhirServerProps {
   timeout?: string | number;
   retries?: string | number;
   maxConcurrent?: string | number;
+  /** Largest response body read, MiB (default 64). */
+  maxResponseMB?: string | number;
   tls?: string;
 }
 
@@ -30,6 +32,7 @@ export const DEFAULTS = {
   timeout: 30000,
   retries: 3,
   maxConcurrent: 8,
+  maxResponseMB: 64,
 } as const;
 
 /** A configuration mistake found before any request: reported once by the config node. */
@@ -160,6 +163,7 @@ export function buildServerConfig(
     timeout: integer("timeout", props.timeout, DEFAULTS.timeout, 1),
     retries: integer("retries", props.retries, DEFAULTS.retries, 0),
     maxConcurrent: integer("maxConcurrent", props.maxConcurrent, DEFAULTS.maxConcurrent, 1),
+    maxResponseBytes: integer("maxResponseMB", props.maxResponseMB, DEFAULTS.maxResponseMB, 1) * 1024 * 1024,
     credentials: creds,
   };
   if (authType === "client-credentials" || authType === "smart-backend") {

@@ -12,6 +12,7 @@
     timeout: string;
     retries: string;
     maxConcurrent: string;
+    maxResponseMB: string;
     tls: string;
   }
   interface FhirServerEditorCreds {
@@ -83,6 +84,7 @@
       timeout: { value: "30000", validate: intAtLeast(1) },
       retries: { value: "3", validate: intAtLeast(0) },
       maxConcurrent: { value: "8", validate: intAtLeast(1) },
+      maxResponseMB: { value: "64", validate: intAtLeast(1) },
       tls: { value: "", type: "tls-config", required: false },
     },
     credentials: {

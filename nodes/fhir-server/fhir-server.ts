@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
-import { FhirClient } from "../../lib/fhir";
+import { FhirClient, plainHttpWarnings } from "../../lib/fhir";
 import type { FhirCredentials, TlsOptions } from "../../lib/fhir/types";
 import { buildServerConfig, pickTls, type FhirServerProps } from "./config";
 import type { FhirServerNode } from "./types";
@@ -27,7 +27,9 @@ export = function (RED: NodeAPI) {
         }
         tls = pickTls(tlsNode.addTLSOptions({}));
       }
-      node.client = new FhirClient(buildServerConfig(def, node.credentials, tls));
+      const config = buildServerConfig(def, node.credentials, tls);
+      node.client = new FhirClient(config);
+      for (const warning of plainHttpWarnings(config)) node.warn(`fhir-server: ${warning}`);
     } catch (err) {
       node.configError = err instanceof Error ? err.message : String(err);
       node.error(node.configError);

@@ -7,6 +7,7 @@
     overlap: string;
     initial: string;
     lease: string;
+    actionFromMsg: boolean;
   }
 
   const ACTIONS = ["get", "commit", "release", "reset"];
@@ -35,6 +36,7 @@
         validate: (v: string) => trimmed(v) === "" || DURATION.test(trimmed(v)) || ISO.test(trimmed(v)),
       },
       lease: { value: "900", validate: seconds(1) },
+      actionFromMsg: { value: false },
     },
     inputs: 1,
     outputs: 1,

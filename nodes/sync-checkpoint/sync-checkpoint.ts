@@ -21,6 +21,8 @@ interface SyncCheckpointDef extends NodeDef {
   overlap?: string | number;
   initial?: string;
   lease?: string | number;
+  /** msg.action may choose the action (off: a stray msg.action from upstream is ignored). */
+  actionFromMsg?: boolean;
 }
 
 type Namespace = Record<string, unknown>;
@@ -89,10 +91,20 @@ export = function (RED: NodeAPI) {
       node.error(configError.message);
     }
 
+    const actionFromMsg = def.actionFromMsg === true;
+    let ignoredWarned = false;
+
     onInput<CheckpointMsg>(node, "CHECKPOINT_ERROR", async (msg, send) => {
       const incoming = isObject(msg.checkpoint) ? msg.checkpoint : undefined;
-      const rawAction =
-        msg.action === undefined || msg.action === null || msg.action === "" ? defaultAction : msg.action;
+      const given =
+        msg.action === undefined || msg.action === null || msg.action === "" ? undefined : msg.action;
+      if (given !== undefined && !actionFromMsg && given !== defaultAction && !ignoredWarned) {
+        ignoredWarned = true;
+        node.warn(
+          `sync-checkpoint: msg.action is ignored (this node does ${defaultAction}); tick "action from msg.action" to let a msg choose`,
+        );
+      }
+      const rawAction = actionFromMsg && given !== undefined ? given : defaultAction;
       let action: Action | undefined;
       let name: unknown;
       try {

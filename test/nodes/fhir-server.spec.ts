@@ -266,7 +266,26 @@ describe("fhir-server config node", function () {
         /tokenUrl/,
       ],
       ["a missing tls-config node", { tls: "no-such-tls" }, {}, /tls-config/],
+      ["a max answer of 0 MiB", { maxResponseMB: "0" }, {}, /maxResponseMB must be an integer >= 1/],
     ];
+
+    it("warns once when credentials would go over plain http to another machine, naming the host only", async () => {
+      await load(
+        flowWith(
+          serverDef({ baseUrl: "http://ehr.invalid:8080/fhir", authType: "basic", maxResponseMB: "2" }),
+        ),
+        { srv: { username: "alice", password: BASIC_PASSWORD } },
+      );
+      const warned = helper
+        .log()
+        .args.map((a) => a[0] as { level: number; id?: string; msg?: unknown })
+        .filter((e) => e.id === "srv" && e.level === 30)
+        .map((e) => String(e.msg));
+      expect(warned).to.deep.equal([
+        "fhir-server: basic credentials go to ehr.invalid:8080 over plain http: use https",
+      ]);
+      expect(serverNode().configError).to.equal(undefined);
+    });
 
     for (const [name, props, credentials, reason] of broken) {
       it(`${name}: logs why once, and requests fail with FHIR_CONFIG without sending anything`, async () => {

@@ -160,7 +160,8 @@ describe("mllp-out node", function () {
     const caught = receive("caught", 2);
     helper.getNode("send").receive({ payload: adt("NAK-1", { extra: ["PV1|1|I", "bad"] }) } as any);
     const [c] = (await caught).filter((m) => m.error.source.type === "mllp-out");
-    expect(c.error.message).to.match(/answered AE/);
+    // The receiver's text ("... segment 5 ...") stays on the msg, out of the logged message.
+    expect(c.error.message).to.match(/the receiver answered AE \(error 100\)$/);
     expect(c.hl7.ackCode).to.equal("AE");
     expect(c.hl7.error).to.include({ code: "MLLP_NAK", ackCode: "AE" });
     expect(c.hl7.error.text).to.match(/segment 5/);

@@ -150,8 +150,8 @@ describe("sync-checkpoint node", function () {
     expect(lastStatus("commit")?.text).to.equal("committed, same");
   });
 
-  it("msg.action overrides the node's action; the name may come from msg.checkpoint.name", async () => {
-    await load([cpNode("any", { checkpoint: "" })]);
+  it("msg.action overrides the node's action when the node allows it; the name may come from msg.checkpoint.name", async () => {
+    await load([cpNode("any", { checkpoint: "", actionFromMsg: true })]);
     const g = await ok("any", { checkpoint: { name: "appointments" } });
     expect(g.checkpoint.name).to.equal("appointments");
     const c = await ok("any", {
@@ -162,6 +162,24 @@ describe("sync-checkpoint node", function () {
     const r = await ok("any", { action: "reset", checkpoint: { name: "appointments" } });
     expect(r.checkpoint).to.deep.equal({ name: "appointments", reset: true });
     expect(helper.getNode("any").context().global.get(storageKey("appointments"))).to.equal(undefined);
+  });
+
+  it("ignores a msg.action it was not told to take (a stray reset from upstream resets nothing), warning once", async () => {
+    await load([cpNode("get"), cpNode("commit", { action: "commit" })]);
+    const g = await ok("get");
+    const c = await ok("commit", {
+      action: "reset",
+      checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00Z" },
+    });
+    expect(c.checkpoint).to.include({ highWater: "2025-01-06T09:00:00.000Z", advanced: true });
+    expect(stored()).to.not.equal(undefined);
+    const g2 = await ok("get", { action: "reset" });
+    expect(g2.checkpoint).to.include({ since: "2025-01-06T09:00:00.000Z", initial: false });
+    expect(g2.checkpoint.runId).to.be.a("string");
+    const warnings = (helper.log().args as unknown[][])
+      .map((a) => a[0] as { level?: number; msg?: unknown })
+      .filter((e) => e.level === 30 && String(e.msg).includes("msg.action is ignored"));
+    expect(warnings.map((w) => w.msg)).to.have.length(2); // once per node
   });
 
   it("a second get while the lease is live fails with CHECKPOINT_BUSY and carries no runId", async () => {
@@ -221,12 +239,17 @@ describe("sync-checkpoint node", function () {
   });
 
   it("every bad input reaches Catch with CHECKPOINT_BAD_INPUT, leaving the checkpoint untouched", async () => {
-    await load([cpNode("get"), cpNode("commit", { action: "commit" }), cpNode("noname", { checkpoint: "" })]);
+    await load([
+      cpNode("get"),
+      cpNode("commit", { action: "commit" }),
+      cpNode("noname", { checkpoint: "" }),
+      cpNode("chooser", { actionFromMsg: true }),
+    ]);
     const g = await ok("get");
     const before = JSON.stringify(stored());
     const cases: Array<[string, Msg]> = [
-      ["get", { action: "delete" }],
-      ["get", { action: 7 }],
+      ["chooser", { action: "delete" }],
+      ["chooser", { action: 7 }],
       ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06 08:00:00" } }],
       ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T08:00:00" } }],
       ["commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T08:00:00Z", cursor: [1] } }],

@@ -52,6 +52,26 @@ describe("lib/fhir request building", () => {
       badInput({ operation: "read", resourceType: "Patient", id: "x".repeat(65) }, /FHIR id/);
     });
 
+    it("rejects ids made of dots, which a URL resolves away (delete Patient/. would reach Patient/)", () => {
+      for (const id of [".", "..", "..."]) {
+        for (const operation of ["read", "delete"] as const) {
+          badInput({ operation, resourceType: "Patient", id }, /must not be only dots/);
+        }
+        badInput({ operation: "vread", resourceType: "Patient", id: "1", versionId: id }, /only dots/);
+        badInput(
+          { operation: "update", resourceType: "Patient", id, body: { resourceType: "Patient", id } },
+          /only dots/,
+        );
+      }
+      // Dots inside an id are allowed by FHIR and stay allowed.
+      expect(() =>
+        validateInteraction({ operation: "read", resourceType: "Patient", id: "a.b" }),
+      ).to.not.throw();
+      expect(() =>
+        validateInteraction({ operation: "read", resourceType: "Patient", id: ".5" }),
+      ).to.not.throw();
+    });
+
     it("rejects a body that is not an object", () => {
       badInput({ operation: "create", resourceType: "Patient", body: "text" }, /must be a FHIR resource/);
       badInput({ operation: "create", resourceType: "Patient", body: [patient] }, /must be a FHIR resource/);

@@ -96,7 +96,11 @@ describe("lib/mapping errors", () => {
       ["phone", "MAP_VALIDATE"],
       ["email", "MAP_VALIDATE"],
     ]);
-    expect(result.errors[0].message).to.equal('"1985-02-29" is not a real calendar date');
+    // The value is named by its shape only: it may be patient data.
+    expect(result.errors[0].message).to.equal("a string of 10 characters is not a real calendar date");
+    for (const e of result.errors) {
+      for (const value of ["1985-02-29", "zoe@", "call me"]) expect(e.message).to.not.include(value);
+    }
     for (const phone of ["123", "+1 (617) 555-0142 ext. 12", "617.555.0142 x9"]) {
       const r = patient.toFhir({ ...goodPatient, phone });
       expect(r.errors.length, phone).to.equal(phone === "123" ? 1 : 0);
@@ -125,7 +129,7 @@ describe("lib/mapping errors", () => {
       ["patientId", "MAP_TRANSFORM"],
     ]);
     expect(a.errors[3].message).to.equal(
-      '"pat 1" is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)',
+      "a string of 5 characters is not an identifier value a search URI can carry (A-Z a-z 0-9 . _ ~ : @ / -)",
     );
   });
 

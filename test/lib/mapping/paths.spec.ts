@@ -270,9 +270,9 @@ describe("lib/mapping FHIR paths", () => {
     const bad = m.toFhir({ d: "30", s: 5, a: "Patient/1" });
     expect(bad.value).to.equal(undefined);
     expect(bad.errors.map((e) => [e.field, e.code, e.message])).to.deep.equal([
-      ["d", "MAP_TRANSFORM", 'minutesDuration: "30" is not a FHIR positiveInt'],
-      ["s", "MAP_TRANSFORM", "status: 5 is not text for a FHIR code"],
-      ["a", "MAP_TRANSFORM", 'participant[0].actor: "Patient/1" is not a FHIR Reference object'],
+      ["d", "MAP_TRANSFORM", "minutesDuration: a string of 2 characters is not a FHIR positiveInt"],
+      ["s", "MAP_TRANSFORM", "status: a number is not text for a FHIR code"],
+      ["a", "MAP_TRANSFORM", "participant[0].actor: a string of 9 characters is not a FHIR Reference object"],
     ]);
     expect(m.toFhir({ d: 0 }).errors[0].message).to.equal(
       "minutesDuration: 0 is not a positiveInt (1 or more)",
