@@ -1,5 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { Agent, Pool, type Dispatcher } from "undici";
+import { readCapped } from "../http/body";
 import { FhirError } from "./errors";
 import type { TlsOptions } from "./types";
 
@@ -132,26 +133,14 @@ export class Transport {
 
   /** The body as text, read no further than maxResponseBytes (its declared length is checked first). */
   private async readBody(res: Dispatcher.ResponseData, method: string): Promise<string> {
+    const text = await readCapped(res, this.maxResponseBytes);
+    if (text !== undefined) return text;
     const max = this.maxResponseBytes;
-    if (max === Number.POSITIVE_INFINITY) return res.body.text();
-    const tooLarge = (): FhirError => {
-      res.body.destroy();
-      return new FhirError(
-        "FHIR_RESPONSE_TOO_LARGE",
-        `the ${method} response body is larger than ${max} bytes (the server's maxResponseBytes): not read`,
-        { maxResponseBytes: max, status: res.statusCode },
-      );
-    };
-    const declared = Number(res.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > max) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > max) throw tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks, size).toString("utf8");
+    throw new FhirError(
+      "FHIR_RESPONSE_TOO_LARGE",
+      `the ${method} response body is larger than ${max} bytes (the server's maxResponseBytes): not read`,
+      { maxResponseBytes: max, status: res.statusCode },
+    );
   }
 
   /** Lets requests in flight finish for up to `graceMs`, then cuts their sockets. */

@@ -1,6 +1,7 @@
 import { Agent, request } from "undici";
 import type { Dispatcher } from "undici";
 import { PackError } from "../errors";
+import { readCapped } from "../http/body";
 import { isIdempotentMethod, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from "../http/retry";
 import type { BackoffPolicy } from "../http/retry";
 import type { PmsHeaderNames, SignatureEncoding } from "./pms-hmac";
@@ -24,6 +25,8 @@ export interface LegacyApiConfig {
   retries?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Largest response body read, bytes (default 64 MiB): a larger one is LEGACY_RESPONSE_TOO_LARGE. */
+  maxResponseBytes?: number;
   credentials: LegacyCredentials;
 }
 
@@ -95,6 +98,7 @@ export interface PagedResult {
 }
 
 const DEFAULT_TIMEOUT = 30_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** Set by the transport; a value copied from elsewhere (e.g. an earlier response's headers) would break the request. */
 const TRANSPORT_HEADERS = [
@@ -255,7 +259,8 @@ export class LegacyClient {
                 },
               );
       }
-      const retryable = status === undefined || isRetryableStatus(status);
+      const retryable =
+        failure.code !== "LEGACY_RESPONSE_TOO_LARGE" && (status === undefined || isRetryableStatus(status));
       const delayMs =
         retryable && attempt < retries
           ? retryDelay(attempt, retryAfterMs, this.policy, this.random)
@@ -327,9 +332,10 @@ export class LegacyClient {
       }
       throw err;
     }
-    let text: string;
+    let text: string | undefined;
+    const max = this.config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     try {
-      text = await res.body.text();
+      text = await readCapped(res, max);
     } catch (err) {
       if (timeout.aborted && !signal.aborted) {
         throw new PackError(
@@ -338,6 +344,14 @@ export class LegacyClient {
         );
       }
       throw err;
+    }
+    if (text === undefined) {
+      // Not retried: the same request would get the same answer.
+      throw new PackError(
+        "LEGACY_RESPONSE_TOO_LARGE",
+        `legacy API answer to ${method} is larger than ${max} bytes (maxResponseBytes): not read`,
+        { maxResponseBytes: max, status: res.statusCode },
+      );
     }
     return { status: res.statusCode, headers: res.headers, body: parseBody(text) };
   }

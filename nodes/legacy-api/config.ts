@@ -13,9 +13,11 @@ export interface LegacyApiProps {
   encoding?: string;
   timeout?: string | number;
   retries?: string | number;
+  /** Largest answer read, MiB (default 64). */
+  maxResponseMB?: string | number;
 }
 
-export const LEGACY_DEFAULTS = { timeout: 30000, retries: 3 } as const;
+export const LEGACY_DEFAULTS = { timeout: 30000, retries: 3, maxResponseMB: 64 } as const;
 
 function text(value: unknown): string {
   return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
@@ -74,6 +76,8 @@ export function buildLegacyConfig(
     encoding: encoding as SignatureEncoding,
     timeout: integer("timeout", props.timeout, LEGACY_DEFAULTS.timeout, 1),
     retries: integer("retries", props.retries, LEGACY_DEFAULTS.retries, 0),
+    maxResponseBytes:
+      integer("maxResponseMB", props.maxResponseMB, LEGACY_DEFAULTS.maxResponseMB, 1) * 1024 * 1024,
     credentials: { apiKey: credentials?.apiKey, apiSecret: credentials?.apiSecret },
   };
 }

@@ -8,6 +8,7 @@
     signatureHeader: string;
     encoding: string;
     timeout: string;
+    maxResponseMB: string;
     retries: string;
   }
   interface LegacyApiEditorCreds {
@@ -61,6 +62,7 @@
       encoding: { value: "hex", validate: (v: string) => /^(hex|base64)$/.test(v || "hex") },
       timeout: { value: "30000", validate: intAtLeast(1) },
       retries: { value: "3", validate: intAtLeast(0) },
+      maxResponseMB: { value: "64", validate: intAtLeast(1) },
     },
     credentials: {
       apiKey: { type: "password" },

@@ -66,10 +66,10 @@ describe("lib/fhir hardening", function () {
           "https://ehr.example.org/auth/token",
           base("https://ehr.example.org/fhir/R4"),
         ),
-      ).to.be.undefined;
+      ).to.equal(undefined);
       expect(
         checkDiscoveredTokenUrl("https://EHR.example.org:8443/token", base("https://ehr.example.org/fhir")),
-      ).to.be.undefined;
+      ).to.equal(undefined);
     });
 
     it("is refused over http, or on another host, or when it is no URL", () => {
@@ -94,7 +94,7 @@ describe("lib/fhir hardening", function () {
     it("may be http when the FHIR server is http on this machine (a local sandbox), on the same host", () => {
       expect(
         checkDiscoveredTokenUrl("http://127.0.0.1:8103/oauth2/token", base("http://127.0.0.1:8103/fhir/R4")),
-      ).to.be.undefined;
+      ).to.equal(undefined);
       expect(
         checkDiscoveredTokenUrl("http://localhost:9/token", base("http://127.0.0.1:8103/fhir")),
       ).to.match(/not on the FHIR server's host/);

@@ -187,6 +187,37 @@ describe("lib/legacy/client LegacyClient", () => {
     expect(p.seen).to.have.length(3);
   });
 
+  it("refuses an answer larger than maxResponseBytes, declared or streamed, without retrying it", async () => {
+    const big = Buffer.alloc(300 * 1024, 0x61);
+    const p = await peer((s, res) => {
+      if (s.url.includes("chunked")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(big);
+        res.end(big);
+      } else
+        res
+          .writeHead(200, { "content-type": "application/json", "content-length": String(big.length) })
+          .end(big);
+    });
+    server = p.server;
+    client = make(p.url, { retries: 3, maxResponseBytes: 256 * 1024 });
+    for (const path of ["/declared", "/chunked"]) {
+      try {
+        await client.request({ method: "GET", path });
+        expect.fail("should throw");
+      } catch (err) {
+        expect((err as PackError).code, path).to.equal("LEGACY_RESPONSE_TOO_LARGE");
+        expect((err as PackError).details).to.deep.equal({ maxResponseBytes: 256 * 1024, status: 200 });
+      }
+    }
+    expect(p.seen.map((x) => x.url)).to.deep.equal(["/api/declared", "/api/chunked"]);
+    const small = await make(p.url, { maxResponseBytes: 512 * 1024 }).request({
+      method: "GET",
+      path: "/declared",
+    });
+    expect(small.status).to.equal(200);
+  });
+
   it("does not retry 4xx answers, nor a Retry-After beyond the cap", async () => {
     const p = await peer((s, res) =>
       s.url.includes("slow")
