@@ -1,6 +1,7 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
+import mocha from "eslint-plugin-mocha";
 
 export default tseslint.config(
   { ignores: ["dist/**", "build/**", "node_modules/**", ".node-red-data/**", "test-output/**"] },
@@ -13,6 +14,20 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       eqeqeq: ["error", "always", { null: "ignore" }],
       "no-console": "off",
+    },
+  },
+  {
+    // A stray .only or .skip (no-pending-tests) would shrink the run silently; two tests with one title hide each other.
+    files: ["test/**/*.ts"],
+    plugins: { mocha },
+    rules: {
+      "mocha/no-exclusive-tests": "error",
+      "mocha/no-pending-tests": "error",
+      "mocha/no-nested-tests": "error",
+      "mocha/no-empty-title": "error",
+      "mocha/no-identical-title": "error",
+      "mocha/handle-done-callback": "error",
+      "mocha/no-return-and-callback": "error",
     },
   },
   {

@@ -27,6 +27,7 @@ function flow(stores: Array<{ path: string; store: string }>): FlowNode[] {
         name: "",
         checkpoint: "patients",
         action: "get",
+        actionFromMsg: true,
         store,
         overlap: "0",
         initial: "2025-01-01T00:00:00Z",

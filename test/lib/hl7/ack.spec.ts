@@ -33,6 +33,23 @@ describe("lib/hl7 ACK builder", () => {
     expect(ack).not.to.include("ERR");
   });
 
+  it("echoes the original's processing id (MSH-11, with its mode), version and application/facility pairs", () => {
+    // A sender's test (T) or debugging (D) feed must not get production (P) ACKs back.
+    const text = fixture("adt-a01-v2.5.1.hl7").replace(
+      /^MSH\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|P\|2\.5\.1/,
+      "MSH|$1|LAB^1.2.3^ISO|NORTH^4.5^ISO|CHART|SOUTH|$6|$7|$8|$9|T^A|2.4",
+    );
+    const ack = buildAck(parseHeader(text), "AA", { controlId: "ACK-T" });
+    const msh = fields(ack, "MSH");
+    expect(msh.slice(2, 6)).to.deep.equal(["CHART", "SOUTH", "LAB^1.2.3^ISO", "NORTH^4.5^ISO"]);
+    expect(msh[10]).to.equal("T^A"); // MSH-11 as sent, mode included
+    expect(msh[11]).to.equal("2.4"); // MSH-12
+    for (const id of ["D", "T"]) {
+      const other = buildAck(parseHeader(text.replace("|T^A|", `|${id}|`)), "AE", { text: "x" });
+      expect(fields(other, "MSH")[10], id).to.equal(id);
+    }
+  });
+
   it("adds MSA-3 and a v2.5 ERR (location, 0357 code, severity, text) to an AE", () => {
     const original = parseHeader(fixture("adt-a01-v2.5.1.hl7"));
     const ack = buildAck(original, "AE", {

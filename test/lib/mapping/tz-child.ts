@@ -17,6 +17,9 @@ const edgeDates = [
   "2000-01-01T00:00:00+14:00",
 ];
 
+// Dates as a database driver hands over a DATE column: local midnight (or any time) of that day.
+const dateObjects = [new Date(1970, 0, 1), new Date(2000, 1, 29, 23, 30), new Date(1999, 11, 31, 0, 5)];
+
 const out = {
   timezoneOffset: new Date(Date.UTC(2025, 0, 1)).getTimezoneOffset(),
   patients: data.patients.map((p) => {
@@ -26,6 +29,10 @@ const out = {
   edges: edgeDates.map((dateOfBirth) => {
     const fhir = patient.toFhir({ id: "e", firstName: "E", lastName: "E", dateOfBirth }).value;
     return { fhir, pms: patient.toPms(fhir).value };
+  }),
+  dateObjects: dateObjects.map((dateOfBirth) => {
+    const mapped = patient.toFhir({ id: "d", firstName: "D", lastName: "D", dateOfBirth });
+    return { birthDate: mapped.value?.birthDate, errors: mapped.errors.map((e) => e.code) };
   }),
   appointments: data.appointments.map((a) => {
     const fhir = appointment.toFhir(a).value;

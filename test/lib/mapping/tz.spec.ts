@@ -9,6 +9,7 @@ interface ChildOutput {
   timezoneOffset: number;
   patients: Array<{ fhir: { birthDate: string }; pms: { dateOfBirth: string } }>;
   edges: Array<{ fhir: { birthDate: string }; pms: { dateOfBirth: string } }>;
+  dateObjects: Array<{ birthDate?: string; errors: string[] }>;
   appointments: unknown[];
 }
 
@@ -46,6 +47,14 @@ describe("lib/mapping host time zone", function () {
       "1999-12-31",
       "2000-01-01",
     ]);
+    // A Date object counts by its local calendar day, in every zone (east of UTC its UTC day is the day before).
+    for (const side of [east, west, utc]) {
+      expect(side.parsed.dateObjects).to.deep.equal([
+        { birthDate: "1970-01-01", errors: [] },
+        { birthDate: "2000-02-29", errors: [] },
+        { birthDate: "1999-12-31", errors: [] },
+      ]);
+    }
     expect(east.parsed.appointments).to.have.length(400);
   });
 });
