@@ -37,8 +37,11 @@ function isMethod(value: string): value is WebhookInMethod {
 export function optionsOf(props: WebhookInProps): WebhookInOptions {
   const url = text(props.url);
   if (url === "") throw new PackError("WEBHOOK_CONFIG", "webhook-in needs a URL");
-  if (/[\s?#]/.test(url)) {
-    throw new PackError("WEBHOOK_CONFIG", "the URL is a path: no spaces, no query (?) and no fragment (#)");
+  if (/[\s?#:*+()]/.test(url)) {
+    throw new PackError(
+      "WEBHOOK_CONFIG",
+      "the URL is a fixed path: no spaces, query, fragment or Express pattern (: * + ? ( ))",
+    );
   }
   const method = (text(props.method) || "post").toLowerCase();
   if (!isMethod(method)) {

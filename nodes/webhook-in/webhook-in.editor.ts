@@ -24,7 +24,7 @@
       url: {
         value: "",
         required: true,
-        validate: (v: string) => /^\/?[^\s?#]+$/.test(String(v ?? "").trim()),
+        validate: (v: string) => /^[^\s?#:*+()]+$/.test(String(v ?? "").trim()),
       },
       maxBytes: { value: "1048576", validate: intAtLeast(1) },
       timeout: { value: "30", validate: intAtLeast(1) },

@@ -16,6 +16,7 @@ interface HttpNodeSettings {
 
 /** An entry of Express's router stack: a route with its handlers, or a middleware. */
 interface Layer {
+  handle?: unknown;
   route?: { path?: string; methods?: Record<string, boolean>; stack: Array<{ handle: unknown }> };
 }
 
@@ -54,15 +55,26 @@ function coreCorsHandler(app: Express): RequestHandler | undefined {
   return undefined;
 }
 
+/** How long a refused connection stays half-closed before it is destroyed. */
+const LINGER_MS = 1000;
+
 /**
- * Answers `code` and destroys the connection once the answer is written, so the rest of the
- * body is never read. A second call (a timer and a redeploy at once) does nothing more.
+ * Answers `code` and closes the connection without reading any more of the body. Node ends a
+ * `Connection: close` answer with socket.destroySoon(): a FIN, then a destroy once it is written,
+ * which resets a connection whose sender is still sending, and a reset can discard the answer
+ * before the sender reads it (undici loses most 413s so). Here the FIN goes out with the answer,
+ * nothing more is read (the body stays in the kernel's buffers), and the socket is destroyed
+ * LINGER_MS later. A second call (a timer and a redeploy at once) does nothing more.
  */
 function refuse(req: Request, res: Response, code: number, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
   const socket = req.socket;
+  socket.destroySoon = () => socket.end();
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once("close", () => clearTimeout(linger));
+  // Node resumes (reads and discards) a request nobody read once it is answered: not this one.
+  res.once("finish", () => req.pause());
   const body = REPLY_BODY[code];
-  res.once("finish", () => socket.destroy());
   res.writeHead(code, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": String(Buffer.byteLength(body)),
@@ -71,6 +83,54 @@ function refuse(req: Request, res: Response, code: number, headers: Record<strin
     ...headers,
   });
   res.end(body);
+}
+
+/** Set on a request to a webhook-in route before anything could read its body. */
+const UNREAD = Symbol("webhook-in: body unread");
+type GuardedRequest = Request & { _body?: boolean; [UNREAD]?: boolean };
+
+/** "POST /pms/webhooks": Express's default matching ignores case, repeated and trailing slashes. */
+function routeKey(method: string, path: string): string {
+  const normal = path.replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1");
+  return `${method.toUpperCase()} ${normal.toLowerCase()}`;
+}
+
+/** The app Node-RED's server runs (Express sets `parent` on a mounted app). */
+function rootApp(app: Express): Express {
+  let root = app as Express & { parent?: Express };
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+/** The routes of webhook-in nodes under each root app, with how many nodes serve each. */
+const guardedRoutes = new WeakMap<Express, Map<string, number>>();
+
+/**
+ * When httpAdminRoot and httpNodeRoot are the same (both "/" by default), the editor's app comes
+ * first and its JSON and urlencoded parsers (up to apiMaxLength, 5 MB) read every such request,
+ * before httpNodeAuth and before any node's route. A middleware first in the root app marks
+ * requests to webhook-in routes as parsed (`req._body`, which body-parser honours), so that their
+ * bodies stay on the wire until webhook-in reads them, behind httpNodeAuth. Core http in does the
+ * same with its raw-body capture, but reads the whole body there.
+ */
+function guardRoutes(app: Express): Map<string, number> {
+  const root = rootApp(app);
+  const existing = guardedRoutes.get(root);
+  if (existing) return existing;
+  const routes = new Map<string, number>();
+  const mark: RequestHandler = (req: GuardedRequest, _res, next) => {
+    if (!req._body && routes.has(routeKey(req.method, req.url.split("?")[0]))) {
+      req._body = true;
+      req[UNREAD] = true;
+    }
+    next();
+  };
+  root.use(mark);
+  const stack = routerStack(root);
+  const at = stack.findIndex((layer) => layer.handle === mark);
+  if (at > 0) stack.unshift(...stack.splice(at, 1));
+  guardedRoutes.set(root, routes);
+  return routes;
 }
 
 export = function (RED: NodeAPI) {
@@ -138,23 +198,15 @@ export = function (RED: NodeAPI) {
         show("degraded", "503 busy");
         return;
       }
-      if (req.readableEnded || (req as Request & { _body?: boolean })._body) {
-        // Something before this route (httpNodeMiddleware, or an http in with raw body on the same
-        // route) has read the stream: the limits can no longer hold, only the result be checked.
-        const body: unknown = req.body;
-        if (Buffer.isBuffer(body) && body.length <= opts.maxBytes) return deliver(req, res, body);
-        if (Buffer.isBuffer(body)) {
-          refuse(req, res, 413);
-          show("degraded", STATUS_TEXT.WEBHOOK_TOO_LARGE);
-          return;
-        }
+      const guarded = req as GuardedRequest;
+      if (req.readableEnded || (guarded._body && !guarded[UNREAD])) {
         refuse(req, res, 500);
         show("failed", "body consumed");
         node.error(
           new PackError(
             "WEBHOOK_BODY_CONSUMED",
-            "the request body was read before webhook-in, and not as raw bytes: httpNodeMiddleware " +
-              "must not parse request bodies",
+            "the request body was read before webhook-in: by an httpNodeMiddleware, or by an http in " +
+              "with raw body on at the same URL",
           ),
         );
         return;
@@ -182,10 +234,16 @@ export = function (RED: NodeAPI) {
       refuse(req, res, 500);
     };
 
+    const routes = guardRoutes(app);
+    const key = routeKey(opts.method, `${app.path()}${opts.url}`);
+    routes.set(key, (routes.get(key) ?? 0) + 1);
     app[opts.method](opts.url, middleware, cors, receive, failed);
 
     node.on("close", (done: () => void) => {
       closed = true;
+      const serving = (routes.get(key) ?? 1) - 1;
+      if (serving > 0) routes.set(key, serving);
+      else routes.delete(key);
       const stack = routerStack(app);
       for (let i = stack.length - 1; i >= 0; i--) {
         if (stack[i].route?.stack.some((layer) => layer.handle === receive)) stack.splice(i, 1);

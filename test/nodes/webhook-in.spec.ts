@@ -37,13 +37,22 @@ runtimeEvents.on("node-status", (e: { id: string; status: StatusCall }) => {
 });
 
 /**
- * The test helper gives each load a fresh RED.httpNode (an Express app) but serves it nowhere;
- * this server hands every request to the app of the current load, as Node-RED's own server does
- * under httpNodeRoot "/".
+ * The test helper gives each load a fresh RED.httpNode (an Express app) but serves it nowhere.
+ * Loaded first, this mounts it in a root app as Node-RED's server does when httpAdminRoot and
+ * httpNodeRoot are both "/" (the default): the editor's app, which parses JSON and forms, comes
+ * first; then the nodes' app, under `mountPath`.
  */
-let httpNode: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+let root: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+let httpNode: express.Express | undefined;
+let mountPath = "/";
 const captureHttpNode = (RED: NodeAPI): void => {
-  httpNode = RED.httpNode as unknown as typeof httpNode;
+  const app = express();
+  const editor = express();
+  editor.use(express.json({ limit: "5mb" }), express.urlencoded({ limit: "5mb", extended: true }));
+  app.use("/", editor);
+  app.use(mountPath, RED.httpNode);
+  httpNode = RED.httpNode as unknown as express.Express;
+  root = app;
 };
 let server: Server;
 let port = 0;
@@ -76,7 +85,7 @@ interface RawAnswer {
   status: number;
   headers: Record<string, string>;
   body: string;
-  /** The server closed the connection. */
+  /** The server closed the connection (its FIN, or a reset). */
   closed: boolean;
   /** Request body bytes this client managed to write. */
   written: number;
@@ -102,10 +111,12 @@ async function raw(
       if (keepAlive && complete(Buffer.concat(chunks))) resolve();
     });
     socket.on("error", () => undefined);
-    socket.on("close", () => {
+    const close = (): void => {
       gone = true;
       resolve();
-    });
+    };
+    socket.on("end", close);
+    socket.on("close", close);
   });
   socket.write(head);
   let written = 0;
@@ -156,10 +167,17 @@ function chunkedFlood(max: number) {
     const framed = Buffer.concat([Buffer.from("10000\r\n"), block, Buffer.from("\r\n")]);
     let written = 0;
     for (let i = 0; i < max && !gone(); i++) {
-      if (!socket.write(framed)) {
-        await new Promise((resume) => {
-          socket.once("drain", resume);
-          socket.once("close", resume);
+      if (!socket.write(framed) && !gone()) {
+        await new Promise<void>((resume) => {
+          const go = (): void => {
+            socket.off("drain", go);
+            socket.off("close", go);
+            socket.off("end", go);
+            resume();
+          };
+          socket.on("drain", go);
+          socket.on("close", go);
+          socket.on("end", go);
         });
       }
       written += block.length;
@@ -217,7 +235,7 @@ describe("webhook-in node", function () {
 
   before(async () => {
     server = createServer((req, res) => {
-      if (httpNode) httpNode(req, res);
+      if (root) root(req, res);
       else res.writeHead(503).end();
     });
     server.listen(0, "127.0.0.1");
@@ -233,7 +251,9 @@ describe("webhook-in node", function () {
   afterEach(async () => {
     sink.removeAllListeners();
     await helper.unload();
+    root = undefined;
     httpNode = undefined;
+    mountPath = "/";
   });
 
   describe("config", () => {
@@ -255,6 +275,8 @@ describe("webhook-in node", function () {
       ["a URL with a space", { url: "/a b" }],
       ["a URL with a query", { url: "/hooks?x=1" }],
       ["a URL with a fragment", { url: "/hooks#x" }],
+      ["a URL with a parameter", { url: "/hooks/:source" }],
+      ["a URL with a wildcard", { url: "/hooks/*" }],
       ["method GET", { url: "/h", method: "get" }],
       ["max bytes 0", { url: "/h", maxBytes: "0" }],
       ["max bytes 1MB", { url: "/h", maxBytes: "1MB" }],
@@ -327,24 +349,75 @@ describe("webhook-in node", function () {
     });
 
     it("delivers an empty body as an empty Buffer, and a chunked body whole", async () => {
-      await load(webhookIn({ url: "hooks/:source", method: "put" }));
+      await load(webhookIn({ url: "hooks/pms", method: "put" }));
       let got = next("out");
       const empty = raw(head("/hooks/pms", { "content-length": "0", connection: "close" }, "PUT"));
       let msg = await got;
       expect(msg.payload).to.deep.equal(Buffer.alloc(0));
-      expect(msg.req.params).to.deep.equal({ source: "pms" });
       msg.res._res.end();
       await empty;
 
       got = next("out");
       const chunked = raw(
-        head("/hooks/ehr", { "transfer-encoding": "chunked", connection: "close" }, "PUT"),
+        head("/hooks/pms", { "transfer-encoding": "chunked", connection: "close" }, "PUT"),
         Buffer.from("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
       );
       msg = await got;
       expect(msg.payload.toString()).to.equal("abcde");
       msg.res._res.end();
       await chunked;
+    });
+
+    it("gets JSON and form bodies raw although the editor's app parses them first, and leaves other routes parsed", async () => {
+      await load([
+        ...webhookIn(),
+        { id: "core", type: "http in", url: "/core", method: "post", wires: [["out"]] },
+      ]);
+      for (const [type, text] of [
+        ["application/json", '{ "spaced" :  1 }'],
+        ["application/x-www-form-urlencoded", "a=1&b=%C3%A9"],
+      ]) {
+        const got = next("out");
+        const answer = raw(
+          head("/HOOKS/?x=1", {
+            "content-type": type,
+            "content-length": String(text.length),
+            connection: "close",
+          }),
+          Buffer.from(text),
+        );
+        const msg = await got;
+        expect(msg.payload.toString(), type).to.equal(text);
+        msg.res._res.end();
+        await answer;
+      }
+      const got = next("out");
+      const answer = raw(
+        head("/core", { "content-type": "application/json", "content-length": "7", connection: "close" }),
+        Buffer.from('{"a":1}'),
+      );
+      const msg = await got;
+      expect(msg.payload).to.deep.equal({ a: 1 });
+      msg.res._res.end();
+      await answer;
+    });
+
+    it("keeps JSON raw under an httpNodeRoot other than the editor's", async () => {
+      mountPath = "/api";
+      await load(webhookIn());
+      const got = next("out");
+      const answer = raw(
+        head("/api/hooks", {
+          "content-type": "application/json",
+          "content-length": "9",
+          connection: "close",
+        }),
+        Buffer.from('{ "a":1 }'),
+      );
+      const msg = await got;
+      expect(msg.payload.toString()).to.equal('{ "a":1 }');
+      msg.res._res.end();
+      await answer;
     });
 
     it("feeds webhook-verify unchanged: 202 for a signed delivery, 401 for a tampered one", async () => {
@@ -512,22 +585,12 @@ describe("webhook-in node", function () {
       await answer;
     });
 
-    it("takes a raw Buffer a middleware left in req.body, within max bytes; over it, 413", async () => {
-      await load(webhookIn({ maxBytes: "8" }), {
-        settings: { httpNodeMiddleware: express.raw({ type: () => true }) },
-      });
-      const got = next("out");
-      const answer = raw(head("/hooks", { "content-length": "4", connection: "close" }), Buffer.from("abcd"));
-      const msg = await got;
-      expect(msg.payload.toString()).to.equal("abcd");
-      msg.res._res.end();
-      await answer;
-      const large = await raw(head("/hooks", { "content-length": "9" }), Buffer.from("123456789"));
-      expect(large.status).to.equal(413);
-    });
-
-    it("answers 500 and logs WEBHOOK_BODY_CONSUMED when a middleware parsed the body", async () => {
-      await load(webhookIn(), { settings: { httpNodeMiddleware: express.json() } });
+    it("answers 500 and logs WEBHOOK_BODY_CONSUMED when a middleware read the body", async () => {
+      const reader = (req: express.Request, _res: express.Response, next: () => void): void => {
+        req.on("data", () => undefined);
+        req.on("end", next);
+      };
+      await load(webhookIn(), { settings: { httpNodeMiddleware: reader } });
       const answer = await raw(
         head("/hooks", { "content-type": "application/json", "content-length": "2" }),
         Buffer.from("{}"),
