@@ -189,7 +189,7 @@ export = function (RED: NodeAPI) {
       Object.defineProperty(req, "headers", { value: req.headers, enumerable: true });
       req.body = body;
       show("ok", "received");
-      node.send({ _msgid: msgid, req, res: { _res: res }, payload: body } as never);
+      node.send({ _msgid: msgid, req, res: { _res: res }, payload: body });
     }
 
     const receive: RequestHandler = (req, res) => {

@@ -585,6 +585,16 @@ describe("webhook-in node", function () {
       await answer;
     });
 
+    it("answers 500 and warns when an httpNodeMiddleware fails, as core http in does", async () => {
+      const failing = (_req: unknown, _res: unknown, next: (err?: Error) => void): void =>
+        next(new Error("middleware broke"));
+      await load(webhookIn(), { settings: { httpNodeMiddleware: failing } });
+      const answer = await raw(head("/hooks", { "content-length": "2" }), Buffer.from("{}"));
+      expect(answer.status).to.equal(500);
+      expect(answer.closed).to.equal(true);
+      expect(logged(WARN, /middleware broke/)).to.have.length(1);
+    });
+
     it("answers 500 and logs WEBHOOK_BODY_CONSUMED when a middleware read the body", async () => {
       const reader = (req: express.Request, _res: express.Response, next: () => void): void => {
         req.on("data", () => undefined);
