@@ -180,6 +180,9 @@ export function lintFlow(input: unknown, options: FlowLintOptions, file?: string
   return findings;
 }
 
+/** Node types that serve an http route, with the method they serve when the flow names none. */
+const HTTP_ROUTE_TYPES: Readonly<Record<string, string>> = { "http in": "get", "webhook-in": "post" };
+
 /** Each file on its own, then what would clash when every file is deployed into one runtime. */
 export function lintFlowSet(
   files: Readonly<Record<string, unknown>>,
@@ -202,8 +205,9 @@ export function lintFlowSet(
         });
       }
       owners.set(n.id, file);
-      if (n.type === "http in" && typeof n.url === "string") {
-        const route = `${String(n.method ?? "get").toUpperCase()} ${n.url}`;
+      const defaultMethod = HTTP_ROUTE_TYPES[n.type];
+      if (defaultMethod !== undefined && typeof n.url === "string") {
+        const route = `${String(n.method || defaultMethod).toUpperCase()} ${n.url}`;
         const other = routes.get(route);
         if (other !== undefined) {
           findings.push({

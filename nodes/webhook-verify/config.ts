@@ -24,11 +24,12 @@ export interface WebhookVerifyOptions {
   store?: string;
 }
 
-function text(value: unknown): string {
+export function text(value: unknown): string {
   return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number): number {
+/** A whole number property; empty gives `fallback`; anything else below `min` is a WEBHOOK_CONFIG error. */
+export function integer(name: string, value: unknown, fallback: number, min: number): number {
   const raw = text(value);
   if (raw === "") return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min) {

@@ -224,7 +224,7 @@ export = function (RED: NodeAPI) {
         show("failed", "no http in");
         throw new PackError(
           "WEBHOOK_NO_REQUEST",
-          "webhook-verify needs msg.req and msg.res: wire it directly after an http in node",
+          "webhook-verify needs msg.req and msg.res: wire it directly after a webhook-in or http in node",
         );
       }
       const raw = msg.payload;
@@ -240,8 +240,8 @@ export = function (RED: NodeAPI) {
         });
         throw new PackError(
           "WEBHOOK_NOT_RAW",
-          'msg.payload is not the raw request body: tick "Do not parse request body" in the http in node ' +
-            "(Node-RED 4.1 or later), and let nothing change msg.payload before webhook-verify",
+          'msg.payload is not the raw request body: use webhook-in, or tick "Do not parse request body" in ' +
+            "the http in node (Node-RED 4.1 or later), and let nothing change msg.payload before webhook-verify",
         );
       }
       const opts = options;

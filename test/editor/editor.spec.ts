@@ -118,6 +118,14 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "systemPattern", bad: "local codes", good: "urn:healthbridge:{authority}" },
     ],
   },
+  "webhook-in": {
+    cases: [
+      { field: "url", bad: "/hooks/:source", good: "/pms/webhooks" },
+      { field: "maxBytes", bad: "1MB", good: "1048576" },
+      { field: "timeout", bad: "0", good: "30" },
+      { field: "maxConcurrent", bad: "0", good: "32" },
+    ],
+  },
   "webhook-verify": {
     cases: [
       { field: "tolerance", bad: "-1", good: "300" },

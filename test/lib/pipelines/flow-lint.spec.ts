@@ -9,6 +9,7 @@ const installedTypes = new Set([
   "link in",
   "link out",
   "http in",
+  "webhook-in",
   "fhir-server",
 ]);
 
@@ -148,10 +149,13 @@ describe("lib/pipelines flow-lint", function () {
       if (n.type === "tab") delete n.z;
     }
     b.push({ id: "h2", type: "http in", z: "b-t", url: "/hooks", method: "post", wires: [] });
+    b.push({ id: "w1", type: "webhook-in", z: "b-t", url: "/hooks", wires: [] });
+    b.push({ id: "w2", type: "webhook-in", z: "b-t", url: "/hooks", method: "put", wires: [] });
     b.push({ id: "d", type: "debug", z: "b-t", wires: [] });
     const findings = lintFlowSet({ "a.json": a, "b.json": b }, { installedTypes });
     expect(findings.map((f) => [f.code, f.file, f.nodeId])).to.deep.equal([
       ["FLOW_DUPLICATE_ROUTE", "b.json", "h2"],
+      ["FLOW_DUPLICATE_ROUTE", "b.json", "w1"],
       ["FLOW_DUPLICATE_ID", "b.json", "d"],
     ]);
   });

@@ -1,0 +1,47 @@
+(function () {
+  interface WebhookInEditorProps {
+    name: string;
+    method: string;
+    url: string;
+    maxBytes: string;
+    timeout: string;
+    maxConcurrent: string;
+  }
+
+  function intAtLeast(min: number) {
+    return function (v: string): boolean {
+      const t = String(v ?? "").trim();
+      return t === "" || (/^\d+$/.test(t) && Number(t) >= min);
+    };
+  }
+
+  RED.nodes.registerType<WebhookInEditorProps>("webhook-in", {
+    category: "PMS-EHR",
+    color: "#A6D5C0",
+    defaults: {
+      name: { value: "" },
+      method: { value: "post", validate: (v: string) => /^(post|put|patch)$/.test(v || "post") },
+      url: {
+        value: "",
+        required: true,
+        validate: (v: string) => /^[^\s?#:*+()]+$/.test(String(v ?? "").trim()),
+      },
+      maxBytes: { value: "1048576", validate: intAtLeast(1) },
+      timeout: { value: "30", validate: intAtLeast(1) },
+      maxConcurrent: { value: "32", validate: intAtLeast(1) },
+    },
+    inputs: 0,
+    outputs: 1,
+    icon: "webhook.svg",
+    paletteLabel: "webhook in",
+    label: function () {
+      return this.name || `[${this.method || "post"}] ${this.url || "webhook"}`;
+    },
+    labelStyle: function () {
+      return this.name ? "node_label_italic" : "";
+    },
+    outputLabels: function () {
+      return this._("webhook-in.label.output");
+    },
+  });
+})();
