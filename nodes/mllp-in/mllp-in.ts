@@ -126,12 +126,15 @@ export = function (RED: NodeAPI) {
     };
 
     const budgetSetting = (RED.settings as unknown as { mllpInFrameBudget?: unknown }).mllpInFrameBudget;
-    const budgetBytes = Number(budgetSetting ?? DEFAULT_FRAME_BUDGET_BYTES);
+    const budgetBytes =
+      budgetSetting === undefined || budgetSetting === ""
+        ? DEFAULT_FRAME_BUDGET_BYTES
+        : Number(budgetSetting);
     if (Number.isFinite(budgetBytes) && budgetBytes >= 0) sharedFrameBudget().setLimit(budgetBytes);
-    else
-      node.warn(
-        `mllp-in: settings.mllpInFrameBudget must be a number of bytes (0: no limit); kept ${sharedFrameBudget().limit}`,
-      );
+    else {
+      sharedFrameBudget().setLimit(DEFAULT_FRAME_BUDGET_BYTES);
+      node.warn("mllp-in: settings.mllpInFrameBudget must be a number of bytes (0: no limit); using 64 MiB");
+    }
 
     const receiver = new MllpReceiver(
       {

@@ -10,7 +10,7 @@ import {
   REFUSAL_EVENT,
   type RefusalEvent,
 } from "../../lib/health/bus";
-import { readAck } from "../../lib/hl7";
+import { readAck, sharedFrameBudget } from "../../lib/hl7";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
 import mllpInNode from "../../nodes/mllp-in/mllp-in";
 import mllpOutNode from "../../nodes/mllp-out/mllp-out";
@@ -580,6 +580,34 @@ describe("mllp-in node", function () {
       await until(() => out.length === 1, 5000, "the new message");
       await sleep(100);
       expect(out.map((m) => m.hl7.controlId)).to.deep.equal(["NEW-1"]);
+    });
+
+    it("sets the runtime's frame budget from settings.mllpInFrameBudget, and warns about a bad one", async () => {
+      const defaults = helper.settings({});
+      const budget = (v: unknown): void => void helper.settings({ mllpInFrameBudget: v } as never);
+      try {
+        budget(123_456);
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(123_456);
+        await helper.unload();
+        budget(0);
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(Number.POSITIVE_INFINITY);
+        await helper.unload();
+        budget("lots");
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(64 * 1024 * 1024);
+        const spy = helper.log() as unknown as { args: Array<[{ level?: number; msg?: unknown }]> };
+        const warned = spy.args.map(([e]) => String(e.msg)).filter((m) => m.includes("mllpInFrameBudget"));
+        expect(warned).to.deep.equal([
+          "mllp-in: settings.mllpInFrameBudget must be a number of bytes (0: no limit); using 64 MiB",
+        ]);
+      } finally {
+        helper.settings(defaults);
+        await helper.unload();
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(64 * 1024 * 1024);
+      }
     });
 
     it("releases its port on close", async () => {
