@@ -460,7 +460,7 @@ class Connection implements ReplyTarget {
   /**
    * Answers the frame `head` begins AR (CR in enhanced mode; nothing in `none` mode or when
    * MSH-15 says so) and closes the connection: ended now, destroyed after the grace time at
-   * the latest. Whatever it holds or still sends is dropped.
+   * the latest. Whatever it holds is dropped, whatever it still sends is not read.
    */
   private refuse(reason: RefusalReason, error: PackError, head: Buffer): void {
     if (this.closed) return;
@@ -478,8 +478,9 @@ class Connection implements ReplyTarget {
       this.r.options.ack !== "none" && this.wantsAck(header, false)
         ? encodeFrame(buildAck(header, code, { text: error.message, errorCode: 207 }))
         : undefined;
-    // Reading on (and dropping) until the end, so that the AR is not cut off by a reset.
-    this.socket.resume();
+    // Nothing more is read: what the sender goes on sending costs no work. The AR leaves now;
+    // the reset that destroying a connection with unread bytes sends comes the grace time later.
+    this.socket.pause();
     if (answer) this.socket.end(answer);
     else this.socket.end();
     this.graceTimer = setTimeout(() => this.socket.destroy(), this.r.closeGraceMs);
