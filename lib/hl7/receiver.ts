@@ -94,15 +94,6 @@ export const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024;
 export type RefusalReason =
   "oversize" | "frame_timeout" | "idle_timeout" | "connection_limit" | "budget" | "dedupe_conflict";
 
-export const REFUSAL_REASONS: readonly RefusalReason[] = [
-  "oversize",
-  "frame_timeout",
-  "idle_timeout",
-  "connection_limit",
-  "budget",
-  "dedupe_conflict",
-];
-
 export interface Delivery {
   /** The message text as received (decoded per MSH-18), framing removed. */
   text: string;
@@ -311,7 +302,7 @@ class Connection implements ReplyTarget {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return; // refused: what the sender still sends is dropped unread
+    if (this.closed) return; // refused: whatever is still read is dropped
     this.decoder.push(chunk);
     if (this.closed) return;
     if (!this.account()) {
