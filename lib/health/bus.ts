@@ -56,3 +56,26 @@ export function reportQueue(metrics: QueueMetrics): void {
   if (bus.listenerCount(QUEUE_EVENT) === 0) return;
   bus.emit(QUEUE_EVENT, metrics.time === undefined ? { ...metrics, time: Date.now() } : metrics);
 }
+
+/**
+ * A listener refused a connection or a frame (or flagged a message), e.g. `mllp-in` refusing
+ * a frame over its limits. Counted by health-monitor, not judged: the outcome of a message
+ * that was refused is reported as a failed HealthEvent as well.
+ */
+export interface RefusalEvent {
+  integration: string;
+  /** The node type that refused. */
+  source: string;
+  /** A stable reason: lower-case letters, digits and `_`, e.g. `budget`. */
+  reason: string;
+  /** Epoch ms; set by reportRefusal when absent. */
+  time?: number;
+}
+
+export const REFUSAL_EVENT = "refusal";
+
+export function reportRefusal(event: RefusalEvent): void {
+  const bus = healthBus();
+  if (bus.listenerCount(REFUSAL_EVENT) === 0) return;
+  bus.emit(REFUSAL_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
+}

@@ -3,7 +3,8 @@
  * inline script fetches the monitor's JSON and draws a card per integration with its state,
  * figures, and two inline SVG charts over the window (success rate, mean and p95 latency),
  * and a table of the durable queues heard (depth, in flight, oldest age, dead letters,
- * delivered; alert and stale marks), refreshing itself. Integration, store and queue names
+ * delivered; alert and stale marks) and of the refusals counted (mllp-in limits), refreshing
+ * itself. Integration, store and queue names
  * reach the page only as data and are set as text, never as markup.
  */
 export interface DashboardOptions {
@@ -70,12 +71,12 @@ svg { width: 100%; height: 70px; display: block; background: #fafafa; border: 1p
 .legend i.p95 { background: #e67e22; }
 #message { margin: 20px; padding: 12px; background: #fff3cd; border: 1px solid #e0c36c; border-radius: 6px; }
 .empty { color: #666; padding: 20px; }
-#queues { margin: 0 20px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
-#queues h2 { font-size: 15px; margin: 0 0 8px; }
-#queues table { border-collapse: collapse; width: 100%; font-size: 13px; }
-#queues th { text-align: left; font-size: 11px; font-weight: normal; color: #666; border-bottom: 1px solid var(--line); padding: 4px 8px; }
-#queues td { padding: 4px 8px; border-bottom: 1px solid #f0f0f0; word-break: break-all; }
-#queues .num { text-align: right; white-space: nowrap; }
+#queues, #refusals { margin: 0 20px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
+#queues h2, #refusals h2 { font-size: 15px; margin: 0 0 8px; }
+#queues table, #refusals table { border-collapse: collapse; width: 100%; font-size: 13px; }
+#queues th, #refusals th { text-align: left; font-size: 11px; font-weight: normal; color: #666; border-bottom: 1px solid var(--line); padding: 4px 8px; }
+#queues td, #refusals td { padding: 4px 8px; border-bottom: 1px solid #f0f0f0; word-break: break-all; }
+#queues .num, #refusals .num { text-align: right; white-space: nowrap; }
 #queues tr.alert td { background: #fdecea; }
 #queues tr.stale td { color: #888; }
 #queues .reasons { margin: 0 0 0 6px; }
@@ -266,7 +267,24 @@ const SCRIPT = String.raw`
     queueAlerts.hidden = alerts === 0;
   }
 
+  function renderRefusals(refusals) {
+    var frag = document.createDocumentFragment();
+    (refusals || []).forEach(function (r) {
+      var tr = el("tr");
+      tr.appendChild(el("td", "integration", r.integration));
+      tr.appendChild(el("td", "source", r.source));
+      tr.appendChild(el("td", "reason", r.reason));
+      tr.appendChild(el("td", "num count", r.count));
+      tr.appendChild(el("td", "num last", time(r.lastAt)));
+      frag.appendChild(tr);
+    });
+    refusalRows.replaceChildren(frag);
+    refusalsBox.hidden = !refusals || refusals.length === 0;
+  }
+
   var cards = document.getElementById("cards");
+  var refusalsBox = document.getElementById("refusals");
+  var refusalRows = document.getElementById("refusal-rows");
   var queuesBox = document.getElementById("queues");
   var queueRows = document.getElementById("queue-rows");
   var queueAlerts = document.getElementById("queue-alerts");
@@ -283,6 +301,7 @@ const SCRIPT = String.raw`
     if (!list.length) frag.appendChild(el("p", "empty", "No integration has reported yet."));
     cards.replaceChildren(frag);
     renderQueues(snap.queues);
+    renderRefusals(snap.refusals);
     overall.className = "badge " + snap.state;
     overall.textContent = snap.state;
     updated.textContent = "window " + snap.windowSeconds + " s · updated " + time(snap.time);
@@ -330,6 +349,13 @@ export function renderDashboard(o: DashboardOptions): string {
 <table>
 <thead><tr><th>store</th><th>queue</th><th class="num">depth</th><th class="num">in flight</th><th class="num">oldest</th><th class="num">dead letters</th><th class="num">delivered</th><th class="num">last report</th><th></th></tr></thead>
 <tbody id="queue-rows"></tbody>
+</table>
+</section>
+<section id="refusals" hidden>
+<h2>Refusals</h2>
+<table>
+<thead><tr><th>integration</th><th>source</th><th>reason</th><th class="num">count</th><th class="num">last</th></tr></thead>
+<tbody id="refusal-rows"></tbody>
 </table>
 </section>
 <script nonce="${nonce}" data-src="${escapeHtml(o.src)}" data-auth-key="${escapeHtml(o.authKey)}" data-refresh="${escapeHtml(String(o.refreshSeconds))}">${SCRIPT}</script>

@@ -1,7 +1,15 @@
-export { healthBus, reportHealth, reportQueue, HEALTH_EVENT, QUEUE_EVENT } from "./bus";
-export type { HealthEvent, QueueMetrics } from "./bus";
+export {
+  healthBus,
+  reportHealth,
+  reportQueue,
+  reportRefusal,
+  HEALTH_EVENT,
+  QUEUE_EVENT,
+  REFUSAL_EVENT,
+} from "./bus";
+export type { HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
 export * from "./config";
-export { HealthMonitor, errorText, isQueueMetrics, parseHealthInput } from "./monitor";
+export { HealthMonitor, errorText, isQueueMetrics, isRefusalEvent, parseHealthInput } from "./monitor";
 export type {
   AlertTransition,
   Evaluation,
@@ -10,6 +18,7 @@ export type {
   LatencySummary,
   QueueAlertTransition,
   QueueSnapshot,
+  RefusalCount,
 } from "./monitor";
 export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from "./prometheus";
 export { answerHealthRequest, validateHealthPath } from "./http";

@@ -1,5 +1,5 @@
 import { PackError } from "../errors";
-import type { HealthEvent, QueueMetrics } from "./bus";
+import type { HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
 import {
   HEALTH_BAD_INPUT,
   STATE_RANK,
@@ -67,6 +67,16 @@ export interface QueueSnapshot extends Omit<QueueMetrics, "time"> {
   reasons: string[];
 }
 
+/** How often a listener refused with one reason, since the monitor started. */
+export interface RefusalCount {
+  integration: string;
+  source: string;
+  reason: string;
+  count: number;
+  /** When the last one was heard (ISO). */
+  lastAt: string;
+}
+
 export interface HealthSnapshot {
   time: string;
   windowSeconds: number;
@@ -76,6 +86,8 @@ export interface HealthSnapshot {
   integrations: Record<string, IntegrationSnapshot>;
   /** Every queue heard, sorted by store, then queue. */
   queues: QueueSnapshot[];
+  /** Refusals heard (mllp-in limits), sorted by integration, source, reason. */
+  refusals: RefusalCount[];
 }
 
 export interface AlertTransition {
@@ -169,6 +181,10 @@ function secText(ms: number): string {
   return `${v >= 100 ? Math.round(v) : Number(v.toPrecision(3))} s`;
 }
 
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function queueKey(store: string, queue: string): string {
   return JSON.stringify([store, queue]);
 }
@@ -192,6 +208,20 @@ export function isQueueMetrics(value: unknown): value is QueueMetrics {
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) return false;
   }
   return m.time === undefined || (typeof m.time === "number" && Number.isFinite(m.time));
+}
+
+const REASON = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** Whether a bus event is a refusal as lib/health/bus.ts describes it. */
+export function isRefusalEvent(value: unknown): value is RefusalEvent {
+  if (!value || typeof value !== "object") return false;
+  const e = value as Record<string, unknown>;
+  const name = (v: unknown): boolean =>
+    // eslint-disable-next-line no-control-regex
+    typeof v === "string" && v.trim() !== "" && v.length <= 100 && !/[\u0000-\u001f\u007f]/.test(v);
+  if (!name(e.integration) || !name(e.source)) return false;
+  if (typeof e.reason !== "string" || !REASON.test(e.reason)) return false;
+  return e.time === undefined || (typeof e.time === "number" && Number.isFinite(e.time));
 }
 
 /** A short error text without message bodies: a code, or the first 100 printable characters. */
@@ -264,6 +294,9 @@ export class HealthMonitor {
   private readonly queues = new Map<string, QueueTracker>();
   /** Queues refused because maxQueues were tracked and none of them was stale. */
   queuesOverflowed = 0;
+  private readonly refusals = new Map<string, { count: RefusalCount; at: number }>();
+  /** Refusal events dropped: malformed, an integration not watched, or too many kinds counted. */
+  refusalsIgnored = 0;
 
   constructor(config: HealthConfig, options: { now?: () => number } = {}) {
     this.config = config;
@@ -331,6 +364,41 @@ export class HealthMonitor {
       tr.lastError = event.error === undefined ? "failed" : (errorText(event.error) ?? "failed");
       tr.lastErrorAt = at;
     }
+    return true;
+  }
+
+  /**
+   * Counts a refusal by (integration, source, reason). False when it was not counted:
+   * malformed, its integration not watched, or 16 x maxIntegrations kinds already counted.
+   */
+  recordRefusal(event: RefusalEvent): boolean {
+    if (!isRefusalEvent(event) || (this.fixed && !this.trackers.has(event.integration))) {
+      this.refusalsIgnored++;
+      return false;
+    }
+    const now = this.now();
+    const at = event.time !== undefined && event.time >= 0 && event.time <= now ? event.time : now;
+    const key = JSON.stringify([event.integration, event.source, event.reason]);
+    const r = this.refusals.get(key);
+    if (r !== undefined) {
+      r.count.count++;
+      if (at > r.at) r.at = at;
+      return true;
+    }
+    if (this.refusals.size >= this.config.maxIntegrations * 16) {
+      this.refusalsIgnored++;
+      return false;
+    }
+    this.refusals.set(key, {
+      count: {
+        integration: event.integration,
+        source: event.source,
+        reason: event.reason,
+        count: 1,
+        lastAt: "",
+      },
+      at,
+    });
     return true;
   }
 
@@ -593,6 +661,11 @@ export class HealthMonitor {
       counts: worst.counts,
       integrations,
       queues: [...this.queues.values()].map((q) => this.queueSnapshot(q, now)).sort(byStoreAndQueue),
+      refusals: [...this.refusals.values()]
+        .map((r) => ({ ...r.count, lastAt: new Date(r.at).toISOString() }))
+        .sort(
+          (a, b) => cmp(a.integration, b.integration) || cmp(a.source, b.source) || cmp(a.reason, b.reason),
+        ),
     };
   }
 

@@ -197,6 +197,16 @@ export function toPrometheus(snapshot: HealthSnapshot): string {
       }
     }
   }
+  const refusals = `${PREFIX}refusals_total`;
+  lines.push(
+    `# HELP ${refusals} Connections and frames a listener refused, and messages it flagged, by reason, since the monitor started.`,
+  );
+  lines.push(`# TYPE ${refusals} counter`);
+  for (const r of snapshot.refusals) {
+    lines.push(
+      `${refusals}${labelText({ integration: r.integration, source: r.source, reason: r.reason })} ${r.count}`,
+    );
+  }
   for (const f of QUEUE_FAMILIES) {
     const name = PREFIX + f.name;
     lines.push(`# HELP ${name} ${escapeHelp(f.help)}`);

@@ -1,33 +1,87 @@
+import { createHash } from "node:crypto";
 import type { Hl7Header } from "./message";
 
 /**
- * De-duplication of received messages by sending application, sending facility and control
- * ID (MSH-3, MSH-4, MSH-10 exactly as written), within a window.
+ * De-duplication of received messages within a window. A message repeats an earlier one when
+ * both its identity (sending application MSH-3, sending facility MSH-4 and control ID MSH-10,
+ * as written) and its content (the whole message but MSH-7, which some senders set anew when
+ * they resend) are the same. A message with a known identity and other content is a
+ * conflict: it is processed as new (so nobody can have a sender's next message dropped by
+ * sending something else under its control ID first), and the caller flags it. The accepted
+ * one of the two is remembered from then on.
  *
  * Only accepted outcomes (AA/CA, or "forwarded" without ACKs) are remembered: a message that
  * was answered AE/AR was not stored, so its resend must be processed again. A repeat that
  * arrives while the original is still with the flow waits for the original's answer and
  * gets the same code.
+ *
+ * Identities and contents are kept as SHA-256 digests, so an entry takes the same few hundred
+ * bytes whatever the message or its control ID; the cache holds at most `maxEntries`.
  */
+
+function digest(...parts: string[]): string {
+  const h = createHash("sha256");
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) h.update("\u0000");
+    h.update(parts[i]);
+  }
+  return h.digest("base64url");
+}
+
+/** The identity of a message: a digest of MSH-3, MSH-4 and MSH-10 as written. */
 export function dedupeKey(h: Hl7Header): string {
-  return `${h.msh[3] ?? ""}\u0000${h.msh[4] ?? ""}\u0000${h.msh[10] ?? ""}`;
+  return digest(h.msh[3] ?? "", h.msh[4] ?? "", h.msh[10] ?? "");
+}
+
+/** The content of a message: a digest of its text with MSH-7 (date/time of message) left empty. */
+export function contentDigest(text: string, h: Hl7Header): string {
+  const sep = h.delimiters.field;
+  const start = text.indexOf(`MSH${sep}`);
+  if (start < 0) return digest(text);
+  const cr = text.indexOf("\r", start);
+  const lf = text.indexOf("\n", start);
+  const end = cr < 0 ? (lf < 0 ? text.length : lf) : lf < 0 ? cr : Math.min(cr, lf);
+  const fields = text.slice(start, end).split(sep);
+  // fields[0] is "MSH", fields[1] MSH-2: MSH-n is fields[n - 1].
+  if (fields.length > 6) fields[6] = "";
+  return digest(text.slice(0, start) + fields.join(sep) + text.slice(end));
 }
 
 export type DedupeState =
-  { state: "new" } | { state: "done"; code: string } | { state: "pending"; wait: Promise<string> };
+  | {
+      state: "new";
+      /** The identity was seen (accepted, or with the flow now) with other content. */
+      conflict: boolean;
+    }
+  | { state: "done"; code: string }
+  | { state: "pending"; wait: Promise<string> };
 
 interface Pending {
   waiters: Array<(code: string) => void>;
 }
 
-export interface DedupeSnapshot {
-  /** [key, code, expires epoch ms] */
-  entries: Array<[string, string, number]>;
+interface Entry {
+  /** "" for an entry restored from a version 1 snapshot, which kept no content: it matches any. */
+  digest: string;
+  code: string;
+  expires: number;
 }
 
+export interface DedupeSnapshot {
+  version: 2;
+  /** [identity digest, content digest, code, expires epoch ms] */
+  entries: Array<[string, string, string, number]>;
+}
+
+const DIGEST = /^[A-Za-z0-9_-]{43}$/;
+const CODES = new Set(["AA", "CA", "AE", "AR", "CE", "CR"]);
+
 export class DedupeCache {
-  private readonly done = new Map<string, { code: string; expires: number }>();
+  private readonly done = new Map<string, Entry>();
+  /** By identity and content. */
   private readonly pending = new Map<string, Pending>();
+  /** Identities with the flow now, and how many contents of each. */
+  private readonly pendingIds = new Map<string, number>();
   /** Set when entries changed since the last snapshot. */
   dirty = false;
 
@@ -41,32 +95,42 @@ export class DedupeCache {
     return this.done.size;
   }
 
-  /** What to do with a message with this key. A "new" key is now pending: settle it. */
-  check(key: string): DedupeState {
-    const hit = this.done.get(key);
-    if (hit) {
-      if (hit.expires > this.now()) return { state: "done", code: hit.code };
+  /** What to do with a message of this identity and content. A "new" one is now pending: settle it. */
+  check(key: string, content: string): DedupeState {
+    let hit = this.done.get(key);
+    if (hit && hit.expires <= this.now()) {
       this.done.delete(key);
+      hit = undefined;
     }
-    const p = this.pending.get(key);
+    if (hit && (hit.digest === content || hit.digest === "")) return { state: "done", code: hit.code };
+    const p = this.pending.get(`${key} ${content}`);
     if (p) return { state: "pending", wait: new Promise<string>((resolve) => p.waiters.push(resolve)) };
-    this.pending.set(key, { waiters: [] });
-    return { state: "new" };
+    const conflict = hit !== undefined || this.pendingIds.has(key);
+    this.pending.set(`${key} ${content}`, { waiters: [] });
+    this.pendingIds.set(key, (this.pendingIds.get(key) ?? 0) + 1);
+    return { state: "new", conflict };
   }
 
   /** The original's outcome: remembered when accepted, forgotten otherwise. */
-  settle(key: string, code: string): void {
-    const p = this.pending.get(key);
-    this.pending.delete(key);
+  settle(key: string, content: string, code: string): void {
+    const pk = `${key} ${content}`;
+    const p = this.pending.get(pk);
+    if (p) {
+      this.pending.delete(pk);
+      const n = (this.pendingIds.get(key) ?? 1) - 1;
+      if (n > 0) this.pendingIds.set(key, n);
+      else this.pendingIds.delete(key);
+    }
     if (code === "AA" || code === "CA") {
       this.done.delete(key);
-      this.done.set(key, { code, expires: this.now() + this.windowMs });
+      this.done.set(key, { digest: content, code, expires: this.now() + this.windowMs });
       this.dirty = true;
       this.prune();
     }
     for (const w of p?.waiters ?? []) w(code);
   }
 
+  /** Drops expired entries from the oldest on, and the oldest beyond maxEntries. */
   private prune(): void {
     const t = this.now();
     for (const [k, v] of this.done) {
@@ -78,22 +142,43 @@ export class DedupeCache {
   snapshot(): DedupeSnapshot {
     this.prune();
     this.dirty = false;
-    return { entries: [...this.done].map(([k, v]) => [k, v.code, v.expires]) };
+    return { version: 2, entries: [...this.done].map(([k, v]) => [k, v.digest, v.code, v.expires]) };
   }
 
+  /**
+   * Loads a snapshot; entries that are malformed or expired are skipped. A version 1 snapshot
+   * (`[MSH-3 NUL MSH-4 NUL MSH-10, code, expires]`, before contents were compared) is migrated:
+   * its entries keep answering repeats of their identity, whatever the content, until they
+   * expire.
+   */
   restore(snap: unknown): void {
-    const entries = (snap as DedupeSnapshot | undefined)?.entries;
+    const entries = (snap as { entries?: unknown } | undefined)?.entries;
     if (!Array.isArray(entries)) return;
     const t = this.now();
-    for (const e of entries) {
-      if (
-        !Array.isArray(e) ||
-        typeof e[0] !== "string" ||
-        typeof e[1] !== "string" ||
-        typeof e[2] !== "number"
-      )
-        continue;
-      if (e[2] > t && !this.done.has(e[0])) this.done.set(e[0], { code: e[1], expires: e[2] });
+    const loaded: Array<[string, Entry]> = [];
+    for (const e of entries as unknown[]) {
+      if (!Array.isArray(e)) continue;
+      if (e.length === 4) {
+        const [key, content, code, expires] = e as unknown[];
+        if (typeof key !== "string" || !DIGEST.test(key)) continue;
+        if (typeof content !== "string" || !DIGEST.test(content)) continue;
+        if (typeof code !== "string" || !CODES.has(code) || typeof expires !== "number") continue;
+        if (expires > t) loaded.push([key, { digest: content, code, expires }]);
+      } else if (e.length === 3) {
+        const [raw, code, expires] = e as unknown[];
+        if (typeof raw !== "string" || typeof code !== "string" || !CODES.has(code)) continue;
+        if (typeof expires !== "number" || expires <= t) continue;
+        const parts = raw.split("\u0000");
+        if (parts.length !== 3) continue;
+        loaded.push([digest(parts[0], parts[1], parts[2]), { digest: "", code, expires }]);
+      }
     }
+    // Oldest first, as settle() would have added them, so that prune() drops the oldest.
+    loaded.sort((a, b) => a[1].expires - b[1].expires);
+    for (const [key, entry] of loaded) {
+      if (this.done.has(key)) continue;
+      this.done.set(key, entry);
+    }
+    this.prune();
   }
 }

@@ -8,6 +8,7 @@ export * from "./build";
 export * from "./ack";
 export * from "./batch";
 export * from "./mllp";
+export * from "./budget";
 export * from "./dedupe";
 export * from "./sessions";
 export * from "./receiver";

@@ -7,7 +7,8 @@
  * `maxBytes` is reported once (with its first bytes, to read the MSH from) and skipped up
  * to its end. A 0x1C not followed by 0x0D still ends the frame (senders that omit the CR);
  * a 0x0B inside a frame means the sender started over: the partial frame is dropped and
- * counted as discarded.
+ * counted as discarded. `stop()` drops the frame in progress and ends decoding (a refused
+ * connection).
  */
 
 export const VT = 0x0b;
@@ -30,9 +31,13 @@ export class MllpDecoder {
   private inFrame = false;
   private oversized = false;
   private afterFs = false;
+  private stopped = false;
   /** Bytes seen outside any frame (or in abandoned partial frames). */
   discarded = 0;
+  /** Frames completed (oversized ones not counted). */
   frames = 0;
+  /** Start bytes seen: a new value while `pending` means a new frame has begun. */
+  started = 0;
 
   constructor(
     private readonly events: MllpDecoderEvents,
@@ -44,19 +49,44 @@ export class MllpDecoder {
     return this.inFrame;
   }
 
-  /** Bytes held of the frame in progress. */
+  /** Bytes of the frame in progress, including those skipped past maxBytes. */
   get pendingBytes(): number {
     return this.size;
   }
 
+  /** Bytes the decoder keeps in memory for the frame in progress (0 while it skips an oversized one). */
+  get heldBytes(): number {
+    return this.oversized ? 0 : this.size;
+  }
+
+  /** The first bytes (at most `max`) of the frame in progress, to read its MSH from. */
+  head(max = OVERSIZE_HEAD_BYTES): Buffer {
+    if (!this.inFrame || this.oversized || this.size === 0) return Buffer.alloc(0);
+    const parts: Buffer[] = [];
+    let n = 0;
+    for (const c of this.chunks) {
+      if (n >= max) break;
+      parts.push(c);
+      n += c.length;
+    }
+    return Buffer.concat(parts, Math.min(n, max));
+  }
+
+  /** Drops the frame in progress and ignores whatever is pushed from now on. */
+  stop(): void {
+    this.stopped = true;
+    this.reset();
+  }
+
   push(data: Buffer): void {
+    if (this.stopped) return;
     let i = 0;
     const n = data.length;
     if (this.afterFs && n > 0) {
       this.afterFs = false;
       if (data[0] === CR) i = 1;
     }
-    while (i < n) {
+    while (i < n && !this.stopped) {
       if (!this.inFrame) {
         const start = data.indexOf(VT, i);
         if (start < 0) {
@@ -64,6 +94,7 @@ export class MllpDecoder {
           return;
         }
         this.discarded += start - i;
+        this.started++;
         this.inFrame = true;
         this.oversized = false;
         this.size = 0;
@@ -82,7 +113,7 @@ export class MllpDecoder {
       }
       const stop = end < 0 ? n : end;
       this.take(data, i, stop);
-      if (end < 0) return;
+      if (end < 0 || this.stopped) return;
       this.finish();
       i = end + 1;
       if (i >= n) {

@@ -16,6 +16,22 @@
  *   goes on; a reply that comes later fails with MLLP_REPLY_TIMEOUT but still counts for
  *   de-duplication.
  * - `none`: no answer; messages are forwarded in order.
+ *
+ * Limits (each refusal is counted, see `RefusalReason`): a frame larger than `maxBytes`, a
+ * frame not complete within `frameTimeoutMs` of its start byte, and a connection whose bytes
+ * would go over the shared `FrameBudget` are answered AR (CR in enhanced mode; nothing in
+ * `none` mode) with the reason in MSA-3/ERR, and the connection is closed: ended, then
+ * destroyed after `closeGraceMs` at the latest. Connections beyond `maxConnections` are
+ * closed at once; a connection silent for `idleTimeoutMs` while nothing is pending is
+ * destroyed.
+ *
+ * Backpressure: a connection's socket is paused while `highWaterFrames` frames or
+ * `highWaterBytes` bytes wait on it (in `flow` mode behind the message with the flow, in the
+ * other modes behind a repeat waiting for its original) or while its ACKs are not read (the
+ * socket's write buffer is full); the frame deadline does not run while the listener itself
+ * is not reading. Messages are handed to the flow as they are read (`auto`, `none`): Node-RED
+ * delivers them asynchronously and tells no one when a flow has finished with one, so what
+ * the flow does with them is bounded by the flow, not here.
  */
 import { randomUUID } from "node:crypto";
 import net from "node:net";
@@ -23,7 +39,8 @@ import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { PackError } from "../errors";
 import { type AckCode, type AckOptions, buildAck, isAckCode, unknownHeader } from "./ack";
-import { DedupeCache, dedupeKey, type DedupeSnapshot } from "./dedupe";
+import { type FrameBudget, sharedFrameBudget } from "./budget";
+import { contentDigest, DedupeCache, dedupeKey, type DedupeSnapshot } from "./dedupe";
 import { encodingCharacters } from "./escape";
 import {
   decodeHl7,
@@ -34,7 +51,7 @@ import {
   parseHl7,
   type ParsedHl7,
 } from "./message";
-import { MllpDecoder, encodeFrame } from "./mllp";
+import { encodeFrame, MllpDecoder, OVERSIZE_HEAD_BYTES } from "./mllp";
 import { mllpSessions, type MllpSessionRef, type ReplyRequest, type ReplyTarget } from "./sessions";
 
 export type AckMode = "auto" | "flow" | "none";
@@ -45,7 +62,7 @@ export interface ReceiverOptions {
   /** TLS server options (key, cert, ca, requestCert ...); plain TCP when absent. */
   tls?: tls.TlsOptions;
   ack: AckMode;
-  /** Largest frame accepted (bytes); larger ones are answered AR and the connection closed. */
+  /** Largest frame accepted (bytes); larger ones are answered AR and the connection closed. 0 = no limit. */
   maxBytes: number;
   /** De-duplication window in seconds; 0 = off. */
   dedupeSeconds: number;
@@ -53,11 +70,29 @@ export interface ReceiverOptions {
   idleTimeoutMs: number;
   /** Connections beyond this many are refused; 0 = no limit. */
   maxConnections: number;
+  /** A frame must end within this many ms of its start byte (default 30 s); 0 = no deadline. */
+  frameTimeoutMs?: number;
   /** `flow` mode: answer AE when the flow has not answered within this many ms. */
   replyTimeoutMs: number;
-  /** Frames waiting per connection (flow mode) before its socket is paused. */
+  /** Frames waiting per connection before its socket is paused (default 64). */
   highWaterFrames?: number;
+  /** Bytes of frames waiting per connection before its socket is paused (default 1 MiB). */
+  highWaterBytes?: number;
+  /** The byte budget for frames held and not yet handed on (default: the one of the process). */
+  budget?: FrameBudget;
+  /** A refused connection is destroyed this many ms after its AR at the latest (default 1000). */
+  closeGraceMs?: number;
+  /** Refusals reported one by one (`rejected`, warnings) per 10 s at most; the rest are counted (default 10). */
+  reportsPer10s?: number;
 }
+
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+export const DEFAULT_HIGH_WATER_FRAMES = 64;
+export const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** Why the listener refused a connection or a frame, or flagged a message. */
+export type RefusalReason =
+  "oversize" | "frame_timeout" | "idle_timeout" | "connection_limit" | "budget" | "dedupe_conflict";
 
 export interface Delivery {
   /** The message text as received (decoded per MSH-18), framing removed. */
@@ -93,9 +128,61 @@ export interface ReceiverEvents {
   outcome?(o: Outcome): void;
   /** A frame that was answered with an error by the listener itself (for Catch nodes). */
   rejected?(r: Rejection): void;
-  /** Something worth a warning without a message (reply timeouts, discarded bytes). */
+  /** Something worth a warning without a message (reply timeouts, discarded bytes, conflicts). */
   warning?(code: string, text: string): void;
   connections?(open: number): void;
+  /** Every refusal (and de-duplication conflict), reported or not: for counters. */
+  refused?(reason: RefusalReason): void;
+}
+
+/** A value from a sender for a log line: control characters out, at most 64 characters. */
+export function shown(value: string): string {
+  // eslint-disable-next-line no-control-regex -- exactly the control characters
+  const v = value.replace(/[\u0000-\u001f\u007f]+/g, " ");
+  return v.length > 64 ? `${v.slice(0, 63)}…` : v;
+}
+
+/**
+ * Lets `max` reports through per window; counts the others and hands their number to
+ * `suppressed` when the window ends.
+ */
+class ReportLimit {
+  private windowEnd = 0;
+  private count = 0;
+  private dropped = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly suppressed: (n: number) => void,
+  ) {}
+
+  allow(): boolean {
+    const now = performance.now();
+    if (now >= this.windowEnd) {
+      this.windowEnd = now + this.windowMs;
+      this.count = 0;
+    }
+    if (this.count < this.max) {
+      this.count++;
+      return true;
+    }
+    this.dropped++;
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.windowEnd - now);
+      this.timer.unref?.();
+    }
+    return false;
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const n = this.dropped;
+    this.dropped = 0;
+    if (n > 0) this.suppressed(n);
+  }
 }
 
 /** Best-effort header for answering a frame whose MSH did not parse. */
@@ -126,6 +213,18 @@ export function headerForAck(text: string): Hl7Header {
   };
 }
 
+/** The header to answer a refused frame with, from its first bytes; no field longer than 200 characters. */
+function refusalHeader(head: Buffer): Hl7Header {
+  const text = head.toString("utf8");
+  try {
+    const h = parseHeader(text);
+    if (h.msh.every((f) => f.length <= 200)) return h;
+  } catch {
+    // read what can be read below
+  }
+  return headerForAck(text);
+}
+
 function enhancedCode(code: "AA" | "AE" | "AR"): AckCode {
   return code === "AA" ? "CA" : code === "AE" ? "CE" : "CR";
 }
@@ -134,21 +233,39 @@ interface InFlight {
   seq: number;
   header: Hl7Header;
   started: number;
+  /** Bytes of the frame (counted against the budget until answered). */
+  bytes: number;
   key?: string;
+  content?: string;
   timer?: NodeJS.Timeout;
+}
+
+interface Waiting {
+  content: Buffer;
+  arrived: number;
 }
 
 class Connection implements ReplyTarget {
   readonly id = randomUUID();
   private seq = 0;
   private readonly decoder: MllpDecoder;
-  private readonly waiting: Buffer[] = [];
+  private readonly waiting: Waiting[] = [];
   private waitingBytes = 0;
   private inFlight?: InFlight;
-  /** Answered by the reply timeout: seq -> dedupe key (undefined when de-duplication is off). */
-  private readonly timedOut = new Map<number, string | undefined>();
+  /** Answered by the reply timeout: seq -> [dedupe key, content digest] (undefined when de-duplication is off). */
+  private readonly timedOut = new Map<number, [string, string] | undefined>();
+  /** A repeat waits for its original (on another connection). */
   private busy = false;
   private paused = false;
+  private pausedAt = 0;
+  /** Bytes taken from the budget. */
+  private charged = 0;
+  /** The frame the deadline runs for (decoder.started), -1 for none. */
+  private frameOf = -1;
+  private frameStart = 0;
+  private frameTimer?: NodeJS.Timeout;
+  private graceTimer?: NodeJS.Timeout;
+  /** No frame is taken any more: refused, or the socket has closed. */
   closed = false;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -167,55 +284,216 @@ class Connection implements ReplyTarget {
       r.byteLimit,
     );
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.decoder.push(chunk));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => this.flowControl());
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.onClose());
-    if (r.options.idleTimeoutMs > 0) {
-      socket.setTimeout(r.options.idleTimeoutMs, () => {
-        if (!this.inFlight && this.waiting.length === 0 && !this.busy) socket.destroy();
-        else socket.setTimeout(r.options.idleTimeoutMs); // busy, not idle: look again later
-      });
-    }
+    if (r.options.idleTimeoutMs > 0) socket.setTimeout(r.options.idleTimeoutMs, () => this.onIdle());
     mllpSessions.register(this.id, this);
+  }
+
+  /** For MllpReceiver.stats(). */
+  get figures(): { paused: boolean; held: number; unsent: number } {
+    return { paused: this.paused, held: this.charged, unsent: this.socket.writableLength };
   }
 
   private ref(seq: number): MllpSessionRef {
     return { type: "mllp", id: this.id, seq };
   }
 
-  private onFrame(content: Buffer): void {
+  private onData(chunk: Buffer): void {
+    if (this.closed) return; // refused: whatever is still read is dropped
+    this.decoder.push(chunk);
     if (this.closed) return;
-    const arrived = performance.now();
-    if (this.r.options.ack === "flow" && (this.inFlight || this.busy || this.waiting.length)) {
-      this.waiting.push(content);
-      this.waitingBytes += content.length;
-      const high = this.r.options.highWaterFrames ?? 64;
-      // Bounded in frames and in bytes: a sender cannot pile up more than about one maxBytes.
-      if ((this.waiting.length >= high || this.waitingBytes >= this.r.byteLimit) && !this.paused) {
-        this.paused = true;
-        this.socket.pause();
-      }
+    if (!this.account()) {
+      this.refuseBudget();
       return;
     }
-    void this.process(content, arrived);
+    this.watchFrame();
+    this.flowControl();
   }
 
-  private next(): void {
-    if (this.closed || this.inFlight || this.busy) return;
-    const content = this.waiting.shift();
-    if (content) this.waitingBytes -= content.length;
-    if (
-      this.paused &&
-      this.waiting.length < (this.r.options.highWaterFrames ?? 64) / 2 &&
-      this.waitingBytes < this.r.byteLimit / 2
-    ) {
-      this.paused = false;
-      this.socket.resume();
+  /** Brings the budget in line with the bytes held; false when the growth does not fit. */
+  private account(): boolean {
+    const held = this.closed ? 0 : this.decoder.heldBytes + this.waitingBytes + (this.inFlight?.bytes ?? 0);
+    const delta = held - this.charged;
+    if (delta > 0) {
+      if (!this.r.budget.take(delta)) return false;
+    } else this.r.budget.give(-delta);
+    this.charged = held;
+    return true;
+  }
+
+  /** Idle: nothing received for idleTimeout, and nothing to do but wait for the sender (or it reads no ACKs). */
+  private onIdle(): void {
+    if (this.closed) return;
+    const stuck = this.socket.writableNeedDrain;
+    if (!stuck && (this.inFlight || this.busy || this.waiting.length > 0)) {
+      this.socket.setTimeout(this.r.options.idleTimeoutMs); // busy, not idle: look again later
+      return;
     }
-    if (content) void this.process(content, performance.now());
+    this.r.refused("idle_timeout");
+    this.socket.destroy();
   }
 
-  private async process(content: Buffer, arrived: number): Promise<void> {
+  private onFrame(content: Buffer): void {
+    if (this.closed) return;
+    this.waiting.push({ content, arrived: performance.now() });
+    this.waitingBytes += content.length;
+    this.pump();
+  }
+
+  /** Hands waiting frames on, in order, as far as the mode allows. */
+  private pump(): void {
+    while (!this.closed && !this.inFlight && !this.busy && this.waiting.length > 0) {
+      const w = this.waiting.shift() as Waiting;
+      this.waitingBytes -= w.content.length;
+      this.process(w.content, w.arrived);
+    }
+    this.account();
+    this.flowControl();
+  }
+
+  /** Pauses reading while too much waits or the ACKs are not read; resumes at half. */
+  private flowControl(): void {
+    if (this.closed) return;
+    const frames = this.r.options.highWaterFrames ?? DEFAULT_HIGH_WATER_FRAMES;
+    const bytes = this.r.options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES;
+    const drain = this.socket.writableNeedDrain;
+    if (!this.paused) {
+      if (drain || this.waiting.length >= frames || this.waitingBytes >= bytes) {
+        this.paused = true;
+        this.pausedAt = performance.now();
+        this.stopFrameTimer();
+        this.socket.pause();
+      }
+    } else if (!drain && this.waiting.length <= frames / 2 && this.waitingBytes <= bytes / 2) {
+      this.paused = false;
+      // The deadline of a frame in progress does not run while the listener is not reading.
+      if (this.frameOf >= 0) this.frameStart += performance.now() - this.pausedAt;
+      this.socket.resume();
+      this.watchFrame();
+    }
+  }
+
+  /** Runs the deadline of the frame in progress. */
+  private watchFrame(): void {
+    const limit = this.r.frameTimeoutMs;
+    if (limit <= 0 || this.closed) return;
+    if (!this.decoder.pending) {
+      this.stopFrameTimer();
+      this.frameOf = -1;
+      return;
+    }
+    if (this.decoder.started !== this.frameOf) {
+      this.stopFrameTimer();
+      this.frameOf = this.decoder.started;
+      this.frameStart = performance.now();
+    }
+    if (this.paused || this.frameTimer) return;
+    const left = Math.max(0, this.frameStart + limit - performance.now());
+    this.frameTimer = setTimeout(() => this.onFrameLate(), left);
+    this.frameTimer.unref?.();
+  }
+
+  private stopFrameTimer(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = undefined;
+  }
+
+  private onFrameLate(): void {
+    this.frameTimer = undefined;
+    if (this.closed || !this.decoder.pending || this.paused) return;
+    const seconds = Math.round(this.r.frameTimeoutMs / 100) / 10;
+    this.refuse(
+      "frame_timeout",
+      new PackError(
+        "MLLP_FRAME_TIMEOUT",
+        `MLLP frame not complete within ${seconds} s of its start: rejected`,
+        { frameTimeoutSeconds: seconds, receivedBytes: this.decoder.pendingBytes },
+      ),
+      this.decoder.head(),
+    );
+  }
+
+  private onOversize(head: Buffer, size: number): void {
+    const max = this.r.options.maxBytes;
+    this.refuse(
+      "oversize",
+      new PackError("MLLP_OVERSIZE", `MLLP frame larger than maxBytes (${max} bytes): rejected`, {
+        maxBytes: max,
+        receivedBytes: size,
+      }),
+      head,
+    );
+  }
+
+  private refuseBudget(): void {
+    const budget = this.r.budget;
+    // The frame that went over: the one in progress, else the last one read.
+    const last = this.waiting[this.waiting.length - 1]?.content;
+    const head = this.decoder.pending ? this.decoder.head() : (last ?? Buffer.alloc(0));
+    const size =
+      budget.limit >= 1048576
+        ? `${Math.round((budget.limit / 1048576) * 10) / 10} MiB`
+        : `${budget.limit} bytes`;
+    this.refuse(
+      "budget",
+      new PackError(
+        "MLLP_BUDGET",
+        `MLLP listeners hold their byte budget (${size}) of frames not yet handed on: rejected, resend later`,
+        { budgetBytes: budget.limit, usedBytes: budget.used },
+      ),
+      head.subarray(0, OVERSIZE_HEAD_BYTES),
+    );
+  }
+
+  /**
+   * Answers the frame `head` begins AR (CR in enhanced mode; nothing in `none` mode or when
+   * MSH-15 says so) and closes the connection: ended now, destroyed after the grace time at
+   * the latest. Whatever it holds is dropped, whatever it still sends is not read.
+   */
+  private refuse(reason: RefusalReason, error: PackError, head: Buffer): void {
+    if (this.closed) return;
+    this.closed = true;
+    const arrived = performance.now();
+    this.stopFrameTimer();
+    this.decoder.stop();
+    this.waiting.length = 0;
+    this.waitingBytes = 0;
+    // A message with the flow keeps its reply timeout: its answer settles de-duplication.
+    this.account();
+    const header = refusalHeader(head);
+    const code = header.acceptAckType ? "CR" : "AR";
+    const answer =
+      this.r.options.ack !== "none" && this.wantsAck(header, false)
+        ? encodeFrame(buildAck(header, code, { text: error.message, errorCode: 207 }))
+        : undefined;
+    // Nothing more is read: what the sender goes on sending costs no work. The AR leaves now;
+    // the reset that destroying a connection with unread bytes sends comes the grace time later.
+    this.socket.pause();
+    if (answer) this.socket.end(answer);
+    else this.socket.end();
+    this.graceTimer = setTimeout(() => this.socket.destroy(), this.r.closeGraceMs);
+    this.graceTimer.unref?.();
+    this.r.refused(reason);
+    this.r.emitOutcome({
+      code: answer ? code : "",
+      success: false,
+      durationMs: performance.now() - arrived,
+      error: error.code,
+    });
+    if (this.r.reportRefusal()) {
+      this.r.events.rejected?.({
+        error,
+        header: header.controlId ? header : undefined,
+        session: this.ref(++this.seq),
+      });
+    }
+  }
+
+  /** The synchronous part of handling one frame; a repeat of a message with the flow waits (busy). */
+  private process(content: Buffer, arrived: number): void {
     const seq = ++this.seq;
     const mode = this.r.options.ack;
     const text = decodeHl7(content);
@@ -231,23 +509,28 @@ class Connection implements ReplyTarget {
       return;
     }
     const dedupe = this.r.dedupe;
-    const key = dedupe ? dedupeKey(header) : undefined;
-    if (dedupe && key !== undefined) {
-      const state = dedupe.check(key);
+    let key: string | undefined;
+    let digest: string | undefined;
+    if (dedupe) {
+      key = dedupeKey(header);
+      digest = contentDigest(text, header);
+      const state = dedupe.check(key, digest);
       if (state.state === "done") {
-        this.answerDuplicate(header, state.code, seq, arrived);
-        this.next();
+        this.answerDuplicate(header, state.code, arrived);
         return;
       }
       if (state.state === "pending") {
         // The original is still with the flow (on another connection): answer alike, in turn.
         this.busy = true;
-        const code = await state.wait;
-        this.busy = false;
-        this.answerDuplicate(header, code, seq, arrived);
-        this.next();
+        void state.wait.then((code) => {
+          this.busy = false;
+          if (this.closed) return;
+          this.answerDuplicate(header, code, arrived);
+          this.pump();
+        });
         return;
       }
+      if (state.conflict) this.r.conflict(header);
     }
     const delivery: Delivery = {
       text,
@@ -259,19 +542,19 @@ class Connection implements ReplyTarget {
     };
     if (mode === "auto") {
       const code = header.acceptAckType ? enhancedCode("AA") : "AA";
-      if (key !== undefined) dedupe?.settle(key, code);
+      if (key !== undefined && digest !== undefined) dedupe?.settle(key, digest, code);
       if (this.wantsAck(header, true)) this.send(buildAck(header, code));
       this.r.emitOutcome({ code, success: true, durationMs: performance.now() - arrived });
       this.r.events.message(delivery);
       return;
     }
     if (mode === "none") {
-      if (key !== undefined) dedupe?.settle(key, "AA");
+      if (key !== undefined && digest !== undefined) dedupe?.settle(key, digest, "AA");
       this.r.emitOutcome({ code: "", success: true, durationMs: performance.now() - arrived });
       this.r.events.message(delivery);
       return;
     }
-    const inFlight: InFlight = { seq, header, started: arrived, key };
+    const inFlight: InFlight = { seq, header, started: arrived, bytes: content.length, key, content: digest };
     if (this.r.options.replyTimeoutMs > 0) {
       inFlight.timer = setTimeout(() => this.replyTimedOut(inFlight), this.r.options.replyTimeoutMs);
       inFlight.timer.unref?.();
@@ -294,7 +577,7 @@ class Connection implements ReplyTarget {
     }
   }
 
-  private answerDuplicate(header: Hl7Header, code: string, _seq: number, arrived: number): void {
+  private answerDuplicate(header: Hl7Header, code: string, arrived: number): void {
     const mode = this.r.options.ack;
     if (mode !== "none" && isAckCode(code)) this.send(buildAck(header, code));
     this.r.emitOutcome({
@@ -350,42 +633,6 @@ class Connection implements ReplyTarget {
       error: error.code,
     });
     this.r.events.rejected?.({ error, text, header: usable ? header : undefined, session: this.ref(seq) });
-    this.next();
-  }
-
-  private onOversize(head: Buffer, size: number): void {
-    const text = head.toString("utf8");
-    let header: Hl7Header;
-    try {
-      header = parseHeader(text);
-    } catch {
-      header = headerForAck(text);
-    }
-    const max = this.r.options.maxBytes;
-    const error = new PackError("MLLP_OVERSIZE", `MLLP frame larger than maxBytes (${max} bytes): rejected`, {
-      maxBytes: max,
-      receivedBytes: size,
-    });
-    const seq = ++this.seq;
-    const arrived = performance.now();
-    const ack = buildAck(header, header.acceptAckType ? "CR" : "AR", {
-      text: error.message,
-      errorCode: 207,
-    });
-    this.closed = true;
-    this.socket.pause();
-    this.socket.end(encodeFrame(ack));
-    this.r.emitOutcome({
-      code: "AR",
-      success: false,
-      durationMs: performance.now() - arrived,
-      error: error.code,
-    });
-    this.r.events.rejected?.({
-      error,
-      header: header.controlId ? header : undefined,
-      session: this.ref(seq),
-    });
   }
 
   private write(ack: string, _seq: number): Promise<void> {
@@ -403,11 +650,11 @@ class Connection implements ReplyTarget {
   private replyTimedOut(f: InFlight): void {
     if (this.inFlight !== f) return;
     const seconds = Math.round(this.r.options.replyTimeoutMs / 100) / 10;
-    this.timedOut.set(f.seq, f.key);
+    this.timedOut.set(f.seq, f.key !== undefined && f.content !== undefined ? [f.key, f.content] : undefined);
     if (this.timedOut.size > 100) this.timedOut.delete(this.timedOut.keys().next().value as number);
-    this.r.events.warning?.(
+    this.r.warn(
       "MLLP_REPLY_TIMEOUT",
-      `no reply from the flow within ${seconds} s (MSH-10 ${f.header.controlId}): answered AE`,
+      `no reply from the flow within ${seconds} s (MSH-10 ${shown(f.header.controlId)}): answered AE`,
     );
     void this.answer(f, "AE", {
       text: `no application acknowledgement within ${seconds} s`,
@@ -418,7 +665,7 @@ class Connection implements ReplyTarget {
   private async answer(f: InFlight, code: AckCode, opts: AckOptions): Promise<string> {
     if (f.timer) clearTimeout(f.timer);
     this.inFlight = undefined;
-    if (f.key !== undefined) this.r.dedupe?.settle(f.key, code);
+    if (f.key !== undefined && f.content !== undefined) this.r.dedupe?.settle(f.key, f.content, code);
     const ack = buildAck(f.header, code, opts);
     try {
       await this.write(ack, f.seq);
@@ -439,7 +686,7 @@ class Connection implements ReplyTarget {
       throw err;
     } finally {
       if (this.closed) mllpSessions.unregister(this.id);
-      this.next();
+      this.pump();
     }
   }
 
@@ -459,7 +706,7 @@ class Connection implements ReplyTarget {
       if (req.seq !== undefined && this.timedOut.has(req.seq)) {
         const key = this.timedOut.get(req.seq);
         this.timedOut.delete(req.seq);
-        if (key !== undefined) this.r.dedupe?.settle(key, req.code);
+        if (key !== undefined) this.r.dedupe?.settle(key[0], key[1], req.code);
         return Promise.reject(
           new PackError(
             "MLLP_REPLY_TIMEOUT",
@@ -490,10 +737,14 @@ class Connection implements ReplyTarget {
 
   private onClose(): void {
     this.closed = true;
+    this.stopFrameTimer();
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     this.waiting.length = 0;
     this.waitingBytes = 0;
+    this.decoder.stop();
+    this.account();
     if (this.decoder.discarded > 0) {
-      this.r.events.warning?.(
+      this.r.warn(
         "MLLP_DISCARDED",
         `${this.decoder.discarded} bytes outside MLLP frames discarded on a connection from ${this.remoteAddress}`,
       );
@@ -519,6 +770,20 @@ export class MllpReceiver {
   discarded = 0;
   /** maxBytes, or no limit when it is not positive. */
   readonly byteLimit: number;
+  readonly frameTimeoutMs: number;
+  readonly closeGraceMs: number;
+  readonly budget: FrameBudget;
+  /** Refusals (and de-duplication conflicts) since the start, by reason. */
+  readonly refusals: Record<RefusalReason, number> = {
+    oversize: 0,
+    frame_timeout: 0,
+    idle_timeout: 0,
+    connection_limit: 0,
+    budget: 0,
+    dedupe_conflict: 0,
+  };
+  private readonly refusalReports: ReportLimit;
+  private readonly warnings: ReportLimit;
 
   constructor(
     readonly options: ReceiverOptions,
@@ -526,10 +791,41 @@ export class MllpReceiver {
   ) {
     if (options.dedupeSeconds > 0) this.dedupe = new DedupeCache(options.dedupeSeconds * 1000);
     this.byteLimit = options.maxBytes > 0 ? options.maxBytes : Number.POSITIVE_INFINITY;
+    this.frameTimeoutMs = options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
+    this.closeGraceMs = options.closeGraceMs ?? 1000;
+    this.budget = options.budget ?? sharedFrameBudget();
+    const max = options.reportsPer10s ?? 10;
+    this.refusalReports = new ReportLimit(max, 10_000, (n) =>
+      events.warning?.(
+        "MLLP_REFUSED",
+        `${n} further refusals in the last 10 s not reported one by one (counted by reason for health-monitor)`,
+      ),
+    );
+    this.warnings = new ReportLimit(max, 10_000, (n) =>
+      events.warning?.("MLLP_WARNINGS", `${n} further warnings in the last 10 s not shown`),
+    );
   }
 
   get connections(): number {
     return this.open.size;
+  }
+
+  /**
+   * Now: open connections, those paused (backpressure), bytes of frames held and not yet
+   * handed on (as counted against the budget), bytes of ACKs written and not yet taken by the
+   * operating system.
+   */
+  stats(): { connections: number; paused: number; heldBytes: number; unsentBytes: number } {
+    let paused = 0;
+    let heldBytes = 0;
+    let unsentBytes = 0;
+    for (const c of this.open) {
+      const f = c.figures;
+      if (f.paused) paused++;
+      heldBytes += f.held;
+      unsentBytes += f.unsent;
+    }
+    return { connections: this.open.size, paused, heldBytes, unsentBytes };
   }
 
   /** The bound address (after start). */
@@ -547,7 +843,16 @@ export class MllpReceiver {
     const server = this.options.tls
       ? tls.createServer(this.options.tls, onSocket)
       : net.createServer(onSocket);
-    if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
+    if (this.options.maxConnections > 0) {
+      server.maxConnections = this.options.maxConnections;
+      server.on("drop", (data?: { remoteAddress?: string }) => {
+        this.refused("connection_limit");
+        this.warn(
+          "MLLP_CONNECTION_LIMIT",
+          `a connection from ${data?.remoteAddress ?? "?"} refused: ${this.options.maxConnections} connections open (maxConnections)`,
+        );
+      });
+    }
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -569,6 +874,32 @@ export class MllpReceiver {
     this.events.outcome?.(o);
   }
 
+  /** @internal Counts a refusal. */
+  refused(reason: RefusalReason): void {
+    this.refusals[reason]++;
+    this.events.refused?.(reason);
+  }
+
+  /** @internal A warning, unless 10 (reportsPer10s) were given in the last 10 s. */
+  warn(code: string, text: string): void {
+    if (this.warnings.allow()) this.events.warning?.(code, text);
+  }
+
+  /** @internal Whether this refusal may be reported one by one. */
+  reportRefusal(): boolean {
+    return this.refusalReports.allow();
+  }
+
+  /** @internal A message whose identity was seen with other content: processed, counted and flagged. */
+  conflict(h: Hl7Header): void {
+    this.refused("dedupe_conflict");
+    this.warn(
+      "MLLP_DEDUPE_CONFLICT",
+      `MSH-10 ${shown(h.controlId)} from ${shown(h.sendingApplication)}/${shown(h.sendingFacility)} ` +
+        "was seen in the de-duplication window with other content: processed as a new message",
+    );
+  }
+
   snapshotDedupe(): DedupeSnapshot | undefined {
     return this.dedupe?.snapshot();
   }
@@ -579,6 +910,8 @@ export class MllpReceiver {
 
   /** Stops listening and closes every connection. */
   stop(): Promise<void> {
+    this.refusalReports.flush();
+    this.warnings.flush();
     for (const c of this.open) c.destroy();
     this.open.clear();
     const server = this.server;

@@ -4,9 +4,11 @@ import { PackError } from "../../lib/errors";
 import {
   HEALTH_EVENT,
   QUEUE_EVENT,
+  REFUSAL_EVENT,
   healthBus,
   type HealthEvent,
   type QueueMetrics,
+  type RefusalEvent,
 } from "../../lib/health/bus";
 import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
@@ -204,11 +206,17 @@ export = function (RED: NodeAPI) {
       if (monitor) monitor.recordQueue(m);
     };
 
+    // recordRefusal checks the event's shape itself.
+    const onRefusal = (e: RefusalEvent): void => {
+      if (monitor) monitor.recordRefusal(e);
+    };
+
     const timers: NodeJS.Timeout[] = [];
     const handlers: RequestHandler[] = [];
     if (monitor) {
       healthBus().on(HEALTH_EVENT, onEvent);
       healthBus().on(QUEUE_EVENT, onQueue);
+      healthBus().on(REFUSAL_EVENT, onRefusal);
       timers.push(setInterval(tick, TICK_MS));
       if (interval > 0) {
         timers.push(
@@ -261,6 +269,7 @@ export = function (RED: NodeAPI) {
     node.on("close", (done: () => void) => {
       healthBus().removeListener(HEALTH_EVENT, onEvent);
       healthBus().removeListener(QUEUE_EVENT, onQueue);
+      healthBus().removeListener(REFUSAL_EVENT, onRefusal);
       for (const t of timers) clearInterval(t);
       if (handlers.length > 0) {
         const stack = routeLayers(RED.httpAdmin);

@@ -10,6 +10,7 @@
     dedupeStore: string;
     idleTimeout: string;
     maxConnections: string;
+    frameTimeout: string;
     replyTimeout: string;
     integration: string;
   }
@@ -41,8 +42,9 @@
       maxBytes: { value: "10485760", validate: count(1) },
       dedupe: { value: "0", validate: count(0) },
       dedupeStore: { value: "" },
-      idleTimeout: { value: "0", validate: count(0) },
-      maxConnections: { value: "0", validate: count(0) },
+      idleTimeout: { value: "60", validate: count(0) },
+      maxConnections: { value: "100", validate: count(0) },
+      frameTimeout: { value: "30", validate: count(0) },
       replyTimeout: { value: "30", validate: count(1) },
       integration: { value: "hl7" },
     },

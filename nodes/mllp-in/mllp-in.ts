@@ -1,7 +1,15 @@
 import type tls from "node:tls";
 import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
-import { reportHealth } from "../../lib/health/bus";
-import { type AckMode, type Delivery, hl7Facts, MllpReceiver, type Rejection } from "../../lib/hl7";
+import { reportHealth, reportRefusal } from "../../lib/health/bus";
+import {
+  type AckMode,
+  DEFAULT_FRAME_BUDGET_BYTES,
+  type Delivery,
+  hl7Facts,
+  MllpReceiver,
+  type Rejection,
+  sharedFrameBudget,
+} from "../../lib/hl7";
 import { status } from "../shared/status";
 
 interface MllpInDef extends NodeDef {
@@ -14,6 +22,7 @@ interface MllpInDef extends NodeDef {
   dedupeStore?: string;
   idleTimeout?: string | number;
   maxConnections?: string | number;
+  frameTimeout?: string | number;
   replyTimeout?: string | number;
   integration?: string;
 }
@@ -30,6 +39,13 @@ interface MllpInNode extends Node {
 
 const SOURCE = "mllp-in";
 const DEDUPE_KEY = "mllpDedupe";
+/** Defaults of the limits when the property is empty ("0" set explicitly means no limit). */
+const DEFAULT_MAX_CONNECTIONS = 100;
+const DEFAULT_IDLE_SECONDS = 60;
+const DEFAULT_FRAME_SECONDS = 30;
+/** The status shows refusals this long after the last one. */
+const REFUSED_SHOWN_MS = 60_000;
+const STATUS_EVERY_MS = 500;
 
 function num(v: string | number | undefined, fallback: number, min = 0): number {
   if (v === undefined || v === "") return fallback;
@@ -75,6 +91,51 @@ export = function (RED: NodeAPI) {
       status[kind](node, text);
     };
 
+    // The status follows connections and refusals at most every STATUS_EVERY_MS (a flood of
+    // connections must not become a flood of status messages to the editor).
+    let listeningOn = -1;
+    let open = 0;
+    let refusedCount = 0;
+    let lastRefusal = 0;
+    let pending: NodeJS.Timeout | undefined;
+    let flipBack: NodeJS.Timeout | undefined;
+    let statusAt = 0;
+    let stopped = false;
+    const renderStatus = (): void => {
+      pending = undefined;
+      if (flipBack) clearTimeout(flipBack);
+      flipBack = undefined;
+      if (stopped || listeningOn < 0) return;
+      statusAt = Date.now();
+      const since = statusAt - lastRefusal;
+      if (refusedCount > 0 && since < REFUSED_SHOWN_MS) {
+        show("degraded", `${refusedCount} refused`);
+        flipBack = setTimeout(renderStatus, REFUSED_SHOWN_MS - since);
+        flipBack.unref();
+        return;
+      }
+      show(
+        "ok",
+        open === 0 ? `listening :${listeningOn}` : open === 1 ? "1 connection" : `${open} connections`,
+      );
+    };
+    const updateStatus = (): void => {
+      if (pending) return;
+      pending = setTimeout(renderStatus, Math.max(0, statusAt + STATUS_EVERY_MS - Date.now()));
+      pending.unref();
+    };
+
+    const budgetSetting = (RED.settings as unknown as { mllpInFrameBudget?: unknown }).mllpInFrameBudget;
+    const budgetBytes =
+      budgetSetting === undefined || budgetSetting === ""
+        ? DEFAULT_FRAME_BUDGET_BYTES
+        : Number(budgetSetting);
+    if (Number.isFinite(budgetBytes) && budgetBytes >= 0) sharedFrameBudget().setLimit(budgetBytes);
+    else {
+      sharedFrameBudget().setLimit(DEFAULT_FRAME_BUDGET_BYTES);
+      node.warn("mllp-in: settings.mllpInFrameBudget must be a number of bytes (0: no limit); using 64 MiB");
+    }
+
     const receiver = new MllpReceiver(
       {
         host,
@@ -83,8 +144,9 @@ export = function (RED: NodeAPI) {
         ack,
         maxBytes: num(def.maxBytes, 10 * 1024 * 1024, 1),
         dedupeSeconds: num(def.dedupe, 0),
-        idleTimeoutMs: num(def.idleTimeout, 0) * 1000,
-        maxConnections: num(def.maxConnections, 0),
+        idleTimeoutMs: num(def.idleTimeout, DEFAULT_IDLE_SECONDS) * 1000,
+        maxConnections: num(def.maxConnections, DEFAULT_MAX_CONNECTIONS),
+        frameTimeoutMs: num(def.frameTimeout, DEFAULT_FRAME_SECONDS) * 1000,
         replyTimeoutMs: num(def.replyTimeout, 30, 1) * 1000,
       },
       {
@@ -115,8 +177,17 @@ export = function (RED: NodeAPI) {
         warning(code, text) {
           node.warn(`${code}: ${text}`);
         },
-        connections(open) {
-          show("ok", open === 1 ? "1 connection" : `${open} connections`);
+        connections(n) {
+          open = n;
+          updateStatus();
+        },
+        refused(reason) {
+          reportRefusal({ integration, source: SOURCE, reason });
+          // Idle closes are routine; a conflict is a message processed (it is warned about).
+          if (reason === "idle_timeout" || reason === "dedupe_conflict") return;
+          refusedCount++;
+          lastRefusal = Date.now();
+          updateStatus();
         },
       },
     );
@@ -144,7 +215,8 @@ export = function (RED: NodeAPI) {
     node.listening = loadDedupe()
       .then(() => receiver.start())
       .then((address) => {
-        show("ok", `listening :${address.port}`);
+        listeningOn = address.port;
+        renderStatus();
         if (receiver.dedupe) {
           saver = setInterval(save, 5000);
           saver.unref();
@@ -158,6 +230,9 @@ export = function (RED: NodeAPI) {
 
     node.on("close", (_removed: boolean, done: () => void) => {
       if (saver) clearInterval(saver);
+      stopped = true;
+      if (pending) clearTimeout(pending);
+      if (flipBack) clearTimeout(flipBack);
       save();
       receiver.stop().then(
         () => {

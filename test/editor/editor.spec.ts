@@ -149,6 +149,7 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "port", bad: "70000", good: "2575", show: { ack: "flow" } },
       { field: "maxBytes", bad: "0", good: "1048576", show: { ack: "flow" } },
       { field: "replyTimeout", bad: "0", good: "30", show: { ack: "flow" } },
+      { field: "frameTimeout", bad: "1.5", good: "30", show: { ack: "flow" } },
     ],
   },
   "mllp-out": {

@@ -3,7 +3,15 @@ import { expect } from "chai";
 import { EventEmitter } from "node:events";
 import helper from "node-red-node-test-helper";
 import healthMonitorNode from "../../nodes/health-monitor/health-monitor";
-import { HEALTH_EVENT, QUEUE_EVENT, healthBus, reportHealth, reportQueue } from "../../lib/health/bus";
+import {
+  HEALTH_EVENT,
+  QUEUE_EVENT,
+  REFUSAL_EVENT,
+  healthBus,
+  reportHealth,
+  reportQueue,
+  reportRefusal,
+} from "../../lib/health/bus";
 import { parsePrometheus, sampleOf } from "../lib/health/prom-parse";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -300,6 +308,25 @@ describe("health-monitor node", function () {
     const after = await helper.request().get("/pms-ehr/health?format=prometheus");
     expect(after.text).to.include(`pmsehr_queue_alert{${labels}} 0\n`);
     expect(caught).to.deep.equal([]);
+  });
+
+  it("counts refusals heard on the bus, in the snapshot and as pmsehr_refusals_total; stops hearing on close", async () => {
+    await load([monitorNode("hm", { path: "/pms-ehr/health" })]);
+    reportRefusal({ integration: "adt", source: "mllp-in", reason: "budget" });
+    reportRefusal({ integration: "adt", source: "mllp-in", reason: "budget" });
+    reportRefusal({ integration: "adt", source: "mllp-in", reason: "Not A Reason" });
+    const snap = await snapshot();
+    expect(snap.refusals.map((r: Msg) => [r.integration, r.source, r.reason, r.count])).to.deep.equal([
+      ["adt", "mllp-in", "budget", 2],
+    ]);
+    const res = await helper.request().get("/pms-ehr/health?format=prometheus");
+    expect((res.text as string).split("\n")).to.include.members([
+      "# TYPE pmsehr_refusals_total counter",
+      'pmsehr_refusals_total{integration="adt",source="mllp-in",reason="budget"} 2',
+    ]);
+    const listening = healthBus().listenerCount(REFUSAL_EVENT);
+    await helper.unload();
+    expect(healthBus().listenerCount(REFUSAL_EVENT)).to.equal(listening - 1);
   });
 
   it("a critical integration is named in the status before a queue alert", async () => {

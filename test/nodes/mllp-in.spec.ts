@@ -2,8 +2,15 @@
 import { expect } from "chai";
 import net from "node:net";
 import helper from "node-red-node-test-helper";
-import { HEALTH_EVENT, healthBus, type HealthEvent } from "../../lib/health/bus";
-import { readAck } from "../../lib/hl7";
+import type { EventEmitter } from "node:events";
+import {
+  HEALTH_EVENT,
+  healthBus,
+  type HealthEvent,
+  REFUSAL_EVENT,
+  type RefusalEvent,
+} from "../../lib/health/bus";
+import { readAck, sharedFrameBudget } from "../../lib/hl7";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
 import mllpInNode from "../../nodes/mllp-in/mllp-in";
 import mllpOutNode from "../../nodes/mllp-out/mllp-out";
@@ -12,6 +19,19 @@ import { adt, collect, type Msg, portOf, RawPeer, receive, sleep, until } from "
 helper.init(require.resolve("node-red"));
 
 const TAB = "tab-mllp";
+
+interface StatusCall {
+  fill?: string;
+  shape?: string;
+  text?: string;
+}
+const statuses: StatusCall[] = [];
+(helper as unknown as { _events: EventEmitter })._events.on(
+  "node-status",
+  (e: { id: string; status: StatusCall }) => {
+    if (e.id === "in") statuses.push(e.status);
+  },
+);
 const NODES = [mllpInNode, mllpOutNode, hl7ParseNode];
 
 function segs(ack: string, id: string): string[] {
@@ -43,8 +63,8 @@ async function load(inProps: Record<string, unknown>, extra: Msg[] = [], withCat
 describe("mllp-in node", function () {
   this.timeout(60_000);
   const peers: RawPeer[] = [];
-  async function peer(port: number): Promise<RawPeer> {
-    const p = await RawPeer.connect(port);
+  async function peer(port: number, allowHalfOpen = false): Promise<RawPeer> {
+    const p = await RawPeer.connect(port, 0, allowHalfOpen);
     peers.push(p);
     return p;
   }
@@ -216,17 +236,20 @@ describe("mllp-in node", function () {
       expect(receiver.discarded).to.equal(18 + 16 + 4);
     });
 
-    it("answers an oversized frame AR, closes the connection and raises MLLP_OVERSIZE", async () => {
+    it("answers an oversized frame AR, destroys the connection and raises MLLP_OVERSIZE", async () => {
       const port = await load({ ack: "auto", maxBytes: "2000" });
       const out = collect("out");
-      const p = await peer(port);
+      const p = await peer(port, true);
       const caught = receive("caught");
       p.send(adt("HUGE-1", { extra: [`NTE|1||${"x".repeat(5000)}`] }));
       const [ack] = await p.waitAcks(1);
       expect(ack.code).to.equal("AR");
       expect(ack.controlId).to.equal("HUGE-1");
       expect(ack.text).to.match(/maxBytes \(2000 bytes\)/);
+      // The peer keeps its side open and writes on: only a destroyed connection closes it.
+      p.keepWriting();
       await p.closed;
+      await until(() => (helper.getNode("in") as any).receiver.connections === 0, 5000, "no connection");
       const [c] = await caught;
       expect(c.error.message).to.match(/larger than maxBytes/);
       expect(c.hl7.error).to.include({ code: "MLLP_OVERSIZE", maxBytes: 2000 });
@@ -440,6 +463,151 @@ describe("mllp-in node", function () {
       const p3 = await peer(port);
       p3.send(adt("M-3"));
       expect((await p3.waitAcks(1))[0].controlId).to.equal("M-3");
+    });
+
+    it("applies the limits when their properties are empty; 0 set explicitly means no limit", async () => {
+      await load({ ack: "auto", maxConnections: "", idleTimeout: "", frameTimeout: "" });
+      const r = (helper.getNode("in") as any).receiver;
+      expect(r.options).to.include({ maxConnections: 100, idleTimeoutMs: 60_000, frameTimeoutMs: 30_000 });
+      expect(r.byteLimit).to.equal(10 * 1024 * 1024);
+      await helper.unload();
+      await load({ ack: "auto", maxConnections: "0", idleTimeout: "0", frameTimeout: "0" });
+      const open = (helper.getNode("in") as any).receiver;
+      expect(open.options).to.include({ maxConnections: 0, idleTimeoutMs: 0, frameTimeoutMs: 0 });
+    });
+
+    it("reports each refusal to health-monitor by reason and shows refusals in the status", async () => {
+      const refusals: RefusalEvent[] = [];
+      const outcomes: HealthEvent[] = [];
+      const onRefusal = (e: RefusalEvent): void => void refusals.push(e);
+      const onHealth = (e: HealthEvent): void => void (e.source === "mllp-in" && outcomes.push(e));
+      healthBus().on(REFUSAL_EVENT, onRefusal);
+      healthBus().on(HEALTH_EVENT, onHealth);
+      try {
+        statuses.length = 0;
+        const port = await load({
+          ack: "auto",
+          integration: "adt-feed",
+          maxBytes: "2000",
+          maxConnections: "1",
+          frameTimeout: "1",
+        });
+        await until(() => statuses.length > 0, 5000, "a status");
+        expect(statuses[statuses.length - 1]).to.deep.equal({
+          fill: "green",
+          shape: "dot",
+          text: `listening :${port}`,
+        });
+        const slow = await peer(port);
+        slow.write("\u000bMSH|^~\\&|PMS|CLINIC|EHR|HB|20240301||ADT^A01|SLOW-1|P|2.5.1\r");
+        await until(() => (helper.getNode("in") as any).receiver.connections === 1, 5000, "connection");
+        const extra = await peer(port); // over maxConnections: closed at once
+        await extra.closed;
+        const [late] = await slow.waitAcks(1, 5000);
+        expect([late.code, late.controlId]).to.deep.equal(["AR", "SLOW-1"]);
+        expect(late.text).to.match(/not complete within 1 s/);
+        await slow.closed;
+        const big = await peer(port);
+        big.send(adt("HUGE-2", { extra: [`NTE|1||${"x".repeat(5000)}`] }));
+        await big.closed;
+        await until(() => refusals.length === 3, 5000, "three refusals");
+        expect(refusals.map((e) => [e.integration, e.source, e.reason])).to.deep.equal([
+          ["adt-feed", "mllp-in", "connection_limit"],
+          ["adt-feed", "mllp-in", "frame_timeout"],
+          ["adt-feed", "mllp-in", "oversize"],
+        ]);
+        expect(outcomes.map((e) => [e.success, e.error])).to.deep.equal([
+          [false, "MLLP_FRAME_TIMEOUT"],
+          [false, "MLLP_OVERSIZE"],
+        ]);
+        await until(() => statuses[statuses.length - 1]?.text === "3 refused", 5000, "the status");
+        expect(statuses[statuses.length - 1]).to.deep.equal({
+          fill: "yellow",
+          shape: "ring",
+          text: "3 refused",
+        });
+      } finally {
+        healthBus().off(REFUSAL_EVENT, onRefusal);
+        healthBus().off(HEALTH_EVENT, onHealth);
+      }
+    });
+
+    it("processes other content under a known control ID, warns without PHI and reports a conflict", async () => {
+      const refusals: RefusalEvent[] = [];
+      const onRefusal = (e: RefusalEvent): void => void refusals.push(e);
+      healthBus().on(REFUSAL_EVENT, onRefusal);
+      try {
+        const port = await load({ ack: "auto", dedupe: "60" });
+        const out = collect("out");
+        const warned: string[] = [];
+        (helper.getNode("in") as unknown as EventEmitter).on("call:warn", (call: { args: unknown[] }) =>
+          warned.push(String(call.args[0])),
+        );
+        const p = await peer(port);
+        p.send(adt("NEXT-1", { extra: ["NTE|1||planted"] }));
+        p.send(adt("NEXT-1"));
+        p.send(adt("NEXT-1"));
+        const acks = await p.waitAcks(3);
+        expect(acks.map((a) => a.code)).to.deep.equal(["AA", "AA", "AA"]);
+        await until(() => out.length === 2 && warned.length === 1, 5000, "two messages and a warning");
+        await sleep(100);
+        expect(out.map((m) => m.payload)).to.deep.equal([
+          adt("NEXT-1", { extra: ["NTE|1||planted"] }),
+          adt("NEXT-1"),
+        ]);
+        expect(warned[0]).to.equal(
+          "MLLP_DEDUPE_CONFLICT: MSH-10 NEXT-1 from PMS/CLINIC was seen in the de-duplication window with other content: processed as a new message",
+        );
+        expect(refusals.map((e) => e.reason)).to.deep.equal(["dedupe_conflict"]);
+      } finally {
+        healthBus().off(REFUSAL_EVENT, onRefusal);
+      }
+    });
+
+    it("loads a de-duplication window saved before contents were compared", async () => {
+      const port = await load({ ack: "auto", dedupe: "60" });
+      const node = helper.getNode("in") as any;
+      node.receiver.restoreDedupe({ entries: [["PMS\u0000CLINIC\u0000OLD-1", "AA", Date.now() + 60_000]] });
+      const out = collect("out");
+      const p = await peer(port);
+      p.send(adt("OLD-1"));
+      p.send(adt("NEW-1"));
+      const acks = await p.waitAcks(2);
+      expect(acks.map((a) => [a.code, a.controlId])).to.deep.equal([
+        ["AA", "OLD-1"],
+        ["AA", "NEW-1"],
+      ]);
+      await until(() => out.length === 1, 5000, "the new message");
+      await sleep(100);
+      expect(out.map((m) => m.hl7.controlId)).to.deep.equal(["NEW-1"]);
+    });
+
+    it("sets the runtime's frame budget from settings.mllpInFrameBudget, and warns about a bad one", async () => {
+      const defaults = helper.settings({});
+      const budget = (v: unknown): void => void helper.settings({ mllpInFrameBudget: v } as never);
+      try {
+        budget(123_456);
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(123_456);
+        await helper.unload();
+        budget(0);
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(Number.POSITIVE_INFINITY);
+        await helper.unload();
+        budget("lots");
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(64 * 1024 * 1024);
+        const spy = helper.log() as unknown as { args: Array<[{ level?: number; msg?: unknown }]> };
+        const warned = spy.args.map(([e]) => String(e.msg)).filter((m) => m.includes("mllpInFrameBudget"));
+        expect(warned).to.deep.equal([
+          "mllp-in: settings.mllpInFrameBudget must be a number of bytes (0: no limit); using 64 MiB",
+        ]);
+      } finally {
+        helper.settings(defaults);
+        await helper.unload();
+        await load({ ack: "auto" });
+        expect(sharedFrameBudget().limit).to.equal(64 * 1024 * 1024);
+      }
     });
 
     it("releases its port on close", async () => {

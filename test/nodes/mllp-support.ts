@@ -42,13 +42,17 @@ export class RawPeer {
     });
   }
 
-  /** Connects; with `retryMs`, keeps trying that long (a listener that is still starting). */
-  static async connect(port: number, retryMs = 0): Promise<RawPeer> {
+  /**
+   * Connects; with `retryMs`, keeps trying that long (a listener that is still starting). With
+   * `allowHalfOpen`, the peer keeps its side open when the listener ends the connection, so
+   * that it sees a close only when the listener destroys it (once it writes again).
+   */
+  static async connect(port: number, retryMs = 0, allowHalfOpen = false): Promise<RawPeer> {
     const deadline = Date.now() + retryMs;
     for (;;) {
       try {
         return await new Promise<RawPeer>((resolve, reject) => {
-          const s = net.connect({ host: "127.0.0.1", port }, () => resolve(new RawPeer(s)));
+          const s = net.connect({ host: "127.0.0.1", port, allowHalfOpen }, () => resolve(new RawPeer(s)));
           s.once("error", reject);
         });
       } catch (err) {
@@ -63,7 +67,12 @@ export class RawPeer {
   }
 
   write(bytes: Buffer | string): void {
-    this.socket.write(bytes);
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  /** Writes a byte every 50 ms until the connection is closed, as a sender that will not let go. */
+  keepWriting(): void {
+    const t = setInterval(() => (this.socket.destroyed ? clearInterval(t) : this.write("x")), 50);
   }
 
   get isClosed(): boolean {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { runInNewContext } from "node:vm";
 import { renderDashboard } from "../../../lib/health";
-import type { HealthSnapshot, QueueSnapshot } from "../../../lib/health";
+import type { HealthSnapshot, QueueSnapshot, RefusalCount } from "../../../lib/health";
 
 /**
  * Just enough of a DOM for the dashboard's script: elements with classes, attributes, text,
@@ -68,13 +68,14 @@ async function renderPage(snap: HealthSnapshot): Promise<Map<string, FakeElement
   const script = /<script nonce="n"[^>]*>([\s\S]*?)<\/script>/.exec(html)?.[1];
   if (!script) throw new Error("no script in the page");
   const ids = new Map<string, FakeElement>();
-  for (const id of ["cards", "queues", "queue-rows", "queue-alerts", "overall", "updated", "message"]) {
-    const e = new FakeElement(id === "queue-rows" ? "tbody" : "div");
-    e.hidden = id === "queues" || id === "queue-alerts" || id === "message";
+  const all = ["cards", "queues", "queue-rows", "queue-alerts", "refusals", "refusal-rows"];
+  for (const id of [...all, "overall", "updated", "message"]) {
+    const e = new FakeElement(id.endsWith("-rows") ? "tbody" : "div");
+    e.hidden = ["queues", "queue-alerts", "refusals", "message"].includes(id);
     ids.set(id, e);
   }
   // The page's own markup holds these elements, hidden where the script expects them hidden.
-  for (const id of ["queues", "queue-rows", "queue-alerts"]) expect(html).to.include(`id="${id}"`);
+  for (const id of all.slice(1)) expect(html).to.include(`id="${id}"`);
   const current = new FakeElement("script");
   current.setAttribute("data-src", "../health?format=json");
   current.setAttribute("data-auth-key", "k");
@@ -125,7 +126,7 @@ function queue(q: Partial<QueueSnapshot> & { store: string; queue: string }): Qu
   };
 }
 
-function snapshot(queues: QueueSnapshot[]): HealthSnapshot {
+function snapshot(queues: QueueSnapshot[], refusals: RefusalCount[] = []): HealthSnapshot {
   return {
     time: T,
     windowSeconds: 300,
@@ -133,6 +134,7 @@ function snapshot(queues: QueueSnapshot[]): HealthSnapshot {
     counts: { unknown: 0, healthy: 0, warning: 0, critical: 0 },
     integrations: {},
     queues,
+    refusals,
   };
 }
 
@@ -185,5 +187,33 @@ describe("health: the dashboard's queues table", () => {
     expect(page.get("queue-rows")?.children).to.deep.equal([]);
     expect(page.get("queues")?.hidden).to.equal(true);
     expect(page.get("queue-alerts")?.hidden).to.equal(true);
+  });
+});
+
+describe("health: the dashboard's refusals table", () => {
+  it("shows a row per (integration, source, reason) with its count, names as text", async () => {
+    const page = await renderPage(
+      snapshot(
+        [],
+        [
+          { integration: "<i>adt</i>", source: "mllp-in", reason: "budget", count: 12, lastAt: T },
+          { integration: "siu", source: "mllp-in", reason: "frame_timeout", count: 1, lastAt: T },
+        ],
+      ),
+    );
+    const rows = page.get("refusal-rows")?.all("tr") ?? [];
+    const at = new Date(T).toLocaleTimeString([], { hour12: false });
+    expect(rows.map((r) => r.all("td").map((c) => c.textContent))).to.deep.equal([
+      ["<i>adt</i>", "mllp-in", "budget", "12", at],
+      ["siu", "mllp-in", "frame_timeout", "1", at],
+    ]);
+    expect(rows[0].all("i")).to.deep.equal([]);
+    expect(page.get("refusals")?.hidden).to.equal(false);
+  });
+
+  it("hides the table while nothing was refused", async () => {
+    const page = await renderPage(snapshot([]));
+    expect(page.get("refusal-rows")?.children).to.deep.equal([]);
+    expect(page.get("refusals")?.hidden).to.equal(true);
   });
 });

@@ -110,4 +110,49 @@ describe("lib/hl7 MLLP framing", () => {
     expect(frames[0].length).to.equal(body.length);
     expect(frames[0] === body).to.equal(true);
   });
+
+  it("tells how many frames started, what it holds of the one in progress, and its head", () => {
+    const { frames, decoder } = collector(100);
+    expect([decoder.started, decoder.heldBytes, decoder.head().length]).to.deep.equal([0, 0, 0]);
+    decoder.push(Buffer.from("junk\u000bMSH|^~\\&|A"));
+    expect(decoder.started).to.equal(1);
+    expect(decoder.heldBytes).to.equal(10);
+    decoder.push(Buffer.from("|B"));
+    expect(decoder.head(10).toString()).to.equal("MSH|^~\\&|A");
+    expect(decoder.head().toString()).to.equal("MSH|^~\\&|A|B");
+    // the end of this frame and the start of the next in one read: a second frame has begun
+    decoder.push(Buffer.from("\u001c\r\u000bMSH|2"));
+    expect(frames).to.deep.equal(["MSH|^~\\&|A|B"]);
+    expect([decoder.started, decoder.heldBytes, decoder.pending]).to.deep.equal([2, 5, true]);
+    // past maxBytes nothing more is held, though the frame is still in progress
+    decoder.push(Buffer.from("x".repeat(200)));
+    expect([decoder.heldBytes, decoder.pendingBytes, decoder.pending]).to.deep.equal([0, 205, true]);
+    expect(decoder.head().length).to.equal(0);
+  });
+
+  it("stops: drops the frame in progress and takes nothing more, not even frames later in the same read", () => {
+    const frames: string[] = [];
+    const decoder: MllpDecoder = new MllpDecoder({
+      frame: (b) => {
+        frames.push(b.toString("utf8"));
+        decoder.stop();
+      },
+    });
+    decoder.push(Buffer.concat([encodeFrame("MSH|1"), encodeFrame("MSH|2"), Buffer.from("\u000bMSH|3")]));
+    expect(frames).to.deep.equal(["MSH|1"]);
+    expect([decoder.pending, decoder.heldBytes]).to.deep.equal([false, 0]);
+    decoder.push(encodeFrame("MSH|4"));
+    expect(frames).to.deep.equal(["MSH|1"]);
+  });
+
+  it("emits no frame for an oversized one whose report stopped the decoder", () => {
+    const frames: string[] = [];
+    const decoder: MllpDecoder = new MllpDecoder(
+      { frame: (b) => frames.push(b.toString("utf8")), oversize: () => decoder.stop() },
+      10,
+    );
+    decoder.push(Buffer.concat([encodeFrame("MSH|".padEnd(50, "x")), encodeFrame("MSH|next")]));
+    expect(frames).to.deep.equal([]);
+    expect(decoder.frames).to.equal(0);
+  });
 });

@@ -1,0 +1,134 @@
+import { expect } from "chai";
+import { contentDigest, DedupeCache, dedupeKey, parseHeader } from "../../../lib/hl7";
+
+function msg(controlId: string, opts: { time?: string; name?: string; sep?: string } = {}): string {
+  const f = opts.sep ?? "|";
+  return (
+    [
+      `MSH${f}^~\\&${f}PMS${f}CLINIC${f}EHR${f}HB${f}${opts.time ?? "20240301091500"}${f}${f}ADT^A01${f}${controlId}${f}P${f}2.5.1`,
+      `PID${f}1${f}${f}123^^^CLINIC^MR${f}${f}${opts.name ?? "Doe^Jane"}`,
+    ].join("\r") + "\r"
+  );
+}
+
+function ids(text: string): [string, string] {
+  const h = parseHeader(text);
+  return [dedupeKey(h), contentDigest(text, h)];
+}
+
+describe("lib/hl7 de-duplication", () => {
+  it("keys on MSH-3, MSH-4 and MSH-10 and compares the content but MSH-7, as fixed-size digests", () => {
+    const [k1, c1] = ids(msg("C-1"));
+    const [k2, c2] = ids(msg("C-1", { time: "20240301091733" }));
+    const [k3, c3] = ids(msg("C-1", { name: "Roe^Rita" }));
+    const [k4] = ids(msg("C-2"));
+    expect(k2).to.equal(k1);
+    expect(c2).to.equal(c1); // a resend with a new MSH-7 is the same message
+    expect(k3).to.equal(k1);
+    expect(c3).to.not.equal(c1); // other content under the same control ID
+    expect(k4).to.not.equal(k1);
+    const [kl, cl] = ids(msg("L".repeat(2 * 1024 * 1024)));
+    for (const d of [k1, c1, kl, cl]) expect(d).to.match(/^[A-Za-z0-9_-]{43}$/);
+    // the delimiters the message declares are the ones MSH-7 is found by
+    const [, d1] = ids(msg("C-1", { sep: "#" }));
+    const [, d2] = ids(msg("C-1", { sep: "#", time: "20250101" }));
+    expect(d2).to.equal(d1);
+  });
+
+  it("answers a repeat with the original's code, and processes other content under a known ID as new, flagged", () => {
+    let now = 1000;
+    const cache = new DedupeCache(60_000, () => now);
+    const [key, a] = ids(msg("C-1"));
+    const [, b] = ids(msg("C-1", { name: "Roe^Rita" }));
+    expect(cache.check(key, a)).to.deep.equal({ state: "new", conflict: false });
+    cache.settle(key, a, "AA");
+    expect(cache.check(key, a)).to.deep.equal({ state: "done", code: "AA" });
+    // pre-sent under a real sender's next ID: the real message is not a duplicate
+    expect(cache.check(key, b)).to.deep.equal({ state: "new", conflict: true });
+    cache.settle(key, b, "AA");
+    // the accepted one of the two is the one remembered
+    expect(cache.check(key, b)).to.deep.equal({ state: "done", code: "AA" });
+    expect(cache.check(key, a)).to.deep.equal({ state: "new", conflict: true });
+    cache.settle(key, a, "AE"); // not accepted: not remembered
+    expect(cache.check(key, b)).to.deep.equal({ state: "done", code: "AA" });
+    now += 60_000;
+    expect(cache.check(key, b)).to.deep.equal({ state: "new", conflict: false });
+  });
+
+  it("makes a repeat of a pending message wait for it; other content with the same ID does not wait", async () => {
+    const cache = new DedupeCache(60_000);
+    const [key, a] = ids(msg("P-1"));
+    const [, b] = ids(msg("P-1", { name: "Roe^Rita" }));
+    expect(cache.check(key, a).state).to.equal("new");
+    const repeat = cache.check(key, a);
+    expect(repeat.state).to.equal("pending");
+    expect(cache.check(key, b)).to.deep.equal({ state: "new", conflict: true });
+    cache.settle(key, a, "CA");
+    expect(await (repeat as { wait: Promise<string> }).wait).to.equal("CA");
+    cache.settle(key, b, "AE");
+    expect(cache.check(key, a)).to.deep.equal({ state: "done", code: "CA" });
+  });
+
+  it("holds at most maxEntries, each of the same size however long the control IDs", () => {
+    const cache = new DedupeCache(60_000, Date.now, 3);
+    for (let i = 0; i < 5; i++) {
+      const [key, c] = ids(msg(`${i}`.repeat(100_000)));
+      cache.check(key, c);
+      cache.settle(key, c, "AA");
+    }
+    expect(cache.size).to.equal(3);
+    const snap = cache.snapshot();
+    expect(snap.version).to.equal(2);
+    expect(JSON.stringify(snap).length).to.be.lessThan(400);
+  });
+
+  it("restores its snapshot, skipping expired and malformed entries, keeping the newest within maxEntries", () => {
+    let now = 10_000;
+    const a = new DedupeCache(60_000, () => now);
+    const [k1, c1] = ids(msg("S-1"));
+    const [k2, c2] = ids(msg("S-2"));
+    a.check(k1, c1);
+    a.settle(k1, c1, "AA");
+    now += 1000;
+    a.check(k2, c2);
+    a.settle(k2, c2, "CA");
+    const snap = a.snapshot();
+    const b = new DedupeCache(60_000, () => now, 1);
+    b.restore({
+      ...snap,
+      entries: [
+        ...snap.entries,
+        [k1.slice(1), c1, "AA", now + 5000],
+        [k1, c1, "XX", now + 5000],
+        [k1, c1, "AA", "later"],
+        ["x", "y"],
+        "junk",
+      ],
+    });
+    expect(b.size).to.equal(1);
+    expect(b.check(k2, c2)).to.deep.equal({ state: "done", code: "CA" });
+    const c = new DedupeCache(60_000, () => now + 60_000);
+    c.restore(snap);
+    expect(c.size).to.equal(0);
+    for (const bad of [undefined, null, 42, "text", { entries: "x" }]) new DedupeCache(1000).restore(bad);
+  });
+
+  it("migrates a version 1 snapshot: its entries answer repeats of their ID, whatever the content, until they expire", () => {
+    const now = Date.now();
+    const cache = new DedupeCache(60_000, () => now);
+    cache.restore({
+      entries: [
+        ["PMS\u0000CLINIC\u0000OLD-1", "AA", now + 30_000],
+        ["PMS\u0000CLINIC\u0000OLD-2", "AA", now - 1],
+        ["no separators", "AA", now + 30_000],
+      ],
+    });
+    expect(cache.size).to.equal(1);
+    const [key, c] = ids(msg("OLD-1"));
+    expect(cache.check(key, c)).to.deep.equal({ state: "done", code: "AA" });
+    const [, other] = ids(msg("OLD-1", { name: "Roe^Rita" }));
+    expect(cache.check(key, other)).to.deep.equal({ state: "done", code: "AA" });
+    cache.settle(...ids(msg("NEW-1")), "AA");
+    expect(cache.snapshot().entries.map((e) => e.length)).to.deep.equal([4, 4]);
+  });
+});
