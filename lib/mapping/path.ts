@@ -148,7 +148,7 @@ export function parseWritablePath(
         else if (c.eat("%")) {
           const v = c.match(IDENT);
           if (v === undefined) return undefined;
-          literal = variables[v];
+          literal = Object.hasOwn(variables, v) ? variables[v] : undefined;
           if (literal === undefined) {
             missing(v);
             literal = "";
