@@ -977,15 +977,12 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
 const ROUGH_HEADER_CHARS = 64 * 1024;
 
 /**
- * The MSH fields as written (`msh[n]` is MSH-n, at most `count` of them) and the delimiters,
+ * The MSH fields as written (`msh[n]` is MSH-n, up to MSH-`count`) and the delimiters,
  * for answering a frame whose header does not parse; undefined when no MSH with usable
  * delimiters starts within the first 8 characters. Looks at no more than the first 64 KiB,
  * whatever the text holds.
  */
-export function mshFieldsOf(
-  text: string,
-  count = 21,
-): { delimiters: Delimiters; msh: string[] } | undefined {
+export function mshFieldsOf(text: string, count = 21): { delimiters: Delimiters; msh: string[] } | undefined {
   const start = text.slice(0, 11).indexOf("MSH");
   if (start < 0) return undefined;
   let line = text.slice(start, start + ROUGH_HEADER_CHARS);
