@@ -441,25 +441,6 @@ const K_COMPONENT = 3;
 const K_SUBCOMPONENT = 4;
 const K_ESCAPE = 5;
 
-const classTables = new Map<string, Uint8Array>();
-
-/** Character code -> which delimiter it is for `d` (0: none). */
-function classTable(d: Delimiters): Uint8Array {
-  const key = d.field + d.repetition + d.component + d.subcomponent + d.escape;
-  let t = classTables.get(key);
-  if (t) return t;
-  t = new Uint8Array(0x10000);
-  t[d.field.charCodeAt(0)] = K_FIELD;
-  t[d.repetition.charCodeAt(0)] = K_REPETITION;
-  t[d.component.charCodeAt(0)] = K_COMPONENT;
-  t[d.subcomponent.charCodeAt(0)] = K_SUBCOMPONENT;
-  t[d.escape.charCodeAt(0)] = K_ESCAPE;
-  // a few delimiter sets are in use at once; a sender cycling through others only costs tables
-  if (classTables.size >= 16) classTables.delete(classTables.keys().next().value as string);
-  classTables.set(key, t);
-  return t;
-}
-
 /** Segments found by `scanHl7`: segment `k` is `text.slice(starts[k], ends[k])`. */
 export interface Hl7Lines {
   starts: number[];
@@ -511,10 +492,11 @@ function afterEncodingCharacters(text: string, start: number, end: number, d: De
  * Finds the segments of a text from `from` (the start of its first segment): CR, LF or CR LF
  * ends, blank lines skipped. Every limit is checked on the way, before anything but the
  * position lists is allocated: HL7_LIMIT (details: `Hl7LimitLocation`) at the first one
- * exceeded. The line ends are found natively; a segment's delimiters are counted one by one
- * only when it is long enough to exceed a per-segment limit, and all of them only when the
- * text is long enough to exceed `maxDelimiters`, so a message of ordinary size costs a few
- * `indexOf` per segment.
+ * exceeded. Line ends and delimiters are found with `indexOf`, so the cost is one call per
+ * segment and per delimiter counted, never a step per character; a segment's delimiters are
+ * counted only when it is long enough to exceed a per-segment limit, and all of them only when
+ * the text is long enough to exceed `maxDelimiters`: a message of ordinary size costs a few
+ * calls per segment, and a refused one no more than `maxDelimiters` calls.
  */
 export function scanHl7(
   text: string,
@@ -545,7 +527,13 @@ export function scanHl7(
   const starts: number[] = [];
   const ends: number[] = [];
   let d = delimiters;
-  let table = classTable(d);
+  // where each delimiter occurs next (-2: not looked for yet, -1: nowhere after): delimiters are
+  // found natively, one indexOf per delimiter, so the long stretches between them cost little
+  let nF = -2;
+  let nR = -2;
+  let nC = -2;
+  let nS = -2;
+  let nE = -2;
   let count = 0;
   let segments = 0;
   let normalized = from === 0;
@@ -593,7 +581,7 @@ export function scanHl7(
           }
           if (own && (own.field !== d.field || encodingCharacters(own) !== encodingCharacters(d))) {
             d = own;
-            table = classTable(d);
+            nF = nR = nC = nS = nE = -2;
           }
         }
         j = afterEncodingCharacters(text, start, end, d);
@@ -603,9 +591,57 @@ export function scanHl7(
         let reps = 1;
         let comps = 1;
         let subs = 1;
-        for (; j < end; j++) {
-          const k = table[text.charCodeAt(j)];
-          if (k === 0) continue;
+        const fc = d.field.charCodeAt(0);
+        const rc = d.repetition.charCodeAt(0);
+        const cc = d.component.charCodeAt(0);
+        const sc = d.subcomponent.charCodeAt(0);
+        const ec = d.escape.charCodeAt(0);
+        for (;;) {
+          // the character after a delimiter first: runs of delimiters cost no call each
+          const c = j < end ? text.charCodeAt(j) : -1;
+          let k =
+            c === fc
+              ? K_FIELD
+              : c === rc
+                ? K_REPETITION
+                : c === cc
+                  ? K_COMPONENT
+                  : c === sc
+                    ? K_SUBCOMPONENT
+                    : c === ec
+                      ? K_ESCAPE
+                      : 0;
+          if (k === 0) {
+            if (nF !== -1 && nF < j) nF = text.indexOf(d.field, j);
+            if (nR !== -1 && nR < j) nR = text.indexOf(d.repetition, j);
+            if (nC !== -1 && nC < j) nC = text.indexOf(d.component, j);
+            if (nS !== -1 && nS < j) nS = text.indexOf(d.subcomponent, j);
+            if (nE !== -1 && nE < j) nE = text.indexOf(d.escape, j);
+            let p = end;
+            if (nF >= 0 && nF < p) {
+              p = nF;
+              k = K_FIELD;
+            }
+            if (nR >= 0 && nR < p) {
+              p = nR;
+              k = K_REPETITION;
+            }
+            if (nC >= 0 && nC < p) {
+              p = nC;
+              k = K_COMPONENT;
+            }
+            if (nS >= 0 && nS < p) {
+              p = nS;
+              k = K_SUBCOMPONENT;
+            }
+            if (nE >= 0 && nE < p) {
+              p = nE;
+              k = K_ESCAPE;
+            }
+            if (k === 0) break;
+            j = p;
+          }
+          j++;
           if (++count > maxDelimiters) {
             throw limitError("maxDelimiters", limits, idAt(text, start), segments, field || undefined);
           }
