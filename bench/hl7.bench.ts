@@ -1,9 +1,20 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { encodeFrame, hl7Facts, MllpDecoder, parseHeader, parseHl7, readAck } from "../lib/hl7";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import {
+  encodeFrame,
+  hl7Facts,
+  isBatch,
+  MllpDecoder,
+  NO_HL7_LIMITS,
+  parseHeader,
+  parseHl7,
+  readAck,
+} from "../lib/hl7";
 import { hl7v2 } from "../lib/hl7/hl7v2";
 import { freePort } from "../sandbox/node-red";
 import { waitForPort } from "../sandbox/node-red";
@@ -16,6 +27,11 @@ import { startRuntime, type FlowNode } from "../test/support/red-runtime";
  *     against a bare `hl7v2` `HL7Message.parse` of the same texts, for a ~650 B ADT^A01 and a
  *     5 KB ADT^A01; the ratio is ours / hl7v2 in messages per second (target >= 0.8). Every
  *     timed call gets a different text (MSH-10 varies) so lib/hl7's parse cache never answers.
+ * (b) the parse limits (issue 13): messages/s of every sample message under test/fixtures with
+ *     the default limits against no limits (NO_HL7_LIMITS: no delimiter scan at all), for what
+ *     mllp-in ack auto does (parse) and what hl7-parse does (parse + structure + msg.hl7); the
+ *     ratio is on / off (target >= 0.95). Then the cost of 10 MiB adversarial frames without and
+ *     with the limits: milliseconds (the event loop is blocked all along) and the heap they hold.
  * (c) end to end in a real Node-RED runtime (child process), 8 MLLP sender connections on
  *     loopback, each sending its next message when the ACK of the last has come: messages/s
  *     and p50/p99 ACK latency, then p99 at a paced 500 msg/s; for mllp-in (ack flow) ->
@@ -85,6 +101,157 @@ function parseBench(): void {
     );
     console.log(
       `    with validate (adds hl7v2's strict parse): ${fmt(validated)}/s; header only (parseHeader): ${fmt(header)}/s`,
+    );
+  }
+}
+
+// ---- (b) limits -------------------------------------------------------------------------------
+
+const ROOT_FIXTURES = join(FIXTURES, "..");
+
+/** Every single-message sample under test/fixtures, with VARIANTS control IDs each. */
+function sampleVariants(): Array<{ name: string; texts: string[] }> {
+  const out: Array<{ name: string; texts: string[] }> = [];
+  for (const dir of readdirSync(ROOT_FIXTURES)) {
+    for (const f of readdirSync(join(ROOT_FIXTURES, dir)).filter((n) => n.endsWith(".hl7"))) {
+      const text = readFileSync(join(ROOT_FIXTURES, dir, f), "utf8");
+      if (isBatch(text)) continue;
+      const id = parseHeader(text).controlId;
+      out.push({
+        name: `${dir}/${f}`,
+        texts: Array.from({ length: VARIANTS }, (_, i) => text.replace(id, `${id.slice(0, 6)}${i}`)),
+      });
+    }
+  }
+  return out;
+}
+
+const MIB = 1024 * 1024;
+
+function adversarial(): Array<[string, string]> {
+  const size = 10 * MIB;
+  const head =
+    "MSH|^~\\&|ADV|LAB|EHR|HB|20240301091500||ADT^A01^ADT_A01|ADV-1|P|2.5.1\rPID|1||ADV-1^^^LAB^MR\r";
+  const fill = (prefix: string, unit: string): string =>
+    Buffer.from(prefix + unit.repeat(Math.ceil(size / unit.length)).slice(0, size - prefix.length)).toString(
+      "latin1",
+    );
+  return [
+    ["MSH of empty fields |||", fill("MSH|^~\\&", "|")],
+    ["segments of 999 empty fields", fill(head, `ZZZ${"|".repeat(999)}\r`)],
+    ["repetitions ~~~", fill(`${head}NTE|1||`, "~")],
+    ["components ^^^", fill(`${head}NTE|1||`, "^")],
+    ["subcomponents &&&", fill(`${head}NTE|1||`, "&")],
+    ["escapes \\E\\", fill(`${head}NTE|1||`, "\\E\\")],
+    ["one enormous segment", `${fill(`${head}OBX|1|ED|PDF^Report||^AP^PDF^Base64^`, "QUJD")}\r`],
+    ["many tiny segments ZZZ", fill(head, "ZZZ\r")],
+  ];
+}
+
+setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc") as () => void;
+/** What a measured parse made, held until its heap is measured. */
+const kept: unknown[] = [];
+
+/** Parse + structure of `text`: milliseconds, heap held by the result, and the outcome. */
+function attackCost(
+  text: string,
+  limits?: typeof NO_HL7_LIMITS,
+): { ms: number; heap: number; outcome: string } {
+  collect();
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  let outcome = "parsed";
+  try {
+    kept.push(parseHl7(text, { limits }).toJSON());
+  } catch (err) {
+    outcome = (err as { code?: string }).code ?? "error";
+  }
+  const ms = performance.now() - t0;
+  collect();
+  const heap = process.memoryUsage().heapUsed - heap0;
+  kept.length = 0;
+  return { ms, heap, outcome };
+}
+
+/**
+ * Messages/s of `a` and `b` timed in alternating batches of 20 calls for `ms` in all: on a
+ * machine whose load changes, both sides see the same load. Best of `rounds`.
+ */
+function alternate(a: (i: number) => void, b: (i: number) => void, rounds = 5, ms = 1000): [number, number] {
+  let bestA = 0;
+  let bestB = 0;
+  let n = 0;
+  for (let r = 0; r < rounds; r++) {
+    let timeA = 0;
+    let timeB = 0;
+    let calls = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      for (let k = 0; k < 20; k++) a(n + k);
+      const t1 = performance.now();
+      for (let k = 0; k < 20; k++) b(n + k);
+      timeB += performance.now() - t1;
+      timeA += t1 - t0;
+      n += 20;
+      calls += 20;
+    }
+    bestA = Math.max(bestA, (calls * 1000) / timeA);
+    bestB = Math.max(bestB, (calls * 1000) / timeB);
+  }
+  return [bestA, bestB];
+}
+
+function limitsBench(): void {
+  console.log(
+    "(b) parse limits on (defaults) vs off, messages/s of every sample under test/fixtures (alternating batches of 20, best of 5 x 1 s)",
+  );
+  const samples = sampleVariants();
+  let sumOn = 0;
+  let sumOff = 0;
+  let sumOnJson = 0;
+  let sumOffJson = 0;
+  for (const { name, texts } of samples) {
+    const on = (i: number): void => {
+      parseHl7(texts[i % VARIANTS]);
+    };
+    const off = (i: number): void => {
+      parseHl7(texts[i % VARIANTS], { limits: NO_HL7_LIMITS });
+    };
+    const onJson = (i: number): void => {
+      const p = parseHl7(texts[i % VARIANTS]);
+      p.toJSON();
+      hl7Facts(p.header);
+    };
+    const offJson = (i: number): void => {
+      const p = parseHl7(texts[i % VARIANTS], { limits: NO_HL7_LIMITS });
+      p.toJSON();
+      hl7Facts(p.header);
+    };
+    for (const f of [on, off, onJson, offJson]) opsPerSecond(f, 200);
+    const [a, b] = alternate(on, off);
+    const [c, d] = alternate(onJson, offJson);
+    sumOn += 1 / a;
+    sumOff += 1 / b;
+    sumOnJson += 1 / c;
+    sumOffJson += 1 / d;
+    console.log(
+      `  ${name} (${Buffer.byteLength(texts[0])} B): parse ${fmt(a)}/s on, ${fmt(b)}/s off, ratio ${(a / b).toFixed(3)}; ` +
+        `parse + structure ${fmt(c)}/s on, ${fmt(d)}/s off, ratio ${(c / d).toFixed(3)}`,
+    );
+  }
+  console.log(
+    `  all samples, one of each in turn: parse ratio ${(sumOff / sumOn).toFixed(3)}, ` +
+      `parse + structure ratio ${(sumOffJson / sumOnJson).toFixed(3)} (on / off, target >= 0.95)`,
+  );
+  console.log("  10 MiB adversarial frames, parse + structure: off (no limits) -> on (default limits)");
+  for (const [name, text] of adversarial()) {
+    const off = attackCost(text, NO_HL7_LIMITS);
+    const on = attackCost(text);
+    console.log(
+      `    ${name}: off ${fmt(off.ms)} ms, heap ${fmt(off.heap / MIB)} MiB (${off.outcome}) -> ` +
+        `on ${on.ms.toFixed(1)} ms, heap ${(on.heap / MIB).toFixed(1)} MiB (${on.outcome})`,
     );
   }
 }
@@ -256,5 +423,6 @@ async function endToEnd(): Promise<void> {
 export async function run(): Promise<void> {
   console.log(`machine: ${cpus().length} cores, load average ${loadavg()[0].toFixed(2)}`);
   parseBench();
+  limitsBench();
   await endToEnd();
 }

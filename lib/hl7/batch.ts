@@ -3,8 +3,18 @@
  * concatenations of messages. Counts in BTS-1 (messages in the batch) and FTS-1 (batches in
  * the file) are checked when present, so a truncated file is an error, not a shorter batch.
  */
-import { delimitersOf, hl7ParseError, normalizeHl7, parseSegmentLine } from "./message";
-import { Hl7Segment } from "./message";
+import { DEFAULT_DELIMITERS } from "./escape";
+import {
+  decodeHl7,
+  delimitersOf,
+  type Hl7Limits,
+  hl7Limits,
+  hl7ParseError,
+  Hl7Segment,
+  parseSegmentLine,
+  scanHl7,
+  stripFraming,
+} from "./message";
 
 export interface Hl7BatchInfo {
   /** FHS / BHS segments as written, when present. */
@@ -23,10 +33,17 @@ export function isBatch(text: string): boolean {
   return /[\r\n]MSH/.test(t);
 }
 
-/** Splits a batch file (or concatenated messages) into messages. HL7_PARSE on a bad structure. */
-export function splitBatch(input: string | Buffer): Hl7BatchInfo {
-  const text = normalizeHl7(input);
-  const lines = text === "" ? [] : text.slice(0, -1).split("\r");
+/**
+ * Splits a batch file (or concatenated messages) into messages. HL7_PARSE on a bad structure;
+ * HL7_LIMIT when the file exceeds `limits` (missing ones: DEFAULT_HL7_LIMITS), checked before
+ * it is split: `maxSegments` and `maxDelimiters` count the whole file, the other limits each
+ * segment, with the delimiters of the header (FHS, BHS or MSH) above it.
+ */
+export function splitBatch(input: string | Buffer, limits?: Partial<Hl7Limits>): Hl7BatchInfo {
+  const text = stripFraming(typeof input === "string" ? input : decodeHl7(input));
+  // each FHS, BHS and MSH line brings its delimiters; those above the first are never used
+  const found = scanHl7(text, 0, DEFAULT_DELIMITERS, hl7Limits(limits), { batch: true });
+  const lines = found.starts.map((start, k) => text.slice(start, found.ends[k]));
   const out: Hl7BatchInfo = { batchHeaders: [], messages: [] };
   let current: string[] | undefined;
   let inBatch = 0;

@@ -169,29 +169,31 @@ export function normalizeHl7(input: string | Buffer): string {
 }
 
 /** HL7 table 0211 (MSH-18) -> WHATWG encoding label for TextDecoder (Node's full ICU). */
-const CHARSETS: Record<string, string> = {
-  "": "utf-8",
-  ASCII: "utf-8",
-  "ISO IR6": "utf-8",
-  "UNICODE UTF-8": "utf-8",
-  "UTF-8": "utf-8",
-  "8859/1": "latin1",
-  "8859/2": "iso-8859-2",
-  "8859/3": "iso-8859-3",
-  "8859/4": "iso-8859-4",
-  "8859/5": "iso-8859-5",
-  "8859/6": "iso-8859-6",
-  "8859/7": "iso-8859-7",
-  "8859/8": "iso-8859-8",
-  "8859/9": "windows-1254",
-  "8859/15": "iso-8859-15",
-  "ISO IR14": "iso-2022-jp",
-  "ISO IR87": "iso-2022-jp",
-  "ISO IR159": "iso-2022-jp",
-  "GB 18030-2000": "gb18030",
-  "KS X 1001": "euc-kr",
-  "BIG-5": "big5",
-};
+const CHARSETS: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, {
+    "": "utf-8",
+    ASCII: "utf-8",
+    "ISO IR6": "utf-8",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    "8859/1": "latin1",
+    "8859/2": "iso-8859-2",
+    "8859/3": "iso-8859-3",
+    "8859/4": "iso-8859-4",
+    "8859/5": "iso-8859-5",
+    "8859/6": "iso-8859-6",
+    "8859/7": "iso-8859-7",
+    "8859/8": "iso-8859-8",
+    "8859/9": "windows-1254",
+    "8859/15": "iso-8859-15",
+    "ISO IR14": "iso-2022-jp",
+    "ISO IR87": "iso-2022-jp",
+    "ISO IR159": "iso-2022-jp",
+    "GB 18030-2000": "gb18030",
+    "KS X 1001": "euc-kr",
+    "BIG-5": "big5",
+  }),
+);
 
 /**
  * Buffer -> text in the character set MSH-18 names (HL7 table 0211; UTF-8 when absent or
@@ -204,11 +206,9 @@ export function decodeHl7(buf: Buffer): string {
   else if (buf[0] === 0x0b) start = buf[1] === 0xef && buf[2] === 0xbb && buf[3] === 0xbf ? 4 : 1;
   const body = start ? buf.subarray(start) : buf;
   const headEnd = findLineEnd(body, 0);
-  const head = body.toString("latin1", 0, headEnd);
-  if (!(head.startsWith("MSH") || head.startsWith("FHS") || head.startsWith("BHS")) || head.length < 8) {
-    return body.toString("utf8");
-  }
-  const charset = (head.split(head[3])[17] ?? "").split(head[4])[0].trim().toUpperCase();
+  const id = body.toString("latin1", 0, 3);
+  if (!(id === "MSH" || id === "FHS" || id === "BHS") || headEnd < 8) return body.toString("utf8");
+  const charset = charsetOf(body, headEnd);
   const encoding = CHARSETS[charset] ?? "utf-8";
   if (encoding === "utf-8") return body.toString("utf8");
   if (encoding === "latin1") return body.toString("latin1");
@@ -217,6 +217,22 @@ export function decodeHl7(buf: Buffer): string {
   } catch {
     return body.toString("utf8");
   }
+}
+
+/** MSH-18.1 of the header line `buf[0, end)`, found without splitting the line. */
+function charsetOf(buf: Buffer, end: number): string {
+  const field = buf[3];
+  const component = buf[4];
+  let at = 3;
+  // MSH-18 follows the 17th field separator (MSH-1 being the first)
+  for (let k = 1; k < 17; k++) {
+    at = buf.indexOf(field, at + 1);
+    if (at < 0 || at >= end) return "";
+  }
+  let stop = buf.indexOf(field, at + 1);
+  if (stop < 0 || stop > end) stop = end;
+  const value = buf.toString("latin1", at + 1, Math.min(stop, at + 65));
+  return value.split(String.fromCharCode(component))[0].trim().toUpperCase();
 }
 
 function findLineEnd(buf: Buffer, from: number): number {
@@ -261,6 +277,415 @@ export function delimitersOf(line: string, segment = "MSH"): Delimiters {
   };
   if (enc.length === 5) d.truncation = enc[4];
   return d;
+}
+
+// ---- limits ---------------------------------------------------------------------------------
+
+/**
+ * How much structure one parse accepts. A structure costs far more than its text (an empty
+ * field is one byte of HL7 and about a hundred bytes of arrays and strings), so the parser
+ * counts delimiters first and refuses a text over any limit before it builds anything.
+ * `Infinity` means no limit.
+ */
+export interface Hl7Limits {
+  /** Segments in one message; for a batch file, in the whole file. */
+  maxSegments: number;
+  /** Characters in one segment (one line, without its end). */
+  maxSegmentLength: number;
+  /** Fields in one segment. */
+  maxFieldsPerSegment: number;
+  /** Repetitions of one field. */
+  maxRepetitionsPerField: number;
+  /** Components in one field, all its repetitions together. */
+  maxComponentsPerField: number;
+  /** Subcomponents in one field, all its components and repetitions together. */
+  maxSubcomponentsPerField: number;
+  /**
+   * Field, repetition, component and subcomponent separators and escape characters in one
+   * message (for a batch file, in the whole file), MSH-1 and MSH-2 not counted.
+   */
+  maxDelimiters: number;
+}
+
+/**
+ * The defaults: far above real messages (the largest sample, a 5 KB ADT^A01, has 44 segments,
+ * 88 fields in its widest segment and about 900 delimiters) and low enough that the most
+ * expensive message they let through (200,000 empty fields) still parses in about 100 ms into
+ * about 30 MB. A segment may be as long as the largest frame mllp-in takes by default, for
+ * documents embedded in OBX-5.
+ */
+export const DEFAULT_HL7_LIMITS: Readonly<Hl7Limits> = Object.freeze({
+  maxSegments: 10_000,
+  maxSegmentLength: 10 * 1024 * 1024,
+  maxFieldsPerSegment: 1_000,
+  maxRepetitionsPerField: 2_000,
+  maxComponentsPerField: 5_000,
+  maxSubcomponentsPerField: 10_000,
+  maxDelimiters: 200_000,
+});
+
+/** No limit at all: every structure is built, whatever it costs. */
+export const NO_HL7_LIMITS: Readonly<Hl7Limits> = Object.freeze({
+  maxSegments: Infinity,
+  maxSegmentLength: Infinity,
+  maxFieldsPerSegment: Infinity,
+  maxRepetitionsPerField: Infinity,
+  maxComponentsPerField: Infinity,
+  maxSubcomponentsPerField: Infinity,
+  maxDelimiters: Infinity,
+});
+
+const LIMIT_NAMES = Object.keys(DEFAULT_HL7_LIMITS) as Array<keyof Hl7Limits>;
+
+const LIMIT_TEXT: Readonly<Record<keyof Hl7Limits, string>> = {
+  maxSegments: "segments in one message",
+  maxSegmentLength: "characters in one segment",
+  maxFieldsPerSegment: "fields in one segment",
+  maxRepetitionsPerField: "repetitions in one field",
+  maxComponentsPerField: "components in one field",
+  maxSubcomponentsPerField: "subcomponents in one field",
+  maxDelimiters: "delimiters in one message",
+};
+
+/**
+ * Complete limits from some of them (the others keep their defaults). HL7_CONFIG when one is
+ * not a positive integer or `Infinity`, or is not a limit.
+ */
+export function hl7Limits(limits?: Partial<Hl7Limits>): Readonly<Hl7Limits> {
+  if (limits === undefined || limits === DEFAULT_HL7_LIMITS || limits === NO_HL7_LIMITS) {
+    return (limits as Readonly<Hl7Limits> | undefined) ?? DEFAULT_HL7_LIMITS;
+  }
+  if (limits === null || typeof limits !== "object") {
+    throw new PackError("HL7_CONFIG", "HL7 limits must be an object of limit name -> number");
+  }
+  const out: Hl7Limits = { ...DEFAULT_HL7_LIMITS };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(LIMIT_NAMES as string[]).includes(name)) {
+      throw new PackError("HL7_CONFIG", `${name} is not an HL7 limit (${LIMIT_NAMES.join(", ")})`, {
+        limit: name,
+      });
+    }
+    if (value === undefined) continue;
+    if (value !== Infinity && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new PackError("HL7_CONFIG", `HL7 limit ${name} must be a positive whole number`, { limit: name });
+    }
+    out[name as keyof Hl7Limits] = value;
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * Limits from node properties as the editor stores them (strings): empty or absent keeps the
+ * default, 0 means no limit. HL7_CONFIG when a value is not a whole number >= 0.
+ */
+export function hl7LimitsFromConfig(config: Readonly<Record<string, unknown>>): Readonly<Hl7Limits> {
+  const out: Partial<Hl7Limits> = {};
+  for (const name of LIMIT_NAMES) {
+    const raw = config[name];
+    if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) continue;
+    const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw.trim()) : NaN;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new PackError("HL7_CONFIG", `${name} must be a whole number (0: no limit)`, { limit: name });
+    }
+    out[name] = value === 0 ? Infinity : value;
+  }
+  return hl7Limits(out);
+}
+
+function unlimited(l: Readonly<Hl7Limits>): boolean {
+  return l === NO_HL7_LIMITS || LIMIT_NAMES.every((k) => l[k] === Infinity);
+}
+
+/** True when every limit of `a` is at most that of `b` (what passed `a` passes `b`). */
+function withinLimits(a: Readonly<Hl7Limits>, b: Readonly<Hl7Limits>): boolean {
+  return a === b || LIMIT_NAMES.every((k) => a[k] <= b[k]);
+}
+
+/** Where a limit was exceeded: `details` of an HL7_LIMIT PackError. */
+export interface Hl7LimitLocation extends Hl7ErrorLocation {
+  /** The limit's name, e.g. "maxFieldsPerSegment". */
+  limit: keyof Hl7Limits;
+  /** Its value. */
+  max: number;
+}
+
+function limitError(
+  limit: keyof Hl7Limits,
+  limits: Readonly<Hl7Limits>,
+  segment: string,
+  position: number,
+  field?: number,
+): PackError {
+  const max = limits[limit];
+  const reason = `more than ${max} ${LIMIT_TEXT[limit]} (${limit})`;
+  let where = position > 0 ? `segment ${position}${segment ? ` (${segment})` : ""}` : "message";
+  if (field !== undefined) where += `, field ${segment || "?"}-${field}`;
+  const details: Hl7LimitLocation = {
+    segment,
+    position,
+    ...(field === undefined ? {} : { field }),
+    // table 0357: 104 value too long, 207 application error
+    hl7ErrorCode: limit === "maxSegmentLength" ? 104 : 207,
+    reason,
+    limit,
+    max,
+  };
+  return new PackError("HL7_LIMIT", `HL7 limit exceeded at ${where}: ${reason}`, details);
+}
+
+// ---- the delimiter scan -----------------------------------------------------------------------
+
+const K_FIELD = 1;
+const K_REPETITION = 2;
+const K_COMPONENT = 3;
+const K_SUBCOMPONENT = 4;
+const K_ESCAPE = 5;
+
+/** Segments found by `scanHl7`: segment `k` is `text.slice(starts[k], ends[k])`. */
+export interface Hl7Lines {
+  starts: number[];
+  ends: number[];
+  /** The text is normalised already (CR ends only, no blank line, ends with CR, starts at 0). */
+  normalized: boolean;
+}
+
+export interface ScanOptions {
+  /** Stop after this many segments (a header read); each line end is then looked for within `maxSegmentLength`. */
+  segments?: number;
+  /** HL7_PARSE on a NUL or MLLP framing byte inside a segment. */
+  control?: boolean;
+  /** Each MSH/FHS/BHS line brings its own delimiters (batch files). */
+  batch?: boolean;
+}
+
+/** NUL and the MLLP framing bytes. */
+const CONTROL = ["\x00", "\x0b", "\x1c"];
+
+function isBlankLine(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}
+
+function idAt(text: string, start: number): string {
+  return safeId(text.slice(start, start + 3));
+}
+
+function isHeaderId(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  if (c !== 0x4d && c !== 0x46 && c !== 0x42) return false; // M F B
+  const id = text.slice(at, at + 3);
+  return id === "MSH" || id === "FHS" || id === "BHS";
+}
+
+/** Where MSH-3 starts in a header line (past MSH-1 and MSH-2), or `start` when it has none. */
+function afterEncodingCharacters(text: string, start: number, end: number, d: Delimiters): number {
+  if (text[start + 3] !== d.field) return start;
+  const last = Math.min(end, start + 10);
+  for (let p = start + 4; p < last; p++) if (text[p] === d.field) return p + 1;
+  return start;
+}
+
+/**
+ * Finds the segments of a text from `from` (the start of its first segment): CR, LF or CR LF
+ * ends, blank lines skipped. Every limit is checked on the way, before anything but the
+ * position lists is allocated: HL7_LIMIT (details: `Hl7LimitLocation`) at the first one
+ * exceeded. Line ends and delimiters are found with `indexOf`, so the cost is one call per
+ * segment and per delimiter counted, never a step per character; a segment's delimiters are
+ * counted only when it is long enough to exceed a per-segment limit, and all of them only when
+ * the text is long enough to exceed `maxDelimiters`: a message of ordinary size costs a few
+ * calls per segment, and a refused one no more than `maxDelimiters` calls.
+ */
+export function scanHl7(
+  text: string,
+  from: number,
+  delimiters: Delimiters,
+  limits: Readonly<Hl7Limits>,
+  options: ScanOptions = {},
+): Hl7Lines {
+  const n = text.length;
+  const maxLength = limits.maxSegmentLength;
+  const maxFields = limits.maxFieldsPerSegment;
+  const maxReps = limits.maxRepetitionsPerField;
+  const maxComps = limits.maxComponentsPerField;
+  const maxSubs = limits.maxSubcomponentsPerField;
+  const maxDelimiters = limits.maxDelimiters;
+  const maxSegments = limits.maxSegments;
+  const stopAfter = options.segments ?? Infinity;
+  const bounded = options.segments !== undefined;
+  // a segment shorter than this cannot exceed a per-segment or per-field count
+  const countFrom = n - from > maxDelimiters ? 0 : Math.min(maxFields, maxReps, maxComps, maxSubs);
+  let control = -1;
+  if (options.control) {
+    for (const c of CONTROL) {
+      const at = text.indexOf(c, from);
+      if (at >= 0 && (control < 0 || at < control)) control = at;
+    }
+  }
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let d = delimiters;
+  // where each delimiter occurs next (-2: not looked for yet, -1: nowhere after): delimiters are
+  // found natively, one indexOf per delimiter, so the long stretches between them cost little
+  let nF = -2;
+  let nR = -2;
+  let nC = -2;
+  let nS = -2;
+  let nE = -2;
+  let count = 0;
+  let segments = 0;
+  let normalized = from === 0;
+  let cr = -2;
+  let lf = -2;
+  let i = from;
+  while (i < n && starts.length < stopAfter) {
+    const start = i;
+    let end: number;
+    if (bounded) {
+      const window = text.slice(start, Math.min(n, start + maxLength + 1));
+      const c = window.indexOf("\r");
+      const l = window.indexOf("\n");
+      end = start + (c < 0 ? (l < 0 ? window.length : l) : l < 0 ? c : Math.min(c, l));
+    } else {
+      if (cr < start && cr !== -1) cr = text.indexOf("\r", start);
+      if (lf < start && lf !== -1) lf = text.indexOf("\n", start);
+      end = cr < 0 ? (lf < 0 ? n : lf) : lf < 0 ? cr : Math.min(cr, lf);
+    }
+    if (end - start > maxLength)
+      throw limitError("maxSegmentLength", limits, idAt(text, start), segments + 1);
+    const c0 = text.charCodeAt(start);
+    if (end === start || ((c0 === 0x20 || c0 === 0x09) && isBlankLine(text, start, end))) {
+      normalized = false;
+    } else {
+      if (++segments > maxSegments) throw limitError("maxSegments", limits, idAt(text, start), segments);
+      if (control >= start && control < end) {
+        throw hl7ParseError({
+          segment: idAt(text, start),
+          position: segments,
+          field: text.slice(start, control).split(d.field).length - 1 || undefined,
+          hl7ErrorCode: 102,
+          reason: "a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        });
+      }
+      let j = start;
+      let field = 0;
+      if (isHeaderId(text, start)) {
+        if (options.batch) {
+          let own: Delimiters | undefined;
+          try {
+            own = delimitersOf(text.slice(start, Math.min(end, start + 16)));
+          } catch {
+            own = undefined; // the message's own parse reports it
+          }
+          if (own && (own.field !== d.field || encodingCharacters(own) !== encodingCharacters(d))) {
+            d = own;
+            nF = nR = nC = nS = nE = -2;
+          }
+        }
+        j = afterEncodingCharacters(text, start, end, d);
+        if (j > start) field = 3;
+      }
+      if (end - start > countFrom) {
+        let reps = 1;
+        let comps = 1;
+        let subs = 1;
+        const fc = d.field.charCodeAt(0);
+        const rc = d.repetition.charCodeAt(0);
+        const cc = d.component.charCodeAt(0);
+        const sc = d.subcomponent.charCodeAt(0);
+        const ec = d.escape.charCodeAt(0);
+        for (;;) {
+          // the character after a delimiter first: runs of delimiters cost no call each
+          const c = j < end ? text.charCodeAt(j) : -1;
+          let k =
+            c === fc
+              ? K_FIELD
+              : c === rc
+                ? K_REPETITION
+                : c === cc
+                  ? K_COMPONENT
+                  : c === sc
+                    ? K_SUBCOMPONENT
+                    : c === ec
+                      ? K_ESCAPE
+                      : 0;
+          if (k === 0) {
+            if (nF !== -1 && nF < j) nF = text.indexOf(d.field, j);
+            if (nR !== -1 && nR < j) nR = text.indexOf(d.repetition, j);
+            if (nC !== -1 && nC < j) nC = text.indexOf(d.component, j);
+            if (nS !== -1 && nS < j) nS = text.indexOf(d.subcomponent, j);
+            if (nE !== -1 && nE < j) nE = text.indexOf(d.escape, j);
+            let p = end;
+            if (nF >= 0 && nF < p) {
+              p = nF;
+              k = K_FIELD;
+            }
+            if (nR >= 0 && nR < p) {
+              p = nR;
+              k = K_REPETITION;
+            }
+            if (nC >= 0 && nC < p) {
+              p = nC;
+              k = K_COMPONENT;
+            }
+            if (nS >= 0 && nS < p) {
+              p = nS;
+              k = K_SUBCOMPONENT;
+            }
+            if (nE >= 0 && nE < p) {
+              p = nE;
+              k = K_ESCAPE;
+            }
+            if (k === 0) break;
+            j = p;
+          }
+          j++;
+          if (++count > maxDelimiters) {
+            throw limitError("maxDelimiters", limits, idAt(text, start), segments, field || undefined);
+          }
+          if (k === K_FIELD) {
+            if (++field > maxFields)
+              throw limitError("maxFieldsPerSegment", limits, idAt(text, start), segments);
+            reps = 1;
+            comps = 1;
+            subs = 1;
+          } else if (k === K_COMPONENT) {
+            if (++comps > maxComps)
+              throw limitError("maxComponentsPerField", limits, idAt(text, start), segments, field);
+            if (++subs > maxSubs)
+              throw limitError("maxSubcomponentsPerField", limits, idAt(text, start), segments, field);
+          } else if (k === K_REPETITION) {
+            if (++reps > maxReps)
+              throw limitError("maxRepetitionsPerField", limits, idAt(text, start), segments, field);
+            if (++comps > maxComps)
+              throw limitError("maxComponentsPerField", limits, idAt(text, start), segments, field);
+            if (++subs > maxSubs)
+              throw limitError("maxSubcomponentsPerField", limits, idAt(text, start), segments, field);
+          } else if (k === K_SUBCOMPONENT) {
+            if (++subs > maxSubs)
+              throw limitError("maxSubcomponentsPerField", limits, idAt(text, start), segments, field);
+          }
+        }
+      }
+      starts.push(start);
+      ends.push(end);
+    }
+    if (end >= n) {
+      normalized = false;
+      i = n;
+    } else if (text.charCodeAt(end) === 0x0d) {
+      if (end + 1 < n && text.charCodeAt(end + 1) === 0x0a) {
+        normalized = false;
+        i = end + 2;
+      } else i = end + 1;
+    } else {
+      normalized = false;
+      i = end + 1;
+    }
+  }
+  return { starts, ends, normalized };
 }
 
 function parseRepetition(text: string, d: Delimiters): Hl7Repetition {
@@ -442,106 +867,204 @@ export class Hl7Segment {
 
 // ---- header -------------------------------------------------------------------------------
 
-function hdText(seg: Hl7Segment, n: number): string {
-  const comps = seg.components(n);
+/** Field `raw` as written -> its first repetition's component `component`, first subcomponent, unescaped. */
+function firstValue(raw: string | undefined, d: Delimiters, component = 1): string {
+  if (raw === undefined || raw === "") return "";
+  const rep = raw.indexOf(d.repetition);
+  const r = rep >= 0 ? raw.slice(0, rep) : raw;
+  let c: string;
+  if (component === 1) {
+    const end = r.indexOf(d.component);
+    c = end >= 0 ? r.slice(0, end) : r;
+  } else c = r.split(d.component, component)[component - 1] ?? "";
+  const sub = c.indexOf(d.subcomponent);
+  if (sub >= 0) c = c.slice(0, sub);
+  return c.includes(d.escape) ? unescapeHl7(c, d) : c;
+}
+
+/** An HD field as written -> its first repetition's components, unescaped, joined by "^". */
+function hdValue(raw: string | undefined, d: Delimiters): string {
+  if (raw === undefined || raw === "") return "";
+  const rep = raw.indexOf(d.repetition);
+  const comps = (rep >= 0 ? raw.slice(0, rep) : raw).split(d.component);
   let end = comps.length;
-  while (end > 0 && comps[end - 1] === "") end--;
-  return comps.slice(0, end).join("^");
+  while (end > 0 && firstValue(comps[end - 1], d) === "") end--;
+  const out: string[] = [];
+  for (let i = 0; i < end; i++) out.push(firstValue(comps[i], d));
+  return out.join("^");
 }
 
 const VERSION = /^\d+\.\d+(\.\d+)*$/;
 
-function headerOf(msh: Hl7Segment, evn: () => string): Hl7Header {
+/**
+ * The header from the MSH line: the fields it needs are read from their first repetition, the
+ * others only cut out as written, so a header costs little however the MSH is built.
+ */
+function headerOfLine(line: string, d: Delimiters, evn: () => string): Hl7Header {
   const fail = (field: number, hl7ErrorCode: number, reason: string): never => {
     throw hl7ParseError({ segment: "MSH", position: 1, field, hl7ErrorCode, reason });
   };
-  const type = msh.get(9, 1);
+  const parts = line.split(d.field);
+  const f = (n: number): string | undefined => parts[n - 1];
+  const type = firstValue(f(9), d);
   if (!type) fail(9, 101, "MSH-9 (message type) is empty");
   if (!/^[A-Z0-9]{3}$/.test(type)) fail(9, 200, "MSH-9.1 is not a 3-character message type");
-  const controlId = msh.get(10);
+  const controlId = firstValue(f(10), d);
   if (!controlId) fail(10, 101, "MSH-10 (message control ID) is empty");
-  const version = msh.get(12, 1);
+  const version = firstValue(f(12), d);
   if (!version) fail(12, 101, "MSH-12 (version ID) is empty");
   if (!VERSION.test(version)) fail(12, 203, "MSH-12 is not an HL7 version such as 2.5.1");
-  const msh9event = msh.get(9, 2);
-  const msh1 = msh.delimiters.field;
-  const texts: string[] = ["MSH", msh1, encodingCharacters(msh.delimiters)];
-  for (let i = 3; i <= msh.fieldCount; i++) texts.push(msh.text(i));
+  const msh9event = firstValue(f(9), d, 2);
+  const texts: string[] = ["MSH", d.field, encodingCharacters(d)];
+  for (let i = 2; i < parts.length; i++) texts.push(parts[i]);
   return {
     type,
     event: msh9event || evn(),
-    structure: msh.get(9, 3),
+    structure: firstValue(f(9), d, 3),
     controlId,
     version,
-    sendingApplication: hdText(msh, 3),
-    sendingFacility: hdText(msh, 4),
-    receivingApplication: hdText(msh, 5),
-    receivingFacility: hdText(msh, 6),
-    timestamp: msh.get(7),
-    processingId: msh.get(11),
-    acceptAckType: msh.get(15),
-    applicationAckType: msh.get(16),
-    charset: msh.get(18),
-    delimiters: msh.delimiters,
+    sendingApplication: hdValue(f(3), d),
+    sendingFacility: hdValue(f(4), d),
+    receivingApplication: hdValue(f(5), d),
+    receivingFacility: hdValue(f(6), d),
+    timestamp: firstValue(f(7), d),
+    processingId: firstValue(f(11), d),
+    acceptAckType: firstValue(f(15), d),
+    applicationAckType: firstValue(f(16), d),
+    charset: firstValue(f(18), d),
+    delimiters: d,
     msh: texts,
   };
 }
 
-function firstLine(text: string): { line: string; rest: number } {
-  let start = 0;
-  while (start < text.length) {
-    const c = text.charCodeAt(start);
-    if (c === 0xfeff || c === 0x0b || c === 0x0d || c === 0x0a) start++;
-    else break;
-  }
-  let end = text.indexOf("\r", start);
-  const lf = text.indexOf("\n", start);
-  if (end < 0 || (lf >= 0 && lf < end)) end = lf;
-  if (end < 0) end = text.length;
-  return { line: text.slice(start, end), rest: end };
+/** Segments after MSH that are looked at for an EVN (MSH [SFT...] [UAC] EVN in ADT). */
+const EVN_WITHIN = 8;
+
+function isEvnLine(line: string, d: Delimiters): boolean {
+  return line.startsWith("EVN") && (line.length === 3 || line[3] === d.field);
 }
 
-function mshSegment(line: string): Hl7Segment {
-  if (!line.startsWith("MSH")) {
+/** Index of the first segment, past framing, byte order marks and blank lines. */
+function firstSegmentAt(text: string, from: number, lenient: boolean): number {
+  const n = text.length;
+  let i = from;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || (lenient && (c === 0xfeff || c === 0x0b))) {
+      i++;
+      continue;
+    }
+    if (c !== 0x20 && c !== 0x09) return i;
+    let j = i;
+    while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j++;
+    if (j < n && text.charCodeAt(j) !== 0x0d && text.charCodeAt(j) !== 0x0a) return i;
+    i = j;
+  }
+  return n;
+}
+
+/** The delimiters of the MSH that starts at `at`; HL7_PARSE when no usable MSH starts there. */
+function mshDelimitersAt(text: string, at: number): Delimiters {
+  let head = text.slice(at, at + 16);
+  const eol = head.search(/[\r\n]/);
+  if (eol >= 0) head = head.slice(0, eol);
+  if (!head.startsWith("MSH")) {
     throw hl7ParseError({
-      segment: safeId(line.slice(0, 3)),
+      segment: safeId(head.slice(0, 3)),
       position: 1,
       hl7ErrorCode: 100,
       reason: "a message must start with an MSH segment",
     });
   }
-  const d = delimitersOf(line);
-  return new Hl7Segment(parseSegmentLine(line, d, 1), 1, d);
+  return delimitersOf(head);
 }
 
 /**
- * MSH facts only: reads the first segment (and EVN-1 when MSH-9.2 is empty), never the rest.
- * For routing, de-duplication and ACK headers. HL7_PARSE when the MSH is unusable.
+ * The first `lines` lines of a Buffer as text (UTF-8; the header is ASCII in every character
+ * set HL7 allows but UTF-16), each line cut at the bytes `maxLength` characters can take, so
+ * that a header read never decodes more than it may look at.
  */
-export function parseHeader(input: string | Buffer): Hl7Header {
-  if (typeof input !== "string" && !Buffer.isBuffer(input))
-    throw badInput("HL7 text must be a string or a Buffer");
-  let text: string;
-  if (typeof input === "string") text = input;
-  else {
-    // The header is ASCII in every character set HL7 allows but UTF-16; decode just the head.
-    const end = findLineEnd(input, input[0] === 0x0b ? 1 : 0);
-    const evnAt = input.indexOf("EVN");
-    text = input.toString("utf8", 0, evnAt > 0 ? Math.min(input.length, evnAt + 200) : end);
+function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
+  let at = 0;
+  for (;;) {
+    if (buf[at] === 0x0b || buf[at] === 0x0d || buf[at] === 0x0a) at++;
+    else if (buf[at] === 0xef && buf[at + 1] === 0xbb && buf[at + 2] === 0xbf) at += 3;
+    else break;
   }
-  const { line, rest } = firstLine(text);
-  const msh = mshSegment(line);
-  return headerOf(msh, () => {
-    const re = new RegExp(`[\\r\\n]EVN${escapeRe(msh.delimiters.field)}([^\\r\\n]*)`);
-    const m = re.exec(text.slice(rest));
-    if (!m) return "";
-    const evn = parseSegmentLine(`EVN${msh.delimiters.field}${m[1]}`, msh.delimiters, 2);
-    return new Hl7Segment(evn, 2, msh.delimiters).get(1);
-  });
+  // a UTF-16 code unit takes at most 3 bytes of UTF-8
+  const span = maxLength * 3 + 1;
+  let end = at;
+  for (let k = 0; k < lines && end < buf.length; k++) {
+    const stop = Math.min(buf.length, end + span);
+    const window = buf.subarray(end, stop);
+    const cr = window.indexOf(0x0d);
+    const lf = window.indexOf(0x0a);
+    const eol = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+    if (eol < 0) {
+      end = stop;
+      break;
+    }
+    end += eol + 1;
+  }
+  return buf.toString("utf8", at, end);
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** How much of a text `mshFieldsOf` looks at. */
+const ROUGH_HEADER_CHARS = 64 * 1024;
+
+/**
+ * The MSH fields as written (`msh[n]` is MSH-n, up to MSH-`count`) and the delimiters,
+ * for answering a frame whose header does not parse; undefined when no MSH with usable
+ * delimiters starts within the first 8 characters. Looks at no more than the first 64 KiB,
+ * whatever the text holds.
+ */
+export function mshFieldsOf(text: string, count = 21): { delimiters: Delimiters; msh: string[] } | undefined {
+  const start = text.slice(0, 11).indexOf("MSH");
+  if (start < 0) return undefined;
+  let line = text.slice(start, start + ROUGH_HEADER_CHARS);
+  const eol = line.search(/[\r\n]/);
+  if (eol >= 0) line = line.slice(0, eol);
+  let d: Delimiters;
+  try {
+    d = delimitersOf(line);
+  } catch {
+    return undefined;
+  }
+  const parts = line.split(d.field, count);
+  return { delimiters: d, msh: ["MSH", d.field, encodingCharacters(d), ...parts.slice(2)] };
+}
+
+export interface HeaderOptions {
+  /** Limits for the segments read (MSH, and up to 8 more when MSH-9.2 is empty); defaults: DEFAULT_HL7_LIMITS. */
+  limits?: Partial<Hl7Limits>;
+}
+
+/**
+ * MSH facts only: reads the first segment (and EVN-1 when MSH-9.2 is empty: an EVN among the
+ * next 8 segments), never the rest, and no more of those than `maxSegmentLength` allows. For
+ * routing, de-duplication and ACK headers. HL7_PARSE when the MSH is unusable, HL7_LIMIT when a
+ * segment read exceeds a limit.
+ */
+export function parseHeader(input: string | Buffer, options: HeaderOptions = {}): Hl7Header {
+  if (typeof input !== "string" && !Buffer.isBuffer(input))
+    throw badInput("HL7 text must be a string or a Buffer");
+  const limits = hl7Limits(options.limits);
+  const text = typeof input === "string" ? input : bufferHead(input, 1, limits.maxSegmentLength);
+  const from = firstSegmentAt(text, 0, true);
+  const d = mshDelimitersAt(text, from);
+  const msh = scanHl7(text, from, d, limits, { segments: 1 });
+  const line = text.slice(msh.starts[0], msh.ends[0]);
+  return headerOfLine(line, d, () => {
+    const more =
+      typeof input === "string" ? text : bufferHead(input, EVN_WITHIN + 1, limits.maxSegmentLength);
+    const at = typeof input === "string" ? from : firstSegmentAt(more, 0, true);
+    const next = scanHl7(more, at, d, limits, { segments: EVN_WITHIN + 1 });
+    for (let k = 1; k < next.starts.length; k++) {
+      const seg = more.slice(next.starts[k], next.ends[k]);
+      if (isEvnLine(seg, d)) return firstValue(seg.split(d.field, 2)[1], d);
+    }
+    return "";
+  });
 }
 
 // ---- the parsed message -------------------------------------------------------------------
@@ -553,6 +1076,11 @@ export interface ParseOptions {
    * full `hl7v2` parse; off by default, as real senders often deviate in fields nobody reads.
    */
   validate?: boolean;
+  /**
+   * Limits on the structure (missing ones: DEFAULT_HL7_LIMITS): HL7_LIMIT, before anything is
+   * built, when the text exceeds one. `NO_HL7_LIMITS` (every limit Infinity) skips the count.
+   */
+  limits?: Partial<Hl7Limits>;
 }
 
 /**
@@ -622,14 +1150,30 @@ function copySegment(s: Hl7SegmentJson): Hl7SegmentJson {
   return out;
 }
 
-function withHeader(segments: Hl7Segment[], text: string): ParsedHl7 {
-  const header = headerOf(segments[0], () => segments.find((s) => s.name === "EVN")?.get(1) ?? "");
-  return new ParsedHl7(header, segments, text);
+function evnOf(segments: readonly Hl7Segment[]): string {
+  const last = Math.min(segments.length - 1, EVN_WITHIN);
+  for (let k = 1; k <= last; k++) if (segments[k].name === "EVN") return segments[k].get(1);
+  return "";
 }
 
 const CACHE_SIZE = 1;
 const CACHE_MAX_CHARS = 1 << 20;
-const cache = new Map<string, ParsedHl7>();
+/** The last parse, with the limits it was checked against. */
+const cache = new Map<string, { parsed: ParsedHl7; limits: Readonly<Hl7Limits> }>();
+
+/** The text without the byte order marks and MLLP framing bytes `normalizeHl7` removes around it. */
+export function stripFraming(input: string): string {
+  let text = input;
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.charCodeAt(0) === 0x0b) text = text.slice(1);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // a trailing 0x1C (MLLP end byte), maybe followed by CR and LF
+  let end = text.length;
+  if (text.charCodeAt(end - 1) === 0x0a) end--;
+  if (text.charCodeAt(end - 1) === 0x0d) end--;
+  if (text.charCodeAt(end - 1) === 0x1c) text = text.slice(0, end - 1);
+  return text;
+}
 
 function checkControlCharacters(lines: string[]): void {
   for (let i = 0; i < lines.length; i++) {
@@ -678,36 +1222,64 @@ function validateWithHl7v2(text: string): void {
   }
 }
 
+function isBatchHeader(text: string, at: number): boolean {
+  return text.startsWith("FHS", at) || text.startsWith("BHS", at);
+}
+
+function batchFileError(id: string): PackError {
+  return hl7ParseError({
+    segment: id,
+    position: 1,
+    hl7ErrorCode: 100,
+    reason: "this is a batch file: split it into messages first",
+  });
+}
+
+/** HL7_LIMIT when normalised text (segments ended by CR) exceeds `limits`. */
+function checkLimits(text: string, d: Delimiters, limits: Readonly<Hl7Limits>): void {
+  if (!unlimited(limits)) scanHl7(text, 0, d, limits);
+}
+
 /**
  * Parses one message (string or Buffer; CR, LF or CR LF segment ends; BOM; trailing blank
  * lines). HL7_PARSE (details: `Hl7ErrorLocation`) when it is not an HL7 v2 message;
- * HL7_BAD_INPUT when the input is neither a string nor a Buffer.
+ * HL7_LIMIT (details: `Hl7LimitLocation`) when it exceeds a limit of `options.limits`,
+ * found by counting delimiters before any structure is built; HL7_BAD_INPUT when the input
+ * is neither a string nor a Buffer.
  */
 export function parseHl7(input: string | Buffer, options: ParseOptions = {}): ParsedHl7 {
   if (typeof input !== "string" && !Buffer.isBuffer(input))
     throw badInput("HL7 text must be a string or a Buffer");
+  const limits = hl7Limits(options.limits);
   const key = typeof input === "string" && input.length <= CACHE_MAX_CHARS ? input : undefined;
   const hit = key === undefined ? undefined : cache.get(key);
   if (hit) {
-    if (options.validate) validateWithHl7v2(hit.text);
-    return hit;
+    if (!withinLimits(hit.limits, limits)) checkLimits(hit.parsed.text, hit.parsed.delimiters, limits);
+    if (options.validate) validateWithHl7v2(hit.parsed.text);
+    return hit.parsed;
   }
-  const text = normalizeHl7(input);
-  if (text === "")
+  let text: string;
+  let lines: string[];
+  if (unlimited(limits)) {
+    text = normalizeHl7(input);
+    lines = text === "" ? [] : text.slice(0, -1).split("\r");
+  } else {
+    text = stripFraming(typeof input === "string" ? input : decodeHl7(input));
+    const from = firstSegmentAt(text, 0, false);
+    lines = [];
+    if (from < text.length) {
+      if (isBatchHeader(text, from)) throw batchFileError(text.slice(from, from + 3));
+      const found = scanHl7(text, from, mshDelimitersAt(text, from), limits, { control: true });
+      for (let k = 0; k < found.starts.length; k++) lines.push(text.slice(found.starts[k], found.ends[k]));
+      if (!found.normalized) text = `${lines.join("\r")}\r`;
+    }
+  }
+  if (lines.length === 0)
     throw hl7ParseError({ segment: "", position: 0, hl7ErrorCode: 100, reason: "the message is empty" });
-  const lines = text.slice(0, -1).split("\r");
-  if (lines[0].startsWith("FHS") || lines[0].startsWith("BHS")) {
-    throw hl7ParseError({
-      segment: lines[0].slice(0, 3),
-      position: 1,
-      hl7ErrorCode: 100,
-      reason: "this is a batch file: split it into messages first",
-    });
-  }
-  const msh = mshSegment(lines[0]);
-  const d = msh.delimiters;
-  checkControlCharacters(lines);
-  const segments: Hl7Segment[] = [msh];
+  if (isBatchHeader(lines[0], 0)) throw batchFileError(lines[0].slice(0, 3));
+  const d = mshDelimitersAt(lines[0], 0);
+  if (unlimited(limits)) checkControlCharacters(lines);
+  const segments: Hl7Segment[] = [new Hl7Segment(lines[0], 1, d)];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (line.startsWith("MSH")) {
@@ -720,11 +1292,15 @@ export function parseHl7(input: string | Buffer, options: ParseOptions = {}): Pa
     }
     segments.push(new Hl7Segment(line, i + 1, d));
   }
-  const parsed = withHeader(segments, text);
+  const parsed = new ParsedHl7(
+    headerOfLine(lines[0], d, () => evnOf(segments)),
+    segments,
+    text,
+  );
   if (options.validate) validateWithHl7v2(text);
   if (key !== undefined) {
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-    cache.set(key, parsed);
+    cache.set(key, { parsed, limits });
   }
   return parsed;
 }
@@ -748,7 +1324,8 @@ function isField(v: unknown): v is Hl7Field {
  * them re-delimits the message. HL7_BAD_INPUT when the shape is wrong, HL7_PARSE when the
  * header is unusable.
  */
-export function fromHl7Json(json: unknown): ParsedHl7 {
+export function fromHl7Json(json: unknown, options: { limits?: Partial<Hl7Limits> } = {}): ParsedHl7 {
+  const limits = hl7Limits(options.limits);
   const segs = (json as { segments?: unknown } | null)?.segments;
   if (!Array.isArray(segs) || segs.length === 0) {
     throw badInput("an HL7 structure needs a non-empty segments array");
@@ -785,9 +1362,13 @@ export function fromHl7Json(json: unknown): ParsedHl7 {
   for (let i = 1; i < clean.length; i++) {
     if (clean[i][0] === "MSH") throw badInput(`segments[${i}] is a second MSH`);
   }
-  const text = clean.map((s) => serializeSegmentJson(s, d)).join("\r") + "\r";
-  return withHeader(
-    clean.map((seg, i) => new Hl7Segment(seg, i + 1, d)),
+  const lines = clean.map((s) => serializeSegmentJson(s, d));
+  const text = lines.join("\r") + "\r";
+  checkLimits(text, d, limits);
+  const segments = clean.map((seg, i) => new Hl7Segment(seg, i + 1, d));
+  return new ParsedHl7(
+    headerOfLine(lines[0], d, () => evnOf(segments)),
+    segments,
     text,
   );
 }
@@ -797,7 +1378,7 @@ export function asParsedHl7(payload: unknown, options: ParseOptions = {}): Parse
   if (payload instanceof ParsedHl7) return payload;
   if (typeof payload === "string" || Buffer.isBuffer(payload)) return parseHl7(payload, options);
   if (payload && typeof payload === "object" && Array.isArray((payload as Hl7Json).segments)) {
-    const parsed = fromHl7Json(payload);
+    const parsed = fromHl7Json(payload, options);
     if (options.validate) validateWithHl7v2(parsed.text);
     return parsed;
   }

@@ -148,7 +148,7 @@ export function parseWritablePath(
         else if (c.eat("%")) {
           const v = c.match(IDENT);
           if (v === undefined) return undefined;
-          literal = variables[v];
+          literal = Object.hasOwn(variables, v) ? variables[v] : undefined;
           if (literal === undefined) {
             missing(v);
             literal = "";
@@ -717,7 +717,7 @@ export function compilePmsPath(text: unknown): PmsAccessor | string {
         v = {};
         cur[names[i]] = v;
       } else if (!isObj(v)) {
-        throw new TransformFailure(`${text}: ${names[i]} already holds ${describe(v)}`);
+        throw new TransformFailure(`${text}: ${names[i]} already holds ${shapeOf(v)}`);
       }
       cur = v as Obj;
     }

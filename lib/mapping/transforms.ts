@@ -269,7 +269,15 @@ const addMinutesTransform: Transform = {
   },
 };
 
-const GENDER_TO_FHIR: Record<string, string> = {
+/**
+ * A code table without a prototype, frozen: a value looked up that is no code of the table
+ * ("constructor", "__proto__", "toString" ...) finds nothing rather than an Object method.
+ */
+function codes(entries: Record<string, string>): Readonly<Record<string, string>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, string>, entries));
+}
+
+const GENDER_TO_FHIR: Readonly<Record<string, string>> = codes({
   m: "male",
   male: "male",
   f: "female",
@@ -278,8 +286,13 @@ const GENDER_TO_FHIR: Record<string, string> = {
   other: "other",
   u: "unknown",
   unknown: "unknown",
-};
-const GENDER_TO_PMS: Record<string, string> = { male: "M", female: "F", other: "O", unknown: "U" };
+});
+const GENDER_TO_PMS: Readonly<Record<string, string>> = codes({
+  male: "M",
+  female: "F",
+  other: "O",
+  unknown: "U",
+});
 
 const genderTransform: Transform = {
   spec: "gender",
@@ -296,7 +309,7 @@ const genderTransform: Transform = {
   },
 };
 
-const STATUS_TO_FHIR: Record<string, string> = {
+const STATUS_TO_FHIR: Readonly<Record<string, string>> = codes({
   scheduled: "booked",
   confirmed: "booked",
   booked: "booked",
@@ -308,15 +321,15 @@ const STATUS_TO_FHIR: Record<string, string> = {
   arrived: "arrived",
   checked_in: "checked-in",
   checkedin: "checked-in",
-};
-const STATUS_TO_PMS: Record<string, string> = {
+});
+const STATUS_TO_PMS: Readonly<Record<string, string>> = codes({
   booked: "scheduled",
   fulfilled: "completed",
   cancelled: "cancelled",
   noshow: "no_show",
   arrived: "arrived",
   "checked-in": "checked_in",
-};
+});
 
 const appointmentStatusTransform: Transform = {
   spec: "appointmentStatus",
@@ -373,7 +386,7 @@ function conditionalTransform(
     return "conditional needs a resource type, e.g. conditional:Patient";
   }
   const variable = referenceSystemVariable(type);
-  const system = variables[variable];
+  const system = Object.hasOwn(variables, variable) ? variables[variable] : undefined;
   if (system === undefined || system === "") {
     return `conditional:${type} takes its identifier system from %${variable}, which is not set (option variables)`;
   }

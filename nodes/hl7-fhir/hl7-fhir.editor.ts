@@ -10,6 +10,18 @@
     receivingApplication: string;
     receivingFacility: string;
     version: string;
+    maxSegments: string;
+    maxSegmentLength: string;
+    maxFieldsPerSegment: string;
+    maxRepetitionsPerField: string;
+    maxComponentsPerField: string;
+    maxSubcomponentsPerField: string;
+    maxDelimiters: string;
+  }
+
+  /** A limit: empty (the default) or a whole number, 0 meaning no limit. */
+  function limit(v: string): boolean {
+    return /^\s*\d*\s*$/.test(String(v ?? ""));
   }
 
   const VERSIONS = [
@@ -57,6 +69,13 @@
       receivingApplication: { value: "" },
       receivingFacility: { value: "" },
       version: { value: "2.5.1", validate: (v: string) => v === "" || VERSIONS.includes(v) },
+      maxSegments: { value: "", validate: limit },
+      maxSegmentLength: { value: "", validate: limit },
+      maxFieldsPerSegment: { value: "", validate: limit },
+      maxRepetitionsPerField: { value: "", validate: limit },
+      maxComponentsPerField: { value: "", validate: limit },
+      maxSubcomponentsPerField: { value: "", validate: limit },
+      maxDelimiters: { value: "", validate: limit },
     },
     inputs: 1,
     outputs: 1,

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
+import { hl7LimitsFromConfig } from "../../lib/hl7/message";
 import { createConverter, type Hl7FhirConfig, type Hl7FhirConverter } from "../../lib/hl7/fhir";
 import { onInput } from "../shared/input";
 import { status } from "../shared/status";
@@ -14,6 +15,14 @@ interface Hl7FhirDef extends NodeDef {
   receivingApplication?: string;
   receivingFacility?: string;
   version?: string;
+  /** Hl7Limits as strings (to-fhir): empty keeps the default, 0 means no limit. */
+  maxSegments?: string | number;
+  maxSegmentLength?: string | number;
+  maxFieldsPerSegment?: string | number;
+  maxRepetitionsPerField?: string | number;
+  maxComponentsPerField?: string | number;
+  maxSubcomponentsPerField?: string | number;
+  maxDelimiters?: string | number;
 }
 
 type Hl7Msg = NodeMessageInFlow & { hl7?: Record<string, unknown> };
@@ -53,6 +62,7 @@ export = function (RED: NodeAPI) {
         receivingApplication: def.receivingApplication,
         receivingFacility: def.receivingFacility,
         version: def.version,
+        limits: hl7LimitsFromConfig(def as unknown as Record<string, unknown>),
       };
       converter = createConverter(config);
     } catch (err) {

@@ -2,6 +2,18 @@
   interface Hl7ParseEditorProps {
     name: string;
     validate: boolean;
+    maxSegments: string;
+    maxSegmentLength: string;
+    maxFieldsPerSegment: string;
+    maxRepetitionsPerField: string;
+    maxComponentsPerField: string;
+    maxSubcomponentsPerField: string;
+    maxDelimiters: string;
+  }
+
+  /** A limit: empty (the default) or a whole number, 0 meaning no limit. */
+  function limit(v: string): boolean {
+    return /^\s*\d*\s*$/.test(String(v ?? ""));
   }
 
   RED.nodes.registerType<Hl7ParseEditorProps>("hl7-parse", {
@@ -10,6 +22,13 @@
     defaults: {
       name: { value: "" },
       validate: { value: false },
+      maxSegments: { value: "", validate: limit },
+      maxSegmentLength: { value: "", validate: limit },
+      maxFieldsPerSegment: { value: "", validate: limit },
+      maxRepetitionsPerField: { value: "", validate: limit },
+      maxComponentsPerField: { value: "", validate: limit },
+      maxSubcomponentsPerField: { value: "", validate: limit },
+      maxDelimiters: { value: "", validate: limit },
     },
     inputs: 1,
     outputs: 1,

@@ -4,7 +4,9 @@ import {
   asParsedHl7,
   decodeHl7,
   type Hl7Json,
+  type Hl7Limits,
   hl7Facts,
+  hl7LimitsFromConfig,
   isBatch,
   type ParsedHl7,
   parseHl7,
@@ -15,6 +17,14 @@ import { status } from "../shared/status";
 
 interface Hl7ParseDef extends NodeDef {
   validate?: boolean | string;
+  /** Hl7Limits as strings: empty keeps the default, 0 means no limit. */
+  maxSegments?: string | number;
+  maxSegmentLength?: string | number;
+  maxFieldsPerSegment?: string | number;
+  maxRepetitionsPerField?: string | number;
+  maxComponentsPerField?: string | number;
+  maxSubcomponentsPerField?: string | number;
+  maxDelimiters?: string | number;
 }
 
 type Hl7Msg = NodeMessageInFlow & { hl7?: Record<string, unknown>; parts?: Record<string, unknown> };
@@ -35,23 +45,33 @@ export = function (RED: NodeAPI) {
   function start(node: Node, def: Hl7ParseDef): void {
     const validate = def.validate === true || def.validate === "true";
     let failing = false;
+    let limits: Readonly<Hl7Limits> | undefined;
+    let configError: PackError | undefined;
+    try {
+      limits = hl7LimitsFromConfig(def as unknown as Record<string, unknown>);
+    } catch (err) {
+      configError = err as PackError;
+      node.error(configError.message);
+      status.failed(node, "bad config");
+    }
 
     onInput<Hl7Msg>(node, "HL7_PARSE", (msg, send) => {
+      if (!limits) throw configError!;
       try {
         const p = msg.payload;
         if (typeof p === "string" || Buffer.isBuffer(p)) {
           const text = typeof p === "string" ? p : decodeHl7(p);
           if (!isBatch(text)) {
-            const parsed = parseHl7(text, { validate });
+            const parsed = parseHl7(text, { validate, limits });
             msg.payload = parsed.toJSON();
             withFacts(msg, parsed);
             send(msg);
           } else {
-            const batch = splitBatch(text);
+            const batch = splitBatch(text, limits);
             // Every message parses before any is sent: a bad batch sends nothing.
             const parsed = batch.messages.map((m, index) => {
               try {
-                return parseHl7(m, { validate });
+                return parseHl7(m, { validate, limits });
               } catch (err) {
                 if (err instanceof PackError && err.details && typeof err.details === "object") {
                   throw new PackError(err.code, `message ${index + 1} of the batch: ${err.message}`, {
@@ -74,7 +94,7 @@ export = function (RED: NodeAPI) {
             for (const m of out) send(m);
           }
         } else if (p !== null && typeof p === "object") {
-          const parsed = asParsedHl7(p as Hl7Json, { validate });
+          const parsed = asParsedHl7(p as Hl7Json, { validate, limits });
           msg.payload = parsed.text;
           withFacts(msg, parsed);
           send(msg);
@@ -92,7 +112,10 @@ export = function (RED: NodeAPI) {
         const code = (err as { code?: string }).code ?? "HL7_PARSE";
         msg.hl7 = { ...(msg.hl7 ?? {}), error: { code, ...((err as PackError).details as object) } };
         failing = true;
-        status.failed(node, code === "HL7_BAD_INPUT" ? "bad input" : "parse error");
+        status.failed(
+          node,
+          code === "HL7_BAD_INPUT" ? "bad input" : code === "HL7_LIMIT" ? "limit exceeded" : "parse error",
+        );
         throw err;
       }
     });

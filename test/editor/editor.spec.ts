@@ -30,6 +30,17 @@ const VIEWPORT = { width: 1600, height: 1000 };
 /** Below this zoom a pipeline's picture has labels too small to read: lay the flow out tighter. */
 const MIN_PICTURE_ZOOM = 0.5;
 
+/** The parse limits hl7-parse and hl7-fhir take (lib/hl7 Hl7Limits). */
+const HL7_LIMIT_FIELDS = [
+  "maxSegments",
+  "maxSegmentLength",
+  "maxFieldsPerSegment",
+  "maxRepetitionsPerField",
+  "maxComponentsPerField",
+  "maxSubcomponentsPerField",
+  "maxDelimiters",
+];
+
 /**
  * A validated text field: typing `bad` must flag it (input-error, node invalid with the red
  * marker after Done), typing `good` must clear it. `field` is the node property; `show` sets
@@ -116,6 +127,7 @@ const NODE_CASES: Record<string, NodeCases> = {
     cases: [
       { field: "systems", bad: '{"MR": ""}', good: '{"MR": "urn:oid:2.16.840.1.113883.19.5"}' },
       { field: "systemPattern", bad: "local codes", good: "urn:healthbridge:{authority}" },
+      ...HL7_LIMIT_FIELDS.map((field) => ({ field, bad: "-1", good: "0", show: { direction: "to-fhir" } })),
     ],
   },
   "webhook-in": {
@@ -141,8 +153,7 @@ const NODE_CASES: Record<string, NodeCases> = {
     ],
   },
   "hl7-parse": {
-    cases: [],
-    none: "its only settings are a checkbox (validate) and a name",
+    cases: HL7_LIMIT_FIELDS.map((field) => ({ field, bad: "1e3", good: "5000" })),
   },
   "mllp-in": {
     cases: [

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import helper from "node-red-node-test-helper";
 import hl7FhirNode from "../../nodes/hl7-fhir/hl7-fhir";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
-import { parseHl7 } from "../../lib/hl7";
+import { DEFAULT_HL7_LIMITS, parseHl7 } from "../../lib/hl7";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const injectNode = require("@node-red/nodes/core/common/20-inject.js");
@@ -197,6 +197,38 @@ describe("hl7-fhir node", function () {
       await helper.unload();
       await load([{ id: "n", direction: "to-fhir", timezone: "Nowhere/Atlantis" }]);
       expect((await fails("n", { payload: A01 })).error.code).to.equal("HL7_CONFIG");
+    });
+  });
+
+  describe("to-fhir limits", () => {
+    it("a message over a limit reaches Catch as HL7_LIMIT, with the limit and never a value", async () => {
+      await load([{ id: "n", direction: "to-fhir", maxRepetitionsPerField: "2" }]);
+      expect((await exchange("n", { payload: A01 })).out).to.have.length(1);
+      const caught = await fails("n", { payload: A01.replace("^SSA^SS", "^SSA^SS~777-00^^^OTH^PI") });
+      expect(caught.error.code).to.equal("HL7_LIMIT");
+      expect(caught.hl7.error.code).to.equal("HL7_LIMIT");
+      expect(caught.hl7.error.message)
+        .to.match(/PID-3.*maxRepetitionsPerField/)
+        .and.not.match(/777-00/);
+    });
+
+    it("the structure hl7-parse made is held to the limits too, and a bad limit is HL7_CONFIG", async () => {
+      await load([{ id: "n", direction: "to-fhir", maxSegments: "3" }]);
+      expect((await fails("n", { payload: parseHl7(A01).toJSON() })).error.code).to.equal("HL7_LIMIT");
+      await helper.unload();
+      await load([{ id: "n", direction: "to-fhir", maxDelimiters: "-5" }]);
+      const caught = await fails("n", { payload: A01 });
+      expect(caught.error.code).to.equal("HL7_CONFIG");
+      expect(caught.error.message).to.match(/maxDelimiters/);
+    });
+
+    it("help and form give every limit with its default", () => {
+      const html = readFileSync(join(ROOT, "nodes", "hl7-fhir", "hl7-fhir.html"), "utf8");
+      for (const [name, value] of Object.entries(DEFAULT_HL7_LIMITS)) {
+        expect(html, name).to.include(`<td><code>${name}</code></td>`);
+        expect(html, name).to.include(`id="node-input-${name}" style="width: 110px" placeholder="${value}"`);
+      }
+      expect(html).to.include("<code>HL7_LIMIT</code>");
     });
   });
 

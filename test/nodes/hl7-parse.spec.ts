@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import helper from "node-red-node-test-helper";
-import { parseHl7 } from "../../lib/hl7";
+import { DEFAULT_HL7_LIMITS, parseHl7 } from "../../lib/hl7";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
 import { fixture, fixtureBytes } from "../lib/hl7/fixtures";
 import { collect, receive, sleep } from "./mllp-support";
@@ -122,6 +122,71 @@ describe("hl7-parse node", function () {
     expect(c.hl7.error).to.include({ code: "HL7_PARSE", segment: "MSH", field: 10, position: 1 });
     await sleep(50);
     expect(out).to.have.length(0);
+  });
+
+  it("limits: a message over one reaches Catch as HL7_LIMIT with the place and the limit, a batch counts in all", async () => {
+    await load({ maxRepetitionsPerField: "3", maxSegments: "" });
+    const out = collect("out");
+    const ok = receive("out");
+    const text = "MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|L-1|P|2.5.1\rPID|1||a~b~c\r";
+    helper.getNode("parse").receive({ payload: text } as any);
+    await ok;
+    const caught = receive("caught");
+    helper.getNode("parse").receive({ payload: text.replace("a~b~c", "a~b~c~Secret") } as any);
+    const [c] = await caught;
+    expect(c.error.message)
+      .to.match(/maxRepetitionsPerField/)
+      .and.not.match(/Secret/);
+    expect(c.hl7.error).to.deep.include({
+      code: "HL7_LIMIT",
+      segment: "PID",
+      position: 2,
+      field: 3,
+      limit: "maxRepetitionsPerField",
+      max: 3,
+    });
+    await helper.unload();
+    await load({ maxSegments: "8" });
+    const batchCaught = receive("caught");
+    helper.getNode("parse").receive({ payload: fixture("batch-v2.5.1.hl7") } as any);
+    const [b] = await batchCaught;
+    expect(b.hl7.error).to.include({ code: "HL7_LIMIT", limit: "maxSegments", max: 8 });
+    // a structure is held to the limits as text is
+    await helper.unload();
+    await load({ maxFieldsPerSegment: "5" });
+    const structCaught = receive("caught");
+    helper.getNode("parse").receive({ payload: parseHl7(text).toJSON() } as any);
+    expect((await structCaught)[0].hl7.error).to.include({ code: "HL7_LIMIT", segment: "MSH" });
+    await sleep(50);
+    expect(out.filter((m) => m.hl7?.controlId === "L-1")).to.have.length(1);
+  });
+
+  it("limits: 0 is no limit; a limit that is not a whole number fails every message with HL7_CONFIG", async () => {
+    await load({ maxSegments: "0", maxDelimiters: "0" });
+    const msh = "MSH|^~\\&|A|B|C|D|20240101120000||ADT^A01|L-2|P|2.5.1\r";
+    const many = msh + "NTE|1\r".repeat(DEFAULT_HL7_LIMITS.maxSegments + 1);
+    const ok = receive("out");
+    helper.getNode("parse").receive({ payload: many } as any);
+    expect((await ok)[0].payload.segments).to.have.length(DEFAULT_HL7_LIMITS.maxSegments + 2);
+    await helper.unload();
+    await load({ maxSegmentLength: "ten" });
+    const caught = receive("caught");
+    helper.getNode("parse").receive({ payload: fixture("adt-a01-v2.5.1.hl7") } as any);
+    const [c] = await caught;
+    expect(c.error.code).to.equal("HL7_CONFIG");
+    expect(c.error.message).to.match(/maxSegmentLength/);
+  });
+
+  it("help and form give every limit with its default", () => {
+    const html = readFileSync(join(ROOT, "nodes", "hl7-parse", "hl7-parse.html"), "utf8");
+    for (const [name, value] of Object.entries(DEFAULT_HL7_LIMITS)) {
+      expect(html, name).to.include(`<td><code>${name}</code></td>`);
+      expect(html, name).to.include(`id="node-input-${name}" style="width: 110px" placeholder="${value}"`);
+      expect(html, name).to.match(
+        new RegExp(`<code>${name}</code></td>\\s*<td>[\\s\\S]*?</td>\\s*<td>${value}[ <]`),
+      );
+    }
+    expect(html).to.include("<code>HL7_LIMIT</code>");
   });
 
   it("bad input (not text, not a structure): HL7_BAD_INPUT", async () => {

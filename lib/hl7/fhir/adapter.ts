@@ -1,14 +1,15 @@
-import { asParsedHl7, buildMsh, escapeHl7, hl7Facts, hl7Timestamp, newControlId } from "..";
+import { asParsedHl7, buildMsh, escapeHl7, hl7Facts, type Hl7Limits, hl7Timestamp, newControlId } from "..";
 import type { Hl7Writer } from "./to-hl7";
 import type { V2Message } from "./view";
 
 /**
  * lib/hl7's parsed message as the converter's view. Text and Buffers are parsed (lib/hl7 keeps
  * recent parses, so a message mllp-in already parsed is not parsed again); a `ParsedHl7` or the
- * structure `hl7-parse` puts in msg.payload is used as it is.
+ * structure `hl7-parse` puts in msg.payload is used as it is; text and structures are checked
+ * against `limits` (HL7_LIMIT).
  */
-export function messageFromPayload(payload: unknown): V2Message {
-  const parsed = asParsedHl7(payload);
+export function messageFromPayload(payload: unknown, limits?: Partial<Hl7Limits>): V2Message {
+  const parsed = asParsedHl7(payload, { limits });
   return { header: hl7Facts(parsed.header), segments: parsed.segments };
 }
 

@@ -13,6 +13,7 @@ import type { Hd, IdentifierSystems } from "./ids";
 import {
   ADDRESS_TYPE,
   ADDRESS_USE,
+  codes,
   IDENTIFIER_TYPE_DISPLAY,
   NAME_TYPE,
   SYSTEM,
@@ -284,7 +285,7 @@ function composedNumber(seg: V2Segment, field: number, repetition: number): stri
   return out;
 }
 
-const CODING_SYSTEMS: Readonly<Record<string, string>> = {
+const CODING_SYSTEMS: Readonly<Record<string, string>> = codes({
   LN: "http://loinc.org",
   SCT: "http://snomed.info/sct",
   SNM: "http://snomed.info/sct",
@@ -293,7 +294,7 @@ const CODING_SYSTEMS: Readonly<Record<string, string>> = {
   C4: "http://www.ama-assn.org/go/cpt",
   CPT: "http://www.ama-assn.org/go/cpt",
   UCUM: "http://unitsofmeasure.org",
-};
+});
 
 /** A v2 coding system name (CWE.3) as a FHIR system URI; "" when there is none to give. */
 export function codingSystem(name: string, fallback?: string): string | undefined {

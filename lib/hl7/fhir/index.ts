@@ -1,4 +1,5 @@
 import { PackError } from "../../errors";
+import { type Hl7Limits, hl7Limits } from "../message";
 import { hl7Writer, messageFromPayload } from "./adapter";
 import { FhirToV2, type Hl7Output, type ToHl7Options } from "./to-hl7";
 import { V2ToFhir, type ToFhirOptions, type ToFhirResult } from "./to-fhir";
@@ -22,6 +23,8 @@ export interface Hl7FhirConfig {
   receivingApplication?: string;
   receivingFacility?: string;
   version?: string;
+  /** to-fhir: limits of the parse (missing ones: DEFAULT_HL7_LIMITS); HL7_LIMIT when a message exceeds one. */
+  limits?: Partial<Hl7Limits>;
 }
 
 export interface Hl7FhirConverter {
@@ -89,9 +92,10 @@ export function createConverter(config: Hl7FhirConfig): Hl7FhirConverter {
   }
   const options: ToFhirOptions = { systems, systemPattern, timezone: config.timezone?.trim() ?? "" };
   const reader = new V2ToFhir(options);
+  const limits = hl7Limits(config.limits);
   return {
     toFhir: (payload) => {
-      const message = messageFromPayload(payload);
+      const message = messageFromPayload(payload, limits);
       return { ...reader.convert(message), header: message.header };
     },
     toHl7: () => {

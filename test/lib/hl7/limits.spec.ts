@@ -1,0 +1,311 @@
+import { expect } from "chai";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  DEFAULT_HL7_LIMITS,
+  fromHl7Json,
+  type Hl7Limits,
+  hl7Limits,
+  hl7LimitsFromConfig,
+  isBatch,
+  mshFieldsOf,
+  normalizeHl7,
+  NO_HL7_LIMITS,
+  parseHeader,
+  parseHl7,
+  splitBatch,
+} from "../../../lib/hl7";
+import { createConverter } from "../../../lib/hl7/fhir";
+import { PackError } from "../../../lib/errors";
+import { fixturePath } from "./fixtures";
+
+const FIXTURES = join(fixturePath(""), "..");
+const MSH = "MSH|^~\\&|ADT1|GHH|EHR|HB|20240115083000+0100||ADT^A01^ADT_A01|MSG00001|P|2.5.1";
+/** A value that must never show in an error message. */
+const SECRET = "Everyman-7711";
+
+function limitFailure(fn: () => unknown): PackError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(PackError);
+    expect((err as PackError).code, (err as Error).message).to.equal("HL7_LIMIT");
+    return err as PackError;
+  }
+  throw new Error("expected HL7_LIMIT");
+}
+
+/** Every .hl7 sample under test/fixtures, as bytes. */
+function allFixtures(): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  for (const dir of readdirSync(FIXTURES, { withFileTypes: true })) {
+    if (!dir.isDirectory()) continue;
+    for (const f of readdirSync(join(FIXTURES, dir.name))) {
+      if (f.endsWith(".hl7")) out.push([`${dir.name}/${f}`, readFileSync(join(FIXTURES, dir.name, f))]);
+    }
+  }
+  return out;
+}
+
+describe("lib/hl7 limits", () => {
+  describe("real messages", () => {
+    const samples = allFixtures();
+
+    it("finds the samples", () => {
+      expect(samples.length).to.be.greaterThan(10);
+    });
+
+    it("every sample under test/fixtures parses with the default limits, as it does with none", () => {
+      for (const [name, bytes] of samples) {
+        const text = bytes.toString("utf8");
+        if (isBatch(text)) {
+          const limited = splitBatch(bytes);
+          expect(limited.messages, name).to.deep.equal(splitBatch(bytes, NO_HL7_LIMITS).messages);
+          for (const m of limited.messages) {
+            expect(parseHl7(m).toJSON(), name).to.deep.equal(parseHl7(m, { limits: NO_HL7_LIMITS }).toJSON());
+          }
+          continue;
+        }
+        const limited = parseHl7(bytes);
+        const unlimited = parseHl7(bytes, { limits: NO_HL7_LIMITS });
+        expect(limited.text, name).to.equal(normalizeHl7(bytes));
+        expect(limited.text, name).to.equal(unlimited.text);
+        expect(limited.toJSON(), name).to.deep.equal(unlimited.toJSON());
+        expect(limited.header, name).to.deep.equal(unlimited.header);
+        expect(parseHeader(bytes), name).to.deep.equal(limited.header);
+        expect(parseHeader(text), name).to.deep.equal(limited.header);
+        expect(fromHl7Json(limited.toJSON()).toJSON(), name).to.deep.equal(limited.toJSON());
+      }
+    });
+
+    it("every ADT and SIU sample converts to FHIR with the default limits", () => {
+      const converter = createConverter({ direction: "to-fhir", timezone: "UTC" });
+      let converted = 0;
+      for (const [name, bytes] of samples) {
+        const text = bytes.toString("utf8");
+        if (isBatch(text)) continue;
+        const { type } = parseHeader(text);
+        if (type !== "ADT" && type !== "SIU") continue;
+        try {
+          converter.toFhir(bytes);
+          converted++;
+        } catch (err) {
+          // a sample whose trigger the converter does not take is not a limit failure
+          expect((err as PackError).code, `${name}: ${(err as Error).message}`).to.be.oneOf([
+            "HL7_UNSUPPORTED",
+            "HL7_CONVERT",
+          ]);
+        }
+      }
+      expect(converted).to.be.greaterThan(5);
+    });
+  });
+
+  describe("each limit", () => {
+    const pid = (body: string): string => `${MSH}\rPID|1||${SECRET}|${body}\r`;
+    const cases: Array<[keyof Hl7Limits, string, Partial<Hl7Limits>, Record<string, unknown>]> = [
+      [
+        "maxSegments",
+        `${MSH}\r${"NTE|1\r".repeat(20)}`,
+        { maxSegments: 10 },
+        { position: 11, segment: "NTE" },
+      ],
+      [
+        "maxSegmentLength",
+        pid("x".repeat(300)),
+        { maxSegmentLength: 200 },
+        { position: 2, segment: "PID", hl7ErrorCode: 104 },
+      ],
+      [
+        "maxFieldsPerSegment",
+        pid("|".repeat(50)),
+        { maxFieldsPerSegment: 40 },
+        { position: 2, segment: "PID" },
+      ],
+      [
+        "maxRepetitionsPerField",
+        pid(`a${"~a".repeat(30)}`),
+        { maxRepetitionsPerField: 20 },
+        { position: 2, segment: "PID", field: 4, hl7ErrorCode: 207 },
+      ],
+      [
+        "maxComponentsPerField",
+        pid(`a${"^a".repeat(30)}`),
+        { maxComponentsPerField: 20 },
+        { position: 2, segment: "PID", field: 4 },
+      ],
+      [
+        "maxComponentsPerField",
+        pid(`a${"~a^a".repeat(8)}`),
+        { maxComponentsPerField: 10 },
+        { position: 2, segment: "PID", field: 4 },
+      ],
+      [
+        "maxSubcomponentsPerField",
+        pid(`a${"&a".repeat(30)}`),
+        { maxSubcomponentsPerField: 20 },
+        { position: 2, segment: "PID", field: 4 },
+      ],
+      [
+        "maxDelimiters",
+        `${MSH}\r${`ZZZ|${"\\E\\".repeat(10)}\r`.repeat(10)}`,
+        { maxDelimiters: 100 },
+        { segment: "ZZZ", position: 6 },
+      ],
+    ];
+    for (const [limit, text, limits, where] of cases) {
+      it(`${limit}: HL7_LIMIT with the place and the limit, no content`, () => {
+        expect(() => parseHl7(text)).to.not.throw();
+        const err = limitFailure(() => parseHl7(text, { limits }));
+        expect(err.details).to.deep.include({ limit, max: limits[limit], ...where });
+        expect(err.message).to.include(limit).and.not.include(SECRET);
+        expect(err.message).to.match(/^HL7 limit exceeded at segment \d+ \([A-Z0-9]{3}\)/);
+      });
+    }
+
+    it("counts MSH from MSH-3: MSH-1 and MSH-2 are no delimiters", () => {
+      const text = `${MSH}\r`;
+      const fields = text.split("|").length; // MSH-n is the n-th part; MSH-12 is the last
+      expect(() => parseHl7(text, { limits: { maxFieldsPerSegment: fields } })).to.not.throw();
+      const err = limitFailure(() => parseHl7(text, { limits: { maxFieldsPerSegment: fields - 1 } }));
+      expect(err.details).to.deep.include({ segment: "MSH", position: 1 });
+      const delimiters = (MSH.slice(9).match(/[|^~\\&]/g) ?? []).length;
+      expect(() => parseHl7(text, { limits: { maxDelimiters: delimiters } })).to.not.throw();
+      limitFailure(() => parseHl7(text, { limits: { maxDelimiters: delimiters - 1 } }));
+    });
+
+    it("counts segments, not blank lines, and LF or CR LF ends like CR", () => {
+      const segs = ["MSH" + MSH.slice(3), "EVN|A01", "PID|1||X", "PV1|1|I"];
+      for (const eol of ["\r", "\n", "\r\n"]) {
+        const text = `${segs.join(`${eol}${eol}  ${eol}`)}${eol}${eol}`;
+        const p = parseHl7(text, { limits: { maxSegments: 4 } });
+        expect(p.text).to.equal(`${segs.join("\r")}\r`);
+        limitFailure(() => parseHl7(text + "NTE|1", { limits: { maxSegments: 4 } }));
+      }
+    });
+
+    it("refuses a line longer than maxSegmentLength before looking for its end", () => {
+      const err = limitFailure(() =>
+        parseHl7(`${MSH}\rOBX|1|ED|||${"A".repeat(100)}`, { limits: { maxSegmentLength: 99 } }),
+      );
+      expect(err.details).to.deep.include({ segment: "OBX", position: 2, max: 99 });
+    });
+
+    it("keeps the NUL check: HL7_PARSE with the field", () => {
+      try {
+        parseHl7(`${MSH}\rPID|1||ab\u0000c\r`);
+        expect.fail("no error");
+      } catch (err) {
+        expect((err as PackError).code).to.equal("HL7_PARSE");
+        expect((err as PackError).details).to.deep.include({ position: 2, segment: "PID", field: 3 });
+      }
+    });
+
+    it("a parse kept for the same text is checked again against stricter limits", () => {
+      const text = `${MSH}\r${"NTE|1\r".repeat(20)}`;
+      const first = parseHl7(text);
+      expect(parseHl7(text)).to.equal(first);
+      expect(parseHl7(text, { limits: { maxSegments: 1_000_000 } })).to.equal(first);
+      limitFailure(() => parseHl7(text, { limits: { maxSegments: 5 } }));
+    });
+
+    it("a structure (fromHl7Json) is held to the limits too", () => {
+      const json = parseHl7(`${MSH}\rPID|1||a~b~c~d\r`).toJSON();
+      expect(fromHl7Json(json).get("PID", 3, 1, 1, 3)).to.equal("d");
+      const err = limitFailure(() => fromHl7Json(json, { limits: { maxRepetitionsPerField: 3 } }));
+      expect(err.details).to.deep.include({ segment: "PID", field: 3 });
+    });
+
+    it("a batch file counts its segments and delimiters in all, each message's fields on its own", () => {
+      const message = (id: string): string => `${MSH.replace("MSG00001", id)}\rPID|1||${id}\r`;
+      const batch = `FHS|^~\\&\rBHS|^~\\&\r${message("A")}${message("B")}${message("C")}BTS|3\rFTS|1\r`;
+      expect(splitBatch(batch).messages).to.have.length(3);
+      expect(splitBatch(batch, { maxSegments: 10 }).messages).to.have.length(3);
+      const err = limitFailure(() => splitBatch(batch, { maxSegments: 9 }));
+      expect(err.details).to.deep.include({ position: 10, segment: "FTS" });
+      // a message of the batch with delimiters of its own is counted with them
+      const other = "MSH#$%!@#ADT1#GHH#EHR#HB#20240115083000#$#ADT$A01#X9#P#2.5.1\rPID#1##a%b%c%d\r";
+      expect(splitBatch(`${message("A")}${other}`).messages).to.have.length(2);
+      const own = limitFailure(() => splitBatch(`${message("A")}${other}`, { maxRepetitionsPerField: 3 }));
+      expect(own.details).to.deep.include({ position: 4, segment: "PID", field: 3 });
+    });
+  });
+
+  describe("header reads", () => {
+    it("read MSH only: a later segment over a limit does not matter", () => {
+      const text = `${MSH}\rPID|1||${"~".repeat(5000)}\r`;
+      expect(parseHeader(text).controlId).to.equal("MSG00001");
+      expect(parseHeader(Buffer.from(text)).controlId).to.equal("MSG00001");
+      limitFailure(() => parseHl7(text));
+    });
+
+    it("an MSH over a limit is HL7_LIMIT, found within maxSegmentLength", () => {
+      const big = `${MSH}|${"|".repeat(2_000)}\rEVN|A01\r`;
+      const err = limitFailure(() => parseHeader(big));
+      expect(err.details).to.deep.include({ segment: "MSH", position: 1, limit: "maxFieldsPerSegment" });
+      const long = `${MSH}|${"x".repeat(1_000)}`;
+      expect(limitFailure(() => parseHeader(long, { limits: { maxSegmentLength: 500 } })).details).to.include(
+        {
+          limit: "maxSegmentLength",
+        },
+      );
+      expect(
+        limitFailure(() => parseHeader(Buffer.from(long), { limits: { maxSegmentLength: 500 } })).details,
+      ).to.include({ limit: "maxSegmentLength" });
+    });
+
+    it("takes the event from an EVN among the 8 segments after MSH when MSH-9.2 is empty", () => {
+      const v22 = MSH.replace("ADT^A01^ADT_A01", "ADT").replace("2.5.1", "2.2");
+      const text = `${v22}\rSFT|x\rEVN|A04\rPID|1||X\r`;
+      expect(parseHeader(text).event).to.equal("A04");
+      expect(parseHeader(Buffer.from(text)).event).to.equal("A04");
+      expect(parseHl7(text).header.event).to.equal("A04");
+      const far = `${v22}\r${"NTE|1\r".repeat(8)}EVN|A04\r`;
+      expect(parseHeader(far).event).to.equal("");
+      expect(parseHl7(far).header.event).to.equal("");
+    });
+
+    it("mshFieldsOf reads the MSH fields of a broken header within 64 KiB", () => {
+      const found = mshFieldsOf(`${MSH}|${"|".repeat(200_000)}`);
+      expect(found?.msh.slice(0, 4)).to.deep.equal(["MSH", "|", "^~\\&", "ADT1"]);
+      expect(found?.msh).to.have.length(22);
+      expect(found?.msh[10]).to.equal("MSG00001");
+      expect(mshFieldsOf(`xxxxxxxxxxMSH|^~\\&|A`)).to.equal(undefined);
+      expect(mshFieldsOf("MSH|abc")).to.equal(undefined);
+    });
+  });
+
+  describe("configuration", () => {
+    it("hl7Limits fills in the defaults and accepts Infinity", () => {
+      expect(hl7Limits()).to.equal(DEFAULT_HL7_LIMITS);
+      expect(hl7Limits({ maxSegments: 5 })).to.deep.equal({ ...DEFAULT_HL7_LIMITS, maxSegments: 5 });
+      expect(hl7Limits({ maxDelimiters: Infinity }).maxDelimiters).to.equal(Infinity);
+    });
+
+    it("HL7_CONFIG for a limit that is not a positive whole number, or no limit at all", () => {
+      for (const bad of [0, -1, 1.5, NaN, "10"] as unknown[]) {
+        expect(() => hl7Limits({ maxSegments: bad as number }))
+          .to.throw(PackError)
+          .with.property("code", "HL7_CONFIG");
+      }
+      expect(() => hl7Limits({ maxSegmnets: 5 } as unknown as Partial<Hl7Limits>))
+        .to.throw(/not an HL7 limit/)
+        .with.property("code", "HL7_CONFIG");
+    });
+
+    it("hl7LimitsFromConfig: empty keeps the default, 0 is no limit, else a whole number", () => {
+      const limits = hl7LimitsFromConfig({ maxSegments: "", maxDelimiters: "0", maxSegmentLength: " 500 " });
+      expect(limits).to.deep.equal({
+        ...DEFAULT_HL7_LIMITS,
+        maxDelimiters: Infinity,
+        maxSegmentLength: 500,
+      });
+      expect(hl7LimitsFromConfig({ name: "x", maxFieldsPerSegment: 12 }).maxFieldsPerSegment).to.equal(12);
+      for (const bad of ["abc", "-1", "1.5", "1e3x"]) {
+        expect(() => hl7LimitsFromConfig({ maxRepetitionsPerField: bad }))
+          .to.throw(/maxRepetitionsPerField/)
+          .with.property("code", "HL7_CONFIG");
+      }
+    });
+  });
+});
