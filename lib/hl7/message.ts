@@ -17,7 +17,13 @@
  * are split on first read), and results kept across several messages outlive the young
  * generation, which cost more than the parses they saved (the hl7-fhir benchmark converted
  * 40% fewer 5 KB messages a second with the last 32 kept). A `ParsedHl7` is shared and must be
- * treated as read-only; the structure handed to users (`toJSON()`) is a copy.
+ * treated as read-only; the structure handed to users (`toJSON()`) is a copy. A kept parse is
+ * handed to a caller with stricter limits only after its text was checked against them.
+ *
+ * ## Limits
+ * A structure costs far more than its text, so a parse first finds the segments and counts the
+ * delimiters against `Hl7Limits` (`scanHl7`) and refuses with HL7_LIMIT before it builds
+ * anything; see `DEFAULT_HL7_LIMITS`. Header reads (`parseHeader`) look at MSH only.
  *
  * ## Structure (`Hl7Json`, what `hl7-parse` puts in `msg.payload`)
  * ```

@@ -62,7 +62,10 @@ export = function (RED: NodeAPI) {
         receivingApplication: def.receivingApplication,
         receivingFacility: def.receivingFacility,
         version: def.version,
-        limits: hl7LimitsFromConfig(def as unknown as Record<string, unknown>),
+        limits:
+          direction === "to-fhir"
+            ? hl7LimitsFromConfig(def as unknown as Record<string, unknown>)
+            : undefined,
       };
       converter = createConverter(config);
     } catch (err) {
