@@ -41,12 +41,11 @@ import { PackError } from "../errors";
 import { type AckCode, type AckOptions, buildAck, isAckCode, unknownHeader } from "./ack";
 import { type FrameBudget, sharedFrameBudget } from "./budget";
 import { contentDigest, DedupeCache, dedupeKey, type DedupeSnapshot } from "./dedupe";
-import { encodingCharacters } from "./escape";
 import {
   decodeHl7,
-  delimitersOf,
   type Hl7ErrorLocation,
   type Hl7Header,
+  mshFieldsOf,
   parseHeader,
   parseHl7,
   type ParsedHl7,
@@ -188,18 +187,10 @@ class ReportLimit {
 /** Best-effort header for answering a frame whose MSH did not parse. */
 export function headerForAck(text: string): Hl7Header {
   const h = unknownHeader();
-  const start = text.search(/MSH/);
-  if (start < 0 || start > 8) return h;
-  const end = text.slice(start).search(/[\r\n]/);
-  const line = end < 0 ? text.slice(start) : text.slice(start, start + end);
-  let d;
-  try {
-    d = delimitersOf(line);
-  } catch {
-    return h;
-  }
-  const parts = line.split(d.field);
-  const msh = ["MSH", d.field, encodingCharacters(d), ...parts.slice(2)];
+  // Bounded: a frame refused for its header may be a 10 MiB MSH of empty fields.
+  const found = mshFieldsOf(text);
+  if (!found) return h;
+  const { delimiters: d, msh } = found;
   const version = (msh[12] ?? "").split(d.component)[0];
   const valid = /^\d+\.\d+(\.\d+)*$/.test(version);
   const fields = msh.map((v) => (v.length > 200 ? "" : v));

@@ -230,6 +230,11 @@ describe("adversarial HL7: amplification and fuzzing", function () {
                   expected,
                 );
               }
+              // An MSH too big to read is refused by mllp-in itself, from a bounded look at its head.
+              const bomb = attacks().find((a) => !a.mllp)!;
+              const refused = await client.send(bomb.text, 30_000);
+              answers.push(`mllp-in ${bomb.name}: ${refused}`);
+              expect(refused, bomb.name).to.equal("AR");
               // and an ordinary message still goes through
               const ok = readFileSync(
                 join(ROOT, "test", "fixtures", "hl7-fhir", "adt-a01-v2.5.1.hl7"),
