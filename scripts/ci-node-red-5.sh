@@ -67,7 +67,7 @@ step "building"
 npm run build >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 
 specs=()
-for dir in package nodes e2e flows; do
+for dir in package nodes e2e flows adversarial; do
   [ -d "dist/test/$dir" ] && specs+=("dist/test/$dir/**/*.spec.js")
 done
 step "mocha on Node $node22_version, node-red $nr_version, test helper $helper_version: ${specs[*]}"
