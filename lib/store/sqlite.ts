@@ -133,7 +133,9 @@ export class SqliteMessageStore implements MessageStore {
   private pending: Op[] = [];
   private readonly housekeeping?: NodeJS.Timeout;
   private flushScheduled = false;
+  /** Kept and re-armed rather than made anew for every commit; a flush disarms it. */
   private lazyTimer?: NodeJS.Timeout;
+  private lazyArmed = false;
   private closed = false;
   /** Group commits made (a batch that failed and was redone one by one is not counted). */
   commits = 0;
@@ -298,16 +300,20 @@ export class SqliteMessageStore implements MessageStore {
       if (!lazy && !this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
-      } else if (lazy && !this.flushScheduled && !this.lazyTimer) {
-        this.lazyTimer = setTimeout(() => this.flush(), LAZY_MS);
+      } else if (lazy && !this.flushScheduled && !this.lazyArmed) {
+        this.lazyArmed = true;
+        if (this.lazyTimer) this.lazyTimer.refresh();
+        else
+          this.lazyTimer = setTimeout(() => {
+            if (this.lazyArmed) this.flush();
+          }, LAZY_MS);
       }
     });
   }
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.lazyTimer) clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
+    this.lazyArmed = false;
     const ops = this.pending;
     this.pending = [];
     if (ops.length === 0) return;
@@ -557,6 +563,7 @@ export class SqliteMessageStore implements MessageStore {
     if (this.housekeeping) clearInterval(this.housekeeping);
     for (const queue of [...this.queues.values()]) queue.detach();
     this.flush();
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.closed = true;
     try {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
