@@ -34,6 +34,9 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** How JSON.stringify writes a Buffer; a text without it has nothing for the reviver to do. */
+const BUFFER_MARK = Buffer.from('"type":"Buffer"');
+
 export function encodeMsg(msg: StoredMsg, key?: Buffer): Buffer {
   const json = Buffer.from(JSON.stringify(msg), "utf8");
   if (!key) return Buffer.concat([Buffer.of(PLAIN), json]);
@@ -74,5 +77,6 @@ export function decodeMsg(blob: Buffer, key?: Buffer): StoredMsg {
   } else {
     throw new PackError("QUEUE_CORRUPT", `stored message has unknown format ${blob[0]}`);
   }
-  return JSON.parse(json.toString("utf8"), reviver) as StoredMsg;
+  const text = json.toString("utf8");
+  return (json.includes(BUFFER_MARK) ? JSON.parse(text, reviver) : JSON.parse(text)) as StoredMsg;
 }

@@ -133,11 +133,15 @@ export class SqliteMessageStore implements MessageStore {
   private pending: Op[] = [];
   private readonly housekeeping?: NodeJS.Timeout;
   private flushScheduled = false;
+  /** Kept and re-armed rather than made anew for every commit; a flush disarms it. */
   private lazyTimer?: NodeJS.Timeout;
+  private lazyArmed = false;
   private closed = false;
   /** Group commits made (a batch that failed and was redone one by one is not counted). */
   commits = 0;
   readonly stmt: Record<string, Statement>;
+  private readonly commitOps: (ops: Op[], results: unknown[]) => void;
+  private readonly commitOp: (op: Op) => unknown;
 
   constructor(options: SqliteStoreOptions) {
     const Driver = loadDriver();
@@ -188,6 +192,10 @@ export class SqliteMessageStore implements MessageStore {
         "INSERT INTO totals (queue, delivered, dead) VALUES (?, 0, ?) ON CONFLICT(queue) DO UPDATE SET dead = dead + excluded.dead",
       ),
     };
+    this.commitOps = db.transaction((ops: Op[], results: unknown[]) => {
+      for (const op of ops) results.push(op.run());
+    });
+    this.commitOp = db.transaction((op: Op) => op.run());
     const every = options.purgeIntervalMs ?? 60_000;
     if (every > 0) {
       this.housekeeping = setInterval(() => void this.purge().catch(() => undefined), every);
@@ -292,16 +300,20 @@ export class SqliteMessageStore implements MessageStore {
       if (!lazy && !this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
-      } else if (lazy && !this.flushScheduled && !this.lazyTimer) {
-        this.lazyTimer = setTimeout(() => this.flush(), LAZY_MS);
+      } else if (lazy && !this.flushScheduled && !this.lazyArmed) {
+        this.lazyArmed = true;
+        if (this.lazyTimer) this.lazyTimer.refresh();
+        else
+          this.lazyTimer = setTimeout(() => {
+            if (this.lazyArmed) this.flush();
+          }, LAZY_MS);
       }
     });
   }
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.lazyTimer) clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
+    this.lazyArmed = false;
     const ops = this.pending;
     this.pending = [];
     if (ops.length === 0) return;
@@ -311,9 +323,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     const results: unknown[] = [];
     try {
-      this.db.transaction(() => {
-        for (const op of ops) results.push(op.run());
-      })();
+      this.commitOps(ops, results);
     } catch (err) {
       // The file cannot take a commit now (locked, full, read-only, damaged): every op fails alike.
       if (!isOpSpecific(err)) {
@@ -324,7 +334,7 @@ export class SqliteMessageStore implements MessageStore {
       // One op's failure must not fail the others: each again in a transaction of its own.
       for (const op of ops) {
         try {
-          op.resolve(this.db.transaction(() => op.run())());
+          op.resolve(this.commitOp(op));
         } catch (err) {
           op.reject(storeError("writing", err));
         }
@@ -553,6 +563,7 @@ export class SqliteMessageStore implements MessageStore {
     if (this.housekeeping) clearInterval(this.housekeeping);
     for (const queue of [...this.queues.values()]) queue.detach();
     this.flush();
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.closed = true;
     try {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
@@ -563,6 +574,13 @@ export class SqliteMessageStore implements MessageStore {
   }
 }
 
+interface Records {
+  /** Attempts started, by the time they were claimed. */
+  claims: Array<{ at: number; ids: number[] }>;
+  done: number[];
+  written?: Promise<void>;
+}
+
 class SqliteQueue implements QueueHandle {
   private readonly scheduler = new Scheduler();
   private readonly listeners = new Set<() => void>();
@@ -570,7 +588,8 @@ class SqliteQueue implements QueueHandle {
   private deliveredTotal: number;
   private deadTotal: number;
   private detached = false;
-  private doneBatch?: { ids: number[]; written?: Promise<void> };
+  /** What the next group commit records of this queue's deliveries (nobody waits for it but a done). */
+  private records?: Records;
   /**
    * Bodies just committed, kept until their first delivery (bounded): most messages are claimed
    * moments after they are stored, and need not be read back from the file.
@@ -686,9 +705,11 @@ class SqliteQueue implements QueueHandle {
       out.push({ id: entry.id, key: entry.key, attempt: entry.attempt, enqueuedAt: entry.enqueuedAt, msg });
     }
     if (out.length > 0) {
-      const ids = JSON.stringify(out.map((d) => d.id));
       // Counted in the next group commit: a crash before it only repeats an attempt number.
-      store.write(() => store.stmt.claim.run({ now, ids }), true).catch(() => undefined);
+      const claims = this.recordsToWrite().claims;
+      let claim = claims[claims.length - 1];
+      if (claim?.at !== now) claims.push((claim = { at: now, ids: [] }));
+      for (const d of out) claim.ids.push(d.id);
     }
     return out;
   }
@@ -778,21 +799,36 @@ class SqliteQueue implements QueueHandle {
 
   /** Deliveries finished in one tick are recorded by one statement in the next group commit. */
   private finished(id: number): Promise<void> {
-    let batch = this.doneBatch;
-    if (!batch) {
-      const store = this.store;
-      const fresh: { ids: number[]; written?: Promise<void> } = { ids: [] };
-      fresh.written = store.write(() => {
-        if (this.doneBatch === fresh) this.doneBatch = undefined;
-        const ids = JSON.stringify(fresh.ids);
-        if (store.keepDelivered > 0) store.stmt.deliveredMany.run({ now: store.time(), ids });
-        else store.stmt.deleteMany.run({ ids });
-        store.stmt.countDelivered.run(this.name, fresh.ids.length);
-      }, true);
-      this.doneBatch = batch = fresh;
+    const records = this.recordsToWrite();
+    records.done.push(id);
+    return records.written as Promise<void>;
+  }
+
+  private recordsToWrite(): Records {
+    if (this.records) return this.records;
+    const records: Records = { claims: [], done: [] };
+    records.written = this.store.write(() => this.writeRecords(records), true);
+    records.written.catch(() => undefined);
+    this.records = records;
+    return records;
+  }
+
+  /** Claims first: a claim recorded after the done would make a delivered message in flight again. */
+  private writeRecords(records: Records): void {
+    if (this.records === records) this.records = undefined;
+    const store = this.store;
+    const deleting = store.keepDelivered === 0;
+    // A row deleted in this commit needs no attempt count.
+    const deleted = deleting && records.done.length > 0 ? new Set(records.done) : undefined;
+    for (const claim of records.claims) {
+      const ids = deleted ? claim.ids.filter((id) => !deleted.has(id)) : claim.ids;
+      if (ids.length > 0) store.stmt.claim.run({ now: claim.at, ids: JSON.stringify(ids) });
     }
-    batch.ids.push(id);
-    return batch.written as Promise<void>;
+    if (records.done.length === 0) return;
+    const ids = JSON.stringify(records.done);
+    if (deleting) store.stmt.deleteMany.run({ ids });
+    else store.stmt.deliveredMany.run({ now: store.time(), ids });
+    store.stmt.countDelivered.run(this.name, records.done.length);
   }
 
   async fail(

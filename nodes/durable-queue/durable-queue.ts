@@ -65,6 +65,7 @@ export = function (RED: NodeAPI) {
     let pumping = false;
     let pumpAgain = false;
     let timer: NodeJS.Timeout | undefined;
+    let timerAt = 0;
     let shown = "";
     let lastMetrics = "";
     let lastReported = 0;
@@ -113,16 +114,17 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    // Messages enqueued in the same millisecond share the text of their time.
+    let lastTime = NaN;
+    let lastTimeText = "";
+
     /** msg.queue for a message of this queue, on either output. */
     function metaOf(id: number, key: string | null, attempt: number, enqueuedAt: number): QueueMeta {
-      return {
-        name: options!.queue,
-        id,
-        key,
-        attempt,
-        enqueuedAt: new Date(enqueuedAt).toISOString(),
-        store: storeNode!.id,
-      };
+      if (enqueuedAt !== lastTime) {
+        lastTime = enqueuedAt;
+        lastTimeText = new Date(enqueuedAt).toISOString();
+      }
+      return { name: options!.queue, id, key, attempt, enqueuedAt: lastTimeText, store: storeNode!.id };
     }
 
     function delivery(d: Delivery): NodeMessage {
@@ -158,9 +160,16 @@ export = function (RED: NodeAPI) {
       }
       if (closed) return;
       const due = handle.inFlight() < options.concurrency ? handle.nextDueInMs() : undefined;
+      if (due === undefined) return;
+      // A timer already set for no later stays: pump() looks again when it fires.
+      const at = Date.now() + Math.max(due, 5);
+      if (timer && timerAt <= at) return;
       if (timer) clearTimeout(timer);
-      timer = undefined;
-      if (due !== undefined) timer = setTimeout(() => void pump(), Math.max(due, 5));
+      timerAt = at;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void pump();
+      }, at - Date.now());
     }
 
     let wakeScheduled = false;

@@ -84,6 +84,7 @@ export = function (RED: NodeAPI) {
       status.failed(node, "bad config");
     }
 
+    let shown = "";
     onInput<DoneMsg>(node, "QUEUE_ERROR", async (msg, send) => {
       const meta = msg.queue;
       if (
@@ -111,8 +112,13 @@ export = function (RED: NodeAPI) {
       if (result === "success") {
         const finished = await open.handle.complete(id, attempt);
         meta.outcome = finished ? "delivered" : "stale";
-        status.ok(node, finished ? "delivered" : "stale");
+        // Not again for every message: the editor would be sent each one.
+        if (shown !== meta.outcome) {
+          shown = meta.outcome;
+          status.ok(node, shown);
+        }
       } else {
+        shown = "";
         const { code, message } = failureOf(msg);
         const retryAfterMs = retryAfterOf(msg);
         // mllp-out records the NAK it got: an AE/CE is final, an AR/CR worth another try.

@@ -93,6 +93,32 @@ describe("lib/store SQLite message store", function () {
     expect(store.read("q", d.id)).to.equal(undefined);
   });
 
+  it("keeps a delivery finished in the same commit as its claim delivered, not in flight", async () => {
+    const store = open({ keepDeliveredMs: 10_000 });
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: "a" } });
+    await q.enqueue({ msg: { payload: "b" } });
+    // The first done opens the commit's records before "b" is claimed.
+    const [a] = await q.claim(1, 60_000);
+    const doneA = q.complete(a.id, a.attempt);
+    const [b] = await q.claim(1, 60_000);
+    const doneB = q.complete(b.id, b.attempt);
+    expect(await Promise.all([doneA, doneB])).to.deep.equal([true, true]);
+    expect(store.read("q", b.id)).to.include({ state: "delivered", attempts: 1 });
+    expect(store.read("q", a.id)).to.include({ state: "delivered", attempts: 1 });
+  });
+
+  it("records a claim's attempt in the next commit, also beside a delivery of the same claim that finished", async () => {
+    const store = open();
+    const q = store.openQueue("q", OPTIONS);
+    await q.enqueue({ msg: { payload: "a" } });
+    await q.enqueue({ msg: { payload: "b" } });
+    const [a, b] = await q.claim(2, 60_000);
+    expect(await q.complete(a.id, a.attempt)).to.equal(true);
+    expect(store.read("q", a.id)).to.equal(undefined);
+    expect(store.read("q", b.id)).to.include({ state: "in-flight", attempts: 1 });
+  });
+
   it("delivers one message of a key at a time, in order, while other keys overtake a stuck one", async () => {
     const store = open();
     const q = store.openQueue("q", OPTIONS);
