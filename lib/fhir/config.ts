@@ -1,3 +1,4 @@
+import { plainHttpRemote } from "../http/url";
 import { FhirError } from "./errors";
 import { normalizeBaseUrl } from "./request";
 import type { AuthType, FhirServerConfig } from "./types";
@@ -85,14 +86,6 @@ export function resolveSettings(config: FhirServerConfig): Settings {
     ),
     maxResponseBytes: num(config.maxResponseBytes, "maxResponseBytes", DEFAULTS.maxResponseBytes, 1024, true),
   };
-}
-
-const isLoopback = (host: string): boolean =>
-  host === "localhost" || host === "[::1]" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-
-/** True when `url` is plain http to a host other than this machine. */
-export function plainHttpRemote(url: URL): boolean {
-  return url.protocol === "http:" && !isLoopback(url.hostname.toLowerCase());
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { NodeAPI, NodeDef } from "node-red";
+import { plainHttpRemote } from "../../lib/http/url";
 import { LegacyClient, type LegacyCredentials } from "../../lib/legacy/client";
 import { buildLegacyConfig, hostOf, type LegacyApiProps } from "./config";
 import type { LegacyApiNode } from "./types";
@@ -15,7 +16,13 @@ export = function (RED: NodeAPI) {
   function start(node: LegacyApiNode, def: LegacyApiDef): void {
     node.host = hostOf(String(def.baseUrl ?? ""));
     try {
-      node.client = new LegacyClient(buildLegacyConfig(def, node.credentials));
+      const config = buildLegacyConfig(def, node.credentials);
+      node.client = new LegacyClient(config);
+      if (plainHttpRemote(new URL(config.baseUrl))) {
+        node.warn(
+          `legacy-api: the API key and signed requests go to ${node.host} over plain http: use https`,
+        );
+      }
     } catch (err) {
       node.configError = err instanceof Error ? err.message : String(err);
       node.error(`legacy-api ${def.name || node.host || node.id}: ${node.configError}`);

@@ -128,6 +128,26 @@ describe("hmac-request node against the PMS simulator", function () {
     await helper.unload();
   });
 
+  it("warns once when the API key would go over plain http to another machine, naming the host only", async () => {
+    await load([{ id: "r1" }], { api: { baseUrl: "http://pms.invalid:8104/api" } });
+    const warned = helper
+      .log()
+      .args.map((a) => a[0] as { level: number; id?: string; msg?: unknown })
+      .filter((e) => e.id === "api" && e.level === 30)
+      .map((e) => String(e.msg));
+    expect(warned).to.deep.equal([
+      "legacy-api: the API key and signed requests go to pms.invalid:8104 over plain http: use https",
+    ]);
+    await helper.unload();
+    await load([{ id: "r1" }]);
+    expect(
+      helper
+        .log()
+        .args.map((a) => a[0] as { level: number; id?: string })
+        .filter((e) => e.id === "api" && e.level === 30),
+    ).to.deep.equal([]);
+  });
+
   it("reads a patient: path placeholder filled, signature accepted, payload and msg.legacy set", async () => {
     await load([{ id: "get" }]);
     const health = healthEvents();
