@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { FhirClient, FhirError, plainHttpWarnings, type FhirServerConfig } from "../../../lib/fhir";
-import { checkDiscoveredTokenUrl } from "../../../lib/fhir/config";
+import { FhirClient, FhirError, plainHttpWarnings, type FhirServerConfig } from "../../lib/fhir";
+import { checkDiscoveredTokenUrl } from "../../lib/fhir/config";
 
 /**
  * What a hostile or careless server cannot make the FHIR client do: send the client's secret to a
