@@ -29,6 +29,8 @@ const PEAK_RSS_BUDGET_MB = 300;
 /** What the attacks may add to the runtime's RSS at rest (Node-RED 5 on Node 22 starts ~25 MB larger). */
 const PEAK_GROWTH_BUDGET_MB = 180;
 let baselineMb = 0;
+/** Connections of the 200 x 4 MiB attack that were refused, by the budget or the connection limit. */
+let refusedTotal = 0;
 const ADMIN_BOUND_MS = 10_000;
 const run = promisify(execFile);
 const PROBE = `
@@ -413,8 +415,10 @@ describe("adversarial: mllp-in on its default limits in a real runtime", functio
       expect(a.controlId).to.match(/^BIG-\d+$/);
       expect(a.text).to.match(/byte budget \(64 MiB\).*resend later/);
     }
-    // the ones closed without an answer were over maxConnections
-    expect(peers.length - holding.length - answered.length).to.be.at.least(90);
+    // The rest were closed without an answer, over maxConnections. How the 184 split between the
+    // two refusals depends on when the runtime accepts what the kernel has queued (a connection
+    // destroyed for the budget frees a slot for one still waiting): every one is refused either way.
+    refusedTotal = peers.length - holding.length;
     await adminRequest("with the budget held");
     for (const p of peers) p.destroy();
   });
@@ -433,7 +437,7 @@ describe("adversarial: mllp-in on its default limits in a real runtime", functio
       );
     expect(count("adv-auto", "frame_timeout")).to.equal(5);
     expect(count("adv-auto", "budget")).to.be.at.least(1);
-    expect(count("adv-auto", "connection_limit")).to.be.at.least(90);
+    expect(count("adv-auto", "connection_limit") + count("adv-auto", "budget")).to.be.at.least(refusedTotal);
     expect(count("adv-dedupe", "dedupe_conflict")).to.equal(1);
     await adminRequest("after the attacks");
     const { hwmMb } = memory();
