@@ -28,7 +28,7 @@ const TAB = "adv-mllp";
  * What the attacks may add to the runtime's RSS at rest (about 134 MB on Node-RED 4.1 and
  * Node 20, 160 MB on Node-RED 5 and Node 22): the 64 MiB of frames the budget lets the listeners
  * hold, the refused frames the garbage collector has not reclaimed yet (V8 collects buffers
- * about every 64 MB of them), and heap growth. Measured: 82-141 MB on Node 20, 82-207 MB on
+ * about every 64 MB of them), and heap growth. Measured: 81-143 MB on Node 20, 82-207 MB on
  * Node 22; before the limits, 1,036 MB, and more with every connection.
  */
 const ATTACK_RSS_BUDGET_MB = 256;
