@@ -139,8 +139,11 @@ export class MllpDecoder {
       this.events.oversize?.(Buffer.from(head), this.size);
       return;
     }
-    // Copy: the socket may reuse its read buffer.
-    this.chunks.push(Buffer.from(data.subarray(from, to)));
+    // A socket hands each read over in a buffer of its own: most of one is kept as it is (no
+    // second copy of a large frame), a small part is copied so as not to hold the whole read.
+    // What is held is then at most twice what heldBytes says.
+    const part = data.subarray(from, to);
+    this.chunks.push(len * 2 >= data.buffer.byteLength ? part : Buffer.from(part));
     this.size += len;
   }
 

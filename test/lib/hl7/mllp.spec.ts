@@ -155,4 +155,24 @@ describe("lib/hl7 MLLP framing", () => {
     expect(frames).to.deep.equal([]);
     expect(decoder.frames).to.equal(0);
   });
+
+  it("keeps most of a read as it is and copies a small part, so that it holds at most twice what it counts", () => {
+    const kept: Buffer[] = [];
+    const d = new MllpDecoder({ frame: (b) => kept.push(b) });
+    // Buffers of their own, as a socket's reads are (small Buffer.from()s share a pool).
+    const own = (text: string): Buffer => {
+      const b = Buffer.alloc(Buffer.byteLength(text));
+      b.write(text);
+      return b;
+    };
+    const whole = own(`\u000b${"A".repeat(998)}\u001c\r`);
+    d.push(whole);
+    expect(kept[0].buffer).to.equal(whole.buffer); // most of the read: no copy
+    const tail = own(`${"x".repeat(990)}\u000bMSH|1`);
+    d.push(tail);
+    d.push(own("\u001c\r"));
+    expect(kept[1].toString()).to.equal("MSH|1");
+    expect(kept[1].buffer).to.not.equal(tail.buffer); // a small part of the read: copied
+    expect(d.discarded).to.equal(990);
+  });
 });
