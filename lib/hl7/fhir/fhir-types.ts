@@ -151,6 +151,14 @@ export interface Appointment extends Resource {
   participant: AppointmentParticipant[];
 }
 
+export interface Account extends Resource {
+  resourceType: "Account";
+  identifier?: Identifier[];
+  status: "active" | "inactive" | "entered-in-error" | "on-hold" | "unknown";
+  subject?: Reference[];
+  coverage?: { coverage: Reference; priority?: number }[];
+}
+
 export interface BundleEntry {
   fullUrl?: string;
   resource?: Resource;

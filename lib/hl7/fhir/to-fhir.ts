@@ -18,7 +18,6 @@ import type {
   Appointment,
   AppointmentParticipant,
   Bundle,
-  BundleEntry,
   CodeableConcept,
   Encounter,
   EncounterParticipant,
@@ -27,9 +26,9 @@ import type {
   Patient,
   Practitioner,
   Reference,
-  Resource,
 } from "./fhir-types";
-import { deterministicUuid, IdentifierSystems, tokenParam, type SystemOptions } from "./ids";
+import { BundleBuilder } from "./bundle";
+import { deterministicUuid, IdentifierSystems, type SystemOptions } from "./ids";
 import {
   ADMINISTRATIVE_SEX,
   DURATION_UNIT_MINUTES,
@@ -75,54 +74,6 @@ interface Group {
   pid: V2Segment;
   pv1?: V2Segment;
   mrg?: V2Segment;
-}
-
-class BundleBuilder {
-  private readonly refs: BundleEntry[] = [];
-  private readonly main: BundleEntry[] = [];
-  private readonly urls = new Set<string>();
-
-  /** A referenced resource created only if none has its identifier (POST + ifNoneExist). */
-  ensure(resource: Resource, identifier: Identifier): string {
-    const key = `${identifier.system}|${identifier.value}`;
-    const fullUrl = deterministicUuid(resource.resourceType, key);
-    if (!this.urls.has(fullUrl)) {
-      this.urls.add(fullUrl);
-      this.refs.push({
-        fullUrl,
-        resource,
-        request: {
-          method: "POST",
-          url: resource.resourceType,
-          ifNoneExist: `identifier=${tokenParam(identifier.system!, identifier.value!)}`,
-        },
-      });
-    }
-    return fullUrl;
-  }
-
-  /** A resource written by conditional update on its business identifier (PUT Type?identifier=). */
-  put(resource: Resource, identifier: Identifier, where: string): string {
-    const key = `${identifier.system}|${identifier.value}`;
-    const fullUrl = deterministicUuid(resource.resourceType, key);
-    if (this.urls.has(fullUrl)) {
-      throw convertError(where, `two ${resource.resourceType} entries share one identifier`);
-    }
-    this.urls.add(fullUrl);
-    this.main.push({
-      fullUrl,
-      resource,
-      request: {
-        method: "PUT",
-        url: `${resource.resourceType}?identifier=${tokenParam(identifier.system!, identifier.value!)}`,
-      },
-    });
-    return fullUrl;
-  }
-
-  bundle(): Bundle {
-    return { resourceType: "Bundle", type: "transaction", entry: [...this.refs, ...this.main] };
-  }
 }
 
 /** Converts ADT and SIU messages to idempotent FHIR transaction Bundles. */
