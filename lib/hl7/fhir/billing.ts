@@ -20,8 +20,7 @@ import {
   identifierType,
   type ConvertContext,
 } from "./datatypes";
-import type { CodeableConcept, Identifier, Patient, Reference } from "./fhir-types";
-import { deterministicUuid } from "./ids";
+import type { Account, CodeableConcept, Identifier, Patient, Reference, Resource } from "./fhir-types";
 import { codes } from "./tables";
 import { location, type V2Message, type V2Segment } from "./view";
 
@@ -109,8 +108,14 @@ function moneyAt(seg: V2Segment, field: number): Money | undefined {
   return m;
 }
 
+type OneShotHash = (algorithm: string, data: string, outputEncoding: "hex") => string;
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
+
+/** 32 hex digits of SHA-1 over the parts: derived keys are opaque, never the facts they come from. */
 function hash(parts: readonly string[]): string {
-  return crypto.createHash("sha1").update(parts.join("\u001f")).digest("hex").slice(0, 32);
+  const data = parts.join("\u001f");
+  const hex = oneShot ? oneShot("sha1", data, "hex") : crypto.createHash("sha1").update(data).digest("hex");
+  return hex.slice(0, 32);
 }
 
 /** The system of identifiers the sender assigns without naming an authority. */
@@ -118,8 +123,8 @@ function senderSystem(ctx: ConvertContext): string {
   return ctx.systems.system({ namespace: "", universalId: "", universalIdType: "" }, ctx.facility);
 }
 
-function url(type: string, key: Identifier): string {
-  return deterministicUuid(type, `${key.system}|${key.value}`);
+function keyOf(key: Identifier): string {
+  return `${key.system}|${key.value}`;
 }
 
 function codeKey(cc: CodeableConcept): string {
@@ -127,12 +132,26 @@ function codeKey(cc: CodeableConcept): string {
   return c ? `${c.system ?? ""}|${c.code ?? ""}` : `|${cc.text ?? ""}`;
 }
 
-/** Moves what a scratch builder holds into `out` as create-if-missing entries. */
-function ensureAll(scratch: BundleBuilder, out: BundleBuilder): void {
-  for (const e of scratch.bundle().entry ?? []) {
-    const r = e.resource!;
-    const key = (r.identifier as Identifier[] | undefined)?.[0];
-    if (key) out.ensure(r, key);
+/**
+ * The builder the ADT conversion writes the visit into from a billing message: what it would own
+ * (the Encounter) is only created when missing, as what it refers to.
+ */
+class EnsureOnly extends BundleBuilder {
+  /** fullUrl of the last resource of each type the ADT conversion meant to own. */
+  readonly owned = new Map<string, string>();
+
+  constructor(private readonly target: BundleBuilder) {
+    super();
+  }
+
+  override ensure(resource: Resource, identifier: Identifier): string {
+    return this.target.ensure(resource, identifier);
+  }
+
+  override put(resource: Resource, identifier: Identifier): string {
+    const fullUrl = this.target.ensure(resource, identifier);
+    this.owned.set(resource.resourceType, fullUrl);
+    return fullUrl;
   }
 }
 
@@ -162,6 +181,8 @@ function visits(segments: readonly V2Segment[]): Visit[] {
 interface Scope {
   patientUrl: string;
   encounterUrl?: string;
+  /** PID-18's Account, and its fullUrl once written. */
+  account?: { account: Account; key: Identifier };
   accountUrl?: string;
   /** Visit number, else account number, else patient identifier: the anchor of derived keys. */
   anchor: string;
@@ -179,7 +200,7 @@ export class BillingConverter {
     if (ft1s.length === 0) throw convertError("FT1", `${name} has no FT1 segment`);
     const scope = this.scope(visit, event, ctx, out);
     const coverages = this.coverages(visit, scope, ctx, out);
-    this.linkCoverages(visit, scope, coverages, ctx, out, "ensure");
+    this.linkCoverages(visit, scope, coverages, out, "ensure");
     const conditions = this.conditions(visit, scope, ctx, out);
     const sender = [msg.header.sendingApplication ?? "", ctx.facility];
     for (const ft1 of ft1s) this.charge(ft1, scope, conditions, sender, ctx, out);
@@ -309,9 +330,8 @@ export class BillingConverter {
         if (!acc) throw convertError(location(visit.pid, 18), `${name} needs the account number to purge`);
         acc.account.status = "inactive";
         // several patients may name one account: it is purged once, with the first as subject
-        const accountUrl = url("Account", acc.key);
-        if (!purged.has(accountUrl)) out.put(acc.account, acc.key, location(visit.pid, 18));
-        purged.add(accountUrl);
+        if (!purged.has(keyOf(acc.key))) out.put(acc.account, acc.key, location(visit.pid, 18));
+        purged.add(keyOf(acc.key));
         continue;
       }
       if (event === "P12" && !visit.segments.some((s) => s.name === "DG1" || s.name === "PR1")) {
@@ -323,9 +343,9 @@ export class BillingConverter {
       const scope = this.scope(visit, event, ctx, out);
       if (event === "P01") {
         const coverages = this.coverages(visit, scope, ctx, out);
-        this.linkCoverages(visit, scope, coverages, ctx, out, "put");
+        this.linkCoverages(visit, scope, coverages, out, "put");
       } else {
-        this.linkCoverages(visit, scope, [], ctx, out, "ensure");
+        this.linkCoverages(visit, scope, [], out, "ensure");
       }
       this.conditions(visit, scope, ctx, out);
       this.procedures(visit, scope, ctx, out);
@@ -342,17 +362,17 @@ export class BillingConverter {
     const scope: Scope = { patientUrl, anchor: `PID|${pkey.system}|${pkey.value}` };
     const acc = accountFrom(visit.pid, ctx, patientUrl);
     if (acc) {
-      scope.accountUrl = url("Account", acc.key);
-      scope.anchor = `PID-18|${acc.key.system}|${acc.key.value}`;
+      scope.account = acc;
+      scope.anchor = `PID-18|${keyOf(acc.key)}`;
     }
     if (visit.pv1) {
-      const scratch = new BundleBuilder();
-      this.host.encounter(visit.pv1, event, patientUrl, ctx, scratch);
-      ensureAll(scratch, out);
-      const vkey = cxToIdentifier(visit.pv1, ctx, 19);
-      if (vkey) {
-        scope.encounterUrl = url("Encounter", vkey);
-        scope.anchor = `PV1-19|${vkey.system}|${vkey.value}`;
+      const visitOnly = new EnsureOnly(out);
+      this.host.encounter(visit.pv1, event, patientUrl, ctx, visitOnly);
+      const encounterUrl = visitOnly.owned.get("Encounter");
+      const vkey = encounterUrl ? cxToIdentifier(visit.pv1, ctx, 19) : undefined;
+      if (encounterUrl && vkey) {
+        scope.encounterUrl = encounterUrl;
+        scope.anchor = `PV1-19|${keyOf(vkey)}`;
       }
     }
     return scope;
@@ -363,22 +383,24 @@ export class BillingConverter {
     visit: Visit,
     scope: Scope,
     coverages: string[],
-    ctx: ConvertContext,
     out: BundleBuilder,
     mode: "ensure" | "put",
   ): void {
-    const acc = accountFrom(visit.pid, ctx, scope.patientUrl);
+    const acc = scope.account;
     if (!acc) return;
     if (coverages.length) {
       acc.account.coverage = coverages.map((reference, i) => ({ coverage: { reference }, priority: i + 1 }));
     }
-    if (mode === "put") out.put(acc.account, acc.key, location(visit.pid, 18));
-    else out.ensure(acc.account, acc.key);
+    scope.accountUrl =
+      mode === "put"
+        ? out.put(acc.account, acc.key, location(visit.pid, 18))
+        : out.ensure(acc.account, acc.key);
   }
 
   /** IN1 -> Coverage (segment map IN1[Coverage]), in IN1 order. */
   private coverages(visit: Visit, scope: Scope, ctx: ConvertContext, out: BundleBuilder): string[] {
     const urls: string[] = [];
+    const seen = new Set<string>();
     for (const in1 of visit.segments.filter((s) => s.name === "IN1")) {
       const payorId = cxToIdentifier(in1, ctx, 3);
       const payorName = in1.get(4, 1);
@@ -462,10 +484,9 @@ export class BillingConverter {
       if (classes.length) cov.class = classes;
       const setId = in1.get(1).trim();
       if (/^\d+$/.test(setId) && Number(setId) > 0) cov.order = Number(setId);
-      const fullUrl = url("Coverage", key);
-      if (!urls.includes(fullUrl)) {
-        out.put(cov, key, location(in1, 36));
-        urls.push(fullUrl);
+      if (!seen.has(keyOf(key))) {
+        seen.add(keyOf(key));
+        urls.push(out.put(cov, key, location(in1, 36)));
       }
     }
     return urls;
@@ -479,6 +500,7 @@ export class BillingConverter {
     out: BundleBuilder,
   ): Array<{ code: CodeableConcept; url: string }> {
     const found: Array<{ code: CodeableConcept; url: string }> = [];
+    const seen = new Set<string>();
     for (const dg1 of visit.segments.filter((s) => s.name === "DG1")) {
       const text = dg1.get(4).trim();
       const code = cweAt(dg1, 3) ?? (text ? { text } : undefined);
@@ -488,8 +510,8 @@ export class BillingConverter {
         system: senderSystem(ctx),
         value: `DG1-${hash([scope.anchor, codeKey(code)])}`,
       };
-      const fullUrl = url("Condition", key);
-      if (found.some((f) => f.url === fullUrl)) continue;
+      if (seen.has(keyOf(key))) continue;
+      seen.add(keyOf(key));
       const cond: Condition = {
         resourceType: "Condition",
         identifier: [key],
@@ -514,8 +536,7 @@ export class BillingConverter {
       if (recorded) cond.recordedDate = recorded;
       const asserter = this.host.practitionerRef(dg1, 16, 0, ctx, out);
       if (asserter) cond.asserter = asserter;
-      out.put(cond, key, location(dg1, explicit ? 20 : 3));
-      found.push({ code, url: fullUrl });
+      found.push({ code, url: out.put(cond, key, location(dg1, explicit ? 20 : 3)) });
     }
     return found;
   }
@@ -532,9 +553,8 @@ export class BillingConverter {
         system: senderSystem(ctx),
         value: `PR1-${hash([scope.anchor, codeKey(code), performed ?? ""])}`,
       };
-      const fullUrl = url("Procedure", key);
-      if (seen.has(fullUrl)) continue;
-      seen.add(fullUrl);
+      if (seen.has(keyOf(key))) continue;
+      seen.add(keyOf(key));
       const proc: Procedure = {
         resourceType: "Procedure",
         identifier: [key],
