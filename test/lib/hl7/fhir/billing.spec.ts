@@ -220,6 +220,22 @@ describe("lib/hl7/fhir ChargeItem -> DFT^P03", () => {
     expect(facts(first)).to.have.length(2);
   });
 
+  it("keeps a credit (FT1-6 CD), the unit cost and the ordering provider through FHIR -> DFT", () => {
+    const credit = msg(
+      MSH("DFT^P03"),
+      PID,
+      "FT1|1|TX9||20260105||CD|99213^Office visit^CPT|||1|-40&USD|40&USD|||||||||DR3^Cuddy^Lisa^^^^^^CLINIC",
+    );
+    const first = toFhir.toFhir(credit).bundle;
+    const item = only<ChargeItem>(first, "ChargeItem");
+    expect(item.performer?.[0].function?.coding?.[0].code).to.equal("OP");
+    const [out] = toHl7.toHl7(first);
+    const ft1 = out.text.split("\r").find((s) => s.startsWith("FT1|"));
+    expect(ft1).to.equal(
+      "FT1|1|TX9||20260105||CD|99213^Office visit^C4|||1|-40&USD|40&USD|||||||||DR3^Cuddy^Lisa^^^^^^CLINIC",
+    );
+  });
+
   it("takes a single ChargeItem whose subject is named by identifier, and a list", () => {
     const item: ChargeItem = {
       resourceType: "ChargeItem",
