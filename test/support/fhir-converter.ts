@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { messageFromPayload } from "../../lib/hl7/fhir";
 
 /**
  * Microsoft FHIR-Converter's HL7 v2 samples and expected bundles (test/fixtures/fhir-converter, MIT,
@@ -310,3 +311,48 @@ export function adtSiuDifferences(sample: string, reference: Json, held: Held[])
   }
   return out;
 }
+
+/** The text of a PID field's repetitions (component `component`), for the by-design rules. */
+function pidValues(sample: string, fields: number[], component = 1): Set<string> {
+  const pid = messageFromPayload(sampleText(sample)).segments.find((s) => s.name === "PID");
+  const out = new Set<string>();
+  if (!pid) return out;
+  for (const f of fields) for (let r = 0; r < pid.reps(f); r++) out.add(pid.get(f, component, 1, r));
+  return out;
+}
+
+const split = (list: string): string[] => (list === "" ? [] : list.split("; "));
+const valueOf = (fact: string): string => fact.replace(/ \([^)]*\)$/, "");
+
+/** The ADT and SIU differences from the reference that are there on purpose (docs/hl7-fhir.md has the same table). */
+export const ADT_SIU_BY_DESIGN: ByDesign[] = [
+  {
+    id: "identifiers-beyond-pid-2-3-4",
+    fact: "Patient.identifier",
+    reason:
+      "FHIR-Converter also makes Patient identifiers of PID-19 (SSN), PID-20 (driver's licence) and, when the " +
+      "guarantor (GT1) or insured (IN1/IN2) is the patient, of their identifiers. The pack takes a Patient's " +
+      "identifiers from PID-3, PID-2 and PID-4 only: SSN and licence belong in PID-3 with their type " +
+      "(PID-19/20 are kept for backward compatibility only), and guarantor and insured are roles of their own.",
+    matches: (d) => {
+      const pid = pidValues(d.sample, [2, 3, 4]);
+      return d.pack === "" && split(d.reference).every((f) => !pid.has(valueOf(f)));
+    },
+  },
+  {
+    id: "names-beyond-pid-5",
+    fact: "Patient.name",
+    reason:
+      "FHIR-Converter adds PID-9 alias names, the names of a guarantor (GT1-3) or insured (IN2) who is the " +
+      "patient, and XPN-15 (called by) as one more given name. The pack writes PID-5 (XPN-1 to XPN-7 and the " +
+      "validity period) and leaves aliases and nicknames out, as docs/hl7-fhir.md lists.",
+    matches: (d) => {
+      const families = pidValues(d.sample, [5]);
+      const extra = split(d.pack);
+      const missing = split(d.reference);
+      const calledBy = (p: string): boolean => missing.some((r) => r.startsWith(`${p} `));
+      const others = missing.filter((r) => !extra.some((p) => r.startsWith(`${p} `)));
+      return extra.every(calledBy) && others.every((r) => !families.has(r.split(",")[0].split("&")[0]));
+    },
+  },
+];

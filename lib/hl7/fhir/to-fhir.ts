@@ -241,8 +241,9 @@ export class V2ToFhir {
           priors.push(pickKey(ids));
         }
         addOld(patient, priors);
-        // found by the prior identifier, which it keeps (use old): a resend finds the same Patient
-        out.put(patient, priors[0], location(mrgs[0], 1));
+        // found by the prior identifier (kept, use old) or the new one: a resend finds the same Patient,
+        // and a Patient with each would be two patients (412 multiple matches: a merge, not a change)
+        out.put(patient, priors[0], location(mrgs[0], 1), sameId(priors[0], key) ? [] : [key]);
         return;
       }
       case "change-alternate-id": {
@@ -391,10 +392,9 @@ export class V2ToFhir {
     const current = accountFrom(pid, ctx, patientUrl);
     if (!current && numberRequired) throw convertError(location(pid, 18), "no patient account number");
     const account = current?.account ?? prior.account;
-    if (current && !sameId(current.key, prior.key)) {
-      account.identifier = [current.key, { ...prior.key, use: "old" }];
-    }
-    out.put(account, prior.key, location(mrg, 3));
+    const changed = current !== undefined && !sameId(current.key, prior.key);
+    if (changed) account.identifier = [current.key, { ...prior.key, use: "old" }];
+    out.put(account, prior.key, location(mrg, 3), changed ? [current.key] : []);
   }
 
   /**
@@ -442,9 +442,10 @@ export class V2ToFhir {
       out.put(merged, prior, location(mrg, 5));
       return;
     }
-    // found by the prior visit number, which it keeps (use old): a resend finds the same Encounter
-    if (!sameId(prior, visit)) enc.identifier!.push({ ...prior, use: "old" });
-    out.put(enc, prior, location(mrg, 5));
+    // found by the prior visit number (kept, use old) or the new one: a resend finds the same Encounter
+    const changed = !sameId(prior, visit);
+    if (changed) enc.identifier!.push({ ...prior, use: "old" });
+    out.put(enc, prior, location(mrg, 5), changed ? [visit] : []);
   }
 
   /** A24 links two patients (`seealso` both ways); A37 writes them again without the link. */

@@ -42,7 +42,9 @@ function entries(bundle: Bundle, type: string): BundleEntry[] {
 type WithIds = Resource & { identifier?: Identifier[] };
 
 function byValue(bundle: Bundle, type: string, value: string): { entry: BundleEntry; r: WithIds } {
-  const hit = entries(bundle, type).find((e) => (e.request?.url ?? "").endsWith(`%7C${value}`));
+  const hit = entries(bundle, type).find((e) =>
+    (e.request?.url ?? "").split("identifier=")[1]?.split(",")[0].endsWith(`%7C${value}`),
+  );
   if (!hit) throw new Error(`no ${type} entry found by ${value}`);
   return { entry: hit, r: hit.resource as WithIds };
 }
@@ -228,10 +230,25 @@ describe("hl7-fhir to-fhir: ADT merge, move, change and link events", () => {
       expect(convert(text).bundle, event).to.deep.equal(first);
       for (const e of first.entry ?? []) {
         if (e.request?.method !== "PUT") continue;
-        const searched = decodeURIComponent(e.request.url.split("identifier=")[1]);
+        const searched = e.request.url
+          .split("identifier=")[1]
+          .split(",")
+          .map((t) => decodeURIComponent(t));
         const kept = ((e.resource as WithIds).identifier ?? []).map((i) => `${i.system}|${i.value}`);
-        expect(kept, `${event} ${e.request.url}`).to.include(searched);
+        expect(kept, `${event} ${e.request.url}`).to.include.members(searched);
       }
+    }
+  });
+
+  it("a change is found by the prior or the new identifier, so a Patient already renumbered is updated, not doubled", () => {
+    const patient = byValue(convert(message("A47", PID, "MRG|MRN0^^^CLINIC^MR")).bundle, "Patient", "MRN0");
+    expect(patient.entry.request?.url).to.equal(
+      `Patient?identifier=${encodeURIComponent(`${SYS}|MRN0`)},${encodeURIComponent(`${SYS}|MRN1`)}`,
+    );
+    for (const event of ["A45", "A49", "A50"]) {
+      const { bundle } = convert(message(event, PID, MRG_ALL, pv1()));
+      const changed = (bundle.entry ?? []).filter((e) => e.request?.url.includes(","));
+      expect(changed, event).to.have.length(1);
     }
   });
 

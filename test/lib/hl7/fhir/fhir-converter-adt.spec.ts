@@ -1,6 +1,7 @@
 import { expect } from "chai";
-import { createConverter, messageFromPayload } from "../../../../lib/hl7/fhir";
+import { createConverter } from "../../../../lib/hl7/fhir";
 import {
+  ADT_SIU_BY_DESIGN,
   adtSiuDifferences,
   encounterFacts,
   expectedBundle,
@@ -12,7 +13,6 @@ import {
   sampleText,
   samples,
   unexplained,
-  type ByDesign,
   type Difference,
   type Json,
 } from "../../../support/fhir-converter";
@@ -22,55 +22,14 @@ import {
  * fact, with the reference's expected bundle: patient identifiers (value and type code; systems
  * differ by design), names, birth date, gender; for merges, moves and changes the links, visit numbers,
  * Encounter status and account; for SIU the appointment identifiers, status, start and end. Every
- * difference must be one of BY_DESIGN (the same table is in docs/hl7-fhir.md), and every row of
+ * difference must be one of ADT_SIU_BY_DESIGN of
+ * test/support/fhir-converter.ts (the same table is in docs/hl7-fhir.md), and every row of
  * BY_DESIGN must still explain one.
  */
 
 const converter = createConverter({ direction: "to-fhir" });
 
-/** The text of a PID field's repetitions (component `component`), for the by-design rules. */
-function pidValues(sample: string, fields: number[], component = 1): Set<string> {
-  const pid = messageFromPayload(sampleText(sample)).segments.find((s) => s.name === "PID");
-  const out = new Set<string>();
-  if (!pid) return out;
-  for (const f of fields) for (let r = 0; r < pid.reps(f); r++) out.add(pid.get(f, component, 1, r));
-  return out;
-}
-
-const split = (list: string): string[] => (list === "" ? [] : list.split("; "));
-const valueOf = (fact: string): string => fact.replace(/ \([^)]*\)$/, "");
-
-export const BY_DESIGN: ByDesign[] = [
-  {
-    id: "identifiers-beyond-pid-2-3-4",
-    fact: "Patient.identifier",
-    reason:
-      "FHIR-Converter also makes Patient identifiers of PID-19 (SSN), PID-20 (driver's licence) and, when the " +
-      "guarantor (GT1) or insured (IN1/IN2) is the patient, of their identifiers. The pack takes a Patient's " +
-      "identifiers from PID-3, PID-2 and PID-4 only: SSN and licence belong in PID-3 with their type " +
-      "(PID-19/20 are kept for backward compatibility only), and guarantor and insured are roles of their own.",
-    matches: (d) => {
-      const pid = pidValues(d.sample, [2, 3, 4]);
-      return d.pack === "" && split(d.reference).every((f) => !pid.has(valueOf(f)));
-    },
-  },
-  {
-    id: "names-beyond-pid-5",
-    fact: "Patient.name",
-    reason:
-      "FHIR-Converter adds PID-9 alias names, the names of a guarantor (GT1-3) or insured (IN2) who is the " +
-      "patient, and XPN-15 (called by) as one more given name. The pack writes PID-5 (XPN-1 to XPN-7 and the " +
-      "validity period) and leaves aliases and nicknames out, as docs/hl7-fhir.md lists.",
-    matches: (d) => {
-      const families = pidValues(d.sample, [5]);
-      const extra = split(d.pack);
-      const missing = split(d.reference);
-      const calledBy = (p: string): boolean => missing.some((r) => r.startsWith(`${p} `));
-      const others = missing.filter((r) => !extra.some((p) => r.startsWith(`${p} `)));
-      return extra.every(calledBy) && others.every((r) => !families.has(r.split(",")[0].split("&")[0]));
-    },
-  },
-];
+const BY_DESIGN = ADT_SIU_BY_DESIGN;
 
 const ADT_SIU = samples(["ADT", "SIU"]);
 
