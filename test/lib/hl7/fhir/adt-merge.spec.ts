@@ -256,6 +256,11 @@ describe("hl7-fhir to-fhir: ADT merge, move, change and link events", () => {
     const cases: Array<[string, string, string]> = [
       ["A40", message("A40", PID), "PID#3"],
       ["A40", message("A40", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
+      ["A34", message("A34", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
+      ["A30", message("A30", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
+      ["A39", message("A39", PID), "PID#3"],
+      ["A40", message("A40", PID, "MRG|MRN1^^^CLINIC^MR"), "MRG-1"],
+      ["A45", message("A45", PID, "MRG|||||V0^^^CLINIC"), "MRG#4"],
       ["A47", message("A47", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
       ["A46", message("A46", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
       ["A43", message("A43", PID, "MRG||ALT0^^^CLINIC"), "MRG-1"],
