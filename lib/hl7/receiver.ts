@@ -132,8 +132,14 @@ export function checkAckConditions(h: Hl7Header): void {
   }
 }
 
-/** The application code for an outcome; `error` is invalid or failed by the error code. */
-export function outcomeCode(codes: OutcomeCodes, outcome: AckOutcome, errorCode?: string): AckCode {
+/** The code for an outcome, answering `h`; `error` is invalid or failed by the error code. */
+export function outcomeCode(
+  codes: OutcomeCodes,
+  outcome: AckOutcome,
+  h: Hl7Header,
+  errorCode?: string,
+): AckCode {
+  if (outcome === "accepted") return isEnhanced(h) ? "CA" : "AA";
   if (outcome === "error") return isRetryable(errorCode) ? codes.failed : codes.invalid;
   return codes[outcome];
 }
@@ -837,8 +843,24 @@ class Connection implements ReplyTarget {
     return { code, ack };
   }
 
+  /** The message a reply is for: the one with the flow, or a committed one awaiting its application ACK. */
+  private target(req: ReplyRequest): InFlight | Committed | undefined {
+    const f = this.inFlight;
+    if (
+      f !== undefined &&
+      (req.seq !== undefined
+        ? req.seq === f.seq
+        : req.controlId !== undefined && req.controlId === f.header.controlId)
+    )
+      return f;
+    return req.seq !== undefined
+      ? this.awaiting.get(req.seq)
+      : [...this.awaiting.values()].find((a) => a.header.controlId === req.controlId);
+  }
+
   reply(req: ReplyRequest): Promise<ReplyResult> {
     let code: AckCode;
+    const target = this.target(req);
     if (req.code !== undefined) {
       if (!isAckCode(req.code)) {
         return Promise.reject(
@@ -847,7 +869,9 @@ class Connection implements ReplyTarget {
       }
       code = req.code;
     } else if (isAckOutcome(req.outcome)) {
-      code = outcomeCode(this.r.outcomeCodes, req.outcome, req.applicationErrorCode);
+      // Answering nothing (no such message): any code will do, the errors below say why.
+      const h = target?.header ?? unknownHeader();
+      code = outcomeCode(this.r.outcomeCodes, req.outcome, h, req.applicationErrorCode);
     } else {
       return Promise.reject(
         new PackError(
@@ -856,17 +880,9 @@ class Connection implements ReplyTarget {
         ),
       );
     }
-    const f = this.inFlight;
-    const matches =
-      f !== undefined &&
-      (req.seq !== undefined
-        ? req.seq === f.seq
-        : req.controlId !== undefined && req.controlId === f.header.controlId);
-    if (!f || !matches) {
-      const c =
-        req.seq !== undefined
-          ? this.awaiting.get(req.seq)
-          : [...this.awaiting.values()].find((a) => a.header.controlId === req.controlId);
+    const f = target && "started" in target ? target : undefined;
+    if (!f) {
+      const c = target;
       if (c && !this.closed) {
         const opts: AckOptions = {
           text: req.text,

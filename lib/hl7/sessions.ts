@@ -6,10 +6,12 @@ import type { AckCode, AckOptions } from "./ack";
  * listener answers with the code configured for it (`mllp-in`'s per-outcome codes).
  * `error` is `invalid` or `failed` by the error's code (`applicationErrorCode`): a code of
  * an error that another try would meet again (HL7_*, MAP_*, *_BAD_INPUT, HTTP 4xx ...) is
- * `invalid`, any other `failed`.
+ * `invalid`, any other `failed`. `accepted` (the message is stored, e.g. at a durable-queue's
+ * first output) is CA in enhanced mode, so that the application ACK can follow, and AA in
+ * original mode, which has no other ACK.
  */
-export type AckOutcome = "filtered" | "invalid" | "failed" | "error";
-export const ACK_OUTCOMES: readonly AckOutcome[] = ["filtered", "invalid", "failed", "error"];
+export type AckOutcome = "filtered" | "invalid" | "failed" | "error" | "accepted";
+export const ACK_OUTCOMES: readonly AckOutcome[] = ["filtered", "invalid", "failed", "error", "accepted"];
 
 export function isAckOutcome(v: unknown): v is AckOutcome {
   return typeof v === "string" && (ACK_OUTCOMES as readonly string[]).includes(v);

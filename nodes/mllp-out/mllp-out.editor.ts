@@ -50,9 +50,20 @@
       ackCode: {
         value: "AA",
         validate: (v: string) =>
-          ["AA", "AE", "AR", "CA", "CE", "CR", "filtered", "invalid", "failed", "error", "msg"].includes(
-            String(v ?? ""),
-          ),
+          [
+            "AA",
+            "AE",
+            "AR",
+            "CA",
+            "CE",
+            "CR",
+            "accepted",
+            "filtered",
+            "invalid",
+            "failed",
+            "error",
+            "msg",
+          ].includes(String(v ?? "")),
       },
       integration: { value: "hl7" },
     },

@@ -207,9 +207,14 @@ describe("HL7 ACK modes: enhanced mode, stored ACKs, per-outcome codes (mllp-in,
 
     it("sends the application ACK for a msg that kept only msg.hl7 (a durable-queue delivery)", async () => {
       const p = await peer(await load({ ack: "flow" }));
+      // "accepted" (a durable-queue's first output): AA in original mode, which has no other ACK
+      const orig = await deliver(p, adt("Q-0"));
+      expect(orig.hl7).to.not.have.any.keys("session", "acceptAckType", "applicationAckType");
+      expect((await reply(orig, "accepted")).hl7.ackCode).to.equal("AA");
       const m = await deliver(p, adt("Q-1", "AL", "AL"));
       expect(m.hl7.session).to.deep.equal({ id: m._session.id, seq: m._session.seq });
-      await reply(m, "CA");
+      // and CA in enhanced mode, so that the application ACK can follow
+      expect((await reply(m, "accepted")).hl7.ackCode).to.equal("CA");
       // The next message of the connection is with the flow while Q-1 waits for its delivery.
       const next = await deliver(p, adt("Q-2", "AL", "AL"));
       await reply(next, "CA");
@@ -218,8 +223,8 @@ describe("HL7 ACK modes: enhanced mode, stored ACKs, per-outcome codes (mllp-in,
       expect(done.hl7.ackCode).to.equal("AA");
       await reply({ payload: next.payload, hl7: next.hl7 }, "error", { error: { code: "HL7_CONVERT" } });
       expect(summary(await acksUntil(p, "Q-2")).slice(-1)).to.deep.equal(["AE Q-2"]);
-      expect(summary(p.acks)).to.deep.equal(["CA Q-1", "CA Q-2", "AA Q-1", "AE Q-2"]);
-      expect(field(p.acks[3], "ERR", 5)).to.equal("HL7_CONVERT");
+      expect(summary(p.acks)).to.deep.equal(["AA Q-0", "CA Q-1", "CA Q-2", "AA Q-1", "AE Q-2"]);
+      expect(field(p.acks[4], "ERR", 5)).to.equal("HL7_CONVERT");
     });
 
     it("refuses a commit code after the commit, and an unknown MSH-15/MSH-16 value, with coded errors", async () => {
