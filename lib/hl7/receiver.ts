@@ -12,9 +12,9 @@
  *   sees) and the message is forwarded; an `mllp-out` in reply mode answers. One message per
  *   connection is with the flow at a time, so messages of one connection are stored in the
  *   order they were sent; later frames wait (the socket is paused when many wait). When the
- *   flow does not answer within `replyTimeoutMs`, the listener answers AE itself (ERR 207) and
- *   goes on; a reply that comes later fails with MLLP_REPLY_TIMEOUT but still counts for
- *   de-duplication.
+ *   flow does not answer within `replyTimeoutMs`, the listener answers itself with the failed
+ *   code (AE by default; ERR 207) and goes on; a reply that comes later fails with
+ *   MLLP_REPLY_TIMEOUT but still counts for de-duplication.
  * - `none`: no answer; messages are forwarded in order.
  *
  * Enhanced mode (HL7 v2.5.1 2.9.3), when MSH-15 or MSH-16 is not empty (each counts as AL
