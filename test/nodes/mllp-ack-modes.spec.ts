@@ -9,6 +9,7 @@ import {
   type Hl7Header,
   MllpClient,
   MllpDecoder,
+  mllpSessions,
   parseHeader,
   readAck,
 } from "../../lib/hl7";
@@ -236,6 +237,17 @@ describe("HL7 ACK modes: enhanced mode, stored ACKs, per-outcome codes (mllp-in,
       const [e] = await caught;
       expect(e.error.code).to.equal("MLLP_NO_SESSION");
       expect(e.error.message).to.contain("already committed");
+      // msg.hl7.session that names no connection; a reply with neither code nor outcome
+      const lost = receive("caught");
+      helper
+        .getNode("reply")
+        .receive({ payload: m.payload, hl7: { ...m.hl7, session: { id: 42 } }, ackCode: "AA" });
+      expect((await lost)[0].error.code).to.equal("MLLP_NO_SESSION");
+      const none = await mllpSessions.reply(m._session, {}).then(
+        () => undefined,
+        (err: { code?: string }) => err.code,
+      );
+      expect(none).to.equal("HL7_BAD_INPUT");
       for (const [id, a, b, field15or16] of [
         ["X-15", "XX", "AL", "15"],
         ["X-16", "AL", "YY", "16"],
