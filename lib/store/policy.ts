@@ -49,13 +49,14 @@ const PERMANENT_SUFFIXES = [
  * True when a failure with this code is worth another try. HTTP statuses in codes
  * (`FHIR_HTTP_503`, `LEGACY_HTTP_429`): 408, 425, 429 and 5xx retry, other 4xx do not. A code
  * the pack does not know (a user's function node threw) is retried: the attempts bound it, and a
- * dead letter from a transient fault would need an operator. A NAK (`MLLP_NAK`) is retried when
- * the receiver rejected the message (AR, CR: down, busy, not ready), not when it found an error in
- * it (AE, CE): that answer would come again.
+ * dead letter from a transient fault would need an operator. A NAK (`MLLP_NAK`) is retried unless
+ * the receiver refused the message for good (AR, CR), as the pack's own listeners answer a message
+ * that will never succeed; AE and CE (an error that may pass: the receiver could not store it) are
+ * retried, as are NAKs whose code was not read.
  */
 export function isRetryable(code: string | undefined, ackCode?: string): boolean {
   if (!code) return true;
-  if (code === "MLLP_NAK") return ackCode !== "AE" && ackCode !== "CE";
+  if (code === "MLLP_NAK") return ackCode !== "AR" && ackCode !== "CR";
   const http = /_HTTP_(\d{3})$/.exec(code);
   if (http) {
     const status = Number(http[1]);

@@ -28,6 +28,7 @@ export const HL7_SYSTEMS: Readonly<Record<string, string>> = Object.freeze({
 
 export type AdtEvent = "A01" | "A03" | "A04" | "A08";
 export type SiuEvent = "S12" | "S14" | "S15";
+export type DftEvent = "P03";
 
 export interface Hl7Parties {
   sendingApplication?: string;
@@ -180,8 +181,8 @@ export function siuMessage(event: SiuEvent, parts: VisitParts, options: MessageO
 }
 
 export interface GeneratedMessage {
-  type: "ADT" | "SIU";
-  event: AdtEvent | SiuEvent;
+  type: "ADT" | "SIU" | "DFT";
+  event: AdtEvent | SiuEvent | DftEvent;
   appointmentId: string;
   patientId: string;
   text: string;
@@ -221,6 +222,92 @@ export function messagesFromPms(
     add("ADT", "A01");
     add("ADT", "A08");
     if (appointment.status === "completed") add("ADT", "A03");
+  }
+  return out;
+}
+
+/** One line of a visit's bill: a CPT code, how many, and the total. */
+export interface VisitCharge {
+  /** FT1-2: unique per charge at the sender, so a resent DFT names the same charges. */
+  transactionId: string;
+  code: string;
+  description: string;
+  quantity: number;
+  /** FT1-11 extended amount: the line's total. */
+  amount: number;
+  currency: string;
+}
+
+/** What the EHR bills for a completed visit: an office visit by its length, and a lab draw when labs were the reason. */
+export function chargesForVisit(appointment: PmsAppointment): VisitCharge[] {
+  const [code, description, amount] =
+    appointment.duration <= 20
+      ? ["99212", "Office visit, established patient, 10-19 min", 75]
+      : appointment.duration <= 30
+        ? ["99213", "Office visit, established patient, 20-29 min", 110]
+        : ["99214", "Office visit, established patient, 30-39 min", 160];
+  const out: VisitCharge[] = [
+    { transactionId: `${appointment.id}-1`, code, description, quantity: 1, amount, currency: "USD" },
+  ];
+  if (/lab|diabetes/i.test(appointment.reason ?? "")) {
+    out.push({
+      transactionId: `${appointment.id}-2`,
+      code: "36415",
+      description: "Routine venipuncture",
+      quantity: 1,
+      amount: 15,
+      currency: "USD",
+    });
+  }
+  return out;
+}
+
+/**
+ * DFT^P03 (post detail financial transactions): the charges of a completed visit, as the EHR's
+ * interface engine sends them to the practice's billing: PID and PV1 as in the ADT story, one FT1
+ * per charge (FT1-2 transaction ID, FT1-4 service date, FT1-6 CG, FT1-7 CPT code, FT1-10
+ * quantity, FT1-11 extended amount, FT1-12 unit amount, FT1-20 performed by).
+ */
+export function dftMessage(parts: VisitParts, charges: VisitCharge[], options: MessageOptions = {}): string {
+  if (charges.length === 0) throw new RangeError("a DFT^P03 needs at least one charge");
+  const when = options.timestamp ?? new Date();
+  const { appointment: a, provider } = parts;
+  const served = v2DateTime(a.scheduledTime);
+  const ft1 = charges.map((c, i) => {
+    const f: string[] = ["FT1", String(i + 1), e(c.transactionId)];
+    f[4] = served;
+    f[5] = v2DateTime(when.toISOString());
+    f[6] = "CG";
+    f[7] = `${e(c.code)}^${e(c.description)}^C4`;
+    f[10] = String(c.quantity);
+    f[11] = `${c.amount.toFixed(2)}&${c.currency}`;
+    f[12] = `${(c.amount / c.quantity).toFixed(2)}&${c.currency}`;
+    f[20] = xcn(provider);
+    return Array.from(f, (v) => v ?? "").join("|");
+  });
+  return [
+    msh("DFT", "P03", "DFT_P03", { ...options, timestamp: when }),
+    `EVN|P03|${v2DateTime(when.toISOString())}`,
+    pid(parts.patient),
+    pv1("A03", a, provider),
+    ...ft1,
+  ].join("\r");
+}
+
+/** A DFT^P03 with the charges of each completed visit of the PMS, in the order of its visits. */
+export function dftFromPms(
+  data: PmsData,
+  options: MessageOptions & { appointments?: number } = {},
+): GeneratedMessage[] {
+  const { controlId: _one, appointments: count, ...common } = options;
+  const out: GeneratedMessage[] = [];
+  for (const appointment of data.appointments.slice(0, count ?? data.appointments.length)) {
+    if (appointment.status !== "completed") continue;
+    const patient = data.patients.find((p) => p.id === appointment.patientId);
+    const provider = data.providers.find((p) => p.id === appointment.providerId);
+    if (!patient || !provider) continue;
+    const text = dftMessage({ patient, appointment, provider }, chargesForVisit(appointment), common);
+    out.push({ type: "DFT", event: "P03", appointmentId: appointment.id, patientId: patient.id, text });
   }
   return out;
 }

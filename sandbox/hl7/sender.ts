@@ -2,12 +2,13 @@ import { parseHeader } from "../../lib/hl7/message";
 import { MllpClient } from "../../lib/hl7/client";
 import type { PackError } from "../../lib/errors";
 import { generatePmsData, type GenerateOptions, type PmsData } from "../pms/data";
-import { messagesFromPms, type MessageOptions } from "./messages";
+import { dftFromPms, messagesFromPms, type MessageOptions } from "./messages";
 
 /**
- * The sandbox's HL7 sender: an interface engine that sends ADT and SIU messages over MLLP,
+ * The sandbox's HL7 sender: an interface engine that sends ADT, SIU (or DFT) messages over MLLP,
  * one every `intervalMs`, and records each answer. By default its messages tell the story of
- * the seeded PMS visits (sandbox/hl7/messages.ts), over and over.
+ * the seeded PMS visits (sandbox/hl7/messages.ts), over and over; with `only: "DFT"`, the charges
+ * of the completed ones.
  */
 
 export interface Hl7SenderOptions {
@@ -25,8 +26,8 @@ export interface Hl7SenderOptions {
    * same patients and visits).
    */
   source?: () => PmsData;
-  /** Only this family of the default messages (ADT or SIU), e.g. one sender per listener port. */
-  only?: "ADT" | "SIU";
+  /** Only this family of the default messages (ADT or SIU), e.g. one sender per listener port; DFT: the charges of completed visits. */
+  only?: "ADT" | "SIU" | "DFT";
   /** MSH-3..6 of the default messages. */
   parties?: Omit<MessageOptions, "controlId" | "timestamp">;
   /** ACK wait per attempt (default 10000 ms) and resends after the first (default 3). */
@@ -64,9 +65,12 @@ export async function startHl7Sender(options: Hl7SenderOptions): Promise<Hl7Send
     (() => (seeded ??= generatePmsData({ seed: 1, patients: 20, appointments: 30, ...options.data })));
   const round = (): string[] =>
     options.messages ??
-    messagesFromPms(source(), { ...options.parties })
-      .filter((m) => !options.only || m.type === options.only)
-      .map((m) => m.text);
+    (options.only === "DFT"
+      ? dftFromPms(source(), { ...options.parties })
+      : messagesFromPms(source(), { ...options.parties }).filter(
+          (m) => !options.only || m.type === options.only,
+        )
+    ).map((m) => m.text);
   let messages = round();
   if (messages.length === 0 && (options.intervalMs ?? 5000) > 0) {
     throw new RangeError("the HL7 sender has no messages to send");

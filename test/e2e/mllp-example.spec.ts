@@ -7,7 +7,7 @@ import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtim
 
 /**
  * The shipped examples/mllp.json in a real Node-RED runtime (its two Catch nodes and the
- * admin API's inject endpoint need one): the listener answers AA after "store" and AE from
+ * admin API's inject endpoint need one): the listener answers AA after "store" and AR from
  * the Catch path, de-duplicates, and the sending half gets AA and MLLP_NAK.
  */
 
@@ -47,7 +47,7 @@ describe("examples/mllp.json in a real Node-RED runtime", function () {
     return n.id;
   };
 
-  it("answers AA after the store step, AE with ERR from the Catch path, and de-duplicates", async () => {
+  it("answers AA after the store step, AR with ERR from the Catch path (a message that will never parse), and de-duplicates", async () => {
     const peer = await RawPeer.connect(port, 10_000);
     try {
       const from = runtime.logs.length;
@@ -57,7 +57,7 @@ describe("examples/mllp.json in a real Node-RED runtime", function () {
       const acks = await peer.waitAcks(3);
       expect(acks.map((a) => [a.code, a.controlId])).to.deep.equal([
         ["AA", "EX-1"],
-        ["AE", "EX-2"],
+        ["AR", "EX-2"],
         ["AA", "EX-1"],
       ]);
       expect(acks[1].text).to.match(/HL7 parse error at segment 4/);

@@ -85,7 +85,7 @@ describe("pipeline fhir-to-hl7", function () {
   before(async function () {
     services = await startServices({ pms: false });
     receiver = await startHl7Receiver({
-      answer: (text) => (refuse.size && [...refuse].some((r) => text.includes(r)) ? "AE" : "AA"),
+      answer: (text) => (refuse.size && [...refuse].some((r) => text.includes(r)) ? "AR" : "AA"),
     });
     // Patients and Appointments as the PMS pipelines write them (the patient's reference resolved
     // by the EHR, its PMS identifier beside it), and, for the last one, by PMS identifier only
@@ -167,7 +167,7 @@ describe("pipeline fhir-to-hl7", function () {
     ]);
   });
 
-  it("keeps a message the downstream refuses (AE) as a dead letter and sends the next", async function () {
+  it("keeps a message the downstream refuses for good (AR) as a dead letter and sends the next", async function () {
     const [p1, p2] = data.patients.slice(0, 2);
     const all = services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<
       Stored & Patient
@@ -183,7 +183,7 @@ describe("pipeline fhir-to-hl7", function () {
     await receiver.waitFor(before + 2);
     refuse = new Set();
     expect(receiver.messages.slice(before).map((m) => [facts(m.text).pid, m.code])).to.deep.equal([
-      [p1.id, "AE"],
+      [p1.id, "AR"],
       [p2.id, "AA"],
     ]);
     const letters = await waitFor("the dead letter", async () => {

@@ -1,7 +1,15 @@
 import { expect } from "chai";
 import { createConverter } from "../../lib/hl7/fhir";
-import { parseHeader } from "../../lib/hl7/message";
-import { addMinutesIso, HL7_SYSTEMS, messagesFromPms, v2DateTime } from "../../sandbox/hl7/messages";
+import { parseHeader, parseHl7 } from "../../lib/hl7/message";
+import {
+  addMinutesIso,
+  chargesForVisit,
+  dftFromPms,
+  dftMessage,
+  HL7_SYSTEMS,
+  messagesFromPms,
+  v2DateTime,
+} from "../../sandbox/hl7/messages";
 import { startHl7Receiver } from "../../sandbox/hl7/receiver";
 import { startHl7Sender } from "../../sandbox/hl7/sender";
 import { generatePmsData } from "../../sandbox/pms/data";
@@ -77,6 +85,57 @@ describe("sandbox HL7 messages, sender and receiver", function () {
     }
   });
 
+  it("bills each completed visit once: a DFT^P03 with one FT1 per charge, on the PMS's ids", function () {
+    const bills = dftFromPms(data);
+    const completed = data.appointments.filter((a) => a.status === "completed");
+    expect(completed.length).to.be.above(0);
+    expect(bills.map((b) => b.appointmentId)).to.deep.equal(completed.map((a) => a.id));
+    let withLab = 0;
+    for (const bill of bills) {
+      const appt = completed.find((a) => a.id === bill.appointmentId)!;
+      const msg = parseHl7(bill.text);
+      expect([msg.header.type, msg.header.event, msg.header.structure]).to.deep.equal([
+        "DFT",
+        "P03",
+        "DFT_P03",
+      ]);
+      expect(msg.get("PID", 3)).to.equal(appt.patientId);
+      expect(msg.get("PV1", 19)).to.equal(appt.id);
+      const ft1 = msg.segments.filter((s) => s.name === "FT1");
+      const charges = chargesForVisit(appt);
+      if (charges.length > 1) withLab++;
+      expect(
+        ft1.map((s) => [
+          s.get(1),
+          s.get(2),
+          s.get(6),
+          s.get(7),
+          s.get(7, 3),
+          s.get(10),
+          s.get(11),
+          s.get(11, 1, 2),
+        ]),
+      ).to.deep.equal(
+        charges.map((c, i) => [
+          String(i + 1),
+          c.transactionId,
+          "CG",
+          c.code,
+          "C4",
+          String(c.quantity),
+          c.amount.toFixed(2),
+          "USD",
+        ]),
+      );
+      expect(ft1.every((s) => s.get(4) === v2DateTime(appt.scheduledTime))).to.equal(true);
+      expect(ft1.every((s) => s.get(20) === appt.providerId)).to.equal(true);
+    }
+    expect(withLab, "visits with a lab draw").to.be.above(0);
+    expect(new Set(bills.map((b) => parseHeader(b.text).controlId)).size).to.equal(bills.length);
+    const parts = { patient: data.patients[0], appointment: completed[0], provider: data.providers[0] };
+    expect(() => dftMessage(parts, [])).to.throw(RangeError, /at least one charge/);
+  });
+
   it("writes v2 times with their offset", function () {
     expect(v2DateTime("2025-01-06T09:30:00-05:00")).to.equal("20250106093000-0500");
     expect(v2DateTime("2025-01-06T14:30:00.000Z")).to.equal("20250106143000+0000");
@@ -144,6 +203,26 @@ describe("sandbox HL7 messages, sender and receiver", function () {
       await sender.stop();
       expect(receiver.messages[0].text).to.include(first);
       expect(receiver.messages.every((m) => m.header.type === "SIU")).to.equal(true);
+    } finally {
+      await sender.stop();
+      await receiver.stop();
+    }
+  });
+
+  it("sends the charges of completed visits when asked for DFT", async function () {
+    const receiver = await startHl7Receiver();
+    const sender = await startHl7Sender({
+      port: receiver.port,
+      intervalMs: 5,
+      only: "DFT",
+      data: { seed: 2 },
+    });
+    try {
+      await waitFor("three answers", () => sender.acks.filter((a) => a.code === "AA").length >= 3);
+      await sender.stop();
+      expect(new Set(receiver.messages.map((m) => `${m.header.type}^${m.header.event}`))).to.deep.equal(
+        new Set(["DFT^P03"]),
+      );
     } finally {
       await sender.stop();
       await receiver.stop();

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import type { Appointment, Patient, Practitioner } from "@medplum/fhirtypes";
+import type { PackError } from "../../lib/errors";
+import { MllpClient } from "../../lib/hl7";
 import { HL7_SYSTEMS, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
 import { freePort } from "../../sandbox/node-red";
@@ -32,14 +34,16 @@ describe("pipeline hl7-siu-to-fhir", function () {
   let services: Services;
   let rt: Runtime;
   let sender: Hl7Sender;
+  let queuePort: number;
 
   before(async function () {
     services = await startServices({ pms: false });
     const port = await freePort();
+    queuePort = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_SIU_PORT: String(port), HL7_SIU_QUEUE_PORT: String(await freePort()) },
+      env: { ...services.env, HL7_SIU_PORT: String(port), HL7_SIU_QUEUE_PORT: String(queuePort) },
     });
     sender = await startHl7Sender({ port, intervalMs: 0, retries: 5 });
   });
@@ -77,7 +81,7 @@ describe("pipeline hl7-siu-to-fhir", function () {
     expect(practitioners.size).to.equal(new Set(data.appointments.map((a) => a.providerId)).size);
   });
 
-  it("answers AR to an ADT message and AE to one that does not convert, writing nothing", async function () {
+  it("answers AR to an ADT message and to one that will never convert (AR: permanent), writing nothing", async function () {
     const count = () => allOf(services.fhir, "Appointment").length + allOf(services.fhir, "Encounter").length;
     const before = count();
     const fresh = messagesFromPms(data);
@@ -87,7 +91,7 @@ describe("pipeline hl7-siu-to-fhir", function () {
     const bad = s12.replace(/^TQ1\|1\|\|\|\|\|\|\d+[+-]\d{4}\|/m, "TQ1|1||||||20250230093000-0500|");
     expect(bad).to.not.equal(s12);
     const ae = await sender.send(bad);
-    expect([ae.code, ae.text]).to.deep.equal(["AE", "HL7_CONVERT"]);
+    expect([ae.code, ae.text]).to.deep.equal(["AR", "HL7_CONVERT"]);
     expect(count()).to.equal(before);
   });
 
@@ -101,5 +105,51 @@ describe("pipeline hl7-siu-to-fhir", function () {
     expect(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).has("appt-900001")).to.equal(false);
     expect((await sender.send(text)).code).to.equal("AA");
     expect(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).has("appt-900001")).to.equal(true);
+  });
+
+  it("on the queue path, gives an enhanced-mode sender CA once stored, then AA once the EHR has it, or AR for a dead letter", async function () {
+    const fresh = messagesFromPms(data).find((m) => m.type === "SIU")!;
+    const enhanced = (text: string, controlId: string): string => {
+      const segments = text.split("\r");
+      const msh = segments[0].split("|");
+      while (msh.length < 16) msh.push("");
+      msh[9] = controlId;
+      msh[14] = "AL"; // MSH-15: commit ACK always
+      msh[15] = "AL"; // MSH-16: application ACK always
+      return [msh.join("|"), ...segments.slice(1)].join("\r");
+    };
+    const text = enhanced(
+      fresh.text.replace(`${fresh.appointmentId}^PMSAPPT`, "appt-900003^PMSAPPT"),
+      "SENH0001",
+    );
+    const client = new MllpClient({
+      host: "127.0.0.1",
+      port: queuePort,
+      timeoutMs: 5000,
+      retries: 0,
+      queueSize: 10,
+      appAckTimeoutMs: 20000,
+    });
+    try {
+      const r = await client.send(text, "SENH0001", "AL");
+      expect([r.commit?.code, r.ack.code, r.ack.controlId]).to.deep.equal(["CA", "AA", "SENH0001"]);
+      expect(storedBy(services.fhir, "Appointment", APPOINTMENT_SYSTEM).has("appt-900003")).to.equal(true);
+      // An SIU without SCH does not convert: CA (stored), then AR once it is a dead letter.
+      const broken = enhanced(
+        text
+          .split("\r")
+          .filter((seg) => !seg.startsWith("SCH|"))
+          .join("\r"),
+        "SENH0002",
+      );
+      const err = await client.send(broken, "SENH0002", "AL").then(
+        () => undefined,
+        (e: unknown) => e as PackError,
+      );
+      expect(err?.code).to.equal("MLLP_NAK");
+      expect(err?.details).to.include({ code: "AR", commitCode: "CA" });
+    } finally {
+      await client.close();
+    }
   });
 });

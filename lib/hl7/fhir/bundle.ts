@@ -30,8 +30,12 @@ export class BundleBuilder {
     return fullUrl;
   }
 
-  /** A resource written by conditional update on its business identifier (PUT Type?identifier=). */
-  put(resource: Resource, identifier: Identifier, where: string): string {
+  /**
+   * A resource written by conditional update on its business identifier (PUT Type?identifier=).
+   * `or`: identifiers the resource may already be found by instead (a changed number's new value),
+   * searched together with it (`identifier=a,b`); the fullUrl stays that of `identifier`.
+   */
+  put(resource: Resource, identifier: Identifier, where: string, or: Identifier[] = []): string {
     const key = `${identifier.system}|${identifier.value}`;
     const fullUrl = deterministicUuid(resource.resourceType, key);
     if (this.urls.has(fullUrl)) {
@@ -43,7 +47,7 @@ export class BundleBuilder {
       resource,
       request: {
         method: "PUT",
-        url: `${resource.resourceType}?identifier=${tokenParam(identifier.system!, identifier.value!)}`,
+        url: `${resource.resourceType}?identifier=${[identifier, ...or].map((i) => tokenParam(i.system!, i.value!)).join(",")}`,
       },
     });
     return fullUrl;

@@ -15,6 +15,7 @@ import {
 } from "./datatypes";
 import { addMinutes, fhirInstant, parseV2DateTime, TimeZone, toFhirDate, toFhirDateTime } from "./datetime";
 import type {
+  Account,
   Appointment,
   AppointmentParticipant,
   Bundle,
@@ -27,11 +28,13 @@ import type {
   Practitioner,
   Reference,
 } from "./fhir-types";
+import { accountFrom } from "./account";
 import { BAR_EVENTS, BillingConverter, DFT_EVENTS } from "./billing";
 import { BundleBuilder } from "./bundle";
 import { deterministicUuid, IdentifierSystems, type SystemOptions } from "./ids";
 import {
   ADMINISTRATIVE_SEX,
+  codes,
   DURATION_UNIT_MINUTES,
   EVENT_ENCOUNTER_STATUS,
   FILLER_STATUS,
@@ -63,18 +66,67 @@ const ADT_EVENTS = new Set([
   "A38", "A52", "A53", "A54", "A55", "A60", "A61", "A62",
 ]); // prettier-ignore
 
-/** Patient merges: PID is the surviving record, MRG-1 the one merged into it. */
-const MERGE_EVENTS = new Set(["A34", "A40"]);
+/**
+ * The merge, move, change and link events, by what they act on. PID is the surviving (or target)
+ * record; MRG names the prior one: MRG-1 prior patient identifiers, MRG-2 prior alternate patient
+ * ID, MRG-3 prior account number, MRG-4 prior patient ID (before 2.7), MRG-5 prior visit number,
+ * MRG-6 prior alternate visit ID.
+ */
+type MergeKind =
+  | "merge-patient"
+  | "merge-patient-account"
+  | "merge-account"
+  | "merge-visit"
+  | "move-patient"
+  | "move-account"
+  | "move-visit"
+  | "change-patient-id"
+  | "change-alternate-id"
+  | "change-account"
+  | "change-visit"
+  | "change-alternate-visit"
+  | "link"
+  | "unlink";
+
+const MERGE_EVENTS: Readonly<Record<string, MergeKind>> = codes({
+  A24: "link",
+  A30: "merge-patient",
+  A34: "merge-patient",
+  A35: "merge-account",
+  A36: "merge-patient-account",
+  A37: "unlink",
+  A39: "merge-patient",
+  A40: "merge-patient",
+  A41: "merge-account",
+  A42: "merge-visit",
+  A43: "move-patient",
+  A44: "move-account",
+  A45: "move-visit",
+  A46: "change-patient-id",
+  A47: "change-patient-id",
+  A48: "change-alternate-id",
+  A49: "change-account",
+  A50: "change-visit",
+  A51: "change-alternate-visit",
+});
+
+/** Events whose MRG-3 prior account must be given (A41 may carry none: a warning, as FHIR-Converter's sample). */
+const ACCOUNT_REQUIRED = new Set(["A35", "A36"]);
 
 const SIU_EVENTS = new Set(Object.keys(SIU_EVENT_STATUS));
 
 /** Identifier types tried, in order, for the business key of a Patient. */
 const PATIENT_KEY_TYPES = ["MR", "PI", "PT", "PE"];
 
+/** A PID and what follows it up to the next PID: MRG/PV1 pairs (A45 and A50 may carry several). */
 interface Group {
   pid: V2Segment;
-  pv1?: V2Segment;
-  mrg?: V2Segment;
+  pairs: Array<{ mrg?: V2Segment; pv1?: V2Segment }>;
+}
+
+/** Resources one message writes more than once: an Account several PIDs name gains each as subject. */
+interface AdtState {
+  accounts: Map<string, Account>;
 }
 
 /** Converts ADT and SIU messages to idempotent FHIR transaction Bundles. */
@@ -104,7 +156,7 @@ export class V2ToFhir {
       warnings: [],
     };
     const out = new BundleBuilder();
-    if (type === "ADT" && (ADT_EVENTS.has(event) || MERGE_EVENTS.has(event))) {
+    if (type === "ADT" && (ADT_EVENTS.has(event) || MERGE_EVENTS[event] !== undefined)) {
       this.adt(msg, event, name, ctx, out);
     } else if (type === "SIU" && SIU_EVENTS.has(event)) {
       this.siu(msg, event, name, ctx, out);
@@ -115,8 +167,9 @@ export class V2ToFhir {
     } else {
       throw new PackError(
         "HL7_UNSUPPORTED",
-        `${name || "a message without MSH-9"} is not supported: hl7-fhir converts ADT (A01-A62 with PID, ` +
-          `merges A34/A40), SIU (S12-S17, S26), DFT (P03, P11) and BAR (P01, P02, P12) messages`,
+        `${name || "a message without MSH-9"} is not supported: hl7-fhir converts ADT (A01-A62 with PID: ` +
+          `registration, visit, merge, move, change and link events), SIU (S12-S17, S26), DFT (P03, P11) ` +
+          `and BAR (P01, P02, P12) messages`,
         { type, event },
       );
     }
@@ -128,51 +181,305 @@ export class V2ToFhir {
   private adt(msg: V2Message, event: string, name: string, ctx: ConvertContext, out: BundleBuilder): void {
     const groups = groupByPid(msg.segments);
     if (groups.length === 0) throw convertError("PID", `${name} has no PID segment`);
-    const merge = MERGE_EVENTS.has(event);
+    const kind = MERGE_EVENTS[event];
+    if (kind === "link" || kind === "unlink") {
+      this.link(groups, kind === "link", name, ctx, out);
+      return;
+    }
+    const state: AdtState = { accounts: new Map() };
     for (const g of groups) {
+      if (kind) {
+        this.mergeGroup(kind, event, name, g, ctx, out, state);
+        continue;
+      }
       const patient = this.patient(g.pid, ctx);
       if (event === "A29") patient.active = false;
-      const key = patientKey(patient, g.pid);
-      if (merge) {
-        if (!g.mrg) throw convertError(location(g.pid), `${name} has no MRG segment after this PID`);
-        this.merge(g.pid, g.mrg, patient, key, ctx, out);
-      } else {
+      const patientUrl = out.put(patient, patientKey(patient, g.pid), location(g.pid, 3));
+      const pv1 = g.pairs[0]?.pv1;
+      if (pv1) this.encounter(pv1, event, patientUrl, ctx, out);
+    }
+  }
+
+  /** One PID group of a merge, move or change event. */
+  private mergeGroup(
+    kind: MergeKind,
+    event: string,
+    name: string,
+    g: Group,
+    ctx: ConvertContext,
+    out: BundleBuilder,
+    state: AdtState,
+  ): void {
+    const mrgs = g.pairs.filter((p) => p.mrg).map((p) => p.mrg!);
+    if (mrgs.length === 0) throw convertError(location(g.pid), `${name} has no MRG segment after this PID`);
+    const patient = this.patient(g.pid, ctx);
+    const key = patientKey(patient, g.pid);
+    switch (kind) {
+      case "merge-patient":
+      case "merge-patient-account": {
+        const fields = event === "A30" || event === "A39" ? [1, 4] : [1];
+        const patientUrl = this.merge(g.pid, mrgs, patient, key, fields, ctx, out);
+        if (kind === "merge-patient-account")
+          this.mergeAccounts(g.pid, mrgs, patientUrl, true, ctx, out, state);
+        return;
+      }
+      case "merge-account": {
         const patientUrl = out.put(patient, key, location(g.pid, 3));
-        if (g.pv1) this.encounter(g.pv1, event, patientUrl, ctx, out);
+        this.mergeAccounts(g.pid, mrgs, patientUrl, ACCOUNT_REQUIRED.has(event), ctx, out, state);
+        return;
+      }
+      case "move-patient": {
+        // one level of identifiers: the moved ones are those PID-3 now lists for the target patient
+        for (const mrg of mrgs) {
+          if (cxList(mrg, ctx, 1).length === 0) {
+            throw convertError(location(mrg, 1), "no prior patient identifier");
+          }
+        }
+        out.put(patient, key, location(g.pid, 3));
+        return;
+      }
+      case "change-patient-id": {
+        const fields = event === "A46" ? [1, 4] : [1];
+        const priors: Identifier[] = [];
+        for (const mrg of mrgs) {
+          const ids = priorIds(mrg, ctx, fields);
+          if (ids.length === 0) throw convertError(location(mrg, 1), "no prior patient identifier");
+          priors.push(pickKey(ids));
+        }
+        addOld(patient, priors);
+        // found by the prior identifier (kept, use old) or the new one: a resend finds the same Patient,
+        // and a Patient with each would be two patients (412 multiple matches: a merge, not a change)
+        out.put(patient, priors[0], location(mrgs[0], 1), sameId(priors[0], key) ? [] : [key]);
+        return;
+      }
+      case "change-alternate-id": {
+        const priors: Identifier[] = [];
+        for (const mrg of mrgs) {
+          const ids = cxList(mrg, ctx, 2);
+          if (ids.length === 0) throw convertError(location(mrg, 2), "no prior alternate patient ID");
+          priors.push(...ids);
+        }
+        addOld(patient, priors);
+        out.put(patient, key, location(g.pid, 3));
+        return;
+      }
+      case "move-account":
+      case "change-account": {
+        const patientUrl = out.put(patient, key, location(g.pid, 3));
+        for (const mrg of mrgs)
+          this.changeAccount(g.pid, mrg, patientUrl, kind === "change-account", ctx, out);
+        return;
+      }
+      case "merge-visit":
+      case "move-visit":
+      case "change-visit":
+      case "change-alternate-visit": {
+        const patientUrl = out.put(patient, key, location(g.pid, 3));
+        const account = accountFrom(g.pid, ctx, patientUrl);
+        const accountRef = account ? { reference: out.ensure(account.account, account.key) } : undefined;
+        for (const p of g.pairs) {
+          if (!p.mrg) continue;
+          if (!p.pv1) throw convertError(location(p.mrg), `${name} has no PV1 segment after this MRG`);
+          this.changeVisit(kind, event, p.mrg, p.pv1, patientUrl, accountRef, ctx, out);
+        }
+        return;
       }
     }
   }
 
+  /** Patient merge: the surviving Patient `replaces` each merged one, which is inactive and `replaced-by` it. */
   private merge(
     pid: V2Segment,
-    mrg: V2Segment,
+    mrgs: V2Segment[],
     surviving: Patient,
     survivingKey: Identifier,
+    fields: number[],
+    ctx: ConvertContext,
+    out: BundleBuilder,
+  ): string {
+    const survivingUrl = deterministicUuid("Patient", `${survivingKey.system}|${survivingKey.value}`);
+    const merged: Array<{ patient: Patient; key: Identifier; where: string }> = [];
+    surviving.link = [];
+    for (const mrg of mrgs) {
+      const mergedIds = priorIds(mrg, ctx, fields);
+      if (mergedIds.length === 0) throw convertError(location(mrg, 1), "no identifier of the merged patient");
+      const patient: Patient = { resourceType: "Patient", identifier: mergedIds, active: false };
+      const priorNames = [];
+      for (let r = 0; r < mrg.reps(7); r++) {
+        const n = nameAt(mrg, 7, r, "XPN");
+        if (n) priorNames.push(n);
+      }
+      const names = priorNames.length ? priorNames : surviving.name;
+      if (names) patient.name = names;
+      if (surviving.gender) patient.gender = surviving.gender;
+      if (surviving.birthDate) patient.birthDate = surviving.birthDate;
+      const key = pickKey(mergedIds);
+      if (key.system === survivingKey.system && key.value === survivingKey.value) {
+        throw convertError(location(mrg, 1), "the merged patient has the surviving patient's identifier");
+      }
+      const mergedUrl = deterministicUuid("Patient", `${key.system}|${key.value}`);
+      surviving.link.push({ other: { reference: mergedUrl }, type: "replaces" });
+      patient.link = [{ other: { reference: survivingUrl }, type: "replaced-by" }];
+      merged.push({ patient, key, where: location(mrg, 1) });
+    }
+    out.put(surviving, survivingKey, location(pid, 3));
+    for (const m of merged) out.put(m.patient, m.key, m.where);
+    return survivingUrl;
+  }
+
+  /**
+   * Account merge: the surviving Account (PID-18) and each prior one (MRG-3), written inactive
+   * with `partOf` the surviving Account. Without `required`, a group with no MRG-3 merges nothing
+   * (a warning).
+   */
+  private mergeAccounts(
+    pid: V2Segment,
+    mrgs: V2Segment[],
+    patientUrl: string,
+    required: boolean,
+    ctx: ConvertContext,
+    out: BundleBuilder,
+    state: AdtState,
+  ): void {
+    const surviving = accountFrom(pid, ctx, patientUrl);
+    if (!surviving) throw convertError(location(pid, 18), "no patient account number");
+    const survivingUrl = this.putAccount(surviving.account, surviving.key, location(pid, 18), out, state);
+    for (const mrg of mrgs) {
+      const prior = accountFrom(mrg, ctx, patientUrl, 3);
+      if (!prior) {
+        if (required) throw convertError(location(mrg, 3), "no prior patient account number");
+        ctx.warnings.push(`${location(mrg, 3)}: no prior account number, so no account was merged`);
+        continue;
+      }
+      if (sameId(prior.key, surviving.key)) {
+        throw convertError(location(mrg, 3), "the prior account is the surviving account");
+      }
+      prior.account.status = "inactive";
+      prior.account.partOf = { reference: survivingUrl };
+      this.putAccount(prior.account, prior.key, location(mrg, 3), out, state);
+    }
+  }
+
+  /** An Account entry once per message; a second PID naming it is added to its subjects. */
+  private putAccount(
+    account: Account,
+    key: Identifier,
+    where: string,
+    out: BundleBuilder,
+    state: AdtState,
+  ): string {
+    const url = deterministicUuid("Account", `${key.system}|${key.value}`);
+    const known = state.accounts.get(url);
+    if (!known) {
+      state.accounts.set(url, account);
+      return out.put(account, key, where);
+    }
+    if (known.status !== account.status) throw convertError(where, "an account both merged and surviving");
+    for (const s of account.subject ?? []) {
+      if (!known.subject?.some((k) => k.reference === s.reference)) (known.subject ??= []).push(s);
+    }
+    return url;
+  }
+
+  /**
+   * Account move (A44) or number change (A49): the Account found by its prior number MRG-3 now has
+   * the patient of PID as subject and PID-18 as its number, keeping the prior one (use old).
+   */
+  private changeAccount(
+    pid: V2Segment,
+    mrg: V2Segment,
+    patientUrl: string,
+    numberRequired: boolean,
     ctx: ConvertContext,
     out: BundleBuilder,
   ): void {
-    const mergedIds = cxList(mrg, ctx, 1);
-    if (mergedIds.length === 0) throw convertError(location(mrg, 1), "no identifier of the merged patient");
-    const merged: Patient = { resourceType: "Patient", identifier: mergedIds, active: false };
-    const priorNames = [];
-    for (let r = 0; r < mrg.reps(7); r++) {
-      const n = nameAt(mrg, 7, r, "XPN");
-      if (n) priorNames.push(n);
+    const prior = accountFrom(mrg, ctx, patientUrl, 3);
+    if (!prior) throw convertError(location(mrg, 3), "no prior patient account number");
+    const current = accountFrom(pid, ctx, patientUrl);
+    if (!current && numberRequired) throw convertError(location(pid, 18), "no patient account number");
+    const account = current?.account ?? prior.account;
+    const changed = current !== undefined && !sameId(current.key, prior.key);
+    if (changed) account.identifier = [current.key, { ...prior.key, use: "old" }];
+    out.put(account, prior.key, location(mrg, 3), changed ? [current.key] : []);
+  }
+
+  /**
+   * Visit merge (A42), move (A45), number change (A50) and alternate ID change (A51): the
+   * Encounter of PV1, for the patient of PID.
+   */
+  private changeVisit(
+    kind: "merge-visit" | "move-visit" | "change-visit" | "change-alternate-visit",
+    event: string,
+    mrg: V2Segment,
+    pv1: V2Segment,
+    patientUrl: string,
+    account: Reference | undefined,
+    ctx: ConvertContext,
+    out: BundleBuilder,
+  ): void {
+    const built = this.encounterResource(pv1, event, patientUrl, ctx, out);
+    if (!built) throw convertError(location(pv1, 19), "no visit number");
+    const { enc, visit } = built;
+    if (account) enc.account = [account];
+    if (kind === "change-alternate-visit") {
+      const prior = cxToIdentifier(mrg, ctx, 6);
+      if (!prior) throw convertError(location(mrg, 6), "no prior alternate visit ID");
+      const alternate = cxToIdentifier(pv1, ctx, 50);
+      if (alternate && !sameId(alternate, visit)) enc.identifier!.push(alternate);
+      if (!enc.identifier!.some((i) => sameId(i, prior))) enc.identifier!.push({ ...prior, use: "old" });
+      out.put(enc, visit, location(pv1, 19));
+      return;
     }
-    const names = priorNames.length ? priorNames : surviving.name;
-    if (names) merged.name = names;
-    if (surviving.gender) merged.gender = surviving.gender;
-    if (surviving.birthDate) merged.birthDate = surviving.birthDate;
-    const mergedKey = pickKey(mergedIds);
-    if (mergedKey.system === survivingKey.system && mergedKey.value === survivingKey.value) {
-      throw convertError(location(mrg, 1), "the merged patient has the surviving patient's identifier");
+    const prior = cxToIdentifier(mrg, ctx, 5);
+    if (!prior) throw convertError(location(mrg, 5), "no prior visit number");
+    prior.type = identifierType("VN");
+    if (kind === "merge-visit") {
+      if (sameId(prior, visit))
+        throw convertError(location(mrg, 5), "the prior visit is the surviving visit");
+      const survivingUrl = out.put(enc, visit, location(pv1, 19));
+      const merged: Encounter = {
+        resourceType: "Encounter",
+        identifier: [prior],
+        status: "entered-in-error",
+        class: enc.class,
+        subject: { reference: patientUrl },
+        partOf: { reference: survivingUrl },
+      };
+      out.put(merged, prior, location(mrg, 5));
+      return;
     }
-    const survivingUrl = deterministicUuid("Patient", `${survivingKey.system}|${survivingKey.value}`);
-    const mergedUrl = deterministicUuid("Patient", `${mergedKey.system}|${mergedKey.value}`);
-    surviving.link = [{ other: { reference: mergedUrl }, type: "replaces" }];
-    merged.link = [{ other: { reference: survivingUrl }, type: "replaced-by" }];
-    out.put(surviving, survivingKey, location(pid, 3));
-    out.put(merged, mergedKey, location(mrg, 1));
+    // found by the prior visit number (kept, use old) or the new one: a resend finds the same Encounter
+    const changed = !sameId(prior, visit);
+    if (changed) enc.identifier!.push({ ...prior, use: "old" });
+    out.put(enc, prior, location(mrg, 5), changed ? [visit] : []);
+  }
+
+  /** A24 links two patients (`seealso` both ways); A37 writes them again without the link. */
+  private link(
+    groups: Group[],
+    linked: boolean,
+    name: string,
+    ctx: ConvertContext,
+    out: BundleBuilder,
+  ): void {
+    if (groups.length !== 2) {
+      throw convertError(
+        groups.length < 2 ? "PID" : location(groups[2].pid),
+        `${name} needs exactly two PID segments`,
+      );
+    }
+    const patients = groups.map((g) => {
+      const patient = this.patient(g.pid, ctx);
+      const key = patientKey(patient, g.pid);
+      return { patient, key, url: deterministicUuid("Patient", `${key.system}|${key.value}`) };
+    });
+    if (sameId(patients[0].key, patients[1].key)) {
+      throw convertError(location(groups[1].pid, 3), "both PID segments name the same patient");
+    }
+    patients.forEach((p, i) => {
+      if (linked) p.patient.link = [{ other: { reference: patients[1 - i].url }, type: "seealso" }];
+      out.put(p.patient, p.key, location(groups[i].pid, 3));
+    });
   }
 
   /** PID -> Patient (segment map PID[Patient]). */
@@ -261,13 +568,25 @@ export class V2ToFhir {
     ctx: ConvertContext,
     out: BundleBuilder,
   ): void {
+    const built = this.encounterResource(pv1, event, patientUrl, ctx, out);
+    if (built) out.put(built.enc, built.visit, location(pv1, 19));
+  }
+
+  /** The Encounter of a PV1 and its visit number (PV1-19); undefined without a visit number. */
+  private encounterResource(
+    pv1: V2Segment,
+    event: string,
+    patientUrl: string,
+    ctx: ConvertContext,
+    out: BundleBuilder,
+  ): { enc: Encounter; visit: Identifier } | undefined {
     const patientClass = pv1.get(2).toUpperCase();
     const visit = cxToIdentifier(pv1, ctx, 19);
     if (!visit) {
       if (patientClass !== "" && patientClass !== "N") {
         ctx.warnings.push(`${location(pv1, 19)}: no visit number, so no Encounter was written`);
       }
-      return;
+      return undefined;
     }
     visit.type = identifierType("VN");
     const enc: Encounter = {
@@ -314,7 +633,7 @@ export class V2ToFhir {
     }
     const place = this.locationRef(pv1, 3, ctx, out);
     if (place) enc.location = [{ location: place, status: patientClass === "P" ? "planned" : "active" }];
-    out.put(enc, visit, location(pv1, 19));
+    return { enc, visit };
   }
 
   /** XCN -> a Practitioner entry (ifNoneExist by identifier); name-only XCNs stay a display. */
@@ -518,12 +837,35 @@ function groupByPid(segments: readonly V2Segment[]): Group[] {
   let current: Group | undefined;
   for (const seg of segments) {
     if (seg.name === "PID") {
-      current = { pid: seg };
+      current = { pid: seg, pairs: [] };
       groups.push(current);
-    } else if (current && seg.name === "PV1" && !current.pv1) current.pv1 = seg;
-    else if (current && seg.name === "MRG" && !current.mrg) current.mrg = seg;
+    } else if (current && (seg.name === "MRG" || seg.name === "PV1")) {
+      const slot = seg.name === "MRG" ? "mrg" : "pv1";
+      const last = current.pairs[current.pairs.length - 1];
+      if (last && !last[slot]) last[slot] = seg;
+      else current.pairs.push({ [slot]: seg });
+    }
   }
   return groups;
+}
+
+/** Prior patient identifiers of an MRG: MRG-1, and MRG-4 where `fields` names it. */
+function priorIds(mrg: V2Segment, ctx: ConvertContext, fields: number[]): Identifier[] {
+  const out: Identifier[] = [];
+  for (const field of fields) {
+    for (const id of cxList(mrg, ctx, field)) if (!out.some((o) => sameId(o, id))) out.push(id);
+  }
+  return out;
+}
+
+/** Adds prior identifiers the Patient no longer lists, marked use old. */
+function addOld(patient: Patient, priors: Identifier[]): void {
+  const ids = (patient.identifier ??= []);
+  for (const prior of priors) if (!ids.some((i) => sameId(i, prior))) ids.push({ ...prior, use: "old" });
+}
+
+function sameId(a: Identifier, b: Identifier): boolean {
+  return a.system === b.system && a.value === b.value;
 }
 
 /** The identifier a Patient is found by: the first of type MR, PI, PT, PE, else the first. */

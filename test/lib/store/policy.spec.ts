@@ -40,15 +40,15 @@ describe("lib/store policy", () => {
     }
   });
 
-  it("retries a NAK that rejected the message (AR, CR, or no code read) but not one that found an error in it (AE, CE)", () => {
-    for (const ack of ["AR", "CR", undefined])
+  it("retries a NAK that may pass (AE, CE, or no code read) but not one that refused the message for good (AR, CR)", () => {
+    for (const ack of ["AE", "CE", undefined])
       expect(isRetryable("MLLP_NAK", ack), String(ack)).to.equal(true);
-    for (const ack of ["AE", "CE"]) expect(isRetryable("MLLP_NAK", ack), ack).to.equal(false);
+    for (const ack of ["AR", "CR"]) expect(isRetryable("MLLP_NAK", ack), ack).to.equal(false);
     const policy = { maxAttempts: 5, maxAgeMs: 3600_000, backoffBaseMs: 1000, backoffCapMs: 60_000 };
-    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AE" }, 1, 0, 0)).to.deep.equal({
+    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AR" }, 1, 0, 0)).to.deep.equal({
       dead: "permanent",
     });
-    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AR" }, 1, 0, 0, () => 0)).to.deep.equal({
+    expect(nextTry(policy, { code: "MLLP_NAK", ackCode: "AE" }, 1, 0, 0, () => 0)).to.deep.equal({
       retryAt: 500,
     });
     // The ack code only speaks for a NAK.
