@@ -1,5 +1,8 @@
 import { expect } from "chai";
+import { connect, type Socket } from "node:net";
+import { once } from "node:events";
 import { createConverter } from "../../lib/hl7/fhir";
+import { encodeFrame } from "../../lib/hl7/mllp";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
 import { freePort } from "../../sandbox/node-red";
@@ -143,6 +146,25 @@ function searchesOf(text: string): string[] {
   return [...out];
 }
 
+/** MSH-15 and MSH-16 both NE: the sender asks for no acknowledgment at all (enhanced mode). */
+function asksNoAck(text: string): boolean {
+  const msh = text
+    .replace(/^\uFEFF/, "")
+    .split(/\r\n|\r|\n/)[0]
+    .split("|");
+  return msh[14]?.trim() === "NE" && msh[15]?.trim() === "NE";
+}
+
+/** The message in original mode: MSH-15 and MSH-16 emptied. */
+function originalMode(text: string): string {
+  const lines = text.split(/(\r\n|\r|\n)/);
+  const msh = lines[0].split("|");
+  msh[14] = "";
+  msh[15] = "";
+  lines[0] = msh.join("|");
+  return lines.join("");
+}
+
 const TYPES = ["Patient", "Encounter", "Account", "Appointment", "Practitioner", "Location"];
 
 describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fhir-request -> the sandbox EHR", function () {
@@ -150,6 +172,7 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
   let sandbox: FhirSandbox;
   let runtime: Runtime;
   let sender: Hl7Sender;
+  let port = 0;
 
   async function search(query: string): Promise<Json[]> {
     const res = await fetch(`${sandbox.url}/${query}${query.includes("?") ? "&" : "?"}_count=1000`);
@@ -167,7 +190,7 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
 
   before(async () => {
     sandbox = await startFhirSandbox({ port: 0 });
-    const port = await freePort();
+    port = await freePort();
     runtime = await startRuntime({ flows: flows(port, sandbox.url) });
     sender = await startHl7Sender({ port, intervalMs: 0, messages: [], retries: 0, ackTimeoutMs: 20000 });
   });
@@ -187,14 +210,28 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
       // renumbers 569 to 145), so each is told to an EHR of its own
       await sandbox.reset();
       const text = sampleText(name);
-      const ack = await sender.send(text);
-      if (ack.code !== "AA") {
-        failures.push(`${name}: ${ack.code} ${ack.text ?? ""}`);
-        continue;
+      // A sender that asks for no ACK (MSH-15/16 NE) gets none: its message is written all the same.
+      let silent: { socket: Socket; received: number } | undefined;
+      if (asksNoAck(text)) {
+        const socket = connect(port, "127.0.0.1");
+        await once(socket, "connect");
+        silent = { socket, received: 0 };
+        socket.on("data", (chunk: Buffer) => (silent!.received += chunk.length));
+        socket.write(encodeFrame(text));
+      } else {
+        const ack = await sender.send(text);
+        if (ack.code !== "AA") {
+          failures.push(`${name}: ${ack.code} ${ack.text ?? ""}`);
+          continue;
+        }
       }
       const held: Held[] = [];
       for (const query of searchesOf(text)) {
-        const found = await search(query);
+        let found = await search(query);
+        for (let i = 0; silent && found.length === 0 && i < 100; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          found = await search(query);
+        }
         expect(found, `${name} ${query}`).to.have.length(1);
         held.push({ url: `${found[0].resourceType as string}/${found[0].id as string}`, resource: found[0] });
       }
@@ -203,8 +240,13 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
 
       const before = await everything();
       for (const key of before.keys()) written[key.split("/")[0]] = (written[key.split("/")[0]] ?? 0) + 1;
-      const again = await sender.send(text);
+      // resent in original mode when it asked for no ACK, so that the answer says it was processed
+      const again = await sender.send(silent ? originalMode(text) : text);
       expect(again.code, `${name} resent: ${again.text ?? ""}`).to.equal("AA");
+      if (silent) {
+        silent.socket.destroy();
+        expect(silent.received, `${name}: bytes answered to a sender that asked for no ACK`).to.equal(0);
+      }
       const after = await everything();
       expect([...after.keys()].sort(), `${name} resent`).to.deep.equal([...before.keys()].sort());
       const content = (r: Json): Json => ({ ...r, meta: undefined });

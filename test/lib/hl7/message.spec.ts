@@ -56,6 +56,12 @@ describe("lib/hl7 message", () => {
       expect(pid.reps(40)).to.equal(0);
     });
 
+    it("reads MSH-15/MSH-16 as codes: blanks are no value, lower case is read as upper case", () => {
+      const h = (f15: string, f16: string) => parseHl7(`${MSH}|||${f15}|${f16}\rPID|1||X1`).header;
+      expect(h(" ", "")).to.deep.include({ acceptAckType: "", applicationAckType: "" });
+      expect(h(" ne ", "al")).to.deep.include({ acceptAckType: "NE", applicationAckType: "AL" });
+    });
+
     it("v2.5.1 ADT^A04 with LF segment ends", () => {
       const p = parseHl7(fixture("adt-a04-v2.5.1-lf.hl7"));
       expect(p.header).to.deep.include({ type: "ADT", event: "A04", structure: "ADT_A01", version: "2.5.1" });
