@@ -35,11 +35,22 @@ function reviver(_key: string, value: unknown): unknown {
 }
 
 /** How JSON.stringify writes a Buffer; a text without it has nothing for the reviver to do. */
-const BUFFER_MARK = Buffer.from('"type":"Buffer"');
+const BUFFER_TEXT = '"type":"Buffer"';
+const BUFFER_MARK = Buffer.from(BUFFER_TEXT);
 
 export function encodeMsg(msg: StoredMsg, key?: Buffer): Buffer {
-  const json = Buffer.from(JSON.stringify(msg), "utf8");
-  if (!key) return Buffer.concat([Buffer.of(PLAIN), json]);
+  return encodeText(JSON.stringify(msg), key);
+}
+
+/** encodeMsg of a msg already written as JSON (`JSON.stringify(msg)`). */
+export function encodeText(text: string, key?: Buffer): Buffer {
+  if (!key) {
+    const blob = Buffer.allocUnsafe(1 + Buffer.byteLength(text, "utf8"));
+    blob[0] = PLAIN;
+    blob.write(text, 1, "utf8");
+    return blob;
+  }
+  const json = Buffer.from(text, "utf8");
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   const body = Buffer.concat([cipher.update(json), cipher.final()]);
@@ -79,4 +90,9 @@ export function decodeMsg(blob: Buffer, key?: Buffer): StoredMsg {
   }
   const text = json.toString("utf8");
   return (json.includes(BUFFER_MARK) ? JSON.parse(text, reviver) : JSON.parse(text)) as StoredMsg;
+}
+
+/** The msg that encodeText sealed, from its JSON. */
+export function parseText(text: string): StoredMsg {
+  return (text.includes(BUFFER_TEXT) ? JSON.parse(text, reviver) : JSON.parse(text)) as StoredMsg;
 }

@@ -19,6 +19,12 @@ interface DurableQueueDef extends NodeDef, DurableQueueProps {}
 
 type QueueMsg = NodeMessageInFlow & { queue?: QueueMeta };
 
+/** A plain dotted path (`payload.resourceId`, optionally `msg.`-prefixed) as its parts; anything else: undefined. */
+function dottedPath(path: string): string[] | undefined {
+  const expr = path.startsWith("msg.") ? path.slice(4) : path;
+  return /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(expr) ? expr.split(".") : undefined;
+}
+
 function statusText(depth: number, dead: number): string {
   return dead > 0 ? `${depth} queued, ${dead} dead` : `${depth} queued`;
 }
@@ -61,6 +67,8 @@ export = function (RED: NodeAPI) {
         : undefined;
     const keyPath = def.keyType !== "jsonata" ? def.key?.trim() || undefined : undefined;
     const dedupePath = def.dedupe?.trim() || undefined;
+    const readKey = keyPath ? reader(keyPath) : undefined;
+    const readDedupe = dedupePath ? reader(dedupePath) : undefined;
     let closed = false;
     let pumping = false;
     let pumpAgain = false;
@@ -71,8 +79,22 @@ export = function (RED: NodeAPI) {
     let lastReported = 0;
     let storeFailing = false;
 
+    /**
+     * RED.util.getMessageProperty, with a plain dotted path parsed once rather than for every msg
+     * (a missing parent throws the same TypeError).
+     */
+    function reader(path: string): (msg: QueueMsg) => unknown {
+      const parts = dottedPath(path);
+      if (!parts) return (msg) => RED.util.getMessageProperty(msg, path);
+      return (msg) => {
+        let value: unknown = msg;
+        for (const part of parts) value = (value as Record<string, unknown>)[part];
+        return value;
+      };
+    }
+
     function keyOf(msg: QueueMsg): Promise<string | null> | string | null {
-      if (keyPath) return keyText(RED.util.getMessageProperty(msg, keyPath));
+      if (readKey) return keyText(readKey(msg));
       if (!keyExpr) return null;
       return new Promise((resolve, reject) =>
         RED.util.evaluateJSONataExpression(keyExpr, msg, (err, value) => {
@@ -147,8 +169,10 @@ export = function (RED: NodeAPI) {
             const free = options.concurrency - handle.inFlight();
             if (free <= 0 || closed) break;
             const batch = await handle.claim(free, options.visibilityMs);
-            if (batch.length === 0) break;
             for (const d of batch) node.send([null, delivery(d)]);
+            // Fewer than asked for: nothing else is due now (a message that turned into a dead
+            // letter instead wakes the queue again once that is written).
+            if (batch.length < free) break;
           }
         } while (pumpAgain && !closed);
       } catch (err) {
@@ -200,8 +224,9 @@ export = function (RED: NodeAPI) {
       if (!handle || !options || !storeNode) {
         throw new PackError("QUEUE_CONFIG", `durable-queue is not usable: ${configError}`);
       }
-      const key = await keyOf(msg);
-      const dedupeValue = dedupePath ? RED.util.getMessageProperty(msg, dedupePath) : undefined;
+      const keyed = keyOf(msg);
+      const key = typeof keyed === "object" && keyed !== null ? await keyed : keyed;
+      const dedupeValue = readDedupe ? readDedupe(msg) : undefined;
       const dedupe =
         dedupeValue === undefined || dedupeValue === null || dedupeValue === "" ? null : String(dedupeValue);
       let result;
@@ -222,10 +247,9 @@ export = function (RED: NodeAPI) {
               cause: err,
             });
       }
-      msg.queue = {
-        ...metaOf(result.id, key, 0, result.enqueuedAt),
-        ...(result.duplicate ? { duplicate: true } : {}),
-      };
+      const queue = metaOf(result.id, key, 0, result.enqueuedAt);
+      if (result.duplicate) queue.duplicate = true;
+      msg.queue = queue;
       send([msg, null]);
     });
 

@@ -309,6 +309,17 @@ describe("durable-queue, queue-done and message-store nodes", function () {
     expect(caught[1].error.code).to.equal("QUEUE_BAD_INPUT");
   });
 
+  it("reads the key and dedupe paths as Node-RED does: msg. prefix, brackets, a missing parent to Catch", async () => {
+    await load({ key: "msg.payload.key", dedupe: "webhook['id']" });
+    send({ payload: { key: "p1" }, webhook: { id: "evt-1" } });
+    send({ payload: { key: "p1" }, webhook: { id: "evt-1" } });
+    send({ topic: "no payload" });
+    await until("accepted and caught", () => accepted.length === 2 && caught.length === 1);
+    expect(accepted.map((m) => m.queue.key)).to.deep.equal(["p1", "p1"]);
+    expect(accepted[1].queue).to.include({ duplicate: true, id: accepted[0].queue.id });
+    expect(caught[0].error.code).to.equal("QUEUE_ERROR");
+  });
+
   it("takes the order key from JSONata", async () => {
     await load({ key: '"patient-" & payload.pid', keyType: "jsonata" });
     send({ payload: { pid: 7 } });

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { decodeMsg, deriveKey, encodeMsg, newSalt } from "../../../lib/store/codec";
+import { decodeMsg, deriveKey, encodeMsg, encodeText, newSalt, parseText } from "../../../lib/store/codec";
 
 describe("lib/store codec", function () {
   const key = deriveKey("secret", newSalt());
@@ -25,4 +25,15 @@ describe("lib/store codec", function () {
       });
     });
   }
+
+  it("reads a msg kept as its JSON text as the row written from that text reads back", () => {
+    const msg = { payload: Buffer.from([0, 1, 2]), topic: "Zoë", webhook: { id: "evt-1" } };
+    const text = JSON.stringify(msg);
+    for (const k of [undefined, key]) {
+      const row = decodeMsg(encodeText(text, k), k);
+      expect(row).to.deep.equal(parseText(text));
+      expect(row).to.deep.equal(decodeMsg(encodeMsg(msg, k), k));
+    }
+    expect(Buffer.isBuffer(parseText(text).payload)).to.equal(true);
+  });
 });
