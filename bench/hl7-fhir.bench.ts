@@ -31,7 +31,7 @@ function variants(text: string): string[] {
   return Array.from({ length: VARIANTS }, (_, i) => cr.replace(/\|P\|2\.5\.1/, `${i}|P|2.5.1`));
 }
 
-interface Rate {
+export interface Rate {
   /** calls per wall-clock second */
   wall: number;
   /** calls per second of this process's CPU time: what one core gives, whatever else runs */
@@ -39,7 +39,7 @@ interface Rate {
 }
 
 /** Calls per second of `one` over about ROUND_MS. */
-function rate(one: (i: number) => unknown): Rate {
+export function rate(one: (i: number) => unknown): Rate {
   let n = 0;
   let sink = 0;
   const cpu0 = process.cpuUsage();
@@ -57,19 +57,19 @@ function rate(one: (i: number) => unknown): Rate {
   return { wall: n / ((now - start) / 1000), cpu: n / ((cpu.user + cpu.system) / 1e6) };
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-interface Case {
+export interface Case {
   label: string;
   one: (i: number) => unknown;
   rates: Rate[];
 }
 
 /** Rounds interleave the cases, so that load from elsewhere on the machine hits them alike. */
-function measure(cases: Case[]): void {
+export function measure(cases: Case[]): void {
   for (const c of cases) for (let i = 0; i < 2000; i++) c.one(i);
   for (let r = 0; r < ROUNDS; r++) for (const c of cases) c.rates.push(rate(c.one));
 }

@@ -27,6 +27,7 @@ import type {
   Practitioner,
   Reference,
 } from "./fhir-types";
+import { BAR_EVENTS, BillingConverter, DFT_EVENTS } from "./billing";
 import { BundleBuilder } from "./bundle";
 import { deterministicUuid, IdentifierSystems, type SystemOptions } from "./ids";
 import {
@@ -107,11 +108,15 @@ export class V2ToFhir {
       this.adt(msg, event, name, ctx, out);
     } else if (type === "SIU" && SIU_EVENTS.has(event)) {
       this.siu(msg, event, name, ctx, out);
+    } else if (type === "DFT" && DFT_EVENTS.has(event)) {
+      new BillingConverter(this).dft(msg, event, name, ctx, out);
+    } else if (type === "BAR" && BAR_EVENTS.has(event)) {
+      new BillingConverter(this).bar(msg, event, name, ctx, out);
     } else {
       throw new PackError(
         "HL7_UNSUPPORTED",
         `${name || "a message without MSH-9"} is not supported: hl7-fhir converts ADT (A01-A62 with PID, ` +
-          `merges A34/A40) and SIU (S12-S17, S26) messages`,
+          `merges A34/A40), SIU (S12-S17, S26), DFT (P03, P11) and BAR (P01, P02, P12) messages`,
         { type, event },
       );
     }
@@ -171,7 +176,7 @@ export class V2ToFhir {
   }
 
   /** PID -> Patient (segment map PID[Patient]). */
-  private patient(pid: V2Segment, ctx: ConvertContext): Patient {
+  patient(pid: V2Segment, ctx: ConvertContext): Patient {
     const p: Patient = { resourceType: "Patient" };
     // PID-3 first: its first identifier is the business key; PID-2 and PID-4 (older versions) follow
     const ids: Identifier[] = [];
@@ -249,7 +254,7 @@ export class V2ToFhir {
   }
 
   /** PV1 -> Encounter (segment map PV1[Encounter]); written only when PV1-19 names the visit. */
-  private encounter(
+  encounter(
     pv1: V2Segment,
     event: string,
     patientUrl: string,
@@ -313,7 +318,7 @@ export class V2ToFhir {
   }
 
   /** XCN -> a Practitioner entry (ifNoneExist by identifier); name-only XCNs stay a display. */
-  private practitionerRef(
+  practitionerRef(
     seg: V2Segment,
     field: number,
     repetition: number,
@@ -341,12 +346,7 @@ export class V2ToFhir {
   }
 
   /** PL -> a Location entry (ifNoneExist by facility + point of care^room^bed). */
-  private locationRef(
-    seg: V2Segment,
-    field: number,
-    ctx: ConvertContext,
-    out: BundleBuilder,
-  ): Reference | undefined {
+  locationRef(seg: V2Segment, field: number, ctx: ConvertContext, out: BundleBuilder): Reference | undefined {
     const parts = [seg.get(field, 1), seg.get(field, 2), seg.get(field, 3)];
     while (parts.length && parts[parts.length - 1] === "") parts.pop();
     const description = seg.get(field, 9);

@@ -16,6 +16,8 @@ import type {
   Resource,
 } from "./fhir-types";
 import { IdentifierSystems, type Hd, type SystemOptions } from "./ids";
+import { chargeMessages, type DftHost } from "./to-hl7-billing";
+import type { ChargeItem } from "./billing-types";
 import {
   ADDRESS_USE_TO_V2,
   APPOINTMENT_STATUS_TO_FILLER,
@@ -193,6 +195,10 @@ function codingSystemName(system: string | undefined): string {
       return "SCT";
     case "http://hl7.org/fhir/sid/icd-10":
       return "I10";
+    case "http://hl7.org/fhir/sid/icd-9-cm":
+      return "I9C";
+    case "http://www.ama-assn.org/go/cpt":
+      return "C4";
     case "http://unitsofmeasure.org":
       return "UCUM";
     default:
@@ -201,14 +207,14 @@ function codingSystemName(system: string | undefined): string {
 }
 
 /** CodeableConcept -> CWE (first coding; text as CWE.2 when the coding has no display). */
-function cwe(cc: CodeableConcept | undefined): Repetition | undefined {
+export function cwe(cc: CodeableConcept | undefined): Repetition | undefined {
   if (!cc) return undefined;
   const c = cc.coding?.[0];
   if (!c?.code) return cc.text ? ["", cc.text] : undefined;
   return [c.code, c.display ?? cc.text ?? "", codingSystemName(c.system)];
 }
 
-class Resolver {
+export class Resolver {
   private readonly byUrl = new Map<string, Resource>();
 
   constructor(bundle: Bundle | undefined, root: Resource) {
@@ -232,7 +238,7 @@ class Resolver {
   }
 }
 
-function refType(ref: Reference | undefined, resolved: Resource | undefined): string {
+export function refType(ref: Reference | undefined, resolved: Resource | undefined): string {
   if (resolved) return resolved.resourceType;
   const type = (ref as { type?: string } | undefined)?.type;
   if (type) return type;
@@ -260,10 +266,26 @@ export class FhirToV2 {
   }
 
   /**
-   * Converts a Patient, an Appointment, or a Bundle holding them: each Appointment of a
-   * Bundle becomes one SIU message, or, when it holds none, each Patient one ADT message.
+   * Converts a Patient, an Appointment, a ChargeItem, a Bundle or a list holding them: each
+   * Appointment of a Bundle becomes one SIU message; else its ChargeItems DFT^P03 messages (one per
+   * patient, visit and account); else each Patient one ADT message.
    */
   convert(payload: unknown, options: { event?: string; now?: Date } = {}): Hl7Output[] {
+    if (Array.isArray(payload) && payload.length > 0) {
+      // a list of resources: ChargeItems with the resources they refer to
+      const bundle: Bundle = {
+        resourceType: "Bundle",
+        type: "collection",
+        entry: payload.map((r) => ({ resource: r as Resource })),
+      };
+      const charges = payload.filter((r) => (r as Resource | null)?.resourceType === "ChargeItem");
+      if (charges.length === 0) {
+        throw new PackError("HL7_UNSUPPORTED", "a list in msg.payload must hold ChargeItems (-> DFT^P03)", {
+          resourceType: null,
+        });
+      }
+      return chargeMessages(this.dftHost(), charges as ChargeItem[], bundle, options.now ?? new Date());
+    }
     if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
       throw new PackError("HL7_UNSUPPORTED", "to-hl7 needs a FHIR resource (object) in msg.payload", {
         resourceType: null,
@@ -276,34 +298,48 @@ export class FhirToV2 {
         return [this.patientMessage(resource as Patient, options.event, now)];
       case "Appointment":
         return [this.appointmentMessage(resource as Appointment, undefined, now)];
+      case "ChargeItem":
+        return chargeMessages(this.dftHost(), [resource as ChargeItem], undefined, now);
       case "Bundle": {
         const bundle = resource as Bundle;
         const all = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Resource => !!r);
         const appointments = all.filter((r) => r.resourceType === "Appointment") as Appointment[];
         if (appointments.length) return appointments.map((a) => this.appointmentMessage(a, bundle, now));
+        const charges = all.filter((r) => r.resourceType === "ChargeItem") as ChargeItem[];
+        if (charges.length) return chargeMessages(this.dftHost(), charges, bundle, now);
         const patients = all.filter((r) => r.resourceType === "Patient") as Patient[];
         if (patients.length) return patients.map((p) => this.patientMessage(p, options.event, now));
-        throw new PackError("HL7_UNSUPPORTED", "the Bundle holds no Patient or Appointment to convert", {
-          resourceType: "Bundle",
-        });
+        throw new PackError(
+          "HL7_UNSUPPORTED",
+          "the Bundle holds no Patient, Appointment or ChargeItem to convert",
+          {
+            resourceType: "Bundle",
+          },
+        );
       }
       default:
         throw new PackError(
           "HL7_UNSUPPORTED",
           `${text(resource.resourceType) || "a payload without resourceType"} is not supported: ` +
-            "to-hl7 converts Patient (ADT^A28/A31) and Appointment (SIU^S12/S14/S15)",
+            "to-hl7 converts Patient (ADT^A28/A31), Appointment (SIU^S12/S14/S15) and ChargeItem (DFT^P03)",
           { resourceType: resource.resourceType ?? null },
         );
     }
   }
 
-  private message(
-    type: string,
-    event: string,
-    structure: string,
-    segments: SegmentBuilder[],
-    now: Date,
-  ): Hl7Output {
+  private dftHost(): DftHost {
+    return {
+      version: this.version,
+      pid: (p) => this.pid(p),
+      cx: (i) => this.cx(i),
+      xcn: (pr, ref) => this.xcn(pr, ref),
+      dtm: (value, where) => this.dtm(value, where),
+      message: (type, event, structure, segments, now) => this.message(type, event, structure, segments, now),
+      timestamp: (now) => this.writer.timestamp(now),
+    };
+  }
+
+  message(type: string, event: string, structure: string, segments: SegmentBuilder[], now: Date): Hl7Output {
     const o = this.options;
     const timestamp = this.writer.timestamp(now);
     const controlId = this.writer.controlId();
@@ -348,7 +384,7 @@ export class FhirToV2 {
     return this.message("ADT", event, "ADT_A05", [evn, pid, pv1], now);
   }
 
-  private pid(patient: Patient): SegmentBuilder {
+  pid(patient: Patient): SegmentBuilder {
     const pid = new SegmentBuilder("PID").set(1, "1");
     const ids = (patient.identifier ?? []).filter((i) => i.value);
     if (ids.length === 0) {
@@ -404,7 +440,7 @@ export class FhirToV2 {
     return pid;
   }
 
-  private dtm(value: string, where: string): string {
+  dtm(value: string, where: string): string {
     const v = fhirToV2DateTime(value);
     if (v === undefined) {
       throw new PackError("HL7_CONVERT", `${where}: not a FHIR date/dateTime`, { location: where });
@@ -412,7 +448,7 @@ export class FhirToV2 {
     return v;
   }
 
-  private cx(id: Identifier): Repetition {
+  cx(id: Identifier): Repetition {
     const type = id.type?.coding?.find((c) => c.system === SYSTEM.v2_0203)?.code ?? "";
     return [id.value ?? "", "", "", hdComponent(this.systems.authority(id.system)), type];
   }
@@ -577,7 +613,7 @@ export class FhirToV2 {
     return [id.value ?? "", hd.namespace, hd.universalId, hd.universalIdType];
   }
 
-  private xcn(pr: Practitioner | undefined, ref: Reference | undefined): Repetition {
+  xcn(pr: Practitioner | undefined, ref: Reference | undefined): Repetition {
     const id = pr?.identifier?.find((i) => i.value) ?? ref?.identifier;
     const name = pr?.name?.[0];
     const rep: Repetition = [id?.value ?? ""];
