@@ -10,12 +10,20 @@
  * MLLP_TIMEOUT / MLLP_CLOSED / MLLP_CONNECT (the connection is dropped after a final
  * timeout, so the next message starts on a fresh one). AA/CA resolve; AE/AR/CE/CR reject
  * with MLLP_NAK at once (a NAK is an answer: resending the same message would get the same).
+ * A frame that is no ACK (no MSH or MSA, or an MSA-1 outside the six codes) while an ACK is
+ * awaited rejects with MLLP_BAD_ACK at once: a peer that answers so will answer so again.
+ *
+ * Enhanced mode (HL7 v2.5.1 2.9.3): when the message asks for an application ACK (`appAck`,
+ * from its MSH-16) and the first ACK is a CA, the client keeps reading the same connection
+ * for the application ACK (AA/AE/AR with the same MSA-2) up to `appAckTimeoutMs` and reports
+ * both. None in time: MLLP_APP_ACK_TIMEOUT (not resent: the receiver has committed it), or
+ * for MSH-16 ER (an application ACK only on error) a success with the commit ACK alone.
  */
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { PackError } from "../errors";
-import { type AckInfo, isPositiveAck, readAck } from "./ack";
+import { type AckInfo, isAckCode, isPositiveAck, readAck } from "./ack";
 import { MllpDecoder, encodeFrame } from "./mllp";
 
 export interface ClientOptions {
@@ -31,6 +39,8 @@ export interface ClientOptions {
   queueSize: number;
   /** Largest ACK frame read (bytes). */
   maxAckBytes?: number;
+  /** After a CA, wait this long (ms) for the application ACK the message asked for (default 30 s; 0: do not wait). */
+  appAckTimeoutMs?: number;
   /** First and largest reconnect delay (ms). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -38,10 +48,19 @@ export interface ClientOptions {
 
 export type ClientState = "connecting" | "connected" | "disconnected" | "sending" | "retrying" | "idle";
 
+export const DEFAULT_APP_ACK_TIMEOUT_MS = 30_000;
+
+/** The application ACKs a message asks for (MSH-16 in enhanced mode; an empty one counts as AL). */
+export type AppAckCondition = "AL" | "ER" | "SU";
+
 export interface SendResult {
+  /** The application ACK, or the only ACK (the CA alone: no application ACK was asked for or came under ER). */
   ack: AckInfo;
   /** The ACK as received. */
   ackText: string;
+  /** Enhanced mode: the commit ACK (CA) that came before the application ACK. */
+  commit?: AckInfo;
+  commitText?: string;
   attempts: number;
   /** From the first write to the ACK. */
   durationMs: number;
@@ -50,11 +69,22 @@ export interface SendResult {
 interface Job {
   frame: Buffer;
   controlId: string;
+  appAck?: AppAckCondition;
   resolve(r: SendResult): void;
   reject(e: Error): void;
 }
 
-type Waiter = (r: { ack?: AckInfo; text?: string; closed?: boolean }) => void;
+interface Received {
+  ack?: AckInfo;
+  text?: string;
+  closed?: boolean;
+  /** Why the frame read is no ACK. */
+  bad?: string;
+}
+
+type Waiter = (r: Received) => unknown;
+
+const SHOWN_ACK_CHARS = 4096;
 
 export class MllpClient {
   private socket?: net.Socket;
@@ -62,6 +92,11 @@ export class MllpClient {
   private readonly queue: Job[] = [];
   private current?: Job;
   private waiter?: { controlId: string; fn: Waiter };
+  /**
+   * Frames for the message in flight read while nothing waited (a CA and its application ACK
+   * in one TCP read, say): the next wait takes them first. A few at most.
+   */
+  private early: Received[] = [];
   private failures = 0;
   private closedByUser = false;
   /** Frames ignored: unreadable, or acknowledging another control ID. */
@@ -80,8 +115,11 @@ export class MllpClient {
     return !!this.socket && !this.socket.destroyed;
   }
 
-  /** Sends one message (its MSH-10 is `controlId`) and resolves with its positive ACK. */
-  send(message: string | Buffer, controlId: string): Promise<SendResult> {
+  /**
+   * Sends one message (its MSH-10 is `controlId`) and resolves with its positive ACK; with
+   * `appAck` (enhanced mode), a CA is followed by the wait for the application ACK.
+   */
+  send(message: string | Buffer, controlId: string, appAck?: AppAckCondition): Promise<SendResult> {
     if (this.closedByUser) return Promise.reject(new PackError("MLLP_CLOSED", "the MLLP sender is closed"));
     if (this.current && this.queue.length >= this.options.queueSize) {
       return Promise.reject(
@@ -91,7 +129,7 @@ export class MllpClient {
       );
     }
     return new Promise<SendResult>((resolve, reject) => {
-      this.queue.push({ frame: encodeFrame(message), controlId, resolve, reject });
+      this.queue.push({ frame: encodeFrame(message), controlId, appAck, resolve, reject });
       this.pump();
     });
   }
@@ -108,6 +146,7 @@ export class MllpClient {
       .then(job.resolve, job.reject)
       .finally(() => {
         this.current = undefined;
+        this.early = [];
         this.pump();
       });
   }
@@ -137,24 +176,17 @@ export class MllpClient {
       this.onState("sending");
       firstWrite ??= performance.now();
       const result = await this.exchange(socket, job);
+      if (result.bad !== undefined) throw badAck(result.bad, result.text);
       if (result.ack && result.text !== undefined) {
         const ack = result.ack;
+        const wait = this.options.appAckTimeoutMs ?? DEFAULT_APP_ACK_TIMEOUT_MS;
+        if (ack.code === "CA" && job.appAck && wait > 0) {
+          return this.application(socket, job, { ack, text: result.text }, attempt, firstWrite, wait);
+        }
         if (isPositiveAck(ack.code)) {
           return { ack, ackText: result.text, attempts: attempt, durationMs: performance.now() - firstWrite };
         }
-        throw new PackError(
-          "MLLP_NAK",
-          // The receiver's text may quote the message (a name, a date): it stays in the details,
-          // out of the error message, which Node-RED logs.
-          `the receiver answered ${ack.code}${/^[\w.-]{1,16}$/.test(ack.error?.code ?? "") ? ` (error ${ack.error!.code})` : ""}`,
-          {
-            code: ack.code,
-            controlId: ack.controlId,
-            text: ack.text,
-            error: ack.error,
-            ack: result.text,
-          },
-        );
+        throw nak(ack, result.text);
       }
       last = result.closed
         ? new PackError("MLLP_CLOSED", "the MLLP connection closed before the ACK came", {
@@ -171,10 +203,64 @@ export class MllpClient {
     );
   }
 
-  private exchange(
+  /** After the CA: the application ACK, on the same connection; never resent. */
+  private async application(
     socket: net.Socket,
     job: Job,
-  ): Promise<{ ack?: AckInfo; text?: string; closed?: boolean }> {
+    commit: { ack: AckInfo; text: string },
+    attempts: number,
+    firstWrite: number,
+    waitMs: number,
+  ): Promise<SendResult> {
+    this.onState("sending", "application ACK");
+    // A repeated CA is not the answer awaited.
+    const r = await this.wait(socket, job.controlId, waitMs, (a) => a.code !== "CA");
+    const base = { commit: commit.ack, commitText: commit.text, attempts };
+    if (r.bad !== undefined) throw badAck(r.bad, r.text, commit);
+    if (r.ack && r.text !== undefined) {
+      if (r.ack.code === "AA") {
+        return { ack: r.ack, ackText: r.text, ...base, durationMs: performance.now() - firstWrite };
+      }
+      throw nak(r.ack, r.text, commit);
+    }
+    if (job.appAck === "ER" && !r.closed) {
+      // No application ACK under "errors only" is the success it stands for.
+      return { ack: commit.ack, ackText: commit.text, attempts, durationMs: performance.now() - firstWrite };
+    }
+    const details = {
+      attempts,
+      commitCode: "CA",
+      commit: commit.text,
+      host: this.options.host,
+      port: this.options.port,
+    };
+    throw r.closed
+      ? new PackError(
+          "MLLP_CLOSED",
+          "the MLLP connection closed after the commit ACK (CA), before the application ACK: the receiver has the message, so it is not resent",
+          details,
+        )
+      : new PackError(
+          "MLLP_APP_ACK_TIMEOUT",
+          `commit ACK (CA) received, but no application ACK within ${waitMs} ms: the receiver has the message, so it is not resent`,
+          { ...details, appAckTimeoutMs: waitMs },
+        );
+  }
+
+  private exchange(socket: net.Socket, job: Job): Promise<Received> {
+    if (socket.destroyed) return Promise.resolve({ closed: true });
+    const answered = this.wait(socket, job.controlId, this.options.timeoutMs, () => true);
+    socket.write(job.frame);
+    return answered;
+  }
+
+  /** The next ACK for `controlId` that `accept` takes, a bad frame, the close, or {} after `ms`. */
+  private wait(
+    socket: net.Socket,
+    controlId: string,
+    ms: number,
+    accept: (ack: AckInfo) => boolean,
+  ): Promise<Received> {
     return new Promise((resolve) => {
       if (socket.destroyed) {
         resolve({ closed: true });
@@ -183,16 +269,19 @@ export class MllpClient {
       const timer = setTimeout(() => {
         this.waiter = undefined;
         resolve({});
-      }, this.options.timeoutMs);
-      this.waiter = {
-        controlId: job.controlId,
-        fn: (r) => {
-          clearTimeout(timer);
-          this.waiter = undefined;
-          resolve(r);
-        },
+      }, ms);
+      const fn = (r: Received): boolean => {
+        if (r.ack && !accept(r.ack)) {
+          this.stray++;
+          return false;
+        }
+        clearTimeout(timer);
+        this.waiter = undefined;
+        resolve(r);
+        return true;
       };
-      socket.write(job.frame);
+      this.waiter = { controlId, fn };
+      while (this.early.length > 0) if (fn(this.early.shift() as Received)) return;
     });
   }
 
@@ -261,19 +350,28 @@ export class MllpClient {
 
   private onFrame(content: Buffer): void {
     const text = content.toString("utf8");
-    let ack: AckInfo;
-    try {
-      ack = readAck(text);
-    } catch {
-      this.stray++;
-      return;
-    }
     const w = this.waiter;
-    if (!w || ack.controlId !== w.controlId) {
-      this.stray++;
-      return;
+    const controlId = w?.controlId ?? this.current?.controlId;
+    let r: Received;
+    try {
+      const ack = readAck(text);
+      if (controlId === undefined || ack.controlId !== controlId) {
+        this.stray++;
+        return;
+      }
+      r = isAckCode(ack.code)
+        ? { ack, text }
+        : { bad: "MSA-1 is not an acknowledgment code (AA, AE, AR, CA, CE, CR)", text };
+    } catch (err) {
+      if (controlId === undefined) {
+        this.stray++;
+        return;
+      }
+      r = { bad: (err as Error).message, text };
     }
-    w.fn({ ack, text });
+    if (w) w.fn(r);
+    else if (this.early.length < 4) this.early.push(r);
+    else this.stray++;
   }
 
   private drop(): void {
@@ -301,4 +399,29 @@ export class MllpClient {
       });
     }
   }
+}
+
+/** MLLP_NAK for a negative ACK; the receiver's texts stay in the details (they may quote the message). */
+function nak(ack: AckInfo, text: string, commit?: { ack: AckInfo; text: string }): PackError {
+  return new PackError(
+    "MLLP_NAK",
+    `the receiver answered ${ack.code}${/^[\w.-]{1,16}$/.test(ack.error?.code ?? "") ? ` (error ${ack.error!.code})` : ""}${commit ? " after its commit ACK (CA)" : ""}`,
+    {
+      code: ack.code,
+      controlId: ack.controlId,
+      text: ack.text,
+      error: ack.error,
+      ack: text,
+      ...(commit ? { commitCode: commit.ack.code, commit: commit.text } : {}),
+    },
+  );
+}
+
+/** MLLP_BAD_ACK: the peer's answer is no ACK; not resent (it would answer alike). */
+function badAck(reason: string, text?: string, commit?: { ack: AckInfo; text: string }): PackError {
+  return new PackError("MLLP_BAD_ACK", "the receiver's answer is not a readable ACK", {
+    reason,
+    ack: text === undefined ? undefined : text.slice(0, SHOWN_ACK_CHARS),
+    ...(commit ? { commitCode: commit.ack.code, commit: commit.text } : {}),
+  });
 }

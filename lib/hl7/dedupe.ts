@@ -15,8 +15,14 @@ import type { Hl7Header } from "./message";
  * arrives while the original is still with the flow waits for the original's answer and
  * gets the same code.
  *
+ * The ACKs sent for an accepted message (the ACK, or in enhanced mode the commit ACK and later
+ * the application ACK) are kept with its entry, so that a repeat is answered with the very
+ * bytes the sender got the first time (same MSH-7, same MSH-10), and they are saved and
+ * restored with it.
+ *
  * Identities and contents are kept as SHA-256 digests, so an entry takes the same few hundred
- * bytes whatever the message or its control ID; the cache holds at most `maxEntries`.
+ * bytes whatever the message or its control ID (plus its ACKs, a few hundred bytes each); the
+ * cache holds at most `maxEntries`.
  */
 
 function digest(...parts: string[]): string {
@@ -53,7 +59,12 @@ export type DedupeState =
       /** The identity was seen (accepted, or with the flow now) with other content. */
       conflict: boolean;
     }
-  | { state: "done"; code: string }
+  | {
+      state: "done";
+      code: string;
+      /** The ACKs sent the first time, in order; absent when none was kept. */
+      acks?: string[];
+    }
   | { state: "pending"; wait: Promise<string> };
 
 interface Pending {
@@ -65,12 +76,24 @@ interface Entry {
   digest: string;
   code: string;
   expires: number;
+  acks: string[];
 }
 
 export interface DedupeSnapshot {
-  version: 2;
-  /** [identity digest, content digest, code, expires epoch ms] */
-  entries: Array<[string, string, string, number]>;
+  version: 3;
+  /** [identity digest, content digest, code, expires epoch ms, ACKs sent (texts, in order)] */
+  entries: Array<[string, string, string, number, string[]]>;
+}
+
+/** ACKs kept per entry, and the length of each: what an ACK this pack builds can be, with room. */
+const MAX_ACKS = 2;
+const MAX_ACK_CHARS = 4096;
+
+function ackList(v: unknown): string[] | undefined {
+  if (!Array.isArray(v) || v.length > MAX_ACKS) return undefined;
+  for (const a of v)
+    if (typeof a !== "string" || a.length > MAX_ACK_CHARS || !a.startsWith("MSH")) return undefined;
+  return v as string[];
 }
 
 const DIGEST = /^[A-Za-z0-9_-]{43}$/;
@@ -102,7 +125,11 @@ export class DedupeCache {
       this.done.delete(key);
       hit = undefined;
     }
-    if (hit && (hit.digest === content || hit.digest === "")) return { state: "done", code: hit.code };
+    if (hit && (hit.digest === content || hit.digest === "")) {
+      return hit.acks.length > 0
+        ? { state: "done", code: hit.code, acks: [...hit.acks] }
+        : { state: "done", code: hit.code };
+    }
     const p = this.pending.get(`${key} ${content}`);
     if (p) return { state: "pending", wait: new Promise<string>((resolve) => p.waiters.push(resolve)) };
     const conflict = hit !== undefined || this.pendingIds.has(key);
@@ -111,8 +138,11 @@ export class DedupeCache {
     return { state: "new", conflict };
   }
 
-  /** The original's outcome: remembered when accepted, forgotten otherwise. */
-  settle(key: string, content: string, code: string): void {
+  /**
+   * The original's outcome: remembered when accepted, forgotten otherwise. `ack` is the ACK
+   * text sent for it (none when nothing was sent).
+   */
+  settle(key: string, content: string, code: string, ack?: string): void {
     const pk = `${key} ${content}`;
     const p = this.pending.get(pk);
     if (p) {
@@ -123,11 +153,33 @@ export class DedupeCache {
     }
     if (code === "AA" || code === "CA") {
       this.done.delete(key);
-      this.done.set(key, { digest: content, code, expires: this.now() + this.windowMs });
+      this.done.set(key, {
+        digest: content,
+        code,
+        expires: this.now() + this.windowMs,
+        acks: ack !== undefined && ack.length <= MAX_ACK_CHARS ? [ack] : [],
+      });
       this.dirty = true;
       this.prune();
     }
     for (const w of p?.waiters ?? []) w(code);
+  }
+
+  /**
+   * Adds an ACK sent later for an accepted message (the application ACK after the commit ACK),
+   * so that a repeat gets both. Nothing when the entry has gone or holds other content.
+   */
+  addAck(key: string, content: string, ack: string): void {
+    const hit = this.done.get(key);
+    if (!hit || hit.digest !== content || hit.acks.length >= MAX_ACKS || ack.length > MAX_ACK_CHARS) return;
+    hit.acks.push(ack);
+    this.dirty = true;
+  }
+
+  /** The ACKs kept for a message (after a repeat waited for its original). */
+  acksOf(key: string, content: string): string[] {
+    const hit = this.done.get(key);
+    return hit && hit.digest === content && hit.expires > this.now() ? [...hit.acks] : [];
   }
 
   /** Drops expired entries from the oldest on, and the oldest beyond maxEntries. */
@@ -142,11 +194,15 @@ export class DedupeCache {
   snapshot(): DedupeSnapshot {
     this.prune();
     this.dirty = false;
-    return { version: 2, entries: [...this.done].map(([k, v]) => [k, v.digest, v.code, v.expires]) };
+    return {
+      version: 3,
+      entries: [...this.done].map(([k, v]) => [k, v.digest, v.code, v.expires, [...v.acks]]),
+    };
   }
 
   /**
-   * Loads a snapshot; entries that are malformed or expired are skipped. A version 1 snapshot
+   * Loads a snapshot; entries that are malformed or expired are skipped. A version 2 snapshot
+   * (no ACKs kept) is loaded as it is: its repeats get a new ACK with the code kept. A version 1 snapshot
    * (`[MSH-3 NUL MSH-4 NUL MSH-10, code, expires]`, before contents were compared) is migrated:
    * its entries keep answering repeats of their identity, whatever the content, until they
    * expire.
@@ -158,19 +214,21 @@ export class DedupeCache {
     const loaded: Array<[string, Entry]> = [];
     for (const e of entries as unknown[]) {
       if (!Array.isArray(e)) continue;
-      if (e.length === 4) {
-        const [key, content, code, expires] = e as unknown[];
+      if (e.length === 4 || e.length === 5) {
+        const [key, content, code, expires, rawAcks] = e as unknown[];
         if (typeof key !== "string" || !DIGEST.test(key)) continue;
         if (typeof content !== "string" || !DIGEST.test(content)) continue;
         if (typeof code !== "string" || !CODES.has(code) || typeof expires !== "number") continue;
-        if (expires > t) loaded.push([key, { digest: content, code, expires }]);
+        const acks = e.length === 5 ? ackList(rawAcks) : [];
+        if (!acks) continue;
+        if (expires > t) loaded.push([key, { digest: content, code, expires, acks: [...acks] }]);
       } else if (e.length === 3) {
         const [raw, code, expires] = e as unknown[];
         if (typeof raw !== "string" || typeof code !== "string" || !CODES.has(code)) continue;
         if (typeof expires !== "number" || expires <= t) continue;
         const parts = raw.split("\u0000");
         if (parts.length !== 3) continue;
-        loaded.push([digest(parts[0], parts[1], parts[2]), { digest: "", code, expires }]);
+        loaded.push([digest(parts[0], parts[1], parts[2]), { digest: "", code, expires, acks: [] }]);
       }
     }
     // Oldest first, as settle() would have added them, so that prune() drops the oldest.

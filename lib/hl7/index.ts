@@ -13,3 +13,4 @@ export * from "./dedupe";
 export * from "./sessions";
 export * from "./receiver";
 export * from "./client";
+export * from "./segments";

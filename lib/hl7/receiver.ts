@@ -12,10 +12,25 @@
  *   sees) and the message is forwarded; an `mllp-out` in reply mode answers. One message per
  *   connection is with the flow at a time, so messages of one connection are stored in the
  *   order they were sent; later frames wait (the socket is paused when many wait). When the
- *   flow does not answer within `replyTimeoutMs`, the listener answers AE itself (ERR 207) and
- *   goes on; a reply that comes later fails with MLLP_REPLY_TIMEOUT but still counts for
- *   de-duplication.
+ *   flow does not answer within `replyTimeoutMs`, the listener answers itself with the failed
+ *   code (AE by default; ERR 207) and goes on; a reply that comes later fails with
+ *   MLLP_REPLY_TIMEOUT but still counts for de-duplication.
  * - `none`: no answer; messages are forwarded in order.
+ *
+ * Enhanced mode (HL7 v2.5.1 2.9.3), when MSH-15 or MSH-16 is not empty (each counts as AL
+ * when empty; another value than AL/NE/ER/SU is refused, HL7_ACK_TYPE): the commit ACK
+ * (CA/CE/CR) says the message was taken, the application ACK (AA/AE/AR) what became of it, as
+ * a second message on the same connection. MSH-15 decides which commit ACKs are sent, MSH-16
+ * which application ACKs (NE never, ER only errors, SU only successes). In `flow` mode the
+ * flow gives both: a commit code frees the connection for its next message and the
+ * application code follows later (from a durable-queue's delivery, say); an application code
+ * given first sends the commit ACK it implies (CA for AA, CE for AE, CR for AR) and then the
+ * application ACK. In `auto` mode the listener sends the commit ACK and a flow may send the
+ * application ACK. Up to `MAX_AWAITING` committed messages per connection wait for theirs.
+ *
+ * Outcome codes: a reply may name an outcome (filtered, invalid, failed) instead of a code;
+ * the listener answers with the code configured for it. `auto` mode answers a message whose
+ * later segments do not parse with the invalid code, a reply timeout gets the failed code.
  *
  * Limits (each refusal is counted, see `RefusalReason`): a frame larger than `maxBytes`, a
  * frame not complete within `frameTimeoutMs` of its start byte, and a connection whose bytes
@@ -38,6 +53,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
 import { PackError } from "../errors";
+import { isRetryable } from "../store/policy";
 import { type AckCode, type AckOptions, buildAck, isAckCode, unknownHeader } from "./ack";
 import { type FrameBudget, sharedFrameBudget } from "./budget";
 import { contentDigest, DedupeCache, dedupeKey, type DedupeSnapshot } from "./dedupe";
@@ -51,9 +67,82 @@ import {
   type ParsedHl7,
 } from "./message";
 import { encodeFrame, MllpDecoder, OVERSIZE_HEAD_BYTES } from "./mllp";
-import { mllpSessions, type MllpSessionRef, type ReplyRequest, type ReplyTarget } from "./sessions";
+import {
+  type AckOutcome,
+  isAckOutcome,
+  mllpSessions,
+  type MllpSessionRef,
+  type ReplyRequest,
+  type ReplyResult,
+  type ReplyTarget,
+} from "./sessions";
 
 export type AckMode = "auto" | "flow" | "none";
+
+/** The application code answered per outcome (the commit code follows from it in enhanced mode). */
+export interface OutcomeCodes {
+  filtered: "AA" | "AE" | "AR";
+  invalid: "AE" | "AR";
+  failed: "AE" | "AR";
+}
+
+/** What the listener answered before these were configurable. */
+export const DEFAULT_OUTCOME_CODES: Readonly<OutcomeCodes> = { filtered: "AR", invalid: "AE", failed: "AE" };
+
+/** Committed messages per connection that wait for their application ACK; the oldest go first. */
+export const MAX_AWAITING = 1000;
+
+const ACK_CONDITIONS = new Set(["", "AL", "NE", "ER", "SU"]);
+
+/** Enhanced mode: MSH-15 or MSH-16 not empty. */
+export function isEnhanced(h: Hl7Header): boolean {
+  return h.acceptAckType !== "" || h.applicationAckType !== "";
+}
+
+/** Whether an acknowledgment condition (HL7 table 0155; empty counts as AL) asks for an ACK of this outcome. */
+export function ackWanted(condition: string, success: boolean): boolean {
+  switch (condition) {
+    case "NE":
+      return false;
+    case "ER":
+      return !success;
+    case "SU":
+      return success;
+    default:
+      return true;
+  }
+}
+
+/** HL7_ACK_TYPE when MSH-15 or MSH-16 holds a value outside table 0155. */
+export function checkAckConditions(h: Hl7Header): void {
+  for (const [field, value] of [
+    [15, h.acceptAckType],
+    [16, h.applicationAckType],
+  ] as const) {
+    if (ACK_CONDITIONS.has(value)) continue;
+    const name = field === 15 ? "accept" : "application";
+    const reason = `MSH-${field} (${name} acknowledgment type) must be AL, NE, ER or SU (HL7 table 0155)`;
+    throw new PackError("HL7_ACK_TYPE", `HL7 ${reason}`, {
+      segment: "MSH",
+      position: 1,
+      field,
+      hl7ErrorCode: 103,
+      reason,
+    });
+  }
+}
+
+/** The code for an outcome, answering `h`; `error` is invalid or failed by the error code. */
+export function outcomeCode(
+  codes: OutcomeCodes,
+  outcome: AckOutcome,
+  h: Hl7Header,
+  errorCode?: string,
+): AckCode {
+  if (outcome === "accepted") return isEnhanced(h) ? "CA" : "AA";
+  if (outcome === "error") return isRetryable(errorCode) ? codes.failed : codes.invalid;
+  return codes[outcome];
+}
 
 export interface ReceiverOptions {
   host: string;
@@ -73,6 +162,8 @@ export interface ReceiverOptions {
   frameTimeoutMs?: number;
   /** `flow` mode: answer AE when the flow has not answered within this many ms. */
   replyTimeoutMs: number;
+  /** The code per outcome (default DEFAULT_OUTCOME_CODES). */
+  outcomeCodes?: OutcomeCodes;
   /** Frames waiting per connection before its socket is paused (default 64). */
   highWaterFrames?: number;
   /** Bytes of frames waiting per connection before its socket is paused (default 1 MiB). */
@@ -216,8 +307,13 @@ function refusalHeader(head: Buffer): Hl7Header {
   return headerForAck(text);
 }
 
-function enhancedCode(code: "AA" | "AE" | "AR"): AckCode {
-  return code === "AA" ? "CA" : code === "AE" ? "CE" : "CR";
+/** The commit code an application code implies (a commit code stays as it is). */
+function commitCodeOf(code: AckCode): AckCode {
+  return code === "AA" ? "CA" : code === "AE" ? "CE" : code === "AR" ? "CR" : code;
+}
+
+function isCommitCode(code: AckCode): boolean {
+  return code === "CA" || code === "CE" || code === "CR";
 }
 
 interface InFlight {
@@ -229,6 +325,13 @@ interface InFlight {
   key?: string;
   content?: string;
   timer?: NodeJS.Timeout;
+}
+
+interface Committed {
+  seq: number;
+  header: Hl7Header;
+  key?: string;
+  content?: string;
 }
 
 interface Waiting {
@@ -243,6 +346,8 @@ class Connection implements ReplyTarget {
   private readonly waiting: Waiting[] = [];
   private waitingBytes = 0;
   private inFlight?: InFlight;
+  /** Enhanced mode: committed messages whose application ACK may still come, by seq (oldest first). */
+  private readonly awaiting = new Map<number, Committed>();
   /** Answered by the reply timeout: seq -> [dedupe key, content digest] (undefined when de-duplication is off). */
   private readonly timedOut = new Map<number, [string, string] | undefined>();
   /** A repeat waits for its original (on another connection). */
@@ -455,7 +560,7 @@ class Connection implements ReplyTarget {
     // A message with the flow keeps its reply timeout: its answer settles de-duplication.
     this.account();
     const header = refusalHeader(head);
-    const code = header.acceptAckType ? "CR" : "AR";
+    const code = isEnhanced(header) ? "CR" : "AR";
     const answer =
       this.r.options.ack !== "none" && this.wantsAck(header, false)
         ? encodeFrame(buildAck(header, code, { text: error.message, errorCode: 207 }))
@@ -495,6 +600,7 @@ class Connection implements ReplyTarget {
         parsed = parseHl7(text);
         header = parsed.header;
       } else header = parseHeader(text);
+      if (mode !== "none") checkAckConditions(header);
     } catch (err) {
       this.reject(err, text, seq, arrived);
       return;
@@ -507,7 +613,7 @@ class Connection implements ReplyTarget {
       digest = contentDigest(text, header);
       const state = dedupe.check(key, digest);
       if (state.state === "done") {
-        this.answerDuplicate(header, state.code, arrived);
+        this.answerDuplicate(header, state.code, state.acks, arrived);
         return;
       }
       if (state.state === "pending") {
@@ -516,7 +622,7 @@ class Connection implements ReplyTarget {
         void state.wait.then((code) => {
           this.busy = false;
           if (this.closed) return;
-          this.answerDuplicate(header, code, arrived);
+          this.answerDuplicate(header, code, key && digest ? dedupe.acksOf(key, digest) : [], arrived);
           this.pump();
         });
         return;
@@ -532,9 +638,12 @@ class Connection implements ReplyTarget {
       remotePort: this.remotePort,
     };
     if (mode === "auto") {
-      const code = header.acceptAckType ? enhancedCode("AA") : "AA";
-      if (key !== undefined && digest !== undefined) dedupe?.settle(key, digest, code);
-      if (this.wantsAck(header, true)) this.send(buildAck(header, code));
+      const enhanced = isEnhanced(header);
+      const code = enhanced ? "CA" : "AA";
+      const ack = this.wantsAck(header, true) ? buildAck(header, code) : undefined;
+      if (key !== undefined && digest !== undefined) dedupe?.settle(key, digest, code, ack);
+      if (ack) this.send(ack);
+      if (enhanced) this.remember({ seq, header, key, content: digest });
       this.r.emitOutcome({ code, success: true, durationMs: performance.now() - arrived });
       this.r.events.message(delivery);
       return;
@@ -554,23 +663,33 @@ class Connection implements ReplyTarget {
     this.r.events.message(delivery);
   }
 
-  /** Enhanced mode (MSH-15): AL always, NE never, ER only errors, SU only successes. */
+  /** Whether the ACK (or in enhanced mode the commit ACK) of this outcome is sent: MSH-15. */
   private wantsAck(h: Hl7Header, success: boolean): boolean {
-    switch (h.acceptAckType) {
-      case "NE":
-        return false;
-      case "ER":
-        return !success;
-      case "SU":
-        return success;
-      default:
-        return true;
-    }
+    return ackWanted(h.acceptAckType, success);
   }
 
-  private answerDuplicate(header: Hl7Header, code: string, arrived: number): void {
+  /** A committed message whose application ACK may follow; the oldest is forgotten beyond MAX_AWAITING. */
+  private remember(c: Committed): void {
+    if (this.awaiting.size >= MAX_AWAITING) this.awaiting.delete(this.awaiting.keys().next().value as number);
+    this.awaiting.set(c.seq, c);
+  }
+
+  /**
+   * A repeat: the ACKs sent the first time, byte for byte; when none were kept (a window saved
+   * by an earlier version), a new ACK with the code kept, as MSH-15 allows.
+   */
+  private answerDuplicate(
+    header: Hl7Header,
+    code: string,
+    acks: string[] | undefined,
+    arrived: number,
+  ): void {
     const mode = this.r.options.ack;
-    if (mode !== "none" && isAckCode(code)) this.send(buildAck(header, code));
+    if (mode !== "none") {
+      if (acks && acks.length > 0) for (const a of acks) this.send(a);
+      else if (isAckCode(code) && this.wantsAck(header, code === "AA" || code === "CA"))
+        this.send(buildAck(header, code));
+    }
     this.r.emitOutcome({
       code: mode === "none" ? "" : code,
       success: true,
@@ -599,8 +718,8 @@ class Connection implements ReplyTarget {
       usable = false;
       header = headerForAck(text);
     }
-    const code: "AE" | "AR" = usable && loc?.segment !== "MSH" ? "AE" : "AR";
-    const sent = header.acceptAckType ? enhancedCode(code) : code;
+    const code: AckCode = usable && loc?.segment !== "MSH" ? this.r.outcomeCodes.invalid : "AR";
+    const sent = isEnhanced(header) ? commitCodeOf(code) : code;
     const opts: AckOptions = {
       text: error.message,
       errorCode: loc?.hl7ErrorCode ?? 207,
@@ -643,33 +762,60 @@ class Connection implements ReplyTarget {
     const seconds = Math.round(this.r.options.replyTimeoutMs / 100) / 10;
     this.timedOut.set(f.seq, f.key !== undefined && f.content !== undefined ? [f.key, f.content] : undefined);
     if (this.timedOut.size > 100) this.timedOut.delete(this.timedOut.keys().next().value as number);
+    const failed = this.r.outcomeCodes.failed;
+    const code = isEnhanced(f.header) ? commitCodeOf(failed) : failed;
     this.r.warn(
       "MLLP_REPLY_TIMEOUT",
-      `no reply from the flow within ${seconds} s (MSH-10 ${shown(f.header.controlId)}): answered AE`,
+      `no reply from the flow within ${seconds} s (MSH-10 ${shown(f.header.controlId)}): answered ${code}`,
     );
-    void this.answer(f, "AE", {
+    void this.answer(f, code, {
       text: `no application acknowledgement within ${seconds} s`,
       errorCode: 207,
     }).catch(() => undefined);
   }
 
-  private async answer(f: InFlight, code: AckCode, opts: AckOptions): Promise<string> {
+  private async answer(f: InFlight, code: AckCode, opts: AckOptions): Promise<ReplyResult> {
     if (f.timer) clearTimeout(f.timer);
     this.inFlight = undefined;
-    if (f.key !== undefined && f.content !== undefined) this.r.dedupe?.settle(f.key, f.content, code);
-    const ack = buildAck(f.header, code, opts);
+    const h = f.header;
+    const dedupe = f.key !== undefined && f.content !== undefined ? this.r.dedupe : undefined;
+    let result: ReplyResult;
+    let commitCode = code;
+    if (!isEnhanced(h)) {
+      const ack = buildAck(h, code, opts);
+      dedupe?.settle(f.key!, f.content!, code, ack);
+      result = { code, ack };
+    } else {
+      // A commit code, or the commit an application code implies followed by that code.
+      commitCode = commitCodeOf(code);
+      const taken = commitCode === "CA";
+      const commitOnly = isCommitCode(code);
+      const commitAck = this.wantsAck(h, taken)
+        ? buildAck(h, commitCode, commitOnly || !taken ? opts : {})
+        : "";
+      const appAck =
+        !commitOnly && ackWanted(h.applicationAckType, code === "AA") ? buildAck(h, code, opts) : "";
+      dedupe?.settle(f.key!, f.content!, commitCode, commitAck || undefined);
+      if (taken && appAck) dedupe?.addAck(f.key!, f.content!, appAck);
+      if (taken && commitOnly) this.remember({ seq: f.seq, header: h, key: f.key, content: f.content });
+      result = commitOnly
+        ? { code, ack: commitAck }
+        : { code, ack: appAck, commit: { code: commitCode, ack: commitAck } };
+    }
+    const success = commitCode === "AA" || commitCode === "CA";
     try {
-      await this.write(ack, f.seq);
+      if (result.commit?.ack) await this.write(result.commit.ack, f.seq);
+      if (result.ack) await this.write(result.ack, f.seq);
       this.r.emitOutcome({
-        code,
-        success: code === "AA" || code === "CA",
+        code: commitCode,
+        success,
         durationMs: performance.now() - f.started,
-        error: code === "AA" || code === "CA" ? undefined : code,
+        error: success ? undefined : commitCode,
       });
-      return ack;
+      return result;
     } catch (err) {
       this.r.emitOutcome({
-        code,
+        code: commitCode,
         success: false,
         durationMs: performance.now() - f.started,
         error: "MLLP_CLOSED",
@@ -681,23 +827,76 @@ class Connection implements ReplyTarget {
     }
   }
 
-  reply(req: ReplyRequest): Promise<string> {
-    if (!isAckCode(req.code)) {
-      return Promise.reject(
-        new PackError("HL7_BAD_INPUT", `not an acknowledgment code: ${String(req.code)}`),
+  /** Enhanced mode: the application ACK of a committed message, as MSH-16 asks. */
+  private async answerApplication(c: Committed, code: AckCode, opts: AckOptions): Promise<ReplyResult> {
+    if (isCommitCode(code)) {
+      throw new PackError(
+        "MLLP_NO_SESSION",
+        `this message was already committed (CA): only an application code (AA, AE, AR) may follow, not ${code}`,
+        { session: this.id, seq: c.seq },
       );
     }
+    this.awaiting.delete(c.seq);
+    const ack = ackWanted(c.header.applicationAckType, code === "AA") ? buildAck(c.header, code, opts) : "";
+    if (ack && c.key !== undefined && c.content !== undefined) this.r.dedupe?.addAck(c.key, c.content, ack);
+    if (ack) await this.write(ack, c.seq);
+    return { code, ack };
+  }
+
+  /** The message a reply is for: the one with the flow, or a committed one awaiting its application ACK. */
+  private target(req: ReplyRequest): InFlight | Committed | undefined {
     const f = this.inFlight;
-    const matches =
+    if (
       f !== undefined &&
       (req.seq !== undefined
         ? req.seq === f.seq
-        : req.controlId !== undefined && req.controlId === f.header.controlId);
-    if (!f || !matches) {
+        : req.controlId !== undefined && req.controlId === f.header.controlId)
+    )
+      return f;
+    return req.seq !== undefined
+      ? this.awaiting.get(req.seq)
+      : [...this.awaiting.values()].find((a) => a.header.controlId === req.controlId);
+  }
+
+  reply(req: ReplyRequest): Promise<ReplyResult> {
+    let code: AckCode;
+    const target = this.target(req);
+    if (req.code !== undefined) {
+      if (!isAckCode(req.code)) {
+        return Promise.reject(
+          new PackError("HL7_BAD_INPUT", `not an acknowledgment code: ${String(req.code)}`),
+        );
+      }
+      code = req.code;
+    } else if (isAckOutcome(req.outcome)) {
+      // Answering nothing (no such message): any code will do, the errors below say why.
+      const h = target?.header ?? unknownHeader();
+      code = outcomeCode(this.r.outcomeCodes, req.outcome, h, req.applicationErrorCode);
+    } else {
+      return Promise.reject(
+        new PackError(
+          "HL7_BAD_INPUT",
+          `a reply needs an ACK code or an outcome (filtered, invalid, failed, error), got ${String(req.outcome)}`,
+        ),
+      );
+    }
+    const f = target && "started" in target ? target : undefined;
+    if (!f) {
+      const c = target;
+      if (c && !this.closed) {
+        const opts: AckOptions = {
+          text: req.text,
+          errorCode: req.errorCode ?? (code === "AR" ? 207 : undefined),
+          errorLocation: req.errorLocation,
+          severity: req.severity,
+        };
+        if (req.applicationErrorCode && code !== "AA") opts.applicationErrorCode = req.applicationErrorCode;
+        return this.answerApplication(c, code, opts);
+      }
       if (req.seq !== undefined && this.timedOut.has(req.seq)) {
         const key = this.timedOut.get(req.seq);
         this.timedOut.delete(req.seq);
-        if (key !== undefined) this.r.dedupe?.settle(key[0], key[1], req.code);
+        if (key !== undefined) this.r.dedupe?.settle(key[0], key[1], code);
         return Promise.reject(
           new PackError(
             "MLLP_REPLY_TIMEOUT",
@@ -718,16 +917,18 @@ class Connection implements ReplyTarget {
     }
     const opts: AckOptions = {
       text: req.text,
-      errorCode: req.errorCode ?? (req.code === "AR" ? 207 : undefined),
+      errorCode: req.errorCode ?? (code === "AR" || code === "CR" ? 207 : undefined),
       errorLocation: req.errorLocation,
       severity: req.severity,
     };
-    if (req.applicationErrorCode) opts.applicationErrorCode = req.applicationErrorCode;
-    return this.answer(f, req.code, opts);
+    if (req.applicationErrorCode && code !== "AA" && code !== "CA")
+      opts.applicationErrorCode = req.applicationErrorCode;
+    return this.answer(f, code, opts);
   }
 
   private onClose(): void {
     this.closed = true;
+    this.awaiting.clear();
     this.stopFrameTimer();
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.waiting.length = 0;
@@ -764,6 +965,7 @@ export class MllpReceiver {
   readonly frameTimeoutMs: number;
   readonly closeGraceMs: number;
   readonly budget: FrameBudget;
+  readonly outcomeCodes: Readonly<OutcomeCodes>;
   /** Refusals (and de-duplication conflicts) since the start, by reason. */
   readonly refusals: Record<RefusalReason, number> = {
     oversize: 0,
@@ -785,6 +987,7 @@ export class MllpReceiver {
     this.frameTimeoutMs = options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
     this.closeGraceMs = options.closeGraceMs ?? 1000;
     this.budget = options.budget ?? sharedFrameBudget();
+    this.outcomeCodes = { ...DEFAULT_OUTCOME_CODES, ...options.outcomeCodes };
     const max = options.reportsPer10s ?? 10;
     this.refusalReports = new ReportLimit(max, 10_000, (n) =>
       events.warning?.(

@@ -1,6 +1,22 @@
 import { PackError } from "../errors";
 import type { AckCode, AckOptions } from "./ack";
 
+/**
+ * What became of a message, for a reply that names the outcome instead of a code: the
+ * listener answers with the code configured for it (`mllp-in`'s per-outcome codes).
+ * `error` is `invalid` or `failed` by the error's code (`applicationErrorCode`): a code of
+ * an error that another try would meet again (HL7_*, MAP_*, *_BAD_INPUT, HTTP 4xx ...) is
+ * `invalid`, any other `failed`. `accepted` (the message is stored, e.g. at a durable-queue's
+ * first output) is CA in enhanced mode, so that the application ACK can follow, and AA in
+ * original mode, which has no other ACK.
+ */
+export type AckOutcome = "filtered" | "invalid" | "failed" | "error" | "accepted";
+export const ACK_OUTCOMES: readonly AckOutcome[] = ["filtered", "invalid", "failed", "error", "accepted"];
+
+export function isAckOutcome(v: unknown): v is AckOutcome {
+  return typeof v === "string" && (ACK_OUTCOMES as readonly string[]).includes(v);
+}
+
 /** What `mllp-in` puts on `msg._session`. */
 export interface MllpSessionRef {
   type: "mllp";
@@ -11,7 +27,9 @@ export interface MllpSessionRef {
 }
 
 export interface ReplyRequest extends AckOptions {
-  code: AckCode;
+  /** The code; or `outcome` instead. */
+  code?: AckCode;
+  outcome?: AckOutcome;
   /** The message's sequence on the connection (msg._session.seq). */
   seq?: number;
   /** Or its MSH-10 (msg.hl7.controlId), when seq is absent. */
@@ -20,10 +38,23 @@ export interface ReplyRequest extends AckOptions {
   applicationErrorCode?: string;
 }
 
+/** What a reply wrote. */
+export interface ReplyResult {
+  /** The code answered (the one given, or the one configured for the outcome). */
+  code: AckCode;
+  /** The ACK of that code as written; "" when MSH-15/MSH-16 say not to send it. */
+  ack: string;
+  /**
+   * Enhanced mode, an application code given before any commit code: the commit ACK written
+   * before the application ACK ("" when MSH-15 says not to send it).
+   */
+  commit?: { code: AckCode; ack: string };
+}
+
 /** A connection that can answer the messages it delivered. */
 export interface ReplyTarget {
-  /** Writes the ACK; resolves with the ACK text once it is on the socket. */
-  reply(request: ReplyRequest): Promise<string>;
+  /** Writes the ACK(s); resolves once they are on the socket. */
+  reply(request: ReplyRequest): Promise<ReplyResult>;
 }
 
 const REGISTRY_KEY = Symbol.for("@healthbridge/node-red-pms-ehr/mllp-sessions");
@@ -67,7 +98,7 @@ export const mllpSessions = {
    * connection, MLLP_CLOSED when that connection has closed; the target's own errors
    * (nothing awaiting an answer) pass through.
    */
-  reply(ref: unknown, request: ReplyRequest): Promise<string> {
+  reply(ref: unknown, request: ReplyRequest): Promise<ReplyResult> {
     const r = ref as Partial<MllpSessionRef> | undefined;
     if (!r || r.type !== "mllp" || typeof r.id !== "string") {
       return Promise.reject(

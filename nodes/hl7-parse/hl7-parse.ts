@@ -10,6 +10,7 @@ import {
   isBatch,
   type ParsedHl7,
   parseHl7,
+  siteSegments,
   splitBatch,
 } from "../../lib/hl7";
 import { onInput } from "../shared/input";
@@ -32,6 +33,11 @@ type Hl7Msg = NodeMessageInFlow & { hl7?: Record<string, unknown>; parts?: Recor
 function withFacts(msg: Hl7Msg, parsed: ParsedHl7): void {
   const hl7: Record<string, unknown> = { ...(msg.hl7 ?? {}), ...hl7Facts(parsed.header) };
   delete hl7.error;
+  // Z-segments and segments HL7 does not define, where they outlive a payload that is replaced
+  // (by hl7-fhir's Bundle, say).
+  const extra = siteSegments(parsed);
+  if (extra.length > 0) hl7.segments = extra;
+  else delete hl7.segments;
   msg.hl7 = hl7;
   msg.topic = `${parsed.header.type}^${parsed.header.event}`;
 }

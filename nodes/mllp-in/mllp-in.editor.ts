@@ -12,6 +12,9 @@
     maxConnections: string;
     frameTimeout: string;
     replyTimeout: string;
+    ackFiltered: string;
+    ackInvalid: string;
+    ackFailed: string;
     integration: string;
   }
 
@@ -46,6 +49,9 @@
       maxConnections: { value: "100", validate: count(0) },
       frameTimeout: { value: "30", validate: count(0) },
       replyTimeout: { value: "30", validate: count(1) },
+      ackFiltered: { value: "AR", validate: (v: string) => ["", "AA", "AE", "AR"].includes(String(v ?? "")) },
+      ackInvalid: { value: "AE", validate: (v: string) => ["", "AE", "AR"].includes(String(v ?? "")) },
+      ackFailed: { value: "AE", validate: (v: string) => ["", "AE", "AR"].includes(String(v ?? "")) },
       integration: { value: "hl7" },
     },
     inputs: 0,
@@ -65,6 +71,7 @@
       const ack = $("#node-input-ack");
       function showRows(): void {
         $(".mllp-in-row-flow").toggle(ack.val() === "flow");
+        $(".mllp-in-row-codes").toggle(ack.val() !== "none");
       }
       ack.on("change", showRows);
       showRows();

@@ -4,9 +4,12 @@ import { reportHealth, reportRefusal } from "../../lib/health/bus";
 import {
   type AckMode,
   DEFAULT_FRAME_BUDGET_BYTES,
+  DEFAULT_OUTCOME_CODES,
   type Delivery,
   hl7Facts,
+  isEnhanced,
   MllpReceiver,
+  type OutcomeCodes,
   type Rejection,
   sharedFrameBudget,
 } from "../../lib/hl7";
@@ -24,7 +27,34 @@ interface MllpInDef extends NodeDef {
   maxConnections?: string | number;
   frameTimeout?: string | number;
   replyTimeout?: string | number;
+  ackFiltered?: string;
+  ackInvalid?: string;
+  ackFailed?: string;
   integration?: string;
+}
+
+/** The per-outcome codes; empty keeps the default, anything else than the codes allowed is an error. */
+function outcomeCodesOf(def: MllpInDef): OutcomeCodes | string {
+  const pick = <T extends string>(
+    name: string,
+    v: string | undefined,
+    allowed: readonly T[],
+    d: T,
+  ): T | string => {
+    const t = (v ?? "").trim();
+    if (t === "") return d;
+    return (allowed as readonly string[]).includes(t) ? (t as T) : `${name} must be ${allowed.join(", ")}`;
+  };
+  const filtered = pick(
+    "ackFiltered",
+    def.ackFiltered,
+    ["AA", "AE", "AR"] as const,
+    DEFAULT_OUTCOME_CODES.filtered,
+  );
+  const invalid = pick("ackInvalid", def.ackInvalid, ["AE", "AR"] as const, DEFAULT_OUTCOME_CODES.invalid);
+  const failed = pick("ackFailed", def.ackFailed, ["AE", "AR"] as const, DEFAULT_OUTCOME_CODES.failed);
+  for (const v of [filtered, invalid, failed]) if (v.length > 2) return v;
+  return { filtered, invalid, failed } as OutcomeCodes;
 }
 
 interface TlsConfigNode extends Node {
@@ -81,6 +111,12 @@ export = function (RED: NodeAPI) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       node.error("mllp-in: port must be 0-65535");
       status.failed(node, "bad port");
+      return;
+    }
+    const outcomeCodes = outcomeCodesOf(def);
+    if (typeof outcomeCodes === "string") {
+      node.error(`mllp-in: ${outcomeCodes}`);
+      status.failed(node, "bad ACK codes");
       return;
     }
 
@@ -148,13 +184,22 @@ export = function (RED: NodeAPI) {
         maxConnections: num(def.maxConnections, DEFAULT_MAX_CONNECTIONS),
         frameTimeoutMs: num(def.frameTimeout, DEFAULT_FRAME_SECONDS) * 1000,
         replyTimeoutMs: num(def.replyTimeout, 30, 1) * 1000,
+        outcomeCodes,
       },
       {
         message(d: Delivery) {
+          const hl7: Record<string, unknown> = { ...hl7Facts(d.header) };
+          if (ack !== "none" && isEnhanced(d.header)) {
+            // Enhanced mode: the application ACK may come from a msg that kept msg.hl7 only
+            // (a durable-queue delivery), so the connection travels there too.
+            hl7.acceptAckType = d.header.acceptAckType;
+            hl7.applicationAckType = d.header.applicationAckType;
+            hl7.session = { id: d.session.id, seq: d.session.seq };
+          }
           const msg: NodeMessage & Record<string, unknown> = {
             payload: d.text,
             topic: `${d.header.type}^${d.header.event}`,
-            hl7: hl7Facts(d.header),
+            hl7,
             _session: { ...d.session, remoteAddress: d.remoteAddress, remotePort: d.remotePort },
           };
           node.send(msg);

@@ -8,6 +8,7 @@
     timeout: string;
     retries: string;
     queueSize: string;
+    appAckTimeout: string;
     ackCode: string;
     integration: string;
   }
@@ -45,9 +46,24 @@
       timeout: { value: "10000", validate: count(1) },
       retries: { value: "3", validate: count(0) },
       queueSize: { value: "1000", validate: count(0) },
+      appAckTimeout: { value: "30000", validate: count(0) },
       ackCode: {
         value: "AA",
-        validate: (v: string) => ["AA", "AE", "AR", "CA", "CE", "CR", "msg"].includes(String(v ?? "")),
+        validate: (v: string) =>
+          [
+            "AA",
+            "AE",
+            "AR",
+            "CA",
+            "CE",
+            "CR",
+            "accepted",
+            "filtered",
+            "invalid",
+            "failed",
+            "error",
+            "msg",
+          ].includes(String(v ?? "")),
       },
       integration: { value: "hl7" },
     },

@@ -3,15 +3,19 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import {
-  type AckCode,
+  type AppAckCondition,
   asParsedHl7,
   type ClientState,
+  DEFAULT_APP_ACK_TIMEOUT_MS,
   hl7Facts,
   type Hl7Header,
   isAckCode,
+  isAckOutcome,
+  isEnhanced,
   MllpClient,
   mllpSessions,
   parseHeader,
+  type SendResult,
 } from "../../lib/hl7";
 import { onInput } from "../shared/input";
 import { status } from "../shared/status";
@@ -24,6 +28,7 @@ interface MllpOutDef extends NodeDef {
   timeout?: string | number;
   retries?: string | number;
   queueSize?: string | number;
+  appAckTimeout?: string | number;
   ackCode?: string;
   integration?: string;
 }
@@ -67,6 +72,31 @@ function outgoing(payload: unknown): { text: string | Buffer; header: Hl7Header 
   );
 }
 
+/** The application ACKs an outgoing message asks for: none in original mode or with MSH-16 NE. */
+function appAckOf(h: Hl7Header): AppAckCondition | undefined {
+  if (!isEnhanced(h)) return undefined;
+  const c = h.applicationAckType;
+  return c === "ER" || c === "SU" ? c : c === "" || c === "AL" ? "AL" : undefined;
+}
+
+/** The session to answer on: msg._session, else msg.hl7.session (kept by a durable-queue). */
+function sessionOf(msg: Hl7Msg): unknown {
+  if (msg._session !== undefined) return msg._session;
+  const s = msg.hl7?.session as { id?: unknown; seq?: unknown } | undefined;
+  return s && typeof s === "object" ? { type: "mllp", id: s.id, seq: s.seq } : undefined;
+}
+
+function ackFacts(r: SendResult): Record<string, unknown> {
+  return {
+    code: r.ack.code,
+    controlId: r.ack.controlId,
+    text: r.ack.text,
+    ackControlId: r.ack.ackControlId,
+    attempts: r.attempts,
+    message: r.ackText,
+  };
+}
+
 export = function (RED: NodeAPI) {
   function MllpOut(this: Node, def: MllpOutDef) {
     RED.nodes.createNode(this, def);
@@ -88,31 +118,33 @@ export = function (RED: NodeAPI) {
       const fixed = (def.ackCode ?? "AA").trim();
       onInput<Hl7Msg>(node, "MLLP_NO_SESSION", async (msg, send) => {
         const code = fixed === "msg" ? msg.ackCode : fixed;
-        if (!isAckCode(code)) {
+        if (!isAckCode(code) && !isAckOutcome(code)) {
           msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: "HL7_BAD_INPUT" } };
           throw new PackError(
             "HL7_BAD_INPUT",
-            `mllp-out: the ACK code must be AA, AE, AR, CA, CE or CR (${fixed === "msg" ? "msg.ackCode" : "ackCode"})`,
+            `mllp-out: the ACK code must be AA, AE, AR, CA, CE, CR or an outcome (filtered, invalid, failed, error) (${fixed === "msg" ? "msg.ackCode" : "ackCode"})`,
           );
         }
         const text = typeof msg.ackText === "string" && msg.ackText !== "" ? msg.ackText : undefined;
         const errorCode = msg.error && typeof msg.error.code === "string" ? msg.error.code : undefined;
         const controlId = typeof msg.hl7?.controlId === "string" ? msg.hl7.controlId : undefined;
         try {
-          const ack = await mllpSessions.reply(msg._session, {
-            code: code as AckCode,
+          const r = await mllpSessions.reply(sessionOf(msg), {
+            ...(isAckCode(code) ? { code } : { outcome: code }),
             controlId,
             text,
             applicationErrorCode: code === "AA" || code === "CA" ? undefined : errorCode,
           });
           const hl7: Record<string, unknown> = {
             ...(msg.hl7 ?? {}),
-            ackCode: code,
-            ack: { code, text: text ?? "", message: ack },
+            ackCode: r.code,
+            ack: { code: r.code, text: text ?? "", message: r.ack },
           };
+          if (r.commit) hl7.commitAck = { code: r.commit.code, message: r.commit.ack };
+          else delete hl7.commitAck;
           delete hl7.error;
           msg.hl7 = hl7;
-          show("ok", `replied ${code}`);
+          show("ok", `replied ${r.commit ? `${r.commit.code}+` : ""}${r.code}`);
           send(msg);
         } catch (err) {
           msg.hl7 = {
@@ -157,6 +189,7 @@ export = function (RED: NodeAPI) {
             timeoutMs: num(def.timeout, 10_000, 1),
             retries: Math.floor(num(def.retries, 3)),
             queueSize: Math.floor(num(def.queueSize, 1000)),
+            appAckTimeoutMs: num(def.appAckTimeout, DEFAULT_APP_ACK_TIMEOUT_MS),
           },
           (state: ClientState, detail?: string) => {
             if (state === "connected" || state === "idle") show("ok", "connected");
@@ -181,20 +214,21 @@ export = function (RED: NodeAPI) {
       }
       const started = Date.now();
       try {
-        const result = await client.send(out.text, out.header.controlId);
+        const result = await client.send(out.text, out.header.controlId, appAckOf(out.header));
         const hl7: Record<string, unknown> = {
           ...(msg.hl7 ?? {}),
           ...hl7Facts(out.header),
           ackCode: result.ack.code,
-          ack: {
-            code: result.ack.code,
-            controlId: result.ack.controlId,
-            text: result.ack.text,
-            ackControlId: result.ack.ackControlId,
-            attempts: result.attempts,
-            message: result.ackText,
-          },
+          ack: ackFacts(result),
         };
+        if (result.commit) {
+          hl7.commitAck = {
+            code: result.commit.code,
+            controlId: result.commit.controlId,
+            ackControlId: result.commit.ackControlId,
+            message: result.commitText,
+          };
+        } else delete hl7.commitAck;
         delete hl7.error;
         msg.hl7 = hl7;
         reportHealth({ integration, success: true, durationMs: result.durationMs, source: SOURCE });
@@ -211,6 +245,7 @@ export = function (RED: NodeAPI) {
             text: details.text,
             error: details.error,
             ack: details.ack,
+            ...(details.commit ? { commitCode: details.commitCode, commit: details.commit } : {}),
           };
         } else hl7.error = { code, ...(details ?? {}) };
         msg.hl7 = hl7;

@@ -168,6 +168,7 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "host", bad: "", good: "127.0.0.1", show: { mode: "send" } },
       { field: "port", bad: "0", good: "2575", show: { mode: "send" } },
       { field: "timeout", bad: "0", good: "10000", show: { mode: "send" } },
+      { field: "appAckTimeout", bad: "1.5", good: "30000", show: { mode: "send" } },
     ],
   },
   "health-monitor": {

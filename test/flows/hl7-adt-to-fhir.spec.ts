@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import type { Encounter, Patient } from "@medplum/fhirtypes";
+import type { PackError } from "../../lib/errors";
+import { MllpClient } from "../../lib/hl7";
 import { createConverter } from "../../lib/hl7/fhir";
 import { HL7_SYSTEMS, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
@@ -37,11 +39,12 @@ describe("pipeline hl7-adt-to-fhir", function () {
   let rt: Runtime;
   let sender: Hl7Sender;
   let queued: Hl7Sender;
+  let queuePort: number;
 
   before(async function () {
     services = await startServices({ pms: false });
     const port = await freePort();
-    const queuePort = await freePort();
+    queuePort = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
@@ -101,7 +104,7 @@ describe("pipeline hl7-adt-to-fhir", function () {
     );
   });
 
-  it("answers AR to an SIU message and AE to one that does not convert, writing nothing", async function () {
+  it("answers AR to an SIU message and to one that will never convert (AR: permanent), writing nothing", async function () {
     const count = () => allOf(services.fhir, "Patient").length + allOf(services.fhir, "Encounter").length;
     const before = count();
     const siu = story.find((m) => m.type === "SIU")!;
@@ -113,7 +116,7 @@ describe("pipeline hl7-adt-to-fhir", function () {
     const bad = fresh[0].text.replace(/\|(\d{8})\|([MFOU])\|/, "|19610230|$2|");
     expect(bad).to.not.equal(fresh[0].text);
     const ae = await sender.send(bad);
-    expect([ae.code, ae.text]).to.deep.equal(["AE", "HL7_CONVERT"]);
+    expect([ae.code, ae.text]).to.deep.equal(["AR", "HL7_CONVERT"]);
     expect(count()).to.equal(before);
   });
 
@@ -162,5 +165,45 @@ describe("pipeline hl7-adt-to-fhir", function () {
     expect(letters[0].code).to.equal("HL7_CONVERT");
     expect(letters[0].attempts).to.equal(1);
     expect(logLinesWith(rt, [m.appointmentId])).to.deep.equal([]);
+  });
+
+  it("on the queue path, gives an enhanced-mode sender CA once stored, then AA once the EHR has it, or AR for a dead letter", async function () {
+    const fresh = messagesFromPms(data).find((x) => x.type === "ADT")!;
+    const enhanced = (text: string, controlId: string): string => {
+      const segments = text.split("\r");
+      const msh = segments[0].split("|");
+      while (msh.length < 16) msh.push("");
+      msh[9] = controlId;
+      msh[14] = "AL"; // MSH-15: commit ACK always
+      msh[15] = "AL"; // MSH-16: application ACK always
+      return [msh.join("|"), ...segments.slice(1)].join("\r");
+    };
+    const text = enhanced(
+      fresh.text.replace(`${fresh.appointmentId}^^^PMSVISIT`, "appt-900003^^^PMSVISIT"),
+      "ENH0001",
+    );
+    const client = new MllpClient({
+      host: "127.0.0.1",
+      port: queuePort,
+      timeoutMs: 5000,
+      retries: 0,
+      queueSize: 10,
+      appAckTimeoutMs: 20000,
+    });
+    try {
+      services.fhir.faults.next(1, { status: 503 });
+      const r = await client.send(text, "ENH0001", "AL");
+      expect([r.commit?.code, r.ack.code, r.ack.controlId]).to.deep.equal(["CA", "AA", "ENH0001"]);
+      expect(storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM).has("appt-900003")).to.equal(true);
+      const broken = enhanced(text.replace(/\|(\d{8})\|([MFOU])\|/, "|19610230|$2|"), "ENH0002");
+      const err = await client.send(broken, "ENH0002", "AL").then(
+        () => undefined,
+        (e: unknown) => e as PackError,
+      );
+      expect(err?.code).to.equal("MLLP_NAK");
+      expect(err?.details).to.include({ code: "AR", commitCode: "CA", text: "HL7_CONVERT" });
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -77,7 +77,7 @@ describe("pipeline hl7-siu-to-fhir", function () {
     expect(practitioners.size).to.equal(new Set(data.appointments.map((a) => a.providerId)).size);
   });
 
-  it("answers AR to an ADT message and AE to one that does not convert, writing nothing", async function () {
+  it("answers AR to an ADT message and to one that will never convert (AR: permanent), writing nothing", async function () {
     const count = () => allOf(services.fhir, "Appointment").length + allOf(services.fhir, "Encounter").length;
     const before = count();
     const fresh = messagesFromPms(data);
@@ -87,7 +87,7 @@ describe("pipeline hl7-siu-to-fhir", function () {
     const bad = s12.replace(/^TQ1\|1\|\|\|\|\|\|\d+[+-]\d{4}\|/m, "TQ1|1||||||20250230093000-0500|");
     expect(bad).to.not.equal(s12);
     const ae = await sender.send(bad);
-    expect([ae.code, ae.text]).to.deep.equal(["AE", "HL7_CONVERT"]);
+    expect([ae.code, ae.text]).to.deep.equal(["AR", "HL7_CONVERT"]);
     expect(count()).to.equal(before);
   });
 

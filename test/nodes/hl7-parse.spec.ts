@@ -234,4 +234,46 @@ describe("hl7-parse node", function () {
     const [f] = await failed;
     expect(f.hl7.error).to.include({ code: "HL7_PARSE", field: 10 });
   });
+
+  it("keeps Z-segments and segments HL7 does not define: byte for byte back, and on msg.hl7.segments", async () => {
+    // Escapes, empty trailing fields, repetitions, odd components: as a site writes them.
+    const zpi = "ZPI|1|VIP\\T\\Gold~Silver|A^^B&C\\E\\||";
+    const xyz = "XY1|foo^bar|||";
+    const text =
+      [
+        "MSH|^~\\&|PMS|CLINIC|EHR|HB|20240301091500||ADT^A01^ADT_A01|Z-1|P|2.5.1",
+        "EVN|A01|20240301091500",
+        "PID|1||123^^^CLINIC^MR||Doe^Jane",
+        zpi,
+        "PV1|1|O",
+        xyz,
+        "ZZ9|",
+      ].join("\r") + "\r";
+    await load({}, [
+      { id: "back", z: TAB, type: "hl7-parse", wires: [["out2"]] },
+      { id: "out2", z: TAB, type: "helper" },
+    ]);
+    const got = receive("out");
+    helper.getNode("parse").receive({ payload: text });
+    const [m] = await got;
+    const segs = m.hl7.segments as Array<{ id: string; position: number; text: string; fields: unknown[] }>;
+    expect(segs.map((s) => [s.id, s.position, s.text])).to.deep.equal([
+      ["ZPI", 4, zpi],
+      ["XY1", 6, xyz],
+      ["ZZ9", 7, "ZZ9|"],
+    ]);
+    expect(segs[0].fields).to.deep.equal(m.payload.segments[3]);
+    expect(segs[0].fields[2]).to.deep.equal(["VIP&Gold", "Silver"]);
+    // structure -> text: the same bytes, and the segments still listed
+    const back = receive("out2");
+    helper.getNode("back").receive({ payload: m.payload, hl7: m.hl7 });
+    const [b] = await back;
+    expect(b.payload).to.equal(text);
+    expect(b.hl7.segments.map((s: { text: string }) => s.text)).to.deep.equal([zpi, xyz, "ZZ9|"]);
+    // a message without any: no msg.hl7.segments, even when the msg carried one
+    const plain = receive("out");
+    helper.getNode("parse").receive({ payload: fixture("adt-a01-v2.5.1.hl7"), hl7: { segments: segs } });
+    const [p] = await plain;
+    expect(p.hl7).to.not.have.property("segments");
+  });
 });

@@ -78,7 +78,7 @@ describe("lib/hl7 de-duplication", () => {
     }
     expect(cache.size).to.equal(3);
     const snap = cache.snapshot();
-    expect(snap.version).to.equal(2);
+    expect(snap.version).to.equal(3);
     expect(JSON.stringify(snap).length).to.be.lessThan(400);
   });
 
@@ -129,6 +129,51 @@ describe("lib/hl7 de-duplication", () => {
     const [, other] = ids(msg("OLD-1", { name: "Roe^Rita" }));
     expect(cache.check(key, other)).to.deep.equal({ state: "done", code: "AA" });
     cache.settle(...ids(msg("NEW-1")), "AA");
-    expect(cache.snapshot().entries.map((e) => e.length)).to.deep.equal([4, 4]);
+    expect(cache.snapshot().entries.map((e) => e.length)).to.deep.equal([5, 5]);
+  });
+
+  it("keeps the ACKs sent with the entry, in order, and saves and restores them byte for byte", () => {
+    const now = Date.now();
+    const cache = new DedupeCache(60_000, () => now);
+    const [key, c] = ids(msg("K-1"));
+    const [, other] = ids(msg("K-1", { name: "Roe^Rita" }));
+    const ca = "MSH|^~\\&|EHR|HB|PMS|CLINIC|20240301091501||ACK^A01^ACK|A1|P|2.5.1\rMSA|CA|K-1\r";
+    const aa = "MSH|^~\\&|EHR|HB|PMS|CLINIC|20240301091502||ACK^A01^ACK|A2|P|2.5.1\rMSA|AA|K-1\r";
+    cache.check(key, c);
+    cache.settle(key, c, "CA", ca);
+    expect(cache.check(key, c)).to.deep.equal({ state: "done", code: "CA", acks: [ca] });
+    cache.addAck(key, other, aa); // other content: not this entry's
+    cache.addAck(key, c, aa);
+    cache.addAck(key, c, aa); // two at most: commit and application
+    expect(cache.acksOf(key, c)).to.deep.equal([ca, aa]);
+    expect(cache.acksOf(key, other)).to.deep.equal([]);
+    const snap = cache.snapshot();
+    expect(snap.entries[0][4]).to.deep.equal([ca, aa]);
+    const restored = new DedupeCache(60_000, () => now);
+    restored.restore(JSON.parse(JSON.stringify(snap)));
+    expect(restored.check(key, c)).to.deep.equal({ state: "done", code: "CA", acks: [ca, aa] });
+    // an entry whose ACKs are malformed is skipped whole; a version 2 entry (no ACKs) loads
+    const [k2, c2] = ids(msg("K-2"));
+    const [k3, c3] = ids(msg("K-3"));
+    const bad = new DedupeCache(60_000, () => now);
+    bad.restore({
+      version: 3,
+      entries: [
+        [key, c, "CA", now + 1000, ["not an ACK"]],
+        [key, c, "CA", now + 1000, "MSH|"],
+        [key, c, "CA", now + 1000, [ca, aa, aa]],
+        [key, c, "CA", now + 1000, [`MSH${"x".repeat(5000)}`]],
+        [k2, c2, "AA", now + 1000],
+        [k3, c3, "AA", now + 1000, []],
+      ],
+    });
+    expect(bad.size).to.equal(2);
+    expect(bad.check(key, c).state).to.equal("new");
+    expect(bad.check(k2, c2)).to.deep.equal({ state: "done", code: "AA" });
+    // an AE is not remembered, nor its ACK
+    const [k4, c4] = ids(msg("K-4"));
+    cache.check(k4, c4);
+    cache.settle(k4, c4, "AE", ca);
+    expect(cache.acksOf(k4, c4)).to.deep.equal([]);
   });
 });
