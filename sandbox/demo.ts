@@ -16,7 +16,9 @@ export interface TrafficStats {
   /** Signed webhooks the PMS delivered to Node-RED, and those it gave up on. */
   webhooks: { delivered: number; failed: number };
   /** Per HL7 sender: messages sent and the answers they got (MSA-1, or the error code when none came). */
-  hl7: Array<{ family: "ADT" | "SIU"; sent: number; answers: Record<string, number> }>;
+  hl7: Array<{ family: "ADT" | "SIU" | "DFT"; sent: number; answers: Record<string, number> }>;
+  /** Charges the PMS holds that it did not start with (hl7-dft-to-pms, ehr-to-pms). */
+  charges: number;
   /** Messages the downstream receiver got from fhir-to-hl7. */
   downstream: number;
 }
@@ -35,7 +37,7 @@ export interface Sandbox {
   /**
    * Starts what feeds the pipelines once Node-RED listens at `nodeRedUrl`: the PMS's signed
    * webhooks to the pms-webhook-to-ehr route and a random PMS change every `changeEveryMs`,
-   * and HL7 ADT and SIU senders to the listeners of the HL7 pipelines.
+   * and HL7 ADT, SIU and DFT senders to the listeners of the HL7 pipelines.
    */
   startTraffic(nodeRedUrl: string, options?: { changeEveryMs?: number; hl7EveryMs?: number }): Promise<void>;
   /** What the traffic has done so far (also after close()). */
@@ -52,6 +54,8 @@ export interface SandboxOptions {
   /** MLLP ports the HL7 pipelines listen on (0 = free ports, the default). */
   hl7AdtPort?: number;
   hl7SiuPort?: number;
+  /** MLLP port of hl7-dft-to-pms (0 = a free port, the default). */
+  hl7DftPort?: number;
   /** MLLP ports of the HL7 pipelines' queue paths (AA once stored); 0 = free ports. */
   hl7AdtQueuePort?: number;
   hl7SiuQueuePort?: number;
@@ -95,6 +99,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const webhookSecret = randomBytes(24).toString("base64url");
   const adtPort = options.hl7AdtPort || (await freePort(host));
   const siuPort = options.hl7SiuPort || (await freePort(host));
+  const dftPort = options.hl7DftPort || (await freePort(host));
   const adtQueuePort = options.hl7AdtQueuePort || (await freePort(host));
   const siuQueuePort = options.hl7SiuQueuePort || (await freePort(host));
   const env: Record<string, string> = {
@@ -104,12 +109,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     PMS_BASE_URL: pms.url,
     HL7_ADT_PORT: String(adtPort),
     HL7_SIU_PORT: String(siuPort),
+    HL7_DFT_PORT: String(dftPort),
     HL7_ADT_QUEUE_PORT: String(adtQueuePort),
     HL7_SIU_QUEUE_PORT: String(siuQueuePort),
     HL7_DOWNSTREAM_HOST: downstream.host,
     HL7_DOWNSTREAM_PORT: String(downstream.port),
   };
-  const senders: Array<{ family: "ADT" | "SIU"; sender: Hl7Sender }> = [];
+  const senders: Array<{ family: "ADT" | "SIU" | "DFT"; sender: Hl7Sender }> = [];
   let changes: NodeJS.Timeout | undefined;
   return {
     fhir,
@@ -127,7 +133,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const every = traffic.hl7EveryMs ?? 5000;
       // The senders tell the story of the PMS's own visits (its patients and ids, as its API has
       // them), from its first completed visit on: within the first minute an ADT^A03 finishes an
-      // Encounter, which ehr-to-pms then reports back to the PMS.
+      // Encounter, which ehr-to-pms then reports back to the PMS. The DFT sender bills the completed
+      // visits, which hl7-dft-to-pms posts to the PMS as charges.
       const story = (): PmsData => {
         const visits = pms.data.appointments;
         const first = Math.max(
@@ -139,6 +146,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       for (const [family, port] of [
         ["ADT", adtPort],
         ["SIU", siuPort],
+        ["DFT", dftPort],
       ] as const) {
         const sender = await startHl7Sender({ host, port, intervalMs: every, only: family, source: story });
         senders.push({ family, sender });
@@ -163,6 +171,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           return { family, sent: sender.sent, answers };
         }),
         downstream: downstream.messages.length,
+        charges: pms.charges.length,
       };
     },
     async close() {

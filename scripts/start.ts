@@ -4,7 +4,7 @@
  * that only runs on a long timer. Ctrl-C stops everything and prints what flowed.
  *
  * Environment: NODE_RED_PORT (1880), FHIR_PORT (8103), PMS_PORT (8104), HL7_ADT_PORT (2575),
- * HL7_SIU_PORT (2576), HL7_ADT_QUEUE_PORT (2577), HL7_SIU_QUEUE_PORT (2578), NODE_RED_USER_DIR (.node-red-data),
+ * HL7_SIU_PORT (2576), HL7_ADT_QUEUE_PORT (2577), HL7_SIU_QUEUE_PORT (2578), HL7_DFT_PORT (2579), NODE_RED_USER_DIR (.node-red-data),
  * SANDBOX_EHR_OUTAGE ("180,60": the sandbox EHR answers 503 from 180 s after start for 60 s; "off").
  */
 import { readFileSync } from "node:fs";
@@ -57,6 +57,7 @@ function describeTraffic(traffic: TrafficStats): string {
       return `  HL7 ${s.family} sender     ${s.sent} sent; answers: ${answers.join(", ") || "none"}`;
     }),
     `  HL7 downstream     ${traffic.downstream} received`,
+    `  PMS charges        ${traffic.charges} posted`,
   ];
   return lines.join("\n");
 }
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     hl7SiuPort: port("HL7_SIU_PORT", 2576),
     hl7AdtQueuePort: port("HL7_ADT_QUEUE_PORT", 2577),
     hl7SiuQueuePort: port("HL7_SIU_QUEUE_PORT", 2578),
+    hl7DftPort: port("HL7_DFT_PORT", 2579),
     // Seeded from two days ago, so that some visits are still ahead (care-coordination acts on those).
     pmsData: { start: new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10) + "T08:00:00Z" },
   });
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
   PMS simulator      ${sandbox.pms.url}   (pms-hmac signed REST API; webhooks to ${red.url}/pms/webhooks)
   HL7 v2 over MLLP   ADT to :${sandbox.env.HL7_ADT_PORT}, SIU to :${sandbox.env.HL7_SIU_PORT} every 5 s; downstream :${sandbox.downstream.port}
                      queue paths (AA once stored): ADT :${sandbox.env.HL7_ADT_QUEUE_PORT}, SIU :${sandbox.env.HL7_SIU_QUEUE_PORT}
+                     charges (DFT^P03 -> PMS POST /charges): DFT :${sandbox.env.HL7_DFT_PORT}
   Health dashboard   ${red.url}/pms-ehr/health/dashboard
 ${outage ? `  EHR outage         in ${outage.afterS} s the sandbox EHR goes down for ${outage.forS} s (SANDBOX_EHR_OUTAGE=off to skip)\n` : ""}
   Ctrl-C stops everything.

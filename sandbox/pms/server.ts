@@ -117,8 +117,25 @@ export interface PmsSimulator {
   cancelAppointment(id: string): Promise<PmsAppointment>;
   /** Points the emitter elsewhere (or nowhere). */
   configureWebhook(target: WebhookTarget | undefined): void;
+  /** Failures to answer instead of the API, for tests of what a pipeline does when the PMS fails. */
+  faults: {
+    /** The next `count` signed requests that match answer `status` (a Retry-After when given) and change nothing. */
+    next(count: number, fault: PmsFault): void;
+    clear(): void;
+  };
   stats(): PmsStats;
   close(): Promise<void>;
+}
+
+/** An injected failure: which requests it hits and what they get. */
+export interface PmsFault {
+  status: number;
+  /** Seconds, sent as Retry-After. */
+  retryAfter?: number;
+  /** e.g. "POST /charges" (the route's name in stats().byRoute); default: every route. */
+  route?: string;
+  /** Only requests whose body contains this text. */
+  bodyIncludes?: string;
 }
 
 const MAX_BODY = 1_048_576;
@@ -554,6 +571,8 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
     return charge;
   }
 
+  const faults: Array<{ fault: PmsFault; left: number }> = [];
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const requestTarget = req.url ?? "/";
@@ -590,6 +609,19 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
     if (!auth.ok) {
       counts.unauthorized++;
       send(res, 401, { error: "unauthorized" }, { "www-authenticate": 'PMS-HMAC realm="pms"' });
+      return;
+    }
+    const fault = faults.find(
+      (f) =>
+        f.left > 0 &&
+        (f.fault.route === undefined || f.fault.route === routeName) &&
+        (f.fault.bodyIncludes === undefined || body.toString("utf8").includes(f.fault.bodyIncludes)),
+    );
+    if (fault) {
+      fault.left--;
+      const headers: Record<string, string> =
+        fault.fault.retryAfter === undefined ? {} : { "retry-after": String(fault.fault.retryAfter) };
+      send(res, fault.fault.status, { error: "injected fault" }, headers);
       return;
     }
 
@@ -698,6 +730,14 @@ export async function startPmsSimulator(options: PmsSimulatorOptions): Promise<P
     cancelAppointment: (id) => setStatus(id, "cancelled"),
     configureWebhook(next) {
       target = next;
+    },
+    faults: {
+      next(count, fault) {
+        faults.push({ fault: { ...fault }, left: count });
+      },
+      clear() {
+        faults.length = 0;
+      },
     },
     stats() {
       return structuredClone(counts);

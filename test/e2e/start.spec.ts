@@ -123,6 +123,7 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
     siu: number;
     adtQueue: number;
     siuQueue: number;
+    dft: number;
   };
   let userDir: string;
   let child: ChildProcess | undefined;
@@ -167,8 +168,8 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
   }
 
   before(async function () {
-    const [nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue] = await distinctFreePorts(7);
-    ports = { nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue };
+    const [nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue, dft] = await distinctFreePorts(8);
+    ports = { nodeRed, fhir, pms, adt, siu, adtQueue, siuQueue, dft };
     userDir = mkdtempSync(join(tmpdir(), "nr-start-"));
     startedAt = Date.now();
     child = spawn(process.execPath, [START], {
@@ -182,6 +183,7 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
         HL7_SIU_PORT: String(siu),
         HL7_ADT_QUEUE_PORT: String(adtQueue),
         HL7_SIU_QUEUE_PORT: String(siuQueue),
+        HL7_DFT_PORT: String(dft),
         // The demo's EHR outage would turn the health this test checks red on purpose.
         SANDBOX_EHR_OUTAGE: "off",
         NODE_RED_USER_DIR: userDir,
@@ -451,7 +453,7 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
     expect(webhooks, "the webhook summary").to.not.equal(null);
     expect(Number(webhooks![1]), "webhooks delivered").to.be.above(0);
     expect(Number(webhooks![2]), "webhooks failed").to.equal(0);
-    for (const family of ["ADT", "SIU"]) {
+    for (const family of ["ADT", "SIU", "DFT"]) {
       const line = new RegExp(`HL7 ${family} sender +(\\d+) sent; answers: (.*)`).exec(text);
       expect(line, `the ${family} sender summary`).to.not.equal(null);
       const answers = Object.fromEntries(
@@ -466,6 +468,8 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
     }
     const downstream = /HL7 downstream +(\d+) received/.exec(text);
     expect(Number(downstream?.[1] ?? 0), "messages fhir-to-hl7 sent downstream").to.be.above(0);
+    const charges = /PMS charges +(\d+) posted/.exec(text);
+    expect(Number(charges?.[1] ?? 0), "charges posted to the PMS").to.be.above(0);
   });
 
   it("logged no warning or error of the pack, and no patient data, from start to stop", () => {

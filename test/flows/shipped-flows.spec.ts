@@ -145,6 +145,7 @@ describe("shipped flows (flows/*.json)", function () {
       HL7_SIU_PORT: String(await freePort()),
       HL7_ADT_QUEUE_PORT: String(await freePort()),
       HL7_SIU_QUEUE_PORT: String(await freePort()),
+      HL7_DFT_PORT: String(await freePort()),
       HL7_DOWNSTREAM_HOST: "127.0.0.1",
       HL7_DOWNSTREAM_PORT: String(await freePort()),
     };

@@ -449,6 +449,26 @@ describe("sandbox/pms simulator", function () {
     expect(sim.charges).to.have.length(1);
   });
 
+  it("answers injected faults to the requests they match, changing nothing, then the API again", async () => {
+    const appt = sim.data.appointments[0];
+    const body = { patientId: appt.patientId, appointmentId: appt.id, code: "36415", amount: 15 };
+    const post = (b: object) => client.request({ method: "POST", path: "/charges", body: b });
+    sim.faults.next(2, { status: 503, retryAfter: 0, route: "POST /charges", bodyIncludes: "36415" });
+    const codes: string[] = [];
+    for (let i = 0; i < 2; i++) await post(body).catch((err: PackError) => codes.push(err.code));
+    expect(codes).to.deep.equal(["LEGACY_HTTP_503", "LEGACY_HTTP_503"]);
+    expect((await post({ ...body, code: "99213" })).status, "another body").to.equal(201);
+    expect((await client.request({ method: "GET", path: "/patients" })).status, "another route").to.equal(
+      200,
+    );
+    expect(sim.charges.map((c) => c.code)).to.deep.equal(["99213"]);
+    expect((await post(body)).status, "the faults are used up").to.equal(201);
+    sim.faults.next(5, { status: 500 });
+    sim.faults.clear();
+    expect((await post({ ...body, code: "99214" })).status, "cleared").to.equal(201);
+    expect(sim.charges.map((c) => c.code)).to.deep.equal(["99213", "36415", "99214"]);
+  });
+
   for (const scheme of WEBHOOK_SCHEMES) {
     it(`emits webhooks signed in ${scheme} that lib/webhook verifies`, async () => {
       const secret =
