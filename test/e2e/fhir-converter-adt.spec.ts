@@ -192,7 +192,8 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
     sandbox = await startFhirSandbox({ port: 0 });
     port = await freePort();
     runtime = await startRuntime({ flows: flows(port, sandbox.url) });
-    sender = await startHl7Sender({ port, intervalMs: 0, messages: [], retries: 0, ackTimeoutMs: 20000 });
+    // retries: mllp-in may still be binding its port when the runtime reports the flows started
+    sender = await startHl7Sender({ port, intervalMs: 0, messages: [], retries: 5, ackTimeoutMs: 20000 });
   });
 
   after(async () => {

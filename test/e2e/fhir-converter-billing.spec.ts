@@ -157,7 +157,15 @@ describe("FHIR-Converter's DFT and BAR samples end to end: mllp-in -> hl7-fhir -
     sandbox = await startFhirSandbox({ port: 0 });
     const port = await freePort();
     runtime = await startRuntime({ flows: flows(port, sandbox.url) });
-    client = new MllpClient({ host: "127.0.0.1", port, timeoutMs: 20000, retries: 0, queueSize: 20 });
+    // retries: mllp-in may still be binding its port when the runtime reports the flows started
+    client = new MllpClient({
+      host: "127.0.0.1",
+      port,
+      timeoutMs: 20000,
+      retries: 5,
+      backoffInitialMs: 100,
+      queueSize: 20,
+    });
   });
 
   after(async () => {
