@@ -87,6 +87,9 @@ export = function (RED: NodeAPI) {
           const hl7: Record<string, unknown> = { ...(msg.hl7 ?? {}), ...result.header };
           if (result.warnings.length) hl7.warnings = result.warnings;
           else delete hl7.warnings;
+          // Z-segments and segments HL7 does not define: the Bundle does not hold them, msg.hl7 does
+          if (result.siteSegments.length) hl7.segments = result.siteSegments;
+          else delete hl7.segments;
           delete hl7.error;
           msg.hl7 = hl7;
           msg.topic = `${result.header.type}^${result.header.event}`;

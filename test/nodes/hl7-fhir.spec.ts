@@ -154,6 +154,23 @@ describe("hl7-fhir node", function () {
       expect(viaParse.topic).to.equal("ADT^A01");
     });
 
+    it("keeps the Z-segments and segments HL7 does not define on msg.hl7.segments, as received", async () => {
+      await load([{ id: "n", direction: "to-fhir" }]);
+      const zpi = "ZPI|1|VIP^Very important|\\T\\ note";
+      const text = `${A01.replace(/\r+$/, "")}\r${zpi}\rXYZ|a~b`;
+      const { out, caught } = await exchange("n", { payload: text, hl7: { segments: [{ id: "OLD" }] } });
+      expect(caught).to.equal(undefined);
+      const segments = out[0].hl7.segments as Array<{ id: string; position: number; text: string }>;
+      expect(segments.map((z) => [z.id, z.text])).to.deep.equal([
+        ["ZPI", zpi],
+        ["XYZ", "XYZ|a~b"],
+      ]);
+      expect(segments[0].position).to.equal(text.split("\r").indexOf(zpi) + 1);
+      expect(out[0].payload.entry.map((e: Msg) => e.resource.resourceType)).to.include("Patient");
+      const plain = await exchange("n", { payload: A01, hl7: { segments: [{ id: "OLD" }] } });
+      expect(plain.out[0].hl7).to.not.have.property("segments");
+    });
+
     it("puts warnings on msg.hl7.warnings", async () => {
       await load([{ id: "n", direction: "to-fhir" }]);
       const { out } = await exchange("n", { payload: A01.replace("V00017^^^GHH-VN^VN", "") });

@@ -1,4 +1,14 @@
-import { asParsedHl7, buildMsh, escapeHl7, hl7Facts, type Hl7Limits, hl7Timestamp, newControlId } from "..";
+import {
+  asParsedHl7,
+  buildMsh,
+  escapeHl7,
+  hl7Facts,
+  type Hl7Limits,
+  hl7Timestamp,
+  newControlId,
+  siteSegments,
+  type SiteSegment,
+} from "..";
 import type { Hl7Writer } from "./to-hl7";
 import type { V2Message } from "./view";
 
@@ -9,8 +19,19 @@ import type { V2Message } from "./view";
  * against `limits` (HL7_LIMIT).
  */
 export function messageFromPayload(payload: unknown, limits?: Partial<Hl7Limits>): V2Message {
+  return readMessage(payload, limits).message;
+}
+
+/** As messageFromPayload, with the Z- and unknown segments the converter leaves behind. */
+export function readMessage(
+  payload: unknown,
+  limits?: Partial<Hl7Limits>,
+): { message: V2Message; siteSegments: SiteSegment[] } {
   const parsed = asParsedHl7(payload, { limits });
-  return { header: hl7Facts(parsed.header), segments: parsed.segments };
+  return {
+    message: { header: hl7Facts(parsed.header), segments: parsed.segments },
+    siteSegments: siteSegments(parsed),
+  };
 }
 
 /** MSH, escaping and control ids of lib/hl7, for the FHIR -> v2 direction. */

@@ -1,6 +1,7 @@
 import { PackError } from "../../errors";
 import { type Hl7Limits, hl7Limits } from "../message";
-import { hl7Writer, messageFromPayload } from "./adapter";
+import type { SiteSegment } from "../segments";
+import { hl7Writer, readMessage } from "./adapter";
 import { FhirToV2, type Hl7Output, type ToHl7Options } from "./to-hl7";
 import { V2ToFhir, type ToFhirOptions, type ToFhirResult } from "./to-fhir";
 import type { V2Header } from "./view";
@@ -28,8 +29,11 @@ export interface Hl7FhirConfig {
 }
 
 export interface Hl7FhirConverter {
-  /** HL7 text (string/Buffer) or a parsed message -> transaction Bundle and header facts. */
-  toFhir(payload: unknown): ToFhirResult & { header: V2Header };
+  /**
+   * HL7 text (string/Buffer) or a parsed message -> transaction Bundle, header facts, and the
+   * Z- and unknown segments the Bundle does not hold (as received).
+   */
+  toFhir(payload: unknown): ToFhirResult & { header: V2Header; siteSegments: SiteSegment[] };
   /** Patient / Appointment / Bundle -> one HL7 message per resource. */
   toHl7(payload: unknown, event?: string): Hl7Output[];
 }
@@ -95,8 +99,8 @@ export function createConverter(config: Hl7FhirConfig): Hl7FhirConverter {
   const limits = hl7Limits(config.limits);
   return {
     toFhir: (payload) => {
-      const message = messageFromPayload(payload, limits);
-      return { ...reader.convert(message), header: message.header };
+      const { message, siteSegments } = readMessage(payload, limits);
+      return { ...reader.convert(message), header: message.header, siteSegments };
     },
     toHl7: () => {
       throw new PackError("HL7_CONFIG", "this hl7-fhir node converts to FHIR (direction to-fhir)");
