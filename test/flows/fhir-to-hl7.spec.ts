@@ -231,6 +231,7 @@ describe("pipeline fhir-to-hl7", function () {
     ]);
     await queue().drained();
   });
+
   /** An Encounter (finished unless said) of the patient whose PMS identifier is `patientKey`, with its PMS visit number. */
   async function visit(
     patientKey: string,
