@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { Appointment, Patient } from "@medplum/fhirtypes";
+import type { Appointment, ChargeItem, Encounter, Patient } from "@medplum/fhirtypes";
 import { parseHl7 } from "../../lib/hl7/message";
 import { compileBuiltin } from "../../lib/mapping";
 import { startHl7Receiver, type Hl7Receiver } from "../../sandbox/hl7/receiver";
@@ -22,8 +22,9 @@ import {
 } from "./support";
 
 /**
- * flows/fhir-to-hl7.json in a real Node-RED: Patients and Appointments written into the sandbox
- * FHIR server go out as ADT and SIU to the sandbox's downstream MLLP receiver. Assertions are on
+ * flows/fhir-to-hl7.json in a real Node-RED: Patients, Appointments and finished Encounters' billable
+ * ChargeItems written into the sandbox FHIR server go out as ADT, SIU and DFT^P03 to the sandbox's
+ * downstream MLLP receiver. Assertions are on
  * what the receiver got, on the flow's run records and on its durable queue (admin API).
  */
 
@@ -37,7 +38,7 @@ const appointmentMap = compileBuiltin("appointment");
 
 interface Run {
   seq: number;
-  type: "Patient" | "Appointment";
+  type: "Patient" | "Appointment" | "Encounter";
   outcome: string;
   code?: string;
   resources: number;
@@ -66,14 +67,14 @@ describe("pipeline fhir-to-hl7", function () {
   const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
   const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "fhir-to-hl7");
 
-  /** One press: the Patient run and the Appointment run after it. */
+  /** One press: the Patient run, the Appointment run and the Encounter run after them. */
   async function sync(): Promise<Run[]> {
     for (;;) {
       const last = (await runs()).at(-1)?.seq ?? 0;
       await pressInject(rt, `${NAME}-every`);
-      const got = await waitFor("a Patient and an Appointment run", async () => {
+      const got = await waitFor("a Patient, an Appointment and an Encounter run", async () => {
         const r = (await runs()).filter((x) => x.seq > last);
-        return (r.some((x) => x.type === "Appointment") || r.some((x) => x.outcome === "failed")) && r;
+        return (r.some((x) => x.type === "Encounter") || r.some((x) => x.outcome === "failed")) && r;
       });
       if (!got.some((r) => r.outcome === "skipped")) return got;
     }
@@ -146,6 +147,7 @@ describe("pipeline fhir-to-hl7", function () {
     expect(quiet.map((r) => [r.type, r.resources])).to.deep.equal([
       ["Patient", 0],
       ["Appointment", 0],
+      ["Encounter", 0],
     ]);
     const before = receiver.messages.length;
     const patient = services.fhir.repository.match({ resourceType: "Patient" } as never)[0] as Stored &
@@ -159,6 +161,7 @@ describe("pipeline fhir-to-hl7", function () {
     expect(changed.map((r) => [r.type, r.resources])).to.deep.equal([
       ["Patient", 1],
       ["Appointment", 1],
+      ["Encounter", 0],
     ]);
     await receiver.waitFor(before + 2);
     expect(receiver.messages.slice(before).map((m) => facts(m.text).type)).to.deep.equal([
@@ -227,5 +230,122 @@ describe("pipeline fhir-to-hl7", function () {
       ["ADT^A31", other.identifier![0].value, "AA"],
     ]);
     await queue().drained();
+  });
+
+  /** An Encounter (finished unless said) of the patient whose PMS identifier is `patientKey`, with its PMS visit number. */
+  async function visit(
+    patientKey: string,
+    visitNumber: string,
+    status = "finished",
+  ): Promise<Stored & Encounter> {
+    const patient = (
+      services.fhir.repository.match({ resourceType: "Patient" } as never) as Array<Stored & Patient>
+    ).find((p) => p.identifier?.[0].value === patientKey)!;
+    return create<Stored & Encounter>({
+      resourceType: "Encounter",
+      status,
+      class: { system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "AMB" },
+      identifier: [{ system: "urn:healthbridge:pms:encounter", value: visitNumber }],
+      subject: { reference: `Patient/${patient.id}` },
+      period: { start: "2026-03-02T09:00:00Z", end: "2026-03-02T09:30:00Z" },
+    });
+  }
+
+  /** A ChargeItem of `encounter` (status billable unless said), coded `code` unless it is text only. */
+  function charge(
+    encounter: Stored & Encounter,
+    code: string | { text: string },
+    quantity: number,
+    amount: number,
+    date: string,
+    status = "billable",
+  ): Promise<Stored & ChargeItem> {
+    return create<Stored & ChargeItem>({
+      resourceType: "ChargeItem",
+      status,
+      code:
+        typeof code === "string"
+          ? { coding: [{ system: "http://www.ama-assn.org/go/cpt", code, display: `procedure ${code}` }] }
+          : code,
+      subject: encounter.subject,
+      context: { reference: `Encounter/${encounter.id}` },
+      occurrenceDateTime: date,
+      quantity: { value: quantity },
+      priceOverride: { value: amount, currency: "USD" },
+    });
+  }
+
+  it("sends a finished Encounter's billable ChargeItems as one DFT^P03 with their PID, PV1 and FT1 facts", async function () {
+    const patientKey = data.patients[1].id;
+    const encounter = await visit(patientKey, "V-1001");
+    const charges = [
+      await charge(encounter, "99213", 1, 125.5, "2026-03-02"),
+      await charge(encounter, "36415", 2, 18, "2026-03-03"),
+    ];
+    // Not billable yet: left out of the DFT.
+    await charge(encounter, "81002", 1, 9, "2026-03-02", "planned");
+    // Not finished: its charges are not read.
+    const open = await visit(patientKey, "V-1000", "in-progress");
+    await charge(open, "99999", 1, 1, "2026-03-02");
+    const before = receiver.messages.length;
+    const ran = await sync();
+    expect(ran.find((r) => r.type === "Encounter")).to.include({ outcome: "ok", resources: 1 });
+    await receiver.waitFor(before + 1);
+    await queue().drained();
+    const dfts = receiver.messages.slice(before).filter((m) => facts(m.text).type === "DFT^P03");
+    expect(dfts.map((m) => m.code)).to.deep.equal(["AA"]);
+    const dft = parseHl7(dfts[0].text);
+    expect([dft.segment("PID")!.get(3), dft.segment("PID")!.get(3, 4)]).to.deep.equal([patientKey, "PMSPAT"]);
+    expect([dft.segment("PV1")!.get(19), dft.segment("PV1")!.get(2)]).to.deep.equal(["V-1001", "O"]);
+    expect(dft.select("FT1").map((ft1) => [ft1.get(7), ft1.get(10), ft1.get(11), ft1.get(4)])).to.deep.equal(
+      charges.map((c) => [
+        c.code!.coding![0].code,
+        String(c.quantity!.value),
+        String(c.priceOverride!.value),
+        c.occurrenceDateTime!.replace(/-/g, ""),
+      ]),
+    );
+  });
+
+  it("completes an Encounter with nothing to bill without a message, and sends nothing again when nothing changed", async function () {
+    await visit(data.patients[2].id, "V-1002");
+    const before = receiver.messages.length;
+    const stats = await queue().stats();
+    const ran = await sync();
+    expect(ran.find((r) => r.type === "Encounter")).to.include({ outcome: "ok", resources: 1 });
+    await waitFor("the Encounter's queue entry completed", async () => {
+      const s = await queue().stats();
+      return s.deliveredTotal === stats.deliveredTotal + 1 && s.depth === 0;
+    });
+    expect((await queue().stats()).deadLetters).to.equal(stats.deadLetters);
+    const quiet = await sync();
+    expect(quiet.map((r) => [r.type, r.resources])).to.deep.equal([
+      ["Patient", 0],
+      ["Appointment", 0],
+      ["Encounter", 0],
+    ]);
+    expect(receiver.messages).to.have.length(before);
+  });
+
+  it("keeps a ChargeItem that does not convert (no coded charge) as a dead letter and sends the next visit", async function () {
+    const uncoded = await visit(data.patients[3].id, "V-1003");
+    await charge(uncoded, { text: "office visit" }, 1, 60, "2026-03-02");
+    const next = await visit(data.patients[3].id, "V-1004");
+    await charge(next, "99214", 1, 140, "2026-03-04");
+    const before = receiver.messages.length;
+    const ran = await sync();
+    expect(ran.find((r) => r.type === "Encounter")).to.include({ outcome: "ok", resources: 2 });
+    await receiver.waitFor(before + 1);
+    const letters = await waitFor("the dead letter", async () => {
+      const l = await queue().deadLetters();
+      return l.length === 1 && l;
+    });
+    expect(letters[0]).to.include({ code: "HL7_CONVERT", key: "downstream", attempts: 1 });
+    const stored = await queue().stored<{ payload: Encounter }>(letters[0].id);
+    expect(stored.payload.id).to.equal(uncoded.id);
+    const dft = parseHl7(receiver.messages[before].text);
+    expect([dft.segment("PV1")!.get(19), dft.segment("FT1")!.get(7)]).to.deep.equal(["V-1004", "99214"]);
+    await queue().drained();
+    expect(receiver.messages).to.have.length(before + 1);
   });
 });
