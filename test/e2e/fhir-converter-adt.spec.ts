@@ -17,6 +17,7 @@ import {
   type Held,
   type Json,
 } from "../support/fhir-converter";
+import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -33,105 +34,14 @@ const SAMPLES = samples(["ADT", "SIU"]);
 const converter = createConverter({ direction: "to-fhir" });
 
 function flows(mllpPort: number, fhirUrl: string): FlowNode[] {
-  const at = (x: number, y: number) => ({ z: TAB, x, y });
-  const reply = (id: string, ackCode: string, x: number, y: number): FlowNode => ({
-    id,
-    type: "mllp-out",
-    ...at(x, y),
-    mode: "reply",
-    host: "",
-    port: "",
-    tls: "",
-    timeout: "10000",
-    retries: "0",
-    queueSize: "1000",
-    ackCode,
-    integration: "hl7",
-    wires: [],
+  return hl7ToFhirFlow({
+    tab: TAB,
+    label: "FHIR-Converter samples",
+    mllpPort,
+    fhirUrl,
+    systems: "",
+    timezone: "UTC",
   });
-  return [
-    { id: TAB, type: "tab", label: "FHIR-Converter samples" },
-    {
-      id: "fhir",
-      type: "fhir-server",
-      name: "sandbox",
-      baseUrl: fhirUrl,
-      fhirVersion: "4.0.1",
-      authType: "none",
-      timeout: "10000",
-      retries: "0",
-      maxConcurrent: "4",
-      tls: "",
-    },
-    {
-      id: "in",
-      type: "mllp-in",
-      ...at(100, 100),
-      host: "127.0.0.1",
-      port: String(mllpPort),
-      tls: "",
-      ack: "flow",
-      maxBytes: "1048576",
-      dedupe: "0",
-      dedupeStore: "",
-      idleTimeout: "0",
-      maxConnections: "0",
-      replyTimeout: "30",
-      integration: "hl7",
-      wires: [["convert"]],
-    },
-    {
-      id: "convert",
-      type: "hl7-fhir",
-      ...at(280, 100),
-      direction: "to-fhir",
-      systems: "",
-      systemPattern: "",
-      timezone: "UTC",
-      sendingApplication: "",
-      sendingFacility: "",
-      receivingApplication: "",
-      receivingFacility: "",
-      version: "2.5.1",
-      wires: [["store"]],
-    },
-    {
-      id: "store",
-      type: "fhir-request",
-      ...at(460, 100),
-      server: "fhir",
-      operation: "transaction",
-      resourceType: "",
-      searchParams: "",
-      operationName: "",
-      maxPages: "100",
-      output: "bundle",
-      integration: "fhir",
-      wires: [["ack-aa"]],
-    },
-    reply("ack-aa", "AA", 640, 100),
-    {
-      id: "catch",
-      type: "catch",
-      ...at(100, 180),
-      scope: ["convert", "store"],
-      uncaught: false,
-      wires: [["why"]],
-    },
-    {
-      id: "why",
-      type: "change",
-      ...at(280, 180),
-      rules: [{ t: "set", p: "ackText", pt: "msg", to: "error.message", tot: "msg" }],
-      action: "",
-      property: "",
-      from: "",
-      to: "",
-      reg: false,
-      wires: [["ack-ae"]],
-    },
-    reply("ack-ae", "AE", 460, 180),
-  ];
 }
 
 /** `Type?identifier=...` of every entry of the Bundle the message becomes (PUT url or ifNoneExist). */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { MllpClient } from "../../lib/hl7/client";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
 import { freePort } from "../../sandbox/node-red";
+import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -23,105 +24,14 @@ const SAMPLES = readdirSync(DIR)
 const sample = (f: string): string => readFileSync(join(DIR, f), "utf8").replace(/^\uFEFF/, "");
 
 function flows(mllpPort: number, fhirUrl: string): FlowNode[] {
-  const at = (x: number, y: number) => ({ z: TAB, x, y });
-  const reply = (id: string, ackCode: string, y: number): FlowNode => ({
-    id,
-    type: "mllp-out",
-    ...at(640, y),
-    mode: "reply",
-    host: "",
-    port: "",
-    tls: "",
-    timeout: "10000",
-    retries: "0",
-    queueSize: "1000",
-    ackCode,
-    integration: "hl7",
-    wires: [],
+  return hl7ToFhirFlow({
+    tab: TAB,
+    label: "billing -> fhir",
+    mllpPort,
+    fhirUrl,
+    systems: "{}",
+    timezone: "Z",
   });
-  return [
-    { id: TAB, type: "tab", label: "billing -> fhir" },
-    {
-      id: "fhir",
-      type: "fhir-server",
-      name: "sandbox",
-      baseUrl: fhirUrl,
-      fhirVersion: "4.0.1",
-      authType: "none",
-      timeout: "10000",
-      retries: "0",
-      maxConcurrent: "4",
-      tls: "",
-    },
-    {
-      id: "in",
-      type: "mllp-in",
-      ...at(100, 100),
-      host: "127.0.0.1",
-      port: String(mllpPort),
-      tls: "",
-      ack: "flow",
-      maxBytes: "1048576",
-      dedupe: "0",
-      dedupeStore: "",
-      idleTimeout: "0",
-      maxConnections: "0",
-      replyTimeout: "30",
-      integration: "hl7",
-      wires: [["convert"]],
-    },
-    {
-      id: "convert",
-      type: "hl7-fhir",
-      ...at(280, 100),
-      direction: "to-fhir",
-      systems: "{}",
-      systemPattern: "",
-      timezone: "Z",
-      sendingApplication: "",
-      sendingFacility: "",
-      receivingApplication: "",
-      receivingFacility: "",
-      version: "2.5.1",
-      wires: [["store"]],
-    },
-    {
-      id: "store",
-      type: "fhir-request",
-      ...at(460, 100),
-      server: "fhir",
-      operation: "transaction",
-      resourceType: "",
-      searchParams: "",
-      operationName: "",
-      maxPages: "100",
-      output: "bundle",
-      integration: "fhir",
-      wires: [["ack-aa"]],
-    },
-    reply("ack-aa", "AA", 100),
-    {
-      id: "catch",
-      type: "catch",
-      ...at(100, 180),
-      scope: ["convert", "store"],
-      uncaught: false,
-      wires: [["why"]],
-    },
-    {
-      id: "why",
-      type: "change",
-      ...at(280, 180),
-      rules: [{ t: "set", p: "ackText", pt: "msg", to: "error.message", tot: "msg" }],
-      action: "",
-      property: "",
-      from: "",
-      to: "",
-      reg: false,
-      wires: [["ack-ae"]],
-    },
-    reply("ack-ae", "AE", 180),
-  ];
 }
 
 describe("FHIR-Converter's DFT and BAR samples end to end: mllp-in -> hl7-fhir -> fhir-request", function () {

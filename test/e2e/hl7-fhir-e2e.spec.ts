@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { readAck, type AckInfo } from "../../lib/hl7";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
 import { freePort } from "../../sandbox/node-red";
+import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -78,118 +79,14 @@ class MllpSender {
 }
 
 function flows(mllpPort: number, fhirUrl: string): FlowNode[] {
-  const at = (x: number, y: number) => ({ z: TAB, x, y });
-  return [
-    { id: TAB, type: "tab", label: "hl7 -> fhir" },
-    {
-      id: "fhir",
-      type: "fhir-server",
-      name: "sandbox",
-      baseUrl: fhirUrl,
-      fhirVersion: "4.0.1",
-      authType: "none",
-      timeout: "10000",
-      retries: "0",
-      maxConcurrent: "4",
-      tls: "",
-    },
-    {
-      id: "in",
-      type: "mllp-in",
-      ...at(100, 100),
-      host: "127.0.0.1",
-      port: String(mllpPort),
-      tls: "",
-      ack: "flow",
-      maxBytes: "1048576",
-      dedupe: "0",
-      dedupeStore: "",
-      idleTimeout: "0",
-      maxConnections: "0",
-      replyTimeout: "30",
-      integration: "hl7",
-      wires: [["convert"]],
-    },
-    {
-      id: "convert",
-      type: "hl7-fhir",
-      ...at(280, 100),
-      direction: "to-fhir",
-      systems: JSON.stringify({ "GHH-MRN": "urn:oid:2.16.840.1.113883.19.1000" }),
-      systemPattern: "",
-      timezone: "Europe/Berlin",
-      sendingApplication: "",
-      sendingFacility: "",
-      receivingApplication: "",
-      receivingFacility: "",
-      version: "2.5.1",
-      wires: [["store"]],
-    },
-    {
-      id: "store",
-      type: "fhir-request",
-      ...at(460, 100),
-      server: "fhir",
-      operation: "transaction",
-      resourceType: "",
-      searchParams: "",
-      operationName: "",
-      maxPages: "100",
-      output: "bundle",
-      integration: "fhir",
-      wires: [["ack-aa"]],
-    },
-    {
-      id: "ack-aa",
-      type: "mllp-out",
-      ...at(640, 100),
-      mode: "reply",
-      host: "",
-      port: "",
-      tls: "",
-      timeout: "10000",
-      retries: "0",
-      queueSize: "1000",
-      ackCode: "AA",
-      integration: "hl7",
-      wires: [],
-    },
-    {
-      id: "catch",
-      type: "catch",
-      ...at(100, 180),
-      scope: ["convert", "store"],
-      uncaught: false,
-      wires: [["why"]],
-    },
-    {
-      id: "why",
-      type: "change",
-      ...at(280, 180),
-      rules: [{ t: "set", p: "ackText", pt: "msg", to: "error.message", tot: "msg" }],
-      action: "",
-      property: "",
-      from: "",
-      to: "",
-      reg: false,
-      wires: [["ack-ae"]],
-    },
-    {
-      id: "ack-ae",
-      type: "mllp-out",
-      ...at(460, 180),
-      mode: "reply",
-      host: "",
-      port: "",
-      tls: "",
-      timeout: "10000",
-      retries: "0",
-      queueSize: "1000",
-      ackCode: "AE",
-      integration: "hl7",
-      wires: [],
-    },
-  ];
+  return hl7ToFhirFlow({
+    tab: TAB,
+    label: "hl7 -> fhir",
+    mllpPort,
+    fhirUrl,
+    systems: JSON.stringify({ "GHH-MRN": "urn:oid:2.16.840.1.113883.19.1000" }),
+    timezone: "Europe/Berlin",
+  });
 }
 
 describe("hl7-fhir end to end: mllp-in -> hl7-fhir -> fhir-request -> mllp-out in Node-RED", function () {

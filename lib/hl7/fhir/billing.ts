@@ -10,6 +10,7 @@ import type {
   Procedure,
 } from "./billing-types";
 import { BundleBuilder } from "./bundle";
+import { patientKey } from "./patient-key";
 import {
   convertError,
   cweAt,
@@ -579,15 +580,4 @@ export class BillingConverter {
 
 function roundMoney(n: number): number {
   return Math.round(n * 10000) / 10000;
-}
-
-/** The identifier a Patient is found by: the first of type MR, PI, PT, PE, else the first. */
-function patientKey(p: Patient, pid: V2Segment): Identifier {
-  const ids = p.identifier ?? [];
-  if (ids.length === 0) throw convertError(location(pid, 3), "no patient identifier");
-  for (const type of ["MR", "PI", "PT", "PE"]) {
-    const hit = ids.find((i) => i.type?.coding?.[0]?.code === type);
-    if (hit) return hit;
-  }
-  return ids[0];
 }

@@ -31,6 +31,7 @@ import type {
 import { accountFrom } from "./account";
 import { BAR_EVENTS, BillingConverter, DFT_EVENTS } from "./billing";
 import { BundleBuilder } from "./bundle";
+import { patientKey, pickKey } from "./patient-key";
 import { deterministicUuid, IdentifierSystems, type SystemOptions } from "./ids";
 import {
   ADMINISTRATIVE_SEX,
@@ -114,9 +115,6 @@ const MERGE_EVENTS: Readonly<Record<string, MergeKind>> = codes({
 const ACCOUNT_REQUIRED = new Set(["A35", "A36"]);
 
 const SIU_EVENTS = new Set(Object.keys(SIU_EVENT_STATUS));
-
-/** Identifier types tried, in order, for the business key of a Patient. */
-const PATIENT_KEY_TYPES = ["MR", "PI", "PT", "PE"];
 
 /** A PID and what follows it up to the next PID: MRG/PV1 pairs (A45 and A50 may carry several). */
 interface Group {
@@ -866,18 +864,4 @@ function addOld(patient: Patient, priors: Identifier[]): void {
 
 function sameId(a: Identifier, b: Identifier): boolean {
   return a.system === b.system && a.value === b.value;
-}
-
-/** The identifier a Patient is found by: the first of type MR, PI, PT, PE, else the first. */
-function pickKey(ids: Identifier[]): Identifier {
-  for (const type of PATIENT_KEY_TYPES) {
-    const hit = ids.find((i) => i.type?.coding?.[0]?.code === type);
-    if (hit) return hit;
-  }
-  return ids[0];
-}
-
-function patientKey(p: Patient, pid: V2Segment): Identifier {
-  if (!p.identifier?.length) throw convertError(location(pid, 3), "no patient identifier");
-  return pickKey(p.identifier);
 }
