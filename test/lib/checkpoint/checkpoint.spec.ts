@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import {
+  CHECKPOINT_STORE,
   Checkpoints,
   MemoryCheckpointStore,
   isAfter,
@@ -749,5 +750,87 @@ describe("checkpoint: names, options, stored values and holders, at their edges"
       cursor: "a",
       takenOver: false,
     });
+  });
+});
+
+describe("checkpoint: commits without a mark, releases and resets at their edges", () => {
+  it("takes a null or empty highWater as nothing new, and never counts it as progress", async () => {
+    const { cps } = fresh();
+    for (const highWater of [null, ""]) {
+      const g = await cps.get("p", LEASE);
+      const c = await cps.commit("p", { runId: g.runId, highWater, cursor: "a" });
+      expect(c, JSON.stringify(highWater)).to.deep.include({
+        advanced: false,
+        highWater: null,
+        cursor: null,
+      });
+    }
+  });
+
+  it("release of a checkpoint never started releases nothing", async () => {
+    const { cps } = fresh();
+    expect(await cps.release("never", "run-x")).to.deep.equal({
+      name: "never",
+      runId: "run-x",
+      released: false,
+    });
+  });
+
+  it("reset reports a store that cannot be read instead of resetting blind", async () => {
+    const slow = new SlowStore();
+    const { cps } = fresh(slow);
+    await cps.get("p", LEASE);
+    slow.failGet = true;
+    expect(await codeOf(cps.reset("p"))).to.equal(CHECKPOINT_STORE);
+    slow.failGet = false;
+    expect(await slow.get(storageKey("p"))).to.not.equal(undefined);
+  });
+
+  it("a stale run's error carries the name and run id", async () => {
+    const { cps } = fresh();
+    const err = await cps.commit("none", { runId: "run-x" }).catch((e: unknown) => e as { details: unknown });
+    expect((err as { details: unknown }).details).to.deep.equal({ name: "none", runId: "run-x" });
+  });
+
+  it("refuses a stored time that is not an ISO string, even a Date a store handed back", async () => {
+    const at = "2025-01-06T08:00:00.000Z";
+    const value = {
+      v: 1,
+      highWater: new Date(at),
+      cursor: null,
+      committedAt: null,
+      committedRunId: null,
+      origin: null,
+      lease: null,
+    };
+    const raw: CheckpointStore = { get: async () => value, set: async () => undefined };
+    expect(await codeOf(fresh(raw).cps.read("p"))).to.equal("CHECKPOINT_CORRUPT");
+  });
+
+  it("checks initial even when the checkpoint already has a watermark", async () => {
+    const { cps } = fresh();
+    const g = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" });
+    expect(await codeOf(cps.get("p", { leaseSeconds: 60, initial: "last tuesday" }))).to.equal(
+      "CHECKPOINT_BAD_INPUT",
+    );
+  });
+
+  it("leaves no lock behind once a checkpoint's operations have settled", async () => {
+    const { cps, scope } = fresh();
+    const g = await cps.get("p", LEASE);
+    await Promise.all([cps.read("p"), cps.commit("p", { runId: g.runId }), cps.read("p")]);
+    await new Promise((r) => setImmediate(r));
+    const locks = (globalThis as Record<symbol, Map<string, unknown>>)[
+      Symbol.for("@healthbridge/node-red-pms-ehr/checkpoint-locks")
+    ];
+    expect(locks.has(`${scope}\u0000p`)).to.equal(false);
+  });
+
+  it("a memory store deletes a key set to undefined", async () => {
+    const store = new MemoryCheckpointStore();
+    await store.set("k", { a: 1 });
+    await store.set("k", undefined);
+    expect(store.data.has("k")).to.equal(false);
   });
 });

@@ -47,6 +47,13 @@ describe("checkpoint: context store names at their edges", () => {
     expect(codeOf(() => resolveContextStore({ _: {}, file: {} }, "_"))).to.equal("CHECKPOINT_CONFIG");
   });
 
+  it("takes a default store object as the physical store named default, wherever it is listed", () => {
+    expect(resolveContextStore({ file: {}, default: { module: "memory" } }, "")).to.deep.equal({
+      store: undefined,
+      physical: "default",
+    });
+  });
+
   it("says which store is missing and which ones exist", () => {
     expect(() => resolveContextStore(undefined, " file ")).to.throw(
       'context store "file" is not configured: settings.js has no contextStorage, so only the default memory store exists',

@@ -266,6 +266,57 @@ describe("checkpoint: instants, durations and cursors at their edges", () => {
     );
   });
 
+  it("reads decimal durations digit by digit, and keeps sub-millisecond digits up to the last non-zero", () => {
+    expect(parseDuration("1.25h")).to.equal(4_500_000);
+    expect(formatInstant(parseInstant("2025-01-06T08:00:00.1234050Z", "t"))).to.equal(
+      "2025-01-06T08:00:00.123405Z",
+    );
+  });
+
+  it("says a zone is missing only for a text that has a date and an hh:mm time", () => {
+    const msg = (text: string) => {
+      try {
+        parseInstant(text, "t");
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "";
+    };
+    expect(msg("x2025-01-06T08:00")).to.equal('t is not an ISO date-time: "x2025-01-06T08:00"');
+    expect(msg("2025-01-06T08:0")).to.equal('t is not an ISO date-time: "2025-01-06T08:0"');
+  });
+
+  it("orders an integer cursor against a non-integer one by code units", () => {
+    expect(compareCursors("a", 5)).to.equal(1);
+    expect(compareCursors(5, "a")).to.equal(-1);
+  });
+
+  it("names what it could not read in isAfter and highestMark", () => {
+    const cp = { since: "2025-01-06T08:00:00Z", cursor: null };
+    expect(() => isAfter(cp, "junk", 1)).to.throw('record time is not an ISO date-time: "junk"');
+    expect(() => isAfter({ since: "junk" }, "2025-01-06T08:00:00Z", 1)).to.throw(
+      'since is not an ISO date-time: "junk"',
+    );
+    expect(() =>
+      highestMark(
+        [{ t: "junk" }],
+        (r) => r.t,
+        () => 1,
+      ),
+    ).to.throw('record time is not an ISO date-time: "junk"');
+  });
+
+  it("highestMark keeps the first of records that compare equal", () => {
+    const t = "2025-01-06T08:00:00Z";
+    expect(
+      highestMark(
+        [{ id: "7" as string | number }, { id: 7 }],
+        () => t,
+        (r) => r.id,
+      )?.cursor,
+    ).to.equal("7");
+  });
+
   it("highestMark of nothing is null, and of one record is that record", () => {
     expect(
       highestMark(
