@@ -136,6 +136,32 @@ describe("lib/webhook/replay SeenIds: edges", () => {
     );
   });
 
+  it("never snapshots a superseded copy of a key that sits behind a live entry", () => {
+    const s = new SeenIds(10);
+    s.add("x", 300, 0);
+    s.add("a", 100, 0);
+    s.add("a", 200, 0);
+    expect(s.snapshot(0)).to.deep.equal([
+      ["x", 300],
+      ["a", 200],
+    ]);
+  });
+
+  it("an expired superseded copy at the front never evicts the key's current entry", () => {
+    const s = new SeenIds(10);
+    s.add("a", 10, 0);
+    s.add("a", 200, 0);
+    s.add("b", 300, 20);
+    expect(s.has("a", 20)).to.equal(true);
+  });
+
+  it("evicts an entry that expires at the instant of an add", () => {
+    const s = new SeenIds(10);
+    s.add("a", 10, 0);
+    s.add("b", 100, 10);
+    expect(s.size).to.equal(1);
+  });
+
   it("names the bound it refuses", () => {
     expect(() => new SeenIds(1.5)).to.throw(RangeError, "maxEntries must be a positive integer");
   });

@@ -434,6 +434,15 @@ describe("lib/webhook/schemes: every scheme", () => {
   });
 });
 
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as PackError).code;
+  }
+  return undefined;
+}
+
 describe("lib/webhook/schemes: header rules", () => {
   const NOW_S = 1736150400;
   const at = { toleranceSeconds: 300, nowMs: NOW_S * 1000 };
@@ -470,7 +479,12 @@ describe("lib/webhook/schemes: header rules", () => {
   it("refuses an empty secret for every scheme, and names the line of a bad one", () => {
     for (const scheme of WEBHOOK_SCHEMES) {
       expect(() => schemeKey(scheme, ""), scheme).to.throw("empty webhook secret");
+      expect(
+        codeOf(() => schemeKey(scheme, "")),
+        scheme,
+      ).to.equal("WEBHOOK_CONFIG");
     }
+    expect(codeOf(() => schemeKey("standard-webhooks", "whsec_%%%"))).to.equal("WEBHOOK_CONFIG");
     expect(() => parseSecrets("github", " \n ")).to.throw("no webhook secret configured");
     expect(() => parseSecrets("standard-webhooks", `${swSecret}\n\n${swSecret}\nwhsec_%%%`)).to.throw(
       "secret on line 3: a standard-webhooks secret must be base64, usually written whsec_<base64>",
