@@ -4,7 +4,17 @@ import prettier from "eslint-config-prettier";
 import mocha from "eslint-plugin-mocha";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "build/**", "node_modules/**", ".node-red-data/**", "test-output/**"] },
+  {
+    ignores: [
+      "dist/**",
+      "build/**",
+      "node_modules/**",
+      ".node-red-data/**",
+      "test-output/**",
+      ".stryker-tmp/**",
+      "reports/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

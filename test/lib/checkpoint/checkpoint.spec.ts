@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import {
+  CHECKPOINT_STORE,
   Checkpoints,
   MemoryCheckpointStore,
   isAfter,
@@ -543,5 +544,293 @@ describe("checkpoint: incremental sync over PMS data with ties at page boundarie
     for (const r of pageA) expect(sink.writes.get(r.id)).to.equal(2);
     expect([...sink.writes.values()].filter((n) => n !== 1)).to.have.length(pageA.length);
     expect((await a.read("patients"))?.highWater).to.equal(pms.records[536].updatedAt);
+  });
+});
+
+describe("checkpoint: names, options, stored values and holders, at their edges", () => {
+  async function messageOf(p: Promise<unknown>): Promise<string> {
+    try {
+      await p;
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  }
+
+  it("trims names, takes 200 characters and refuses control characters, saying why", async () => {
+    const { cps } = fresh();
+    expect((await cps.get("  pms.patients  ", LEASE)).name).to.equal("pms.patients");
+    expect((await cps.get("n".repeat(200), LEASE)).name).to.equal("n".repeat(200));
+    expect(await messageOf(cps.get(" ", LEASE))).to.equal(
+      "no checkpoint name: set the node's checkpoint or msg.checkpoint.name",
+    );
+    expect(await messageOf(cps.get(7, LEASE))).to.contain("no checkpoint name");
+    expect(await messageOf(cps.get("n".repeat(201), LEASE))).to.equal(
+      "checkpoint name is longer than 200 characters",
+    );
+    for (const c of ["\u0000", "\u001f", "\u007f"]) {
+      expect(await messageOf(cps.get(`a${c}b`, LEASE)), JSON.stringify(c)).to.equal(
+        "checkpoint name has control characters",
+      );
+    }
+    expect((await cps.get("a\u0020b", LEASE)).name).to.equal("a b");
+  });
+
+  it("takes an overlap of 0 and a lease of 1 s, and names the option it refuses", async () => {
+    const { cps } = fresh();
+    expect((await cps.get("o", { leaseSeconds: 1, overlapSeconds: 0 })).leaseExpiresAt).to.equal(
+      "2025-03-01T12:00:01.000Z",
+    );
+    expect(await messageOf(cps.get("p", { leaseSeconds: 0.5 }))).to.equal(
+      "lease must be a number of seconds >= 1",
+    );
+    expect(await messageOf(cps.get("p", { leaseSeconds: 60, overlapSeconds: -0.5 }))).to.equal(
+      "overlap must be a number of seconds >= 0",
+    );
+    for (const lease of [Infinity, NaN, "60" as unknown as number]) {
+      expect(await codeOf(cps.get("p", { leaseSeconds: lease })), String(lease)).to.equal(
+        "CHECKPOINT_BAD_INPUT",
+      );
+    }
+  });
+
+  it("takes run ids up to 200 characters and says which runId it needs", async () => {
+    const { store, clock } = fresh();
+    const long = "r".repeat(200);
+    const cps = new Checkpoints(store, { scope: "runid-edge", now: () => clock.now, newRunId: () => long });
+    const g = await cps.get("p", LEASE);
+    expect((await cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" })).advanced).to.equal(
+      true,
+    );
+    for (const runId of ["", "r".repeat(201)]) {
+      expect(await messageOf(cps.commit("p", { runId }))).to.equal(
+        "msg.checkpoint.runId must be the runId that get handed out",
+      );
+    }
+  });
+
+  it("refuses every field of a stored value that is not a checkpoint's, and accepts each optional form", async () => {
+    const { cps, store } = fresh();
+    const at = "2025-01-06T08:00:00.000Z";
+    const good = {
+      v: 1,
+      highWater: at,
+      cursor: 5,
+      committedAt: at,
+      committedRunId: "r",
+      origin: null,
+      lease: null,
+    };
+    const leased = { runId: "r", takenAt: at, expiresAt: at, since: at, cursor: "c" };
+    const fine = [
+      good,
+      { ...good, highWater: null, cursor: null, committedAt: null, committedRunId: null, origin: at },
+      { ...good, cursor: "abc" },
+      { ...good, lease: leased },
+      { ...good, lease: { runId: "r", takenAt: at, expiresAt: at } },
+      { ...good, lease: { ...leased, cursor: null } },
+    ];
+    for (const value of fine) {
+      await store.set(storageKey("s"), value);
+      expect(await cps.read("s"), JSON.stringify(value)).to.deep.equal(value);
+    }
+    const broken = [
+      { ...good, v: "1" },
+      { ...good, highWater: "soon" },
+      { ...good, highWater: 5 },
+      { ...good, cursor: 1.5 },
+      { ...good, cursor: {} },
+      { ...good, cursor: undefined },
+      { ...good, committedAt: "then" },
+      { ...good, committedRunId: 7 },
+      { ...good, origin: "start" },
+      { ...good, lease: "r" },
+      { ...good, lease: undefined },
+      { ...good, lease: { ...leased, runId: 1 } },
+      { ...good, lease: { ...leased, takenAt: "x" } },
+      { ...good, lease: { ...leased, expiresAt: "x" } },
+      { ...good, lease: { ...leased, since: "x" } },
+      { ...good, lease: { ...leased, cursor: 0.5 } },
+      [good],
+    ];
+    for (const value of broken) {
+      await store.set(storageKey("s"), value);
+      const err = await cps.read("s").catch((e: unknown) => e as Error & { code: string });
+      expect((err as { code?: string }).code, JSON.stringify(value)).to.equal("CHECKPOINT_CORRUPT");
+    }
+    await store.set(storageKey("s"), [1]);
+    expect(await messageOf(cps.read("s"))).to.equal(
+      'the store holds something that is not a checkpoint under "s" (an array); reset it',
+    );
+    await store.set(storageKey("s"), null);
+    expect(await cps.read("s")).to.equal(null);
+  });
+
+  it("says whether the store failed reading or writing, with the store's own message", async () => {
+    const slow = new SlowStore();
+    const { cps } = fresh(slow);
+    slow.failGet = true;
+    expect(await messageOf(cps.get("p", LEASE))).to.equal('could not read checkpoint "p": disk on fire');
+    slow.failGet = false;
+    slow.failSet = true;
+    const err = await cps.get("p", LEASE).catch((e: unknown) => e as Error);
+    expect((err as Error).message).to.equal('could not write checkpoint "p": disk full');
+    expect(((err as Error).cause as Error).message).to.equal("disk full");
+    const failing: CheckpointStore = {
+      get: () => Promise.reject("plain text"),
+      set: () => Promise.resolve(),
+    };
+    expect(await messageOf(fresh(failing).cps.get("p", LEASE))).to.equal(
+      'could not read checkpoint "p": plain text',
+    );
+  });
+
+  it("tells a stale run why it no longer holds the checkpoint", async () => {
+    const { cps, clock } = fresh();
+    const never = await messageOf(cps.commit("none", { runId: "run-x" }));
+    expect(never).to.equal('run run-x no longer holds checkpoint "none": it was reset or never started');
+    const g1 = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: g1.runId, highWater: "2025-01-06T08:00:00Z" });
+    expect(await messageOf(cps.commit("p", { runId: g1.runId }))).to.equal(
+      `run ${g1.runId} no longer holds checkpoint "p": this run has already committed`,
+    );
+    expect(await messageOf(cps.commit("p", { runId: "run-other" }))).to.equal(
+      'run run-other no longer holds checkpoint "p": it is not held by any run',
+    );
+    const g2 = await cps.get("p", LEASE);
+    clock.now += 61_000;
+    const g3 = await cps.get("p", LEASE);
+    expect(g3.takenOver).to.equal(true);
+    expect(await messageOf(cps.commit("p", { runId: g2.runId }))).to.equal(
+      `run ${g2.runId} no longer holds checkpoint "p": another run has taken it over after its lease expired`,
+    );
+    expect(await messageOf(cps.release("p", g2.runId))).to.contain("another run has taken it over");
+    expect(await cps.release("p", g3.runId)).to.deep.equal({ name: "p", runId: g3.runId, released: true });
+    expect(await cps.release("p", g3.runId)).to.deep.equal({ name: "p", runId: g3.runId, released: false });
+  });
+
+  it("is busy until the lease's last millisecond, and says until when", async () => {
+    const { cps, clock } = fresh();
+    const g = await cps.get("p", LEASE);
+    clock.now += 59_999;
+    expect(await messageOf(cps.get("p", LEASE))).to.equal(
+      `checkpoint "p" is held by another run until ${g.leaseExpiresAt}`,
+    );
+    const busy = await cps.get("p", LEASE).catch((e: unknown) => e as { details: unknown });
+    expect((busy as { details: unknown }).details).to.deep.equal({
+      name: "p",
+      leaseExpiresAt: g.leaseExpiresAt,
+    });
+    clock.now += 1;
+    expect((await cps.get("p", LEASE)).takenOver).to.equal(true);
+  });
+
+  it("writes every character outside [A-Za-z0-9] of a name as _xx in the key", () => {
+    expect(storageKey("09AZaz")).to.equal("syncCheckpoint_09AZaz");
+    expect(storageKey("/:@[`{")).to.equal("syncCheckpoint__2f_3a_40_5b_60_7b");
+    expect(storageKey("\u0001")).to.equal("syncCheckpoint__01");
+  });
+
+  it("keeps the origin until a commit moves the watermark, and hands it to every run until then", async () => {
+    const { cps, store, clock } = fresh();
+    const g1 = await cps.get("p", { leaseSeconds: 60, initial: "1h" });
+    expect(g1.initial).to.equal(true);
+    await cps.commit("p", { runId: g1.runId });
+    expect(await store.get(storageKey("p"))).to.deep.include({ origin: g1.since, highWater: null });
+    clock.now += 3_600_000;
+    const g2 = await cps.get("p", { leaseSeconds: 60, initial: "1h" });
+    expect(g2.since).to.equal(g1.since);
+    const c = await cps.commit("p", { runId: g2.runId, highWater: "2025-03-01T12:30:00Z", cursor: "a" });
+    expect(c).to.deep.include({ advanced: true, highWater: "2025-03-01T12:30:00.000Z", cursor: "a" });
+    expect(await store.get(storageKey("p"))).to.deep.include({ origin: null });
+    const g3 = await cps.get("p", LEASE);
+    expect(g3).to.deep.include({
+      initial: false,
+      since: "2025-03-01T12:30:00.000Z",
+      cursor: "a",
+      takenOver: false,
+    });
+  });
+});
+
+describe("checkpoint: commits without a mark, releases and resets at their edges", () => {
+  it("takes a null or empty highWater as nothing new, and never counts it as progress", async () => {
+    const { cps } = fresh();
+    for (const highWater of [null, ""]) {
+      const g = await cps.get("p", LEASE);
+      const c = await cps.commit("p", { runId: g.runId, highWater, cursor: "a" });
+      expect(c, JSON.stringify(highWater)).to.deep.include({
+        advanced: false,
+        highWater: null,
+        cursor: null,
+      });
+    }
+  });
+
+  it("release of a checkpoint never started releases nothing", async () => {
+    const { cps } = fresh();
+    expect(await cps.release("never", "run-x")).to.deep.equal({
+      name: "never",
+      runId: "run-x",
+      released: false,
+    });
+  });
+
+  it("reset reports a store that cannot be read instead of resetting blind", async () => {
+    const slow = new SlowStore();
+    const { cps } = fresh(slow);
+    await cps.get("p", LEASE);
+    slow.failGet = true;
+    expect(await codeOf(cps.reset("p"))).to.equal(CHECKPOINT_STORE);
+    slow.failGet = false;
+    expect(await slow.get(storageKey("p"))).to.not.equal(undefined);
+  });
+
+  it("a stale run's error carries the name and run id", async () => {
+    const { cps } = fresh();
+    const err = await cps.commit("none", { runId: "run-x" }).catch((e: unknown) => e as { details: unknown });
+    expect((err as { details: unknown }).details).to.deep.equal({ name: "none", runId: "run-x" });
+  });
+
+  it("refuses a stored time that is not an ISO string, even a Date a store handed back", async () => {
+    const at = "2025-01-06T08:00:00.000Z";
+    const value = {
+      v: 1,
+      highWater: new Date(at),
+      cursor: null,
+      committedAt: null,
+      committedRunId: null,
+      origin: null,
+      lease: null,
+    };
+    const raw: CheckpointStore = { get: async () => value, set: async () => undefined };
+    expect(await codeOf(fresh(raw).cps.read("p"))).to.equal("CHECKPOINT_CORRUPT");
+  });
+
+  it("checks initial even when the checkpoint already has a watermark", async () => {
+    const { cps } = fresh();
+    const g = await cps.get("p", LEASE);
+    await cps.commit("p", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" });
+    expect(await codeOf(cps.get("p", { leaseSeconds: 60, initial: "last tuesday" }))).to.equal(
+      "CHECKPOINT_BAD_INPUT",
+    );
+  });
+
+  it("leaves no lock behind once a checkpoint's operations have settled", async () => {
+    const { cps, scope } = fresh();
+    const g = await cps.get("p", LEASE);
+    await Promise.all([cps.read("p"), cps.commit("p", { runId: g.runId }), cps.read("p")]);
+    await new Promise((r) => setImmediate(r));
+    const locks = (globalThis as Record<symbol, Map<string, unknown>>)[
+      Symbol.for("@healthbridge/node-red-pms-ehr/checkpoint-locks")
+    ];
+    expect(locks.has(`${scope}\u0000p`)).to.equal(false);
+  });
+
+  it("a memory store deletes a key set to undefined", async () => {
+    const store = new MemoryCheckpointStore();
+    await store.set("k", { a: 1 });
+    await store.set("k", undefined);
+    expect(store.data.has("k")).to.equal(false);
   });
 });

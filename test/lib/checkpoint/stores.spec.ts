@@ -31,3 +31,35 @@ describe("checkpoint: Node-RED context store names", () => {
     expect(() => resolveContextStore(own, "redis")).to.throw(/default, file/);
   });
 });
+
+describe("checkpoint: context store names at their edges", () => {
+  it("treats anything but an object as no contextStorage, and ignores its _ entry", () => {
+    for (const cs of [null, "file", ["file"], 5]) {
+      expect(resolveContextStore(cs, "default"), JSON.stringify(cs)).to.deep.equal({
+        store: undefined,
+        physical: "memory",
+      });
+    }
+    expect(resolveContextStore({ _: { module: "x" } }, undefined)).to.deep.equal({
+      store: undefined,
+      physical: "memory",
+    });
+    expect(codeOf(() => resolveContextStore({ _: {}, file: {} }, "_"))).to.equal("CHECKPOINT_CONFIG");
+  });
+
+  it("takes a default store object as the physical store named default, wherever it is listed", () => {
+    expect(resolveContextStore({ file: {}, default: { module: "memory" } }, "")).to.deep.equal({
+      store: undefined,
+      physical: "default",
+    });
+  });
+
+  it("says which store is missing and which ones exist", () => {
+    expect(() => resolveContextStore(undefined, " file ")).to.throw(
+      'context store "file" is not configured: settings.js has no contextStorage, so only the default memory store exists',
+    );
+    expect(() => resolveContextStore({ file: {}, mem: {} }, "redis")).to.throw(
+      'context store "redis" is not in settings.js contextStorage (file, mem)',
+    );
+  });
+});

@@ -139,3 +139,201 @@ describe("checkpoint: instants, durations and marks", () => {
     ).to.equal(null);
   });
 });
+
+describe("checkpoint: instants, durations and cursors at their edges", () => {
+  const fmt = (text: string, allowDate = false) => formatInstant(parseInstant(text, "t", allowDate));
+  const message = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  };
+
+  it("takes each field at its limits and refuses one past them", () => {
+    expect(fmt("1000-01-01T00:00:00Z")).to.equal("1000-01-01T00:00:00.000Z");
+    expect(fmt("2025-12-31T23:59:59Z")).to.equal("2025-12-31T23:59:59.000Z");
+    expect(fmt("2025-01-06T08:00Z")).to.equal("2025-01-06T08:00:00.000Z");
+    expect(fmt("2025-01-06t08:00:00z")).to.equal("2025-01-06T08:00:00.000Z");
+    expect(fmt("2025-01-06T08:00:00+23:59")).to.equal("2025-01-05T08:01:00.000Z");
+    expect(fmt(" 2025-01-06T08:00:00Z ")).to.equal("2025-01-06T08:00:00.000Z");
+    for (const bad of [
+      "0999-12-31T23:59:59Z",
+      "2025-00-06T08:00:00Z",
+      "2025-13-06T08:00:00Z",
+      "2025-01-00T08:00:00Z",
+      "2025-01-32T08:00:00Z",
+      "2025-01-06T08:60:00Z",
+      "2025-01-06T08:00:60Z",
+      "2025-01-06T08:00:00+24:00",
+      "2025-01-06T08:00:00+01:60",
+      "2025-01-06T08:00:00.1234567890Z",
+      "x2025-01-06T08:00:00Z",
+      "2025-01-06T08:00:00Zx",
+    ]) {
+      expect(
+        codeOf(() => parseInstant(bad, "t")),
+        bad,
+      ).to.equal("CHECKPOINT_BAD_INPUT");
+    }
+    expect(codeOf(() => parseInstant("0999-01-01", "t", true))).to.equal("CHECKPOINT_BAD_INPUT");
+    expect(codeOf(() => parseInstant("2025-01-06x", "t", true))).to.equal("CHECKPOINT_BAD_INPUT");
+    expect(codeOf(() => parseInstant("x2025-01-06", "t", true))).to.equal("CHECKPOINT_BAD_INPUT");
+  });
+
+  it("applies a zone offset by its sign, hours and minutes", () => {
+    expect(fmt("2025-01-06T08:00:00-01:30")).to.equal("2025-01-06T09:30:00.000Z");
+    expect(fmt("2025-01-06T08:00:00+01:30")).to.equal("2025-01-06T06:30:00.000Z");
+    expect(fmt("2025-01-06T08:00:00.5Z")).to.equal("2025-01-06T08:00:00.500Z");
+    expect(fmt("2025-01-06T08:00:00.000100Z")).to.equal("2025-01-06T08:00:00.0001Z");
+  });
+
+  it("says what is wrong, quoting at most a short prefix of the input", () => {
+    expect(message(() => parseInstant(new Date(NaN), "highWater"))).to.equal("highWater is an invalid Date");
+    expect(message(() => parseInstant(null, "since"))).to.equal(
+      "since must be an ISO date-time string, not null",
+    );
+    expect(message(() => parseInstant([], "since"))).to.equal(
+      "since must be an ISO date-time string, not an array",
+    );
+    expect(message(() => parseInstant({}, "since"))).to.equal(
+      "since must be an ISO date-time string, not an object",
+    );
+    expect(message(() => parseInstant(5, "since"))).to.equal(
+      "since must be an ISO date-time string, not number",
+    );
+    expect(message(() => parseInstant("2025-02-30T08:00:00Z", "t"))).to.equal(
+      't is not a valid date-time: "2025-02-30T08:00:00Z"',
+    );
+    expect(message(() => parseInstant("2025-02-30", "t", true))).to.equal(
+      't is not a valid date: "2025-02-30"',
+    );
+    expect(message(() => parseInstant("2025-01-06T08:00:00+25:00", "t"))).to.equal(
+      "t has a bad zone offset: +25:00",
+    );
+    expect(message(() => parseInstant("2025-01-06T08:00", "t"))).to.equal(
+      't needs a time zone (Z or +hh:mm): "2025-01-06T08:00" names no single instant',
+    );
+    const long = "x".repeat(41);
+    expect(message(() => parseInstant(long, "t"))).to.equal(
+      `t is not an ISO date-time: "${"x".repeat(37)}"...`,
+    );
+    const forty = "y".repeat(40);
+    expect(message(() => parseInstant(forty, "t"))).to.equal(`t is not an ISO date-time: "${forty}"`);
+  });
+
+  it("reads durations whole, in any case, with surrounding spaces", () => {
+    expect(parseDuration(" 90S ")).to.equal(90_000);
+    expect(parseDuration("1H30M")).to.equal(5_400_000);
+    expect(parseDuration("")).to.equal(null);
+    expect(parseDuration("   ")).to.equal(null);
+    expect(parseDuration("x1h")).to.equal(null);
+    expect(parseDuration("1hx")).to.equal(null);
+    expect(parseDuration("1.h")).to.equal(null);
+    expect(parseDuration("0.0005s")).to.equal(1);
+    expect(parseDuration("9".repeat(400) + "d")).to.equal(null);
+    const now = Date.parse("2025-03-01T12:00:00Z");
+    expect(formatInstant(resolveInitial(undefined, now))).to.equal("1970-01-01T00:00:00.000Z");
+    expect(formatInstant(resolveInitial(" 1d ", now))).to.equal("2025-02-28T12:00:00.000Z");
+    expect(formatInstant(resolveInitial("2025-01-01", now))).to.equal("2025-01-01T00:00:00.000Z");
+  });
+
+  it("orders cursors as strings when either is not a safe integer or is longer than 40 digits", () => {
+    expect(compareCursors(1e16, 2)).to.equal(-1);
+    expect(compareCursors("9".repeat(41), "10")).to.equal(1);
+    expect(compareCursors("1" + "0".repeat(40), "9")).to.equal(-1);
+    expect(compareCursors("1" + "0".repeat(39), "9")).to.equal(1);
+    expect(compareCursors("-5", "3")).to.equal(-1);
+    expect(compareCursors("07", 7)).to.equal(0);
+    expect(compareCursors("a", "a")).to.equal(0);
+    expect(compareCursors(" 7", "8")).to.equal(-1);
+    expect(compareCursors("7 ", "10")).to.equal(1);
+  });
+
+  it("takes cursors up to 512 characters and whole numbers only, saying why it refuses one", () => {
+    expect(parseCursor("x".repeat(512))).to.equal("x".repeat(512));
+    expect(parseCursor(undefined)).to.equal(null);
+    expect(parseCursor(null)).to.equal(null);
+    expect(parseCursor(0)).to.equal(0);
+    expect(parseCursor(-3)).to.equal(-3);
+    expect(message(() => parseCursor(1.5, "msg.checkpoint.cursor"))).to.equal(
+      "msg.checkpoint.cursor must be a whole number or a string",
+    );
+    expect(message(() => parseCursor("x".repeat(513)))).to.equal("cursor is longer than 512 characters");
+    expect(message(() => parseCursor(true))).to.equal(
+      "cursor must be a string or a whole number, not boolean",
+    );
+  });
+
+  it("reads decimal durations digit by digit, and keeps sub-millisecond digits up to the last non-zero", () => {
+    expect(parseDuration("1.25h")).to.equal(4_500_000);
+    expect(formatInstant(parseInstant("2025-01-06T08:00:00.1234050Z", "t"))).to.equal(
+      "2025-01-06T08:00:00.123405Z",
+    );
+  });
+
+  it("says a zone is missing only for a text that has a date and an hh:mm time", () => {
+    const msg = (text: string) => {
+      try {
+        parseInstant(text, "t");
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "";
+    };
+    expect(msg("x2025-01-06T08:00")).to.equal('t is not an ISO date-time: "x2025-01-06T08:00"');
+    expect(msg("2025-01-06T08:0")).to.equal('t is not an ISO date-time: "2025-01-06T08:0"');
+  });
+
+  it("orders an integer cursor against a non-integer one by code units", () => {
+    expect(compareCursors("a", 5)).to.equal(1);
+    expect(compareCursors(5, "a")).to.equal(-1);
+  });
+
+  it("names what it could not read in isAfter and highestMark", () => {
+    const cp = { since: "2025-01-06T08:00:00Z", cursor: null };
+    expect(() => isAfter(cp, "junk", 1)).to.throw('record time is not an ISO date-time: "junk"');
+    expect(() => isAfter({ since: "junk" }, "2025-01-06T08:00:00Z", 1)).to.throw(
+      'since is not an ISO date-time: "junk"',
+    );
+    expect(() =>
+      highestMark(
+        [{ t: "junk" }],
+        (r) => r.t,
+        () => 1,
+      ),
+    ).to.throw('record time is not an ISO date-time: "junk"');
+  });
+
+  it("highestMark keeps the first of records that compare equal", () => {
+    const t = "2025-01-06T08:00:00Z";
+    expect(
+      highestMark(
+        [{ id: "7" as string | number }, { id: 7 }],
+        () => t,
+        (r) => r.id,
+      )?.cursor,
+    ).to.equal("7");
+  });
+
+  it("highestMark of nothing is null, and of one record is that record", () => {
+    expect(
+      highestMark(
+        [],
+        (r: { t: string }) => r.t,
+        () => "a",
+      ),
+    ).to.equal(null);
+    expect(
+      highestMark(
+        [{ t: "2025-01-06T08:00:00.5Z", id: 7 }],
+        (r) => r.t,
+        (r) => r.id,
+      ),
+    ).to.deep.equal({
+      highWater: "2025-01-06T08:00:00.500Z",
+      cursor: 7,
+    });
+  });
+});

@@ -3,8 +3,10 @@ import { createHmac } from "node:crypto";
 import {
   checkTimestamp,
   decodeDigest,
+  digestsEqual,
   headersFromObject,
   headersFromRaw,
+  hmacSha256,
   parseIsoTimestamp,
   pmsHmacCanonical,
   secretsEqual,
@@ -218,5 +220,89 @@ describe("lib/legacy/pms-hmac", () => {
     expect(secretsEqual("abc", "abc")).to.equal(true);
     expect(secretsEqual("abc", "abcd")).to.equal(false);
     expect(secretsEqual("", "")).to.equal(true);
+  });
+
+  it("hashes a string, a Buffer and a list of parts to the same HMAC-SHA256 as node:crypto", () => {
+    const want = createHmac("sha256", "k").update("GET/x2025é").digest();
+    expect(hmacSha256("k", "GET/x2025é").equals(want)).to.equal(true);
+    expect(hmacSha256("k", Buffer.from("GET/x2025é", "utf8")).equals(want)).to.equal(true);
+    expect(hmacSha256("k", ["GET/x", Buffer.from("2025é", "utf8")]).equals(want)).to.equal(true);
+  });
+
+  it("decodes a digest with whitespace around it, but nothing before or after it", () => {
+    const d = createHmac("sha256", "k").update("x").digest();
+    const hex = d.toString("hex");
+    const b64 = d.toString("base64");
+    expect(decodeDigest(` ${hex}\t`)?.equals(d)).to.equal(true);
+    expect(decodeDigest(` ${b64} `)?.equals(d)).to.equal(true);
+    for (const bad of [`x${hex}`, `${hex}x`, `!${b64}`, `${b64}!`, `${b64.slice(0, 20)}*${b64.slice(20)}`]) {
+      expect(decodeDigest(bad), bad).to.equal(undefined);
+    }
+  });
+
+  it("calls digests of different lengths unequal instead of throwing", () => {
+    const d = createHmac("sha256", "k").update("x").digest();
+    expect(digestsEqual(d, Buffer.from(d))).to.equal(true);
+    expect(digestsEqual(d, d.subarray(0, 31))).to.equal(false);
+    expect(digestsEqual(d.subarray(0, 31), d)).to.equal(false);
+  });
+
+  it("takes a header's values by exact name from raw pairs, and never a name as a value", () => {
+    const raw = ["X-A", "1", "X-AB", "2", "x-a", "3", "X-B"];
+    expect(headersFromRaw(raw)("x-a")).to.deep.equal(["1", "3"]);
+    expect(headersFromRaw(raw)("X-AB")).to.deep.equal(["2"]);
+    expect(headersFromRaw(raw)("x-b")).to.deep.equal([]);
+  });
+
+  it("treats an undefined header value as an absent header", () => {
+    const good = signed();
+    const headers = headersFromObject({ ...good, "X-Timestamp": undefined });
+    expect(headers("x-timestamp")).to.deep.equal([]);
+    const result = verifyPmsRequest({
+      method: "POST",
+      pathWithQuery: "/appointments?x=1",
+      body: '{"a":1}',
+      secrets: [SECRET],
+      nowMs: NOW,
+      headers,
+    });
+    expect(result).to.deep.equal({ ok: false, reason: "missing-headers" });
+  });
+
+  it("names each missing or repeated header: timestamp, signature, expected API key", () => {
+    const good = signed();
+    const base = {
+      method: "POST",
+      pathWithQuery: "/appointments?x=1",
+      body: '{"a":1}',
+      secrets: [SECRET],
+      nowMs: NOW,
+    };
+    const pairs = Object.entries(good).flat();
+    const drop = (name: string) => {
+      const out: string[] = [];
+      for (let i = 0; i < pairs.length; i += 2) if (pairs[i] !== name) out.push(pairs[i], pairs[i + 1]);
+      return out;
+    };
+    const repeat = (name: string) => [...pairs, name, good[name]];
+    expect(verifyPmsRequest({ ...base, apiKey: "key-1", headers: headersFromRaw(pairs) }).ok).to.equal(true);
+    for (const name of ["X-Timestamp", "X-Signature", "X-API-Key"]) {
+      expect(
+        verifyPmsRequest({ ...base, apiKey: "key-1", headers: headersFromRaw(drop(name)) }),
+        name,
+      ).to.deep.equal({ ok: false, reason: "missing-headers" });
+      expect(
+        verifyPmsRequest({ ...base, apiKey: "key-1", headers: headersFromRaw(repeat(name)) }),
+        name,
+      ).to.deep.equal({ ok: false, reason: "malformed" });
+    }
+    // With no API key expected, the key header is not looked at: absent or repeated, it is ignored.
+    expect(verifyPmsRequest({ ...base, headers: headersFromRaw(drop("X-API-Key")) }).ok).to.equal(true);
+    expect(verifyPmsRequest({ ...base, headers: headersFromRaw(repeat("X-API-Key")) }).ok).to.equal(true);
+  });
+
+  it("rejects an expanded-year timestamp, which Date.parse would take", () => {
+    expect(Date.parse("+002025-01-06T08:00:00Z")).to.equal(NOW);
+    expect(parseIsoTimestamp("+002025-01-06T08:00:00Z")).to.equal(undefined);
   });
 });

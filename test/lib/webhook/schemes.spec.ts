@@ -4,6 +4,7 @@ import { headersFromObject, headersFromRaw } from "../../../lib/legacy/pms-hmac"
 import {
   eventTypeOf,
   githubCanonical,
+  isWebhookScheme,
   NO_EXPIRY,
   parseSecrets,
   schemeKey,
@@ -430,5 +431,203 @@ describe("lib/webhook/schemes: every scheme", () => {
         reason: "malformed",
       });
     }
+  });
+});
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as PackError).code;
+  }
+  return undefined;
+}
+
+describe("lib/webhook/schemes: header rules", () => {
+  const NOW_S = 1736150400;
+  const at = { toleranceSeconds: 300, nowMs: NOW_S * 1000 };
+  const body = '{"eventType":"x"}';
+  const hmac = (key: string | Buffer, text: string) => createHmac("sha256", key).update(text).digest();
+  const swKey = Buffer.from("header-rules-key-0123456789abcdef");
+  const swSecret = "whsec_" + swKey.toString("base64");
+  /** A Standard Webhooks delivery signed over whatever timestamp text it is given. */
+  const sw = (ts: string, over: Record<string, string> = {}) =>
+    req(
+      {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": ts,
+        "webhook-signature": `v1,${hmac(swKey, `msg_1.${ts}.${body}`).toString("base64")}`,
+        ...over,
+      },
+      body,
+    );
+  const stripe = (t: string, header?: (sig: string) => string) => {
+    const sig = hmac("stripe-secret", `${t}.${body}`).toString("hex");
+    return req({ "Stripe-Signature": header ? header(sig) : `t=${t},v1=${sig}` }, body);
+  };
+  const ghSig = `sha256=${hmac("gh-secret", body).toString("hex")}`;
+  const verify = (scheme: WebhookScheme, secret: string, r: WebhookRequest) =>
+    verifyWebhook(scheme, [schemeKey(scheme, secret)], r, at);
+
+  it("knows exactly its four scheme names", () => {
+    for (const name of WEBHOOK_SCHEMES) expect(isWebhookScheme(name), name).to.equal(true);
+    for (const other of ["PMS-HMAC", "", "hmac", 1, null, undefined, ["github"]]) {
+      expect(isWebhookScheme(other), String(other)).to.equal(false);
+    }
+  });
+
+  it("refuses an empty secret for every scheme, and names the line of a bad one", () => {
+    for (const scheme of WEBHOOK_SCHEMES) {
+      expect(() => schemeKey(scheme, ""), scheme).to.throw("empty webhook secret");
+      expect(
+        codeOf(() => schemeKey(scheme, "")),
+        scheme,
+      ).to.equal("WEBHOOK_CONFIG");
+    }
+    expect(codeOf(() => schemeKey("standard-webhooks", "whsec_%%%"))).to.equal("WEBHOOK_CONFIG");
+    expect(() => parseSecrets("github", " \n ")).to.throw("no webhook secret configured");
+    expect(() => parseSecrets("standard-webhooks", `${swSecret}\n\n${swSecret}\nwhsec_%%%`)).to.throw(
+      "secret on line 3: a standard-webhooks secret must be base64, usually written whsec_<base64>",
+    );
+  });
+
+  it("signs with the given method and path, POST and / by default (pms-hmac)", () => {
+    const sign = (extra: { method?: string; pathWithQuery?: string }) =>
+      signWebhook({
+        scheme: "pms-hmac",
+        secret: "pms-secret",
+        body,
+        timestamp: new Date(NOW_S * 1000),
+        ...extra,
+      });
+    const put = req(sign({ method: "PUT", pathWithQuery: "/x?y=1" }), body, {
+      method: "PUT",
+      pathWithQuery: "/x?y=1",
+    });
+    expect(verify("pms-hmac", "pms-secret", put).ok).to.equal(true);
+    const plain = req(sign({}), body, { method: "POST", pathWithQuery: "/" });
+    expect(verify("pms-hmac", "pms-secret", plain).ok).to.equal(true);
+  });
+
+  it("sends X-GitHub-Event only when there is an event type, and needs a delivery id", () => {
+    const base = { scheme: "github" as const, secret: "gh-secret", body, id: "d-1" };
+    expect(signWebhook({ ...base, eventType: "push" })["X-GitHub-Event"]).to.equal("push");
+    expect(signWebhook(base)).to.not.have.property("X-GitHub-Event");
+    for (const scheme of ["github", "standard-webhooks"] as const) {
+      expect(
+        () => signWebhook({ scheme, secret: scheme === "github" ? "g" : swSecret, body }),
+        scheme,
+      ).to.throw("this scheme needs a delivery id");
+    }
+  });
+
+  it("pms-hmac: a missing timestamp is missing-headers; an unreadable timestamp or signature is malformed", () => {
+    const good = signWebhook({
+      scheme: "pms-hmac",
+      secret: "pms-secret",
+      body,
+      timestamp: new Date(NOW_S * 1000),
+    });
+    const r = (headers: Record<string, string>) => verify("pms-hmac", "pms-secret", req(headers, body));
+    expect(r({ "X-Signature": good["X-Signature"] })).to.deep.equal({ ok: false, reason: "missing-headers" });
+    expect(r({ ...good, "X-Timestamp": "yesterday" })).to.deep.equal({ ok: false, reason: "malformed" });
+    expect(r({ ...good, "X-Signature": "not-a-digest" })).to.deep.equal({ ok: false, reason: "malformed" });
+  });
+
+  it("Standard Webhooks: the timestamp is whole seconds and nothing else, even when signed", () => {
+    expect(verify("standard-webhooks", swSecret, sw(String(NOW_S))).ok).to.equal(true);
+    for (const ts of [`${NOW_S}x`, `x${NOW_S}`, `+${NOW_S}`, `${NOW_S}.5`]) {
+      expect(verify("standard-webhooks", swSecret, sw(ts)), ts).to.deep.equal({
+        ok: false,
+        reason: "malformed",
+      });
+    }
+  });
+
+  it("Standard Webhooks: an empty id is malformed; a header of no signature entries is malformed", () => {
+    expect(verify("standard-webhooks", swSecret, sw(String(NOW_S), { "webhook-id": "" }))).to.deep.equal({
+      ok: false,
+      reason: "malformed",
+    });
+    for (const header of ["garbage", "v1 abc", ",", "x1,abc"]) {
+      expect(
+        verify("standard-webhooks", swSecret, sw(String(NOW_S), { "webhook-signature": header })),
+        header,
+      ).to.deep.equal({ ok: false, reason: "malformed" });
+    }
+  });
+
+  it("Standard Webhooks: only v1 entries of strict base64 count", () => {
+    const ts = String(NOW_S);
+    const v1 = hmac(swKey, `msg_1.${ts}.${body}`).toString("base64");
+    const only = (header: string) =>
+      verify("standard-webhooks", swSecret, sw(ts, { "webhook-signature": header }));
+    expect(only(`v1,${v1}`).ok).to.equal(true);
+    expect(only(`v2,${v1}`)).to.deep.equal({ ok: false, reason: "signature" });
+    expect(only(`v1,${v1.slice(0, 10)}.${v1.slice(10)}`)).to.deep.equal({ ok: false, reason: "signature" });
+    expect(only("v1,")).to.deep.equal({ ok: false, reason: "signature" });
+  });
+
+  it("Stripe: items are trimmed, items without = are skipped, and t and v1 are checked whole", () => {
+    const t = String(NOW_S);
+    expect(
+      verify(
+        "stripe",
+        "stripe-secret",
+        stripe(t, (sig) => `t=${t} , v1= ${sig} ,note`),
+      ).ok,
+    ).to.equal(true);
+    for (const bad of [`${t}x`, `x${t}`]) {
+      expect(verify("stripe", "stripe-secret", stripe(bad)), bad).to.deep.equal({
+        ok: false,
+        reason: "malformed",
+      });
+    }
+    for (const header of [(sig: string) => `t=${t},v1=${sig}zz`, (sig: string) => `t=${t},v1=xx${sig}`]) {
+      expect(verify("stripe", "stripe-secret", stripe(t, header))).to.deep.equal({
+        ok: false,
+        reason: "malformed",
+      });
+    }
+  });
+
+  it("GitHub: a repeated delivery or event header is malformed; the signature is checked whole, spaces aside", () => {
+    const r = (raw: string[]) =>
+      verify("github", "gh-secret", { ...req({}, body), headers: headersFromRaw(raw) });
+    const sig = ["X-Hub-Signature-256", ghSig];
+    expect(r([...sig, "X-GitHub-Delivery", "d1"]).ok).to.equal(true);
+    expect(r(["X-Hub-Signature-256", ` ${ghSig} `]).ok).to.equal(true);
+    expect(r([...sig, "X-GitHub-Delivery", "d1", "X-GitHub-Delivery", "d2"])).to.deep.equal({
+      ok: false,
+      reason: "malformed",
+    });
+    expect(r([...sig, "X-GitHub-Event", "push", "X-GitHub-Event", "push"])).to.deep.equal({
+      ok: false,
+      reason: "malformed",
+    });
+    for (const bad of [`x${ghSig}`, `${ghSig}zz`]) {
+      expect(r(["X-Hub-Signature-256", bad]), bad).to.deep.equal({ ok: false, reason: "malformed" });
+    }
+  });
+
+  it("GitHub without a delivery id de-duplicates on the signature", () => {
+    const out = verify("github", "gh-secret", req({ "X-Hub-Signature-256": ghSig }, body)) as Verified;
+    expect(out.dedupeKeys).to.deep.equal([`sig:${ghSig.slice("sha256=".length)}`]);
+  });
+
+  it("remembers a delivery until the later of now and its timestamp, plus the tolerance", () => {
+    const early = verify("standard-webhooks", swSecret, sw(String(NOW_S - 100))) as Verified;
+    expect(early.replayableUntilMs).to.equal((NOW_S + 300) * 1000);
+    const late = verify("standard-webhooks", swSecret, sw(String(NOW_S + 100))) as Verified;
+    expect(late.replayableUntilMs).to.equal((NOW_S + 100 + 300) * 1000);
+  });
+
+  it("takes the event type from a JSON object body only, skipping empty strings", () => {
+    const v = { headerEventType: undefined } as unknown as Verified;
+    for (const payload of [null, undefined, "text", 7, ["eventType"]]) {
+      expect(eventTypeOf(v, payload), String(payload)).to.equal(undefined);
+    }
+    expect(eventTypeOf(v, { eventType: "", type: "t" })).to.equal("t");
+    expect(eventTypeOf(v, { eventType: "e", type: "t" })).to.equal("e");
   });
 });

@@ -180,3 +180,42 @@ describe("lib/webhook/verifier WebhookVerifier", () => {
     expect(parsePayload(Buffer.alloc(0))).to.equal("");
   });
 });
+
+describe("lib/webhook/verifier WebhookVerifier: limits and store errors", () => {
+  it("accepts a body of exactly maxBytes and refuses one byte more", async () => {
+    const body = JSON.stringify({ eventType: "x", pad: "" });
+    const exact = JSON.stringify({ eventType: "x", pad: "p".repeat(1024 - body.length) });
+    expect(Buffer.byteLength(exact)).to.equal(1024);
+    expect((await make().check(delivery("msg_exact", exact), NOW)).kind).to.equal("verified");
+    const over = exact.replace('"pad":"', '"pad":"p');
+    const out = await make().check(delivery("msg_over", over), NOW);
+    expect(out).to.deep.include({ kind: "rejected", reason: "too-large" });
+  });
+
+  it("names the option it refuses", () => {
+    expect(() => make({ toleranceSeconds: 0 })).to.throw("tolerance must be an integer >= 1");
+    expect(() => make({ maxBytes: 1.5 })).to.throw("max bytes must be an integer >= 1");
+    expect(() => make({ maxIds: -1 })).to.throw("max ids must be an integer >= 0");
+  });
+
+  it("says which store operation failed and keeps the store's error as the cause", async () => {
+    const store = new MemoryPersistence();
+    const v = make({ persistence: store });
+    for (const [flag, words] of [
+      ["failLoad", "reading seen webhook ids"],
+      ["failSave", "saving seen webhook ids"],
+    ] as const) {
+      store.failLoad = flag === "failLoad";
+      store.failSave = flag === "failSave";
+      let caught: unknown;
+      try {
+        await v.check(delivery(`msg_${flag}`), NOW);
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as PackError).code).to.equal("WEBHOOK_STORE");
+      expect((caught as Error).message).to.contain(words);
+      expect(((caught as Error).cause as Error).message).to.equal("store down");
+    }
+  });
+});
