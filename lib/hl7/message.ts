@@ -799,6 +799,9 @@ export class Hl7Segment {
   readonly name: string;
   private parsed?: Hl7SegmentJson;
   private readonly line?: string;
+  /** The line split on the field separator, and the fields parsed from it so far. */
+  private parts?: string[];
+  private readonly fields: Array<Hl7Field | undefined> = [];
 
   constructor(
     /** The segment's structure, or its line as received (without the CR). */
@@ -823,12 +826,27 @@ export class Hl7Segment {
 
   /** Number of the last field present (trailing empty fields included as written). */
   get fieldCount(): number {
-    return this.data.length - 1;
+    if (this.parsed) return this.parsed.length - 1;
+    // MSH-1 is the separator itself, so MSH has one field more than separators
+    return this.name === "MSH" ? Math.max(this.split().length, 2) : this.split().length - 1;
   }
 
-  /** Field `n`'s repetitions (undefined when the segment has no such field). */
+  /**
+   * Field `n`'s repetitions (undefined when the segment has no such field). A segment read from
+   * its line parses only the fields asked for: a converter reads a few of a segment's fields.
+   */
   field(n: number): Hl7Field | undefined {
-    return n >= 1 ? (this.data[n] as Hl7Field | undefined) : undefined;
+    if (n < 1) return undefined;
+    if (this.parsed) return this.parsed[n] as Hl7Field | undefined;
+    const parts = this.split();
+    if (this.name === "MSH" && n <= 2) return n === 1 ? [this.delimiters.field] : [parts[1] ?? ""];
+    const i = this.name === "MSH" ? n - 1 : n;
+    if (i >= parts.length) return undefined;
+    return (this.fields[n] ??= parseField(parts[i], this.delimiters));
+  }
+
+  private split(): string[] {
+    return (this.parts ??= (this.line as string).split(this.delimiters.field));
   }
 
   /**
