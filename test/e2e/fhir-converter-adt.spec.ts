@@ -18,6 +18,7 @@ import {
   type Json,
 } from "../support/fhir-converter";
 import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
+import { withMsh } from "../support/msh";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -63,16 +64,6 @@ function asksNoAck(text: string): boolean {
     .split(/\r\n|\r|\n/)[0]
     .split("|");
   return msh[14]?.trim() === "NE" && msh[15]?.trim() === "NE";
-}
-
-/** The message in original mode: MSH-15 and MSH-16 emptied. */
-function originalMode(text: string): string {
-  const lines = text.split(/(\r\n|\r|\n)/);
-  const msh = lines[0].split("|");
-  msh[14] = "";
-  msh[15] = "";
-  lines[0] = msh.join("|");
-  return lines.join("");
 }
 
 const TYPES = ["Patient", "Encounter", "Account", "Appointment", "Practitioner", "Location"];
@@ -152,7 +143,7 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
       const before = await everything();
       for (const key of before.keys()) written[key.split("/")[0]] = (written[key.split("/")[0]] ?? 0) + 1;
       // resent in original mode when it asked for no ACK, so that the answer says it was processed
-      const again = await sender.send(silent ? originalMode(text) : text);
+      const again = await sender.send(silent ? withMsh(text, { 15: "", 16: "" }) : text);
       expect(again.code, `${name} resent: ${again.text ?? ""}`).to.equal("AA");
       if (silent) {
         silent.socket.destroy();

@@ -3,6 +3,7 @@ import { chargesForVisit, dftFromPms, HL7_SYSTEMS } from "../../sandbox/hl7/mess
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
 import { freePort } from "../../sandbox/node-red";
 import type { PmsSimulator } from "../../sandbox/pms/server";
+import { withMsh } from "../support/msh";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import { loadPipeline, startServices, type Services } from "./support";
 
@@ -41,7 +42,6 @@ describe("pipeline hl7-dft-to-pms", function () {
 
   /** Fresh messages (new control IDs) for the completed visits. */
   const bills = () => dftFromPms(pms.data);
-  const withControlId = (text: string, id: string) => text.replace(/^(MSH(\|[^|]*){8})\|[^|]*/, `$1|${id}`);
   let sent: string[] = [];
   const chargeKeys = () => pms.charges.map((c) => `${c.appointmentId}|${c.code}`).sort();
 
@@ -103,7 +103,7 @@ describe("pipeline hl7-dft-to-pms", function () {
       chargesForVisit(pms.data.appointments.find((a) => a.id === lab!.appointmentId)!)[0].code,
     ]);
     pms.faults.clear();
-    const resent = withControlId(text, "RESEND-1");
+    const resent = withMsh(text, { 10: "RESEND-1" });
     expect(resent).to.not.equal(text);
     const aa = await sender.send(resent);
     expect([aa.code, aa.text]).to.deep.equal(["AA", "charges posted: 2"]);

@@ -6,6 +6,7 @@ import { HL7_SYSTEMS, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
 import { freePort } from "../../sandbox/node-red";
 import { generatePmsData } from "../../sandbox/pms/data";
+import { withMsh } from "../support/msh";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   APPOINTMENT_SYSTEM,
@@ -109,15 +110,9 @@ describe("pipeline hl7-siu-to-fhir", function () {
 
   it("on the queue path, gives an enhanced-mode sender CA once stored, then AA once the EHR has it, or AR for a dead letter", async function () {
     const fresh = messagesFromPms(data).find((m) => m.type === "SIU")!;
-    const enhanced = (text: string, controlId: string): string => {
-      const segments = text.split("\r");
-      const msh = segments[0].split("|");
-      while (msh.length < 16) msh.push("");
-      msh[9] = controlId;
-      msh[14] = "AL"; // MSH-15: commit ACK always
-      msh[15] = "AL"; // MSH-16: application ACK always
-      return [msh.join("|"), ...segments.slice(1)].join("\r");
-    };
+    // MSH-15 and MSH-16 AL: a commit ACK and an application ACK always
+    const enhanced = (text: string, controlId: string): string =>
+      withMsh(text, { 10: controlId, 15: "AL", 16: "AL" });
     const text = enhanced(
       fresh.text.replace(`${fresh.appointmentId}^PMSAPPT`, "appt-900003^PMSAPPT"),
       "SENH0001",
