@@ -1,9 +1,8 @@
 import { expect } from "chai";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { MllpClient } from "../../lib/hl7/client";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
 import { freePort } from "../../sandbox/node-red";
+import { samples, sampleText } from "../support/fhir-converter";
 import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
@@ -16,12 +15,7 @@ import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtim
 const TAB = "e2e-billing";
 // a stored resource as JSON, read by path in the assertions
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const ROOT = join(__dirname, "..", "..", "..");
-const DIR = join(ROOT, "test", "fixtures", "fhir-converter", "input");
-const SAMPLES = readdirSync(DIR)
-  .filter((f) => /^(DFT|BAR)-.*\.hl7$/.test(f))
-  .sort();
-const sample = (f: string): string => readFileSync(join(DIR, f), "utf8").replace(/^\uFEFF/, "");
+const SAMPLES = samples(["DFT-", "BAR-"]);
 
 function flows(mllpPort: number, fhirUrl: string): FlowNode[] {
   return hl7ToFhirFlow({
@@ -56,7 +50,7 @@ describe("FHIR-Converter's DFT and BAR samples end to end: mllp-in -> hl7-fhir -
 
   async function sendAll(): Promise<void> {
     for (const file of SAMPLES) {
-      const text = sample(file);
+      const text = sampleText(file);
       const controlId = text.split(/\r\n|\r|\n/)[0].split("|")[9];
       const { ack } = await client.send(text, controlId);
       expect(ack.code, `${file}: ${ack.text ?? ""}`).to.equal("AA");

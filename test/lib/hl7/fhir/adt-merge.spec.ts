@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { createConverter } from "../../../../lib/hl7/fhir";
 import type { Bundle, BundleEntry, Identifier, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import { codeOf, entries } from "./bundle-helpers";
 
 /**
  * The ADT merge, move, change and link events: what each writes, what each requires (an
@@ -35,10 +36,6 @@ function convert(text: string) {
   return converter.toFhir(text);
 }
 
-function entries(bundle: Bundle, type: string): BundleEntry[] {
-  return (bundle.entry ?? []).filter((e) => e.resource?.resourceType === type);
-}
-
 type WithIds = Resource & { identifier?: Identifier[] };
 
 function byValue(bundle: Bundle, type: string, value: string): { entry: BundleEntry; r: WithIds } {
@@ -50,16 +47,6 @@ function byValue(bundle: Bundle, type: string, value: string): { entry: BundleEn
 }
 
 const values = (r: WithIds): string[] => (r.identifier ?? []).map((i) => `${i.use ?? ""}:${i.value}`);
-
-function codeOf(fn: () => unknown): { code: string; message: string; details: unknown } {
-  try {
-    fn();
-  } catch (err) {
-    const e = err as { code: string; message: string; details: unknown };
-    return { code: e.code, message: e.message, details: e.details };
-  }
-  throw new Error("expected an error");
-}
 
 describe("hl7-fhir to-fhir: ADT merge, move, change and link events", () => {
   it("test PV1 puts the visit number in PV1-19 and the alternate visit ID in PV1-50", () => {

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { createConverter } from "../../../../lib/hl7/fhir";
 import type { ChargeItem, Condition, Coverage } from "../../../../lib/hl7/fhir/billing-types";
-import type { Account, Bundle, BundleEntry, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import type { Account, Bundle, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import { entries, only } from "./bundle-helpers";
 
 const toFhir = createConverter({ direction: "to-fhir", timezone: "Z" });
 const toHl7 = createConverter({ direction: "to-hl7", sendingApplication: "EHR", sendingFacility: "CLINIC" });
@@ -15,16 +16,6 @@ const FT1 =
 
 function msg(...segs: string[]): string {
   return segs.join("\r") + "\r";
-}
-
-function entries(b: Bundle, type: string): BundleEntry[] {
-  return (b.entry ?? []).filter((e) => e.resource?.resourceType === type);
-}
-
-function only<T extends Resource>(b: Bundle, type: string): T {
-  const list = entries(b, type);
-  expect(list, type).to.have.length(1);
-  return list[0].resource as T;
 }
 
 function convertError(text: string): { code?: string; message: string; details?: { location?: string } } {

@@ -1,8 +1,7 @@
 import { expect } from "chai";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { createConverter } from "../../../../lib/hl7/fhir";
 import type { Bundle, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import { expectedBundle, samples, sampleText } from "../../../support/fhir-converter";
 
 /**
  * Every DFT and BAR sample of Microsoft FHIR-Converter (test/fixtures/fhir-converter, MIT, see
@@ -11,21 +10,7 @@ import type { Bundle, Resource } from "../../../../lib/hl7/fhir/fhir-types";
  * docs/hl7-fhir.md, "DFT and BAR").
  */
 
-const ROOT = join(__dirname, "..", "..", "..", "..", "..");
-const DIR = join(ROOT, "test", "fixtures", "fhir-converter");
-export const BILLING_SAMPLES = readdirSync(join(DIR, "input"))
-  .filter((f) => /^(DFT|BAR)-.*\.hl7$/.test(f))
-  .sort();
-
-export function sampleText(file: string): string {
-  return readFileSync(join(DIR, "input", file), "utf8").replace(/^\uFEFF/, "");
-}
-
-function expected(file: string): Bundle {
-  return JSON.parse(
-    readFileSync(join(DIR, "expected", file.replace(/\.hl7$/, "-expected.json")), "utf8"),
-  ) as Bundle;
-}
+const BILLING_SAMPLES = samples(["DFT-", "BAR-"]);
 
 type R = Resource & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -43,7 +28,7 @@ function deref(b: Bundle, ref: string | undefined): R | undefined {
 }
 
 /** The facts compared, from either bundle. */
-export function billingFacts(b: Bundle) {
+function billingFacts(b: Bundle) {
   const patients = all(b, "Patient").map((p) => ({
     identifiers: [...new Set((p.identifier ?? []).map((i: { value: string }) => i.value))].sort(),
     family: p.name?.[0]?.family,
@@ -69,8 +54,8 @@ export function billingFacts(b: Bundle) {
 }
 
 /** Where the pack differs from FHIR-Converter on purpose, per sample and fact. */
-export const BY_DESIGN: Record<string, { fact: "coverages"; ours: unknown; reason: string }[]> = {
-  "DFT-P11-02.hl7": [
+const BY_DESIGN: Record<string, { fact: "coverages"; ours: unknown; reason: string }[]> = {
+  "DFT-P11-02": [
     {
       fact: "coverages",
       ours: [{ payor: "Blue Cross Blue Shield of Texas", subscriberId: "HMO-12345" }],
@@ -79,8 +64,8 @@ export const BY_DESIGN: Record<string, { fact: "coverages"; ours: unknown; reaso
         "the first IN1's subscriber; FHIR-Converter writes one Coverage per IN1 segment",
     },
   ],
-  "BAR-P01-02.hl7": [],
-  "BAR-P02-01.hl7": [],
+  "BAR-P01-02": [],
+  "BAR-P02-01": [],
 };
 
 describe("FHIR-Converter's DFT and BAR samples: the facts a PMS relies on", () => {
@@ -89,7 +74,7 @@ describe("FHIR-Converter's DFT and BAR samples: the facts a PMS relies on", () =
   for (const file of BILLING_SAMPLES) {
     it(file, () => {
       const ours = billingFacts(conv.toFhir(sampleText(file)).bundle);
-      const ref = billingFacts(expected(file));
+      const ref = billingFacts(expectedBundle(file) as Bundle);
       // Patient: identifiers the pack writes (PID-2/3/4) are a subset of the reference's, which adds
       // PID-19/20, DB1 and IN2 identifiers (the ADT converter owns the Patient; a DFT only ensures it)
       expect(ours.patients.length, "patients").to.equal(ref.patients.length);

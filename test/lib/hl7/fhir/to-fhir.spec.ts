@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createConverter, type Hl7FhirConfig } from "../../../../lib/hl7/fhir";
-import type { Bundle, BundleEntry, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import type { Bundle, Resource } from "../../../../lib/hl7/fhir/fhir-types";
+import { codeOf, entries, only } from "./bundle-helpers";
 
 const FIXTURES = join(__dirname, "..", "..", "..", "..", "..", "test", "fixtures", "hl7-fhir");
 
@@ -23,31 +24,11 @@ function convert(text: string, config: Partial<Hl7FhirConfig> = {}) {
   return createConverter({ ...CONFIG, ...config }).toFhir(text);
 }
 
-function entries(bundle: Bundle, type: string): BundleEntry[] {
-  return (bundle.entry ?? []).filter((e) => e.resource?.resourceType === type);
-}
-
-function only<T extends Resource>(bundle: Bundle, type: string): T {
-  const list = entries(bundle, type);
-  expect(list, `${type} entries`).to.have.length(1);
-  return list[0].resource as T;
-}
-
 /** The message with MSH-9 and EVN-1 set to another trigger. */
 function retrigger(text: string, event: string): string {
   return text
     .replace(/\|ADT\^A\d\d(\^[A-Z0-9_]+)?\|/, `|ADT^${event}^ADT_A01|`)
     .replace(/^EVN\|A\d\d\|/m, `EVN|${event}|`);
-}
-
-function codeOf(fn: () => unknown): { code: string; message: string; details: unknown } {
-  try {
-    fn();
-  } catch (err) {
-    const e = err as { code: string; message: string; details: unknown };
-    return { code: e.code, message: e.message, details: e.details };
-  }
-  throw new Error("expected an error");
 }
 
 describe("hl7-fhir to-fhir: sample messages give their expected Bundles", () => {
