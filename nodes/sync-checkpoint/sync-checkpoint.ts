@@ -243,7 +243,7 @@ export = function (RED: NodeAPI) {
               ...(entry.code ? { code: entry.code } : {}),
             };
             const label = typeof entry.type === "string" ? entry.type : logCount;
-            if (entry.outcome === "failed") status.failed(node, `failed: ${entry.code ?? "error"}`);
+            if (entry.outcome === "failed") status.failed(node, String(entry.code ?? "failed"));
             else if (entry.outcome === "skipped") status.degraded(node, "skipped: busy");
             else status.ok(node, `${label}: ${entry[logCount]}`);
             if (entry.more === true) {
