@@ -110,14 +110,12 @@
         $(".sync-checkpoint-get").toggle(isGet);
         $(".sync-checkpoint-select").toggle(action.val() === "select");
         $(".sync-checkpoint-log").toggle(action.val() === "log");
+        $("#node-input-outputs").val(action.val() === "log" ? 2 : 1);
         $(".sync-checkpoint-hint").hide();
         $(`#sync-checkpoint-hint-${String(action.val())}`).show();
       }
       action.on("change", showRows);
       showRows();
-    },
-    oneditsave: function () {
-      this.outputs = $("#node-input-action").val() === "log" ? 2 : 1;
     },
   });
 })();
