@@ -95,7 +95,8 @@ function messages(): Array<[string, string]> {
       }
     }
   }
-  for (const name of samples(["ADT", "SIU", "DFT", "BAR"])) out.push([`fhir-converter/${name}`, sampleText(name)]);
+  for (const name of samples(["ADT", "SIU", "DFT", "BAR"]))
+    out.push([`fhir-converter/${name}`, sampleText(name)]);
   return out;
 }
 
