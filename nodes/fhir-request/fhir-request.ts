@@ -130,7 +130,8 @@ export = function (RED: NodeAPI) {
         throw err;
       }
 
-      if (inFlight++ === 0) show("working", workingLabel(input));
+      const label = many ? "POST Bundle" : workingLabel(input);
+      if (inFlight++ === 0) show("working", label);
       const started = Date.now();
       let result: InteractionResult | UpsertManyResult;
       const hooks = {
@@ -150,7 +151,7 @@ export = function (RED: NodeAPI) {
           : {
               status: 0,
               durationMs: Date.now() - started,
-              request: { method: many ? "POST" : workingLabel(input).split(" ")[0], url: "" },
+              request: { method: label.split(" ")[0], url: "" },
             };
         if (meta.outcome === undefined && details !== undefined) meta.outcome = details;
         msg.fhir = meta;

@@ -163,7 +163,10 @@ describe("fhir-request upsert in Bundles against the sandbox FHIR server", funct
     for (const [value, r] of server) {
       expect(msg.references[ref(value)]).to.equal(`Patient/${r.id}`);
     }
-    expect(statuses.get("up")?.at(-1)).to.deep.equal({ fill: "green", shape: "dot", text: "5/5 written" });
+    expect(statuses.get("up")?.slice(-2)).to.deep.equal([
+      { fill: "blue", shape: "dot", text: "POST Bundle" },
+      { fill: "green", shape: "dot", text: "5/5 written" },
+    ]);
 
     // Sent again: the same five resources, updated, none added.
     const again = await ok("up", { payload: payload.map((p) => ({ ...p, gender: "female" })) });
