@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { Authenticator, type Credential } from "./auth";
+import { planUpserts, runUpserts, type UpsertPlan, type UpsertProgress } from "./bulk";
 import { summarizeCapabilities } from "./capabilities";
 import { MAX_AUTH_RESPONSE_BYTES, resolveSettings, type Settings } from "./config";
 import { FhirError, outcomeFor, outcomeSummary } from "./errors";
@@ -18,6 +19,8 @@ import type {
   InteractionHooks,
   InteractionInput,
   InteractionResult,
+  UpsertManyInput,
+  UpsertManyResult,
 } from "./types";
 
 interface Exchange {
@@ -148,6 +151,80 @@ export class FhirClient {
       }
       return { body: answer.body, meta };
     });
+  }
+
+  /**
+   * Conditional upserts of one resource or many, as batch or transaction Bundles of
+   * `bundleSize` (see lib/fhir/bulk.ts). Every resource is checked before anything is sent
+   * (FHIR_BAD_INPUT). A Bundle of conditional upserts and searches is safe to send again, so it
+   * is retried like a read. FhirError (with `meta` holding the results so far) on a failure that
+   * is not one record's own.
+   */
+  async upsertMany(input: UpsertManyInput, hooks: InteractionHooks = {}): Promise<UpsertManyResult> {
+    const start = performance.now();
+    const url = resolveUrl(this.settings.base, "");
+    const progress: UpsertProgress = { written: [], refused: [], bundles: 0 };
+    let status = 0;
+    let attempts = 0;
+    const meta = (): FhirMeta => ({
+      status,
+      durationMs: elapsed(start),
+      request: { method: "POST", url },
+      attempts,
+      bundles: progress.bundles,
+      written: progress.written,
+      refused: progress.refused,
+    });
+    let plan: UpsertPlan;
+    try {
+      plan = planUpserts(input);
+    } catch (err) {
+      throw this.withMeta(err, meta());
+    }
+    if (this.closed) throw this.withMeta(new FhirError("FHIR_CLOSED", "the FHIR client is closed"), meta());
+    const post = { Accept: "application/fhir+json", "Content-Type": "application/fhir+json" };
+    const write = { ...post, Prefer: `return=${plan.prefer}` };
+    try {
+      await runUpserts(
+        plan,
+        async (bundle, writes) => {
+          const exchange: Exchange = {
+            method: "POST",
+            url,
+            headers: writes ? write : post,
+            body: JSON.stringify(bundle),
+            retrySafe: true,
+          };
+          const answer = await this.send(exchange, hooks, start);
+          status = answer.res.status;
+          attempts += answer.attempts;
+          return { body: answer.body };
+        },
+        progress,
+      );
+    } catch (err) {
+      const failed = (err as { meta?: FhirMeta }).meta;
+      if (failed) {
+        status = failed.status;
+        attempts += failed.attempts ?? 0;
+      }
+      const m = meta();
+      if (failed?.outcome !== undefined) m.outcome = failed.outcome;
+      if (failed?.retryAfterMs !== undefined) m.retryAfterMs = failed.retryAfterMs;
+      // The error of this call, not the one send() gave its own meta.
+      const own =
+        err instanceof FhirError
+          ? new FhirError(err.code, err.message, err.details, { cause: err.cause })
+          : err;
+      if (own instanceof FhirError && err instanceof Error && err.stack) own.stack = err.stack;
+      throw this.withMeta(own, m);
+    }
+    return {
+      written: progress.written,
+      refused: progress.refused,
+      references: plan.references,
+      meta: meta(),
+    };
   }
 
   /** GET metadata (and smart-configuration when the server has one), summarised. */

@@ -137,6 +137,60 @@ export interface FhirMeta {
   truncated?: boolean;
   /** On a failure: the wait the server asked for with Retry-After (ms), which a durable queue honours. */
   retryAfterMs?: number;
+  /** upsert in bundles: Bundles sent (lookups included). */
+  bundles?: number;
+  /** upsert in bundles: the records written, in the order of their answers. */
+  written?: WrittenEntry[];
+  /** upsert in bundles: the records the server refused for good (or whose reference found no one). */
+  refused?: RefusedEntry[];
+}
+
+/** How an upsert of many resources is sent: batch (entries stand alone) or transaction (all or nothing). */
+export const FHIR_BUNDLE_MODES = ["batch", "transaction"] as const;
+export type BundleMode = (typeof FHIR_BUNDLE_MODES)[number];
+
+/** Many conditional upserts (PUT Type?identifier=system|value), sent as Bundles. */
+export interface UpsertManyInput {
+  /** One resource or an array of them, each with an identifier that has a system and a value. */
+  resources: unknown;
+  bundle: BundleMode;
+  /** Upserts per Bundle (default 100, at most 1000). */
+  bundleSize?: number | string;
+  /** When set, every resource must be of this type. */
+  resourceType?: string;
+  /** Default "minimal": the answers carry status and location only. */
+  prefer?: FhirPrefer;
+  /**
+   * Conditional reference ("Patient?identifier=system|value") -> literal reference
+   * ("Patient/123") of records written before; extended in place with this call's writes.
+   */
+  references?: Record<string, string>;
+}
+
+export interface WrittenEntry {
+  /** Position in the payload. */
+  index: number;
+  /** The identifier value the record was upserted by. */
+  id: string;
+  status: number;
+  location?: string;
+}
+
+export interface RefusedEntry {
+  index: number;
+  id: string;
+  /** FHIR_HTTP_<status>, SYNC_REFERENCE_NOT_FOUND or SYNC_REFERENCE_AMBIGUOUS. */
+  code: string;
+  /** The outcome's issue code and expression, or "<path>: not-found": never the outcome's text. */
+  message: string;
+}
+
+export interface UpsertManyResult {
+  written: WrittenEntry[];
+  refused: RefusedEntry[];
+  /** The references given, with this call's writes added (the same object when one was given). */
+  references: Record<string, string>;
+  meta: FhirMeta;
 }
 
 export interface InteractionResult {

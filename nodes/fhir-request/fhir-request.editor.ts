@@ -8,6 +8,8 @@
     operationName: string;
     maxPages: string;
     output: string;
+    bundle: string;
+    bundleSize: string;
     integration: string;
   }
 
@@ -35,7 +37,7 @@
     "search-all": ["resourceType", "searchParams", "maxPages", "output"],
     create: ["resourceType"],
     update: ["resourceType", "searchParams"],
-    upsert: ["resourceType"],
+    upsert: ["resourceType", "bundle"],
     patch: ["resourceType", "searchParams"],
     delete: ["resourceType", "searchParams"],
     transaction: [],
@@ -72,6 +74,14 @@
         validate: (v: string) => trimmed(v) === "" || (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1),
       },
       output: { value: "bundle", validate: (v: string) => v === "" || v === "bundle" || v === "resources" },
+      bundle: { value: "", validate: (v: string) => ["", "batch", "transaction"].includes(trimmed(v)) },
+      bundleSize: {
+        value: "100",
+        validate: (v: string) =>
+          trimmed(v) === "" ||
+          ENV.test(trimmed(v)) ||
+          (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1 && Number(trimmed(v)) <= 1000),
+      },
       integration: { value: "fhir" },
     },
     inputs: 1,
@@ -100,10 +110,14 @@
         const rows = ROWS[String(op.val())] ?? [];
         $(".fhir-request-row").hide();
         for (const r of rows) $(`#fhir-request-row-${r}`).show();
+        if (rows.includes("bundle") && trimmed(String($("#node-input-bundle").val())) !== "") {
+          $("#fhir-request-row-bundleSize").show();
+        }
         $(".fhir-request-hint").hide();
         $(`#fhir-request-hint-${String(op.val())}`).show();
       }
       op.on("change", showRows);
+      $("#node-input-bundle").on("change", showRows);
       if (!this.output) $("#node-input-output").val("bundle");
       if (!this.integration) $("#node-input-integration").val("fhir");
       showRows();

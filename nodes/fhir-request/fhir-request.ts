@@ -3,19 +3,38 @@ import type { NodeAPI, NodeDef, Node, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { validateInteraction } from "../../lib/fhir";
-import type { FhirMeta, InteractionInput, InteractionResult } from "../../lib/fhir/types";
+import { planUpserts } from "../../lib/fhir/bulk";
+import type {
+  FhirMeta,
+  InteractionInput,
+  InteractionResult,
+  UpsertManyInput,
+  UpsertManyResult,
+} from "../../lib/fhir/types";
 import { onInput } from "../shared/input";
 import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
 import type { FhirServerNode } from "../fhir-server/types";
-import { BAD_INPUT, buildInteraction, parseOperation, workingLabel, type RequestProps } from "./input";
+import {
+  BAD_INPUT,
+  buildInteraction,
+  buildUpsertMany,
+  parseBundle,
+  parseOperation,
+  workingLabel,
+  type RequestProps,
+} from "./input";
 
 interface FhirRequestDef extends NodeDef, RequestProps {
   server: string;
   integration?: string;
 }
 
-type FhirMsg = NodeMessageInFlow & { fhir?: FhirMeta; parts?: Record<string, unknown> };
+type FhirMsg = NodeMessageInFlow & {
+  fhir?: FhirMeta;
+  parts?: Record<string, unknown>;
+  references?: Record<string, string>;
+};
 
 const SOURCE = "fhir-request";
 
@@ -58,6 +77,8 @@ export = function (RED: NodeAPI) {
       operationName: def.operationName,
       maxPages: def.maxPages,
       output: def.output,
+      bundle: def.bundle,
+      bundleSize: def.bundleSize,
     };
     const aborter = new AbortController();
     // Every message in flight listens on this one signal.
@@ -77,6 +98,7 @@ export = function (RED: NodeAPI) {
     else {
       try {
         parseOperation(def.operation);
+        parseBundle(def.bundle);
       } catch {
         show("failed", "bad operation");
       }
@@ -95,9 +117,12 @@ export = function (RED: NodeAPI) {
         );
       }
       let input: InteractionInput;
+      let many: UpsertManyInput | undefined;
       try {
-        input = buildInteraction(props, msg);
-        validateInteraction(input);
+        many = buildUpsertMany(props, msg);
+        input = many ? { operation: "upsert" } : buildInteraction(props, msg);
+        if (many) planUpserts(many);
+        else validateInteraction(input);
       } catch (err) {
         delete msg.fhir;
         show("failed", "bad input");
@@ -105,14 +130,17 @@ export = function (RED: NodeAPI) {
         throw err;
       }
 
-      if (inFlight++ === 0) show("working", workingLabel(input));
+      const label = many ? "POST Bundle" : workingLabel(input);
+      if (inFlight++ === 0) show("working", label);
       const started = Date.now();
-      let result: InteractionResult;
+      let result: InteractionResult | UpsertManyResult;
+      const hooks = {
+        signal: aborter.signal,
+        onRetry: (info: { attempt: number; reason: string }) =>
+          show("degraded", `retry ${info.attempt} (${info.reason})`),
+      };
       try {
-        result = await client.interaction(input, {
-          signal: aborter.signal,
-          onRetry: (info) => show("degraded", `retry ${info.attempt} (${info.reason})`),
-        });
+        result = many ? await client.upsertMany(many, hooks) : await client.interaction(input, hooks);
       } catch (err) {
         inFlight--;
         const code = codeOf(err);
@@ -123,7 +151,7 @@ export = function (RED: NodeAPI) {
           : {
               status: 0,
               durationMs: Date.now() - started,
-              request: { method: workingLabel(input).split(" ")[0], url: "" },
+              request: { method: label.split(" ")[0], url: "" },
             };
         if (meta.outcome === undefined && details !== undefined) meta.outcome = details;
         msg.fhir = meta;
@@ -138,6 +166,19 @@ export = function (RED: NodeAPI) {
           show("failed", failureLabel(errMeta, code, input.operation));
         }
         throw err;
+      }
+
+      if ("written" in result) {
+        inFlight--;
+        msg.fhir = result.meta;
+        msg.references = result.references;
+        reportHealth({ integration, success: true, durationMs: result.meta.durationMs, source: SOURCE });
+        if (inFlight === 0) {
+          const written = result.written.length;
+          show("ok", `${written}/${written + result.refused.length} written`);
+        }
+        send(msg);
+        return;
       }
 
       inFlight--;

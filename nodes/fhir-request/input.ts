@@ -1,9 +1,12 @@
 import { PackError } from "../../lib/errors";
 import {
+  FHIR_BUNDLE_MODES,
   FHIR_OPERATIONS,
+  type BundleMode,
   type FhirOperation,
   type FhirParams,
   type InteractionInput,
+  type UpsertManyInput,
 } from "../../lib/fhir/types";
 
 export const BAD_INPUT = "FHIR_BAD_INPUT";
@@ -16,6 +19,10 @@ export interface RequestProps {
   operationName?: string;
   maxPages?: string | number;
   output?: string;
+  /** upsert: "" (one PUT per msg, the default), "batch" or "transaction" (Bundles of upserts). */
+  bundle?: string;
+  /** upsert in Bundles: upserts per Bundle (default 100). */
+  bundleSize?: string | number;
 }
 
 export const DEFAULT_MAX_PAGES = 100;
@@ -210,4 +217,50 @@ export function workingLabel(input: InteractionInput): string {
   else if (input.operation === "transaction" || input.operation === "batch") target = "Bundle";
   else target = input.resourceType ?? (input.operation === "history" ? "_history" : "");
   return `${method} ${target}`.trim();
+}
+
+/** The node's bundle property: undefined for a plain upsert (one PUT per msg). */
+export function parseBundle(value: unknown): BundleMode | undefined {
+  const mode = typeof value === "string" ? value.trim() : "";
+  if (mode === "" || mode === "none") return undefined;
+  if (!(FHIR_BUNDLE_MODES as readonly string[]).includes(mode)) {
+    throw bad(`unknown bundle "${String(value)}": use batch, transaction or none`);
+  }
+  return mode as BundleMode;
+}
+
+/**
+ * An upsert in Bundles: msg.payload (one resource or an array), msg.references, msg.prefer and
+ * msg.resourceType over the node's properties. undefined when the node does plain upserts.
+ */
+export function buildUpsertMany(
+  props: RequestProps,
+  msg: Record<string, unknown>,
+): UpsertManyInput | undefined {
+  if (parseOperation(props.operation) !== "upsert") return undefined;
+  const bundle = parseBundle(props.bundle);
+  if (bundle === undefined) return undefined;
+  if (nonEmpty(msg.identifier)) {
+    throw bad(
+      "msg.identifier applies to a single upsert: in Bundles each resource is matched by its own identifier",
+    );
+  }
+  const payload = msg.payload;
+  if (!Array.isArray(payload) && !isPlainObject(payload)) {
+    const got = payload === undefined || payload === null ? "nothing" : describe(payload);
+    throw bad(`upsert in Bundles needs a resource or an array of them in msg.payload, got ${got}`);
+  }
+  const input: UpsertManyInput = { resources: payload, bundle, bundleSize: props.bundleSize };
+  const resourceType =
+    stringProp("resourceType", msg.resourceType) ?? (props.resourceType?.trim() || undefined);
+  if (resourceType !== undefined) input.resourceType = resourceType;
+  const prefer = stringProp("prefer", msg.prefer);
+  if (prefer !== undefined) input.prefer = prefer as UpsertManyInput["prefer"];
+  if (nonEmpty(msg.references)) {
+    if (!isPlainObject(msg.references)) {
+      throw bad(`msg.references must be an object, got ${describe(msg.references)}`);
+    }
+    input.references = msg.references as Record<string, string>;
+  }
+  return input;
 }

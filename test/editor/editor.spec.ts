@@ -85,6 +85,7 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "resourceType", bad: "patient record", good: "Patient", show: { operation: "search-all" } },
       { field: "maxPages", bad: "0", good: "50", show: { operation: "search-all" } },
       { field: "operationName", bad: "$every thing", good: "$everything", show: { operation: "operation" } },
+      { field: "bundleSize", bad: "0", good: "100", show: { operation: "upsert", bundle: "batch" } },
     ],
   },
   "legacy-api": {

@@ -1,0 +1,231 @@
+import { expect } from "chai";
+import {
+  applyLookups,
+  issueText,
+  lookupBundle,
+  planUpserts,
+  readLookups,
+  readWrites,
+  substituteKnown,
+  writeBundle,
+  type UpsertProgress,
+} from "../../../lib/fhir/bulk";
+
+const SYSTEM = "urn:pms:patient";
+
+function patient(value: string, system = SYSTEM): Record<string, unknown> {
+  return { resourceType: "Patient", identifier: [{ system, value }] };
+}
+
+function appointment(value: string, patientRef: string): Record<string, unknown> {
+  return {
+    resourceType: "Appointment",
+    identifier: [{ system: "urn:pms:appt", value }],
+    participant: [{ actor: { reference: patientRef } }, { actor: { reference: "Location/1" } }],
+  };
+}
+
+const answer = (...entries: unknown[]) => ({
+  resourceType: "Bundle",
+  type: "batch-response",
+  entry: entries,
+});
+const progress = (): UpsertProgress => ({ written: [], refused: [], bundles: 0 });
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe("lib/fhir/bulk: upserts in Bundles", () => {
+  it("plans conditional upserts by each resource's first identifier with a system, escaped and URL-encoded", () => {
+    const plan = planUpserts({
+      bundle: "batch",
+      resources: [
+        {
+          resourceType: "Patient",
+          identifier: [{ value: "no-system" }, { system: "urn:a", value: "x|y,z" }],
+        },
+      ],
+    });
+    expect(plan.prefer).to.equal("minimal");
+    const [e] = plan.bundles[0];
+    expect(e).to.include({ index: 0, id: "x|y,z", key: "Patient?identifier=urn:a|x|y,z" });
+    expect(decodeURIComponent(e.url)).to.equal("Patient?identifier=urn:a|x\\|y\\,z");
+    expect(writeBundle(plan.bundles[0], "batch")).to.deep.equal({
+      resourceType: "Bundle",
+      type: "batch",
+      entry: [{ resource: e.resource, request: { method: "PUT", url: e.url } }],
+    });
+  });
+
+  it("cuts bundles at the bundle size and before an identifier already in the bundle", () => {
+    const plan = planUpserts({
+      bundle: "transaction",
+      bundleSize: "2",
+      resources: ["1", "2", "3", "3", "4"].map((v) => patient(v)),
+    });
+    expect(plan.bundles.map((b) => b.map((e) => e.id))).to.deep.equal([["1", "2"], ["3"], ["3", "4"]]);
+    expect(planUpserts({ bundle: "batch", resources: patient("9") }).bundles).to.have.length(1);
+    expect(planUpserts({ bundle: "batch", resources: [] }).bundles).to.deep.equal([]);
+  });
+
+  it("refuses, before anything is planned, every input it cannot send", () => {
+    const bad: unknown[] = [
+      { bundle: "bulk", resources: [] },
+      { bundle: "batch", bundleSize: 0, resources: [] },
+      { bundle: "batch", bundleSize: 2.5, resources: [] },
+      { bundle: "batch", bundleSize: "x", resources: [] },
+      { bundle: "batch", prefer: "all", resources: [] },
+      { bundle: "batch", resourceType: "patient", resources: [] },
+      { bundle: "batch", references: "Patient/1", resources: [] },
+      { bundle: "batch", resources: "Patient" },
+      { bundle: "batch", resources: [patient("1"), null] },
+      { bundle: "batch", resources: [{ resourceType: "Patient" }] },
+      {
+        bundle: "batch",
+        resources: [{ resourceType: "Patient", identifier: [{ system: SYSTEM, value: "" }] }],
+      },
+      { bundle: "batch", resourceType: "Appointment", resources: [patient("1")] },
+    ];
+    for (const input of bad) {
+      expect(
+        codeOf(() => planUpserts(input as never)),
+        JSON.stringify(input),
+      ).to.equal("FHIR_BAD_INPUT");
+    }
+  });
+
+  it("puts known literal references in and lists the others once", () => {
+    const plan = planUpserts({
+      bundle: "batch",
+      resources: [
+        appointment("a1", `Patient?identifier=${SYSTEM}|1`),
+        appointment("a2", `Patient?identifier=${SYSTEM}|2`),
+        appointment("a3", `Patient?identifier=${SYSTEM}|2`),
+      ],
+    });
+    const refs = substituteKnown(plan.bundles[0], { [`Patient?identifier=${SYSTEM}|1`]: "Patient/p1" });
+    expect(refs).to.deep.equal([`Patient?identifier=${SYSTEM}|2`]);
+    expect(plan.bundles[0][0].resource.participant).to.deep.equal([
+      { actor: { reference: "Patient/p1" } },
+      { actor: { reference: "Location/1" } },
+    ]);
+    expect(lookupBundle(refs)).to.deep.equal({
+      resourceType: "Bundle",
+      type: "batch",
+      entry: [{ request: { method: "GET", url: `Patient?identifier=${SYSTEM}|2&_count=2` } }],
+    });
+  });
+
+  it("reads lookups: one match (includes aside) found, none or two refused, a 4xx refused with its issue, a 5xx thrown", () => {
+    const refs = [
+      "Patient?identifier=s|1",
+      "Patient?identifier=s|2",
+      "Patient?identifier=s|3",
+      "Patient?identifier=s|4",
+    ];
+    const searchset = (...ids: string[]) => ({
+      resourceType: "Bundle",
+      type: "searchset",
+      entry: [
+        ...ids.map((id) => ({ resource: { resourceType: "Patient", id }, search: { mode: "match" } })),
+        { resource: { resourceType: "Organization", id: "o" }, search: { mode: "include" } },
+      ],
+    });
+    const outcome = {
+      resourceType: "OperationOutcome",
+      issue: [{ code: "invalid", expression: ["identifier"], diagnostics: "PHI" }],
+    };
+    const { target, refused } = readLookups(
+      refs,
+      answer(
+        { response: { status: "200 OK" }, resource: searchset("p1") },
+        { response: { status: "200" }, resource: searchset() },
+        { response: { status: "200" }, resource: searchset("a", "b") },
+        { response: { status: "400", outcome } },
+      ),
+    );
+    expect([...target]).to.deep.equal([["Patient?identifier=s|1", "Patient/p1"]]);
+    expect([...refused]).to.deep.equal([
+      ["Patient?identifier=s|2", ["SYNC_REFERENCE_NOT_FOUND", "not-found"]],
+      ["Patient?identifier=s|3", ["SYNC_REFERENCE_AMBIGUOUS", "multiple-matches"]],
+      ["Patient?identifier=s|4", ["FHIR_HTTP_400", "invalid at identifier"]],
+    ]);
+    expect(codeOf(() => readLookups(refs.slice(0, 1), answer({ response: { status: "503" } })))).to.equal(
+      "FHIR_HTTP_503",
+    );
+    expect(codeOf(() => readLookups(refs.slice(0, 1), answer({})))).to.equal("FHIR_BAD_RESPONSE");
+    expect(codeOf(() => readLookups(refs.slice(0, 1), { resourceType: "OperationOutcome" }))).to.equal(
+      "FHIR_BAD_RESPONSE",
+    );
+
+    const plan = planUpserts({
+      bundle: "batch",
+      resources: [appointment("a1", refs[0]), appointment("a2", refs[1]), appointment("a3", refs[3])],
+    });
+    const applied = applyLookups(plan.bundles[0], target, refused);
+    expect(applied.keep.map((e) => e.id)).to.deep.equal(["a1"]);
+    expect(applied.refused).to.deep.equal([
+      {
+        index: 1,
+        id: "a2",
+        code: "SYNC_REFERENCE_NOT_FOUND",
+        message: "participant[0].actor.reference: not-found",
+      },
+      {
+        index: 2,
+        id: "a3",
+        code: "FHIR_HTTP_400",
+        message: "participant[0].actor.reference: invalid at identifier",
+      },
+    ]);
+  });
+
+  it("reads writes: 2xx written with its location remembered, a 4xx refused, 408/429/5xx or a missing answer thrown", () => {
+    const plan = planUpserts({ bundle: "batch", resources: ["1", "2", "3"].map((v) => patient(v)) });
+    const references: Record<string, string> = {};
+    const p = progress();
+    readWrites(
+      plan.bundles[0],
+      answer(
+        { response: { status: "201 Created", location: "https://ehr/fhir/Patient/p1/_history/1" } },
+        {
+          response: { status: "412", outcome: { issue: [{ code: "multiple-matches", diagnostics: "PHI" }] } },
+        },
+        { response: { status: "200", location: "Patient/p3" } },
+      ),
+      references,
+      p,
+    );
+    expect(p.written).to.deep.equal([
+      { index: 0, id: "1", status: 201, location: "https://ehr/fhir/Patient/p1/_history/1" },
+      { index: 2, id: "3", status: 200, location: "Patient/p3" },
+    ]);
+    expect(p.refused).to.deep.equal([
+      { index: 1, id: "2", code: "FHIR_HTTP_412", message: "multiple-matches" },
+    ]);
+    expect(references).to.deep.equal({
+      [`Patient?identifier=${SYSTEM}|1`]: "Patient/p1",
+      [`Patient?identifier=${SYSTEM}|3`]: "Patient/p3",
+    });
+    for (const status of ["408", "429", "500"]) {
+      expect(
+        codeOf(() => readWrites(plan.bundles[0], answer({ response: { status } }), {}, progress())),
+      ).to.equal(`FHIR_HTTP_${status}`);
+    }
+    expect(codeOf(() => readWrites(plan.bundles[0], answer(), {}, progress()))).to.equal("FHIR_BAD_RESPONSE");
+  });
+
+  it("describes an outcome by its first issue's code and expression, never its text", () => {
+    expect(
+      issueText({ issue: [{ code: "invalid", expression: ["a", "b"], diagnostics: "Smith" }] }),
+    ).to.equal("invalid at a, b");
+    expect(issueText(undefined)).to.equal("");
+    expect(issueText({ issue: ["x"] })).to.equal("");
+  });
+});
