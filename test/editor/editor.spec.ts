@@ -183,6 +183,9 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "alertsKept", bad: "0", good: "50" },
     ],
   },
+  "capability-check": {
+    cases: [{ field: "contextKey", bad: "last assessment", good: "assessment" }],
+  },
   "message-store": {
     // backend and synchronous are selects holding only valid options.
     cases: [
