@@ -120,7 +120,7 @@
       alertsKey: { value: "", validate: contextKey },
       alertsKept: { value: "50", validate: number(1, 1000, true) },
       contextStore: { value: "" },
-      alertFormat: { value: "data", validate: (v: string) => ["", "data", "email"].includes(v) },
+      alertFormat: { value: "data", validate: (v: string) => ["", "data", "email"].includes(v ?? "") },
       emailTo: { value: "" },
     },
     inputs: 1,
