@@ -17,6 +17,12 @@
     hold: string;
     queueMaxAge: string;
     queueMaxDead: string;
+    snapshotKey: string;
+    alertsKey: string;
+    alertsKept: string;
+    contextStore: string;
+    alertFormat: string;
+    emailTo: string;
   }
 
   const RESERVED = [
@@ -54,6 +60,11 @@
       const n = Number(t);
       return !isNaN(n) && n >= min && n <= max && (!integer || Math.floor(n) === n);
     };
+  }
+
+  function contextKey(v: string): boolean {
+    const t = trimmed(v);
+    return t === "" || (t.length <= 100 && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t));
   }
 
   function normalPath(v: string): string {
@@ -104,6 +115,13 @@
       // Empty (the default) or 0: no queue alert on that ground.
       queueMaxAge: { value: "", validate: number(0, 2592000) },
       queueMaxDead: { value: "", validate: number(0, 1e9, true) },
+      // Empty (the default): not kept in flow context.
+      snapshotKey: { value: "", validate: contextKey },
+      alertsKey: { value: "", validate: contextKey },
+      alertsKept: { value: "50", validate: number(1, 1000, true) },
+      contextStore: { value: "" },
+      alertFormat: { value: "data", validate: (v: string) => ["", "data", "email"].includes(v ?? "") },
+      emailTo: { value: "" },
     },
     inputs: 1,
     outputs: 2,

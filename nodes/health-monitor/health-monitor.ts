@@ -12,7 +12,15 @@ import {
 } from "../../lib/health/bus";
 import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
-import { HealthMonitor, parseHealthInput } from "../../lib/health/monitor";
+import { HealthMonitor, parseHealthInput, type HealthSnapshot } from "../../lib/health/monitor";
+import {
+  alertLogEntry,
+  alertMail,
+  appendAlert,
+  parseAlertsKept,
+  parseContextKey,
+  type AlertPayload,
+} from "../../lib/health/notify";
 import { onInput } from "../shared/input";
 import { clip, status } from "../shared/status";
 
@@ -33,7 +41,23 @@ interface HealthMonitorDef extends NodeDef {
   hold?: string;
   queueMaxAge?: string;
   queueMaxDead?: string;
+  snapshotKey?: string;
+  alertsKey?: string;
+  alertsKept?: string;
+  contextStore?: string;
+  alertFormat?: string;
+  emailTo?: string;
 }
+
+/** Keeping the latest snapshot and the alert log in flow context; off when neither key is set. */
+interface Keeping {
+  snapshotKey?: string;
+  alertsKey?: string;
+  alertsKept: number;
+  store?: string;
+}
+
+const HEALTH_CONTEXT = "HEALTH_CONTEXT";
 
 type HealthMsg = NodeMessageInFlow & { health?: unknown };
 
@@ -82,6 +106,9 @@ export = function (RED: NodeAPI) {
     let configError: PackError | null = null;
     let interval = DEFAULT_INTERVAL_SECONDS;
     let path: string | null = null;
+    let keeping: Keeping = { alertsKept: 0 };
+    let email = false;
+    const emailTo = (def.emailTo ?? "").trim() || undefined;
     const app = RED.httpAdmin as unknown as object;
     try {
       monitor = new HealthMonitor(
@@ -103,6 +130,20 @@ export = function (RED: NodeAPI) {
         }),
       );
       interval = intervalOf(def.interval);
+      keeping = {
+        snapshotKey: parseContextKey(def.snapshotKey, "snapshot key"),
+        alertsKey: parseContextKey(def.alertsKey, "alerts key"),
+        alertsKept: parseAlertsKept(def.alertsKept),
+        store: (def.contextStore ?? "").trim() || undefined,
+      };
+      const format = (def.alertFormat ?? "").trim() || "data";
+      if (format !== "data" && format !== "email") {
+        throw new PackError(
+          HEALTH_CONFIG,
+          `alert format must be data or email, not ${JSON.stringify(format)}`,
+        );
+      }
+      email = format === "email";
       if ((def.path ?? "").trim() !== "") {
         path = validateHealthPath(def.path as string);
         const claimed = CLAIMED.get(app) ?? new Map<string, string>();
@@ -149,6 +190,74 @@ export = function (RED: NodeAPI) {
       kinds[state]();
     }
 
+    // Context writes in order, one at a time: the alert log is read, appended to and written back.
+    const flowContext = node.context().flow;
+    let writes: Promise<void> = Promise.resolve();
+    function inContext(work: () => Promise<void>, msg: NodeMessage): void {
+      writes = writes.then(work).catch((err: unknown) => {
+        node.error(
+          new PackError(
+            HEALTH_CONTEXT,
+            `cannot keep health in flow context: ${(err as Error).message ?? err}`,
+          ),
+          msg,
+        );
+      });
+    }
+    const contextGet = (key: string): Promise<unknown> =>
+      new Promise((resolve, reject) =>
+        flowContext.get(key, keeping.store as string, (err: Error | undefined, value: unknown) =>
+          err ? reject(err) : resolve(value),
+        ),
+      );
+    const contextSet = (key: string, value: unknown): Promise<void> =>
+      new Promise((resolve, reject) =>
+        flowContext.set(key, value, keeping.store as string, (err?: Error) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+
+    function sendSnapshot(
+      msg: NodeMessage,
+      snapshot: HealthSnapshot,
+      send: (m: [NodeMessage, null]) => void,
+    ): void {
+      msg.topic = "health";
+      msg.payload = snapshot;
+      const key = keeping.snapshotKey;
+      if (key) {
+        const copy = structuredClone(snapshot);
+        inContext(() => contextSet(key, copy), msg);
+      }
+      send([msg, null]);
+    }
+
+    const dashboard = (): string | undefined => {
+      if (!path) return undefined;
+      const root = String((RED.settings as { httpAdminRoot?: unknown }).httpAdminRoot ?? "/").replace(
+        /\/$/,
+        "",
+      );
+      return `<node-red>${root === "/" ? "" : root}${path}/dashboard`;
+    };
+
+    function sendAlert(payload: AlertPayload, topic: string): void {
+      const mail = alertMail(payload, dashboard());
+      const msg: NodeMessage & { to?: string; alert?: AlertPayload } = email
+        ? { topic: mail.topic, payload: mail.text, alert: payload }
+        : { topic, payload };
+      if (email && emailTo) msg.to = emailTo;
+      const key = keeping.alertsKey;
+      if (key) {
+        const entry = alertLogEntry(payload, mail, emailTo);
+        inContext(
+          async () => contextSet(key, appendAlert(await contextGet(key), entry, keeping.alertsKept)),
+          msg,
+        );
+      }
+      node.send([null, msg]);
+    }
+
     let warnedOverflow = false;
     let warnedQueueOverflow = false;
     function tick(): void {
@@ -157,23 +266,18 @@ export = function (RED: NodeAPI) {
       if (alerts.length > 0 || queueAlerts.length > 0) {
         const snap = monitor.snapshot();
         for (const a of alerts) {
-          const msg: NodeMessage = {
-            topic: a.integration,
-            payload: { kind: "integration", ...a, metrics: snap.integrations[a.integration] },
-          };
-          node.send([null, msg]);
+          sendAlert({ kind: "integration", ...a, metrics: snap.integrations[a.integration] }, a.integration);
         }
         for (const a of queueAlerts) {
           // Figures only: a queue report carries no message content, and neither does this.
-          const msg: NodeMessage = {
-            topic: `queue:${a.store}/${a.queue}`,
-            payload: {
+          sendAlert(
+            {
               kind: "queue",
               ...a,
               metrics: snap.queues.find((q) => q.store === a.store && q.queue === a.queue),
             },
-          };
-          node.send([null, msg]);
+            `queue:${a.store}/${a.queue}`,
+          );
         }
       }
       showWorst();
@@ -221,7 +325,7 @@ export = function (RED: NodeAPI) {
       if (interval > 0) {
         timers.push(
           setInterval(() => {
-            if (monitor) node.send([{ topic: "health", payload: monitor.snapshot() }, null]);
+            if (monitor) sendSnapshot({}, monitor.snapshot(), (m) => node.send(m));
           }, interval * 1000),
         );
       }
@@ -261,12 +365,11 @@ export = function (RED: NodeAPI) {
         return;
       }
       tick();
-      msg.topic = "health";
-      msg.payload = monitor.snapshot();
-      send([msg, null]);
+      sendSnapshot(msg, monitor.snapshot(), send);
     });
 
     node.on("close", (done: () => void) => {
+      const written = writes;
       healthBus().removeListener(HEALTH_EVENT, onEvent);
       healthBus().removeListener(QUEUE_EVENT, onQueue);
       healthBus().removeListener(REFUSAL_EVENT, onRefusal);
@@ -288,7 +391,8 @@ export = function (RED: NodeAPI) {
       monitor = null;
       shown = "";
       status.clear(node);
-      done();
+      // Context writes already begun finish first (the log's last alert is kept).
+      void written.then(() => done());
     });
   }
 

@@ -179,7 +179,13 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "path", bad: "pms-ehr/health", good: "/pms-ehr/health" },
       { field: "queueMaxAge", bad: "-1", good: "600" },
       { field: "queueMaxDead", bad: "1.5", good: "10" },
+      { field: "snapshotKey", bad: "1health", good: "health" },
+      { field: "alertsKey", bad: "alerts log", good: "alerts" },
+      { field: "alertsKept", bad: "0", good: "50" },
     ],
+  },
+  "capability-check": {
+    cases: [{ field: "contextKey", bad: "last assessment", good: "assessment" }],
   },
   "message-store": {
     // backend and synchronous are selects holding only valid options.

@@ -353,6 +353,90 @@ describe("health-monitor node", function () {
     expect(lastStatus("hm")).to.deep.equal({ fill: "red", shape: "ring", text: "critical: fhir" });
   });
 
+  /** A flow context value of node `id`, read with the asynchronous API. */
+  function flowValue(id: string, key: string): Promise<any> {
+    return new Promise((resolve, reject) =>
+      helper
+        .getNode(id)
+        .context()
+        .flow.get(key, undefined as unknown as string, (err: Error | undefined, v: unknown) =>
+          err ? reject(err) : resolve(v),
+        ),
+    );
+  }
+
+  async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+    for (let i = 0; i < 100; i++) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+
+  it("keeps the latest snapshot in flow context, and a log of the newest alerts with their e-mail text", async () => {
+    await load([
+      monitorNode("hm", {
+        snapshotKey: "health",
+        alertsKey: "alerts",
+        alertsKept: "2",
+        emailTo: "ops@example.org",
+      }),
+    ]);
+    const hm = helper.getNode("hm");
+    for (const name of ["a", "b", "c"]) {
+      for (let i = 0; i < 5; i++) hm.receive(health(name, false, 10, "FHIR_HTTP_503"));
+    }
+    const log = await until("three alerts logged", async () => {
+      const l = await flowValue("hm", "alerts");
+      return alerts.length === 3 && Array.isArray(l) && l.length === 2 ? (l as Msg[]) : undefined;
+    });
+    // The data format is unchanged by the log; the log holds the e-mail text whatever the format.
+    expect(alerts.map((a) => a.topic).sort()).to.deep.equal(["a", "b", "c"]);
+    expect(alerts[0].payload.kind).to.equal("integration");
+    expect(log.map((e: Msg) => e.integration)).to.deep.equal(alerts.slice(1).map((a) => a.topic));
+    expect(log[1]).to.deep.include({ alert: "raise", state: "critical", to: "ops@example.org" });
+    expect(log[1].topic).to.equal(`[PMS-EHR] ALERT: ${log[1].integration} is critical`);
+    expect(log[1].text).to.contain("failures in a row 5").and.contain("FHIR_HTTP_503");
+
+    const snap = await snapshot();
+    const kept = await until("the snapshot kept", async () => {
+      const k = await flowValue("hm", "health");
+      return k?.time === snap.time ? k : undefined;
+    });
+    expect(kept).to.deep.equal(snap);
+    expect(kept).to.not.equal(snap);
+    expect(caught).to.deep.equal([]);
+  });
+
+  it("sends alerts shaped for an e-mail node: subject, plain text, recipient, the alert's data", async () => {
+    await load([
+      monitorNode("hm", {
+        alertFormat: "email",
+        emailTo: "ops@example.org",
+        path: "/hm-mail",
+        minEvents: "100",
+      }),
+    ]);
+    const hm = helper.getNode("hm");
+    const raised = next("alert");
+    for (let i = 0; i < 5; i++) hm.receive(health("fhir", false, 10, "FHIR_HTTP_500"));
+    const m = await raised;
+    expect(m.topic).to.equal("[PMS-EHR] ALERT: fhir is critical");
+    expect(m.to).to.equal("ops@example.org");
+    expect(m.alert).to.deep.include({ kind: "integration", integration: "fhir", alert: "raise" });
+    expect(m.payload).to.be.a("string");
+    expect(m.payload.split("\n")[0]).to.match(/^fhir: unknown -> critical at \d{4}-/);
+    expect(m.payload).to.contain("Why: 5 failures in a row");
+    expect(m.payload).to.contain("last error       FHIR_HTTP_500 at");
+    expect(m.payload).to.contain("Dashboard: <node-red>/hm-mail/dashboard");
+    const cleared = next("alert");
+    hm.receive(health("fhir", true));
+    const c = await cleared;
+    expect(c.topic).to.match(/^\[PMS-EHR\] recovered: fhir is /);
+    expect(c.payload).to.contain("It had been raised for: 5 failures in a row");
+  });
+
   it("a bad property or path is HEALTH_CONFIG; the node then records nothing", async () => {
     const before = healthBus().listenerCount(HEALTH_EVENT);
     await load([
@@ -362,9 +446,12 @@ describe("health-monitor node", function () {
       monitorNode("dots", { path: "/a/../b" }),
       monitorNode("age", { queueMaxAge: "-5" }),
       monitorNode("dead", { queueMaxDead: "2.5" }),
+      monitorNode("key", { snapshotKey: "health snapshot" }),
+      monitorNode("kept", { alertsKey: "alerts", alertsKept: "0" }),
+      monitorNode("format", { alertFormat: "sms" }),
     ]);
     expect(healthBus().listenerCount(HEALTH_EVENT)).to.equal(before);
-    for (const id of ["w0", "rates", "flows", "dots", "age", "dead"]) {
+    for (const id of ["w0", "rates", "flows", "dots", "age", "dead", "key", "kept", "format"]) {
       expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
       const p = next("caught");
       helper.getNode(id).receive({ payload: 1 });
