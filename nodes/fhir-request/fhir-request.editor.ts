@@ -1,3 +1,6 @@
+import { isEnvReference } from "../../lib/env";
+import { FHIR_OPERATIONS, type FhirOperation } from "../../lib/fhir/types";
+
 (function () {
   interface FhirRequestEditorProps {
     name: string;
@@ -11,24 +14,9 @@
     integration: string;
   }
 
-  const OPERATIONS = [
-    "read",
-    "vread",
-    "search",
-    "search-all",
-    "create",
-    "update",
-    "upsert",
-    "patch",
-    "delete",
-    "transaction",
-    "batch",
-    "history",
-    "capabilities",
-    "operation",
-  ];
+  const OPERATIONS: readonly string[] = FHIR_OPERATIONS;
   /** Which optional rows each operation uses. */
-  const ROWS: Record<string, string[]> = {
+  const ROWS: Record<FhirOperation, string[]> = {
     read: ["resourceType"],
     vread: ["resourceType"],
     search: ["resourceType", "searchParams"],
@@ -44,7 +32,6 @@
     capabilities: [],
     operation: ["resourceType", "searchParams", "operationName"],
   };
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
   function trimmed(v: string): string {
     return String(v ?? "").trim();
@@ -56,11 +43,11 @@
     defaults: {
       name: { value: "" },
       server: { value: "", type: "fhir-server", required: true },
-      operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || ENV.test(trimmed(v)) },
+      operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || isEnvReference(v) },
       resourceType: {
         value: "",
         validate: (v: string) =>
-          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || ENV.test(trimmed(v)),
+          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
       },
       searchParams: { value: "" },
       operationName: {
@@ -97,7 +84,7 @@
     oneditprepare: function () {
       const op = $("#node-input-operation");
       function showRows(): void {
-        const rows = ROWS[String(op.val())] ?? [];
+        const rows = ROWS[String(op.val()) as FhirOperation] ?? [];
         $(".fhir-request-row").hide();
         for (const r of rows) $(`#fhir-request-row-${r}`).show();
         $(".fhir-request-hint").hide();

@@ -1,3 +1,15 @@
+import { validateInitial } from "../../lib/checkpoint/time";
+
+/** Where a new checkpoint starts, by the rule the runtime applies (empty, a duration or an ISO time). */
+function initialOk(v: string): boolean {
+  try {
+    validateInitial(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 (function () {
   interface SyncCheckpointEditorProps {
     name: string;
@@ -11,8 +23,6 @@
   }
 
   const ACTIONS = ["get", "commit", "release", "reset"];
-  const DURATION = /^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/i;
-  const ISO = /^\d{4}-\d{2}-\d{2}([Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2}))?$/;
 
   function trimmed(v: string): string {
     return String(v ?? "").trim();
@@ -33,7 +43,7 @@
       overlap: { value: "0", validate: seconds(0) },
       initial: {
         value: "",
-        validate: (v: string) => trimmed(v) === "" || DURATION.test(trimmed(v)) || ISO.test(trimmed(v)),
+        validate: initialOk,
       },
       lease: { value: "900", validate: seconds(1) },
       actionFromMsg: { value: false },
