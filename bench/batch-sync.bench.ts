@@ -7,11 +7,11 @@ import { FhirClient } from "../lib/fhir";
 import { LegacyClient } from "../lib/legacy/client";
 import { compileBuiltin } from "../lib/mapping";
 import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } from "../sandbox/demo";
-import { PACK_DIR } from "../sandbox/node-red";
+import { PIPELINES_DIR } from "../sandbox/node-red";
 import { startRuntime, type Runtime } from "../test/support/red-runtime";
 
 /**
- * flows/batch-sync.json as shipped (pages of 500, batches of 100), PMS simulator -> sandbox FHIR
+ * examples/pipelines/batch-sync.json as shipped (pages of 500, batches of 100), PMS simulator -> sandbox FHIR
  * server, in a real Node-RED child process: wall time, records/s, and the Node-RED process's
  * memory (VmRSS sampled every 50 ms, and VmHWM). The baseline, in the same run on the same data
  * and an emptied server: the same sync as a plain script (lib/legacy client, the same keyset
@@ -22,7 +22,7 @@ import { startRuntime, type Runtime } from "../test/support/red-runtime";
  * 100,000-patient run (about a minute).
  */
 
-const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PACK_DIR, "flows", "batch-sync.json"), "utf8"));
+const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PIPELINES_DIR, "batch-sync.json"), "utf8"));
 const TAB = SHIPPED.find((n) => n.type === "tab")!.id;
 const INJECT = SHIPPED.find((n) => n.type === "inject")!.id;
 const HEALTH_PATH = "/bench/batch-sync-health";

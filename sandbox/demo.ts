@@ -7,7 +7,7 @@ import { startHl7Sender, type Hl7Sender } from "./hl7/sender";
 import { mulberry32, type PmsData } from "./pms/data";
 import { randomChange } from "./pms/main";
 import { startPmsSimulator, type PmsSimulator } from "./pms/server";
-import { freePort, PACK_DIR } from "./node-red";
+import { freePort, PIPELINES_DIR } from "./node-red";
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string };
 
@@ -182,8 +182,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** The shipped pipelines (flows/*.json), each a tab with its nodes and config nodes. */
-export function shippedFlows(dir = join(PACK_DIR, "flows")): FlowNode[] {
+/** The shipped pipelines (examples/pipelines/*.json), each a tab with its nodes and config nodes. */
+export function shippedFlows(dir = PIPELINES_DIR): FlowNode[] {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith(".json"));

@@ -6,6 +6,11 @@ import { dirname, join, resolve } from "node:path";
 
 /** The repository root: the pack is loaded from here through Node-RED's `nodesDir`. */
 export const PACK_DIR = resolve(__dirname, "..", "..");
+/**
+ * The shipped pipelines, one flow file each: their one source, in the examples/ folder that
+ * Node-RED offers under Import > Examples.
+ */
+export const PIPELINES_DIR = resolve(PACK_DIR, "examples", "pipelines");
 
 export interface NodeRedOptions {
   userDir: string;

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// Compiles the runtime (tsconfig.json) and the editor scripts (tsconfig.editor.json),
-// then assembles each node's editor file: dist/nodes/<type>/<type>.html holds the
-// compiled <type>.editor.ts followed by the templates and help of nodes/<type>/<type>.html,
-// and its locales and the icons are copied beside it, where Node-RED looks for them.
+// A clean build. It compiles the runtime (tsconfig.json) with tsc, type-checks the editor scripts
+// (tsconfig.editor.json) and bundles each nodes/<type>/<type>.editor.ts with esbuild, so that an
+// editor script imports its validators and lists from lib/ like the runtime does. Then it
+// assembles each node's editor file: dist/nodes/<type>/<type>.html holds the bundled editor script
+// followed by the templates and help of nodes/<type>/<type>.html, with its locales and the icons
+// beside it, where Node-RED looks for them.
+// Everything is written to dist.next/, which then takes the place of dist/: no output of a deleted
+// or renamed source survives, and a process reading dist/ meanwhile (a test run, `npm pack`'s
+// prepack build under a running suite) never sees it half-built. Nothing is written elsewhere.
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
+const esbuild = require("esbuild");
 
 const root = path.resolve(__dirname, "..");
+const dist = path.join(root, "dist");
+const next = path.join(root, "dist.next");
+const old = path.join(root, "dist.old");
 // The palette category of every node of the pack (each node's editor script names it).
 const CATEGORY = "PMS-EHR";
 const tsc = require.resolve("typescript/bin/tsc");
@@ -20,21 +29,102 @@ function run(args) {
   });
 }
 
-function assembleNodes() {
+function nodeTypes() {
   const nodesDir = path.join(root, "nodes");
-  for (const type of fs.readdirSync(nodesDir)) {
-    const htmlSrc = path.join(nodesDir, type, `${type}.html`);
-    if (!fs.existsSync(htmlSrc)) continue;
-    const outDir = path.join(root, "dist", "nodes", type);
+  return fs.readdirSync(nodesDir).filter((type) => fs.existsSync(path.join(nodesDir, type, `${type}.html`)));
+}
+
+/**
+ * esbuild treats a .ts file of a `"type": "commonjs"` package as CommonJS and wraps every import
+ * of it in lazy-init functions. The sources are ES modules to TypeScript (tsc compiles them to
+ * CommonJS for the runtime), so this plugin loads the pack's own .ts files outside the "file"
+ * namespace, where no package.json is consulted, and they bundle as plain ES modules. Paths stay
+ * relative to the pack, so that the bundle names no directory of the machine that built it.
+ */
+const packSources = {
+  name: "pack-sources",
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === packSources) return undefined;
+      const importer = args.namespace === "pack" ? path.join(root, args.importer) : args.importer;
+      const resolveDir = args.namespace === "pack" ? path.dirname(importer) : args.resolveDir;
+      const found = await build.resolve(args.path, {
+        kind: args.kind,
+        importer,
+        resolveDir,
+        pluginData: packSources,
+      });
+      if (found.errors.length > 0) return { errors: found.errors };
+      const rel = path.relative(root, found.path);
+      if (
+        found.namespace !== "file" ||
+        !rel.endsWith(".ts") ||
+        rel.startsWith("..") ||
+        rel.includes("node_modules")
+      ) {
+        return found;
+      }
+      return { path: rel.split(path.sep).join("/"), namespace: "pack" };
+    });
+    build.onLoad({ filter: /.*/, namespace: "pack" }, (args) => {
+      const file = path.join(root, args.path);
+      return { contents: fs.readFileSync(file, "utf8"), loader: "ts", resolveDir: path.dirname(file) };
+    });
+  },
+};
+
+/**
+ * Bundles every editor script as a classic browser script (an IIFE: the editor inserts it in a
+ * <script> element). The browser platform makes a lib module that needs Node.js (node:crypto,
+ * Buffer through an import) fail the build instead of failing in the editor.
+ * Returns type -> script text, or null after reporting the errors. `entryOf` names a type's
+ * editor script (a test bundles scripts of its own).
+ */
+async function bundleEditors(types, entryOf = (type) => path.join(root, "nodes", type, `${type}.editor.ts`)) {
+  const entryPoints = types.map(entryOf).filter((file) => fs.existsSync(file));
+  try {
+    const result = await esbuild.build({
+      absWorkingDir: root,
+      tsconfig: "tsconfig.editor.json",
+      entryPoints,
+      bundle: true,
+      format: "iife",
+      platform: "browser",
+      target: "es2019",
+      outdir: "editor",
+      outbase: "nodes",
+      write: false,
+      logLevel: "silent",
+      plugins: [packSources],
+    });
+    const scripts = new Map();
+    for (const file of result.outputFiles) {
+      scripts.set(path.basename(file.path, ".editor.js"), file.text);
+    }
+    return scripts;
+  } catch (err) {
+    for (const e of err.errors ?? [err]) {
+      const at = e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ` : "";
+      console.error(`${at}${e.text ?? e.message}`);
+    }
+    return null;
+  }
+}
+
+function assembleNodes(types, scripts) {
+  for (const type of types) {
+    const nodeDir = path.join(root, "nodes", type);
+    const outDir = path.join(next, "nodes", type);
     fs.mkdirSync(outDir, { recursive: true });
-    const editorJs = path.join(root, "build", "editor", type, `${type}.editor.js`);
-    const script = fs.existsSync(editorJs)
-      ? `<script type="text/javascript">\n${fs.readFileSync(editorJs, "utf8")}</script>\n`
-      : "";
-    fs.writeFileSync(path.join(outDir, `${type}.html`), script + fs.readFileSync(htmlSrc, "utf8"));
+    const js = scripts.get(type);
+    const script = js === undefined ? "" : `<script type="text/javascript">\n${js}</script>\n`;
+    fs.writeFileSync(
+      path.join(outDir, `${type}.html`),
+      script + fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"),
+    );
     // Node-RED looks for a node's icons only in an icons/ folder beside its .js file.
     fs.cpSync(path.join(root, "icons"), path.join(outDir, "icons"), { recursive: true });
-    const locales = path.join(nodesDir, type, "locales");
+    const locales = path.join(nodeDir, "locales");
     if (fs.existsSync(locales)) {
       fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
       labelCategory(path.join(outDir, "locales"));
@@ -44,7 +134,7 @@ function assembleNodes() {
 
 // The palette takes the part of a category before its first "-" as the header and looks its
 // text up as palette.label.<that part> in the namespace of whichever node is drawn first; with
-// no entry, "PMS-EHR" would show as "PMS". So every node's locale names the header.
+// no entry, "PMS-EHR" would show as "PMS". So every node's built locale names the header.
 function labelCategory(localesDir) {
   const root = CATEGORY.split("-")[0];
   for (const lang of fs.readdirSync(localesDir)) {
@@ -57,32 +147,34 @@ function labelCategory(localesDir) {
   }
 }
 
-// Node-RED offers a package's examples/ folder under Import > Examples; the shipped pipelines'
-// one source is flows/, so the build copies them into examples/pipelines/ (git-ignored).
-function copyPipelinesToExamples() {
-  const from = path.join(root, "flows");
-  const to = path.join(root, "examples", "pipelines");
-  fs.rmSync(to, { recursive: true, force: true });
-  if (!fs.existsSync(from)) return;
-  const pipelines = fs.readdirSync(from).filter((f) => f.endsWith(".json"));
-  if (pipelines.length === 0) return;
-  fs.mkdirSync(to, { recursive: true });
-  for (const file of pipelines) fs.copyFileSync(path.join(from, file), path.join(to, file));
+/** dist.next/ becomes dist/; the previous dist/ is removed after the swap. */
+function swapIntoPlace() {
+  fs.rmSync(old, { recursive: true, force: true });
+  if (fs.existsSync(dist)) fs.renameSync(dist, old);
+  fs.renameSync(next, dist);
+  fs.rmSync(old, { recursive: true, force: true });
 }
 
 async function main() {
-  const [runtime, editor] = await Promise.all([
-    run(["-p", "tsconfig.json"]),
-    run(["-p", "tsconfig.editor.json"]),
+  fs.rmSync(next, { recursive: true, force: true });
+  const types = nodeTypes();
+  const [runtime, editorTypes, scripts] = await Promise.all([
+    run(["-p", "tsconfig.json", "--outDir", "dist.next"]),
+    run(["-p", "tsconfig.editor.json", "--noEmit"]),
+    bundleEditors(types),
   ]);
   // Assembled even after a type error, so that tsc's emitted output stays usable while
   // the failure still fails the build.
-  assembleNodes();
-  copyPipelinesToExamples();
-  if (runtime !== 0 || editor !== 0) process.exitCode = 1;
+  assembleNodes(types, scripts ?? new Map());
+  swapIntoPlace();
+  if (runtime !== 0 || editorTypes !== 0 || scripts === null) process.exitCode = 1;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
+
+module.exports = { bundleEditors };

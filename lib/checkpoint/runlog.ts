@@ -2,8 +2,10 @@ import { PackError } from "../errors";
 import { CHECKPOINT_BUSY, CHECKPOINT_CORRUPT, CHECKPOINT_STORE } from "./checkpoint";
 import { serialized } from "./lock";
 import type { CheckpointStore } from "./store";
-import { CHECKPOINT_CONFIG } from "./stores";
+import { validateRunLogOptions } from "./runlog-options";
 import { describe } from "./time";
+
+export { RUN_LOG_MAX, validateRunLogOptions } from "./runlog-options";
 
 export interface RunLogOptions {
   /** The context key of the log (a plain name: Node-RED reads dots and brackets as a path). */
@@ -29,26 +31,6 @@ export interface RunInput {
   run?: unknown;
   checkpoint?: unknown;
   error?: unknown;
-}
-
-const KEY = /^[A-Za-z_$][\w$]{0,99}$/;
-const RESERVED = new Set(["seq", "at", "type", "outcome", "code", "watermark", "advanced", "more"]);
-export const RUN_LOG_MAX = 1000;
-
-/** Checks log options as a node checks its properties at start (CHECKPOINT_CONFIG). */
-export function validateRunLogOptions(options: Pick<RunLogOptions, "key" | "size" | "countName">): void {
-  if (!KEY.test(options.key)) {
-    throw new PackError(CHECKPOINT_CONFIG, "log key must be a plain name (letters, digits, _ or $)");
-  }
-  if (!Number.isSafeInteger(options.size) || options.size < 1 || options.size > RUN_LOG_MAX) {
-    throw new PackError(CHECKPOINT_CONFIG, `runs kept must be a whole number from 1 to ${RUN_LOG_MAX}`);
-  }
-  if (!KEY.test(options.countName) || RESERVED.has(options.countName)) {
-    throw new PackError(
-      CHECKPOINT_CONFIG,
-      `count name must be a plain name other than ${[...RESERVED].join(", ")}`,
-    );
-  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,15 +1,9 @@
 import { plainHttpRemote } from "../http/url";
 import { FhirError } from "./errors";
 import { normalizeBaseUrl } from "./request";
-import type { AuthType, FhirServerConfig } from "./types";
+import { AUTH_TYPES, JWT_ALGS, type FhirServerConfig } from "./types";
 
-export const AUTH_TYPES: readonly AuthType[] = [
-  "none",
-  "basic",
-  "bearer",
-  "client-credentials",
-  "smart-backend",
-];
+export { AUTH_TYPES };
 
 export const DEFAULTS = {
   timeout: 30_000,
@@ -62,12 +56,8 @@ export function resolveSettings(config: FhirServerConfig): Settings {
   if (!AUTH_TYPES.includes(config.authType)) {
     throw configError(`authType must be one of ${AUTH_TYPES.join(", ")}`);
   }
-  if (
-    config.jwtAlg !== undefined &&
-    config.jwtAlg !== ("" as never) &&
-    !["RS384", "ES384"].includes(config.jwtAlg)
-  ) {
-    throw configError("jwtAlg must be RS384 or ES384");
+  if (config.jwtAlg !== undefined && config.jwtAlg !== ("" as never) && !JWT_ALGS.includes(config.jwtAlg)) {
+    throw configError(`jwtAlg must be ${JWT_ALGS.join(" or ")}`);
   }
   const retryBaseMs = num(config.retryBaseMs, "retryBaseMs", DEFAULTS.retryBaseMs, 0, false);
   return {

@@ -6,6 +6,15 @@
 export type AuthType = "none" | "basic" | "bearer" | "client-credentials" | "smart-backend";
 export type JwtAlg = "RS384" | "ES384";
 
+export const AUTH_TYPES: readonly AuthType[] = [
+  "none",
+  "basic",
+  "bearer",
+  "client-credentials",
+  "smart-backend",
+];
+export const JWT_ALGS: readonly JwtAlg[] = ["RS384", "ES384"];
+
 export interface FhirCredentials {
   username?: string;
   password?: string;

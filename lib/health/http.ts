@@ -1,58 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { PackError } from "../errors";
 import { HEALTH_CONFIG } from "./config";
+import { healthPathProblem, normalHealthPath } from "./path";
 import { dashboardHeaders, renderDashboard } from "./dashboard";
 import type { HealthMonitor } from "./monitor";
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus } from "./prometheus";
 
-/** First path segments that Node-RED's admin API or editor already uses. */
-const RESERVED = new Set([
-  "auth",
-  "comms",
-  "context",
-  "credentials",
-  "debug",
-  "diagnostics",
-  "editor",
-  "favicon.ico",
-  "flow",
-  "flows",
-  "icons",
-  "inject",
-  "library",
-  "locales",
-  "nodes",
-  "plugins",
-  "projects",
-  "red",
-  "settings",
-  "theme",
-  "vendor",
-]);
-
 /**
- * Checks a health-monitor path: `/segment[/segment...]` of letters, digits and `._~-`, not
- * under a path of Node-RED's own admin API. Returns it without a trailing slash.
+ * Checks a health-monitor path (lib/health/path.ts, which the editor uses too). Returns it
+ * without a trailing slash.
  */
 export function validateHealthPath(raw: string): string {
-  let p = raw.trim();
-  if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
-  if (!p.startsWith("/"))
-    throw new PackError(HEALTH_CONFIG, `path must start with "/": ${JSON.stringify(raw)}`);
-  if (p.length > 100) throw new PackError(HEALTH_CONFIG, "path must be at most 100 characters");
-  const segments = p.slice(1).split("/");
-  for (const s of segments) {
-    if (!/^[A-Za-z0-9._~-]+$/.test(s) || s === "." || s === "..") {
-      throw new PackError(
-        HEALTH_CONFIG,
-        `path ${JSON.stringify(raw)}: each segment must be letters, digits or . _ ~ - (no "..", no empty segment)`,
-      );
-    }
-  }
-  if (RESERVED.has(segments[0].toLowerCase())) {
-    throw new PackError(HEALTH_CONFIG, `path ${JSON.stringify(raw)} is under Node-RED's own /${segments[0]}`);
-  }
-  return p;
+  const problem = healthPathProblem(raw);
+  if (problem !== undefined) throw new PackError(HEALTH_CONFIG, problem);
+  return normalHealthPath(raw);
 }
 
 export interface HttpAnswer {

@@ -13,6 +13,11 @@ function lookup(msg: Record<string, unknown>, path: string): unknown {
   return value;
 }
 
+/** Whether a placeholder's expression names a msg property (`msg.a.b`, `msg.list[0]`). */
+export function isMsgPlaceholder(expr: string): boolean {
+  return MSG_PATH.test(expr);
+}
+
 /** The placeholders of a template, e.g. ["msg.patientId"]. */
 export function placeholders(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1]);

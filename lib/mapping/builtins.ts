@@ -1,7 +1,13 @@
 import { compileMapping } from "./compile";
-import type { CompileOptions, CompiledMapping, MappingRule } from "./types";
+import {
+  BUILTIN_MAPPING_NAMES,
+  type BuiltinMappingName,
+  type CompileOptions,
+  type CompiledMapping,
+  type MappingRule,
+} from "./types";
 
-export type BuiltinMappingName = "patient" | "appointment" | "encounter";
+export type { BuiltinMappingName };
 
 /**
  * Where the PMS updatedAt travels. Not meta.lastUpdated: the FHIR server owns that and
@@ -174,7 +180,7 @@ export const builtinSamples: Readonly<Record<BuiltinMappingName, Readonly<Record
   });
 
 export function isBuiltinMappingName(name: unknown): name is BuiltinMappingName {
-  return name === "patient" || name === "appointment" || name === "encounter";
+  return (BUILTIN_MAPPING_NAMES as readonly unknown[]).includes(name);
 }
 
 /** A fresh, editable copy of a built-in set. */

@@ -19,16 +19,17 @@ import {
   type Notes,
   type Transform,
 } from "./transforms";
-import type {
-  CompileOptions,
-  CompiledMapping,
-  MapResult,
-  MappingDirection,
-  MappingError,
-  MappingErrorCode,
-  MappingRule,
-  MappingWarning,
-  MappingWarningCode,
+import {
+  MAPPING_DIRECTIONS,
+  type CompileOptions,
+  type CompiledMapping,
+  type MapResult,
+  type MappingDirection,
+  type MappingError,
+  type MappingErrorCode,
+  type MappingRule,
+  type MappingWarning,
+  type MappingWarningCode,
 } from "./types";
 import { resolveValidator, type Validator } from "./validators";
 
@@ -47,8 +48,6 @@ const RULE_KEYS = new Set([
   "default",
   "label",
 ]);
-
-const DIRECTIONS: readonly MappingDirection[] = ["both", "to-fhir", "to-pms"];
 
 interface CompiledRule {
   index: number;
@@ -173,7 +172,7 @@ function compile(rules: unknown, options: CompileOptions = {}): Compiled {
     }
     if (rule.label !== undefined && typeof rule.label !== "string") fail("label", "label must be text");
     const direction = (rule.direction ?? "both") as MappingDirection;
-    if (!DIRECTIONS.includes(direction)) {
+    if (!MAPPING_DIRECTIONS.includes(direction)) {
       fail("direction", `direction must be both, to-fhir or to-pms, not ${describe(rule.direction)}`);
       return;
     }

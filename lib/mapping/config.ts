@@ -1,7 +1,14 @@
 import { PackError } from "../errors";
 import { builtinVariables, compileBuiltin, isBuiltinMappingName } from "./builtins";
 import { compileMapping } from "./compile";
-import type { CompiledMapping, MapResult, MappingError, MappingWarning } from "./types";
+import {
+  MAP_DIRECTIONS,
+  type CompiledMapping,
+  type MapDirection,
+  type MapResult,
+  type MappingError,
+  type MappingWarning,
+} from "./types";
 
 /** How the pms-fhir-map node (and its editor's "try it") names a mapping. */
 export interface MappingConfig {
@@ -11,10 +18,10 @@ export interface MappingConfig {
   identifierSystem?: string;
 }
 
-export type MapDirection = "to-fhir" | "to-pms";
+export type { MapDirection };
 
 export function isMapDirection(v: unknown): v is MapDirection {
-  return v === "to-fhir" || v === "to-pms";
+  return (MAP_DIRECTIONS as readonly unknown[]).includes(v);
 }
 
 /**

@@ -13,6 +13,7 @@ export type { BuiltinMappingName } from "./builtins";
 export { transformCatalog } from "./transforms";
 export type { TransformInfo } from "./transforms";
 export { validatorNames } from "./validators";
+export { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "./types";
 export type {
   CompileOptions,
   CompiledMapping,

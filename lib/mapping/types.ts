@@ -1,4 +1,14 @@
 export type MappingDirection = "both" | "to-fhir" | "to-pms";
+/** Which way a rule maps (a rule without one maps both ways). */
+export const MAPPING_DIRECTIONS: readonly MappingDirection[] = ["both", "to-fhir", "to-pms"];
+
+/** Which way a pms-fhir-map node maps a whole record. */
+export const MAP_DIRECTIONS = ["to-fhir", "to-pms"] as const;
+export type MapDirection = (typeof MAP_DIRECTIONS)[number];
+
+/** The mapping sets the pack defines (lib/mapping/builtins.ts). */
+export const BUILTIN_MAPPING_NAMES = ["patient", "appointment", "encounter"] as const;
+export type BuiltinMappingName = (typeof BUILTIN_MAPPING_NAMES)[number];
 
 /**
  * One line of a mapping table. See docs/mapping.md for the grammar; in short:

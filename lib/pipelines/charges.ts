@@ -3,7 +3,7 @@ import type { MappingRule } from "../mapping/types";
 /**
  * FHIR ChargeItem -> PMS charge (POST /charges body, without patientId and appointmentId,
  * which the pipelines take from the PMS appointment). The pms-fhir-map nodes named
- * "ChargeItem → charge" in flows/ehr-to-pms.json and flows/care-coordination.json carry these
+ * "ChargeItem → charge" in examples/pipelines/ehr-to-pms.json and examples/pipelines/care-coordination.json carry these
  * rules as custom rules (a flow file cannot import them); test/flows/shipped-flows.spec.ts
  * fails when a copy differs from this definition.
  *

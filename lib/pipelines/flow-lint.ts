@@ -7,6 +7,8 @@
  * Findings never quote a suspicious value: they name the node and the property.
  */
 
+import { ENV_REFERENCE } from "../env";
+
 export type FlowFindingCode =
   | "FLOW_SHAPE"
   | "FLOW_UNKNOWN_TYPE"
@@ -34,7 +36,6 @@ type FlowNode = Record<string, unknown> & { id: string; type: string };
 /** Property names whose non-empty value is a secret unless it is a whole ${ENV_VAR} reference. */
 const SECRET_KEY =
   /(secret|password|passwd|passphrase|pwd|token|apikey|api_key|privatekey|private_key|bearer)$/i;
-const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
 /** Value shapes that are secrets wherever they appear (reason, pattern). */
 const SECRET_VALUES: ReadonlyArray<[string, RegExp]> = [

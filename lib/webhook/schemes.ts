@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { PackError } from "../errors";
+import { WEBHOOK_SCHEMES, type WebhookScheme } from "./scheme-names";
 import type { Canonical, HeaderValues, SignatureEncoding } from "../legacy/pms-hmac";
 import {
   checkTimestamp,
@@ -20,14 +21,7 @@ import {
  * signer (the PMS simulator's emitter) and by the verifier (webhook-verify).
  */
 
-export type WebhookScheme = "pms-hmac" | "standard-webhooks" | "stripe" | "github";
-
-export const WEBHOOK_SCHEMES: readonly WebhookScheme[] = [
-  "pms-hmac",
-  "standard-webhooks",
-  "stripe",
-  "github",
-];
+export { WEBHOOK_SCHEMES, type WebhookScheme };
 
 export function isWebhookScheme(value: unknown): value is WebhookScheme {
   return typeof value === "string" && (WEBHOOK_SCHEMES as readonly string[]).includes(value);

@@ -1,3 +1,6 @@
+import { isEnvReference } from "../../lib/env";
+import { FHIR_OPERATIONS, type FhirOperation } from "../../lib/fhir/types";
+
 (function () {
   interface FhirRequestEditorProps {
     name: string;
@@ -13,24 +16,9 @@
     integration: string;
   }
 
-  const OPERATIONS = [
-    "read",
-    "vread",
-    "search",
-    "search-all",
-    "create",
-    "update",
-    "upsert",
-    "patch",
-    "delete",
-    "transaction",
-    "batch",
-    "history",
-    "capabilities",
-    "operation",
-  ];
+  const OPERATIONS: readonly string[] = FHIR_OPERATIONS;
   /** Which optional rows each operation uses. */
-  const ROWS: Record<string, string[]> = {
+  const ROWS: Record<FhirOperation, string[]> = {
     read: ["resourceType"],
     vread: ["resourceType"],
     search: ["resourceType", "searchParams"],
@@ -46,7 +34,6 @@
     capabilities: [],
     operation: ["resourceType", "searchParams", "operationName"],
   };
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
 
   function trimmed(v: string): string {
     return String(v ?? "").trim();
@@ -58,11 +45,11 @@
     defaults: {
       name: { value: "" },
       server: { value: "", type: "fhir-server", required: true },
-      operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || ENV.test(trimmed(v)) },
+      operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || isEnvReference(v) },
       resourceType: {
         value: "",
         validate: (v: string) =>
-          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || ENV.test(trimmed(v)),
+          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
       },
       searchParams: { value: "" },
       operationName: {
@@ -79,7 +66,7 @@
         value: "100",
         validate: (v: string) =>
           trimmed(v) === "" ||
-          ENV.test(trimmed(v)) ||
+          isEnvReference(trimmed(v)) ||
           (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1 && Number(trimmed(v)) <= 1000),
       },
       integration: { value: "fhir" },
@@ -107,7 +94,7 @@
     oneditprepare: function () {
       const op = $("#node-input-operation");
       function showRows(): void {
-        const rows = ROWS[String(op.val())] ?? [];
+        const rows = ROWS[String(op.val()) as FhirOperation] ?? [];
         $(".fhir-request-row").hide();
         for (const r of rows) $(`#fhir-request-row-${r}`).show();
         if (rows.includes("bundle") && trimmed(String($("#node-input-bundle").val())) !== "") {

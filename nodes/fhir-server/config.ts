@@ -1,4 +1,12 @@
-import type { AuthType, FhirCredentials, FhirServerConfig, JwtAlg, TlsOptions } from "../../lib/fhir/types";
+import {
+  AUTH_TYPES,
+  JWT_ALGS,
+  type AuthType,
+  type FhirCredentials,
+  type FhirServerConfig,
+  type JwtAlg,
+  type TlsOptions,
+} from "../../lib/fhir/types";
 
 /** The fhir-server properties as they are stored in the flow (editor values are strings). */
 export interface FhirServerProps {
@@ -18,14 +26,7 @@ export interface FhirServerProps {
   tls?: string;
 }
 
-export const AUTH_TYPES: readonly AuthType[] = [
-  "none",
-  "basic",
-  "bearer",
-  "client-credentials",
-  "smart-backend",
-];
-export const JWT_ALGS: readonly JwtAlg[] = ["RS384", "ES384"];
+export { AUTH_TYPES, JWT_ALGS };
 
 export const DEFAULTS = {
   fhirVersion: "4.0.1",

@@ -1,3 +1,6 @@
+import { isEnvReference as isEnv } from "../../lib/env";
+import { AUTH_TYPES, JWT_ALGS } from "../../lib/fhir/types";
+
 (function () {
   interface FhirServerEditorProps {
     name: string;
@@ -23,12 +26,8 @@
     privateKey: string;
   }
 
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
   const STORED = "__PWRD__";
 
-  function isEnv(v: string): boolean {
-    return ENV.test(String(v ?? "").trim());
-  }
   function httpUrl(v: string): boolean {
     const t = String(v ?? "").trim();
     if (isEnv(t)) return true;
@@ -69,17 +68,19 @@
       baseUrl: { value: "", required: true, validate: httpUrl },
       fhirVersion: {
         value: "4.0.1",
-        validate: (v: string) => /^(\d+\.\d+\.\d+|\$\{\w+\})$/.test(String(v ?? "").trim()),
+        validate: (v: string) => /^\d+\.\d+\.\d+$/.test(String(v ?? "").trim()) || isEnv(v),
       },
       authType: {
         value: "none",
-        validate: (v: string) =>
-          /^(none|basic|bearer|client-credentials|smart-backend|\$\{\w+\})$/.test(v || "none"),
+        validate: (v: string) => (AUTH_TYPES as readonly string[]).includes(v || "none") || isEnv(v),
       },
       tokenUrl: { value: "", validate: (v: string) => String(v ?? "").trim() === "" || httpUrl(v) },
       scope: { value: "" },
       clientId: { value: "", validate: needs(["client-credentials", "smart-backend"]) },
-      jwtAlg: { value: "RS384", validate: (v: string) => /^(RS384|ES384|\$\{\w+\})$/.test(v || "RS384") },
+      jwtAlg: {
+        value: "RS384",
+        validate: (v: string) => (JWT_ALGS as readonly string[]).includes(v || "RS384") || isEnv(v),
+      },
       keyId: { value: "" },
       timeout: { value: "30000", validate: intAtLeast(1) },
       retries: { value: "3", validate: intAtLeast(0) },

@@ -1,3 +1,5 @@
+import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/health/path";
+
 (function () {
   interface HealthMonitorEditorProps {
     name: string;
@@ -25,30 +27,6 @@
     emailTo: string;
   }
 
-  const RESERVED = [
-    "auth",
-    "comms",
-    "context",
-    "credentials",
-    "debug",
-    "diagnostics",
-    "editor",
-    "favicon.ico",
-    "flow",
-    "flows",
-    "icons",
-    "inject",
-    "library",
-    "locales",
-    "nodes",
-    "plugins",
-    "projects",
-    "red",
-    "settings",
-    "theme",
-    "vendor",
-  ];
-
   function trimmed(v: string): string {
     return String(v ?? "").trim();
   }
@@ -67,18 +45,10 @@
     return t === "" || (t.length <= 100 && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t));
   }
 
-  function normalPath(v: string): string {
-    const t = trimmed(v);
-    return t.length > 1 && t.endsWith("/") ? t.slice(0, -1) : t;
-  }
-
   function pathOk(this: { id: string }, v: string): boolean {
     const p = normalPath(v);
     if (p === "") return true;
-    if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(p) || p.length > 100) return false;
-    const segments = p.slice(1).split("/");
-    if (segments.some((s) => s === "." || s === "..")) return false;
-    if (RESERVED.includes(segments[0].toLowerCase())) return false;
+    if (healthPathProblem(p) !== undefined) return false;
     const me = this.id;
     let taken = false;
     RED.nodes.eachNode((n) => {

@@ -1,3 +1,5 @@
+import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
+
 (function () {
   interface HmacRequestEditorProps {
     name: string;
@@ -13,18 +15,10 @@
     pagingOutput: string;
   }
 
-  const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-  const MSG_PATH = /^msg(?:\.[A-Za-z_$][\w$]*|\[\d+\])+$/;
-
   function pathOk(v: string): boolean {
     const t = String(v ?? "").trim();
     if (t !== "" && !t.startsWith("/")) return false;
-    let ok = true;
-    t.replace(PLACEHOLDER, (_m: string, expr: string) => {
-      if (!MSG_PATH.test(expr)) ok = false;
-      return "";
-    });
-    return ok;
+    return placeholders(t).every(isMsgPlaceholder);
   }
   function intAtLeast(min: number) {
     return function (v: string): boolean {

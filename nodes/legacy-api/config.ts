@@ -2,6 +2,7 @@ import type { LegacyApiConfig, LegacyCredentials } from "../../lib/legacy/client
 import type { SignatureEncoding } from "../../lib/legacy/pms-hmac";
 import { PMS_DEFAULT_HEADERS } from "../../lib/legacy/pms-hmac";
 import { PackError } from "../../lib/errors";
+import { HEADER_NAME } from "../../lib/http/header-name";
 
 /** The legacy-api properties as stored in the flow (editor values are strings). */
 export interface LegacyApiProps {
@@ -31,8 +32,6 @@ function integer(name: string, value: unknown, fallback: number, min: number): n
   }
   return Number(raw);
 }
-
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function headerName(label: string, value: unknown, fallback: string): string {
   const raw = text(value);

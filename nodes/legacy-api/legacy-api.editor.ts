@@ -1,3 +1,6 @@
+import { isEnvReference as isEnv } from "../../lib/env";
+import { HEADER_NAME } from "../../lib/http/header-name";
+
 (function () {
   interface LegacyApiEditorProps {
     name: string;
@@ -16,12 +19,6 @@
     apiSecret: string;
   }
 
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
-  const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-  function isEnv(v: string): boolean {
-    return ENV.test(String(v ?? "").trim());
-  }
   function httpUrl(v: string): boolean {
     const t = String(v ?? "").trim();
     if (isEnv(t)) return true;
@@ -40,7 +37,7 @@
   }
   function header(v: string): boolean {
     const t = String(v ?? "").trim();
-    return t === "" || HEADER.test(t);
+    return t === "" || HEADER_NAME.test(t);
   }
   function hostOf(url: string): string {
     try {

@@ -1,3 +1,5 @@
+import { isEnvReference } from "../../lib/env";
+
 (function () {
   interface MllpInEditorProps {
     name: string;
@@ -18,11 +20,10 @@
     integration: string;
   }
 
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
   function count(min: number): (v: string) => boolean {
     return (v: string) => {
       const t = String(v ?? "").trim();
-      return t === "" || ENV.test(t) || (/^\d+$/.test(t) && Number(t) >= min);
+      return t === "" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= min);
     };
   }
 
@@ -37,7 +38,7 @@
         required: true,
         validate: (v: string) => {
           const t = String(v ?? "").trim();
-          return ENV.test(t) || (/^\d+$/.test(t) && Number(t) <= 65535);
+          return isEnvReference(t) || (/^\d+$/.test(t) && Number(t) <= 65535);
         },
       },
       tls: { value: "", type: "tls-config", required: false },

@@ -1,3 +1,5 @@
+import { isEnvReference } from "../../lib/env";
+
 (function () {
   interface MllpOutEditorProps {
     name: string;
@@ -13,11 +15,10 @@
     integration: string;
   }
 
-  const ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
   function count(min: number): (v: string) => boolean {
     return (v: string) => {
       const t = String(v ?? "").trim();
-      return t === "" || ENV.test(t) || (/^\d+$/.test(t) && Number(t) >= min);
+      return t === "" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= min);
     };
   }
 
@@ -39,7 +40,9 @@
         validate: function (this: MllpOutEditorProps, v: string) {
           const mode = ($("#node-input-mode").val() as string | undefined) ?? this.mode;
           const t = String(v ?? "").trim();
-          return mode === "reply" || ENV.test(t) || (/^\d+$/.test(t) && Number(t) >= 1 && Number(t) <= 65535);
+          return (
+            mode === "reply" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= 1 && Number(t) <= 65535)
+          );
         },
       },
       tls: { value: "", type: "tls-config", required: false },

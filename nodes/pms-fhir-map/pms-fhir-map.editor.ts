@@ -1,3 +1,5 @@
+import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../../lib/mapping/types";
+
 (function () {
   /** A rule as the table edits it (lib/mapping/types.ts MappingRule). */
   interface Rule {
@@ -55,8 +57,8 @@
     mapping: { direction: string; warnings?: Issue[]; errors?: Issue[] };
   }
 
-  const MAPPINGS = ["patient", "appointment", "encounter", "custom"];
-  const DIRECTIONS = ["to-fhir", "to-pms"];
+  const MAPPINGS: readonly string[] = [...BUILTIN_MAPPING_NAMES, "custom"];
+  const DIRECTIONS: readonly string[] = MAP_DIRECTIONS;
   const P = "pms-fhir-map";
 
   let builtins: Builtins | undefined;
@@ -174,7 +176,7 @@
 
     const line2 = $("<div/>", { style: "display: flex; gap: 4px; margin-bottom: 4px" }).appendTo(row);
     const direction = $("<select/>", { class: `${P}-direction`, style: "flex: 1" }).appendTo(line2);
-    for (const d of ["both", "to-fhir", "to-pms"])
+    for (const d of MAPPING_DIRECTIONS)
       $("<option/>", { value: d })
         .text(t(`rule.${d}`))
         .appendTo(direction);

@@ -2,6 +2,7 @@ import type { Request, Response } from "express";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import { PackError } from "../../lib/errors";
 import {
+  BUILTIN_MAPPING_NAMES,
   builtinIdentifierSystems,
   builtinMappings,
   builtinSamples,
@@ -168,7 +169,7 @@ export = function (RED: NodeAPI) {
   RED.nodes.registerType("pms-fhir-map", PmsFhirMap);
 
   const samples: Record<string, { pms: unknown; fhir: unknown }> = {};
-  for (const name of ["patient", "appointment", "encounter"] as const) {
+  for (const name of BUILTIN_MAPPING_NAMES) {
     samples[name] = {
       pms: builtinSamples[name],
       fhir: compileBuiltin(name).toFhir(builtinSamples[name]).value,

@@ -1,3 +1,37 @@
+import { validateRunLogOptions } from "../../lib/checkpoint/runlog-options";
+import { validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
+import { validateInitial } from "../../lib/checkpoint/time";
+
+/** One select property, by the rule the runtime applies. */
+function selectOk(options: SelectOptions): boolean {
+  try {
+    validateSelectOptions(options);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One log property (key or count name), by the rule the runtime applies; the others at their defaults. */
+function logOk(options: { key?: string; countName?: string }): boolean {
+  try {
+    validateRunLogOptions({ key: "runs", size: 20, countName: "records", ...options });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where a new checkpoint starts, by the rule the runtime applies (empty, a duration or an ISO time). */
+function initialOk(v: string): boolean {
+  try {
+    validateInitial(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 (function () {
   interface SyncCheckpointEditorProps {
     name: string;
@@ -19,20 +53,10 @@
   }
 
   const ACTIONS = ["get", "commit", "release", "reset", "select", "log"];
-  const PATH = /^[A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*)*$/;
-  const TYPE = /^[A-Z][A-Za-z]{0,63}$/;
-  const KEY = /^[A-Za-z_$][\w$]{0,99}$/;
   const ENV = /^\$\{\w+\}$/;
-  const LOG_FIELDS = ["seq", "at", "type", "outcome", "code", "watermark", "advanced", "more"];
-  const DURATION = /^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/i;
-  const ISO = /^\d{4}-\d{2}-\d{2}([Tt]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2}))?$/;
 
   function trimmed(v: string): string {
     return String(v ?? "").trim();
-  }
-
-  function optional(re: RegExp): (v: string) => boolean {
-    return (v: string) => trimmed(v) === "" || re.test(trimmed(v));
   }
 
   function wholeIn(min: number, max: number): (v: string) => boolean {
@@ -57,19 +81,19 @@
       overlap: { value: "0", validate: seconds(0) },
       initial: {
         value: "",
-        validate: (v: string) => trimmed(v) === "" || DURATION.test(trimmed(v)) || ISO.test(trimmed(v)),
+        validate: initialOk,
       },
       lease: { value: "900", validate: seconds(1) },
       actionFromMsg: { value: false },
-      timeField: { value: "", validate: optional(PATH) },
-      idField: { value: "", validate: optional(PATH) },
-      resourceType: { value: "", validate: optional(TYPE) },
+      timeField: { value: "", validate: (v: string) => selectOk({ timeField: trimmed(v) }) },
+      idField: { value: "", validate: (v: string) => selectOk({ idField: trimmed(v) }) },
+      resourceType: { value: "", validate: (v: string) => selectOk({ resourceType: trimmed(v) }) },
       pageSize: { value: "", validate: wholeIn(1, Number.MAX_SAFE_INTEGER) },
-      logKey: { value: "runs", validate: optional(KEY) },
+      logKey: { value: "runs", validate: (v: string) => trimmed(v) === "" || logOk({ key: trimmed(v) }) },
       logSize: { value: "20", validate: wholeIn(1, 1000) },
       logCount: {
         value: "records",
-        validate: (v: string) => optional(KEY)(v) && !LOG_FIELDS.includes(trimmed(v)),
+        validate: (v: string) => trimmed(v) === "" || logOk({ countName: trimmed(v) }),
       },
       outputs: { value: 1 },
     },

@@ -1,3 +1,5 @@
+import { WEBHOOK_SCHEMES } from "../../lib/webhook/scheme-names";
+
 (function () {
   interface WebhookVerifyEditorProps {
     name: string;
@@ -29,7 +31,7 @@
       name: { value: "" },
       scheme: {
         value: "pms-hmac",
-        validate: (v: string) => /^(pms-hmac|standard-webhooks|stripe|github)$/.test(v || "pms-hmac"),
+        validate: (v: string) => (WEBHOOK_SCHEMES as readonly string[]).includes(v || "pms-hmac"),
       },
       tolerance: { value: "300", validate: intAtLeast(1) },
       maxBytes: { value: "1048576", validate: intAtLeast(1) },

@@ -18,7 +18,7 @@ export const HL7_AUTHORITIES = {
   provider: "PMSPROV",
 } as const;
 
-/** The hl7-fhir Systems table of flows/hl7-adt-to-fhir.json and flows/hl7-siu-to-fhir.json. */
+/** The hl7-fhir Systems table of examples/pipelines/hl7-adt-to-fhir.json and examples/pipelines/hl7-siu-to-fhir.json. */
 export const HL7_SYSTEMS: Readonly<Record<string, string>> = Object.freeze({
   PMSPAT: "urn:healthbridge:pms:patient",
   PMSVISIT: "urn:healthbridge:pms:encounter",

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "undici";
 import type { HealthSnapshot } from "../../lib/health/monitor";
-import { freePort, PACK_DIR } from "../../sandbox/node-red";
+import { freePort, PACK_DIR, PIPELINES_DIR } from "../../sandbox/node-red";
 import { generatePmsData, type PmsData } from "../../sandbox/pms/data";
 
 /**
@@ -45,7 +45,7 @@ interface Pipeline {
 }
 
 function pipelines(): Pipeline[] {
-  const dir = join(PACK_DIR, "flows");
+  const dir = PIPELINES_DIR;
   return readdirSync(dir)
     .filter((f) => f.endsWith(".json"))
     .sort()
@@ -267,7 +267,7 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
     expect((await fetch(`${base}:${ports.pms}/patients`)).status, "PMS").to.equal(401);
   });
 
-  it("deploys every shipped pipeline (flows/*.json) on its own tab, and nothing else", () => {
+  it("deploys every shipped pipeline (examples/pipelines/*.json) on its own tab, and nothing else", () => {
     const tabs = deployed.filter((n) => n.type === "tab");
     expect(tabs.map((t) => t.id).sort()).to.deep.equal(shipped.map((p) => p.tab.id).sort());
     const byId = new Map(deployed.map((n) => [n.id, n]));

@@ -256,9 +256,9 @@ function exampleFiles(dir = join(ROOT, "examples")): string[][] {
   return out;
 }
 
-/** The shipped pipelines: the names of flows/*.json. */
+/** The shipped pipelines: the names of examples/pipelines/*.json. */
 function pipelineNames(): string[] {
-  const dir = join(ROOT, "flows");
+  const dir = join(ROOT, "examples", "pipelines");
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((n) => n.endsWith(".json"))
@@ -276,7 +276,11 @@ function updateDocsPicture(shot: string, target: string, from: string, note = ""
 
 /** The main pipeline for the README picture: a shipped flow if there is one, else an example. */
 function pipelineFile(): string {
-  const candidates = ["flows/pms-webhook-to-ehr.json", "flows/batch-sync.json", "examples/fhir-request.json"];
+  const candidates = [
+    "examples/pipelines/pms-webhook-to-ehr.json",
+    "examples/pipelines/batch-sync.json",
+    "examples/fhir-request.json",
+  ];
   const found = candidates.map((c) => join(ROOT, c)).find((c) => existsSync(c));
   if (!found) throw new Error(`none of ${candidates.join(", ")} exists`);
   return found;
@@ -863,16 +867,9 @@ describe("editor (headless Chromium, real Node-RED)", function () {
     describe("pipelines: each imported from the menu, with its picture", () => {
       const names = pipelineNames();
 
-      it("offers every flows/*.json unchanged as pipelines/<name>", () => {
-        expect(names.length, "flows/*.json").to.be.above(0);
-        const offered = exampleFiles(join(ROOT, "examples", "pipelines")).map((f) => f.join("/"));
-        expect(offered, "examples/pipelines/ (npm run build copies flows/ there)").to.deep.equal(names);
-        for (const name of names) {
-          expect(
-            readFileSync(join(ROOT, "examples", "pipelines", `${name}.json`), "utf8"),
-            `examples/pipelines/${name}.json is flows/${name}.json`,
-          ).to.equal(readFileSync(join(ROOT, "flows", `${name}.json`), "utf8"));
-        }
+      it("keeps each pipeline in one place, examples/pipelines/, with no copy in flows/", () => {
+        expect(names.length, "examples/pipelines/*.json").to.be.above(0);
+        expect(existsSync(join(ROOT, "flows")), "flows/").to.equal(false);
       });
 
       for (const name of names) {
@@ -890,7 +887,7 @@ describe("editor (headless Chromium, real Node-RED)", function () {
           updateDocsPicture(
             shot,
             join(ROOT, "docs", "images", "pipelines", `${name}.png`),
-            join(ROOT, "flows", `${name}.json`),
+            join(ROOT, "examples", "pipelines", `${name}.json`),
             ` (${picture.width}x${picture.height}, zoom ${Math.round(picture.scale * 100)}%)`,
           );
           expectNoPageErrors(mark);

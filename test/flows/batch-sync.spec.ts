@@ -6,17 +6,17 @@ import type { Resource } from "@medplum/fhirtypes";
 import { storageKey, type StoredCheckpoint } from "../../lib/checkpoint";
 import type { PmsPatient } from "../../lib/mapping/records";
 import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } from "../../sandbox/demo";
-import { PACK_DIR } from "../../sandbox/node-red";
+import { PIPELINES_DIR } from "../../sandbox/node-red";
 import { TIE_BOUNDARY } from "../../sandbox/pms/data";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import { danglingReferences, expectPatientOf, type FhirReader, type ReadCache } from "./support";
 
 /**
- * flows/batch-sync.json in a real Node-RED process, against the sandbox FHIR server and the
+ * examples/pipelines/batch-sync.json in a real Node-RED process, against the sandbox FHIR server and the
  * PMS simulator: every assertion is on what the two systems and the context stores hold.
  */
 
-const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PACK_DIR, "flows", "batch-sync.json"), "utf8"));
+const SHIPPED: FlowNode[] = JSON.parse(readFileSync(join(PIPELINES_DIR, "batch-sync.json"), "utf8"));
 const TAB = SHIPPED.find((n) => n.type === "tab")!.id;
 const INJECT = SHIPPED.find((n) => n.type === "inject")!.id;
 const PATIENT_SYSTEM = "urn:healthbridge:pms:patient";
@@ -192,7 +192,7 @@ function patientAt(id: string, updatedAt: string): PmsPatient {
   return { id, firstName: "Tie", lastName: "Boundary", dateOfBirth: "1990-04-01", gender: "F", updatedAt };
 }
 
-describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHIR server", function () {
+describe("examples/pipelines/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHIR server", function () {
   this.timeout(120000);
   let sandbox: Sandbox;
   let rt: Runtime;
@@ -489,7 +489,7 @@ describe("flows/batch-sync.json in a real Node-RED, PMS simulator -> sandbox FHI
   });
 });
 
-describe("flows/batch-sync.json: kill -9 mid-sync, restart, run again", function () {
+describe("examples/pipelines/batch-sync.json: kill -9 mid-sync, restart, run again", function () {
   this.timeout(180000);
   let sandbox: Sandbox;
   let rt: Runtime | undefined;

@@ -3,7 +3,7 @@ import { startRuntime, type Runtime } from "../support/red-runtime";
 import { flowContext, loadPipeline, pressInject, startServices, waitFor, type Services } from "./support";
 
 /**
- * flows/capability-assessment.json in a real Node-RED against the sandbox FHIR server and the PMS
+ * examples/pipelines/capability-assessment.json in a real Node-RED against the sandbox FHIR server and the PMS
  * simulator: the report it keeps must say what the two systems actually offer, and say plainly
  * when one of them is failing or refuses the credentials.
  */

@@ -24,7 +24,7 @@ import {
 } from "./support";
 
 /**
- * flows/care-coordination.json in a real Node-RED against the PMS simulator (a schedule over
+ * examples/pipelines/care-coordination.json in a real Node-RED against the PMS simulator (a schedule over
  * the coming weeks) and the sandbox FHIR server: assertions are on the Encounters and Tasks the
  * EHR holds, the charges the PMS holds and the flow's durable queue (admin API).
  */

@@ -21,7 +21,7 @@ import {
 } from "./support";
 
 /**
- * flows/ehr-to-pms.json in a real Node-RED against the sandbox FHIR server (seeded with finished
+ * examples/pipelines/ehr-to-pms.json in a real Node-RED against the sandbox FHIR server (seeded with finished
  * Encounters and their ChargeItems) and the PMS simulator: assertions are on the PMS's
  * appointments and charges, on the flow's run records and on its durable queue (admin API).
  */

@@ -22,7 +22,7 @@ import {
 } from "./support";
 
 /**
- * flows/fhir-to-hl7.json in a real Node-RED: Patients, Appointments and finished Encounters' billable
+ * examples/pipelines/fhir-to-hl7.json in a real Node-RED: Patients, Appointments and finished Encounters' billable
  * ChargeItems written into the sandbox FHIR server go out as ADT, SIU and DFT^P03 to the sandbox's
  * downstream MLLP receiver. Assertions are on
  * what the receiver got, on the flow's run records and on its durable queue (admin API).

@@ -4,7 +4,7 @@ import { ESLint, type Rule } from "eslint";
 import globals from "globals";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PACK_DIR } from "../../sandbox/node-red";
+import { PIPELINES_DIR } from "../../sandbox/node-red";
 
 /**
  * The JavaScript left in the shipped flows' function nodes: how much (a budget that only goes
@@ -13,7 +13,7 @@ import { PACK_DIR } from "../../sandbox/node-red";
  */
 
 /**
- * Function-node lines (func + initialize + finalize) over all of flows/*.json. A ratchet: lower
+ * Function-node lines (func + initialize + finalize) over all of examples/pipelines/*.json. A ratchet: lower
  * it when a flow loses code, never raise it. The issue's target is 150 in all, none over 15.
  */
 const TOTAL_BUDGET = 663;
@@ -22,10 +22,27 @@ const TARGET_TOTAL = 150;
 const PER_NODE_BUDGET = 111;
 const TARGET_PER_NODE = 15;
 
+/**
+ * Function nodes that still hold the pack's logic, waiting to move into nodes (issue 15): batch-sync's
+ * keyset paging, run bookkeeping and dead-letter list. A ratchet too: names leave this list, none
+ * join it. Every other function node must say it is the user's to edit.
+ */
+const NOT_YET_MOVED: Record<string, string[]> = {
+  "batch-sync.json": [
+    "start run",
+    "next page",
+    "page written",
+    "new records",
+    "mapping dead letters",
+    "dead-letter list",
+    "run end",
+  ],
+};
+
 /** A remaining function node's comment says why it stays: it is the user's to edit. */
 const USERS_TO_EDIT = /^\s*\/\/.*\b(edit|yours|your own)\b/im;
 
-const FLOWS_DIR = join(PACK_DIR, "flows");
+const FLOWS_DIR = PIPELINES_DIR;
 const CODE_PROPS = ["initialize", "func", "finalize"] as const;
 /** What Node-RED's function node gives its code, besides the language's own globals. */
 const FUNCTION_GLOBALS = ["node", "msg", "flow", "global", "env", "RED", "context", "util", "promisify"];
@@ -129,7 +146,7 @@ async function lint(n: FunctionNode): Promise<string[]> {
   return out;
 }
 
-describe("function nodes of the shipped flows (flows/*.json)", function () {
+describe("function nodes of the shipped pipelines (examples/pipelines/*.json)", function () {
   this.timeout(30000);
   const nodes = functionNodes();
   const report = (list: FunctionNode[]) => list.map((n) => `${n.file} ${n.name}: ${nodeLines(n)}`);
@@ -149,13 +166,21 @@ describe("function nodes of the shipped flows (flows/*.json)", function () {
       const findings: string[] = [];
       for (const n of nodes.filter((x) => x.file === file)) {
         findings.push(...(await lint(n)));
-        if (!USERS_TO_EDIT.test(n.code.func ?? "")) {
+        if (!USERS_TO_EDIT.test(n.code.func ?? "") && !(NOT_YET_MOVED[file] ?? []).includes(n.name)) {
           findings.push(`${file} ${n.id} (${n.name}): no comment saying it is there for the user to edit`);
         }
       }
       expect(findings).to.deep.equal([]);
     });
   }
+
+  it("the list of function nodes not yet moved names only nodes that are still there", function () {
+    const present = new Set(nodes.map((n) => `${n.file} ${n.name}`));
+    const stale = Object.entries(NOT_YET_MOVED).flatMap(([file, names]) =>
+      names.filter((name) => !present.has(`${file} ${name}`)).map((name) => `${file} ${name}`),
+    );
+    expect(stale, "moved: take them off NOT_YET_MOVED").to.deep.equal([]);
+  });
 
   it("the linter sees what it is meant to: a synchronous flow.get, an undefined name, a body that does not parse", async function () {
     const probe = (func: string) => lint({ file: "probe.json", id: "p", name: "probe", code: { func } });

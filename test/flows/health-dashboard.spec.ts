@@ -13,7 +13,7 @@ import {
 } from "./support";
 
 /**
- * flows/health-dashboard.json deployed beside flows/pms-webhook-to-ehr.json in one real Node-RED:
+ * examples/pipelines/health-dashboard.json deployed beside examples/pipelines/pms-webhook-to-ehr.json in one real Node-RED:
  * the monitor hears the other pipeline's calls without wires, serves them on the admin API, and
  * turns an EHR outage into one e-mail-ready alert without patient data.
  */

@@ -22,7 +22,7 @@ import {
 } from "./support";
 
 /**
- * flows/hl7-adt-to-fhir.json in a real Node-RED: the sandbox HL7 sender sends ADT messages over
+ * examples/pipelines/hl7-adt-to-fhir.json in a real Node-RED: the sandbox HL7 sender sends ADT messages over
  * MLLP, the sandbox FHIR server stores what the flow writes. Assertions: what the EHR holds and
  * what each message was answered.
  */

@@ -8,7 +8,7 @@ import { startRuntime, type Runtime } from "../support/red-runtime";
 import { loadPipeline, startServices, type Services } from "./support";
 
 /**
- * flows/hl7-dft-to-pms.json in a real Node-RED: the sandbox HL7 sender sends DFT^P03 charges of the
+ * examples/pipelines/hl7-dft-to-pms.json in a real Node-RED: the sandbox HL7 sender sends DFT^P03 charges of the
  * PMS's completed visits over MLLP, the PMS simulator receives what the flow posts.
  */
 

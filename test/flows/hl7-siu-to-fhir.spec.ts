@@ -20,7 +20,7 @@ import {
 } from "./support";
 
 /**
- * flows/hl7-siu-to-fhir.json in a real Node-RED: the sandbox HL7 sender sends SIU messages over
+ * examples/pipelines/hl7-siu-to-fhir.json in a real Node-RED: the sandbox HL7 sender sends SIU messages over
  * MLLP, the sandbox FHIR server stores what the flow writes.
  */
 

@@ -23,7 +23,7 @@ import {
 } from "./support";
 
 /**
- * flows/pms-webhook-to-ehr.json in a real Node-RED, with the PMS simulator sending signed
+ * examples/pipelines/pms-webhook-to-ehr.json in a real Node-RED, with the PMS simulator sending signed
  * webhooks to it and the sandbox FHIR server behind it: assertions are on what the EHR holds
  * and on the dead letters of the flow's durable queue, read and replayed through the admin API.
  */

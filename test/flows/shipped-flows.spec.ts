@@ -3,20 +3,20 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHARGE_ITEM_RULES, CHARGE_MAPPER_NAME } from "../../lib/pipelines/charges";
 import { lintFlowSet } from "../../lib/pipelines/flow-lint";
-import { PACK_DIR } from "../../sandbox/node-red";
+import { PACK_DIR, PIPELINES_DIR } from "../../sandbox/node-red";
 import { freePort } from "../../sandbox/node-red";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 import { startServices } from "./support";
 
 /**
- * Every shipped flow (flows/*.json, whoever wrote it): node types installed in a real Node-RED
+ * Every shipped flow (examples/pipelines/*.json, whoever wrote it): node types installed in a real Node-RED
  * with this pack (core nodes and package.json node-red.nodes), no credentials or secret-looking
  * values, Comment nodes, nothing wired to a missing node, and nothing that clashes when all are
  * deployed together.
  */
 
-const FLOWS_DIR = join(PACK_DIR, "flows");
-/** The pipelines of the channel-pack issue, each a flows/<name>.json. */
+const FLOWS_DIR = PIPELINES_DIR;
+/** The pipelines of the channel-pack issue, each a examples/pipelines/<name>.json. */
 const PIPELINES = [
   "pms-webhook-to-ehr",
   "batch-sync",
@@ -53,7 +53,7 @@ function shippedFiles(): Record<string, unknown> {
   return out;
 }
 
-describe("shipped flows (flows/*.json)", function () {
+describe("shipped flows (examples/pipelines/*.json)", function () {
   this.timeout(60000);
   let rt: Runtime;
   let installedTypes: Set<string>;

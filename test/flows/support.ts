@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { SearchRequest } from "@medplum/core";
 import type { Resource } from "@medplum/fhirtypes";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
-import { PACK_DIR } from "../../sandbox/node-red";
+import { PIPELINES_DIR } from "../../sandbox/node-red";
 import { startPmsSimulator, type PmsSimulator, type PmsSimulatorOptions } from "../../sandbox/pms/server";
 import { signWebhook } from "../../lib/webhook/schemes";
 import type { Credentials, FlowNode, Runtime } from "../support/red-runtime";
@@ -19,7 +19,7 @@ export const APPOINTMENT_SYSTEM = "urn:healthbridge:pms:appointment";
 export const ENCOUNTER_SYSTEM = "urn:healthbridge:pms:encounter";
 
 export function loadPipeline(name: string): FlowNode[] {
-  return JSON.parse(readFileSync(join(PACK_DIR, "flows", `${name}.json`), "utf8")) as FlowNode[];
+  return JSON.parse(readFileSync(join(PIPELINES_DIR, `${name}.json`), "utf8")) as FlowNode[];
 }
 
 export function nodeOf(flow: FlowNode[], id: string): FlowNode {

@@ -161,6 +161,8 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
     it("holds LICENSE, README, package.json and examples, and nothing from test/, sandbox/, bench/ or scripts/", () => {
       for (const f of ["LICENSE", "README.md", "package.json"]) expect(files).to.include(f);
       expect(files.filter((f) => /^examples\/.+\.json$/.test(f)).length).to.be.greaterThan(0);
+      // The pipelines ship once, where Node-RED's Import > Examples finds them.
+      expect(files.filter((f) => /^flows\//.test(f))).to.deep.equal([]);
       const stray = files.filter(
         (f) =>
           /^(dist\/)?(test|sandbox|bench|scripts|build|types|\.ci|\.github|node_modules)\//.test(f) ||
@@ -205,6 +207,54 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
         }
       }
       expect(unresolved).to.deep.equal([]);
+    });
+
+    it("exports its lib API by name, with types, and nothing else of dist/", async () => {
+      // A consumer in the user directory: CommonJS require as Node.js resolves it there.
+      const probe = join(userDir, "exports-probe.cjs");
+      writeFileSync(
+        probe,
+        `const out = {};
+for (const spec of ["", "/mapping", "/fhir", "/dist/lib/mapping", "/package.json", "/dist/lib/fhir/client", "/dist/nodes/fhir-request/fhir-request.js"]) {
+  try {
+    out[spec] = Object.keys(require(${JSON.stringify(PACKAGE_NAME)} + spec)).sort();
+  } catch (err) {
+    out[spec] = err.code;
+  }
+}
+process.stdout.write(JSON.stringify(out));
+`,
+      );
+      const { stdout } = await run(process.execPath, [probe], { cwd: userDir });
+      const found = JSON.parse(stdout) as Record<string, string[] | string>;
+      expect(found[""]).to.include.members(["PackError", "compileMapping", "healthBus", "reportHealth"]);
+      expect(found["/mapping"]).to.include.members(["compileMapping", "compileBuiltin", "builtinRules"]);
+      expect(found["/dist/lib/mapping"]).to.deep.equal(found["/mapping"]);
+      expect(found["/fhir"]).to.include.members(["FhirClient", "FhirError", "validateInteraction"]);
+      expect(found["/package.json"]).to.include("node-red");
+      expect(found["/dist/lib/fhir/client"]).to.equal("ERR_PACKAGE_PATH_NOT_EXPORTED");
+      expect(found["/dist/nodes/fhir-request/fhir-request.js"]).to.equal("ERR_PACKAGE_PATH_NOT_EXPORTED");
+
+      // A TypeScript consumer resolving through the exports map (node16) finds the declarations.
+      writeFileSync(
+        join(userDir, "exports-probe.ts"),
+        `import { PackError } from ${JSON.stringify(PACKAGE_NAME)};
+import { compileBuiltin } from ${JSON.stringify(`${PACKAGE_NAME}/mapping`)};
+import { FhirClient } from ${JSON.stringify(`${PACKAGE_NAME}/fhir`)};
+const err: PackError = new PackError("X", "y");
+const mapped: unknown = compileBuiltin("patient").toFhir({}).value;
+export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, FhirClient];
+`,
+      );
+      const tsc = require.resolve("typescript/bin/tsc");
+      const args = ["--noEmit", "--strict", "--skipLibCheck", "--types", "node", "--typeRoots"];
+      await run(
+        process.execPath,
+        [tsc, ...args, join(PACK_DIR, "node_modules", "@types"), "--module", "node16", "exports-probe.ts"],
+        { cwd: userDir },
+      ).catch((err: { stdout?: string }) => {
+        throw new Error(`tsc: ${err.stdout ?? String(err)}`);
+      });
     });
 
     it("installs a dependency tree without packages Node-RED knows to break it (agent-base < 6)", () => {
@@ -326,13 +376,10 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
           name,
         ).to.equal(true);
       }
-      for (const pipeline of files.filter((f) => /^flows\/[^/]+\.json$/.test(f))) {
-        const name = posix.basename(pipeline, ".json");
-        const match = offered.find((o) => posix.basename(o) === name);
-        expect(match, `${pipeline} is not under Import > Examples`).to.be.a("string");
-        expect(JSON.parse(read(`examples/${match}.json`)), pipeline).to.deep.equal(
-          JSON.parse(read(pipeline)),
-        );
+      const pipelines = files.filter((f) => /^examples\/pipelines\/[^/]+\.json$/.test(f));
+      expect(pipelines.length, "shipped pipelines").to.be.greaterThan(0);
+      for (const pipeline of pipelines) {
+        expect(offered, pipeline).to.include(`pipelines/${posix.basename(pipeline, ".json")}`);
       }
     });
 
