@@ -5,4 +5,4 @@ export { MemoryCheckpointStore, storageKey } from "./store";
 export type { CheckpointStore } from "./store";
 export { formatInstant, parseDuration, parseInstant, resolveInitial } from "./time";
 export type { Instant } from "./time";
-export { CHECKPOINT_CONFIG, resolveContextStore } from "./stores";
+export { resolveContextStore } from "./stores";

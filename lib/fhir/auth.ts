@@ -1,5 +1,6 @@
 import { createPrivateKey, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT } from "jose";
+import { CODES } from "../error-codes";
 import { checkDiscoveredTokenUrl } from "./config";
 import { FhirError } from "./errors";
 import type { HttpRequest, HttpResponse } from "./http";
@@ -39,7 +40,7 @@ export interface Credential {
 }
 
 function authError(message: string, details?: unknown, cause?: unknown): FhirError {
-  return new FhirError("FHIR_AUTH", message, details, cause === undefined ? undefined : { cause });
+  return new FhirError(CODES.FHIR_AUTH, message, details, cause === undefined ? undefined : { cause });
 }
 
 function parseJson(text: string): unknown {
@@ -292,11 +293,11 @@ export class Authenticator {
         res = await this.ctx.send({ ...req, timeoutMs: this.ctx.timeoutMs });
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if ((code === "FHIR_NETWORK" || code === "FHIR_TIMEOUT") && attempt <= retries) {
+        if ((code === CODES.FHIR_NETWORK || code === CODES.FHIR_TIMEOUT) && attempt <= retries) {
           await this.ctx.sleep(retryDelay(attempt, undefined, retryBaseMs, retryMaxMs, this.ctx.random));
           continue;
         }
-        if (code === "FHIR_CLOSED" || code === "FHIR_ABORTED") throw err;
+        if (code === CODES.FHIR_CLOSED || code === CODES.FHIR_ABORTED) throw err;
         throw authError(`${what} unreachable: ${(err as Error).message}`, undefined, err);
       }
       if (isRetryableStatus(res.status) && attempt <= retries) {

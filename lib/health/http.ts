@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { HEALTH_CONFIG } from "./config";
 import { dashboardHeaders, renderDashboard } from "./dashboard";
 import type { HealthMonitor } from "./monitor";
 import { PROMETHEUS_CONTENT_TYPE, toPrometheus } from "./prometheus";
@@ -38,19 +38,22 @@ export function validateHealthPath(raw: string): string {
   let p = raw.trim();
   if (p.length > 1 && p.endsWith("/")) p = p.slice(0, -1);
   if (!p.startsWith("/"))
-    throw new PackError(HEALTH_CONFIG, `path must start with "/": ${JSON.stringify(raw)}`);
-  if (p.length > 100) throw new PackError(HEALTH_CONFIG, "path must be at most 100 characters");
+    throw new PackError(CODES.HEALTH_CONFIG, `path must start with "/": ${JSON.stringify(raw)}`);
+  if (p.length > 100) throw new PackError(CODES.HEALTH_CONFIG, "path must be at most 100 characters");
   const segments = p.slice(1).split("/");
   for (const s of segments) {
     if (!/^[A-Za-z0-9._~-]+$/.test(s) || s === "." || s === "..") {
       throw new PackError(
-        HEALTH_CONFIG,
+        CODES.HEALTH_CONFIG,
         `path ${JSON.stringify(raw)}: each segment must be letters, digits or . _ ~ - (no "..", no empty segment)`,
       );
     }
   }
   if (RESERVED.has(segments[0].toLowerCase())) {
-    throw new PackError(HEALTH_CONFIG, `path ${JSON.stringify(raw)} is under Node-RED's own /${segments[0]}`);
+    throw new PackError(
+      CODES.HEALTH_CONFIG,
+      `path ${JSON.stringify(raw)} is under Node-RED's own /${segments[0]}`,
+    );
   }
   return p;
 }
@@ -130,5 +133,5 @@ export function answerHealthRequest(
       }),
     };
   }
-  return json(400, { error: "format must be json, prometheus or html", code: "HEALTH_BAD_INPUT" });
+  return json(400, { error: "format must be json, prometheus or html", code: CODES.HEALTH_BAD_INPUT });
 }

@@ -1,3 +1,4 @@
+import type { Codes } from "../error-codes";
 export type MappingDirection = "both" | "to-fhir" | "to-pms";
 
 /**
@@ -32,9 +33,10 @@ export interface MappingRule {
   label?: string;
 }
 
-export type MappingErrorCode =
-  "MAP_REQUIRED" | "MAP_VALIDATE" | "MAP_TRANSFORM" | "MAP_COMPILE" | "MAP_INPUT";
-export type MappingWarningCode = "MAP_LOSSY" | "MAP_MULTIPLE";
+export type MappingErrorCode = Codes<
+  "MAP_REQUIRED" | "MAP_VALIDATE" | "MAP_TRANSFORM" | "MAP_COMPILE" | "MAP_INPUT"
+>;
+export type MappingWarningCode = Codes<"MAP_LOSSY" | "MAP_MULTIPLE">;
 
 export interface MappingIssue<C extends string = MappingErrorCode> {
   /**

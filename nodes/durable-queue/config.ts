@@ -1,3 +1,4 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { QUEUE_DEFAULTS, type RetryPolicy } from "../../lib/store/policy";
 import type { StoredMsg } from "../../lib/store/types";
@@ -61,14 +62,14 @@ function number(name: string, value: unknown, fallback: number, min: number, sca
   const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
   if (raw === "") return Math.round(fallback * scale);
   if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min) {
-    throw new PackError("QUEUE_CONFIG", `${name} must be a number >= ${min}, got "${raw}"`);
+    throw new PackError(CODES.QUEUE_CONFIG, `${name} must be a number >= ${min}, got "${raw}"`);
   }
   return Math.round(Number(raw) * scale);
 }
 
 export function optionsOf(def: DurableQueueProps): QueueOptions {
   const queue = (def.queue ?? "").trim();
-  if (queue === "") throw new PackError("QUEUE_CONFIG", "queue name is required");
+  if (queue === "") throw new PackError(CODES.QUEUE_CONFIG, "queue name is required");
   const backoffBaseMs = number(
     "backoff base",
     def.backoffBase,
@@ -78,7 +79,7 @@ export function optionsOf(def: DurableQueueProps): QueueOptions {
   );
   const backoffCapMs = number("backoff cap", def.backoffCap, QUEUE_DEFAULTS.backoffCapMs / 1000, 0.001, 1000);
   if (backoffCapMs < backoffBaseMs)
-    throw new PackError("QUEUE_CONFIG", "backoff cap must not be below its base");
+    throw new PackError(CODES.QUEUE_CONFIG, "backoff cap must not be below its base");
   return {
     queue,
     concurrency: number("concurrency", def.concurrency, QUEUE_DEFAULTS.concurrency, 1),
@@ -96,5 +97,5 @@ export function keyText(value: unknown): string | null {
   if (value === undefined || value === null || value === "") return null;
   if (typeof value === "string") return value;
   if (typeof value === "number" || typeof value === "boolean") return String(value);
-  throw new PackError("QUEUE_BAD_INPUT", "the queue key must be a string or a number");
+  throw new PackError(CODES.QUEUE_BAD_INPUT, "the queue key must be a string or a number");
 }

@@ -1,5 +1,6 @@
 import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import type { Request, RequestHandler, Response } from "express";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
   HEALTH_EVENT,
@@ -10,7 +11,7 @@ import {
   type QueueMetrics,
   type RefusalEvent,
 } from "../../lib/health/bus";
-import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
+import { parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput } from "../../lib/health/monitor";
 import { onInput } from "../shared/input";
@@ -49,7 +50,7 @@ function intervalOf(raw: string | undefined): number {
   const v = Number(text);
   if (!Number.isFinite(v) || v < 0 || v > 86400) {
     throw new PackError(
-      HEALTH_CONFIG,
+      CODES.HEALTH_CONFIG,
       `interval must be 0 (off) or seconds up to 86400, not ${JSON.stringify(raw)}`,
     );
   }
@@ -110,7 +111,10 @@ export = function (RED: NodeAPI) {
         for (const p of [path, `${path}/dashboard`]) {
           const holder = claimed.get(p.toLowerCase());
           if (holder !== undefined && holder !== node.id) {
-            throw new PackError(HEALTH_CONFIG, `path ${path} is already served by health-monitor ${holder}`);
+            throw new PackError(
+              CODES.HEALTH_CONFIG,
+              `path ${path} is already served by health-monitor ${holder}`,
+            );
           }
         }
         claimed.set(path.toLowerCase(), node.id);
@@ -119,7 +123,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       monitor = null;
       path = null;
-      configError = err instanceof PackError ? err : new PackError(HEALTH_CONFIG, String(err));
+      configError = err instanceof PackError ? err : new PackError(CODES.HEALTH_CONFIG, String(err));
       status.failed(node, "config error");
       node.error(configError.message);
     }
@@ -234,7 +238,7 @@ export = function (RED: NodeAPI) {
         (page: "data" | "dashboard"): RequestHandler =>
         (req: Request, res: Response) => {
           if (!monitor) {
-            res.status(503).json({ error: "health-monitor is stopped", code: "HEALTH_CLOSED" });
+            res.status(503).json({ error: "health-monitor is stopped", code: CODES.HEALTH_CLOSED });
             return;
           }
           const a = answerHealthRequest(monitor, req.query as Record<string, unknown>, {
@@ -254,8 +258,8 @@ export = function (RED: NodeAPI) {
       RED.httpAdmin.get(`${p}/dashboard`, dashboard);
     }
 
-    onInput<HealthMsg>(node, "HEALTH_ERROR", (msg, send) => {
-      if (!monitor) throw configError ?? new PackError(HEALTH_CONFIG, "not configured");
+    onInput<HealthMsg>(node, CODES.HEALTH_ERROR, (msg, send) => {
+      if (!monitor) throw configError ?? new PackError(CODES.HEALTH_CONFIG, "not configured");
       if (msg.health !== undefined) {
         monitor.record(parseHealthInput(msg.health));
         return;

@@ -1,5 +1,6 @@
 import type { Node } from "node-red";
 import { isAbsolute, join, resolve } from "node:path";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { DeadLetterFilter } from "../../lib/store/types";
 import type { OpenStore } from "../shared/queues";
@@ -26,7 +27,7 @@ export function hours(value: unknown): number {
   const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
   if (raw === "") return 0;
   if (!/^\d+(\.\d+)?$/.test(raw)) {
-    throw new PackError("QUEUE_CONFIG", `keep delivered must be a number of hours >= 0, got "${raw}"`);
+    throw new PackError(CODES.QUEUE_CONFIG, `keep delivered must be a number of hours >= 0, got "${raw}"`);
   }
   return Number(raw) * 3600_000;
 }
@@ -44,14 +45,15 @@ export function filterOf(source: Record<string, unknown>): DeadLetterFilter {
   const time = (v: unknown, name: string): number | undefined => {
     if (v === undefined || v === null || v === "") return undefined;
     const ms = typeof v === "number" ? v : /^\d+$/.test(String(v)) ? Number(v) : Date.parse(String(v));
-    if (!Number.isFinite(ms)) throw new PackError("QUEUE_BAD_INPUT", `${name} is not a time: ${String(v)}`);
+    if (!Number.isFinite(ms))
+      throw new PackError(CODES.QUEUE_BAD_INPUT, `${name} is not a time: ${String(v)}`);
     return ms;
   };
   if (source.ids !== undefined) {
     const raw = Array.isArray(source.ids) ? source.ids : String(source.ids).split(",");
     filter.ids = raw.map((v) => Number(v));
     if (filter.ids.some((n) => !Number.isSafeInteger(n))) {
-      throw new PackError("QUEUE_BAD_INPUT", "ids must be whole numbers");
+      throw new PackError(CODES.QUEUE_BAD_INPUT, "ids must be whole numbers");
     }
   }
   filter.code = text(source.code);

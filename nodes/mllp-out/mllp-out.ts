@@ -1,5 +1,6 @@
 import type tls from "node:tls";
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import {
@@ -55,7 +56,7 @@ function num(v: string | number | undefined, fallback: number, min = 0): number 
 
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code !== "" ? code : "MLLP_ERROR";
+  return typeof code === "string" && code !== "" ? code : CODES.MLLP_ERROR;
 }
 
 /** The text to send and its header: HL7 text, a Buffer, or a structure from hl7-parse / hl7-fhir. */
@@ -67,7 +68,7 @@ function outgoing(payload: unknown): { text: string | Buffer; header: Hl7Header 
     return { text: parsed.text, header: parsed.header };
   }
   throw new PackError(
-    "HL7_BAD_INPUT",
+    CODES.HL7_BAD_INPUT,
     "mllp-out needs HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] }) in msg.payload",
   );
 }
@@ -116,12 +117,12 @@ export = function (RED: NodeAPI) {
 
     if (mode === "reply") {
       const fixed = (def.ackCode ?? "AA").trim();
-      onInput<Hl7Msg>(node, "MLLP_NO_SESSION", async (msg, send) => {
+      onInput<Hl7Msg>(node, CODES.MLLP_NO_SESSION, async (msg, send) => {
         const code = fixed === "msg" ? msg.ackCode : fixed;
         if (!isAckCode(code) && !isAckOutcome(code)) {
-          msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: "HL7_BAD_INPUT" } };
+          msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: CODES.HL7_BAD_INPUT } };
           throw new PackError(
-            "HL7_BAD_INPUT",
+            CODES.HL7_BAD_INPUT,
             `mllp-out: the ACK code must be AA, AE, AR, CA, CE, CR or an outcome (filtered, invalid, failed, error) (${fixed === "msg" ? "msg.ackCode" : "ackCode"})`,
           );
         }
@@ -151,7 +152,7 @@ export = function (RED: NodeAPI) {
             ...(msg.hl7 ?? {}),
             error: { code: codeOf(err), ...((err as PackError).details as object) },
           };
-          show("failed", codeOf(err) === "MLLP_CLOSED" ? "closed" : "no session");
+          show("failed", codeOf(err) === CODES.MLLP_CLOSED ? "closed" : "no session");
           throw err;
         }
       });
@@ -166,11 +167,11 @@ export = function (RED: NodeAPI) {
     if (def.tls) {
       const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
       if (tlsNode) tlsOptions = tlsNode.addTLSOptions({});
-      else configError = new PackError("MLLP_CONFIG", "mllp-out: the TLS configuration node is missing");
+      else configError = new PackError(CODES.MLLP_CONFIG, "mllp-out: the TLS configuration node is missing");
     }
     if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
       configError = new PackError(
-        "MLLP_CONFIG",
+        CODES.MLLP_CONFIG,
         "mllp-out: host and port (1-65535) are required in send mode",
       );
     }
@@ -200,7 +201,7 @@ export = function (RED: NodeAPI) {
           },
         );
 
-    onInput<Hl7Msg>(node, "MLLP_ERROR", async (msg, send) => {
+    onInput<Hl7Msg>(node, CODES.MLLP_ERROR, async (msg, send) => {
       if (!client) throw configError!;
       let out: { text: string | Buffer; header: Hl7Header };
       try {
@@ -237,7 +238,7 @@ export = function (RED: NodeAPI) {
         const code = codeOf(err);
         const details = (err as PackError).details as Record<string, unknown> | undefined;
         const hl7: Record<string, unknown> = { ...(msg.hl7 ?? {}), ...hl7Facts(out.header) };
-        if (code === "MLLP_NAK" && details) {
+        if (code === CODES.MLLP_NAK && details) {
           hl7.ackCode = details.code;
           hl7.error = {
             code,
@@ -256,7 +257,7 @@ export = function (RED: NodeAPI) {
           error: code,
           source: SOURCE,
         });
-        if (code === "MLLP_NAK") show("failed", `NAK ${String(details?.code ?? "")}`);
+        if (code === CODES.MLLP_NAK) show("failed", `NAK ${String(details?.code ?? "")}`);
         else show("failed", code.replace(/^MLLP_/, "").toLowerCase());
         throw err;
       }

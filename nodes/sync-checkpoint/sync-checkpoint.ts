@@ -1,14 +1,6 @@
 import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from "node-red";
-import {
-  CHECKPOINT_BAD_INPUT,
-  CHECKPOINT_BUSY,
-  CHECKPOINT_CONFIG,
-  CHECKPOINT_STALE_RUN,
-  Checkpoints,
-  resolveContextStore,
-  validateGetOptions,
-  type GetOptions,
-} from "../../lib/checkpoint";
+import { CODES } from "../../lib/error-codes";
+import { Checkpoints, resolveContextStore, validateGetOptions, type GetOptions } from "../../lib/checkpoint";
 import { PackError } from "../../lib/errors";
 import { onInput } from "../shared/input";
 import { status } from "../shared/status";
@@ -35,7 +27,8 @@ const DEFAULT_LEASE_SECONDS = 900;
 function seconds(raw: string | number | undefined, fallback: number, what: string): number {
   if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
   const v = Number(String(raw).trim());
-  if (!Number.isFinite(v)) throw new PackError(CHECKPOINT_CONFIG, `${what} must be a number of seconds`);
+  if (!Number.isFinite(v))
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a number of seconds`);
   return v;
 }
 
@@ -63,7 +56,7 @@ export = function (RED: NodeAPI) {
     try {
       if (!(ACTIONS as readonly string[]).includes(defaultAction)) {
         throw new PackError(
-          CHECKPOINT_CONFIG,
+          CODES.CHECKPOINT_CONFIG,
           `action must be get, commit, release or reset, not ${defaultAction}`,
         );
       }
@@ -75,7 +68,7 @@ export = function (RED: NodeAPI) {
       try {
         validateGetOptions(options);
       } catch (err) {
-        throw new PackError(CHECKPOINT_CONFIG, (err as Error).message);
+        throw new PackError(CODES.CHECKPOINT_CONFIG, (err as Error).message);
       }
       const settings = RED.settings as unknown as { contextStorage?: unknown };
       const { store, physical } = resolveContextStore(settings.contextStorage, def.store);
@@ -86,7 +79,7 @@ export = function (RED: NodeAPI) {
       configError =
         err instanceof PackError
           ? err
-          : new PackError(CHECKPOINT_CONFIG, String((err as Error)?.message ?? err));
+          : new PackError(CODES.CHECKPOINT_CONFIG, String((err as Error)?.message ?? err));
       status.failed(node, "config error");
       node.error(configError.message);
     }
@@ -94,7 +87,7 @@ export = function (RED: NodeAPI) {
     const actionFromMsg = def.actionFromMsg === true;
     let ignoredWarned = false;
 
-    onInput<CheckpointMsg>(node, "CHECKPOINT_ERROR", async (msg, send) => {
+    onInput<CheckpointMsg>(node, CODES.CHECKPOINT_ERROR, async (msg, send) => {
       const incoming = isObject(msg.checkpoint) ? msg.checkpoint : undefined;
       const given =
         msg.action === undefined || msg.action === null || msg.action === "" ? undefined : msg.action;
@@ -109,9 +102,9 @@ export = function (RED: NodeAPI) {
       let name: unknown;
       try {
         if (configError || !checkpoints)
-          throw configError ?? new PackError(CHECKPOINT_CONFIG, "not configured");
+          throw configError ?? new PackError(CODES.CHECKPOINT_CONFIG, "not configured");
         if (typeof rawAction !== "string" || !(ACTIONS as readonly string[]).includes(rawAction)) {
-          throw new PackError(CHECKPOINT_BAD_INPUT, "msg.action must be get, commit, release or reset");
+          throw new PackError(CODES.CHECKPOINT_BAD_INPUT, "msg.action must be get, commit, release or reset");
         }
         action = rawAction as Action;
         const fromMsg = typeof incoming?.name === "string" ? incoming.name.trim() : "";
@@ -122,7 +115,7 @@ export = function (RED: NodeAPI) {
           fromMsg !== configured
         ) {
           throw new PackError(
-            CHECKPOINT_BAD_INPUT,
+            CODES.CHECKPOINT_BAD_INPUT,
             `msg.checkpoint is for checkpoint ${JSON.stringify(fromMsg)}, this node is for ${JSON.stringify(configured)}`,
           );
         }
@@ -160,7 +153,10 @@ export = function (RED: NodeAPI) {
         }
       } catch (err) {
         const e = err as { code?: string; message?: string; details?: unknown };
-        const error: Namespace = { code: e.code ?? "CHECKPOINT_ERROR", message: e.message ?? String(err) };
+        const error: Namespace = {
+          code: e.code ?? CODES.CHECKPOINT_ERROR,
+          message: e.message ?? String(err),
+        };
         if (isObject(e.details) && typeof e.details.leaseExpiresAt === "string") {
           error.leaseExpiresAt = e.details.leaseExpiresAt;
         }
@@ -169,10 +165,10 @@ export = function (RED: NodeAPI) {
             ? { name: typeof name === "string" ? name : undefined }
             : { ...incoming };
         msg.checkpoint = { ...base, error };
-        if (e.code === CHECKPOINT_BUSY) status.degraded(node, "busy");
-        else if (e.code === CHECKPOINT_STALE_RUN) status.failed(node, "stale run");
-        else if (e.code === CHECKPOINT_BAD_INPUT) status.failed(node, "bad input");
-        else if (e.code === CHECKPOINT_CONFIG) status.failed(node, "config error");
+        if (e.code === CODES.CHECKPOINT_BUSY) status.degraded(node, "busy");
+        else if (e.code === CODES.CHECKPOINT_STALE_RUN) status.failed(node, "stale run");
+        else if (e.code === CODES.CHECKPOINT_BAD_INPUT) status.failed(node, "bad input");
+        else if (e.code === CODES.CHECKPOINT_CONFIG) status.failed(node, "config error");
         else status.failed(node, "store error");
         throw err;
       }

@@ -1,3 +1,4 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { isWebhookScheme, type WebhookScheme } from "../../lib/webhook/schemes";
 import { VERIFIER_DEFAULTS } from "../../lib/webhook/verifier";
@@ -33,14 +34,15 @@ export function integer(name: string, value: unknown, fallback: number, min: num
   const raw = text(value);
   if (raw === "") return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}, got "${raw}"`);
+    throw new PackError(CODES.WEBHOOK_CONFIG, `${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return Number(raw);
 }
 
 export function optionsOf(props: WebhookVerifyProps): WebhookVerifyOptions {
   const scheme = text(props.scheme) || "pms-hmac";
-  if (!isWebhookScheme(scheme)) throw new PackError("WEBHOOK_CONFIG", `unknown webhook scheme "${scheme}"`);
+  if (!isWebhookScheme(scheme))
+    throw new PackError(CODES.WEBHOOK_CONFIG, `unknown webhook scheme "${scheme}"`);
   return {
     scheme,
     toleranceSeconds: integer("tolerance", props.tolerance, VERIFIER_DEFAULTS.toleranceSeconds, 1),
