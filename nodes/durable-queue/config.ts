@@ -2,6 +2,7 @@ import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { QUEUE_DEFAULTS, type RetryPolicy } from "../../lib/store/policy";
 import type { StoredMsg } from "../../lib/store/types";
+import { numberProp } from "../shared/props";
 
 export interface DurableQueueProps {
   store?: string;
@@ -59,12 +60,9 @@ export interface QueueOptions {
 
 /** A property in its unit (hours, seconds) as ms (`scale`); empty: the default, given in the same unit. */
 function number(name: string, value: unknown, fallback: number, min: number, scale = 1): number {
-  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return Math.round(fallback * scale);
-  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min) {
-    throw new PackError(CODES.QUEUE_CONFIG, `${name} must be a number >= ${min}, got "${raw}"`);
-  }
-  return Math.round(Number(raw) * scale);
+  return Math.round(
+    numberProp(value, fallback, { name, code: CODES.QUEUE_CONFIG, min, integer: false }) * scale,
+  );
 }
 
 export function optionsOf(def: DurableQueueProps): QueueOptions {

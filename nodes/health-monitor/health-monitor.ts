@@ -15,6 +15,7 @@ import { parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput } from "../../lib/health/monitor";
 import { onInput } from "../shared/input";
+import { numberProp } from "../shared/props";
 import { clip, status } from "../shared/status";
 
 interface HealthMonitorDef extends NodeDef {
@@ -45,16 +46,8 @@ const TICK_MS = 1000;
 const CLAIMED = new WeakMap<object, Map<string, string>>();
 
 function intervalOf(raw: string | undefined): number {
-  const text = String(raw ?? "").trim();
-  if (text === "") return DEFAULT_INTERVAL_SECONDS;
-  const v = Number(text);
-  if (!Number.isFinite(v) || v < 0 || v > 86400) {
-    throw new PackError(
-      CODES.HEALTH_CONFIG,
-      `interval must be 0 (off) or seconds up to 86400, not ${JSON.stringify(raw)}`,
-    );
-  }
-  return v;
+  const prop = { name: "interval (0: off)", code: CODES.HEALTH_CONFIG, min: 0, max: 86400, integer: false };
+  return numberProp(raw, DEFAULT_INTERVAL_SECONDS, { ...prop, unit: "seconds" });
 }
 
 interface RouterLayer {

@@ -2,6 +2,7 @@ import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { LegacyRequest, PagingOptions, QueryValue } from "../../lib/legacy/client";
 import { fillPathTemplate } from "../../lib/legacy/template";
+import { numberProp } from "../shared/props";
 
 export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
@@ -41,10 +42,7 @@ export function planOf(props: HmacRequestProps): RequestPlan {
     throw new PackError(CODES.LEGACY_CONFIG, `paging must be none or pages`);
   if (paging === "none") return { method, pathTemplate, each: false };
   if (method !== "GET") throw new PackError(CODES.LEGACY_CONFIG, "paging needs the GET method");
-  const sizeText = text(props.pageSize) || "100";
-  if (!/^\d+$/.test(sizeText) || Number(sizeText) < 1) {
-    throw new PackError(CODES.LEGACY_CONFIG, `page size must be an integer >= 1, got "${sizeText}"`);
-  }
+  const pageSize = numberProp(props.pageSize, 100, { name: "page size", code: CODES.LEGACY_CONFIG, min: 1 });
   return {
     method,
     pathTemplate,
@@ -52,7 +50,7 @@ export function planOf(props: HmacRequestProps): RequestPlan {
     paging: {
       pageParam: text(props.pageParam) || "page",
       pageSizeParam: text(props.pageSizeParam) || "pageSize",
-      pageSize: Number(sizeText),
+      pageSize,
       itemsProperty: text(props.itemsProperty) || "items",
     },
   };

@@ -3,6 +3,7 @@ import type { LegacyApiConfig, LegacyCredentials } from "../../lib/legacy/client
 import type { SignatureEncoding } from "../../lib/legacy/pms-hmac";
 import { PMS_DEFAULT_HEADERS } from "../../lib/legacy/pms-hmac";
 import { PackError } from "../../lib/errors";
+import { numberProp, propText } from "../shared/props";
 
 /** The legacy-api properties as stored in the flow (editor values are strings). */
 export interface LegacyApiProps {
@@ -20,17 +21,10 @@ export interface LegacyApiProps {
 
 export const LEGACY_DEFAULTS = { timeout: 30000, retries: 3, maxResponseMB: 64 } as const;
 
-function text(value: unknown): string {
-  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
-}
+const text = propText;
 
 function integer(name: string, value: unknown, fallback: number, min: number): number {
-  const raw = text(value);
-  if (raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new PackError(CODES.LEGACY_CONFIG, `${name} must be an integer >= ${min}, got "${raw}"`);
-  }
-  return Number(raw);
+  return numberProp(value, fallback, { name, code: CODES.LEGACY_CONFIG, min });
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

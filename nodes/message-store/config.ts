@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { DeadLetterFilter } from "../../lib/store/types";
+import { numberProp } from "../shared/props";
 import type { OpenStore } from "../shared/queues";
 
 export interface MessageStoreProps {
@@ -24,12 +25,8 @@ export type MessageStoreNode = Node<MessageStoreCredentials> & {
 export const DEFAULT_FILE = "pms-ehr-messages.db";
 
 export function hours(value: unknown): number {
-  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return 0;
-  if (!/^\d+(\.\d+)?$/.test(raw)) {
-    throw new PackError(CODES.QUEUE_CONFIG, `keep delivered must be a number of hours >= 0, got "${raw}"`);
-  }
-  return Number(raw) * 3600_000;
+  const prop = { name: "keep delivered", code: CODES.QUEUE_CONFIG, min: 0, integer: false, unit: "hours" };
+  return numberProp(value, 0, prop) * 3600_000;
 }
 
 /** The store's file: a relative name is under the Node-RED user directory. */

@@ -19,6 +19,7 @@ import {
   type SendResult,
 } from "../../lib/hl7";
 import { onInput } from "../shared/input";
+import { numberProp } from "../shared/props";
 import { status } from "../shared/status";
 
 interface MllpOutDef extends NodeDef {
@@ -48,10 +49,21 @@ type Hl7Msg = NodeMessageInFlow & {
 
 const SOURCE = "mllp-out";
 
-function num(v: string | number | undefined, fallback: number, min = 0): number {
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= min ? n : fallback;
+/** The send-mode numbers; a value that is not a number in range is an MLLP_CONFIG error, never a default. */
+function sendNumbersOf(def: MllpOutDef) {
+  const code = CODES.MLLP_CONFIG;
+  return {
+    timeoutMs: numberProp(def.timeout, 10_000, { name: "timeout", code, min: 1, integer: false, unit: "ms" }),
+    retries: numberProp(def.retries, 3, { name: "retries", code, min: 0 }),
+    queueSize: numberProp(def.queueSize, 1000, { name: "queueSize", code, min: 0 }),
+    appAckTimeoutMs: numberProp(def.appAckTimeout, DEFAULT_APP_ACK_TIMEOUT_MS, {
+      name: "appAckTimeout",
+      code,
+      min: 0,
+      integer: false,
+      unit: "ms",
+    }),
+  };
 }
 
 function codeOf(err: unknown): string {
@@ -161,45 +173,54 @@ export = function (RED: NodeAPI) {
     }
 
     const host = (def.host ?? "").trim();
-    const port = num(def.port, -1);
+    let port = -1;
+    let numbers: ReturnType<typeof sendNumbersOf> | undefined;
     let tlsOptions: tls.ConnectionOptions | undefined;
     let configError: PackError | undefined;
+    try {
+      port = numberProp(def.port, -1, { name: "port", code: CODES.MLLP_CONFIG, min: 1, max: 65535 });
+      numbers = sendNumbersOf(def);
+    } catch (err) {
+      configError = new PackError(
+        CODES.MLLP_CONFIG,
+        `mllp-out: ${(err as Error).message}`,
+        (err as PackError).details,
+      );
+    }
     if (def.tls) {
       const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
       if (tlsNode) tlsOptions = tlsNode.addTLSOptions({});
       else configError = new PackError(CODES.MLLP_CONFIG, "mllp-out: the TLS configuration node is missing");
     }
-    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!configError && (!host || port === -1)) {
       configError = new PackError(
         CODES.MLLP_CONFIG,
         "mllp-out: host and port (1-65535) are required in send mode",
       );
     }
     if (configError) {
-      node.error(configError.message);
+      node.error(`${configError.code}: ${configError.message}`);
       show("failed", "bad config");
     }
 
-    const client = configError
-      ? undefined
-      : new MllpClient(
-          {
-            host,
-            port,
-            tls: tlsOptions,
-            timeoutMs: num(def.timeout, 10_000, 1),
-            retries: Math.floor(num(def.retries, 3)),
-            queueSize: Math.floor(num(def.queueSize, 1000)),
-            appAckTimeoutMs: num(def.appAckTimeout, DEFAULT_APP_ACK_TIMEOUT_MS),
-          },
-          (state: ClientState, detail?: string) => {
-            if (state === "connected" || state === "idle") show("ok", "connected");
-            else if (state === "connecting") show("working", "connecting");
-            else if (state === "sending") show("working", "waiting for ACK");
-            else if (state === "retrying") show("degraded", `retry ${detail ?? ""}`);
-            else show("degraded", "disconnected");
-          },
-        );
+    const client =
+      configError || !numbers
+        ? undefined
+        : new MllpClient(
+            {
+              host,
+              port,
+              tls: tlsOptions,
+              ...numbers,
+            },
+            (state: ClientState, detail?: string) => {
+              if (state === "connected" || state === "idle") show("ok", "connected");
+              else if (state === "connecting") show("working", "connecting");
+              else if (state === "sending") show("working", "waiting for ACK");
+              else if (state === "retrying") show("degraded", `retry ${detail ?? ""}`);
+              else show("degraded", "disconnected");
+            },
+          );
 
     onInput<Hl7Msg>(node, CODES.MLLP_ERROR, async (msg, send) => {
       if (!client) throw configError!;
