@@ -4,7 +4,7 @@ import { CODES } from "../error-codes";
 import { checkDiscoveredTokenUrl } from "./config";
 import { FhirError } from "./errors";
 import type { HttpRequest, HttpResponse } from "./http";
-import { isRetryableStatus, parseRetryAfter, retryDelay } from "./retry";
+import { isRetryableStatus, parseRetryAfter, retryDelay } from "../http/retry";
 import { resolveUrl } from "./request";
 import { parseTokenResponse, TokenCache, type AccessToken } from "./token-cache";
 import type { FhirServerConfig, JwtAlg } from "./types";
@@ -287,6 +287,7 @@ export class Authenticator {
   /** One token/discovery exchange, retried on 429/502/503/504 and network errors; failures are FHIR_AUTH. */
   private async exchange(req: Omit<HttpRequest, "timeoutMs">, what: string): Promise<HttpResponse> {
     const { retries, retryBaseMs, retryMaxMs } = this.ctx;
+    const policy = { baseMs: retryBaseMs, maxMs: retryMaxMs, longRetryAfter: "wait-cap" } as const;
     for (let attempt = 1; ; attempt++) {
       let res: HttpResponse | undefined;
       try {
@@ -294,7 +295,7 @@ export class Authenticator {
       } catch (err) {
         const code = (err as { code?: string }).code;
         if ((code === CODES.FHIR_NETWORK || code === CODES.FHIR_TIMEOUT) && attempt <= retries) {
-          await this.ctx.sleep(retryDelay(attempt, undefined, retryBaseMs, retryMaxMs, this.ctx.random));
+          await this.ctx.sleep(retryDelay(attempt, undefined, policy, this.ctx.random));
           continue;
         }
         if (code === CODES.FHIR_CLOSED || code === CODES.FHIR_ABORTED) throw err;
@@ -302,7 +303,7 @@ export class Authenticator {
       }
       if (isRetryableStatus(res.status) && attempt <= retries) {
         const after = parseRetryAfter(res.headers["retry-after"]);
-        await this.ctx.sleep(retryDelay(attempt, after, retryBaseMs, retryMaxMs, this.ctx.random));
+        await this.ctx.sleep(retryDelay(attempt, after, policy, this.ctx.random));
         continue;
       }
       return res;

@@ -9,7 +9,7 @@ import { abortError, Limiter } from "./limiter";
 import { nextLink, PageMerger } from "./paging";
 import { describeRequest, planInteraction, resolveUrl, type PlannedRequest } from "./request";
 import { parseBody, responseFacts } from "./response";
-import { isRetryableStatus, parseRetryAfter, retryDelay } from "./retry";
+import { isRetryableStatus, parseRetryAfter, retryDelay } from "../http/retry";
 import { KeyedSerializer } from "./serialize";
 import type {
   CapabilitySummary,
@@ -380,7 +380,8 @@ export class FhirClient {
     fail: (err: unknown, status: number) => FhirError,
   ): Promise<void> {
     const { retryBaseMs, retryMaxMs } = this.settings;
-    const delayMs = retryDelay(attempt, retryAfterMs, retryBaseMs, retryMaxMs, this.random);
+    const policy = { baseMs: retryBaseMs, maxMs: retryMaxMs, longRetryAfter: "wait-cap" } as const;
+    const delayMs = retryDelay(attempt, retryAfterMs, policy, this.random);
     this.retryCount++;
     hooks.onRetry?.({ attempt, delayMs, reason });
     try {

@@ -265,7 +265,7 @@ export class LegacyClient {
         (status === undefined || isRetryableStatus(status));
       const delayMs =
         retryable && attempt < retries
-          ? retryDelay(attempt, retryAfterMs, this.policy, this.random)
+          ? retryDelay(attempt + 1, retryAfterMs, this.policy, this.random)
           : undefined;
       if (delayMs === undefined) throw failure;
       hooks.onRetry?.({
