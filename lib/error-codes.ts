@@ -1,8 +1,8 @@
 /**
  * Every code the pack can raise, once: what it means, what to do about it, and which nodes'
  * help lists it. Flows and Catch nodes match on these strings, so a code's value never changes.
- * docs/errors.md is generated from this table (`npm run docs:errors`) and a test keeps the two,
- * the code and every node's help in step with it.
+ * docs/errors.md is generated from this table (`node dist/scripts/errors-doc.js` after a build),
+ * and test/lib/error-codes.spec.ts keeps it, the code and every node's help in step with the table.
  */
 
 export type NodeType =
