@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { compareCursors, compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
+import { serialized } from "./lock";
 import { storageKey, type CheckpointStore } from "./store";
 import {
   compareInstants,
@@ -78,30 +79,6 @@ export interface CheckpointsOptions {
   scope: string;
   now?: () => number;
   newRunId?: () => string;
-}
-
-const LOCKS_KEY = Symbol.for("@healthbridge/node-red-pms-ehr/checkpoint-locks");
-type GlobalWithLocks = typeof globalThis & { [LOCKS_KEY]?: Map<string, Promise<void>> };
-
-function locks(): Map<string, Promise<void>> {
-  const g = globalThis as GlobalWithLocks;
-  return (g[LOCKS_KEY] ??= new Map());
-}
-
-/** Runs `fn` after every earlier operation on `key` has settled. */
-function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const map = locks();
-  const before = map.get(key) ?? Promise.resolve();
-  const result = before.then(fn);
-  const tail = result.then(
-    () => undefined,
-    () => undefined,
-  );
-  map.set(key, tail);
-  void tail.then(() => {
-    if (map.get(key) === tail) map.delete(key);
-  });
-  return result;
 }
 
 export function validateName(name: unknown): string {

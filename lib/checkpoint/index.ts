@@ -6,3 +6,7 @@ export type { CheckpointStore } from "./store";
 export { formatInstant, parseDuration, parseInstant, resolveInitial } from "./time";
 export type { Instant } from "./time";
 export { resolveContextStore } from "./stores";
+export { selectAfter, validateSelectOptions } from "./select";
+export type { RunReport, Selection, SelectOptions } from "./select";
+export { RUN_LOG_MAX, RunLog, runEntry, validateRunLogOptions } from "./runlog";
+export type { RunEntry, RunInput, RunLogOptions } from "./runlog";

@@ -703,6 +703,7 @@ function parseRepetition(text: string, d: Delimiters): Hl7Repetition {
     return text.includes(d.escape) ? unescapeHl7(text, d) : text;
   }
   const comps = hasComp ? text.split(d.component) : [text];
+  if (!text.includes(d.subcomponent) && !text.includes(d.escape)) return comps;
   const out: Hl7Component[] = new Array(comps.length);
   for (let i = 0; i < comps.length; i++) {
     const c = comps[i];
@@ -717,7 +718,9 @@ function parseRepetition(text: string, d: Delimiters): Hl7Repetition {
 
 function parseField(text: string, d: Delimiters): Hl7Field {
   if (!text.includes(d.repetition)) return [parseRepetition(text, d)];
-  return text.split(d.repetition).map((r) => parseRepetition(r, d));
+  const reps: Hl7Field = text.split(d.repetition);
+  for (let i = 0; i < reps.length; i++) reps[i] = parseRepetition(reps[i] as string, d);
+  return reps;
 }
 
 /** A segment line's ID; HL7_PARSE when the line does not start with one and a field separator. */

@@ -1,6 +1,16 @@
 import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from "node-red";
+import {
+  Checkpoints,
+  RunLog,
+  resolveContextStore,
+  selectAfter,
+  validateGetOptions,
+  validateRunLogOptions,
+  validateSelectOptions,
+  type GetOptions,
+  type SelectOptions,
+} from "../../lib/checkpoint";
 import { CODES } from "../../lib/error-codes";
-import { Checkpoints, resolveContextStore, validateGetOptions, type GetOptions } from "../../lib/checkpoint";
 import { PackError } from "../../lib/errors";
 import { onInput } from "../shared/input";
 import { status } from "../shared/status";
@@ -15,12 +25,27 @@ interface SyncCheckpointDef extends NodeDef {
   lease?: string | number;
   /** msg.action may choose the action (off: a stray msg.action from upstream is ignored). */
   actionFromMsg?: boolean;
+  /** select: dot paths of a record's time and id, the resource type taken, and how many records a full page holds. */
+  timeField?: string;
+  idField?: string;
+  resourceType?: string;
+  pageSize?: string | number;
+  /** log: the flow context key, how many runs it keeps, and the entry's name for the record count. */
+  logKey?: string;
+  logSize?: string | number;
+  logCount?: string;
 }
 
 type Namespace = Record<string, unknown>;
-type CheckpointMsg = NodeMessageInFlow & { checkpoint?: unknown; action?: unknown };
+type CheckpointMsg = NodeMessageInFlow & {
+  checkpoint?: unknown;
+  action?: unknown;
+  resourceType?: unknown;
+  run?: unknown;
+  error?: unknown;
+};
 
-const ACTIONS = ["get", "commit", "release", "reset"] as const;
+const ACTIONS = ["get", "commit", "release", "reset", "select", "log"] as const;
 type Action = (typeof ACTIONS)[number];
 const DEFAULT_LEASE_SECONDS = 900;
 
@@ -32,8 +57,32 @@ function seconds(raw: string | number | undefined, fallback: number, what: strin
   return v;
 }
 
+function whole(
+  raw: string | number | undefined,
+  fallback: number | undefined,
+  what: string,
+): number | undefined {
+  if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
+  const v = Number(String(raw).trim());
+  if (!Number.isSafeInteger(v))
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a whole number`);
+  return v;
+}
+
 function isObject(v: unknown): v is Namespace {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** msg.resourceType for select, checked as the node's own resource type is. */
+function typeOf(raw: unknown): string {
+  if (raw === undefined || raw === null || raw === "") return "";
+  if (typeof raw !== "string" || !/^[A-Z][A-Za-z]{0,63}$/.test(raw)) {
+    throw new PackError(
+      CODES.CHECKPOINT_BAD_INPUT,
+      "msg.resourceType must be a FHIR type name such as Patient",
+    );
+  }
+  return raw;
 }
 
 /** "2025-01-06T08:15:00.000Z" -> "01-06 08:15" (status text stays short). */
@@ -50,14 +99,16 @@ export = function (RED: NodeAPI) {
   function start(node: Node, def: SyncCheckpointDef): void {
     let configError: PackError | null = null;
     let checkpoints: Checkpoints | null = null;
+    let runLog: RunLog | null = null;
     let options: GetOptions = { leaseSeconds: DEFAULT_LEASE_SECONDS };
+    let selectOptions: SelectOptions = {};
     const defaultAction = (def.action ?? "").trim() || "get";
     const configured = (def.checkpoint ?? "").trim();
     try {
       if (!(ACTIONS as readonly string[]).includes(defaultAction)) {
         throw new PackError(
           CODES.CHECKPOINT_CONFIG,
-          `action must be get, commit, release or reset, not ${defaultAction}`,
+          `action must be get, commit, release, reset, select or log, not ${defaultAction}`,
         );
       }
       options = {
@@ -72,8 +123,25 @@ export = function (RED: NodeAPI) {
       }
       const settings = RED.settings as unknown as { contextStorage?: unknown };
       const { store, physical } = resolveContextStore(settings.contextStorage, def.store);
+      selectOptions = {
+        timeField: (def.timeField ?? "").trim(),
+        idField: (def.idField ?? "").trim(),
+        resourceType: (def.resourceType ?? "").trim(),
+        pageSize: whole(def.pageSize, undefined, "page size"),
+      };
+      validateSelectOptions(selectOptions);
+      const logOptions = {
+        key: (def.logKey ?? "").trim() || "runs",
+        size: whole(def.logSize, 20, "runs kept") as number,
+        countName: (def.logCount ?? "").trim() || "records",
+      };
+      validateRunLogOptions(logOptions);
       checkpoints = new Checkpoints(contextStore(node.context().global, store), {
         scope: `global:${physical}`,
+      });
+      runLog = new RunLog(contextStore(node.context().flow, store), {
+        ...logOptions,
+        scope: `flow:${node.z ?? ""}:${physical}`,
       });
     } catch (err) {
       configError =
@@ -85,6 +153,7 @@ export = function (RED: NodeAPI) {
     }
 
     const actionFromMsg = def.actionFromMsg === true;
+    const logCount = (def.logCount ?? "").trim() || "records";
     let ignoredWarned = false;
 
     onInput<CheckpointMsg>(node, CODES.CHECKPOINT_ERROR, async (msg, send) => {
@@ -101,10 +170,13 @@ export = function (RED: NodeAPI) {
       let action: Action | undefined;
       let name: unknown;
       try {
-        if (configError || !checkpoints)
+        if (configError || !checkpoints || !runLog)
           throw configError ?? new PackError(CODES.CHECKPOINT_CONFIG, "not configured");
         if (typeof rawAction !== "string" || !(ACTIONS as readonly string[]).includes(rawAction)) {
-          throw new PackError(CODES.CHECKPOINT_BAD_INPUT, "msg.action must be get, commit, release or reset");
+          throw new PackError(
+            CODES.CHECKPOINT_BAD_INPUT,
+            "msg.action must be get, commit, release, reset, select or log",
+          );
         }
         action = rawAction as Action;
         const fromMsg = typeof incoming?.name === "string" ? incoming.name.trim() : "";
@@ -148,6 +220,39 @@ export = function (RED: NodeAPI) {
             const r = await checkpoints.reset(name);
             msg.checkpoint = { name: r.name, reset: true };
             status.ok(node, "reset");
+            break;
+          }
+          case "select": {
+            const picked = selectAfter(incoming, msg.payload, {
+              ...selectOptions,
+              resourceType: selectOptions.resourceType || typeOf(msg.resourceType),
+            });
+            msg.payload = picked.records;
+            if (picked.highWater !== undefined) {
+              msg.checkpoint = { ...incoming, highWater: picked.highWater, cursor: picked.cursor };
+            }
+            msg.run = picked.run;
+            status.working(node, `${picked.run.total} new${picked.run.more ? ", more" : ""}`);
+            break;
+          }
+          case "log": {
+            const entry = await runLog.append({ run: msg.run, checkpoint: incoming, error: msg.error });
+            const run = isObject(msg.run) ? msg.run : {};
+            msg.run = {
+              ...run,
+              seq: entry.seq,
+              outcome: entry.outcome,
+              ...(entry.code ? { code: entry.code } : {}),
+            };
+            const label = typeof entry.type === "string" ? entry.type : logCount;
+            if (entry.outcome === "failed") status.failed(node, String(entry.code ?? "failed"));
+            else if (entry.outcome === "skipped") status.degraded(node, "skipped: busy");
+            else status.ok(node, `${label}: ${entry[logCount]}`);
+            if (entry.more === true) {
+              const next = { topic: "next page", checkpoint: { name: incoming?.name } };
+              send([msg, next]);
+              return;
+            }
             break;
           }
         }

@@ -17,6 +17,7 @@ function flow(stores: Array<{ path: string; store: string }>): FlowNode[] {
         rules: [
           { t: "set", p: "checkpoint", pt: "msg", to: "payload.checkpoint", tot: "msg" },
           { t: "set", p: "action", pt: "msg", to: "payload.action", tot: "msg" },
+          { t: "set", p: "run", pt: "msg", to: "payload.run", tot: "msg" },
         ],
         wires: [[id("cp")]],
       },
@@ -68,11 +69,12 @@ async function call(
   path: string,
   action: string,
   checkpoint?: Record<string, unknown>,
+  run?: Record<string, unknown>,
 ): Promise<Answer> {
   const res = await fetch(`${rt.url}/cp/${path}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ action, checkpoint }),
+    body: JSON.stringify({ action, checkpoint, run }),
   });
   return { status: res.status, body: (await res.json()) as Answer["body"] };
 }
@@ -140,5 +142,34 @@ describe("sync-checkpoint in a real Node-RED: durability across restarts", funct
     await rt.restart();
     const after = await call(rt, "direct", "get");
     expect(after.body).to.include({ since: "2025-01-06T10:00:00.000Z", cursor: 77 });
+  });
+
+  it("with localfilesystem cache off, the run log is read and written asynchronously and survives kill -9", async () => {
+    rt = await startRuntime({
+      flows: flow([{ path: "direct", store: "direct" }]),
+      settings: {
+        contextStorage: {
+          direct: { module: "localfilesystem", config: { cache: false, base: "context-direct" } },
+        },
+      },
+    });
+    const runs = async (): Promise<unknown> => {
+      const r = await rt!.getJson<{ msg?: string }>(`/context/flow/${TAB}/runs?store=direct`);
+      return r.msg === undefined ? undefined : JSON.parse(r.msg);
+    };
+    const g = await call(rt, "direct", "get");
+    const committed = await call(rt, "direct", "commit", { ...g.body, highWater: "2025-01-06T10:00:00Z" });
+    expect((await call(rt, "direct", "log", committed.body, { total: 4 })).status).to.equal(200);
+    expect((await call(rt, "direct", "log", { name: "patients" }, { total: 0 })).status).to.equal(200);
+    await rt.kill();
+    await rt.restart();
+    expect((await call(rt, "direct", "log", { name: "patients" })).status).to.equal(200);
+    const kept = (await runs()) as Array<Record<string, unknown>>;
+    expect(kept.map((r) => [r.seq, r.outcome, r.records, r.watermark])).to.deep.equal([
+      [1, "ok", 4, "2025-01-06T10:00:00.000Z"],
+      [2, "ok", 0, undefined],
+      [3, "ok", 0, undefined],
+    ]);
+    expect(rt.logs.filter((l) => /\[error\]|synchronous/.test(l))).to.deep.equal([]);
   });
 });

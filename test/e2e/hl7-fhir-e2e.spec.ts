@@ -124,7 +124,7 @@ describe("hl7-fhir end to end: mllp-in -> hl7-fhir -> fhir-request -> mllp-out i
     await sandbox?.close();
   });
 
-  it("ADT^A01 is stored as Patient, Encounter, Practitioners and Location, then acknowledged AA", async () => {
+  it("ADT^A01 is stored as Patient, Encounter, Practitioners and Locations, then acknowledged AA", async () => {
     const ack = await sender.send(fixture("adt-a01-v2.5.1.hl7"));
     expect(ack.code, ack.text).to.equal("AA");
     expect(ack.controlId).to.equal("MSG00001");
@@ -133,15 +133,24 @@ describe("hl7-fhir end to end: mllp-in -> hl7-fhir -> fhir-request -> mllp-out i
       Patient: 1,
       Encounter: 1,
       Practitioner: 2,
-      Location: 1,
+      // PV1-3 2000^2012^01^GHH: point of care, room and bed
+      Location: 3,
       Appointment: 0,
     });
+    const [bed] = await search("Location?identifier=urn:healthbridge:hl7v2:GHH|2000/2012/01");
+    const [room] = await search("Location?identifier=urn:healthbridge:hl7v2:GHH|2000/2012");
+    const [ward] = await search("Location?identifier=urn:healthbridge:hl7v2:GHH|2000");
+    expect((bed.partOf as { reference: string }).reference).to.equal(`Location/${room.id as string}`);
+    expect((room.partOf as { reference: string }).reference).to.equal(`Location/${ward.id as string}`);
     const [patient] = await search("Patient?identifier=urn:oid:2.16.840.1.113883.19.1000|100234");
     const [encounter] = await search("Encounter");
     expect((encounter.subject as { reference: string }).reference).to.equal(
       `Patient/${patient.id as string}`,
     );
     expect(encounter.status).to.equal("in-progress");
+    expect((encounter.location as Array<{ location: { reference: string } }>)[0].location.reference).to.equal(
+      `Location/${bed.id as string}`,
+    );
   });
 
   it("replaying the same message changes nothing but versions (idempotent Bundle)", async () => {

@@ -115,6 +115,8 @@ describe("hl7-fhir node", function () {
         "Practitioner",
         "Practitioner",
         "Location",
+        "Location",
+        "Location",
         "Patient",
         "Encounter",
       ]);

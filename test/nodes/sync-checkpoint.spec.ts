@@ -55,12 +55,14 @@ async function load(nodes: Msg[]): Promise<void> {
     { id: TAB, type: "tab", label: "checkpoint" },
     ...nodes,
     { id: "out", type: "helper", z: TAB },
+    { id: "more", type: "helper", z: TAB },
     { id: "catch", type: "catch", z: TAB, scope: null, uncaught: false, wires: [["caught"]] },
     { id: "caught", type: "helper", z: TAB },
   ].map((n) => (n.z ? { x: 0, y: 0, ...n } : n));
   await helper.load([syncCheckpointNode], flow as any);
   helper.getNode("out").on("input", (m: Msg) => sink.emit("out", m));
   helper.getNode("caught").on("input", (m: Msg) => sink.emit("caught", m));
+  helper.getNode("more").on("input", (m: Msg) => sink.emit("more", m));
 }
 
 function exchange(id: string, msg: Msg): Promise<{ out?: Msg; caught?: Msg }> {
@@ -296,6 +298,134 @@ describe("sync-checkpoint node", function () {
     expect(lastStatus("get")?.text).to.equal("store error");
     await ok("reset");
     expect((await ok("get")).checkpoint.initial).to.equal(true);
+  });
+
+  it("select keeps the page's records after the checkpoint, oldest first, ids compared as numbers, and the commit takes its mark", async () => {
+    await load([
+      cpNode("get", { initial: "2025-01-06T08:00:00Z" }),
+      cpNode("select", { action: "select", pageSize: "4" }),
+      cpNode("commit", { action: "commit" }),
+    ]);
+    const T = "2025-01-06T08:05:00.000Z";
+    const g = await ok("get");
+    g.checkpoint.highWater = T;
+    g.checkpoint.cursor = "9";
+    await ok("commit", g);
+    const page = [
+      { id: "10", updatedAt: T },
+      { id: "9", updatedAt: T },
+      { id: "3", updatedAt: "2025-01-06T09:00:00+01:00" },
+      { id: "2", updatedAt: "2025-01-06T08:06:00Z" },
+    ];
+    const g2 = await ok("get");
+    const s = await ok("select", { ...g2, payload: page });
+    expect(s.payload.map((r: Msg) => r.id)).to.deep.equal(["10", "2"]);
+    expect(s.checkpoint).to.include({
+      runId: g2.checkpoint.runId,
+      highWater: "2025-01-06T08:06:00.000Z",
+      cursor: "2",
+    });
+    expect(s.run).to.deep.equal({ total: 2, more: true });
+    expect(lastStatus("select")).to.deep.equal({ fill: "blue", shape: "dot", text: "2 new, more" });
+    const c = await ok("commit", s);
+    expect(c.checkpoint).to.include({ advanced: true, highWater: "2025-01-06T08:06:00.000Z", cursor: "2" });
+  });
+
+  it("select reads a FHIR Bundle's resources of msg.resourceType when the node names none", async () => {
+    await load([cpNode("select", { action: "select", checkpoint: "" })]);
+    const at = (s: string) => ({ lastUpdated: `2025-01-06T08:0${s}:00Z` });
+    const bundle = {
+      resourceType: "Bundle",
+      type: "searchset",
+      entry: [
+        { resource: { resourceType: "Appointment", id: "a2", meta: at("3") } },
+        { resource: { resourceType: "Patient", id: "p1", meta: at("1") }, search: { mode: "include" } },
+        { resource: { resourceType: "Appointment", id: "a1", meta: at("2") } },
+      ],
+    };
+    const checkpoint = { name: "appointments", since: "2025-01-06T08:00:00Z", cursor: null, runId: "r" };
+    const s = await ok("select", { checkpoint, payload: bundle, resourceType: "Appointment" });
+    expect(s.payload.map((r: Msg) => r.id)).to.deep.equal(["a1", "a2"]);
+    expect(s.run).to.deep.equal({ total: 2, more: false, type: "Appointment" });
+    expect(s.checkpoint).to.include({ highWater: "2025-01-06T08:03:00.000Z", cursor: "a2" });
+    const none = await ok("select", {
+      checkpoint: { ...checkpoint, since: "2025-01-06T09:00:00Z" },
+      payload: bundle,
+    });
+    expect(none.payload).to.deep.equal([]);
+    expect(none.checkpoint).to.deep.equal({ ...checkpoint, since: "2025-01-06T09:00:00Z" });
+  });
+
+  it("select: bad input reaches Catch with CHECKPOINT_BAD_INPUT, the run's checkpoint kept for release", async () => {
+    await load([cpNode("select", { action: "select" })]);
+    const checkpoint = { name: "patients", since: "2025-01-06T08:00:00Z", cursor: null, runId: "r" };
+    const cases: Msg[] = [
+      { checkpoint, payload: { items: [] } },
+      { checkpoint, payload: [{ id: "1" }] },
+      { checkpoint, payload: [{ updatedAt: "2025-01-06T09:00:00Z" }] },
+      { checkpoint: { runId: "r" }, payload: [] },
+      { checkpoint, payload: [], resourceType: "patient" },
+    ];
+    for (const msg of cases) {
+      const caught = await fails("select", msg);
+      expect(caught.error.code, JSON.stringify(msg)).to.equal("CHECKPOINT_BAD_INPUT");
+      expect(caught.checkpoint.runId).to.equal("r");
+      expect(caught.checkpoint.error.code).to.equal("CHECKPOINT_BAD_INPUT");
+    }
+    expect(lastStatus("select")).to.deep.equal({ fill: "red", shape: "ring", text: "bad input" });
+  });
+
+  it("log keeps the last runs in flow context and sends a next-page msg on its second output when more is waiting", async () => {
+    await load([
+      cpNode("log", { action: "log", logCount: "appointments", logSize: "2", wires: [["out"], ["more"]] }),
+    ]);
+    const more: Msg[] = [];
+    sink.on("more", (m: Msg) => more.push(m));
+    const nextPage = new Promise<Msg>((resolve) => sink.once("more", resolve));
+    const ran = await ok("log", {
+      payload: [],
+      run: { total: 3, more: true },
+      checkpoint: { name: "patients", highWater: "2025-01-06T08:05:00.000Z", advanced: true },
+    });
+    expect(ran.run).to.deep.equal({ total: 3, more: true, seq: 1, outcome: "ok" });
+    const { _msgid: _id, ...next } = await nextPage;
+    expect(next).to.deep.equal({ topic: "next page", checkpoint: { name: "patients" } });
+    expect(lastStatus("log")).to.deep.equal({ fill: "green", shape: "dot", text: "appointments: 3" });
+    const failed = await ok("log", {
+      run: { total: 2, more: true },
+      checkpoint: { name: "patients", runId: "r", highWater: "2025-01-06T09:00:00.000Z" },
+      error: { code: "FHIR_HTTP_503", message: "down", source: { id: "x" } },
+    });
+    expect(failed.run).to.include({ seq: 2, outcome: "failed", code: "FHIR_HTTP_503" });
+    expect(lastStatus("log")).to.deep.equal({ fill: "red", shape: "ring", text: "FHIR_HTTP_503" });
+    await ok("log", { error: { code: "CHECKPOINT_BUSY" }, checkpoint: { name: "patients" } });
+    expect(lastStatus("log")).to.deep.equal({ fill: "yellow", shape: "ring", text: "skipped: busy" });
+    sink.removeAllListeners("more");
+    expect(more).to.have.length(1);
+    const runs = helper.getNode("log").context().flow.get("runs") as Msg[];
+    expect(runs.map((r) => ({ ...r, at: typeof r.at }))).to.deep.equal([
+      { seq: 2, at: "string", outcome: "failed", code: "FHIR_HTTP_503", appointments: 2 },
+      { seq: 3, at: "string", outcome: "skipped", appointments: 0 },
+    ]);
+  });
+
+  it("log: a run log that is not one is CHECKPOINT_CORRUPT and left as it is; bad log or select properties are CHECKPOINT_CONFIG", async () => {
+    await load([
+      cpNode("log", { action: "log" }),
+      cpNode("badkey", { action: "log", logKey: "runs.last" }),
+      cpNode("badsize", { action: "log", logSize: "0" }),
+      cpNode("badcount", { action: "log", logCount: "seq" }),
+      cpNode("badpage", { action: "select", pageSize: "many" }),
+      cpNode("badfield", { action: "select", timeField: "meta[0]" }),
+    ]);
+    helper.getNode("log").context().flow.set("runs", { last: 1 });
+    const caught = await fails("log", { run: { total: 1 } });
+    expect(caught.error.code).to.equal("CHECKPOINT_CORRUPT");
+    expect(helper.getNode("log").context().flow.get("runs")).to.deep.equal({ last: 1 });
+    for (const id of ["badkey", "badsize", "badcount", "badpage", "badfield"]) {
+      expect((await fails(id, { payload: [] })).error.code, id).to.equal("CHECKPOINT_CONFIG");
+      expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
+    }
   });
 
   it("clears its status on close", async () => {

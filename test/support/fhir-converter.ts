@@ -144,7 +144,9 @@ export function packLinks(held: Held[]): string[] {
     for (const l of (r.link as Array<{ type: string; other: { reference: string } }> | undefined) ?? []) {
       if (l.type === "replaces") out.push(`${type}: ${first(r)} <- ${first(byUrl.get(l.other.reference))}`);
     }
-    const partOf = (r.partOf as { reference?: string } | undefined)?.reference;
+    // a Location's partOf is the place it is in (bed in room), not a merge
+    const partOf =
+      type === "Location" ? undefined : (r.partOf as { reference?: string } | undefined)?.reference;
     if (partOf) out.push(`${type}: ${first(byUrl.get(partOf))} <- ${first(r)}`);
     else if (type === "Account" && r.status === "active" && !pointedTo.has(r) && olds.length === 0) {
       out.push(`${type}: ${first(r)} <- -`);

@@ -1,4 +1,4 @@
-import * as crypto from "node:crypto";
+import { sha1Hex } from "./ids";
 import { accountFrom } from "./account";
 import type {
   ChargeItem,
@@ -109,14 +109,9 @@ function moneyAt(seg: V2Segment, field: number): Money | undefined {
   return m;
 }
 
-type OneShotHash = (algorithm: string, data: string, outputEncoding: "hex") => string;
-const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
-
 /** 32 hex digits of SHA-1 over the parts: derived keys are opaque, never the facts they come from. */
 function hash(parts: readonly string[]): string {
-  const data = parts.join("\u001f");
-  const hex = oneShot ? oneShot("sha1", data, "hex") : crypto.createHash("sha1").update(data).digest("hex");
-  return hex.slice(0, 32);
+  return sha1Hex(parts.join("\u001f")).slice(0, 32);
 }
 
 /** The system of identifiers the sender assigns without naming an authority. */

@@ -47,7 +47,7 @@ export class BundleBuilder {
       resource,
       request: {
         method: "PUT",
-        url: `${resource.resourceType}?identifier=${[identifier, ...or].map((i) => tokenParam(i.system!, i.value!)).join(",")}`,
+        url: `${resource.resourceType}?identifier=${tokenParam(identifier.system!, identifier.value!)}${or.map((i) => `,${tokenParam(i.system!, i.value!)}`).join("")}`,
       },
     });
     return fullUrl;

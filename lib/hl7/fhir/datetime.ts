@@ -89,6 +89,8 @@ export class TimeZone {
   private readonly fixed?: number;
   private readonly zone?: string;
   private readonly formatter?: Intl.DateTimeFormat;
+  /** Wall-clock minute (as a UTC epoch) -> the zone's offset then. */
+  private readonly offsets = new Map<number, number>();
 
   constructor(spec = "") {
     const s = spec.trim();
@@ -126,10 +128,16 @@ export class TimeZone {
     if (!this.formatter) {
       return -new Date(year, month - 1, day, hour, minute, second).getTimezoneOffset();
     }
-    const wall = Date.UTC(year, month - 1, day, hour, minute, second);
-    const first = this.zoneOffset(wall);
-    const second2 = this.zoneOffset(wall - first * 60000);
-    return second2;
+    // Offsets change on whole minutes, so one lookup serves every second of a wall-clock minute;
+    // formatToParts is the costliest step of a conversion, and a feed's times cluster.
+    const wall = Date.UTC(year, month - 1, day, hour, minute);
+    let offset = this.offsets.get(wall);
+    if (offset === undefined) {
+      offset = this.zoneOffset(wall - this.zoneOffset(wall) * 60000);
+      if (this.offsets.size >= 4096) this.offsets.clear();
+      this.offsets.set(wall, offset);
+    }
+    return offset;
   }
 
   private zoneOffset(instant: number): number {

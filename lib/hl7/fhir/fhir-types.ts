@@ -103,8 +103,10 @@ export interface Location extends Resource {
   identifier?: Identifier[];
   status?: string;
   name?: string;
+  description?: string;
   mode?: string;
   physicalType?: CodeableConcept;
+  partOf?: Reference;
 }
 
 export interface EncounterParticipant {

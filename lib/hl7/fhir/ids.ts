@@ -28,6 +28,8 @@ export class IdentifierSystems {
   private readonly suffix: string;
   private readonly pattern: string;
   private readonly placeholder: boolean;
+  /** Authorities seen -> their patterned system (a feed names a handful, over and over). */
+  private readonly patterned = new Map<string, string>();
 
   constructor(options: SystemOptions = {}) {
     const table = new Map<string, string>();
@@ -75,7 +77,14 @@ export class IdentifierSystems {
   }
 
   private fromPattern(authority: string): string {
-    return this.placeholder ? this.prefix + encodeURIComponent(authority) + this.suffix : this.pattern;
+    if (!this.placeholder) return this.pattern;
+    let system = this.patterned.get(authority);
+    if (system === undefined) {
+      if (this.patterned.size >= 1024) this.patterned.clear();
+      system = this.prefix + encodeURIComponent(authority) + this.suffix;
+      this.patterned.set(authority, system);
+    }
+    return system;
   }
 
   /** The HD a system URI is written back as (FHIR -> v2); the inverse of `system`. */
@@ -118,26 +127,26 @@ const NAMESPACE = "healthbridge/hl7-fhir";
  * always yields the same fullUrls and the same Bundle.
  */
 export function deterministicUuid(kind: string, key: string): string {
-  const h = sha1(`${NAMESPACE}\0${kind}\0${key}`);
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const hex = h.toString("hex", 0, 16);
-  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  const h = sha1Hex(`${NAMESPACE}\0${kind}\0${key}`);
+  // version 5 in the 13th hex digit, variant 10xx in the 17th
+  const variant = VARIANT_DIGIT[parseInt(h[16], 16) & 3];
+  return `urn:uuid:${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-type OneShotHash = (algorithm: string, data: string, outputEncoding: "buffer") => Buffer;
-const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
+const VARIANT_DIGIT = "89ab";
 
-/** SHA-1 of a string; crypto.hash (Node 20.12+) is a one-shot several times cheaper than createHash. */
-function sha1(data: string): Buffer {
-  return oneShot ? oneShot("sha1", data, "buffer") : crypto.createHash("sha1").update(data).digest();
-}
+type OneShotHash = (algorithm: string, data: string, outputEncoding: "hex") => string;
+/** crypto.hash (Node 20.12+, which `engines` requires) is a one-shot several times cheaper than createHash; hex out spares a Buffer. */
+export const sha1Hex = (data: string): string =>
+  (crypto as unknown as { hash: OneShotHash }).hash("sha1", data, "hex");
 
 const SEARCH_SPECIAL = /[\\|,$]/;
 const SEARCH_SPECIAL_ALL = /[\\|,$]/g;
 
 /** `system|value` for a search URL, each part escaped the way FHIR token search expects. */
 export function tokenParam(system: string, value: string): string {
-  const esc = (s: string): string => (SEARCH_SPECIAL.test(s) ? s.replace(SEARCH_SPECIAL_ALL, "\\$&") : s);
-  return encodeURIComponent(`${esc(system)}|${esc(value)}`);
+  return encodeURIComponent(`${escapeToken(system)}|${escapeToken(value)}`);
 }
+
+const escapeToken = (s: string): string =>
+  SEARCH_SPECIAL.test(s) ? s.replace(SEARCH_SPECIAL_ALL, "\\$&") : s;

@@ -48,6 +48,7 @@ import {
   SIU_EVENT_STATUS,
   SYSTEM,
 } from "./tables";
+import { locationPath, PL_LEVELS } from "./location";
 import { location, type V2Message, type V2Segment } from "./view";
 
 export interface ToFhirOptions extends SystemOptions {
@@ -663,25 +664,37 @@ export class V2ToFhir {
     return ref;
   }
 
-  /** PL -> a Location entry (ifNoneExist by facility + point of care^room^bed). */
+  /**
+   * PL -> one Location entry per valued level (point of care, room, bed; see location.ts), each
+   * ensured (ifNoneExist by facility + path) and `partOf` the level above; the reference is to the
+   * most specific one. PL-9 (description) is that Location's description and the display.
+   */
   locationRef(seg: V2Segment, field: number, ctx: ConvertContext, out: BundleBuilder): Reference | undefined {
-    const parts = [seg.get(field, 1), seg.get(field, 2), seg.get(field, 3)];
+    const parts = PL_LEVELS.map((_, i) => seg.get(field, i + 1));
     while (parts.length && parts[parts.length - 1] === "") parts.pop();
     const description = seg.get(field, 9);
     if (parts.length === 0) return description ? { display: description } : undefined;
-    const value = parts.join("^");
-    const id: Identifier = { system: ctx.systems.system(hdAt(seg, field, 4), ctx.facility), value };
-    const name = description || parts.filter(Boolean).join(" ");
-    const kind = parts.length === 3 ? ["bd", "Bed"] : parts.length === 2 ? ["ro", "Room"] : ["wa", "Ward"];
-    const loc: Location = {
-      resourceType: "Location",
-      identifier: [id],
-      status: "active",
-      name,
-      mode: "instance",
-      physicalType: { coding: [{ system: SYSTEM.locationPhysicalType, code: kind[0], display: kind[1] }] },
-    };
-    return { reference: out.ensure(loc, id), display: name };
+    const system = ctx.systems.system(hdAt(seg, field, 4), ctx.facility);
+    let parent: string | undefined;
+    parts.forEach((name, level) => {
+      if (name === "") return;
+      const id: Identifier = { system, value: locationPath(parts.slice(0, level + 1)) };
+      const kind = PL_LEVELS[level];
+      const loc: Location = {
+        resourceType: "Location",
+        identifier: [id],
+        status: "active",
+        name,
+        mode: "instance",
+        physicalType: {
+          coding: [{ system: SYSTEM.locationPhysicalType, code: kind.code, display: kind.display }],
+        },
+      };
+      if (level === parts.length - 1 && description) loc.description = description;
+      if (parent) loc.partOf = { reference: parent };
+      parent = out.ensure(loc, id);
+    });
+    return { reference: parent!, display: description || parts.filter(Boolean).join(" ") };
   }
 
   // ---- SIU -------------------------------------------------------------------------------

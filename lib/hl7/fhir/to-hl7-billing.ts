@@ -8,6 +8,7 @@ import type {
   CodeableConcept,
   Encounter,
   Identifier,
+  Location,
   Patient,
   Practitioner,
   Reference,
@@ -28,6 +29,7 @@ export interface DftHost {
   pid(patient: Patient): SegmentBuilder;
   cx(id: Identifier): Repetition;
   xcn(pr: Practitioner | undefined, ref: Reference | undefined): Repetition;
+  pl(loc: Location | undefined, ref: Reference | undefined, refs: Resolver): Repetition;
   dtm(value: string, where: string): string;
   message(type: string, event: string, structure: string, segments: SegmentBuilder[], now: Date): Hl7Output;
   timestamp(now: Date): string;
@@ -123,6 +125,13 @@ function dft(host: DftHost, v: Visit, now: Date): Hl7Output {
     const pv1 = new SegmentBuilder("PV1").set(1, "1");
     const c = v.encounter.class;
     pv1.set(2, (c && CLASS_TO_V2.get(`${c.system}|${c.code}`)) ?? "U");
+    const place = v.encounter.location?.[0]?.location;
+    if (place) {
+      const refs = v.items[0].refs;
+      const resolved = refs.resolve(place);
+      const loc = resolved?.resourceType === "Location" ? (resolved as Location) : undefined;
+      pv1.set(3, host.pl(loc, place, refs));
+    }
     const visit = identifierOf(v.encounter, undefined);
     if (visit) pv1.set(19, host.cx(visit));
     segments.push(pv1);

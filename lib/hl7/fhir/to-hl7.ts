@@ -17,6 +17,7 @@ import type {
   Resource,
 } from "./fhir-types";
 import { IdentifierSystems, type Hd, type SystemOptions } from "./ids";
+import { locationLevel, parseLocationPath, PL_LEVELS } from "./location";
 import { chargeMessages, type DftHost } from "./to-hl7-billing";
 import type { ChargeItem } from "./billing-types";
 import {
@@ -338,6 +339,7 @@ export class FhirToV2 {
       pid: (p) => this.pid(p),
       cx: (i) => this.cx(i),
       xcn: (pr, ref) => this.xcn(pr, ref),
+      pl: (loc, ref, refs) => this.pl(loc, ref, refs),
       dtm: (value, where) => this.dtm(value, where),
       message: (type, event, structure, segments, now) => this.message(type, event, structure, segments, now),
       timestamp: (now) => this.writer.timestamp(now),
@@ -596,7 +598,7 @@ export class FhirToV2 {
         segments.push(s);
       } else if (type === "Location") {
         const s = new SegmentBuilder("AIL").set(1, String(++ail)).set(2, "A");
-        s.set(3, this.pl(resource as Location | undefined, p.actor));
+        s.set(3, this.pl(resource as Location | undefined, p.actor, refs));
         s.set(4, cwe(p.type?.[0]));
         s.set(12, filler25(p));
         segments.push(s);
@@ -637,19 +639,44 @@ export class FhirToV2 {
     return rep;
   }
 
-  private pl(loc: Location | undefined, ref: Reference | undefined): Repetition {
+  /**
+   * Location -> PL (AIL-3, PV1-3): point of care, room and bed from the Location's path identifier
+   * (location.ts) when its depth is the Location's level; else, for a Location of an earlier
+   * version ("poc^room^bed") or without a level, from its identifier value; else from the names of
+   * the Location and of those it is `partOf` in the Bundle, each at its level. PL-4 is the
+   * identifier system's authority, PL-9 the description.
+   */
+  pl(loc: Location | undefined, ref: Reference | undefined, refs: Resolver): Repetition {
     const id = loc?.identifier?.find((i) => i.value) ?? ref?.identifier;
-    const name = loc?.name ?? ref?.display ?? "";
-    if (!id?.value) return ["", "", "", "", "", "", "", "", name];
-    const parts = id.value.split("^");
-    const rep: Repetition = [
-      parts[0] ?? "",
-      parts[1] ?? "",
-      parts[2] ?? "",
-      hdComponent(this.systems.authority(id.system)),
-    ];
-    const generated = parts.filter(Boolean).join(" ");
-    if (name && name !== generated) rep.push("", "", "", "", name);
+    const level = locationLevel(loc);
+    const path = id?.value !== undefined ? parseLocationPath(id.value) : undefined;
+    let parts: string[] = [];
+    let named = false;
+    if (level !== undefined && path?.length === level + 1) {
+      parts = path;
+    } else if (id?.value && (level === undefined || id.value.includes("^"))) {
+      parts = id.value.split("^").slice(0, PL_LEVELS.length);
+      named = true;
+    } else if (level !== undefined) {
+      const seen = new Set<Location>();
+      for (let at: Location | undefined = loc; at && !seen.has(at);) {
+        seen.add(at);
+        const l = locationLevel(at);
+        const name = at.name ?? at.identifier?.find((i) => i.value)?.value ?? "";
+        if (l !== undefined && (parts[l] ?? "") === "") {
+          while (parts.length <= l) parts.push("");
+          parts[l] = name;
+        }
+        const up = refs.resolve(at.partOf);
+        at = up?.resourceType === "Location" ? (up as Location) : undefined;
+      }
+    }
+    // PL-9: the description; a Location of an earlier version, or a reference alone, kept it as the name
+    const description = loc?.description ?? (named || !loc ? (loc?.name ?? ref?.display) : undefined) ?? "";
+    if (!parts.some(Boolean)) return ["", "", "", "", "", "", "", "", description || loc?.name || ""];
+    const rep: Repetition = [parts[0] ?? "", parts[1] ?? "", parts[2] ?? ""];
+    rep.push(id?.value ? hdComponent(this.systems.authority(id.system)) : "");
+    if (description && description !== parts.filter(Boolean).join(" ")) rep.push("", "", "", "", description);
     return rep;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { expect } from "chai";
 import {
   DEFAULT_SYSTEM_PATTERN,
@@ -75,6 +76,26 @@ describe("hl7-fhir identifier systems", () => {
     expect(a).to.match(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a).to.not.equal(deterministicUuid("Patient", "urn:oid:1.2|101"));
     expect(a).to.not.equal(deterministicUuid("Encounter", "urn:oid:1.2|100"));
+  });
+
+  it("keeps the fullUrls of earlier releases: RFC 4122 version-5 layout over SHA-1 of the namespaced key", () => {
+    // The bytes-level construction the UUID RFC gives, against which the string-level one is checked.
+    const reference = (kind: string, key: string): string => {
+      const h = createHash("sha1").update(`healthbridge/hl7-fhir\0${kind}\0${key}`).digest();
+      h[6] = (h[6] & 0x0f) | 0x50;
+      h[8] = (h[8] & 0x3f) | 0x80;
+      const x = h.toString("hex", 0, 16);
+      return `urn:uuid:${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+    };
+    const variants = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      const key = `urn:oid:2.16.840.1.113883.19|${i}^ü`;
+      const got = deterministicUuid("Practitioner", key);
+      expect(got).to.equal(reference("Practitioner", key));
+      variants.add(got[28]);
+    }
+    expect([...variants].sort()).to.deep.equal(["8", "9", "a", "b"]);
+    expect(deterministicUuid("Patient", "urn:oid:1.2|100")).to.equal(reference("Patient", "urn:oid:1.2|100"));
   });
 
   it("escapes token search values", () => {

@@ -271,3 +271,94 @@ describe("hl7-fhir to-hl7: Appointment -> SIU", () => {
     expect(new Set(outs.map((o) => o.header.controlId)).size).to.equal(2);
   });
 });
+
+describe("hl7-fhir to-hl7: Location -> PL (AIL-3, PV1-3)", () => {
+  /** AIL-3 of the SIU sample with `pl` as AIL-3, after v2 -> FHIR -> v2. */
+  function ailRoundTrip(pl: string): string {
+    const text = fixture("siu-s12-v2.5.1.hl7").replace("|CLINIC^ROOM 4^^GHH|", `|${pl}|`);
+    const [out] = toHl7().toHl7(backToFhir(text));
+    return segment(out.text, "AIL")[3];
+  }
+
+  it("v2 -> FHIR -> v2 keeps AIL-3's point of care, room, bed, facility and description", () => {
+    for (const pl of [
+      "CLINIC^ROOM 4^^GHH",
+      "CLINIC^ROOM 4^B2^GHH",
+      "CLINIC^^B2^GHH",
+      "^ROOM 4^B2^GHH",
+      "CLINIC^^^GHH",
+      "CLINIC^ROOM 4^B2^GHH^^^^^Quiet room",
+      "ICU/A^50%^1^GHH",
+      "ICU\\S\\A^R\\T\\1^^GHH",
+    ]) {
+      expect(ailRoundTrip(pl), pl).to.equal(pl);
+    }
+  });
+
+  it("v2 -> FHIR -> v2 keeps PV1-3 of a DFT^P03 (the Encounter's bed, its room and point of care)", () => {
+    const dft = [
+      "MSH|^~\\&|PMS|CLINIC|BILL|HOSP|20260101120000||DFT^P03|C1|P|2.5.1",
+      "PID|1||MRN1^^^CLINIC^MR||DOE^JANE||19800101|F",
+      "PV1|1|I|2000^2012^01^GHH||||||||||||||||V100^^^CLINIC",
+      "FT1|1|TX1||20260105||CG|99213^Office visit^CPT|||1|150.50&USD",
+    ].join("\r");
+    const bundle = toFhir.toFhir(`${dft}\r`).bundle;
+    const [out] = toHl7().toHl7(bundle);
+    expect(out.header.type).to.equal("DFT");
+    expect(segment(out.text, "PV1")[3]).to.equal("2000^2012^01^GHH");
+  });
+
+  const PHYSICAL = "http://terminology.hl7.org/CodeSystem/location-physical-type";
+  const at = (code: string) => ({ coding: [{ system: PHYSICAL, code }] });
+  function appointmentAt(locations: Resource[], actor: string): Bundle {
+    return {
+      resourceType: "Bundle",
+      type: "collection",
+      entry: [
+        ...locations.map((r) => ({ fullUrl: `urn:uuid:${r.id}`, resource: r })),
+        {
+          resource: {
+            resourceType: "Appointment",
+            identifier: [{ system: "urn:x", value: "A1" }],
+            status: "booked",
+            participant: [{ actor: { reference: `urn:uuid:${actor}` }, status: "accepted" }],
+          } as Appointment,
+        },
+      ],
+    };
+  }
+
+  it("reads a hierarchy of other Locations through partOf in the Bundle, by name at each level", () => {
+    const ward = { resourceType: "Location", id: "w", name: "EAST", physicalType: at("wa") } as Resource;
+    const room = {
+      resourceType: "Location",
+      id: "r",
+      name: "12",
+      identifier: [{ system: "urn:healthbridge:hl7v2:GHH", value: "room-12" }],
+      physicalType: at("ro"),
+      partOf: { reference: "urn:uuid:w" },
+    } as Resource;
+    const bed = {
+      resourceType: "Location",
+      id: "b",
+      name: "A",
+      identifier: [{ system: "urn:healthbridge:hl7v2:GHH", value: "bed-12a" }],
+      physicalType: at("bd"),
+      partOf: { reference: "urn:uuid:r" },
+    } as Resource;
+    const [out] = toHl7().toHl7(appointmentAt([ward, room, bed], "b"));
+    expect(segment(out.text, "AIL")[3]).to.equal("EAST^12^A^GHH");
+  });
+
+  it("reads a Location written by an earlier version (identifier point of care^room^bed, PL-9 as name)", () => {
+    const old = {
+      resourceType: "Location",
+      id: "o",
+      identifier: [{ system: "urn:healthbridge:hl7v2:GHH", value: "2000^2012^01" }],
+      name: "North wing",
+      physicalType: at("bd"),
+    } as Resource;
+    const [out] = toHl7().toHl7(appointmentAt([old], "o"));
+    expect(segment(out.text, "AIL")[3]).to.equal("2000^2012^01^GHH^^^^^North wing");
+  });
+});

@@ -1,0 +1,147 @@
+import { CODES } from "../error-codes";
+import { PackError } from "../errors";
+import { serialized } from "./lock";
+import type { CheckpointStore } from "./store";
+import { describe } from "./time";
+
+export interface RunLogOptions {
+  /** The context key of the log (a plain name: Node-RED reads dots and brackets as a path). */
+  key: string;
+  /** How many runs are kept, the oldest dropped first. */
+  size: number;
+  /** The entry's name for the run's record count (`appointments`, `encounters`). */
+  countName: string;
+  /** Appends to one key within one scope run one at a time in this process. */
+  scope: string;
+  now?: () => number;
+}
+
+/** One run as the log keeps it: counts, codes and times, never record data. */
+export type RunEntry = Record<string, string | number | boolean> & {
+  seq: number;
+  at: string;
+  outcome: "ok" | "failed" | "skipped";
+};
+
+/** What a run's msg carries at its end: `msg.run` (from select), `msg.checkpoint`, and `msg.error` when a Catch node sent it. */
+export interface RunInput {
+  run?: unknown;
+  checkpoint?: unknown;
+  error?: unknown;
+}
+
+const KEY = /^[A-Za-z_$][\w$]{0,99}$/;
+const RESERVED = new Set(["seq", "at", "type", "outcome", "code", "watermark", "advanced", "more"]);
+export const RUN_LOG_MAX = 1000;
+
+/** Checks log options as a node checks its properties at start (CODES.CHECKPOINT_CONFIG). */
+export function validateRunLogOptions(options: Pick<RunLogOptions, "key" | "size" | "countName">): void {
+  if (!KEY.test(options.key)) {
+    throw new PackError(CODES.CHECKPOINT_CONFIG, "log key must be a plain name (letters, digits, _ or $)");
+  }
+  if (!Number.isSafeInteger(options.size) || options.size < 1 || options.size > RUN_LOG_MAX) {
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `runs kept must be a whole number from 1 to ${RUN_LOG_MAX}`);
+  }
+  if (!KEY.test(options.countName) || RESERVED.has(options.countName)) {
+    throw new PackError(
+      CODES.CHECKPOINT_CONFIG,
+      `count name must be a plain name other than ${[...RESERVED].join(", ")}`,
+    );
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The entry for a run that ended with `input`: ok without `msg.error`; skipped when the error is
+ * CHECKPOINT_BUSY (another run holds the checkpoint); otherwise failed, with the error's code.
+ * The watermark is the committed one, so only an ok run has it.
+ */
+export function runEntry(input: RunInput, countName: string, seq: number, at: string): RunEntry {
+  const run = isObject(input.run) ? input.run : {};
+  const cp = isObject(input.checkpoint) ? input.checkpoint : {};
+  const err = isObject(input.error) ? input.error : undefined;
+  const code = err && typeof err.code === "string" && err.code !== "" ? err.code : undefined;
+  const outcome = !err ? "ok" : code === CODES.CHECKPOINT_BUSY ? "skipped" : "failed";
+  const entry = { seq, at } as RunEntry;
+  if (typeof run.type === "string" && run.type !== "") entry.type = run.type;
+  entry.outcome = outcome;
+  if (outcome === "failed" && code) entry.code = code;
+  const total = run.total;
+  entry[countName] = typeof total === "number" && Number.isSafeInteger(total) && total >= 0 ? total : 0;
+  if (outcome === "ok" && typeof cp.highWater === "string") entry.watermark = cp.highWater;
+  if (typeof cp.advanced === "boolean") entry.advanced = cp.advanced;
+  if (outcome === "ok" && run.more === true) entry.more = true;
+  return entry;
+}
+
+/** The stored log, checked: anything else under the key is reported, never overwritten. */
+function readLog(key: string, value: unknown): RunEntry[] {
+  if (value === undefined || value === null) return [];
+  const ok =
+    Array.isArray(value) &&
+    value.every((e) => isObject(e) && typeof e.seq === "number" && Number.isSafeInteger(e.seq));
+  if (!ok) {
+    throw new PackError(
+      CODES.CHECKPOINT_CORRUPT,
+      `context key ${JSON.stringify(key)} holds something that is not a run log (${describe(value)}); delete it`,
+    );
+  }
+  return value as RunEntry[];
+}
+
+/**
+ * The last runs of a sync in a key-value store (Node-RED flow context): one entry per run,
+ * numbered, the oldest dropped once `size` are kept.
+ */
+export class RunLog {
+  private readonly store: CheckpointStore;
+  private readonly options: RunLogOptions;
+  private readonly now: () => number;
+
+  constructor(store: CheckpointStore, options: RunLogOptions) {
+    validateRunLogOptions(options);
+    this.store = store;
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Appends the run that ended with `input`; the entry as kept. */
+  append(input: RunInput): Promise<RunEntry> {
+    const { key, size, countName, scope } = this.options;
+    return serialized(`${scope}\u0000${key}`, async () => {
+      let stored: unknown;
+      try {
+        stored = await this.store.get(key);
+      } catch (err) {
+        throw new PackError(
+          CODES.CHECKPOINT_STORE,
+          `could not read the run log ${JSON.stringify(key)}`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      }
+      const runs = readLog(key, stored);
+      const last = runs.at(-1);
+      const entry = runEntry(input, countName, last ? last.seq + 1 : 1, new Date(this.now()).toISOString());
+      const next = [...runs, entry].slice(-size);
+      try {
+        await this.store.set(key, next);
+      } catch (err) {
+        throw new PackError(
+          CODES.CHECKPOINT_STORE,
+          `could not write the run log ${JSON.stringify(key)}`,
+          undefined,
+          {
+            cause: err,
+          },
+        );
+      }
+      return entry;
+    });
+  }
+}

@@ -1,0 +1,150 @@
+import { expect } from "chai";
+import {
+  MemoryCheckpointStore,
+  RunLog,
+  runEntry,
+  validateRunLogOptions,
+  type CheckpointStore,
+} from "../../../lib/checkpoint";
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === "function" ? p() : p);
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+/** Every read and write yields to the event loop, as Node-RED's file store without its cache does. */
+class SlowStore implements CheckpointStore {
+  readonly inner = new MemoryCheckpointStore();
+  failSet = false;
+  async get(key: string): Promise<unknown> {
+    await new Promise((r) => setImmediate(r));
+    return this.inner.get(key);
+  }
+  async set(key: string, value: unknown): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    if (this.failSet) throw new Error("disk full");
+    return this.inner.set(key, value);
+  }
+}
+
+let scopeSeq = 0;
+const AT = Date.parse("2025-01-06T08:00:00Z");
+
+function log(store: CheckpointStore, size = 3, countName = "appointments"): RunLog {
+  return new RunLog(store, { key: "runs", size, countName, scope: `s${++scopeSeq}`, now: () => AT });
+}
+
+describe("lib/checkpoint RunLog", () => {
+  it("describes a run by its outcome, count and committed watermark, nothing else", () => {
+    const ok = runEntry(
+      {
+        run: { total: 3, more: true, type: "Patient" },
+        checkpoint: { highWater: "2025-01-06T08:05:00.000Z", advanced: true, cursor: "p-3", runId: "r" },
+      },
+      "resources",
+      4,
+      "2025-01-06T08:00:00.000Z",
+    );
+    expect(ok).to.deep.equal({
+      seq: 4,
+      at: "2025-01-06T08:00:00.000Z",
+      type: "Patient",
+      outcome: "ok",
+      resources: 3,
+      watermark: "2025-01-06T08:05:00.000Z",
+      advanced: true,
+      more: true,
+    });
+    const failed = runEntry(
+      {
+        run: { total: 2, more: true },
+        checkpoint: { highWater: "2025-01-06T08:05:00.000Z", runId: "r" },
+        error: { code: "FHIR_HTTP_503", message: "Service Unavailable for Jane Doe" },
+      },
+      "records",
+      1,
+      "t",
+    );
+    expect(failed).to.deep.equal({ seq: 1, at: "t", outcome: "failed", code: "FHIR_HTTP_503", records: 2 });
+    const skipped = runEntry({ error: { code: "CHECKPOINT_BUSY" } }, "records", 2, "t");
+    expect(skipped).to.deep.equal({ seq: 2, at: "t", outcome: "skipped", records: 0 });
+    expect(runEntry({ error: { message: "no code" }, run: { total: -1 } }, "records", 3, "t")).to.deep.equal({
+      seq: 3,
+      at: "t",
+      outcome: "failed",
+      records: 0,
+    });
+  });
+
+  it("numbers the runs and keeps the last N, through an async store", async () => {
+    const store = new SlowStore();
+    const runs = log(store);
+    for (let i = 1; i <= 5; i++) await runs.append({ run: { total: i } });
+    const kept = (await store.get("runs")) as Array<Record<string, unknown>>;
+    expect(kept.map((r) => [r.seq, r.appointments])).to.deep.equal([
+      [3, 3],
+      [4, 4],
+      [5, 5],
+    ]);
+    expect(kept[0].at).to.equal("2025-01-06T08:00:00.000Z");
+  });
+
+  it("loses no run when several end at once (appends to one key run one at a time)", async () => {
+    const store = new SlowStore();
+    const a = log(store, 100);
+    const b = new RunLog(store, {
+      key: "runs",
+      size: 100,
+      countName: "records",
+      scope: "shared",
+      now: () => AT,
+    });
+    const c = new RunLog(store, {
+      key: "runs",
+      size: 100,
+      countName: "records",
+      scope: "shared",
+      now: () => AT,
+    });
+    await Promise.all([b.append({}), c.append({}), b.append({}), c.append({})]);
+    const kept = (await store.get("runs")) as Array<{ seq: number }>;
+    expect(kept.map((r) => r.seq)).to.deep.equal([1, 2, 3, 4]);
+    await a.append({});
+    expect(((await store.get("runs")) as unknown[]).length).to.equal(5);
+  });
+
+  it("reports a key that holds something else as CHECKPOINT_CORRUPT and leaves it; a failed write as CHECKPOINT_STORE", async () => {
+    const store = new SlowStore();
+    for (const value of ["runs", { seq: 1 }, [{ seq: "1" }], [1]]) {
+      await store.inner.set("runs", value);
+      expect(await codeOf(log(store).append({})), JSON.stringify(value)).to.equal("CHECKPOINT_CORRUPT");
+      expect(await store.inner.get("runs")).to.deep.equal(value);
+    }
+    await store.inner.set("runs", undefined);
+    store.failSet = true;
+    expect(await codeOf(log(store).append({}))).to.equal("CHECKPOINT_STORE");
+    expect(await store.inner.get("runs")).to.equal(undefined);
+  });
+
+  it("validates its options with CHECKPOINT_CONFIG", async () => {
+    const bad = [
+      { key: "runs.last", size: 20, countName: "records" },
+      { key: "", size: 20, countName: "records" },
+      { key: "runs", size: 0, countName: "records" },
+      { key: "runs", size: 1001, countName: "records" },
+      { key: "runs", size: 2.5, countName: "records" },
+      { key: "runs", size: 20, countName: "outcome" },
+      { key: "runs", size: 20, countName: "a b" },
+    ];
+    for (const o of bad) {
+      expect(await codeOf(() => validateRunLogOptions(o)), JSON.stringify(o)).to.equal("CHECKPOINT_CONFIG");
+    }
+    expect(
+      await codeOf(() => validateRunLogOptions({ key: "runs", size: 1000, countName: "encounters" })),
+    ).to.equal(undefined);
+  });
+});
