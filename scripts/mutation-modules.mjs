@@ -21,8 +21,8 @@ export const MODULES = {
     floor: 85,
   },
   fhir: {
-    mutate: ["lib/fhir/retry.ts", "lib/fhir/request.ts", "lib/fhir/auth.ts"],
-    specs: ["dist/test/lib/fhir/*.spec.js"],
+    mutate: ["lib/http/retry.ts", "lib/fhir/request.ts", "lib/fhir/auth.ts"],
+    specs: ["dist/test/lib/fhir/*.spec.js", "dist/test/lib/http/retry.spec.js"],
     floor: 85,
   },
   mapping: {

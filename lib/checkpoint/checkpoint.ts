@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { compareCursors, compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
 import { serialized } from "./lock";
 import { storageKey, type CheckpointStore } from "./store";
 import {
-  BAD_INPUT,
   compareInstants,
   describe,
   formatInstant,
@@ -13,12 +13,6 @@ import {
   resolveInitial,
   validateInitial,
 } from "./time";
-
-export const CHECKPOINT_BUSY = "CHECKPOINT_BUSY";
-export const CHECKPOINT_STALE_RUN = "CHECKPOINT_STALE_RUN";
-export const CHECKPOINT_BAD_INPUT = BAD_INPUT;
-export const CHECKPOINT_STORE = "CHECKPOINT_STORE";
-export const CHECKPOINT_CORRUPT = "CHECKPOINT_CORRUPT";
 
 /** What the store holds per checkpoint (version 1). Plain JSON. */
 export interface StoredCheckpoint {
@@ -89,20 +83,24 @@ export interface CheckpointsOptions {
 
 export function validateName(name: unknown): string {
   if (typeof name !== "string" || name.trim() === "") {
-    throw new PackError(BAD_INPUT, "no checkpoint name: set the node's checkpoint or msg.checkpoint.name");
+    throw new PackError(
+      CODES.CHECKPOINT_BAD_INPUT,
+      "no checkpoint name: set the node's checkpoint or msg.checkpoint.name",
+    );
   }
   const n = name.trim();
-  if (n.length > 200) throw new PackError(BAD_INPUT, "checkpoint name is longer than 200 characters");
+  if (n.length > 200)
+    throw new PackError(CODES.CHECKPOINT_BAD_INPUT, "checkpoint name is longer than 200 characters");
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(n))
-    throw new PackError(BAD_INPUT, "checkpoint name has control characters");
+    throw new PackError(CODES.CHECKPOINT_BAD_INPUT, "checkpoint name has control characters");
   return n;
 }
 
 function checkSeconds(value: number | undefined, what: string, min: number): number {
   const v = value ?? 0;
   if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
-    throw new PackError(BAD_INPUT, `${what} must be a number of seconds >= ${min}`);
+    throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} must be a number of seconds >= ${min}`);
   }
   return v;
 }
@@ -151,7 +149,7 @@ function readState(name: string, value: unknown): StoredCheckpoint | null {
         (lease.cursor === undefined || isCursor(lease.cursor))));
   if (!ok) {
     throw new PackError(
-      CHECKPOINT_CORRUPT,
+      CODES.CHECKPOINT_CORRUPT,
       `the store holds something that is not a checkpoint under ${JSON.stringify(name)} (${describe(value)}); reset it`,
     );
   }
@@ -183,7 +181,7 @@ export class Checkpoints {
       value = await this.store.get(storageKey(name));
     } catch (err) {
       throw new PackError(
-        CHECKPOINT_STORE,
+        CODES.CHECKPOINT_STORE,
         `could not read checkpoint ${JSON.stringify(name)}: ${messageOf(err)}`,
         undefined,
         {
@@ -199,7 +197,7 @@ export class Checkpoints {
       await this.store.set(storageKey(name), state);
     } catch (err) {
       throw new PackError(
-        CHECKPOINT_STORE,
+        CODES.CHECKPOINT_STORE,
         `could not write checkpoint ${JSON.stringify(name)}: ${messageOf(err)}`,
         undefined,
         {
@@ -213,7 +211,7 @@ export class Checkpoints {
     return serialized(`${this.scope}\u0000${name}`, fn);
   }
 
-  /** Starts a run: the position to read from, and a lease. CHECKPOINT_BUSY while another run's lease is live. */
+  /** Starts a run: the position to read from, and a lease. CODES.CHECKPOINT_BUSY while another run's lease is live. */
   async get(nameIn: unknown, options: GetOptions): Promise<CheckpointGrant> {
     const name = validateName(nameIn);
     validateGetOptions(options);
@@ -223,7 +221,7 @@ export class Checkpoints {
       const lease = state?.lease ?? null;
       if (lease && parseInstant(lease.expiresAt, "lease").ms > now) {
         throw new PackError(
-          CHECKPOINT_BUSY,
+          CODES.CHECKPOINT_BUSY,
           `checkpoint ${JSON.stringify(name)} is held by another run until ${lease.expiresAt}`,
           { name, leaseExpiresAt: lease.expiresAt },
         );
@@ -341,7 +339,7 @@ export class Checkpoints {
     const name = validateName(nameIn);
     return this.run(name, async () => {
       const state = await this.load(name).catch((err: unknown) => {
-        if ((err as { code?: string }).code === CHECKPOINT_CORRUPT) return "corrupt" as const;
+        if ((err as { code?: string }).code === CODES.CHECKPOINT_CORRUPT) return "corrupt" as const;
         throw err;
       });
       await this.save(name, undefined);
@@ -364,7 +362,7 @@ export class Checkpoints {
     else if (state.committedRunId === runId) why = "this run has already committed";
     else why = "it is not held by any run";
     throw new PackError(
-      CHECKPOINT_STALE_RUN,
+      CODES.CHECKPOINT_STALE_RUN,
       `run ${runId} no longer holds checkpoint ${JSON.stringify(name)}: ${why}`,
       { name, runId },
     );
@@ -373,7 +371,10 @@ export class Checkpoints {
 
 function checkRunId(value: unknown): string {
   if (typeof value !== "string" || value === "" || value.length > 200) {
-    throw new PackError(BAD_INPUT, "msg.checkpoint.runId must be the runId that get handed out");
+    throw new PackError(
+      CODES.CHECKPOINT_BAD_INPUT,
+      "msg.checkpoint.runId must be the runId that get handed out",
+    );
   }
   return value;
 }

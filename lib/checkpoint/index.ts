@@ -5,7 +5,7 @@ export { MemoryCheckpointStore, storageKey } from "./store";
 export type { CheckpointStore } from "./store";
 export { formatInstant, parseDuration, parseInstant, resolveInitial } from "./time";
 export type { Instant } from "./time";
-export { CHECKPOINT_CONFIG, resolveContextStore } from "./stores";
+export { resolveContextStore } from "./stores";
 export { selectAfter, validateSelectOptions } from "./select";
 export type { RunReport, Selection, SelectOptions } from "./select";
 export { RUN_LOG_MAX, RunLog, runEntry, validateRunLogOptions } from "./runlog";

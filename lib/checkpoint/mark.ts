@@ -1,5 +1,6 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { BAD_INPUT, compareInstants, describe, formatInstant, parseInstant, type Instant } from "./time";
+import { compareInstants, describe, formatInstant, parseInstant, type Instant } from "./time";
 
 /** The id of the last record at the watermark's instant: a string or a safe integer. */
 export type Cursor = string | number;
@@ -42,14 +43,18 @@ export function parseCursor(value: unknown, what = "cursor"): Cursor | null {
   if (value === undefined || value === null || value === "") return null;
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value))
-      throw new PackError(BAD_INPUT, `${what} must be a whole number or a string`);
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} must be a whole number or a string`);
     return value;
   }
   if (typeof value === "string") {
-    if (value.length > 512) throw new PackError(BAD_INPUT, `${what} is longer than 512 characters`);
+    if (value.length > 512)
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} is longer than 512 characters`);
     return value;
   }
-  throw new PackError(BAD_INPUT, `${what} must be a string or a whole number, not ${describe(value)}`);
+  throw new PackError(
+    CODES.CHECKPOINT_BAD_INPUT,
+    `${what} must be a string or a whole number, not ${describe(value)}`,
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { CHECKPOINT_BUSY, CHECKPOINT_CORRUPT, CHECKPOINT_STORE } from "./checkpoint";
 import { serialized } from "./lock";
 import type { CheckpointStore } from "./store";
 import { validateRunLogOptions } from "./runlog-options";
@@ -47,7 +47,7 @@ export function runEntry(input: RunInput, countName: string, seq: number, at: st
   const cp = isObject(input.checkpoint) ? input.checkpoint : {};
   const err = isObject(input.error) ? input.error : undefined;
   const code = err && typeof err.code === "string" && err.code !== "" ? err.code : undefined;
-  const outcome = !err ? "ok" : code === CHECKPOINT_BUSY ? "skipped" : "failed";
+  const outcome = !err ? "ok" : code === CODES.CHECKPOINT_BUSY ? "skipped" : "failed";
   const entry = { seq, at } as RunEntry;
   if (typeof run.type === "string" && run.type !== "") entry.type = run.type;
   entry.outcome = outcome;
@@ -68,7 +68,7 @@ function readLog(key: string, value: unknown): RunEntry[] {
     value.every((e) => isObject(e) && typeof e.seq === "number" && Number.isSafeInteger(e.seq));
   if (!ok) {
     throw new PackError(
-      CHECKPOINT_CORRUPT,
+      CODES.CHECKPOINT_CORRUPT,
       `context key ${JSON.stringify(key)} holds something that is not a run log (${describe(value)}); delete it`,
     );
   }
@@ -100,7 +100,7 @@ export class RunLog {
         stored = await this.store.get(key);
       } catch (err) {
         throw new PackError(
-          CHECKPOINT_STORE,
+          CODES.CHECKPOINT_STORE,
           `could not read the run log ${JSON.stringify(key)}`,
           undefined,
           {
@@ -116,7 +116,7 @@ export class RunLog {
         await this.store.set(key, next);
       } catch (err) {
         throw new PackError(
-          CHECKPOINT_STORE,
+          CODES.CHECKPOINT_STORE,
           `could not write the run log ${JSON.stringify(key)}`,
           undefined,
           {

@@ -1,7 +1,7 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { CHECKPOINT_CONFIG } from "./stores";
 import { compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
-import { BAD_INPUT, describe, formatInstant, parseInstant } from "./time";
+import { describe, formatInstant, parseInstant } from "./time";
 
 export interface SelectOptions {
   /**
@@ -39,20 +39,20 @@ const TYPE = /^[A-Z][A-Za-z]{0,63}$/;
 
 function checkPath(value: string | undefined, what: string): void {
   if (value !== undefined && value !== "" && (value.length > 200 || !PATH.test(value))) {
-    throw new PackError(CHECKPOINT_CONFIG, `${what} must be a dot path such as meta.lastUpdated`);
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a dot path such as meta.lastUpdated`);
   }
 }
 
-/** Checks select options as a node checks its properties at start (CHECKPOINT_CONFIG). */
+/** Checks select options as a node checks its properties at start (CODES.CHECKPOINT_CONFIG). */
 export function validateSelectOptions(options: SelectOptions): void {
   checkPath(options.timeField, "time field");
   checkPath(options.idField, "id field");
   if (options.resourceType !== undefined && options.resourceType !== "" && !TYPE.test(options.resourceType)) {
-    throw new PackError(CHECKPOINT_CONFIG, "resource type must be a FHIR type name such as Patient");
+    throw new PackError(CODES.CHECKPOINT_CONFIG, "resource type must be a FHIR type name such as Patient");
   }
   const p = options.pageSize;
   if (p !== undefined && (!Number.isSafeInteger(p) || p < 1)) {
-    throw new PackError(CHECKPOINT_CONFIG, "page size must be a whole number >= 1");
+    throw new PackError(CODES.CHECKPOINT_CONFIG, "page size must be a whole number >= 1");
   }
 }
 
@@ -80,7 +80,7 @@ function recordsOf(page: unknown, resourceType: string): { records: unknown[]; b
   }
   if (isObject(page) && page.resourceType === "Bundle") {
     if (page.entry !== undefined && !Array.isArray(page.entry)) {
-      throw new PackError(BAD_INPUT, "msg.payload is a Bundle whose entry is not an array");
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, "msg.payload is a Bundle whose entry is not an array");
     }
     const records: unknown[] = [];
     for (const e of (page.entry as unknown[] | undefined) ?? []) {
@@ -93,7 +93,7 @@ function recordsOf(page: unknown, resourceType: string): { records: unknown[]; b
     return { records, bundle: true };
   }
   throw new PackError(
-    BAD_INPUT,
+    CODES.CHECKPOINT_BAD_INPUT,
     `msg.payload must be an array of records or a FHIR Bundle, not ${describe(page)}`,
   );
 }
@@ -112,7 +112,7 @@ export function selectAfter<T = unknown>(
 ): Selection<T> {
   if (!isObject(checkpoint) || typeof checkpoint.since !== "string") {
     throw new PackError(
-      BAD_INPUT,
+      CODES.CHECKPOINT_BAD_INPUT,
       "msg.checkpoint.since is missing: select the records of a run that get started",
     );
   }
@@ -126,13 +126,18 @@ export function selectAfter<T = unknown>(
   const idField = options.idField || "id";
   const marked: Array<{ record: T; mark: Mark }> = [];
   records.forEach((record, i) => {
-    if (!isObject(record)) throw new PackError(BAD_INPUT, `record ${i} of the page is ${describe(record)}`);
+    if (!isObject(record))
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `record ${i} of the page is ${describe(record)}`);
     const time = at(record, timeField);
     if (typeof time !== "string") {
-      throw new PackError(BAD_INPUT, `record ${i} of the page has no date-time at ${timeField}`);
+      throw new PackError(
+        CODES.CHECKPOINT_BAD_INPUT,
+        `record ${i} of the page has no date-time at ${timeField}`,
+      );
     }
     const id = parseCursor(at(record, idField), `record ${i}'s ${idField}`);
-    if (id === null) throw new PackError(BAD_INPUT, `record ${i} of the page has no ${idField}`);
+    if (id === null)
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `record ${i} of the page has no ${idField}`);
     const mark: Mark = { time: parseInstant(time, `record ${i}'s ${timeField}`), cursor: id };
     if (compareMarks(mark, from) > 0) marked.push({ record: record as T, mark });
   });

@@ -1,6 +1,5 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-
-export const CHECKPOINT_CONFIG = "CHECKPOINT_CONFIG";
 
 /**
  * Which Node-RED context store a store name means, given the `contextStorage` of settings.js:
@@ -22,7 +21,7 @@ export function resolveContextStore(
     if (wanted === "" || wanted === "memory" || wanted === "default")
       return { store: undefined, physical: "memory" };
     throw new PackError(
-      CHECKPOINT_CONFIG,
+      CODES.CHECKPOINT_CONFIG,
       `context store ${JSON.stringify(wanted)} is not configured: settings.js has no contextStorage, so only the default memory store exists`,
     );
   }
@@ -35,7 +34,7 @@ export function resolveContextStore(
   if (wanted === "") return { store: undefined, physical: defaultPhysical() };
   if (!names.includes(wanted)) {
     throw new PackError(
-      CHECKPOINT_CONFIG,
+      CODES.CHECKPOINT_CONFIG,
       `context store ${JSON.stringify(wanted)} is not in settings.js contextStorage (${names.join(", ")})`,
     );
   }

@@ -1,6 +1,5 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-
-export const BAD_INPUT = "CHECKPOINT_BAD_INPUT";
 
 /**
  * An instant to sub-millisecond precision: FHIR and many PMS APIs give microseconds, and
@@ -33,24 +32,29 @@ function civil(year: number, month: number, day: number, h: number, m: number, s
 export function parseInstant(value: unknown, what: string, allowDate = false): Instant {
   if (value instanceof Date) {
     const ms = value.getTime();
-    if (!Number.isFinite(ms)) throw new PackError(BAD_INPUT, `${what} is an invalid Date`);
+    if (!Number.isFinite(ms)) throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} is an invalid Date`);
     return { ms, sub: "" };
   }
   if (typeof value !== "string") {
-    throw new PackError(BAD_INPUT, `${what} must be an ISO date-time string, not ${describe(value)}`);
+    throw new PackError(
+      CODES.CHECKPOINT_BAD_INPUT,
+      `${what} must be an ISO date-time string, not ${describe(value)}`,
+    );
   }
   const text = value.trim();
   const dt = DATE_TIME.exec(text);
   if (dt) {
     const base = civil(+dt[1], +dt[2], +dt[3], +dt[4], +dt[5], dt[6] === undefined ? 0 : +dt[6]);
-    if (base === null) throw new PackError(BAD_INPUT, `${what} is not a valid date-time: ${clipText(text)}`);
+    if (base === null)
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} is not a valid date-time: ${clipText(text)}`);
     let offsetMin = 0;
     const zone = dt[8];
     if (zone !== "Z" && zone !== "z") {
       const digits = zone.replace(":", "");
       const hh = +digits.slice(1, 3);
       const mm = +digits.slice(3, 5);
-      if (hh > 23 || mm > 59) throw new PackError(BAD_INPUT, `${what} has a bad zone offset: ${zone}`);
+      if (hh > 23 || mm > 59)
+        throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} has a bad zone offset: ${zone}`);
       offsetMin = (zone[0] === "-" ? -1 : 1) * (hh * 60 + mm);
     }
     const frac = dt[7] ?? "";
@@ -60,16 +64,17 @@ export function parseInstant(value: unknown, what: string, allowDate = false): I
   const d = allowDate ? DATE_ONLY.exec(text) : null;
   if (d) {
     const ms = civil(+d[1], +d[2], +d[3], 0, 0, 0);
-    if (ms === null) throw new PackError(BAD_INPUT, `${what} is not a valid date: ${clipText(text)}`);
+    if (ms === null)
+      throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} is not a valid date: ${clipText(text)}`);
     return { ms, sub: "" };
   }
   if (/^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}/.test(text)) {
     throw new PackError(
-      BAD_INPUT,
+      CODES.CHECKPOINT_BAD_INPUT,
       `${what} needs a time zone (Z or +hh:mm): ${clipText(text)} names no single instant`,
     );
   }
-  throw new PackError(BAD_INPUT, `${what} is not an ISO date-time: ${clipText(text)}`);
+  throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `${what} is not an ISO date-time: ${clipText(text)}`);
 }
 
 /** UTC, at least millisecond precision, more when the instant has it: `2025-01-06T08:00:00.123456Z`. */
@@ -122,7 +127,7 @@ export function resolveInitial(initial: string | undefined, nowMs: number): Inst
   return parseInstant(text, "initial", true);
 }
 
-/** Throws CHECKPOINT_BAD_INPUT when `initial` is neither empty, a duration nor an ISO time. */
+/** Throws CODES.CHECKPOINT_BAD_INPUT when `initial` is neither empty, a duration nor an ISO time. */
 export function validateInitial(initial: string | undefined): void {
   resolveInitial(initial, 0);
 }

@@ -1,9 +1,10 @@
 import { createPrivateKey, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT } from "jose";
+import { CODES } from "../error-codes";
 import { checkDiscoveredTokenUrl } from "./config";
 import { FhirError } from "./errors";
 import type { HttpRequest, HttpResponse } from "./http";
-import { isRetryableStatus, parseRetryAfter, retryDelay } from "./retry";
+import { isRetryableStatus, parseRetryAfter, retryDelay } from "../http/retry";
 import { resolveUrl } from "./request";
 import { parseTokenResponse, TokenCache, type AccessToken } from "./token-cache";
 import type { FhirServerConfig, JwtAlg } from "./types";
@@ -39,7 +40,7 @@ export interface Credential {
 }
 
 function authError(message: string, details?: unknown, cause?: unknown): FhirError {
-  return new FhirError("FHIR_AUTH", message, details, cause === undefined ? undefined : { cause });
+  return new FhirError(CODES.FHIR_AUTH, message, details, cause === undefined ? undefined : { cause });
 }
 
 function parseJson(text: string): unknown {
@@ -286,22 +287,23 @@ export class Authenticator {
   /** One token/discovery exchange, retried on 429/502/503/504 and network errors; failures are FHIR_AUTH. */
   private async exchange(req: Omit<HttpRequest, "timeoutMs">, what: string): Promise<HttpResponse> {
     const { retries, retryBaseMs, retryMaxMs } = this.ctx;
+    const policy = { baseMs: retryBaseMs, maxMs: retryMaxMs, longRetryAfter: "wait-cap" } as const;
     for (let attempt = 1; ; attempt++) {
       let res: HttpResponse | undefined;
       try {
         res = await this.ctx.send({ ...req, timeoutMs: this.ctx.timeoutMs });
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if ((code === "FHIR_NETWORK" || code === "FHIR_TIMEOUT") && attempt <= retries) {
-          await this.ctx.sleep(retryDelay(attempt, undefined, retryBaseMs, retryMaxMs, this.ctx.random));
+        if ((code === CODES.FHIR_NETWORK || code === CODES.FHIR_TIMEOUT) && attempt <= retries) {
+          await this.ctx.sleep(retryDelay(attempt, undefined, policy, this.ctx.random));
           continue;
         }
-        if (code === "FHIR_CLOSED" || code === "FHIR_ABORTED") throw err;
+        if (code === CODES.FHIR_CLOSED || code === CODES.FHIR_ABORTED) throw err;
         throw authError(`${what} unreachable: ${(err as Error).message}`, undefined, err);
       }
       if (isRetryableStatus(res.status) && attempt <= retries) {
         const after = parseRetryAfter(res.headers["retry-after"]);
-        await this.ctx.sleep(retryDelay(attempt, after, retryBaseMs, retryMaxMs, this.ctx.random));
+        await this.ctx.sleep(retryDelay(attempt, after, policy, this.ctx.random));
         continue;
       }
       return res;

@@ -1,3 +1,4 @@
+import { CODES, fhirHttpCode } from "../error-codes";
 import { badInput, FhirError } from "./errors";
 import {
   FHIR_BUNDLE_MODES,
@@ -19,8 +20,8 @@ export const DEFAULT_BUNDLE_SIZE = 100;
 export const MAX_BUNDLE_SIZE = 1000;
 
 /** Dead-letter codes of a record whose conditional reference finds no resource, or several. */
-export const REFERENCE_NOT_FOUND = "SYNC_REFERENCE_NOT_FOUND";
-export const REFERENCE_AMBIGUOUS = "SYNC_REFERENCE_AMBIGUOUS";
+export const REFERENCE_NOT_FOUND = CODES.SYNC_REFERENCE_NOT_FOUND;
+export const REFERENCE_AMBIGUOUS = CODES.SYNC_REFERENCE_AMBIGUOUS;
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z0-9]{0,63}$/;
 const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
@@ -212,7 +213,7 @@ function answersOf(body: unknown, count: number): Array<EntryAnswer | undefined>
   const entries = isPlainObject(body) && body.resourceType === "Bundle" ? body.entry : undefined;
   if (count > 0 && !Array.isArray(entries)) {
     throw new FhirError(
-      "FHIR_BAD_RESPONSE",
+      CODES.FHIR_BAD_RESPONSE,
       "the server answered a Bundle request without a response Bundle",
     );
   }
@@ -252,7 +253,7 @@ export function issueText(outcome: unknown): string {
 function entryFailure(kind: string, i: number, answer: EntryAnswer | undefined): FhirError {
   const status = answer?.status ?? 0;
   return new FhirError(
-    status ? `FHIR_HTTP_${status}` : "FHIR_BAD_RESPONSE",
+    status ? fhirHttpCode(status) : CODES.FHIR_BAD_RESPONSE,
     `${kind} entry ${i} answered ${status || "nothing"}`,
     answer?.outcome,
   );
@@ -284,7 +285,7 @@ export function readLookups(
           found.length ? [REFERENCE_AMBIGUOUS, "multiple-matches"] : [REFERENCE_NOT_FOUND, "not-found"],
         );
     } else if (a && permanent(status)) {
-      refused.set(refs[i], [`FHIR_HTTP_${status}`, issueText(a.outcome)]);
+      refused.set(refs[i], [fhirHttpCode(status), issueText(a.outcome)]);
     } else {
       throw entryFailure("lookup", i, a);
     }
@@ -374,7 +375,7 @@ export function readWrites(
       progress.refused.push({
         index: e.index,
         id: e.id,
-        code: `FHIR_HTTP_${status}`,
+        code: fhirHttpCode(status),
         message: issueText(a.outcome),
       });
     } else {

@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { FhirError } from "./errors";
 import type { CapabilitySummary } from "./types";
 
@@ -81,7 +82,7 @@ function conditionalFlags(resource: Json): string[] {
 export function summarizeCapabilities(statement: unknown, smartConfig?: unknown): CapabilitySummary {
   const cs = obj(statement);
   if (!cs || cs.resourceType !== "CapabilityStatement") {
-    throw new FhirError("FHIR_BAD_RESPONSE", "the server's metadata is not a CapabilityStatement");
+    throw new FhirError(CODES.FHIR_BAD_RESPONSE, "the server's metadata is not a CapabilityStatement");
   }
   const rests = arr(cs.rest)
     .map(obj)

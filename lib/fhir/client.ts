@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { CODES, fhirHttpCode, isFhirHttpCode } from "../error-codes";
 import { Authenticator, type Credential } from "./auth";
 import { planUpserts, runUpserts, type UpsertPlan, type UpsertProgress } from "./bulk";
 import { summarizeCapabilities } from "./capabilities";
@@ -9,7 +10,7 @@ import { abortError, Limiter } from "./limiter";
 import { nextLink, PageMerger } from "./paging";
 import { describeRequest, planInteraction, resolveUrl, type PlannedRequest } from "./request";
 import { parseBody, responseFacts } from "./response";
-import { isRetryableStatus, parseRetryAfter, retryDelay } from "./retry";
+import { isRetryableStatus, parseRetryAfter, retryDelay } from "../http/retry";
 import { KeyedSerializer } from "./serialize";
 import type {
   CapabilitySummary,
@@ -134,7 +135,7 @@ export class FhirClient {
       retrySafe: planned.retrySafe,
     };
     if (this.closed) {
-      throw this.withMeta(new FhirError("FHIR_CLOSED", "the FHIR client is closed"), {
+      throw this.withMeta(new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed"), {
         status: 0,
         durationMs: 0,
         request: { method: exchange.method, url: exchange.url },
@@ -181,7 +182,8 @@ export class FhirClient {
     } catch (err) {
       throw this.withMeta(err, meta());
     }
-    if (this.closed) throw this.withMeta(new FhirError("FHIR_CLOSED", "the FHIR client is closed"), meta());
+    if (this.closed)
+      throw this.withMeta(new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed"), meta());
     const post = { Accept: "application/fhir+json", "Content-Type": "application/fhir+json" };
     const write = { ...post, Prefer: `return=${plan.prefer}` };
     try {
@@ -253,7 +255,7 @@ export class FhirClient {
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
-      const err = new FhirError("FHIR_CLOSED", "the FHIR client is closed");
+      const err = new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed");
       this.limiter.close(err);
       this.lifetime.abort(err);
       this.auth.tokens?.clear();
@@ -292,7 +294,7 @@ export class FhirClient {
       attempts += answer.attempts;
       const body = answer.body as { resourceType?: unknown } | undefined;
       if (body?.resourceType !== "Bundle") {
-        throw this.withMeta(new FhirError("FHIR_BAD_RESPONSE", "a search page is not a Bundle"), {
+        throw this.withMeta(new FhirError(CODES.FHIR_BAD_RESPONSE, "a search page is not a Bundle"), {
           ...this.baseMeta(answer.res.status, first, start, attempts),
           pages: merger.pages + 1,
         });
@@ -332,7 +334,7 @@ export class FhirClient {
     if (url.origin !== this.settings.base.origin) {
       throw this.withMeta(
         new FhirError(
-          "FHIR_PAGING",
+          CODES.FHIR_PAGING,
           "the server's next link points to another origin; it is not followed, so credentials stay with the FHIR server",
         ),
         { ...this.baseMeta(200, first, start, attempts), pages },
@@ -397,12 +399,12 @@ export class FhirClient {
 
       if (!res) {
         const code = (failure as { code?: string }).code;
-        const transient = code === "FHIR_NETWORK" || code === "FHIR_TIMEOUT";
+        const transient = code === CODES.FHIR_NETWORK || code === CODES.FHIR_TIMEOUT;
         if (transient && ex.retrySafe && attempts <= retries) {
           await this.backoff(
             attempts,
             undefined,
-            code === "FHIR_TIMEOUT" ? "timeout" : "network",
+            code === CODES.FHIR_TIMEOUT ? "timeout" : "network",
             hooks,
             fail,
           );
@@ -433,7 +435,7 @@ export class FhirClient {
         const outcome = outcomeFor(res.status, res.statusText, body);
         const codes = outcomeSummary(outcome);
         const err = new FhirError(
-          `FHIR_HTTP_${res.status}`,
+          fhirHttpCode(res.status),
           `${describeRequest(ex.method, ex.url, this.settings.base)} answered HTTP ${res.status}${codes ? ` (${codes})` : ""}`,
           outcome,
         );
@@ -456,7 +458,8 @@ export class FhirClient {
     fail: (err: unknown, status: number) => FhirError,
   ): Promise<void> {
     const { retryBaseMs, retryMaxMs } = this.settings;
-    const delayMs = retryDelay(attempt, retryAfterMs, retryBaseMs, retryMaxMs, this.random);
+    const policy = { baseMs: retryBaseMs, maxMs: retryMaxMs, longRetryAfter: "wait-cap" } as const;
+    const delayMs = retryDelay(attempt, retryAfterMs, policy, this.random);
     this.retryCount++;
     hooks.onRetry?.({ attempt, delayMs, reason });
     try {
@@ -470,7 +473,7 @@ export class FhirClient {
   private sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const life = this.lifetime.signal;
-      if (life.aborted) return reject(new FhirError("FHIR_CLOSED", "the FHIR client is closed"));
+      if (life.aborted) return reject(new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed"));
       if (signal?.aborted) return reject(abortError(signal));
       const done = () => {
         life.removeEventListener("abort", onClose);
@@ -483,7 +486,7 @@ export class FhirClient {
       const onClose = () => {
         clearTimeout(timer);
         done();
-        reject(new FhirError("FHIR_CLOSED", "the FHIR client is closed"));
+        reject(new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed"));
       };
       const onAbort = () => {
         clearTimeout(timer);
@@ -496,7 +499,7 @@ export class FhirClient {
   }
 
   private authSend(req: Parameters<Transport["send"]>[0]): Promise<HttpResponse> {
-    if (this.closed) return Promise.reject(new FhirError("FHIR_CLOSED", "the FHIR client is closed"));
+    if (this.closed) return Promise.reject(new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed"));
     this.authTransport ??= new Transport({
       connections: 2,
       tls: this.config.tls,
@@ -506,7 +509,7 @@ export class FhirClient {
     return this.authTransport.send({ ...req, signal: this.lifetime.signal }).catch((err: unknown) => {
       // The lifetime signal is what cut it short: report the close, not an abort by the caller.
       if (this.closed)
-        throw new FhirError("FHIR_CLOSED", "the FHIR client is closed", undefined, { cause: err });
+        throw new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed", undefined, { cause: err });
       throw err;
     });
   }
@@ -529,7 +532,7 @@ export class FhirClient {
   private withMeta(err: unknown, meta: FhirMeta): FhirError {
     if (!(err instanceof FhirError)) {
       const wrapped = new FhirError(
-        "FHIR_ERROR",
+        CODES.FHIR_ERROR,
         err instanceof Error ? err.message : String(err),
         undefined,
         {
@@ -539,7 +542,7 @@ export class FhirClient {
       wrapped.meta = meta;
       return wrapped;
     }
-    if (err.details !== undefined && meta.outcome === undefined && err.code.startsWith("FHIR_HTTP_")) {
+    if (err.details !== undefined && meta.outcome === undefined && isFhirHttpCode(err.code)) {
       meta.outcome = err.details;
     }
     if (!err.meta) {

@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { plainHttpRemote } from "../http/url";
 import { FhirError } from "./errors";
 import { normalizeBaseUrl } from "./request";
@@ -30,7 +31,7 @@ export interface Settings {
 }
 
 function configError(message: string): FhirError {
-  return new FhirError("FHIR_CONFIG", message);
+  return new FhirError(CODES.FHIR_CONFIG, message);
 }
 
 /** Numbers may arrive as text from an editor form; empty means the default. */

@@ -1,3 +1,4 @@
+import { CODES, type PackErrorCode } from "../error-codes";
 import { PackError } from "../errors";
 import type { FhirMeta } from "./types";
 
@@ -9,7 +10,7 @@ export class FhirError extends PackError {
   meta?: FhirMeta;
 
   constructor(
-    code: string,
+    code: PackErrorCode,
     message: string,
     details?: unknown,
     options?: { cause?: unknown; meta?: FhirMeta },
@@ -21,7 +22,7 @@ export class FhirError extends PackError {
 }
 
 export function badInput(message: string): FhirError {
-  return new FhirError("FHIR_BAD_INPUT", message);
+  return new FhirError(CODES.FHIR_BAD_INPUT, message);
 }
 
 export interface OperationOutcomeIssue {

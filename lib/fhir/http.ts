@@ -1,5 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { Agent, Pool, type Dispatcher } from "undici";
+import { CODES } from "../error-codes";
 import { readCapped } from "../http/body";
 import { FhirError } from "./errors";
 import type { TlsOptions } from "./types";
@@ -92,8 +93,8 @@ export class Transport {
 
   /** Throws FhirError FHIR_TIMEOUT, FHIR_ABORTED, FHIR_CLOSED or FHIR_NETWORK; HTTP errors are responses. */
   async send(req: HttpRequest): Promise<HttpResponse> {
-    if (this.closing) throw new FhirError("FHIR_CLOSED", "the FHIR client is closed");
-    if (req.signal?.aborted) throw new FhirError("FHIR_ABORTED", "the FHIR interaction was aborted");
+    if (this.closing) throw new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed");
+    if (req.signal?.aborted) throw new FhirError(CODES.FHIR_ABORTED, "the FHIR interaction was aborted");
     const url = new URL(req.url);
     try {
       // undici's own timers bound the wait for headers and each pause in the body: cheaper than
@@ -118,16 +119,20 @@ export class Transport {
     } catch (err) {
       if (err instanceof FhirError) throw err;
       if (TIMEOUT_CODES.has((err as { code?: string })?.code ?? "")) {
-        throw new FhirError("FHIR_TIMEOUT", `no complete answer within ${req.timeoutMs} ms`, undefined, {
+        throw new FhirError(CODES.FHIR_TIMEOUT, `no complete answer within ${req.timeoutMs} ms`, undefined, {
           cause: err,
         });
       }
       if (req.signal?.aborted) {
-        throw new FhirError("FHIR_ABORTED", "the FHIR interaction was aborted", undefined, { cause: err });
+        throw new FhirError(CODES.FHIR_ABORTED, "the FHIR interaction was aborted", undefined, {
+          cause: err,
+        });
       }
       if (this.closing)
-        throw new FhirError("FHIR_CLOSED", "the FHIR client is closed", undefined, { cause: err });
-      throw new FhirError("FHIR_NETWORK", `network error: ${networkReason(err)}`, undefined, { cause: err });
+        throw new FhirError(CODES.FHIR_CLOSED, "the FHIR client is closed", undefined, { cause: err });
+      throw new FhirError(CODES.FHIR_NETWORK, `network error: ${networkReason(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -137,7 +142,7 @@ export class Transport {
     if (text !== undefined) return text;
     const max = this.maxResponseBytes;
     throw new FhirError(
-      "FHIR_RESPONSE_TOO_LARGE",
+      CODES.FHIR_RESPONSE_TOO_LARGE,
       `the ${method} response body is larger than ${max} bytes (the server's maxResponseBytes): not read`,
       { maxResponseBytes: max, status: res.statusCode },
     );

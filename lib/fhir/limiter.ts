@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { FhirError } from "./errors";
 
 interface Waiter {
@@ -74,7 +75,7 @@ export class Limiter {
 }
 
 export function abortError(signal: AbortSignal): FhirError {
-  return new FhirError("FHIR_ABORTED", "the FHIR interaction was aborted", undefined, {
+  return new FhirError(CODES.FHIR_ABORTED, "the FHIR interaction was aborted", undefined, {
     cause: signal.reason,
   });
 }

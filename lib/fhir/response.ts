@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { FhirError } from "./errors";
 import { header, type HttpResponse } from "./http";
 
@@ -30,7 +31,7 @@ export function parseBody(res: HttpResponse): unknown {
     if (res.status >= 400) return undefined;
     if (/json/i.test(type) || type === "") {
       throw new FhirError(
-        "FHIR_BAD_RESPONSE",
+        CODES.FHIR_BAD_RESPONSE,
         `the server answered HTTP ${res.status} with malformed JSON`,
         undefined,
         {

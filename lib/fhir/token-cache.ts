@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { FhirError } from "./errors";
 
 export interface AccessToken {
@@ -12,12 +13,12 @@ export function parseTokenResponse(body: unknown, skewSeconds: number, now: numb
   const b = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : undefined;
   const token = b?.access_token;
   if (typeof token !== "string" || token === "") {
-    throw new FhirError("FHIR_AUTH", "the token endpoint's answer has no access_token");
+    throw new FhirError(CODES.FHIR_AUTH, "the token endpoint's answer has no access_token");
   }
   const type = b?.token_type;
   if (typeof type === "string" && type !== "" && type.toLowerCase() !== "bearer") {
     throw new FhirError(
-      "FHIR_AUTH",
+      CODES.FHIR_AUTH,
       `the token endpoint issued a ${type.slice(0, 20)} token, not a bearer token`,
     );
   }

@@ -1,7 +1,5 @@
+import { CODES, type ErrorCode } from "../error-codes";
 import { PackError } from "../errors";
-
-export const HEALTH_CONFIG = "HEALTH_CONFIG";
-export const HEALTH_BAD_INPUT = "HEALTH_BAD_INPUT";
 
 export type HealthState = "unknown" | "healthy" | "warning" | "critical";
 export type LatencyStat = "mean" | "p50" | "p95" | "p99";
@@ -81,7 +79,7 @@ function num(
   const v = typeof raw === "number" ? raw : Number(raw.trim());
   if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
     throw new PackError(
-      HEALTH_CONFIG,
+      CODES.HEALTH_CONFIG,
       `${what} must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}, not ${JSON.stringify(raw)}`,
     );
   }
@@ -115,13 +113,13 @@ export function parseIntegrationList(raw: string | string[] | undefined): string
   for (const item of list) {
     const name = String(item).trim();
     if (name === "") continue;
-    checkIntegrationName(name, HEALTH_CONFIG);
+    checkIntegrationName(name, CODES.HEALTH_CONFIG);
     if (!out.includes(name)) out.push(name);
   }
   return out;
 }
 
-export function checkIntegrationName(name: unknown, code: string): string {
+export function checkIntegrationName(name: unknown, code: ErrorCode): string {
   if (typeof name !== "string" || name.trim() === "") {
     throw new PackError(code, "integration must be a non-empty string");
   }
@@ -133,13 +131,13 @@ export function checkIntegrationName(name: unknown, code: string): string {
   return n;
 }
 
-/** Node properties to a checked configuration (HEALTH_CONFIG on anything out of range). */
+/** Node properties to a checked configuration (CODES.HEALTH_CONFIG on anything out of range). */
 export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
   const d = DEFAULT_THRESHOLDS;
   const stat = (raw.latencyStat ?? "").trim() || d.latencyStat;
   if (!["mean", "p50", "p95", "p99"].includes(stat)) {
     throw new PackError(
-      HEALTH_CONFIG,
+      CODES.HEALTH_CONFIG,
       `latency statistic must be mean, p50, p95 or p99, not ${JSON.stringify(stat)}`,
     );
   }
@@ -167,10 +165,10 @@ export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
     queueMaxDead: num(raw.queueMaxDead, d.queueMaxDead, "queue max dead letters", 0, 1e9, true),
   };
   if (t.warningRate > t.healthyRate) {
-    throw new PackError(HEALTH_CONFIG, "the warning success rate must not be above the healthy one");
+    throw new PackError(CODES.HEALTH_CONFIG, "the warning success rate must not be above the healthy one");
   }
   if (t.warningLatencyMs < t.healthyLatencyMs) {
-    throw new PackError(HEALTH_CONFIG, "the warning latency must not be below the healthy one");
+    throw new PackError(CODES.HEALTH_CONFIG, "the warning latency must not be below the healthy one");
   }
   return {
     windowSeconds: num(raw.window, DEFAULT_WINDOW_SECONDS, "window (s)", 1, 86400, true),

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { HEALTH_CONFIG } from "./config";
 import { healthPathProblem, normalHealthPath } from "./path";
 import { dashboardHeaders, renderDashboard } from "./dashboard";
 import type { HealthMonitor } from "./monitor";
@@ -12,7 +12,7 @@ import { PROMETHEUS_CONTENT_TYPE, toPrometheus } from "./prometheus";
  */
 export function validateHealthPath(raw: string): string {
   const problem = healthPathProblem(raw);
-  if (problem !== undefined) throw new PackError(HEALTH_CONFIG, problem);
+  if (problem !== undefined) throw new PackError(CODES.HEALTH_CONFIG, problem);
   return normalHealthPath(raw);
 }
 
@@ -91,5 +91,5 @@ export function answerHealthRequest(
       }),
     };
   }
-  return json(400, { error: "format must be json, prometheus or html", code: "HEALTH_BAD_INPUT" });
+  return json(400, { error: "format must be json, prometheus or html", code: CODES.HEALTH_BAD_INPUT });
 }

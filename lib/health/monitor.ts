@@ -1,7 +1,7 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import type { HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
 import {
-  HEALTH_BAD_INPUT,
   STATE_RANK,
   checkIntegrationName,
   type HealthConfig,
@@ -247,17 +247,20 @@ export function errorText(error: unknown): string | null {
 export function parseHealthInput(value: unknown): HealthEvent {
   if (!value || typeof value !== "object" || Array.isArray(value)) {
     throw new PackError(
-      HEALTH_BAD_INPUT,
+      CODES.HEALTH_BAD_INPUT,
       "msg.health must be an object {integration, success, durationMs, error?}",
     );
   }
   const v = value as Record<string, unknown>;
-  const integration = checkIntegrationName(v.integration, HEALTH_BAD_INPUT);
+  const integration = checkIntegrationName(v.integration, CODES.HEALTH_BAD_INPUT);
   if (typeof v.success !== "boolean")
-    throw new PackError(HEALTH_BAD_INPUT, "msg.health.success must be true or false");
+    throw new PackError(CODES.HEALTH_BAD_INPUT, "msg.health.success must be true or false");
   const d = v.durationMs;
   if (typeof d !== "number" || !Number.isFinite(d) || d < 0) {
-    throw new PackError(HEALTH_BAD_INPUT, "msg.health.durationMs must be a number of milliseconds >= 0");
+    throw new PackError(
+      CODES.HEALTH_BAD_INPUT,
+      "msg.health.durationMs must be a number of milliseconds >= 0",
+    );
   }
   const event: HealthEvent = { integration, success: v.success, durationMs: d };
   const error = errorText(v.error);
@@ -265,7 +268,7 @@ export function parseHealthInput(value: unknown): HealthEvent {
   if (v.time !== undefined) {
     const t = typeof v.time === "string" ? Date.parse(v.time) : v.time;
     if (typeof t !== "number" || !Number.isFinite(t)) {
-      throw new PackError(HEALTH_BAD_INPUT, "msg.health.time must be epoch ms or an ISO time");
+      throw new PackError(CODES.HEALTH_BAD_INPUT, "msg.health.time must be epoch ms or an ISO time");
     }
     event.time = t;
   }

@@ -1,5 +1,5 @@
 import { PackError } from "../errors";
-import { HEALTH_CONFIG } from "./config";
+import { CODES } from "../error-codes";
 import type { AlertTransition, IntegrationSnapshot, QueueAlertTransition, QueueSnapshot } from "./monitor";
 
 /** What health-monitor sends on its alert output (msg.payload). */
@@ -104,7 +104,7 @@ export function parseAlertsKept(raw: unknown): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > MAX_ALERTS_KEPT) {
     throw new PackError(
-      HEALTH_CONFIG,
+      CODES.HEALTH_CONFIG,
       `alerts kept must be a whole number from 1 to ${MAX_ALERTS_KEPT}, not ${JSON.stringify(raw)}`,
     );
   }
@@ -119,7 +119,7 @@ export function parseContextKey(raw: unknown, what: string): string | undefined 
   if (text === "") return undefined;
   if (text.length > 100 || !CONTEXT_KEY.test(text)) {
     throw new PackError(
-      HEALTH_CONFIG,
+      CODES.HEALTH_CONFIG,
       `${what} must be a context key (letters, digits, _ and $, not starting with a digit), not ${JSON.stringify(raw)}`,
     );
   }

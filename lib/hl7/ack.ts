@@ -10,6 +10,7 @@
  * - for AE/AR/CE/CR an ERR segment: from v2.5 ERR-2 location, ERR-3 HL7 error code (table
  *   0357), ERR-4 severity, ERR-8 the text; before v2.5 ERR-1 as ELD (segment^sequence^field^code).
  */
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { hl7Timestamp, newControlId } from "./build";
 import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters, escapeHl7 } from "./escape";
@@ -152,7 +153,8 @@ function errSegment(version: string, code: number, opts: AckOptions, d: Delimite
 
 /** The ACK text (segments ended by CR) answering `original` with `code`. */
 export function buildAck(original: Hl7Header, code: AckCode, opts: AckOptions = {}): string {
-  if (!isAckCode(code)) throw new PackError("HL7_BAD_INPUT", `not an acknowledgment code: ${String(code)}`);
+  if (!isAckCode(code))
+    throw new PackError(CODES.HL7_BAD_INPUT, `not an acknowledgment code: ${String(code)}`);
   const d = original.delimiters;
   const m = original.msh;
   // Fields are copied as written; control characters (which would break the frame or the
@@ -223,7 +225,7 @@ export function readAck(text: string | Buffer): AckInfo {
   const ack = parseHl7(text);
   const msa = ack.segment("MSA");
   if (!msa) {
-    throw new PackError("HL7_PARSE", "HL7 parse error: the reply has no MSA segment", {
+    throw new PackError(CODES.HL7_PARSE, "HL7 parse error: the reply has no MSA segment", {
       segment: "MSA",
       position: 0,
       hl7ErrorCode: 100,

@@ -19,6 +19,7 @@
  * both. None in time: MLLP_APP_ACK_TIMEOUT (not resent: the receiver has committed it), or
  * for MSH-16 ER (an application ACK only on error) a success with the commit ACK alone.
  */
+import { CODES } from "../error-codes";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import tls from "node:tls";
@@ -120,12 +121,17 @@ export class MllpClient {
    * `appAck` (enhanced mode), a CA is followed by the wait for the application ACK.
    */
   send(message: string | Buffer, controlId: string, appAck?: AppAckCondition): Promise<SendResult> {
-    if (this.closedByUser) return Promise.reject(new PackError("MLLP_CLOSED", "the MLLP sender is closed"));
+    if (this.closedByUser)
+      return Promise.reject(new PackError(CODES.MLLP_CLOSED, "the MLLP sender is closed"));
     if (this.current && this.queue.length >= this.options.queueSize) {
       return Promise.reject(
-        new PackError("MLLP_QUEUE_FULL", `the MLLP send queue is full (${this.options.queueSize} waiting)`, {
-          queueSize: this.options.queueSize,
-        }),
+        new PackError(
+          CODES.MLLP_QUEUE_FULL,
+          `the MLLP send queue is full (${this.options.queueSize} waiting)`,
+          {
+            queueSize: this.options.queueSize,
+          },
+        ),
       );
     }
     return new Promise<SendResult>((resolve, reject) => {
@@ -164,13 +170,13 @@ export class MllpClient {
     let last: PackError | undefined;
     let firstWrite: number | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (this.closedByUser) throw new PackError("MLLP_CLOSED", "the MLLP sender was closed");
+      if (this.closedByUser) throw new PackError(CODES.MLLP_CLOSED, "the MLLP sender was closed");
       if (attempt > 1) this.onState("retrying", `${attempt}/${attempts}`);
       let socket: net.Socket;
       try {
         socket = await this.connect();
       } catch (err) {
-        last = err instanceof PackError ? err : new PackError("MLLP_CONNECT", String(err));
+        last = err instanceof PackError ? err : new PackError(CODES.MLLP_CONNECT, String(err));
         continue;
       }
       this.onState("sending");
@@ -189,13 +195,15 @@ export class MllpClient {
         throw nak(ack, result.text);
       }
       last = result.closed
-        ? new PackError("MLLP_CLOSED", "the MLLP connection closed before the ACK came", {
+        ? new PackError(CODES.MLLP_CLOSED, "the MLLP connection closed before the ACK came", {
             attempts: attempt,
           })
-        : new PackError("MLLP_TIMEOUT", `no ACK within ${this.options.timeoutMs} ms`, { attempts: attempt });
+        : new PackError(CODES.MLLP_TIMEOUT, `no ACK within ${this.options.timeoutMs} ms`, {
+            attempts: attempt,
+          });
     }
-    if (last?.code === "MLLP_TIMEOUT") this.drop();
-    const final = last ?? new PackError("MLLP_TIMEOUT", "no ACK");
+    if (last?.code === CODES.MLLP_TIMEOUT) this.drop();
+    const final = last ?? new PackError(CODES.MLLP_TIMEOUT, "no ACK");
     throw new PackError(
       final.code,
       `${final.message} (after ${attempts} attempt${attempts > 1 ? "s" : ""})`,
@@ -236,12 +244,12 @@ export class MllpClient {
     };
     throw r.closed
       ? new PackError(
-          "MLLP_CLOSED",
+          CODES.MLLP_CLOSED,
           "the MLLP connection closed after the commit ACK (CA), before the application ACK: the receiver has the message, so it is not resent",
           details,
         )
       : new PackError(
-          "MLLP_APP_ACK_TIMEOUT",
+          CODES.MLLP_APP_ACK_TIMEOUT,
           `commit ACK (CA) received, but no application ACK within ${waitMs} ms: the receiver has the message, so it is not resent`,
           { ...details, appAckTimeoutMs: waitMs },
         );
@@ -296,7 +304,7 @@ export class MllpClient {
   private async open(): Promise<net.Socket> {
     const wait = this.backoff();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    if (this.closedByUser) throw new PackError("MLLP_CLOSED", "the MLLP sender was closed");
+    if (this.closedByUser) throw new PackError(CODES.MLLP_CLOSED, "the MLLP sender was closed");
     this.onState("connecting");
     const { host, port } = this.options;
     const socket = await new Promise<net.Socket>((resolve, reject) => {
@@ -308,7 +316,7 @@ export class MllpClient {
         s.destroy();
         reject(
           new PackError(
-            "MLLP_CONNECT",
+            CODES.MLLP_CONNECT,
             `could not connect to ${host}:${port} within ${this.options.timeoutMs} ms`,
           ),
         );
@@ -322,9 +330,13 @@ export class MllpClient {
         clearTimeout(timer);
         s.destroy();
         reject(
-          new PackError("MLLP_CONNECT", `could not connect to ${host}:${port}: ${err.code ?? err.message}`, {
-            errno: err.code,
-          }),
+          new PackError(
+            CODES.MLLP_CONNECT,
+            `could not connect to ${host}:${port}: ${err.code ?? err.message}`,
+            {
+              errno: err.code,
+            },
+          ),
         );
       });
     }).catch((err: unknown) => {
@@ -383,7 +395,7 @@ export class MllpClient {
   async close(): Promise<void> {
     this.closedByUser = true;
     for (const job of this.queue.splice(0)) {
-      job.reject(new PackError("MLLP_CLOSED", "the MLLP sender was closed before this message was sent"));
+      job.reject(new PackError(CODES.MLLP_CLOSED, "the MLLP sender was closed before this message was sent"));
     }
     this.waiter?.fn({ closed: true });
     const s = this.socket;
@@ -404,7 +416,7 @@ export class MllpClient {
 /** MLLP_NAK for a negative ACK; the receiver's texts stay in the details (they may quote the message). */
 function nak(ack: AckInfo, text: string, commit?: { ack: AckInfo; text: string }): PackError {
   return new PackError(
-    "MLLP_NAK",
+    CODES.MLLP_NAK,
     `the receiver answered ${ack.code}${/^[\w.-]{1,16}$/.test(ack.error?.code ?? "") ? ` (error ${ack.error!.code})` : ""}${commit ? " after its commit ACK (CA)" : ""}`,
     {
       code: ack.code,
@@ -419,7 +431,7 @@ function nak(ack: AckInfo, text: string, commit?: { ack: AckInfo; text: string }
 
 /** MLLP_BAD_ACK: the peer's answer is no ACK; not resent (it would answer alike). */
 function badAck(reason: string, text?: string, commit?: { ack: AckInfo; text: string }): PackError {
-  return new PackError("MLLP_BAD_ACK", "the receiver's answer is not a readable ACK", {
+  return new PackError(CODES.MLLP_BAD_ACK, "the receiver's answer is not a readable ACK", {
     reason,
     ack: text === undefined ? undefined : text.slice(0, SHOWN_ACK_CHARS),
     ...(commit ? { commitCode: commit.ack.code, commit: commit.text } : {}),

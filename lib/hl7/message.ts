@@ -40,6 +40,7 @@
  * Text -> structure -> text gives back the same text when the escapes were written in their
  * canonical form (see escape.ts).
  */
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters, escapeHl7, unescapeHl7 } from "./escape";
 import { hl7v2 } from "./hl7v2";
@@ -137,11 +138,11 @@ export function hl7ParseError(loc: Hl7ErrorLocation): PackError {
   let where =
     loc.position > 0 ? `segment ${loc.position}${loc.segment ? ` (${loc.segment})` : ""}` : "message";
   if (loc.field !== undefined) where += `, field ${loc.segment || "?"}-${loc.field}`;
-  return new PackError("HL7_PARSE", `HL7 parse error at ${where}: ${loc.reason}`, loc);
+  return new PackError(CODES.HL7_PARSE, `HL7 parse error at ${where}: ${loc.reason}`, loc);
 }
 
 function badInput(message: string): PackError {
-  return new PackError("HL7_BAD_INPUT", message);
+  return new PackError(CODES.HL7_BAD_INPUT, message);
 }
 
 // ---- normalisation ------------------------------------------------------------------------
@@ -362,18 +363,20 @@ export function hl7Limits(limits?: Partial<Hl7Limits>): Readonly<Hl7Limits> {
     return (limits as Readonly<Hl7Limits> | undefined) ?? DEFAULT_HL7_LIMITS;
   }
   if (limits === null || typeof limits !== "object") {
-    throw new PackError("HL7_CONFIG", "HL7 limits must be an object of limit name -> number");
+    throw new PackError(CODES.HL7_CONFIG, "HL7 limits must be an object of limit name -> number");
   }
   const out: Hl7Limits = { ...DEFAULT_HL7_LIMITS };
   for (const [name, value] of Object.entries(limits)) {
     if (!(LIMIT_NAMES as string[]).includes(name)) {
-      throw new PackError("HL7_CONFIG", `${name} is not an HL7 limit (${LIMIT_NAMES.join(", ")})`, {
+      throw new PackError(CODES.HL7_CONFIG, `${name} is not an HL7 limit (${LIMIT_NAMES.join(", ")})`, {
         limit: name,
       });
     }
     if (value === undefined) continue;
     if (value !== Infinity && !(Number.isSafeInteger(value) && value > 0)) {
-      throw new PackError("HL7_CONFIG", `HL7 limit ${name} must be a positive whole number`, { limit: name });
+      throw new PackError(CODES.HL7_CONFIG, `HL7 limit ${name} must be a positive whole number`, {
+        limit: name,
+      });
     }
     out[name as keyof Hl7Limits] = value;
   }
@@ -391,7 +394,7 @@ export function hl7LimitsFromConfig(config: Readonly<Record<string, unknown>>): 
     if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) continue;
     const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw.trim()) : NaN;
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new PackError("HL7_CONFIG", `${name} must be a whole number (0: no limit)`, { limit: name });
+      throw new PackError(CODES.HL7_CONFIG, `${name} must be a whole number (0: no limit)`, { limit: name });
     }
     out[name] = value === 0 ? Infinity : value;
   }
@@ -436,7 +439,7 @@ function limitError(
     limit,
     max,
   };
-  return new PackError("HL7_LIMIT", `HL7 limit exceeded at ${where}: ${reason}`, details);
+  return new PackError(CODES.HL7_LIMIT, `HL7 limit exceeded at ${where}: ${reason}`, details);
 }
 
 // ---- the delimiter scan -----------------------------------------------------------------------

@@ -48,6 +48,7 @@
  * delivers them asynchronously and tells no one when a flow has finished with one, so what
  * the flow does with them is bounded by the flow, not here.
  */
+import { CODES } from "../error-codes";
 import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
@@ -122,7 +123,7 @@ export function checkAckConditions(h: Hl7Header): void {
     if (ACK_CONDITIONS.has(value)) continue;
     const name = field === 15 ? "accept" : "application";
     const reason = `MSH-${field} (${name} acknowledgment type) must be AL, NE, ER or SU (HL7 table 0155)`;
-    throw new PackError("HL7_ACK_TYPE", `HL7 ${reason}`, {
+    throw new PackError(CODES.HL7_ACK_TYPE, `HL7 ${reason}`, {
       segment: "MSH",
       position: 1,
       field,
@@ -504,7 +505,7 @@ class Connection implements ReplyTarget {
     this.refuse(
       "frame_timeout",
       new PackError(
-        "MLLP_FRAME_TIMEOUT",
+        CODES.MLLP_FRAME_TIMEOUT,
         `MLLP frame not complete within ${seconds} s of its start: rejected`,
         { frameTimeoutSeconds: seconds, receivedBytes: this.decoder.pendingBytes },
       ),
@@ -516,7 +517,7 @@ class Connection implements ReplyTarget {
     const max = this.r.options.maxBytes;
     this.refuse(
       "oversize",
-      new PackError("MLLP_OVERSIZE", `MLLP frame larger than maxBytes (${max} bytes): rejected`, {
+      new PackError(CODES.MLLP_OVERSIZE, `MLLP frame larger than maxBytes (${max} bytes): rejected`, {
         maxBytes: max,
         receivedBytes: size,
       }),
@@ -536,7 +537,7 @@ class Connection implements ReplyTarget {
     this.refuse(
       "budget",
       new PackError(
-        "MLLP_BUDGET",
+        CODES.MLLP_BUDGET,
         `MLLP listeners hold their byte budget (${size}) of frames not yet handed on: rejected, resend later`,
         { budgetBytes: budget.limit, usedBytes: budget.used },
       ),
@@ -708,7 +709,7 @@ class Connection implements ReplyTarget {
     const error =
       err instanceof PackError
         ? err
-        : new PackError("HL7_PARSE", "HL7 parse error: the message could not be read");
+        : new PackError(CODES.HL7_PARSE, "HL7 parse error: the message could not be read");
     const loc = error.details as Partial<Hl7ErrorLocation> | undefined;
     let header: Hl7Header;
     let usable = true;
@@ -748,11 +749,11 @@ class Connection implements ReplyTarget {
   private write(ack: string, _seq: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.closed || this.socket.destroyed) {
-        reject(new PackError("MLLP_CLOSED", "the MLLP connection has closed"));
+        reject(new PackError(CODES.MLLP_CLOSED, "the MLLP connection has closed"));
         return;
       }
       this.socket.write(encodeFrame(ack), (err) =>
-        err ? reject(new PackError("MLLP_CLOSED", "the MLLP connection has closed")) : resolve(),
+        err ? reject(new PackError(CODES.MLLP_CLOSED, "the MLLP connection has closed")) : resolve(),
       );
     });
   }
@@ -765,7 +766,7 @@ class Connection implements ReplyTarget {
     const failed = this.r.outcomeCodes.failed;
     const code = isEnhanced(f.header) ? commitCodeOf(failed) : failed;
     this.r.warn(
-      "MLLP_REPLY_TIMEOUT",
+      CODES.MLLP_REPLY_TIMEOUT,
       `no reply from the flow within ${seconds} s (MSH-10 ${shown(f.header.controlId)}): answered ${code}`,
     );
     void this.answer(f, code, {
@@ -818,7 +819,7 @@ class Connection implements ReplyTarget {
         code: commitCode,
         success: false,
         durationMs: performance.now() - f.started,
-        error: "MLLP_CLOSED",
+        error: CODES.MLLP_CLOSED,
       });
       throw err;
     } finally {
@@ -831,7 +832,7 @@ class Connection implements ReplyTarget {
   private async answerApplication(c: Committed, code: AckCode, opts: AckOptions): Promise<ReplyResult> {
     if (isCommitCode(code)) {
       throw new PackError(
-        "MLLP_NO_SESSION",
+        CODES.MLLP_NO_SESSION,
         `this message was already committed (CA): only an application code (AA, AE, AR) may follow, not ${code}`,
         { session: this.id, seq: c.seq },
       );
@@ -864,7 +865,7 @@ class Connection implements ReplyTarget {
     if (req.code !== undefined) {
       if (!isAckCode(req.code)) {
         return Promise.reject(
-          new PackError("HL7_BAD_INPUT", `not an acknowledgment code: ${String(req.code)}`),
+          new PackError(CODES.HL7_BAD_INPUT, `not an acknowledgment code: ${String(req.code)}`),
         );
       }
       code = req.code;
@@ -875,7 +876,7 @@ class Connection implements ReplyTarget {
     } else {
       return Promise.reject(
         new PackError(
-          "HL7_BAD_INPUT",
+          CODES.HL7_BAD_INPUT,
           `a reply needs an ACK code or an outcome (filtered, invalid, failed, error), got ${String(req.outcome)}`,
         ),
       );
@@ -899,7 +900,7 @@ class Connection implements ReplyTarget {
         if (key !== undefined) this.r.dedupe?.settle(key[0], key[1], code);
         return Promise.reject(
           new PackError(
-            "MLLP_REPLY_TIMEOUT",
+            CODES.MLLP_REPLY_TIMEOUT,
             "the reply came after replyTimeout: the sender was already answered AE and will resend",
             { session: this.id, seq: req.seq },
           ),
@@ -907,7 +908,7 @@ class Connection implements ReplyTarget {
       }
       return Promise.reject(
         new PackError(
-          this.closed ? "MLLP_CLOSED" : "MLLP_NO_SESSION",
+          this.closed ? CODES.MLLP_CLOSED : CODES.MLLP_NO_SESSION,
           this.closed
             ? "the MLLP connection of this message has closed: the sender will resend"
             : "no message of this connection awaits a reply (already answered, or mllp-in is not in ack: flow mode)",
@@ -937,7 +938,7 @@ class Connection implements ReplyTarget {
     this.account();
     if (this.decoder.discarded > 0) {
       this.r.warn(
-        "MLLP_DISCARDED",
+        CODES.MLLP_DISCARDED,
         `${this.decoder.discarded} bytes outside MLLP frames discarded on a connection from ${this.remoteAddress}`,
       );
     }
@@ -991,12 +992,12 @@ export class MllpReceiver {
     const max = options.reportsPer10s ?? 10;
     this.refusalReports = new ReportLimit(max, 10_000, (n) =>
       events.warning?.(
-        "MLLP_REFUSED",
+        CODES.MLLP_REFUSED,
         `${n} further refusals in the last 10 s not reported one by one (counted by reason for health-monitor)`,
       ),
     );
     this.warnings = new ReportLimit(max, 10_000, (n) =>
-      events.warning?.("MLLP_WARNINGS", `${n} further warnings in the last 10 s not shown`),
+      events.warning?.(CODES.MLLP_WARNINGS, `${n} further warnings in the last 10 s not shown`),
     );
   }
 
@@ -1042,7 +1043,7 @@ export class MllpReceiver {
       server.on("drop", (data?: { remoteAddress?: string }) => {
         this.refused("connection_limit");
         this.warn(
-          "MLLP_CONNECTION_LIMIT",
+          CODES.MLLP_CONNECTION_LIMIT,
           `a connection from ${data?.remoteAddress ?? "?"} refused: ${this.options.maxConnections} connections open (maxConnections)`,
         );
       });
@@ -1088,7 +1089,7 @@ export class MllpReceiver {
   conflict(h: Hl7Header): void {
     this.refused("dedupe_conflict");
     this.warn(
-      "MLLP_DEDUPE_CONFLICT",
+      CODES.MLLP_DEDUPE_CONFLICT,
       `MSH-10 ${shown(h.controlId)} from ${shown(h.sendingApplication)}/${shown(h.sendingFacility)} ` +
         "was seen in the de-duplication window with other content: processed as a new message",
     );

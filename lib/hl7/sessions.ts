@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import type { AckCode, AckOptions } from "./ack";
 
@@ -103,7 +104,7 @@ export const mllpSessions = {
     if (!r || r.type !== "mllp" || typeof r.id !== "string") {
       return Promise.reject(
         new PackError(
-          "MLLP_NO_SESSION",
+          CODES.MLLP_NO_SESSION,
           "msg._session does not name an MLLP connection (it comes from mllp-in)",
         ),
       );
@@ -114,13 +115,13 @@ export const mllpSessions = {
       return Promise.reject(
         reg.closed.has(r.id)
           ? new PackError(
-              "MLLP_CLOSED",
+              CODES.MLLP_CLOSED,
               "the MLLP connection of this message has closed: the sender will resend",
               {
                 session: r.id,
               },
             )
-          : new PackError("MLLP_NO_SESSION", "no open MLLP connection with this msg._session id", {
+          : new PackError(CODES.MLLP_NO_SESSION, "no open MLLP connection with this msg._session id", {
               session: r.id,
             }),
       );

@@ -1,13 +1,20 @@
 /**
- * Retry policy pieces shared by HTTP clients: which requests may be retried, how long to wait
- * (exponential backoff with full jitter, or the server's Retry-After), and an abortable sleep.
+ * The one retry module of the HTTP clients (FHIR and legacy): which requests may be retried, how
+ * long to wait (exponential backoff with full jitter, or the server's Retry-After), and an
+ * abortable sleep. Attempts count from 1: `attempt` is always the attempt that just failed.
  */
 
 export interface BackoffPolicy {
   /** First backoff step in ms. */
   baseMs: number;
-  /** Cap of one wait in ms; a Retry-After longer than this ends the retries. */
+  /** Cap of one wait in ms. */
   maxMs: number;
+  /**
+   * A Retry-After longer than maxMs: "give-up" (the default, the legacy client) ends the retries,
+   * "wait-cap" (the FHIR client, whose servers' Retry-After is often a generous estimate) waits
+   * maxMs and tries again.
+   */
+  longRetryAfter?: "give-up" | "wait-cap";
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
@@ -46,31 +53,46 @@ export function parseRetryAfter(
 }
 
 /**
- * "Full jitter" backoff: a uniform wait in [0, min(maxMs, baseMs * 2^attempt)), attempt
- * counting from 0 for the first retry.
+ * "Full jitter" backoff after failed attempt number `attempt` (from 1): a uniform wait in
+ * [0, min(maxMs, baseMs * 2^(attempt-1))). `random` returns [0, 1).
  */
 export function backoffDelay(
   attempt: number,
   policy: BackoffPolicy = DEFAULT_BACKOFF,
   random = Math.random,
 ): number {
-  // 2^attempt overflows to Infinity long after the cap applies; Math.min keeps it finite.
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt));
+  // 2^n overflows to Infinity long after the cap applies; Math.min keeps it finite.
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * Math.max(0, ceiling));
 }
 
 /**
- * The wait before retry number `attempt` (from 0): the server's Retry-After when it sent
- * one, else the jittered backoff. Undefined when the server asks for longer than the cap,
- * which the caller treats as "do not retry".
+ * The wait after failed attempt number `attempt` (from 1): the server's Retry-After when it sent
+ * one, else the jittered backoff. A Retry-After above the cap gives undefined ("do not retry")
+ * under "give-up", the cap under "wait-cap".
  */
 export function retryDelay(
   attempt: number,
   retryAfterMs: number | undefined,
+  policy: BackoffPolicy & { longRetryAfter: "wait-cap" },
+  random?: () => number,
+): number;
+export function retryDelay(
+  attempt: number,
+  retryAfterMs: number | undefined,
+  policy?: BackoffPolicy,
+  random?: () => number,
+): number | undefined;
+export function retryDelay(
+  attempt: number,
+  retryAfterMs: number | undefined,
   policy: BackoffPolicy = DEFAULT_BACKOFF,
-  random = Math.random,
+  random: () => number = Math.random,
 ): number | undefined {
-  if (retryAfterMs !== undefined) return retryAfterMs > policy.maxMs ? undefined : retryAfterMs;
+  if (retryAfterMs !== undefined && retryAfterMs > policy.maxMs) {
+    return policy.longRetryAfter === "wait-cap" ? policy.maxMs : undefined;
+  }
+  if (retryAfterMs !== undefined) return retryAfterMs;
   return backoffDelay(attempt, policy, random);
 }
 

@@ -1,5 +1,6 @@
 import { Agent, request } from "undici";
 import type { Dispatcher } from "undici";
+import { CODES, legacyHttpCode } from "../error-codes";
 import { PackError } from "../errors";
 import { readCapped } from "../http/body";
 import { isIdempotentMethod, isRetryableStatus, parseRetryAfter, retryDelay, sleep } from "../http/retry";
@@ -124,16 +125,16 @@ export function validateConfig(config: LegacyApiConfig): void {
   try {
     url = new URL(config.baseUrl);
   } catch {
-    throw new PackError("LEGACY_CONFIG", "legacy API base URL is not a valid URL");
+    throw new PackError(CODES.LEGACY_CONFIG, "legacy API base URL is not a valid URL");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new PackError("LEGACY_CONFIG", "legacy API base URL must be http or https");
+    throw new PackError(CODES.LEGACY_CONFIG, "legacy API base URL must be http or https");
   }
   if ((config.scheme ?? "pms-hmac") !== "pms-hmac") {
-    throw new PackError("LEGACY_CONFIG", `unsupported signature scheme ${String(config.scheme)}`);
+    throw new PackError(CODES.LEGACY_CONFIG, `unsupported signature scheme ${String(config.scheme)}`);
   }
   if (!config.credentials.apiKey || !config.credentials.apiSecret) {
-    throw new PackError("LEGACY_CONFIG", "legacy API key and secret are required");
+    throw new PackError(CODES.LEGACY_CONFIG, "legacy API key and secret are required");
   }
 }
 
@@ -208,7 +209,7 @@ export class LegacyClient {
       hooks.onOutcome?.({
         success: false,
         durationMs: performance.now() - started,
-        error: errorCode(err) ?? "LEGACY_ERROR",
+        error: errorCode(err) ?? CODES.LEGACY_ERROR,
       });
       throw err;
     }
@@ -233,16 +234,16 @@ export class LegacyClient {
         status = response.status;
         if (status < 400) return { ...response, durationMs: performance.now() - started, request: info };
         retryAfterMs = parseRetryAfter(response.headers["retry-after"]);
-        failure = new PackError(`LEGACY_HTTP_${status}`, `legacy API answered HTTP ${status} to ${method}`, {
+        failure = new PackError(legacyHttpCode(status), `legacy API answered HTTP ${status} to ${method}`, {
           status,
           body: response.body,
           request: info,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         });
       } catch (err) {
-        if (signal.aborted && !(err instanceof PackError && err.code === "LEGACY_TIMEOUT")) {
+        if (signal.aborted && !(err instanceof PackError && err.code === CODES.LEGACY_TIMEOUT)) {
           throw new PackError(
-            "LEGACY_ABORTED",
+            CODES.LEGACY_ABORTED,
             "legacy API request aborted",
             { request: info },
             { cause: err },
@@ -252,7 +253,7 @@ export class LegacyClient {
           err instanceof PackError
             ? err
             : new PackError(
-                "LEGACY_NETWORK",
+                CODES.LEGACY_NETWORK,
                 `legacy API unreachable (${errorCode(err) ?? "network error"})`,
                 {
                   request: info,
@@ -260,10 +261,11 @@ export class LegacyClient {
               );
       }
       const retryable =
-        failure.code !== "LEGACY_RESPONSE_TOO_LARGE" && (status === undefined || isRetryableStatus(status));
+        failure.code !== CODES.LEGACY_RESPONSE_TOO_LARGE &&
+        (status === undefined || isRetryableStatus(status));
       const delayMs =
         retryable && attempt < retries
-          ? retryDelay(attempt, retryAfterMs, this.policy, this.random)
+          ? retryDelay(attempt + 1, retryAfterMs, this.policy, this.random)
           : undefined;
       if (delayMs === undefined) throw failure;
       hooks.onRetry?.({
@@ -275,7 +277,7 @@ export class LegacyClient {
         await sleep(delayMs, signal);
       } catch (err) {
         throw new PackError(
-          "LEGACY_ABORTED",
+          CODES.LEGACY_ABORTED,
           "legacy API request aborted",
           { request: info },
           { cause: err },
@@ -326,7 +328,7 @@ export class LegacyClient {
     } catch (err) {
       if (timeout.aborted && !signal.aborted) {
         throw new PackError(
-          "LEGACY_TIMEOUT",
+          CODES.LEGACY_TIMEOUT,
           `legacy API did not answer within ${this.config.timeout ?? DEFAULT_TIMEOUT} ms`,
         );
       }
@@ -339,7 +341,7 @@ export class LegacyClient {
     } catch (err) {
       if (timeout.aborted && !signal.aborted) {
         throw new PackError(
-          "LEGACY_TIMEOUT",
+          CODES.LEGACY_TIMEOUT,
           `legacy API did not answer within ${this.config.timeout ?? DEFAULT_TIMEOUT} ms`,
         );
       }
@@ -348,7 +350,7 @@ export class LegacyClient {
     if (text === undefined) {
       // Not retried: the same request would get the same answer.
       throw new PackError(
-        "LEGACY_RESPONSE_TOO_LARGE",
+        CODES.LEGACY_RESPONSE_TOO_LARGE,
         `legacy API answer to ${method} is larger than ${max} bytes (maxResponseBytes): not read`,
         { maxResponseBytes: max, status: res.statusCode },
       );
@@ -372,13 +374,13 @@ export class LegacyClient {
     const maxPages = paging.maxPages ?? 1000;
     const itemsProperty = paging.itemsProperty ?? "items";
     if (!Number.isInteger(pageSize) || pageSize < 1)
-      throw new PackError("LEGACY_CONFIG", "page size must be >= 1");
+      throw new PackError(CODES.LEGACY_CONFIG, "page size must be >= 1");
     const started = performance.now();
     const items: unknown[] = [];
     for (let n = 0; ; n++) {
       if (n >= maxPages) {
         throw new PackError(
-          "LEGACY_PAGING",
+          CODES.LEGACY_PAGING,
           `more than ${maxPages} pages; is the API ignoring "${pageParam}"?`,
         );
       }
@@ -393,7 +395,7 @@ export class LegacyClient {
           ? body[itemsProperty]
           : undefined;
       if (!Array.isArray(page)) {
-        throw new PackError("LEGACY_PAGING", `page ${first + n} has no "${itemsProperty}" array`, {
+        throw new PackError(CODES.LEGACY_PAGING, `page ${first + n} has no "${itemsProperty}" array`, {
           status: response.status,
           request: response.request,
         });
@@ -407,7 +409,7 @@ export class LegacyClient {
 
   /** Aborts requests in flight and closes pooled connections. */
   async close(): Promise<void> {
-    this.closing.abort(new PackError("LEGACY_ABORTED", "legacy API client closed"));
+    this.closing.abort(new PackError(CODES.LEGACY_ABORTED, "legacy API client closed"));
     await this.agent.destroy();
   }
 }

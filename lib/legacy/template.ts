@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
@@ -34,24 +35,24 @@ export function fillPathTemplate(template: string, msg: Record<string, unknown>)
     const match = MSG_PATH.exec(expr);
     if (!match) {
       throw new PackError(
-        "LEGACY_PATH_PARAM",
+        CODES.LEGACY_PATH_PARAM,
         `path placeholder {{${expr}}} must name a msg property, e.g. {{msg.id}}`,
       );
     }
     const value = lookup(msg, match[1]);
     if (value === undefined || value === null || value === "") {
-      throw new PackError("LEGACY_PATH_PARAM", `path placeholder {{${expr}}} has no value`, {
+      throw new PackError(CODES.LEGACY_PATH_PARAM, `path placeholder {{${expr}}} has no value`, {
         placeholder: expr,
       });
     }
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-      throw new PackError("LEGACY_PATH_PARAM", `path placeholder {{${expr}}} is not a string or number`, {
+      throw new PackError(CODES.LEGACY_PATH_PARAM, `path placeholder {{${expr}}} is not a string or number`, {
         placeholder: expr,
       });
     }
     const text = String(value);
     if (text === "." || text === "..") {
-      throw new PackError("LEGACY_PATH_PARAM", `path placeholder {{${expr}}} may not be "." or ".."`, {
+      throw new PackError(CODES.LEGACY_PATH_PARAM, `path placeholder {{${expr}}} may not be "." or ".."`, {
         placeholder: expr,
       });
     }

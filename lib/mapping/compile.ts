@@ -1,5 +1,6 @@
 import * as fhirpath from "fhirpath";
 import * as r4 from "fhirpath/fhir-context/r4";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import {
   compileFhirPath,
@@ -95,7 +96,7 @@ export function ruleLabel(rule: unknown): string {
 }
 
 function compileError(rule: number, label: string, field: string, message: string): MappingError {
-  return { field, rule, label, message, code: "MAP_COMPILE" };
+  return { field, rule, label, message, code: CODES.MAP_COMPILE };
 }
 
 type Reader = (resource: Obj, notes: Notes) => unknown;
@@ -376,7 +377,7 @@ function failureMessage(err: unknown): string {
 function inputError(field: string, message: string): MapResult {
   return {
     value: undefined,
-    errors: [{ field, rule: -1, label: "input", message, code: "MAP_INPUT" }],
+    errors: [{ field, rule: -1, label: "input", message, code: CODES.MAP_INPUT }],
     warnings: [],
   };
 }
@@ -397,7 +398,7 @@ function mapToFhir(
     let v = r.pms === undefined ? undefined : r.pms.get(record);
     if (isMissing(v)) {
       if (!r.hasDefault) {
-        if (r.required) errors = push(errors, r, field, "MAP_REQUIRED", "is required");
+        if (r.required) errors = push(errors, r, field, CODES.MAP_REQUIRED, "is required");
         continue;
       }
       v = cloneDefault(r.defaultValue);
@@ -405,7 +406,7 @@ function mapToFhir(
     if (r.validate !== undefined) {
       const problem = r.validate(v);
       if (problem !== undefined) {
-        errors = push(errors, r, field, "MAP_VALIDATE", `${shapeOf(v)} ${problem}`);
+        errors = push(errors, r, field, CODES.MAP_VALIDATE, `${shapeOf(v)} ${problem}`);
         continue;
       }
     }
@@ -414,18 +415,18 @@ function mapToFhir(
       out1 = r.transform.forward(v, r.withPms === undefined ? undefined : r.withPms.get(record), notes);
     } catch (err) {
       notes.warning = undefined;
-      errors = push(errors, r, field, "MAP_TRANSFORM", failureMessage(err));
+      errors = push(errors, r, field, CODES.MAP_TRANSFORM, failureMessage(err));
       continue;
     }
     if (notes.warning !== undefined) {
-      warnings = push<MappingWarningCode>(warnings, r, field, "MAP_LOSSY", notes.warning);
+      warnings = push<MappingWarningCode>(warnings, r, field, CODES.MAP_LOSSY, notes.warning);
       notes.warning = undefined;
     }
     const fhir = r.fhir!;
     if (fhir.check !== undefined) {
       const problem = fhir.check(out1);
       if (problem !== undefined) {
-        errors = push(errors, r, field, "MAP_TRANSFORM", `${fhir.text}: ${problem}`);
+        errors = push(errors, r, field, CODES.MAP_TRANSFORM, `${fhir.text}: ${problem}`);
         continue;
       }
     }
@@ -434,7 +435,13 @@ function mapToFhir(
       const existing = fhir.get(out, undefined);
       if (existing !== undefined) {
         if (!same(existing, out1)) {
-          errors = push(errors, r, field, "MAP_TRANSFORM", `${fhir.text} already holds a different value`);
+          errors = push(
+            errors,
+            r,
+            field,
+            CODES.MAP_TRANSFORM,
+            `${fhir.text} already holds a different value`,
+          );
         }
         continue;
       }
@@ -442,7 +449,7 @@ function mapToFhir(
     try {
       fhir.set(out, out1);
     } catch (err) {
-      errors = push(errors, r, field, "MAP_TRANSFORM", failureMessage(err));
+      errors = push(errors, r, field, CODES.MAP_TRANSFORM, failureMessage(err));
     }
   }
   if (errors !== undefined) return { value: undefined, errors, warnings: warnings ?? [] };
@@ -467,7 +474,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
         notes.multiple = false;
         v = r.readFhir(resource, notes);
       } catch (err) {
-        errors = push(errors, r, field, "MAP_TRANSFORM", failureMessage(err));
+        errors = push(errors, r, field, CODES.MAP_TRANSFORM, failureMessage(err));
         continue;
       }
       if (notes.multiple) {
@@ -476,14 +483,14 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
           warnings,
           r,
           field,
-          "MAP_MULTIPLE",
+          CODES.MAP_MULTIPLE,
           "several elements match; the first was mapped",
         );
       }
     }
     if (isMissing(v)) {
       if (!r.hasDefault) {
-        if (r.required) errors = push(errors, r, field, "MAP_REQUIRED", "is required");
+        if (r.required) errors = push(errors, r, field, CODES.MAP_REQUIRED, "is required");
         continue;
       }
       v = cloneDefault(r.defaultValue);
@@ -492,7 +499,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
         v = r.transform.reverse(v, r.withFhir === undefined ? undefined : r.withFhir(resource, notes), notes);
       } catch (err) {
         notes.warning = undefined;
-        errors = push(errors, r, field, "MAP_TRANSFORM", failureMessage(err));
+        errors = push(errors, r, field, CODES.MAP_TRANSFORM, failureMessage(err));
         continue;
       }
       notes.warning = undefined;
@@ -502,7 +509,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
     if (r.validate !== undefined) {
       const problem = r.validate(v);
       if (problem !== undefined) {
-        errors = push(errors, r, field, "MAP_VALIDATE", `${shapeOf(v)} ${problem}`);
+        errors = push(errors, r, field, CODES.MAP_VALIDATE, `${shapeOf(v)} ${problem}`);
         continue;
       }
     }
@@ -516,7 +523,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
             errors,
             r,
             field,
-            "MAP_TRANSFORM",
+            CODES.MAP_TRANSFORM,
             `gives ${pms.text} a different value than another rule`,
           );
         }
@@ -526,7 +533,7 @@ function mapToPms(rules: CompiledRule[], resourceType: string | undefined, resou
     try {
       pms.set(out, v);
     } catch (err) {
-      errors = push(errors, r, field, "MAP_TRANSFORM", failureMessage(err));
+      errors = push(errors, r, field, CODES.MAP_TRANSFORM, failureMessage(err));
     }
   }
   if (errors !== undefined) return { value: undefined, errors, warnings: warnings ?? [] };
@@ -554,7 +561,7 @@ export function compileMapping(
       .map((e) => (e.rule >= 0 ? `rule ${e.rule} (${e.label}) ${e.field}: ${e.message}` : e.message))
       .join("; ");
     const more = issues.length > 3 ? ` and ${issues.length - 3} more` : "";
-    throw new PackError("MAP_COMPILE", `invalid mapping: ${summary}${more}`, { errors: issues });
+    throw new PackError(CODES.MAP_COMPILE, `invalid mapping: ${summary}${more}`, { errors: issues });
   }
   return mapping;
 }

@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { builtinVariables, compileBuiltin, isBuiltinMappingName } from "./builtins";
 import { compileMapping } from "./compile";
@@ -41,9 +42,9 @@ export function compileMappingConfig(config: MappingConfig): CompiledMapping {
     rule: -1,
     label: "mapping",
     message: `mapping must be patient, appointment, encounter or custom, not ${JSON.stringify(config.mapping)}`,
-    code: "MAP_COMPILE",
+    code: CODES.MAP_COMPILE,
   };
-  throw new PackError("MAP_COMPILE", error.message, { errors: [error] });
+  throw new PackError(CODES.MAP_COMPILE, error.message, { errors: [error] });
 }
 
 /** An error or warning of one element of an array payload carries the element's index. */
@@ -108,7 +109,7 @@ export function mapPayload(
           rule: -1,
           label: "input",
           message: `msg.payload must be an object or an array of objects, not ${what}`,
-          code: "MAP_INPUT",
+          code: CODES.MAP_INPUT,
         },
       ],
     };

@@ -1,3 +1,4 @@
+import type { Codes } from "../error-codes";
 export type MappingDirection = "both" | "to-fhir" | "to-pms";
 /** Which way a rule maps (a rule without one maps both ways). */
 export const MAPPING_DIRECTIONS: readonly MappingDirection[] = ["both", "to-fhir", "to-pms"];
@@ -42,9 +43,10 @@ export interface MappingRule {
   label?: string;
 }
 
-export type MappingErrorCode =
-  "MAP_REQUIRED" | "MAP_VALIDATE" | "MAP_TRANSFORM" | "MAP_COMPILE" | "MAP_INPUT";
-export type MappingWarningCode = "MAP_LOSSY" | "MAP_MULTIPLE";
+export type MappingErrorCode = Codes<
+  "MAP_REQUIRED" | "MAP_VALIDATE" | "MAP_TRANSFORM" | "MAP_COMPILE" | "MAP_INPUT"
+>;
+export type MappingWarningCode = Codes<"MAP_LOSSY" | "MAP_MULTIPLE">;
 
 export interface MappingIssue<C extends string = MappingErrorCode> {
   /**

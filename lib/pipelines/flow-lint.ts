@@ -1,3 +1,4 @@
+import { CODES, type Codes } from "../error-codes";
 /**
  * Checks a shipped flow file (Node-RED flow JSON) for what a pipeline must never ship with:
  * node types that are not installed, credentials or secret-looking values, wires and scopes
@@ -9,7 +10,7 @@
 
 import { ENV_REFERENCE } from "../env";
 
-export type FlowFindingCode =
+export type FlowFindingCode = Codes<
   | "FLOW_SHAPE"
   | "FLOW_UNKNOWN_TYPE"
   | "FLOW_CREDENTIALS"
@@ -17,7 +18,8 @@ export type FlowFindingCode =
   | "FLOW_NO_COMMENT"
   | "FLOW_DANGLING"
   | "FLOW_DUPLICATE_ID"
-  | "FLOW_DUPLICATE_ROUTE";
+  | "FLOW_DUPLICATE_ROUTE"
+>;
 
 export interface FlowFinding {
   code: FlowFindingCode;
@@ -100,29 +102,29 @@ export function lintFlow(input: unknown, options: FlowLintOptions, file?: string
     findings.push({ code, message, file, nodeId });
   };
   if (!Array.isArray(input) || input.length === 0) {
-    add("FLOW_SHAPE", "a flow file must be a non-empty array of nodes");
+    add(CODES.FLOW_SHAPE, "a flow file must be a non-empty array of nodes");
     return findings;
   }
   const nodes: FlowNode[] = [];
   input.forEach((n, i) => {
     if (isNode(n)) nodes.push(n);
-    else add("FLOW_SHAPE", `entry ${i} is not a node (an object with id and type)`);
+    else add(CODES.FLOW_SHAPE, `entry ${i} is not a node (an object with id and type)`);
   });
   const ids = new Set<string>();
   for (const n of nodes) {
-    if (ids.has(n.id)) add("FLOW_DUPLICATE_ID", `id ${n.id} is used twice`, n.id);
+    if (ids.has(n.id)) add(CODES.FLOW_DUPLICATE_ID, `id ${n.id} is used twice`, n.id);
     ids.add(n.id);
   }
   const tabs = nodes.filter((n) => n.type === "tab");
-  if (tabs.length !== 1) add("FLOW_SHAPE", `a pipeline is one tab; this file has ${tabs.length}`);
+  if (tabs.length !== 1) add(CODES.FLOW_SHAPE, `a pipeline is one tab; this file has ${tabs.length}`);
   const tabId = tabs[0]?.id;
 
   for (const n of nodes) {
     if (!STRUCTURAL.has(n.type) && !n.type.startsWith("subflow:") && !options.installedTypes.has(n.type)) {
-      add("FLOW_UNKNOWN_TYPE", `node ${n.id} has type "${n.type}", which is not installed`, n.id);
+      add(CODES.FLOW_UNKNOWN_TYPE, `node ${n.id} has type "${n.type}", which is not installed`, n.id);
     }
     if (tabId && n.type !== "tab" && n.z !== tabId) {
-      add("FLOW_SHAPE", `node ${n.id} is not on the pipeline's tab (z)`, n.id);
+      add(CODES.FLOW_SHAPE, `node ${n.id} is not on the pipeline's tab (z)`, n.id);
     }
     if (Array.isArray(n.env)) {
       for (const v of n.env as Array<Record<string, unknown>>) {
@@ -133,27 +135,31 @@ export function lintFlow(input: unknown, options: FlowLintOptions, file?: string
           v.type !== "cred" &&
           value !== ""
         ) {
-          add("FLOW_SECRET", `node ${n.id} environment variable ${name} holds a value (use type cred)`, n.id);
+          add(
+            CODES.FLOW_SECRET,
+            `node ${n.id} environment variable ${name} holds a value (use type cred)`,
+            n.id,
+          );
         }
       }
     }
     if ("credentials" in n) {
-      add("FLOW_CREDENTIALS", `node ${n.id} carries a credentials property`, n.id);
+      add(CODES.FLOW_CREDENTIALS, `node ${n.id} carries a credentials property`, n.id);
     }
     for (const [path, value] of strings(n, [])) {
       if (path[0] === "credentials" || path[0] === "id" || path[0] === "z") continue;
       const reason = secretReason(keyOf(path), value);
-      if (reason) add("FLOW_SECRET", `node ${n.id} property ${path.join(".")} holds ${reason}`, n.id);
+      if (reason) add(CODES.FLOW_SECRET, `node ${n.id} property ${path.join(".")} holds ${reason}`, n.id);
     }
     const wires = n.wires;
     if (wires !== undefined) {
       if (!Array.isArray(wires) || wires.some((w) => !Array.isArray(w))) {
-        add("FLOW_SHAPE", `node ${n.id} has malformed wires`, n.id);
+        add(CODES.FLOW_SHAPE, `node ${n.id} has malformed wires`, n.id);
       } else {
         for (const target of (wires as unknown[][]).flat()) {
           if (typeof target !== "string" || !ids.has(target)) {
             add(
-              "FLOW_DANGLING",
+              CODES.FLOW_DANGLING,
               `node ${n.id} is wired to ${String(target)}, which is not in the file`,
               n.id,
             );
@@ -171,12 +177,12 @@ export function lintFlow(input: unknown, options: FlowLintOptions, file?: string
     if (n.type === "group" && Array.isArray(n.nodes)) references.push(...(n.nodes as unknown[]));
     for (const r of references) {
       if (typeof r !== "string" || !ids.has(r)) {
-        add("FLOW_DANGLING", `node ${n.id} refers to ${String(r)}, which is not in the file`, n.id);
+        add(CODES.FLOW_DANGLING, `node ${n.id} refers to ${String(r)}, which is not in the file`, n.id);
       }
     }
   }
   if (!nodes.some((n) => n.type === "comment")) {
-    add("FLOW_NO_COMMENT", "a pipeline needs Comment nodes that explain it");
+    add(CODES.FLOW_NO_COMMENT, "a pipeline needs Comment nodes that explain it");
   }
   return findings;
 }
@@ -199,7 +205,7 @@ export function lintFlowSet(
       const owner = owners.get(n.id);
       if (owner !== undefined && owner !== file) {
         findings.push({
-          code: "FLOW_DUPLICATE_ID",
+          code: CODES.FLOW_DUPLICATE_ID,
           message: `id ${n.id} is also in ${owner}`,
           file,
           nodeId: n.id,
@@ -212,7 +218,7 @@ export function lintFlowSet(
         const other = routes.get(route);
         if (other !== undefined) {
           findings.push({
-            code: "FLOW_DUPLICATE_ROUTE",
+            code: CODES.FLOW_DUPLICATE_ROUTE,
             message: `${route} is also served by ${other}`,
             file,
             nodeId: n.id,

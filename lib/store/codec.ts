@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import type { StoredMsg } from "./types";
 
@@ -58,14 +59,14 @@ export function encodeText(text: string, key?: Buffer): Buffer {
 }
 
 export function decodeMsg(blob: Buffer, key?: Buffer): StoredMsg {
-  if (blob.length === 0) throw new PackError("QUEUE_CORRUPT", "stored message is empty");
+  if (blob.length === 0) throw new PackError(CODES.QUEUE_CORRUPT, "stored message is empty");
   let json: Buffer;
   if (blob[0] === PLAIN) {
     json = blob.subarray(1);
   } else if (blob[0] === SEALED) {
     if (!key) {
       throw new PackError(
-        "QUEUE_KEY",
+        CODES.QUEUE_KEY,
         "stored message is encrypted and the message store has no encryptionKey",
       );
     }
@@ -77,7 +78,7 @@ export function decodeMsg(blob: Buffer, key?: Buffer): StoredMsg {
       json = Buffer.concat([decipher.update(blob.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]);
     } catch (err) {
       throw new PackError(
-        "QUEUE_KEY",
+        CODES.QUEUE_KEY,
         "stored message cannot be decrypted with this encryptionKey",
         undefined,
         {
@@ -86,7 +87,7 @@ export function decodeMsg(blob: Buffer, key?: Buffer): StoredMsg {
       );
     }
   } else {
-    throw new PackError("QUEUE_CORRUPT", `stored message has unknown format ${blob[0]}`);
+    throw new PackError(CODES.QUEUE_CORRUPT, `stored message has unknown format ${blob[0]}`);
   }
   const text = json.toString("utf8");
   return (json.includes(BUFFER_MARK) ? JSON.parse(text, reviver) : JSON.parse(text)) as StoredMsg;

@@ -1,3 +1,4 @@
+import { CODES } from "../error-codes";
 /**
  * What happens to a delivery that failed: retried after a backoff, or a dead letter at once.
  * The error's code decides; an operator can replay a dead letter once the cause is fixed.
@@ -23,10 +24,10 @@ export const QUEUE_DEFAULTS = {
 /** Codes whose cause may pass: the destination was down, slow, busy or unreachable. */
 const RETRYABLE_SUFFIXES = ["_NETWORK", "_TIMEOUT", "_REPLY_TIMEOUT", "_CLOSED", "_CONNECT", "_ABORTED"];
 const RETRYABLE_CODES = new Set([
-  "MLLP_QUEUE_FULL",
-  "FHIR_AUTH",
-  "QUEUE_STORE",
-  "CHECKPOINT_BUSY",
+  CODES.MLLP_QUEUE_FULL,
+  CODES.FHIR_AUTH,
+  CODES.QUEUE_STORE,
+  CODES.CHECKPOINT_BUSY,
   "ECONNREFUSED",
   "ECONNRESET",
   "ETIMEDOUT",
@@ -56,7 +57,7 @@ const PERMANENT_SUFFIXES = [
  */
 export function isRetryable(code: string | undefined, ackCode?: string): boolean {
   if (!code) return true;
-  if (code === "MLLP_NAK") return ackCode !== "AR" && ackCode !== "CR";
+  if (code === CODES.MLLP_NAK) return ackCode !== "AR" && ackCode !== "CR";
   const http = /_HTTP_(\d{3})$/.exec(code);
   if (http) {
     const status = Number(http[1]);

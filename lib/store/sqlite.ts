@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { decodeMsg, deriveKey, encodeMsg, encodeText, newSalt, parseText } from "./codec";
 import { Scheduler, type Entry } from "./scheduler";
@@ -96,7 +97,7 @@ function loadDriver(): typeof BetterSqlite3 {
     return require("better-sqlite3") as typeof BetterSqlite3;
   } catch (err) {
     throw new PackError(
-      "QUEUE_STORE",
+      CODES.QUEUE_STORE,
       "the SQLite driver better-sqlite3 could not be loaded (reinstall the pack for this Node.js version)",
       undefined,
       { cause: err },
@@ -108,7 +109,7 @@ function storeError(action: string, err: unknown): PackError {
   if (err instanceof PackError) return err;
   const code = (err as { code?: unknown })?.code;
   return new PackError(
-    "QUEUE_STORE",
+    CODES.QUEUE_STORE,
     `message store: ${action} failed: ${(err as Error)?.message ?? String(err)}`,
     typeof code === "string" ? { sqlite: code } : undefined,
     { cause: err },
@@ -239,7 +240,7 @@ export class SqliteMessageStore implements MessageStore {
       db.prepare("INSERT INTO meta (name, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
     } else if (Number(row.value) > SCHEMA_VERSION) {
       throw new PackError(
-        "QUEUE_STORE",
+        CODES.QUEUE_STORE,
         `the message store file was written by a newer version of the pack (schema ${row.value})`,
       );
     }
@@ -267,7 +268,7 @@ export class SqliteMessageStore implements MessageStore {
         if (decodeMsg(check, key).check !== KEY_CHECK) throw new Error("mismatch");
       } catch {
         throw new PackError(
-          "QUEUE_KEY",
+          CODES.QUEUE_KEY,
           "the encryptionKey does not match the key this message store was sealed with",
         );
       }
@@ -293,7 +294,7 @@ export class SqliteMessageStore implements MessageStore {
    * promise settles after COMMIT (or with QUEUE_STORE when the commit failed).
    */
   write<T>(run: () => T, lazy = false): Promise<T> {
-    if (this.closed) return Promise.reject(new PackError("QUEUE_STORE", "message store is closed"));
+    if (this.closed) return Promise.reject(new PackError(CODES.QUEUE_STORE, "message store is closed"));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!lazy && !this.flushScheduled) {
@@ -317,7 +318,7 @@ export class SqliteMessageStore implements MessageStore {
     this.pending = [];
     if (ops.length === 0) return;
     if (this.closed) {
-      for (const op of ops) op.reject(new PackError("QUEUE_STORE", "message store is closed"));
+      for (const op of ops) op.reject(new PackError(CODES.QUEUE_STORE, "message store is closed"));
       return;
     }
     const results: unknown[] = [];
@@ -345,10 +346,10 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   openQueue(name: string, options: QueueOptions): QueueHandle {
-    if (this.closed) throw new PackError("QUEUE_STORE", "message store is closed");
+    if (this.closed) throw new PackError(CODES.QUEUE_STORE, "message store is closed");
     if (this.queues.has(name)) {
       throw new PackError(
-        "QUEUE_CONFIG",
+        CODES.QUEUE_CONFIG,
         `queue "${name}" is already opened by another durable-queue node on this store`,
       );
     }
@@ -474,7 +475,7 @@ export class SqliteMessageStore implements MessageStore {
       id: r.id,
       queue: r.queue,
       key: r.key,
-      code: r.error_code ?? "QUEUE_ERROR",
+      code: r.error_code ?? CODES.QUEUE_ERROR,
       message: r.error_message ?? "",
       attempts: r.attempt,
       enqueuedAt: r.enqueued_at,
@@ -701,7 +702,10 @@ class SqliteQueue implements QueueHandle {
         msg = text === undefined ? store.decode(body as Buffer) : parseText(text);
       } catch (err) {
         // Unreadable (wrong key, damaged row): a dead letter an operator can see, not a crash loop.
-        const failure = { code: (err as PackError).code ?? "QUEUE_CORRUPT", message: (err as Error).message };
+        const failure = {
+          code: (err as PackError).code ?? CODES.QUEUE_CORRUPT,
+          message: (err as Error).message,
+        };
         this.kill(entry, failure, entry.attempt).catch(() => undefined);
         continue;
       }
@@ -721,13 +725,13 @@ class SqliteQueue implements QueueHandle {
   private overdue(entry: Entry, now: number): Failure | undefined {
     if (now - entry.enqueuedAt > this.options.maxAgeMs) {
       return {
-        code: "QUEUE_EXPIRED",
+        code: CODES.QUEUE_EXPIRED,
         message: `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`,
       };
     }
     if (entry.attempt > this.options.maxAttempts) {
       return {
-        code: "QUEUE_INTERRUPTED",
+        code: CODES.QUEUE_INTERRUPTED,
         message: `delivery was interrupted ${entry.attempt - 1} times (the runtime stopped while it was in flight)`,
       };
     }

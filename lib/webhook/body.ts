@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
+import { CODES, type Codes } from "../error-codes";
 import { PackError } from "../errors";
 import { VERIFIER_DEFAULTS } from "./verifier";
 
@@ -14,7 +15,7 @@ export interface BodyLimits {
 /** maxBytes as webhook-verify's, so that the two agree unless told otherwise. */
 export const BODY_DEFAULTS = { maxBytes: VERIFIER_DEFAULTS.maxBytes, timeoutMs: 30_000 } as const;
 
-export type BodyErrorCode = "WEBHOOK_TOO_LARGE" | "WEBHOOK_BODY_TIMEOUT" | "WEBHOOK_ABORTED";
+export type BodyErrorCode = Codes<"WEBHOOK_TOO_LARGE" | "WEBHOOK_BODY_TIMEOUT" | "WEBHOOK_ABORTED">;
 
 /** The answer to a sender whose body was refused; none when the sender went away. */
 export const BODY_ERROR_STATUS: Readonly<Record<BodyErrorCode, number | undefined>> = {
@@ -49,7 +50,7 @@ export function readBody(req: BodyStream, limits: BodyLimits): Promise<Buffer> {
   if (declared !== undefined && declared > limits.maxBytes) {
     return Promise.reject(
       bodyError(
-        "WEBHOOK_TOO_LARGE",
+        CODES.WEBHOOK_TOO_LARGE,
         `the request declares ${declared} bytes, more than the ${limits.maxBytes} allowed`,
         0,
         limits,
@@ -83,7 +84,7 @@ export function readBody(req: BodyStream, limits: BodyLimits): Promise<Buffer> {
       if (received > limits.maxBytes) {
         finish(
           bodyError(
-            "WEBHOOK_TOO_LARGE",
+            CODES.WEBHOOK_TOO_LARGE,
             `the request body passed the ${limits.maxBytes} bytes allowed`,
             received,
             limits,
@@ -97,7 +98,7 @@ export function readBody(req: BodyStream, limits: BodyLimits): Promise<Buffer> {
     const onGone = (): void =>
       finish(
         bodyError(
-          "WEBHOOK_ABORTED",
+          CODES.WEBHOOK_ABORTED,
           "the sender closed the connection before the body ended",
           received,
           limits,
@@ -107,7 +108,7 @@ export function readBody(req: BodyStream, limits: BodyLimits): Promise<Buffer> {
       () =>
         finish(
           bodyError(
-            "WEBHOOK_BODY_TIMEOUT",
+            CODES.WEBHOOK_BODY_TIMEOUT,
             `the request body did not end within ${limits.timeoutMs} ms`,
             received,
             limits,

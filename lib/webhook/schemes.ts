@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { WEBHOOK_SCHEMES, type WebhookScheme } from "./scheme-names";
 import type { Canonical, HeaderValues, SignatureEncoding } from "../legacy/pms-hmac";
@@ -72,12 +73,12 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * bytes (Stripe's `whsec_...` included, prefix and all, as Stripe's libraries do).
  */
 export function schemeKey(scheme: WebhookScheme, secret: string): Buffer {
-  if (secret === "") throw new PackError("WEBHOOK_CONFIG", "empty webhook secret");
+  if (secret === "") throw new PackError(CODES.WEBHOOK_CONFIG, "empty webhook secret");
   if (scheme !== "standard-webhooks") return Buffer.from(secret, "utf8");
   const encoded = secret.startsWith(WHSEC_PREFIX) ? secret.slice(WHSEC_PREFIX.length) : secret;
   if (encoded === "" || !BASE64.test(encoded)) {
     throw new PackError(
-      "WEBHOOK_CONFIG",
+      CODES.WEBHOOK_CONFIG,
       "a standard-webhooks secret must be base64, usually written whsec_<base64>",
     );
   }
@@ -90,13 +91,13 @@ export function parseSecrets(scheme: WebhookScheme, text: string | undefined): B
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== "");
-  if (lines.length === 0) throw new PackError("WEBHOOK_CONFIG", "no webhook secret configured");
+  if (lines.length === 0) throw new PackError(CODES.WEBHOOK_CONFIG, "no webhook secret configured");
   return lines.map((line, index) => {
     try {
       return schemeKey(scheme, line);
     } catch (err) {
       // The line number, never the secret.
-      throw new PackError("WEBHOOK_CONFIG", `secret on line ${index + 1}: ${(err as Error).message}`);
+      throw new PackError(CODES.WEBHOOK_CONFIG, `secret on line ${index + 1}: ${(err as Error).message}`);
     }
   });
 }
@@ -161,7 +162,7 @@ export function signWebhook(input: WebhookSignInput): Record<string, string> {
 }
 
 function requireId(id: string | undefined): string {
-  if (!id) throw new PackError("WEBHOOK_CONFIG", "this scheme needs a delivery id");
+  if (!id) throw new PackError(CODES.WEBHOOK_CONFIG, "this scheme needs a delivery id");
   return id;
 }
 
@@ -179,13 +180,13 @@ export const REJECT_STATUS: Readonly<Record<RejectReason, number>> = {
 };
 
 export const REJECT_CODE: Readonly<Record<RejectReason, string>> = {
-  "missing-headers": "WEBHOOK_MALFORMED",
-  malformed: "WEBHOOK_MALFORMED",
-  signature: "WEBHOOK_SIGNATURE",
-  stale: "WEBHOOK_TIMESTAMP",
-  future: "WEBHOOK_TIMESTAMP",
-  "too-large": "WEBHOOK_TOO_LARGE",
-  duplicate: "WEBHOOK_DUPLICATE",
+  "missing-headers": CODES.WEBHOOK_MALFORMED,
+  malformed: CODES.WEBHOOK_MALFORMED,
+  signature: CODES.WEBHOOK_SIGNATURE,
+  stale: CODES.WEBHOOK_TIMESTAMP,
+  future: CODES.WEBHOOK_TIMESTAMP,
+  "too-large": CODES.WEBHOOK_TOO_LARGE,
+  duplicate: CODES.WEBHOOK_DUPLICATE,
 };
 
 export interface WebhookRequest {

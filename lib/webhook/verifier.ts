@@ -1,4 +1,5 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
+import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { SeenIds } from "./replay";
 import {
@@ -73,7 +74,7 @@ export class WebhookVerifier {
       ["max ids", options.maxIds, 0],
     ] as const) {
       if (!Number.isInteger(value) || value < min) {
-        throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}`);
+        throw new PackError(CODES.WEBHOOK_CONFIG, `${name} must be an integer >= ${min}`);
       }
     }
     this.keys = parseSecrets(options.scheme, options.secrets).map((key) => createSecretKey(key));
@@ -137,7 +138,7 @@ export class WebhookVerifier {
         saved = await persistence.load();
       } catch (err) {
         throw new PackError(
-          "WEBHOOK_STORE",
+          CODES.WEBHOOK_STORE,
           "reading seen webhook ids from the context store failed",
           undefined,
           {
@@ -154,7 +155,7 @@ export class WebhookVerifier {
           // Not remembered after all: the sender's retry must not be taken for a duplicate.
           for (const key of keys) this.seen.delete(key);
           throw new PackError(
-            "WEBHOOK_STORE",
+            CODES.WEBHOOK_STORE,
             "saving seen webhook ids to the context store failed",
             undefined,
             {

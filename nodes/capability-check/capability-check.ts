@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { FhirMeta } from "../../lib/fhir/types";
 import type { CapabilitySummary } from "../../lib/fhir/types";
@@ -29,8 +30,6 @@ interface CapabilityCheckDef extends NodeDef {
 }
 
 const SOURCE = "capability-check";
-const CONFIG = "CAPABILITY_CONFIG";
-const CONTEXT = "CAPABILITY_CONTEXT";
 const CONTEXT_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 export = function (RED: NodeAPI) {
@@ -54,7 +53,7 @@ export = function (RED: NodeAPI) {
     const aborter = new AbortController();
 
     async function assessEhr(s: FhirServerNode): Promise<Assessment["ehr"]> {
-      if (!s.client) return ehrFailure("FHIR_CONFIG");
+      if (!s.client) return ehrFailure(CODES.FHIR_CONFIG);
       const started = performance.now();
       try {
         const { body, meta } = await s.client.interaction(
@@ -69,7 +68,7 @@ export = function (RED: NodeAPI) {
         });
         return ehrReport(body as CapabilitySummary);
       } catch (err) {
-        const code = (err as PackError).code ?? "FHIR_ERROR";
+        const code = (err as PackError).code ?? CODES.FHIR_ERROR;
         const meta = (err as { meta?: FhirMeta }).meta;
         const durationMs = meta?.durationMs ?? performance.now() - started;
         reportHealth({
@@ -92,7 +91,7 @@ export = function (RED: NodeAPI) {
       // One at a time, read-only: an API that limits concurrent calls is not disturbed.
       for (const probe of PMS_PROBES) {
         if (!a.client) {
-          results.push(probeResult(probe, { code: "LEGACY_CONFIG" }));
+          results.push(probeResult(probe, { code: CODES.LEGACY_CONFIG }));
           continue;
         }
         try {
@@ -105,7 +104,10 @@ export = function (RED: NodeAPI) {
         } catch (err) {
           const details = (err as PackError).details as { status?: number } | undefined;
           results.push(
-            probeResult(probe, { code: (err as PackError).code ?? "LEGACY_ERROR", status: details?.status }),
+            probeResult(probe, {
+              code: (err as PackError).code ?? CODES.LEGACY_ERROR,
+              status: details?.status,
+            }),
           );
         }
       }
@@ -118,14 +120,19 @@ export = function (RED: NodeAPI) {
           .context()
           .flow.set(contextKey as string, structuredClone(report), store as string, (err?: Error) =>
             err
-              ? reject(new PackError(CONTEXT, `cannot keep the assessment in flow context: ${err.message}`))
+              ? reject(
+                  new PackError(
+                    CODES.CAPABILITY_CONTEXT,
+                    `cannot keep the assessment in flow context: ${err.message}`,
+                  ),
+                )
               : resolve(),
           ),
       );
     }
 
-    onInput<NodeMessageInFlow>(node, "CAPABILITY_ERROR", async (msg, send) => {
-      if (configError) throw new PackError(CONFIG, configError);
+    onInput<NodeMessageInFlow>(node, CODES.CAPABILITY_ERROR, async (msg, send) => {
+      if (configError) throw new PackError(CODES.CAPABILITY_CONFIG, configError);
       status.working(node, "assessing");
       const report: Assessment = { at: new Date().toISOString() };
       const [ehr, pms] = await Promise.all([

@@ -1,6 +1,8 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { QUEUE_DEFAULTS, type RetryPolicy } from "../../lib/store/policy";
 import type { StoredMsg } from "../../lib/store/types";
+import { numberProp } from "../shared/props";
 
 export interface DurableQueueProps {
   store?: string;
@@ -58,17 +60,14 @@ export interface QueueOptions {
 
 /** A property in its unit (hours, seconds) as ms (`scale`); empty: the default, given in the same unit. */
 function number(name: string, value: unknown, fallback: number, min: number, scale = 1): number {
-  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return Math.round(fallback * scale);
-  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min) {
-    throw new PackError("QUEUE_CONFIG", `${name} must be a number >= ${min}, got "${raw}"`);
-  }
-  return Math.round(Number(raw) * scale);
+  return Math.round(
+    numberProp(value, fallback, { name, code: CODES.QUEUE_CONFIG, min, integer: false }) * scale,
+  );
 }
 
 export function optionsOf(def: DurableQueueProps): QueueOptions {
   const queue = (def.queue ?? "").trim();
-  if (queue === "") throw new PackError("QUEUE_CONFIG", "queue name is required");
+  if (queue === "") throw new PackError(CODES.QUEUE_CONFIG, "queue name is required");
   const backoffBaseMs = number(
     "backoff base",
     def.backoffBase,
@@ -78,7 +77,7 @@ export function optionsOf(def: DurableQueueProps): QueueOptions {
   );
   const backoffCapMs = number("backoff cap", def.backoffCap, QUEUE_DEFAULTS.backoffCapMs / 1000, 0.001, 1000);
   if (backoffCapMs < backoffBaseMs)
-    throw new PackError("QUEUE_CONFIG", "backoff cap must not be below its base");
+    throw new PackError(CODES.QUEUE_CONFIG, "backoff cap must not be below its base");
   return {
     queue,
     concurrency: number("concurrency", def.concurrency, QUEUE_DEFAULTS.concurrency, 1),
@@ -96,5 +95,5 @@ export function keyText(value: unknown): string | null {
   if (value === undefined || value === null || value === "") return null;
   if (typeof value === "string") return value;
   if (typeof value === "number" || typeof value === "boolean") return String(value);
-  throw new PackError("QUEUE_BAD_INPUT", "the queue key must be a string or a number");
+  throw new PackError(CODES.QUEUE_BAD_INPUT, "the queue key must be a string or a number");
 }

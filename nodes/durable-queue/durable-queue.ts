@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportQueue } from "../../lib/health/bus";
 import type { Delivery, QueueHandle } from "../../lib/store/types";
@@ -43,10 +44,10 @@ export = function (RED: NodeAPI) {
     try {
       options = optionsOf(def);
       storeNode = (RED.nodes.getNode(def.store ?? "") as MessageStoreNode | null) ?? undefined;
-      if (!storeNode) throw new PackError("QUEUE_CONFIG", "no message store is selected");
+      if (!storeNode) throw new PackError(CODES.QUEUE_CONFIG, "no message store is selected");
       if (!storeNode.open) {
         throw new PackError(
-          "QUEUE_CONFIG",
+          CODES.QUEUE_CONFIG,
           `the message store is not usable: ${storeNode.configError ?? "not open"}`,
         );
       }
@@ -98,7 +99,7 @@ export = function (RED: NodeAPI) {
       if (!keyExpr) return null;
       return new Promise((resolve, reject) =>
         RED.util.evaluateJSONataExpression(keyExpr, msg, (err, value) => {
-          if (err) reject(new PackError("QUEUE_BAD_INPUT", `the key expression failed: ${err.message}`));
+          if (err) reject(new PackError(CODES.QUEUE_BAD_INPUT, `the key expression failed: ${err.message}`));
           else {
             try {
               resolve(keyText(value));
@@ -177,7 +178,10 @@ export = function (RED: NodeAPI) {
         } while (pumpAgain && !closed);
       } catch (err) {
         node.error(
-          new PackError("QUEUE_STORE", `durable-queue: reading the store failed: ${(err as Error).message}`),
+          new PackError(
+            CODES.QUEUE_STORE,
+            `durable-queue: reading the store failed: ${(err as Error).message}`,
+          ),
         );
       } finally {
         pumping = false;
@@ -220,9 +224,9 @@ export = function (RED: NodeAPI) {
       wake();
     }
 
-    onInput<QueueMsg>(node, "QUEUE_ERROR", async (msg, send: Send) => {
+    onInput<QueueMsg>(node, CODES.QUEUE_ERROR, async (msg, send: Send) => {
       if (!handle || !options || !storeNode) {
-        throw new PackError("QUEUE_CONFIG", `durable-queue is not usable: ${configError}`);
+        throw new PackError(CODES.QUEUE_CONFIG, `durable-queue is not usable: ${configError}`);
       }
       const keyed = keyOf(msg);
       const key = typeof keyed === "object" && keyed !== null ? await keyed : keyed;
@@ -241,11 +245,16 @@ export = function (RED: NodeAPI) {
         storeFailing = true;
         refresh();
         const code = (err as PackError).code;
-        throw code === "QUEUE_STORE"
+        throw code === CODES.QUEUE_STORE
           ? err
-          : new PackError("QUEUE_STORE", `the message was not stored: ${(err as Error).message}`, undefined, {
-              cause: err,
-            });
+          : new PackError(
+              CODES.QUEUE_STORE,
+              `the message was not stored: ${(err as Error).message}`,
+              undefined,
+              {
+                cause: err,
+              },
+            );
       }
       const queue = metaOf(result.id, key, 0, result.enqueuedAt);
       if (result.duplicate) queue.duplicate = true;

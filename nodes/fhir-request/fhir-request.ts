@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { NodeAPI, NodeDef, Node, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { validateInteraction } from "../../lib/fhir";
@@ -16,7 +17,6 @@ import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
 import type { FhirServerNode } from "../fhir-server/types";
 import {
-  BAD_INPUT,
   buildInteraction,
   buildUpsertMany,
   parseBundle,
@@ -40,7 +40,7 @@ const SOURCE = "fhir-request";
 
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code !== "" ? code : "FHIR_ERROR";
+  return typeof code === "string" && code !== "" ? code : CODES.FHIR_ERROR;
 }
 
 /** A Bundle's entry resources, in order (search-all with output "resources"). */
@@ -104,13 +104,13 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    onInput<FhirMsg>(node, "FHIR_ERROR", async (msg, send) => {
+    onInput<FhirMsg>(node, CODES.FHIR_ERROR, async (msg, send) => {
       const client = server?.client;
       if (!client) {
         delete msg.fhir;
         show("failed", server ? "server config" : "no server");
         throw new PackError(
-          "FHIR_CONFIG",
+          CODES.FHIR_CONFIG,
           server
             ? `fhir-server is not usable: ${server.configError ?? "closed"}`
             : "no fhir-server configured",
@@ -126,7 +126,8 @@ export = function (RED: NodeAPI) {
       } catch (err) {
         delete msg.fhir;
         show("failed", "bad input");
-        if (err instanceof Error && codeOf(err) === "FHIR_ERROR") throw new PackError(BAD_INPUT, err.message);
+        if (err instanceof Error && codeOf(err) === CODES.FHIR_ERROR)
+          throw new PackError(CODES.FHIR_BAD_INPUT, err.message);
         throw err;
       }
 

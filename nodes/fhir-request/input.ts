@@ -1,3 +1,4 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
   FHIR_BUNDLE_MODES,
@@ -8,8 +9,6 @@ import {
   type InteractionInput,
   type UpsertManyInput,
 } from "../../lib/fhir/types";
-
-export const BAD_INPUT = "FHIR_BAD_INPUT";
 
 /** The fhir-request properties as they are stored in the flow. */
 export interface RequestProps {
@@ -40,7 +39,7 @@ const WITH_BODY: ReadonlySet<FhirOperation> = new Set([
 const TAKES_PARAMS: ReadonlySet<FhirOperation> = new Set(["search", "search-all", "history", "operation"]);
 
 function bad(message: string): PackError {
-  return new PackError(BAD_INPUT, message);
+  return new PackError(CODES.FHIR_BAD_INPUT, message);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

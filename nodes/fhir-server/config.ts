@@ -7,6 +7,8 @@ import {
   type JwtAlg,
   type TlsOptions,
 } from "../../lib/fhir/types";
+import { CODES } from "../../lib/error-codes";
+import { numberProp, propText } from "../shared/props";
 
 /** The fhir-server properties as they are stored in the flow (editor values are strings). */
 export interface FhirServerProps {
@@ -44,18 +46,15 @@ export class ServerConfigError extends Error {
   }
 }
 
-function text(value: unknown): string {
-  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
-}
+const text = propText;
 
 /** Empty means the default; anything else must be an integer >= min. */
 function integer(name: string, value: unknown, fallback: number, min: number): number {
-  const raw = text(value);
-  if (raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new ServerConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  try {
+    return numberProp(value, fallback, { name, code: CODES.FHIR_CONFIG, min });
+  } catch (err) {
+    throw new ServerConfigError((err as Error).message);
   }
-  return Number(raw);
 }
 
 function optional(value: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import type { Request, RequestHandler, Response } from "express";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
   HEALTH_EVENT,
@@ -10,7 +11,7 @@ import {
   type QueueMetrics,
   type RefusalEvent,
 } from "../../lib/health/bus";
-import { HEALTH_CONFIG, parseHealthConfig, type HealthState } from "../../lib/health/config";
+import { parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput, type HealthSnapshot } from "../../lib/health/monitor";
 import {
@@ -22,6 +23,7 @@ import {
   type AlertPayload,
 } from "../../lib/health/notify";
 import { onInput } from "../shared/input";
+import { numberProp } from "../shared/props";
 import { clip, status } from "../shared/status";
 
 interface HealthMonitorDef extends NodeDef {
@@ -57,8 +59,6 @@ interface Keeping {
   store?: string;
 }
 
-const HEALTH_CONTEXT = "HEALTH_CONTEXT";
-
 type HealthMsg = NodeMessageInFlow & { health?: unknown };
 
 const DEFAULT_INTERVAL_SECONDS = 60;
@@ -68,16 +68,8 @@ const TICK_MS = 1000;
 const CLAIMED = new WeakMap<object, Map<string, string>>();
 
 function intervalOf(raw: string | undefined): number {
-  const text = String(raw ?? "").trim();
-  if (text === "") return DEFAULT_INTERVAL_SECONDS;
-  const v = Number(text);
-  if (!Number.isFinite(v) || v < 0 || v > 86400) {
-    throw new PackError(
-      HEALTH_CONFIG,
-      `interval must be 0 (off) or seconds up to 86400, not ${JSON.stringify(raw)}`,
-    );
-  }
-  return v;
+  const prop = { name: "interval (0: off)", code: CODES.HEALTH_CONFIG, min: 0, max: 86400, integer: false };
+  return numberProp(raw, DEFAULT_INTERVAL_SECONDS, { ...prop, unit: "seconds" });
 }
 
 interface RouterLayer {
@@ -139,7 +131,7 @@ export = function (RED: NodeAPI) {
       const format = (def.alertFormat ?? "").trim() || "data";
       if (format !== "data" && format !== "email") {
         throw new PackError(
-          HEALTH_CONFIG,
+          CODES.HEALTH_CONFIG,
           `alert format must be data or email, not ${JSON.stringify(format)}`,
         );
       }
@@ -151,7 +143,10 @@ export = function (RED: NodeAPI) {
         for (const p of [path, `${path}/dashboard`]) {
           const holder = claimed.get(p.toLowerCase());
           if (holder !== undefined && holder !== node.id) {
-            throw new PackError(HEALTH_CONFIG, `path ${path} is already served by health-monitor ${holder}`);
+            throw new PackError(
+              CODES.HEALTH_CONFIG,
+              `path ${path} is already served by health-monitor ${holder}`,
+            );
           }
         }
         claimed.set(path.toLowerCase(), node.id);
@@ -160,7 +155,7 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       monitor = null;
       path = null;
-      configError = err instanceof PackError ? err : new PackError(HEALTH_CONFIG, String(err));
+      configError = err instanceof PackError ? err : new PackError(CODES.HEALTH_CONFIG, String(err));
       status.failed(node, "config error");
       node.error(configError.message);
     }
@@ -197,7 +192,7 @@ export = function (RED: NodeAPI) {
       writes = writes.then(work).catch((err: unknown) => {
         node.error(
           new PackError(
-            HEALTH_CONTEXT,
+            CODES.HEALTH_CONTEXT,
             `cannot keep health in flow context: ${(err as Error).message ?? err}`,
           ),
           msg,
@@ -338,7 +333,7 @@ export = function (RED: NodeAPI) {
         (page: "data" | "dashboard"): RequestHandler =>
         (req: Request, res: Response) => {
           if (!monitor) {
-            res.status(503).json({ error: "health-monitor is stopped", code: "HEALTH_CLOSED" });
+            res.status(503).json({ error: "health-monitor is stopped", code: CODES.HEALTH_CLOSED });
             return;
           }
           const a = answerHealthRequest(monitor, req.query as Record<string, unknown>, {
@@ -358,8 +353,8 @@ export = function (RED: NodeAPI) {
       RED.httpAdmin.get(`${p}/dashboard`, dashboard);
     }
 
-    onInput<HealthMsg>(node, "HEALTH_ERROR", (msg, send) => {
-      if (!monitor) throw configError ?? new PackError(HEALTH_CONFIG, "not configured");
+    onInput<HealthMsg>(node, CODES.HEALTH_ERROR, (msg, send) => {
+      if (!monitor) throw configError ?? new PackError(CODES.HEALTH_CONFIG, "not configured");
       if (msg.health !== undefined) {
         monitor.record(parseHealthInput(msg.health));
         return;

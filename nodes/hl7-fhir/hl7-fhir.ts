@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { hl7LimitsFromConfig } from "../../lib/hl7/message";
 import { createConverter, type Hl7FhirConfig, type Hl7FhirConverter } from "../../lib/hl7/fhir";
@@ -29,7 +30,7 @@ type Hl7Msg = NodeMessageInFlow & { hl7?: Record<string, unknown> };
 
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code !== "" ? code : "HL7_CONVERT";
+  return typeof code === "string" && code !== "" ? code : CODES.HL7_CONVERT;
 }
 
 export = function (RED: NodeAPI) {
@@ -72,12 +73,12 @@ export = function (RED: NodeAPI) {
       configError =
         err instanceof PackError
           ? err
-          : new PackError("HL7_CONFIG", err instanceof Error ? err.message : String(err));
+          : new PackError(CODES.HL7_CONFIG, err instanceof Error ? err.message : String(err));
       node.error(configError.message);
       show("failed", "bad config");
     }
 
-    onInput<Hl7Msg>(node, "HL7_CONVERT", (msg, send) => {
+    onInput<Hl7Msg>(node, CODES.HL7_CONVERT, (msg, send) => {
       if (!converter) throw configError!;
       try {
         if (direction === "to-fhir") {

@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
   asParsedHl7,
@@ -61,7 +62,7 @@ export = function (RED: NodeAPI) {
       status.failed(node, "bad config");
     }
 
-    onInput<Hl7Msg>(node, "HL7_PARSE", (msg, send) => {
+    onInput<Hl7Msg>(node, CODES.HL7_PARSE, (msg, send) => {
       if (!limits) throw configError!;
       try {
         const p = msg.payload;
@@ -106,7 +107,7 @@ export = function (RED: NodeAPI) {
           send(msg);
         } else {
           throw new PackError(
-            "HL7_BAD_INPUT",
+            CODES.HL7_BAD_INPUT,
             "hl7-parse needs HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] }) in msg.payload",
           );
         }
@@ -115,12 +116,16 @@ export = function (RED: NodeAPI) {
           status.clear(node);
         }
       } catch (err) {
-        const code = (err as { code?: string }).code ?? "HL7_PARSE";
+        const code = (err as { code?: string }).code ?? CODES.HL7_PARSE;
         msg.hl7 = { ...(msg.hl7 ?? {}), error: { code, ...((err as PackError).details as object) } };
         failing = true;
         status.failed(
           node,
-          code === "HL7_BAD_INPUT" ? "bad input" : code === "HL7_LIMIT" ? "limit exceeded" : "parse error",
+          code === CODES.HL7_BAD_INPUT
+            ? "bad input"
+            : code === CODES.HL7_LIMIT
+              ? "limit exceeded"
+              : "parse error",
         );
         throw err;
       }

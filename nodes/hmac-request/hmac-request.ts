@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import type { ClientHooks, LegacyRequestInfo } from "../../lib/legacy/client";
@@ -74,12 +75,12 @@ export = function (RED: NodeAPI) {
       },
     };
 
-    onInput<LegacyMsg>(node, "LEGACY_ERROR", async (msg, send) => {
+    onInput<LegacyMsg>(node, CODES.LEGACY_ERROR, async (msg, send) => {
       const client = api?.client;
       if (!client || !plan) {
         show("failed", !api ? "no api" : !client ? "api config" : "bad config");
         throw new PackError(
-          "LEGACY_CONFIG",
+          CODES.LEGACY_CONFIG,
           !api
             ? "no legacy-api configured"
             : !client
@@ -136,7 +137,7 @@ export = function (RED: NodeAPI) {
           ...(details?.retryAfterMs === undefined ? {} : { retryAfterMs: details.retryAfterMs }),
         };
         if (!aborter.signal.aborted) {
-          const code = (err as PackError).code ?? "LEGACY_ERROR";
+          const code = (err as PackError).code ?? CODES.LEGACY_ERROR;
           show(
             "failed",
             details?.status ? `${details.status} ${plan.method}` : code.replace(/^LEGACY_/, "").toLowerCase(),

@@ -1,8 +1,8 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { LegacyRequest, PagingOptions, QueryValue } from "../../lib/legacy/client";
 import { fillPathTemplate } from "../../lib/legacy/template";
-
-export const BAD_INPUT = "LEGACY_BAD_INPUT";
+import { numberProp } from "../shared/props";
 
 export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
@@ -34,18 +34,15 @@ function text(value: unknown): string {
 export function planOf(props: HmacRequestProps): RequestPlan {
   const method = (text(props.method) || "GET").toUpperCase();
   if (!(METHODS as readonly string[]).includes(method)) {
-    throw new PackError("LEGACY_CONFIG", `method must be one of ${METHODS.join(", ")}`);
+    throw new PackError(CODES.LEGACY_CONFIG, `method must be one of ${METHODS.join(", ")}`);
   }
   const pathTemplate = text(props.path) || "/";
   const paging = text(props.paging) || "none";
   if (paging !== "none" && paging !== "pages")
-    throw new PackError("LEGACY_CONFIG", `paging must be none or pages`);
+    throw new PackError(CODES.LEGACY_CONFIG, `paging must be none or pages`);
   if (paging === "none") return { method, pathTemplate, each: false };
-  if (method !== "GET") throw new PackError("LEGACY_CONFIG", "paging needs the GET method");
-  const sizeText = text(props.pageSize) || "100";
-  if (!/^\d+$/.test(sizeText) || Number(sizeText) < 1) {
-    throw new PackError("LEGACY_CONFIG", `page size must be an integer >= 1, got "${sizeText}"`);
-  }
+  if (method !== "GET") throw new PackError(CODES.LEGACY_CONFIG, "paging needs the GET method");
+  const pageSize = numberProp(props.pageSize, 100, { name: "page size", code: CODES.LEGACY_CONFIG, min: 1 });
   return {
     method,
     pathTemplate,
@@ -53,7 +50,7 @@ export function planOf(props: HmacRequestProps): RequestPlan {
     paging: {
       pageParam: text(props.pageParam) || "page",
       pageSizeParam: text(props.pageSizeParam) || "pageSize",
-      pageSize: Number(sizeText),
+      pageSize,
       itemsProperty: text(props.itemsProperty) || "items",
     },
   };
@@ -69,7 +66,7 @@ function queryOf(params: unknown): Record<string, QueryValue> | undefined {
     return out;
   }
   if (typeof params !== "object" || Array.isArray(params)) {
-    throw new PackError(BAD_INPUT, "msg.params must be an object or a query string");
+    throw new PackError(CODES.LEGACY_BAD_INPUT, "msg.params must be an object or a query string");
   }
   const out: Record<string, QueryValue> = {};
   for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
@@ -77,7 +74,10 @@ function queryOf(params: unknown): Record<string, QueryValue> | undefined {
     if (v === undefined || v === null || ok(v)) out[k] = v as QueryValue;
     else if (Array.isArray(v) && v.every(ok)) out[k] = v as Array<string | number | boolean>;
     else
-      throw new PackError(BAD_INPUT, `msg.params.${k} must be a string, number, boolean or an array of them`);
+      throw new PackError(
+        CODES.LEGACY_BAD_INPUT,
+        `msg.params.${k} must be a string, number, boolean or an array of them`,
+      );
   }
   return out;
 }
@@ -85,11 +85,11 @@ function queryOf(params: unknown): Record<string, QueryValue> | undefined {
 function headersOf(headers: unknown): Record<string, string> | undefined {
   if (headers === undefined || headers === null) return undefined;
   if (typeof headers !== "object" || Array.isArray(headers))
-    throw new PackError(BAD_INPUT, "msg.headers must be an object");
+    throw new PackError(CODES.LEGACY_BAD_INPUT, "msg.headers must be an object");
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers as Record<string, unknown>)) {
     if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = String(v);
-    else throw new PackError(BAD_INPUT, `msg.headers.${k} must be a string or number`);
+    else throw new PackError(CODES.LEGACY_BAD_INPUT, `msg.headers.${k} must be a string or number`);
   }
   return out;
 }

@@ -1,8 +1,10 @@
+import { CODES } from "../../lib/error-codes";
 import type { LegacyApiConfig, LegacyCredentials } from "../../lib/legacy/client";
 import type { SignatureEncoding } from "../../lib/legacy/pms-hmac";
 import { PMS_DEFAULT_HEADERS } from "../../lib/legacy/pms-hmac";
 import { PackError } from "../../lib/errors";
 import { HEADER_NAME } from "../../lib/http/header-name";
+import { numberProp, propText } from "../shared/props";
 
 /** The legacy-api properties as stored in the flow (editor values are strings). */
 export interface LegacyApiProps {
@@ -20,24 +22,17 @@ export interface LegacyApiProps {
 
 export const LEGACY_DEFAULTS = { timeout: 30000, retries: 3, maxResponseMB: 64 } as const;
 
-function text(value: unknown): string {
-  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
-}
+const text = propText;
 
 function integer(name: string, value: unknown, fallback: number, min: number): number {
-  const raw = text(value);
-  if (raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new PackError("LEGACY_CONFIG", `${name} must be an integer >= ${min}, got "${raw}"`);
-  }
-  return Number(raw);
+  return numberProp(value, fallback, { name, code: CODES.LEGACY_CONFIG, min });
 }
 
 function headerName(label: string, value: unknown, fallback: string): string {
   const raw = text(value);
   if (raw === "") return fallback;
   if (!HEADER_NAME.test(raw))
-    throw new PackError("LEGACY_CONFIG", `${label} header name "${raw}" is not valid`);
+    throw new PackError(CODES.LEGACY_CONFIG, `${label} header name "${raw}" is not valid`);
   return raw;
 }
 
@@ -56,17 +51,18 @@ export function buildLegacyConfig(
 ): LegacyApiConfig {
   const encoding = text(props.encoding) || "hex";
   if (encoding !== "hex" && encoding !== "base64") {
-    throw new PackError("LEGACY_CONFIG", `encoding must be hex or base64, got "${encoding}"`);
+    throw new PackError(CODES.LEGACY_CONFIG, `encoding must be hex or base64, got "${encoding}"`);
   }
   const scheme = text(props.scheme) || "pms-hmac";
-  if (scheme !== "pms-hmac") throw new PackError("LEGACY_CONFIG", `unsupported signature scheme "${scheme}"`);
+  if (scheme !== "pms-hmac")
+    throw new PackError(CODES.LEGACY_CONFIG, `unsupported signature scheme "${scheme}"`);
   const names = {
     apiKey: headerName("API key", props.apiKeyHeader, PMS_DEFAULT_HEADERS.apiKey),
     timestamp: headerName("timestamp", props.timestampHeader, PMS_DEFAULT_HEADERS.timestamp),
     signature: headerName("signature", props.signatureHeader, PMS_DEFAULT_HEADERS.signature),
   };
   if (new Set(Object.values(names).map((n) => n.toLowerCase())).size !== 3) {
-    throw new PackError("LEGACY_CONFIG", "the API key, timestamp and signature headers must differ");
+    throw new PackError(CODES.LEGACY_CONFIG, "the API key, timestamp and signature headers must differ");
   }
   return {
     baseUrl: text(props.baseUrl),

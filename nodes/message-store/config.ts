@@ -1,7 +1,9 @@
 import type { Node } from "node-red";
 import { isAbsolute, join, resolve } from "node:path";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { DeadLetterFilter } from "../../lib/store/types";
+import { numberProp } from "../shared/props";
 import type { OpenStore } from "../shared/queues";
 
 export interface MessageStoreProps {
@@ -23,12 +25,8 @@ export type MessageStoreNode = Node<MessageStoreCredentials> & {
 export const DEFAULT_FILE = "pms-ehr-messages.db";
 
 export function hours(value: unknown): number {
-  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return 0;
-  if (!/^\d+(\.\d+)?$/.test(raw)) {
-    throw new PackError("QUEUE_CONFIG", `keep delivered must be a number of hours >= 0, got "${raw}"`);
-  }
-  return Number(raw) * 3600_000;
+  const prop = { name: "keep delivered", code: CODES.QUEUE_CONFIG, min: 0, integer: false, unit: "hours" };
+  return numberProp(value, 0, prop) * 3600_000;
 }
 
 /** The store's file: a relative name is under the Node-RED user directory. */
@@ -44,14 +42,15 @@ export function filterOf(source: Record<string, unknown>): DeadLetterFilter {
   const time = (v: unknown, name: string): number | undefined => {
     if (v === undefined || v === null || v === "") return undefined;
     const ms = typeof v === "number" ? v : /^\d+$/.test(String(v)) ? Number(v) : Date.parse(String(v));
-    if (!Number.isFinite(ms)) throw new PackError("QUEUE_BAD_INPUT", `${name} is not a time: ${String(v)}`);
+    if (!Number.isFinite(ms))
+      throw new PackError(CODES.QUEUE_BAD_INPUT, `${name} is not a time: ${String(v)}`);
     return ms;
   };
   if (source.ids !== undefined) {
     const raw = Array.isArray(source.ids) ? source.ids : String(source.ids).split(",");
     filter.ids = raw.map((v) => Number(v));
     if (filter.ids.some((n) => !Number.isSafeInteger(n))) {
-      throw new PackError("QUEUE_BAD_INPUT", "ids must be whole numbers");
+      throw new PackError(CODES.QUEUE_BAD_INPUT, "ids must be whole numbers");
     }
   }
   filter.code = text(source.code);

@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type { NodeAPI, NodeDef } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { openSqliteStore } from "../../lib/store/sqlite";
 import {
@@ -32,14 +33,14 @@ export = function (RED: NodeAPI) {
   function start(node: MessageStoreNode, def: MessageStoreDef): void {
     try {
       if ((def.backend || "sqlite") !== "sqlite") {
-        throw new PackError("QUEUE_CONFIG", `backend "${def.backend}" is not available; use sqlite`);
+        throw new PackError(CODES.QUEUE_CONFIG, `backend "${def.backend}" is not available; use sqlite`);
       }
       const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
       const file = storeFile(userDir, def.file);
       const holder = storeByFile(file);
       if (holder) {
         throw new PackError(
-          "QUEUE_CONFIG",
+          CODES.QUEUE_CONFIG,
           `the file ${def.file || DEFAULT_FILE} is already used by message store "${holder.name}"; give each store its own file`,
         );
       }
@@ -84,13 +85,13 @@ export = function (RED: NodeAPI) {
 
   function fail(res: Response, err: unknown): void {
     const code = (err as { code?: string }).code;
-    const status = code === "QUEUE_BAD_INPUT" ? 400 : code === "QUEUE_NOT_FOUND" ? 404 : 500;
-    res.status(status).json({ error: (err as Error).message, code: code ?? "QUEUE_ERROR" });
+    const status = code === CODES.QUEUE_BAD_INPUT ? 400 : code === CODES.QUEUE_NOT_FOUND ? 404 : 500;
+    res.status(status).json({ error: (err as Error).message, code: code ?? CODES.QUEUE_ERROR });
   }
 
   function storeOf(req: Request): OpenStore {
     const open = storeById(String(req.params.store));
-    if (!open) throw new PackError("QUEUE_NOT_FOUND", "no such message store is running");
+    if (!open) throw new PackError(CODES.QUEUE_NOT_FOUND, "no such message store is running");
     return open;
   }
 
@@ -126,7 +127,7 @@ export = function (RED: NodeAPI) {
   RED.httpAdmin.get("/pms-ehr/queues/:store/:queue/messages/:id", WRITE, (req: Request, res: Response) => {
     try {
       const message = storeOf(req).store.read(String(req.params.queue), Number(req.params.id));
-      if (!message) throw new PackError("QUEUE_NOT_FOUND", "no such message");
+      if (!message) throw new PackError(CODES.QUEUE_NOT_FOUND, "no such message");
       res.json(message);
     } catch (err) {
       fail(res, err);

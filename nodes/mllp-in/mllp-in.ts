@@ -13,6 +13,9 @@ import {
   type Rejection,
   sharedFrameBudget,
 } from "../../lib/hl7";
+import { CODES } from "../../lib/error-codes";
+import { PackError } from "../../lib/errors";
+import { numberProp } from "../shared/props";
 import { status } from "../shared/status";
 
 interface MllpInDef extends NodeDef {
@@ -77,10 +80,26 @@ const DEFAULT_FRAME_SECONDS = 30;
 const REFUSED_SHOWN_MS = 60_000;
 const STATUS_EVERY_MS = 500;
 
-function num(v: string | number | undefined, fallback: number, min = 0): number {
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= min ? n : fallback;
+/** The port and limits; a value that is not a number in range is an MLLP_CONFIG error, never a default. */
+function numbersOf(def: MllpInDef) {
+  const code = CODES.MLLP_CONFIG;
+  const seconds = (name: string, v: string | number | undefined, fallback: number, min = 0): number =>
+    numberProp(v, fallback, { name, code, min, integer: false, unit: "seconds" });
+  const port = numberProp(def.port, -1, { name: "port", code, min: 0, max: 65535 });
+  if (port === -1) throw new PackError(code, "port is required (0 picks a free one)", { property: "port" });
+  return {
+    port,
+    maxBytes: numberProp(def.maxBytes, 10 * 1024 * 1024, { name: "maxBytes", code, min: 1 }),
+    dedupeSeconds: seconds("dedupe", def.dedupe, 0),
+    idleTimeoutMs: seconds("idleTimeout", def.idleTimeout, DEFAULT_IDLE_SECONDS) * 1000,
+    maxConnections: numberProp(def.maxConnections, DEFAULT_MAX_CONNECTIONS, {
+      name: "maxConnections",
+      code,
+      min: 0,
+    }),
+    frameTimeoutMs: seconds("frameTimeout", def.frameTimeout, DEFAULT_FRAME_SECONDS) * 1000,
+    replyTimeoutMs: seconds("replyTimeout", def.replyTimeout, 30, 1) * 1000,
+  };
 }
 
 export = function (RED: NodeAPI) {
@@ -92,7 +111,6 @@ export = function (RED: NodeAPI) {
   function start(node: MllpInNode, def: MllpInDef): void {
     const integration = (def.integration ?? "").trim() || "hl7";
     const ack: AckMode = def.ack === "flow" || def.ack === "none" ? def.ack : "auto";
-    const port = num(def.port, -1);
     const host = (def.host ?? "").trim() || "127.0.0.1";
     const store = (def.dedupeStore ?? "").trim() || undefined;
 
@@ -100,7 +118,7 @@ export = function (RED: NodeAPI) {
     if (def.tls) {
       const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
       if (!tlsNode) {
-        node.error("mllp-in: the TLS configuration node is missing");
+        node.error(`${CODES.MLLP_CONFIG}: mllp-in: the TLS configuration node is missing`);
         status.failed(node, "no TLS config");
         return;
       }
@@ -108,14 +126,18 @@ export = function (RED: NodeAPI) {
       // A CA plus "verify" in the TLS config means: require client certificates from that CA.
       if (tlsOptions.ca && tlsOptions.rejectUnauthorized) tlsOptions.requestCert = true;
     }
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      node.error("mllp-in: port must be 0-65535");
-      status.failed(node, "bad port");
+    let numbers: ReturnType<typeof numbersOf>;
+    try {
+      numbers = numbersOf(def);
+    } catch (err) {
+      node.error(`${CODES.MLLP_CONFIG}: mllp-in: ${(err as Error).message}`);
+      status.failed(node, "bad config");
       return;
     }
+    const { port, ...limits } = numbers;
     const outcomeCodes = outcomeCodesOf(def);
     if (typeof outcomeCodes === "string") {
-      node.error(`mllp-in: ${outcomeCodes}`);
+      node.error(`${CODES.MLLP_CONFIG}: mllp-in: ${outcomeCodes}`);
       status.failed(node, "bad ACK codes");
       return;
     }
@@ -178,12 +200,7 @@ export = function (RED: NodeAPI) {
         port,
         tls: tlsOptions,
         ack,
-        maxBytes: num(def.maxBytes, 10 * 1024 * 1024, 1),
-        dedupeSeconds: num(def.dedupe, 0),
-        idleTimeoutMs: num(def.idleTimeout, DEFAULT_IDLE_SECONDS) * 1000,
-        maxConnections: num(def.maxConnections, DEFAULT_MAX_CONNECTIONS),
-        frameTimeoutMs: num(def.frameTimeout, DEFAULT_FRAME_SECONDS) * 1000,
-        replyTimeoutMs: num(def.replyTimeout, 30, 1) * 1000,
+        ...limits,
         outcomeCodes,
       },
       {

@@ -1,5 +1,6 @@
 import type tls from "node:tls";
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import {
@@ -18,6 +19,7 @@ import {
   type SendResult,
 } from "../../lib/hl7";
 import { onInput } from "../shared/input";
+import { numberProp } from "../shared/props";
 import { status } from "../shared/status";
 
 interface MllpOutDef extends NodeDef {
@@ -47,15 +49,26 @@ type Hl7Msg = NodeMessageInFlow & {
 
 const SOURCE = "mllp-out";
 
-function num(v: string | number | undefined, fallback: number, min = 0): number {
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= min ? n : fallback;
+/** The send-mode numbers; a value that is not a number in range is an MLLP_CONFIG error, never a default. */
+function sendNumbersOf(def: MllpOutDef) {
+  const code = CODES.MLLP_CONFIG;
+  return {
+    timeoutMs: numberProp(def.timeout, 10_000, { name: "timeout", code, min: 1, integer: false, unit: "ms" }),
+    retries: numberProp(def.retries, 3, { name: "retries", code, min: 0 }),
+    queueSize: numberProp(def.queueSize, 1000, { name: "queueSize", code, min: 0 }),
+    appAckTimeoutMs: numberProp(def.appAckTimeout, DEFAULT_APP_ACK_TIMEOUT_MS, {
+      name: "appAckTimeout",
+      code,
+      min: 0,
+      integer: false,
+      unit: "ms",
+    }),
+  };
 }
 
 function codeOf(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code !== "" ? code : "MLLP_ERROR";
+  return typeof code === "string" && code !== "" ? code : CODES.MLLP_ERROR;
 }
 
 /** The text to send and its header: HL7 text, a Buffer, or a structure from hl7-parse / hl7-fhir. */
@@ -67,7 +80,7 @@ function outgoing(payload: unknown): { text: string | Buffer; header: Hl7Header 
     return { text: parsed.text, header: parsed.header };
   }
   throw new PackError(
-    "HL7_BAD_INPUT",
+    CODES.HL7_BAD_INPUT,
     "mllp-out needs HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] }) in msg.payload",
   );
 }
@@ -116,12 +129,12 @@ export = function (RED: NodeAPI) {
 
     if (mode === "reply") {
       const fixed = (def.ackCode ?? "AA").trim();
-      onInput<Hl7Msg>(node, "MLLP_NO_SESSION", async (msg, send) => {
+      onInput<Hl7Msg>(node, CODES.MLLP_NO_SESSION, async (msg, send) => {
         const code = fixed === "msg" ? msg.ackCode : fixed;
         if (!isAckCode(code) && !isAckOutcome(code)) {
-          msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: "HL7_BAD_INPUT" } };
+          msg.hl7 = { ...(msg.hl7 ?? {}), error: { code: CODES.HL7_BAD_INPUT } };
           throw new PackError(
-            "HL7_BAD_INPUT",
+            CODES.HL7_BAD_INPUT,
             `mllp-out: the ACK code must be AA, AE, AR, CA, CE, CR or an outcome (filtered, invalid, failed, error) (${fixed === "msg" ? "msg.ackCode" : "ackCode"})`,
           );
         }
@@ -151,7 +164,7 @@ export = function (RED: NodeAPI) {
             ...(msg.hl7 ?? {}),
             error: { code: codeOf(err), ...((err as PackError).details as object) },
           };
-          show("failed", codeOf(err) === "MLLP_CLOSED" ? "closed" : "no session");
+          show("failed", codeOf(err) === CODES.MLLP_CLOSED ? "closed" : "no session");
           throw err;
         }
       });
@@ -160,47 +173,56 @@ export = function (RED: NodeAPI) {
     }
 
     const host = (def.host ?? "").trim();
-    const port = num(def.port, -1);
+    let port = -1;
+    let numbers: ReturnType<typeof sendNumbersOf> | undefined;
     let tlsOptions: tls.ConnectionOptions | undefined;
     let configError: PackError | undefined;
+    try {
+      port = numberProp(def.port, -1, { name: "port", code: CODES.MLLP_CONFIG, min: 1, max: 65535 });
+      numbers = sendNumbersOf(def);
+    } catch (err) {
+      configError = new PackError(
+        CODES.MLLP_CONFIG,
+        `mllp-out: ${(err as Error).message}`,
+        (err as PackError).details,
+      );
+    }
     if (def.tls) {
       const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
       if (tlsNode) tlsOptions = tlsNode.addTLSOptions({});
-      else configError = new PackError("MLLP_CONFIG", "mllp-out: the TLS configuration node is missing");
+      else configError = new PackError(CODES.MLLP_CONFIG, "mllp-out: the TLS configuration node is missing");
     }
-    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!configError && (!host || port === -1)) {
       configError = new PackError(
-        "MLLP_CONFIG",
+        CODES.MLLP_CONFIG,
         "mllp-out: host and port (1-65535) are required in send mode",
       );
     }
     if (configError) {
-      node.error(configError.message);
+      node.error(`${configError.code}: ${configError.message}`);
       show("failed", "bad config");
     }
 
-    const client = configError
-      ? undefined
-      : new MllpClient(
-          {
-            host,
-            port,
-            tls: tlsOptions,
-            timeoutMs: num(def.timeout, 10_000, 1),
-            retries: Math.floor(num(def.retries, 3)),
-            queueSize: Math.floor(num(def.queueSize, 1000)),
-            appAckTimeoutMs: num(def.appAckTimeout, DEFAULT_APP_ACK_TIMEOUT_MS),
-          },
-          (state: ClientState, detail?: string) => {
-            if (state === "connected" || state === "idle") show("ok", "connected");
-            else if (state === "connecting") show("working", "connecting");
-            else if (state === "sending") show("working", "waiting for ACK");
-            else if (state === "retrying") show("degraded", `retry ${detail ?? ""}`);
-            else show("degraded", "disconnected");
-          },
-        );
+    const client =
+      configError || !numbers
+        ? undefined
+        : new MllpClient(
+            {
+              host,
+              port,
+              tls: tlsOptions,
+              ...numbers,
+            },
+            (state: ClientState, detail?: string) => {
+              if (state === "connected" || state === "idle") show("ok", "connected");
+              else if (state === "connecting") show("working", "connecting");
+              else if (state === "sending") show("working", "waiting for ACK");
+              else if (state === "retrying") show("degraded", `retry ${detail ?? ""}`);
+              else show("degraded", "disconnected");
+            },
+          );
 
-    onInput<Hl7Msg>(node, "MLLP_ERROR", async (msg, send) => {
+    onInput<Hl7Msg>(node, CODES.MLLP_ERROR, async (msg, send) => {
       if (!client) throw configError!;
       let out: { text: string | Buffer; header: Hl7Header };
       try {
@@ -237,7 +259,7 @@ export = function (RED: NodeAPI) {
         const code = codeOf(err);
         const details = (err as PackError).details as Record<string, unknown> | undefined;
         const hl7: Record<string, unknown> = { ...(msg.hl7 ?? {}), ...hl7Facts(out.header) };
-        if (code === "MLLP_NAK" && details) {
+        if (code === CODES.MLLP_NAK && details) {
           hl7.ackCode = details.code;
           hl7.error = {
             code,
@@ -256,7 +278,7 @@ export = function (RED: NodeAPI) {
           error: code,
           source: SOURCE,
         });
-        if (code === "MLLP_NAK") show("failed", `NAK ${String(details?.code ?? "")}`);
+        if (code === CODES.MLLP_NAK) show("failed", `NAK ${String(details?.code ?? "")}`);
         else show("failed", code.replace(/^MLLP_/, "").toLowerCase());
         throw err;
       }

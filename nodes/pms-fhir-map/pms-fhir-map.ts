@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
   BUILTIN_MAPPING_NAMES,
@@ -96,7 +97,7 @@ export = function (RED: NodeAPI) {
     try {
       if (!direction) {
         throw new PackError(
-          "MAP_COMPILE",
+          CODES.MAP_COMPILE,
           `direction must be to-fhir or to-pms, not ${JSON.stringify(def.direction)}`,
           {
             errors: [
@@ -105,7 +106,7 @@ export = function (RED: NodeAPI) {
                 rule: -1,
                 label: "direction",
                 message: "direction must be to-fhir or to-pms",
-                code: "MAP_COMPILE",
+                code: CODES.MAP_COMPILE,
               },
             ],
           },
@@ -120,7 +121,7 @@ export = function (RED: NodeAPI) {
       configError =
         err instanceof PackError
           ? err
-          : new PackError("MAP_COMPILE", `invalid mapping: ${(err as Error).message}`);
+          : new PackError(CODES.MAP_COMPILE, `invalid mapping: ${(err as Error).message}`);
       status.failed(node, "invalid mapping");
     }
 
@@ -142,15 +143,15 @@ export = function (RED: NodeAPI) {
       if (!timer) timer = setTimeout(showCounts, shown === "" ? 0 : STATUS_INTERVAL_MS);
     }
 
-    onInput<MapMsg>(node, "MAP_INPUT", (msg, send: Send) => {
+    onInput<MapMsg>(node, CODES.MAP_INPUT, (msg, send: Send) => {
       if (!mapping || !direction) {
         msg.mapping = { direction: direction ?? "to-fhir", errors: compileErrorsOf(configError) };
-        throw configError ?? new PackError("MAP_COMPILE", "invalid mapping");
+        throw configError ?? new PackError(CODES.MAP_COMPILE, "invalid mapping");
       }
       const outcome = mapPayload(mapping, direction, msg.payload);
       if (outcome.kind === "input") {
         msg.mapping = { direction, errors: outcome.errors };
-        throw new PackError("MAP_INPUT", outcome.errors[0].message, { errors: outcome.errors });
+        throw new PackError(CODES.MAP_INPUT, outcome.errors[0].message, { errors: outcome.errors });
       }
       const outputs = outputsFor(RED, msg, direction, outcome);
       if (outcome.kind === "single")

@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { nextTry } from "../../lib/store/policy";
 import type { FailOutcome } from "../../lib/store/types";
@@ -37,7 +38,7 @@ function resultOf(setting: string | undefined, msg: DoneMsg): Result {
   const value = setting === "msg" ? msg.queue?.result : (setting ?? "success");
   if (value === "success" || value === "failure") return value;
   throw new PackError(
-    "QUEUE_BAD_INPUT",
+    CODES.QUEUE_BAD_INPUT,
     setting === "msg"
       ? `msg.queue.result must be "success" or "failure", got ${JSON.stringify(value) ?? "nothing"}`
       : `result must be success, failure or msg, got "${setting}"`,
@@ -52,7 +53,7 @@ function failureOf(msg: DoneMsg): { code: string; message: string } {
   const text = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
   const code = text(msg.error?.code);
   if (code || text(msg.error?.message)) {
-    return { code: code ?? "QUEUE_FAILED", message: text(msg.error?.message) ?? "delivery failed" };
+    return { code: code ?? CODES.QUEUE_FAILED, message: text(msg.error?.message) ?? "delivery failed" };
   }
   const first = Array.isArray(msg.mapping?.errors) ? msg.mapping.errors[0] : undefined;
   const mapCode = text(first?.code);
@@ -60,7 +61,7 @@ function failureOf(msg: DoneMsg): { code: string; message: string } {
     const field = text(first?.field);
     return { code: mapCode, message: field ? `mapping failed at ${field}` : "mapping failed" };
   }
-  return { code: "QUEUE_FAILED", message: "delivery failed" };
+  return { code: CODES.QUEUE_FAILED, message: "delivery failed" };
 }
 
 /** The wait a failed destination asked for: the error's own, else what the request node recorded. */
@@ -85,7 +86,7 @@ export = function (RED: NodeAPI) {
     }
 
     let shown = "";
-    onInput<DoneMsg>(node, "QUEUE_ERROR", async (msg, send) => {
+    onInput<DoneMsg>(node, CODES.QUEUE_ERROR, async (msg, send) => {
       const meta = msg.queue;
       if (
         !meta ||
@@ -95,7 +96,7 @@ export = function (RED: NodeAPI) {
         !Number.isSafeInteger(meta.attempt)
       ) {
         throw new PackError(
-          "QUEUE_BAD_INPUT",
+          CODES.QUEUE_BAD_INPUT,
           "msg.queue is missing or incomplete: queue-done takes the msgs a durable-queue delivered (its second output)",
         );
       }
@@ -103,7 +104,7 @@ export = function (RED: NodeAPI) {
       const open = queueOf(meta.store, meta.name);
       if (!open) {
         throw new PackError(
-          "QUEUE_NOT_FOUND",
+          CODES.QUEUE_NOT_FOUND,
           `no durable-queue holds queue "${meta.name}" now (it was redeployed or removed); the message will be delivered again`,
         );
       }

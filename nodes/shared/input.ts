@@ -1,4 +1,5 @@
 import type { Node, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { ErrorCode } from "../../lib/error-codes";
 import { toCodedError } from "../../lib/errors";
 
 export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -9,7 +10,7 @@ export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>
  */
 export function onInput<M extends NodeMessageInFlow = NodeMessageInFlow>(
   node: Node,
-  fallbackCode: string,
+  fallbackCode: ErrorCode,
   handler: (msg: M, send: Send) => Promise<void> | void,
 ): void {
   node.on("input", (msg: NodeMessageInFlow, send: Send, done: (err?: Error) => void) => {

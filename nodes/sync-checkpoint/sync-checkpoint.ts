@@ -1,9 +1,5 @@
 import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from "node-red";
 import {
-  CHECKPOINT_BAD_INPUT,
-  CHECKPOINT_BUSY,
-  CHECKPOINT_CONFIG,
-  CHECKPOINT_STALE_RUN,
   Checkpoints,
   RunLog,
   resolveContextStore,
@@ -14,6 +10,7 @@ import {
   type GetOptions,
   type SelectOptions,
 } from "../../lib/checkpoint";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { onInput } from "../shared/input";
 import { status } from "../shared/status";
@@ -55,7 +52,8 @@ const DEFAULT_LEASE_SECONDS = 900;
 function seconds(raw: string | number | undefined, fallback: number, what: string): number {
   if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
   const v = Number(String(raw).trim());
-  if (!Number.isFinite(v)) throw new PackError(CHECKPOINT_CONFIG, `${what} must be a number of seconds`);
+  if (!Number.isFinite(v))
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a number of seconds`);
   return v;
 }
 
@@ -66,7 +64,8 @@ function whole(
 ): number | undefined {
   if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
   const v = Number(String(raw).trim());
-  if (!Number.isSafeInteger(v)) throw new PackError(CHECKPOINT_CONFIG, `${what} must be a whole number`);
+  if (!Number.isSafeInteger(v))
+    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a whole number`);
   return v;
 }
 
@@ -78,7 +77,10 @@ function isObject(v: unknown): v is Namespace {
 function typeOf(raw: unknown): string {
   if (raw === undefined || raw === null || raw === "") return "";
   if (typeof raw !== "string" || !/^[A-Z][A-Za-z]{0,63}$/.test(raw)) {
-    throw new PackError(CHECKPOINT_BAD_INPUT, "msg.resourceType must be a FHIR type name such as Patient");
+    throw new PackError(
+      CODES.CHECKPOINT_BAD_INPUT,
+      "msg.resourceType must be a FHIR type name such as Patient",
+    );
   }
   return raw;
 }
@@ -105,7 +107,7 @@ export = function (RED: NodeAPI) {
     try {
       if (!(ACTIONS as readonly string[]).includes(defaultAction)) {
         throw new PackError(
-          CHECKPOINT_CONFIG,
+          CODES.CHECKPOINT_CONFIG,
           `action must be get, commit, release, reset, select or log, not ${defaultAction}`,
         );
       }
@@ -117,7 +119,7 @@ export = function (RED: NodeAPI) {
       try {
         validateGetOptions(options);
       } catch (err) {
-        throw new PackError(CHECKPOINT_CONFIG, (err as Error).message);
+        throw new PackError(CODES.CHECKPOINT_CONFIG, (err as Error).message);
       }
       const settings = RED.settings as unknown as { contextStorage?: unknown };
       const { store, physical } = resolveContextStore(settings.contextStorage, def.store);
@@ -145,7 +147,7 @@ export = function (RED: NodeAPI) {
       configError =
         err instanceof PackError
           ? err
-          : new PackError(CHECKPOINT_CONFIG, String((err as Error)?.message ?? err));
+          : new PackError(CODES.CHECKPOINT_CONFIG, String((err as Error)?.message ?? err));
       status.failed(node, "config error");
       node.error(configError.message);
     }
@@ -154,7 +156,7 @@ export = function (RED: NodeAPI) {
     const logCount = (def.logCount ?? "").trim() || "records";
     let ignoredWarned = false;
 
-    onInput<CheckpointMsg>(node, "CHECKPOINT_ERROR", async (msg, send) => {
+    onInput<CheckpointMsg>(node, CODES.CHECKPOINT_ERROR, async (msg, send) => {
       const incoming = isObject(msg.checkpoint) ? msg.checkpoint : undefined;
       const given =
         msg.action === undefined || msg.action === null || msg.action === "" ? undefined : msg.action;
@@ -169,10 +171,10 @@ export = function (RED: NodeAPI) {
       let name: unknown;
       try {
         if (configError || !checkpoints || !runLog)
-          throw configError ?? new PackError(CHECKPOINT_CONFIG, "not configured");
+          throw configError ?? new PackError(CODES.CHECKPOINT_CONFIG, "not configured");
         if (typeof rawAction !== "string" || !(ACTIONS as readonly string[]).includes(rawAction)) {
           throw new PackError(
-            CHECKPOINT_BAD_INPUT,
+            CODES.CHECKPOINT_BAD_INPUT,
             "msg.action must be get, commit, release, reset, select or log",
           );
         }
@@ -185,7 +187,7 @@ export = function (RED: NodeAPI) {
           fromMsg !== configured
         ) {
           throw new PackError(
-            CHECKPOINT_BAD_INPUT,
+            CODES.CHECKPOINT_BAD_INPUT,
             `msg.checkpoint is for checkpoint ${JSON.stringify(fromMsg)}, this node is for ${JSON.stringify(configured)}`,
           );
         }
@@ -256,7 +258,10 @@ export = function (RED: NodeAPI) {
         }
       } catch (err) {
         const e = err as { code?: string; message?: string; details?: unknown };
-        const error: Namespace = { code: e.code ?? "CHECKPOINT_ERROR", message: e.message ?? String(err) };
+        const error: Namespace = {
+          code: e.code ?? CODES.CHECKPOINT_ERROR,
+          message: e.message ?? String(err),
+        };
         if (isObject(e.details) && typeof e.details.leaseExpiresAt === "string") {
           error.leaseExpiresAt = e.details.leaseExpiresAt;
         }
@@ -265,10 +270,10 @@ export = function (RED: NodeAPI) {
             ? { name: typeof name === "string" ? name : undefined }
             : { ...incoming };
         msg.checkpoint = { ...base, error };
-        if (e.code === CHECKPOINT_BUSY) status.degraded(node, "busy");
-        else if (e.code === CHECKPOINT_STALE_RUN) status.failed(node, "stale run");
-        else if (e.code === CHECKPOINT_BAD_INPUT) status.failed(node, "bad input");
-        else if (e.code === CHECKPOINT_CONFIG) status.failed(node, "config error");
+        if (e.code === CODES.CHECKPOINT_BUSY) status.degraded(node, "busy");
+        else if (e.code === CODES.CHECKPOINT_STALE_RUN) status.failed(node, "stale run");
+        else if (e.code === CODES.CHECKPOINT_BAD_INPUT) status.failed(node, "bad input");
+        else if (e.code === CODES.CHECKPOINT_CONFIG) status.failed(node, "config error");
         else status.failed(node, "store error");
         throw err;
       }

@@ -1,3 +1,4 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { BODY_DEFAULTS } from "../../lib/webhook/body";
 import { integer, text } from "../webhook-verify/config";
@@ -36,16 +37,16 @@ function isMethod(value: string): value is WebhookInMethod {
 
 export function optionsOf(props: WebhookInProps): WebhookInOptions {
   const url = text(props.url);
-  if (url === "") throw new PackError("WEBHOOK_CONFIG", "webhook-in needs a URL");
+  if (url === "") throw new PackError(CODES.WEBHOOK_CONFIG, "webhook-in needs a URL");
   if (/[\s?#:*+()]/.test(url)) {
     throw new PackError(
-      "WEBHOOK_CONFIG",
+      CODES.WEBHOOK_CONFIG,
       "the URL is a fixed path: no spaces, query, fragment or Express pattern (: * + ? ( ))",
     );
   }
   const method = (text(props.method) || "post").toLowerCase();
   if (!isMethod(method)) {
-    throw new PackError("WEBHOOK_CONFIG", `method must be one of ${WEBHOOK_IN_METHODS.join(", ")}`);
+    throw new PackError(CODES.WEBHOOK_CONFIG, `method must be one of ${WEBHOOK_IN_METHODS.join(", ")}`);
   }
   return {
     url: url.startsWith("/") ? url : `/${url}`,

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Express, Request, RequestHandler, Response } from "express";
 import type { Node, NodeAPI, NodeDef } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { BODY_ERROR_STATUS, readBody, type BodyErrorCode } from "../../lib/webhook/body";
 import { status } from "../shared/status";
@@ -204,7 +205,7 @@ export = function (RED: NodeAPI) {
         show("failed", "body consumed");
         node.error(
           new PackError(
-            "WEBHOOK_BODY_CONSUMED",
+            CODES.WEBHOOK_BODY_CONSUMED,
             "the request body was read before webhook-in: by an httpNodeMiddleware, or by an http in " +
               "with raw body on at the same URL",
           ),

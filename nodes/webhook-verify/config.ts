@@ -1,6 +1,8 @@
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { isWebhookScheme, type WebhookScheme } from "../../lib/webhook/schemes";
 import { VERIFIER_DEFAULTS } from "../../lib/webhook/verifier";
+import { numberProp, propText } from "../shared/props";
 
 /** The webhook-verify properties as stored in the flow (editor values are strings). */
 export interface WebhookVerifyProps {
@@ -24,23 +26,17 @@ export interface WebhookVerifyOptions {
   store?: string;
 }
 
-export function text(value: unknown): string {
-  return typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : "";
-}
+export const text = propText;
 
 /** A whole number property; empty gives `fallback`; anything else below `min` is a WEBHOOK_CONFIG error. */
 export function integer(name: string, value: unknown, fallback: number, min: number): number {
-  const raw = text(value);
-  if (raw === "") return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) {
-    throw new PackError("WEBHOOK_CONFIG", `${name} must be an integer >= ${min}, got "${raw}"`);
-  }
-  return Number(raw);
+  return numberProp(value, fallback, { name, code: CODES.WEBHOOK_CONFIG, min });
 }
 
 export function optionsOf(props: WebhookVerifyProps): WebhookVerifyOptions {
   const scheme = text(props.scheme) || "pms-hmac";
-  if (!isWebhookScheme(scheme)) throw new PackError("WEBHOOK_CONFIG", `unknown webhook scheme "${scheme}"`);
+  if (!isWebhookScheme(scheme))
+    throw new PackError(CODES.WEBHOOK_CONFIG, `unknown webhook scheme "${scheme}"`);
   return {
     scheme,
     toleranceSeconds: integer("tolerance", props.tolerance, VERIFIER_DEFAULTS.toleranceSeconds, 1),

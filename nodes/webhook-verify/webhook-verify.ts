@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { headersFromObject, headersFromRaw, type HeaderValues } from "../../lib/legacy/pms-hmac";
@@ -151,7 +152,7 @@ export = function (RED: NodeAPI) {
         integration,
         success: false,
         durationMs: performance.now() - started,
-        error: (err as PackError).code ?? "WEBHOOK_ERROR",
+        error: (err as PackError).code ?? CODES.WEBHOOK_ERROR,
         source: SOURCE,
       });
       throw err;
@@ -213,17 +214,17 @@ export = function (RED: NodeAPI) {
     }
 
     // Synchronous unless seen ids are persisted: no promise or extra tick per delivery.
-    onInput<WebhookMsg>(node, "WEBHOOK_ERROR", (msg, send) => {
+    onInput<WebhookMsg>(node, CODES.WEBHOOK_ERROR, (msg, send) => {
       const res = msg.res?._res;
       if (!verifier || !options) {
         if (reply(res, 500)) delete msg.res;
-        throw new PackError("WEBHOOK_CONFIG", `webhook-verify is not usable: ${configError}`);
+        throw new PackError(CODES.WEBHOOK_CONFIG, `webhook-verify is not usable: ${configError}`);
       }
       const req = msg.req;
       if (!req || !res) {
         show("failed", "no http in");
         throw new PackError(
-          "WEBHOOK_NO_REQUEST",
+          CODES.WEBHOOK_NO_REQUEST,
           "webhook-verify needs msg.req and msg.res: wire it directly after a webhook-in or http in node",
         );
       }
@@ -235,11 +236,11 @@ export = function (RED: NodeAPI) {
           integration: options.integration,
           success: false,
           durationMs: 0,
-          error: "WEBHOOK_NOT_RAW",
+          error: CODES.WEBHOOK_NOT_RAW,
           source: SOURCE,
         });
         throw new PackError(
-          "WEBHOOK_NOT_RAW",
+          CODES.WEBHOOK_NOT_RAW,
           'msg.payload is not the raw request body: use webhook-in, or tick "Do not parse request body" in ' +
             "the http in node (Node-RED 4.1 or later), and let nothing change msg.payload before webhook-verify",
         );

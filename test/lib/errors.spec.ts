@@ -12,12 +12,12 @@ describe("lib/errors", () => {
   });
 
   it("gives a code to errors that have none, and keeps one that exists", () => {
-    const plain = toCodedError(new Error("boom"), "X_FAILED");
-    expect(plain.code).to.equal("X_FAILED");
+    const plain = toCodedError(new Error("boom"), "QUEUE_ERROR");
+    expect(plain.code).to.equal("QUEUE_ERROR");
     expect(Object.prototype.hasOwnProperty.call(plain, "code")).to.equal(true);
-    const coded = toCodedError(new PackError("HL7_PARSE", "bad"), "X_FAILED");
+    const coded = toCodedError(new PackError("HL7_PARSE", "bad"), "QUEUE_ERROR");
     expect(coded.code).to.equal("HL7_PARSE");
-    const fromString = toCodedError("text", "X_FAILED");
+    const fromString = toCodedError("text", "QUEUE_ERROR");
     expect(fromString).to.be.instanceOf(Error);
     expect(fromString.message).to.equal("text");
   });

@@ -610,6 +610,27 @@ describe("mllp-in node", function () {
       }
     });
 
+    it("a property that is not a number in range is logged as MLLP_CONFIG and nothing listens", async () => {
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ maxBytes: "10MB" }, 'maxBytes must be an integer >= 1, got "10MB"'],
+        [{ idleTimeout: "-5" }, 'idleTimeout must be a number of seconds >= 0, got "-5"'],
+        [{ maxConnections: "1.5" }, 'maxConnections must be an integer >= 0, got "1.5"'],
+        [{ replyTimeout: "0" }, 'replyTimeout must be a number of seconds >= 1, got "0"'],
+        [{ port: "70000" }, 'port must be an integer from 0 to 65535, got "70000"'],
+        [{ port: "" }, "port is required (0 picks a free one)"],
+      ];
+      for (const [props, message] of cases) {
+        statuses.length = 0;
+        const port = await load({ ack: "auto", ...props });
+        const spy = helper.log() as unknown as { args: Array<[{ level?: number; msg?: unknown }]> };
+        const logged = spy.args.map(([e]) => String(e.msg)).filter((m) => m.endsWith(message));
+        expect(logged, JSON.stringify(props)).to.deep.equal([`MLLP_CONFIG: mllp-in: ${message}`]);
+        expect(port, "no listener").to.equal(undefined);
+        expect(statuses.at(-1)).to.deep.include({ fill: "red", text: "bad config" });
+        await helper.unload();
+      }
+    });
+
     it("releases its port on close", async () => {
       const port = await load({ ack: "auto" });
       await helper.unload();

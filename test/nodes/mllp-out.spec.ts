@@ -252,6 +252,26 @@ describe("mllp-out node", function () {
     expect(c.hl7.controlId).to.equal("Q-3");
   });
 
+  it("a number property that is not a number in range fails every msg with MLLP_CONFIG, sending nothing", async () => {
+    const [f, port] = await fake((t) => aa(t));
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ retries: "three" }, 'retries must be an integer >= 0, got "three"'],
+      [{ timeout: "0" }, 'timeout must be a number of ms >= 1, got "0"'],
+      [{ queueSize: "-1" }, 'queueSize must be an integer >= 0, got "-1"'],
+      [{ port: "99999" }, 'port must be an integer from 1 to 65535, got "99999"'],
+    ];
+    for (const [props, message] of bad) {
+      await load([sender(port, props)]);
+      const caught = receive("caught");
+      helper.getNode("send").receive({ payload: adt("CFG-1") } as any);
+      const [c] = await caught;
+      expect(c.error.code, JSON.stringify(props)).to.equal("MLLP_CONFIG");
+      expect(c.error.message).to.equal(`PackError: mllp-out: ${message}`);
+      await helper.unload();
+    }
+    expect(f.frames).to.have.length(0);
+  });
+
   it("rejects a payload that is no HL7 message (HL7_BAD_INPUT / HL7_PARSE)", async () => {
     const [f, port] = await fake((t) => aa(t));
     await load([sender(port)]);

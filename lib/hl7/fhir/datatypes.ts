@@ -1,3 +1,4 @@
+import { CODES } from "../../error-codes";
 import { PackError } from "../../errors";
 import { parseV2DateTime, toFhirDate, toFhirDateTime, type TimeZone } from "./datetime";
 import type {
@@ -33,7 +34,7 @@ export interface ConvertContext {
 }
 
 export function convertError(where: string, reason: string): PackError {
-  return new PackError("HL7_CONVERT", `${where}: ${reason}`, { location: where });
+  return new PackError(CODES.HL7_CONVERT, `${where}: ${reason}`, { location: where });
 }
 
 /** A DTM/TS component as FHIR dateTime; a value that is not a v2 date is an HL7_CONVERT error. */

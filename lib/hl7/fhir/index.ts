@@ -1,3 +1,4 @@
+import { CODES } from "../../error-codes";
 import { PackError } from "../../errors";
 import { type Hl7Limits, hl7Limits } from "../message";
 import type { SiteSegment } from "../segments";
@@ -47,18 +48,18 @@ export function parseSystems(value: string | Record<string, string> | undefined)
       parsed = JSON.parse(value);
     } catch {
       throw new PackError(
-        "HL7_CONFIG",
+        CODES.HL7_CONFIG,
         "Systems is not valid JSON: expected an object of authority -> system URI",
       );
     }
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new PackError("HL7_CONFIG", "Systems must be a JSON object of authority -> system URI");
+    throw new PackError(CODES.HL7_CONFIG, "Systems must be a JSON object of authority -> system URI");
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
     if (typeof v !== "string" || !/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(v)) {
-      throw new PackError("HL7_CONFIG", `Systems: the system of authority "${k}" is not a URI`, {
+      throw new PackError(CODES.HL7_CONFIG, `Systems: the system of authority "${k}" is not a URI`, {
         authority: k,
       });
     }
@@ -72,7 +73,7 @@ export function createConverter(config: Hl7FhirConfig): Hl7FhirConverter {
   const systemPattern = (config.systemPattern ?? "").trim() || undefined;
   if (systemPattern && !/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(systemPattern)) {
     throw new PackError(
-      "HL7_CONFIG",
+      CODES.HL7_CONFIG,
       "Other authorities must be a URI pattern such as urn:example:{authority}",
     );
   }
@@ -89,7 +90,7 @@ export function createConverter(config: Hl7FhirConfig): Hl7FhirConverter {
     const writer = new FhirToV2(options, hl7Writer());
     return {
       toFhir: () => {
-        throw new PackError("HL7_CONFIG", "this hl7-fhir node converts to HL7 (direction to-hl7)");
+        throw new PackError(CODES.HL7_CONFIG, "this hl7-fhir node converts to HL7 (direction to-hl7)");
       },
       toHl7: (payload, event) => writer.convert(payload, { event }),
     };
@@ -103,7 +104,7 @@ export function createConverter(config: Hl7FhirConfig): Hl7FhirConverter {
       return { ...reader.convert(message), header: message.header, siteSegments };
     },
     toHl7: () => {
-      throw new PackError("HL7_CONFIG", "this hl7-fhir node converts to FHIR (direction to-fhir)");
+      throw new PackError(CODES.HL7_CONFIG, "this hl7-fhir node converts to FHIR (direction to-fhir)");
     },
   };
 }

@@ -1,3 +1,4 @@
+import { CODES } from "../../error-codes";
 import { PackError } from "../../errors";
 import {
   addressAt,
@@ -138,7 +139,7 @@ export class V2ToFhir {
     try {
       this.zone = new TimeZone(options.timezone ?? "");
     } catch {
-      throw new PackError("HL7_CONFIG", `unknown time zone "${options.timezone}"`, {
+      throw new PackError(CODES.HL7_CONFIG, `unknown time zone "${options.timezone}"`, {
         timezone: options.timezone,
       });
     }
@@ -165,7 +166,7 @@ export class V2ToFhir {
       new BillingConverter(this).bar(msg, event, name, ctx, out);
     } else {
       throw new PackError(
-        "HL7_UNSUPPORTED",
+        CODES.HL7_UNSUPPORTED,
         `${name || "a message without MSH-9"} is not supported: hl7-fhir converts ADT (A01-A62 with PID: ` +
           `registration, visit, merge, move, change and link events), SIU (S12-S17, S26), DFT (P03, P11) ` +
           `and BAR (P01, P02, P12) messages`,

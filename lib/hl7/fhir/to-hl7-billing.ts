@@ -1,3 +1,4 @@
+import { CODES } from "../../error-codes";
 import { PackError } from "../../errors";
 import { BILLING_SYSTEM, TRANSACTION_ID_TYPE } from "./billing";
 import type { ChargeItem, Condition, Procedure } from "./billing-types";
@@ -40,7 +41,7 @@ const CLASS_TO_V2: ReadonlyMap<string, string> = new Map(
 );
 
 function bad(where: string, reason: string): PackError {
-  return new PackError("HL7_CONVERT", `${where}: ${reason}`, { location: where });
+  return new PackError(CODES.HL7_CONVERT, `${where}: ${reason}`, { location: where });
 }
 
 function num(v: unknown, where: string): string {
@@ -107,7 +108,7 @@ export function chargeMessages(
   now: Date,
 ): Hl7Output[] {
   if (items.length === 0) {
-    throw new PackError("HL7_UNSUPPORTED", "no ChargeItem to convert", { resourceType: "ChargeItem" });
+    throw new PackError(CODES.HL7_UNSUPPORTED, "no ChargeItem to convert", { resourceType: "ChargeItem" });
   }
   return group(items, bundle).map((v) => dft(host, v, now));
 }

@@ -1,3 +1,4 @@
+import { CODES } from "../../error-codes";
 import { PackError } from "../../errors";
 import { fhirToV2DateTime } from "./datetime";
 import type {
@@ -260,7 +261,7 @@ export class FhirToV2 {
     this.systems = new IdentifierSystems(options);
     this.version = options.version || "2.5.1";
     if (!SUPPORTED_VERSIONS.test(this.version)) {
-      throw new PackError("HL7_CONFIG", `HL7 version "${this.version}" is not one of 2.3 to 2.9`, {
+      throw new PackError(CODES.HL7_CONFIG, `HL7 version "${this.version}" is not one of 2.3 to 2.9`, {
         version: this.version,
       });
     }
@@ -281,14 +282,18 @@ export class FhirToV2 {
       };
       const charges = payload.filter((r) => (r as Resource | null)?.resourceType === "ChargeItem");
       if (charges.length === 0) {
-        throw new PackError("HL7_UNSUPPORTED", "a list in msg.payload must hold ChargeItems (-> DFT^P03)", {
-          resourceType: null,
-        });
+        throw new PackError(
+          CODES.HL7_UNSUPPORTED,
+          "a list in msg.payload must hold ChargeItems (-> DFT^P03)",
+          {
+            resourceType: null,
+          },
+        );
       }
       return chargeMessages(this.dftHost(), charges as ChargeItem[], bundle, options.now ?? new Date());
     }
     if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
-      throw new PackError("HL7_UNSUPPORTED", "to-hl7 needs a FHIR resource (object) in msg.payload", {
+      throw new PackError(CODES.HL7_UNSUPPORTED, "to-hl7 needs a FHIR resource (object) in msg.payload", {
         resourceType: null,
       });
     }
@@ -311,7 +316,7 @@ export class FhirToV2 {
         const patients = all.filter((r) => r.resourceType === "Patient") as Patient[];
         if (patients.length) return patients.map((p) => this.patientMessage(p, options.event, now));
         throw new PackError(
-          "HL7_UNSUPPORTED",
+          CODES.HL7_UNSUPPORTED,
           "the Bundle holds no Patient, Appointment or ChargeItem to convert",
           {
             resourceType: "Bundle",
@@ -320,7 +325,7 @@ export class FhirToV2 {
       }
       default:
         throw new PackError(
-          "HL7_UNSUPPORTED",
+          CODES.HL7_UNSUPPORTED,
           `${text(resource.resourceType) || "a payload without resourceType"} is not supported: ` +
             "to-hl7 converts Patient (ADT^A28/A31), Appointment (SIU^S12/S14/S15) and ChargeItem (DFT^P03)",
           { resourceType: resource.resourceType ?? null },
@@ -390,7 +395,7 @@ export class FhirToV2 {
     const pid = new SegmentBuilder("PID").set(1, "1");
     const ids = (patient.identifier ?? []).filter((i) => i.value);
     if (ids.length === 0) {
-      throw new PackError("HL7_CONVERT", "Patient.identifier: a Patient needs an identifier for PID-3", {
+      throw new PackError(CODES.HL7_CONVERT, "Patient.identifier: a Patient needs an identifier for PID-3", {
         location: "Patient.identifier",
       });
     }
@@ -445,7 +450,7 @@ export class FhirToV2 {
   dtm(value: string, where: string): string {
     const v = fhirToV2DateTime(value);
     if (v === undefined) {
-      throw new PackError("HL7_CONVERT", `${where}: not a FHIR date/dateTime`, { location: where });
+      throw new PackError(CODES.HL7_CONVERT, `${where}: not a FHIR date/dateTime`, { location: where });
     }
     return v;
   }
@@ -527,7 +532,7 @@ export class FhirToV2 {
     const filler = ids.find((i) => typeOf(i) === "FILL") ?? ids.find((i) => i !== placer);
     if (!placer && !filler) {
       throw new PackError(
-        "HL7_CONVERT",
+        CODES.HL7_CONVERT,
         "Appointment.identifier: an Appointment needs an identifier for SCH-1/SCH-2",
         {
           location: "Appointment.identifier",

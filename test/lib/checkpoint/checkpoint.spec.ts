@@ -1,6 +1,6 @@
 import { expect } from "chai";
+import { CODES } from "../../../lib/error-codes";
 import {
-  CHECKPOINT_STORE,
   Checkpoints,
   MemoryCheckpointStore,
   isAfter,
@@ -277,7 +277,7 @@ describe("checkpoint: get, commit, release, reset", () => {
     expect(await cps.reset("never-used")).to.deep.equal({ name: "never-used", existed: false });
   });
 
-  it("refuses bad input with CHECKPOINT_BAD_INPUT and leaves the stored state as it was", async () => {
+  it("refuses bad input with CODES.CHECKPOINT_BAD_INPUT and leaves the stored state as it was", async () => {
     const { cps, store } = fresh();
     const g = await cps.get("p", LEASE);
     const before = await store.get(storageKey("p"));
@@ -302,7 +302,7 @@ describe("checkpoint: get, commit, release, reset", () => {
     expect(await codeOf(cps.commit("other", { runId: g.runId }))).to.equal("CHECKPOINT_STALE_RUN");
   });
 
-  it("reports store failures as CHECKPOINT_STORE and a foreign value as CHECKPOINT_CORRUPT (reset clears it)", async () => {
+  it("reports store failures as CODES.CHECKPOINT_STORE and a foreign value as CODES.CHECKPOINT_CORRUPT (reset clears it)", async () => {
     const slow = new SlowStore();
     const { cps } = fresh(slow);
     slow.failGet = true;
@@ -781,7 +781,7 @@ describe("checkpoint: commits without a mark, releases and resets at their edges
     const { cps } = fresh(slow);
     await cps.get("p", LEASE);
     slow.failGet = true;
-    expect(await codeOf(cps.reset("p"))).to.equal(CHECKPOINT_STORE);
+    expect(await codeOf(cps.reset("p"))).to.equal(CODES.CHECKPOINT_STORE);
     slow.failGet = false;
     expect(await slow.get(storageKey("p"))).to.not.equal(undefined);
   });
