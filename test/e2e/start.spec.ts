@@ -287,7 +287,10 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
     const deadline = startedAt + FLOW_WAIT_MS;
     const expected = new Set(
       shipped.flatMap((p) =>
-        p.nodes.map((n) => n.integration).filter((i): i is string => typeof i === "string" && i !== ""),
+        p.nodes
+          // capability-check reports its two systems under integrations of their own
+          .flatMap((n) => [n.integration, n.fhirIntegration, n.pmsIntegration])
+          .filter((i): i is string => typeof i === "string" && i !== ""),
       ),
     );
     const monitor = shipped.flatMap((p) => p.nodes).find((n) => n.type === "health-monitor");
@@ -404,13 +407,14 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
           continue;
         }
         // Documented (sync-checkpoint help, "Status"): after a get, a blue dot "from <time>" shows
-        // where the run reads from until its commit turns the commit node green. Informational.
+        // where the run reads from, and after a select a blue dot "<n> new" what it took, until the
+        // commit and log nodes turn green. Informational.
         const checkpointRead =
           node.type === "sync-checkpoint" &&
-          node.action === "get" &&
           s.fill === "blue" &&
           s.shape === "dot" &&
-          /^from /.test(s.text ?? "");
+          ((node.action === "get" && /^from /.test(s.text ?? "")) ||
+            (node.action === "select" && /^\d+ new(, more)?$/.test(s.text ?? "")));
         if (!checkpointRead) problems.push(shown);
       }
       for (const p of shipped) {

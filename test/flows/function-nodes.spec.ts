@@ -16,10 +16,10 @@ import { PIPELINES_DIR } from "../../sandbox/node-red";
  * Function-node lines (func + initialize + finalize) over all of examples/pipelines/*.json. A ratchet: lower
  * it when a flow loses code, never raise it. The issue's target is 150 in all, none over 15.
  */
-const TOTAL_BUDGET = 663;
+const TOTAL_BUDGET = 199;
 const TARGET_TOTAL = 150;
 /** The longest function node allowed, as a ratchet towards TARGET_PER_NODE. */
-const PER_NODE_BUDGET = 111;
+const PER_NODE_BUDGET = 55;
 const TARGET_PER_NODE = 15;
 
 /**

@@ -238,10 +238,12 @@ process.stdout.write(JSON.stringify(out));
       // A TypeScript consumer resolving through the exports map (node16) finds the declarations.
       writeFileSync(
         join(userDir, "exports-probe.ts"),
-        `import { PackError } from ${JSON.stringify(PACKAGE_NAME)};
+        `import { CODES, PackError } from ${JSON.stringify(PACKAGE_NAME)};
 import { compileBuiltin } from ${JSON.stringify(`${PACKAGE_NAME}/mapping`)};
 import { FhirClient } from ${JSON.stringify(`${PACKAGE_NAME}/fhir`)};
-const err: PackError = new PackError("X", "y");
+const err: PackError = new PackError(CODES.FHIR_BAD_INPUT, "y");
+// @ts-expect-error only registered codes compile
+export const unregistered = new PackError("X", "y");
 const mapped: unknown = compileBuiltin("patient").toFhir({}).value;
 export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, FhirClient];
 `,

@@ -1,14 +1,6 @@
 import { expect } from "chai";
 import { selectAfter, validateSelectOptions, type SelectOptions } from "../../../lib/checkpoint";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { codeOf } from "../../support/errors";
 
 const T0 = "2025-01-06T08:00:00.000Z";
 const T1 = "2025-01-06T08:05:00.000Z";

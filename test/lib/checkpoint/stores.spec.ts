@@ -1,14 +1,6 @@
 import { expect } from "chai";
 import { resolveContextStore } from "../../../lib/checkpoint";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { codeOf } from "../../support/errors";
 
 describe("checkpoint: Node-RED context store names", () => {
   it("without contextStorage only the default memory store exists", () => {

@@ -10,15 +10,7 @@ import {
   parseInstant,
   resolveInitial,
 } from "../../../lib/checkpoint";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { codeOf } from "../../support/errors";
 
 describe("checkpoint: instants, durations and marks", () => {
   it("parses ISO date-times with a zone to UTC, keeping sub-millisecond digits", () => {

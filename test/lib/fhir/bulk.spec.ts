@@ -10,6 +10,7 @@ import {
   writeBundle,
   type UpsertProgress,
 } from "../../../lib/fhir/bulk";
+import { codeOf } from "../../support/errors";
 
 const SYSTEM = "urn:pms:patient";
 
@@ -31,15 +32,6 @@ const answer = (...entries: unknown[]) => ({
   entry: entries,
 });
 const progress = (): UpsertProgress => ({ written: [], refused: [], bundles: 0 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe("lib/fhir/bulk: upserts in Bundles", () => {
   it("plans conditional upserts by each resource's first identifier with a system, escaped and URL-encoded", () => {

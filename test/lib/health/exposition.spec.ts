@@ -8,6 +8,7 @@ import {
   type HealthSnapshot,
 } from "../../../lib/health";
 import { parsePrometheus, sampleOf } from "./prom-parse";
+import { codeOf } from "../../support/errors";
 
 const T0 = Date.parse("2025-03-01T12:00:00Z");
 
@@ -20,15 +21,6 @@ function monitorWithData() {
   m.record({ integration: "idle", success: true, durationMs: 1, time: T0 - 3600000 });
   m.evaluate();
   return { m, clock };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 describe("health: Prometheus exposition", () => {

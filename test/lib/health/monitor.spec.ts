@@ -11,6 +11,7 @@ import {
 } from "../../../lib/health";
 import { BINS, binOf, binValue, exactQuantiles, histogramQuantiles } from "../../../lib/health/histogram";
 import { mulberry32 } from "../../../sandbox/pms/data";
+import { codeOf } from "../../support/errors";
 
 const T0 = Date.parse("2025-03-01T12:00:00Z");
 
@@ -22,15 +23,6 @@ function setup(raw: RawHealthConfig = {}) {
   const fail = (integration: string, error = "FHIR_HTTP_503", durationMs = 100) =>
     monitor.record({ integration, success: false, durationMs, error });
   return { clock, monitor, ok, fail };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 /** Box-Muller over the seeded generator: log-normal latencies around 200 ms with a long tail. */

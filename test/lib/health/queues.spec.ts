@@ -7,6 +7,7 @@ import {
   type QueueMetrics,
   type RawHealthConfig,
 } from "../../../lib/health";
+import { codeOf } from "../../support/errors";
 
 const T0 = Date.parse("2025-03-01T12:00:00Z");
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -36,15 +37,6 @@ function setup(raw: RawHealthConfig = {}) {
     return out;
   };
   return { clock, monitor, report, run };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 describe("health: durable queues", () => {

@@ -1,15 +1,6 @@
 import { expect } from "chai";
 import { fillPathTemplate, placeholders } from "../../../lib/legacy/template";
-import type { PackError } from "../../../lib/errors";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as PackError).code;
-  }
-  return undefined;
-}
+import { codeOf } from "../../support/errors";
 
 describe("lib/legacy/template", () => {
   it("fills msg placeholders, URL-encoding each value", () => {

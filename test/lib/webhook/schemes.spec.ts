@@ -18,6 +18,7 @@ import {
   type WebhookScheme,
 } from "../../../lib/webhook/schemes";
 import type { PackError } from "../../../lib/errors";
+import { codeOf } from "../../support/errors";
 
 function req(
   headers: Record<string, string>,
@@ -433,15 +434,6 @@ describe("lib/webhook/schemes: every scheme", () => {
     }
   });
 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as PackError).code;
-  }
-  return undefined;
-}
 
 describe("lib/webhook/schemes: header rules", () => {
   const NOW_S = 1736150400;
