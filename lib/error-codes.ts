@@ -578,8 +578,9 @@ const REGISTRY = {
   },
   QUEUE_KEY: {
     kind: "error",
-    meaning: "The store's encryption key is missing or does not open the stored messages.",
-    action: "Set the key the store was created with.",
+    meaning:
+      "The store's encryption key does not open the stored messages, or a store sealed with a key is opened without one (refused, so that nothing is stored unencrypted).",
+    action: "Set the key the store was created with, and deploy again.",
     nodes: ["message-store"],
   },
   QUEUE_ERROR: {

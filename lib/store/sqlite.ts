@@ -248,10 +248,19 @@ export class SqliteMessageStore implements MessageStore {
 
   /** The store's key, checked against what the file was first sealed with. */
   private unlock(db: Db, secret: string | undefined): Buffer | undefined {
-    if (!secret) return undefined;
     const get = db.prepare("SELECT value FROM meta WHERE name = ?");
     let salt = (get.get("salt") as { value: Buffer } | undefined)?.value;
     const check = (get.get("key_check") as { value: Buffer } | undefined)?.value;
+    if (!secret) {
+      // Opened without its key, a sealed store would take new messages in plain text.
+      if (check) {
+        throw new PackError(
+          CODES.QUEUE_KEY,
+          "this message store was sealed with an encryptionKey and none is set: it is not opened, so that no message is stored unencrypted",
+        );
+      }
+      return undefined;
+    }
     if (!salt) {
       salt = newSalt();
       const key = deriveKey(secret, salt);

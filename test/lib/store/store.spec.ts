@@ -305,10 +305,16 @@ describe("lib/store SQLite message store", function () {
     expect(() => open({ encryptionKey: "wrong" }))
       .to.throw()
       .with.property("code", "QUEUE_KEY");
-    const plain = open();
-    expect(() => plain.read("q", 1))
-      .to.throw()
+    // Without its key it is not opened either: it would take new messages in plain text.
+    expect(() => open())
+      .to.throw(/sealed with an encryptionKey and none is set/)
       .with.property("code", "QUEUE_KEY");
+    const again = open({ encryptionKey: "correct horse battery staple" });
+    // With it back, every message is there and readable (the one claimed before was never done).
+    const back = await again.openQueue("q", OPTIONS).claim(20, 1000);
+    expect(back.map((d) => (d.msg.payload as { n: number }).n).sort((x, y) => x - y)).to.deep.equal(
+      Array.from({ length: 20 }, (_, i) => i),
+    );
   });
 
   it("stores plain JSON without a key (what the encryption test greps for is really there)", async () => {
