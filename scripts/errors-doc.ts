@@ -36,7 +36,8 @@ const SECTIONS: ReadonlyArray<{ kind: CodeKind; title: string; intro: string }> 
   {
     kind: "flow",
     title: "Set by the shipped pipelines",
-    intro: "Written by a function node of a pipeline in flows/ into its failure or dead-letter records.",
+    intro:
+      "Written by a function node of a pipeline in examples/pipelines/ into its failure or dead-letter records.",
   },
 ];
 
