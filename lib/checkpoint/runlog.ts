@@ -4,8 +4,10 @@ import { serialized } from "./lock";
 import type { CheckpointStore } from "./store";
 import { validateRunLogOptions } from "./runlog-options";
 import { describe } from "./time";
+import { isObject } from "../object";
 
 export { RUN_LOG_MAX, validateRunLogOptions } from "./runlog-options";
+import { ENTRY_FIELDS } from "./runlog-options";
 
 export interface RunLogOptions {
   /** The context key of the log (a plain name: Node-RED reads dots and brackets as a path). */
@@ -33,14 +35,19 @@ export interface RunInput {
   error?: unknown;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** The error's node: its name, else its type (a Catch node's msg.error.source). */
+function sourceOf(err: Record<string, unknown>): string | undefined {
+  const source = isObject(err.source) ? err.source : undefined;
+  const name = source?.name || source?.type;
+  return typeof name === "string" && name !== "" ? name.slice(0, 100) : undefined;
 }
 
 /**
  * The entry for a run that ended with `input`: ok without `msg.error`; skipped when the error is
- * CHECKPOINT_BUSY (another run holds the checkpoint); otherwise failed, with the error's code.
- * The watermark is the committed one, so only an ok run has it.
+ * CHECKPOINT_BUSY (another run holds the checkpoint); otherwise failed, with the error's code and
+ * the node that raised it. The watermark is the committed one, so only an ok run has it. The
+ * flow's own fields of `msg.run` (strings, numbers, booleans such as `entity`, `written`) are
+ * kept as they are; select's `total` is the entry's count.
  */
 export function runEntry(input: RunInput, countName: string, seq: number, at: string): RunEntry {
   const run = isObject(input.run) ? input.run : {};
@@ -50,8 +57,15 @@ export function runEntry(input: RunInput, countName: string, seq: number, at: st
   const outcome = !err ? "ok" : code === CODES.CHECKPOINT_BUSY ? "skipped" : "failed";
   const entry = { seq, at } as RunEntry;
   if (typeof run.type === "string" && run.type !== "") entry.type = run.type;
+  for (const [k, v] of Object.entries(run)) {
+    if (ENTRY_FIELDS.has(k) || k === countName || k === "total" || k === "more") continue;
+    if (typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) entry[k] = v;
+    else if (typeof v === "string" && v.length <= 200) entry[k] = v;
+  }
   entry.outcome = outcome;
-  if (outcome === "failed" && code) entry.code = code;
+  if (outcome !== "ok" && code) entry.code = code;
+  const node = outcome === "failed" && err ? sourceOf(err) : undefined;
+  if (node) entry.node = node;
   const total = run.total;
   entry[countName] = typeof total === "number" && Number.isSafeInteger(total) && total >= 0 ? total : 0;
   if (outcome === "ok" && typeof cp.highWater === "string") entry.watermark = cp.highWater;

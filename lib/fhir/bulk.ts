@@ -9,6 +9,7 @@ import {
   type UpsertManyInput,
   type WrittenEntry,
 } from "./types";
+import { isObject } from "../object";
 
 /**
  * Many conditional upserts (PUT Type?identifier=system|value) sent as batch or transaction
@@ -61,10 +62,6 @@ export interface BundleAnswer {
 /** Sends one Bundle (writes: with Prefer return=<prefer>) and answers its parsed body. */
 export type BundleSender = (bundle: Record<string, unknown>, writes: boolean) => Promise<BundleAnswer>;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
-}
-
 function escapeToken(part: string): string {
   return part.replace(/[\\|,$]/g, (c) => `\\${c}`);
 }
@@ -80,7 +77,7 @@ function bundleSizeOf(value: unknown): number {
 
 function planOne(value: unknown, index: number, type: string | undefined): PlannedUpsert {
   const at = `msg.payload[${index}]`;
-  if (!isPlainObject(value)) throw badInput(`upsert: ${at} is not a FHIR resource (an object)`);
+  if (!isObject(value)) throw badInput(`upsert: ${at} is not a FHIR resource (an object)`);
   const resourceType = value.resourceType;
   if (typeof resourceType !== "string" || !RESOURCE_TYPE.test(resourceType)) {
     throw badInput(`upsert: ${at} has no resourceType`);
@@ -91,7 +88,7 @@ function planOne(value: unknown, index: number, type: string | undefined): Plann
   const ids = Array.isArray(value.identifier) ? (value.identifier as unknown[]) : [];
   const key = ids.find(
     (i): i is { system: string; value: string } =>
-      isPlainObject(i) &&
+      isObject(i) &&
       typeof i.system === "string" &&
       i.system !== "" &&
       typeof i.value === "string" &&
@@ -126,14 +123,14 @@ export function planUpserts(input: UpsertManyInput): UpsertPlan {
     throw badInput('upsert: resourceType must be a FHIR resource type name such as "Patient"');
   }
   const references = input.references ?? {};
-  if (!isPlainObject(references)) throw badInput("upsert: msg.references must be an object");
+  if (!isObject(references)) throw badInput("upsert: msg.references must be an object");
   for (const k in references) {
     if (typeof references[k] !== "string") throw badInput("upsert: msg.references must map to strings");
   }
   const payload = input.resources;
   let list: unknown[];
   if (Array.isArray(payload)) list = payload;
-  else if (isPlainObject(payload)) list = [payload];
+  else if (isObject(payload)) list = [payload];
   else throw badInput("upsert: msg.payload must be a FHIR resource or an array of them");
 
   const bundles: PlannedUpsert[][] = [];
@@ -210,7 +207,7 @@ interface EntryAnswer {
 
 /** A batch/transaction-response's entries; FHIR_BAD_RESPONSE when it is not one for `count` entries. */
 function answersOf(body: unknown, count: number): Array<EntryAnswer | undefined> {
-  const entries = isPlainObject(body) && body.resourceType === "Bundle" ? body.entry : undefined;
+  const entries = isObject(body) && body.resourceType === "Bundle" ? body.entry : undefined;
   if (count > 0 && !Array.isArray(entries)) {
     throw new FhirError(
       CODES.FHIR_BAD_RESPONSE,
@@ -220,8 +217,8 @@ function answersOf(body: unknown, count: number): Array<EntryAnswer | undefined>
   const out: Array<EntryAnswer | undefined> = [];
   for (let i = 0; i < count; i++) {
     const e = (entries as unknown[])[i] as { response?: Record<string, unknown>; resource?: unknown };
-    const res = isPlainObject(e) ? e.response : undefined;
-    if (!isPlainObject(res)) {
+    const res = isObject(e) ? e.response : undefined;
+    if (!isObject(res)) {
       out.push(undefined);
       continue;
     }
@@ -242,8 +239,8 @@ function permanent(status: number): boolean {
 
 /** The outcome's first issue as "code at expression": never its text, which may quote PHI. */
 export function issueText(outcome: unknown): string {
-  const issues = isPlainObject(outcome) && Array.isArray(outcome.issue) ? outcome.issue : [];
-  const issue = isPlainObject(issues[0]) ? issues[0] : {};
+  const issues = isObject(outcome) && Array.isArray(outcome.issue) ? outcome.issue : [];
+  const issue = isObject(issues[0]) ? issues[0] : {};
   const expression = Array.isArray(issue.expression) ? issue.expression.join(", ") : "";
   const code = typeof issue.code === "string" ? issue.code : "";
   return [code, expression].filter(Boolean).join(" at ");
@@ -273,10 +270,10 @@ export function readLookups(
     const a = answers[i];
     const status = a?.status ?? 0;
     if (a && status >= 200 && status < 300) {
-      const entries = isPlainObject(a.resource) && Array.isArray(a.resource.entry) ? a.resource.entry : [];
+      const entries = isObject(a.resource) && Array.isArray(a.resource.entry) ? a.resource.entry : [];
       const found: Array<Record<string, unknown>> = [];
       for (const e of entries as Array<{ search?: { mode?: unknown }; resource?: unknown }>) {
-        if (e?.search?.mode !== "include" && isPlainObject(e?.resource)) found.push(e.resource);
+        if (e?.search?.mode !== "include" && isObject(e?.resource)) found.push(e.resource);
       }
       if (found.length === 1) target.set(refs[i], `${String(found[0].resourceType)}/${String(found[0].id)}`);
       else

@@ -1,5 +1,6 @@
 import { badInput } from "./errors";
 import { FHIR_OPERATIONS, FHIR_PREFER, type FhirParams, type InteractionInput } from "./types";
+import { isObject } from "../object";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -26,10 +27,6 @@ export const SEARCH_POST_THRESHOLD = 1900;
 export const DEFAULT_MAX_PAGES = 100;
 
 const FHIR_JSON = "application/fhir+json";
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function checkType(value: unknown, operation: string, required: boolean): string | undefined {
   if (value === undefined || value === null || value === "") {
@@ -91,7 +88,7 @@ export function encodeParams(params: FhirParams | string | undefined, operation 
     if (/[\r\n#\0]/.test(params)) throw badInput(`${operation}: params must not contain line breaks or "#"`);
     return params.replace(/^\?/, "").trim();
   }
-  if (!isPlainObject(params)) throw badInput(`${operation}: params must be an object or a query string`);
+  if (!isObject(params)) throw badInput(`${operation}: params must be an object or a query string`);
   const parts: string[] = [];
   for (const [key, raw] of Object.entries(params)) {
     if (raw === undefined || raw === null) continue;
@@ -123,7 +120,7 @@ export function parseIdentifier(identifier: unknown): ParsedIdentifier {
     if (parsed.value === "") throw badInput('upsert: identifier has no value (expected "system|value")');
     return parsed;
   }
-  if (isPlainObject(identifier)) {
+  if (isObject(identifier)) {
     const { system, value } = identifier;
     if (system !== undefined && system !== null && typeof system !== "string") {
       throw badInput("upsert: identifier.system must be a string");
@@ -154,7 +151,7 @@ export function upsertIdentifier(input: InteractionInput, body: Record<string, u
     return parseIdentifier(input.identifier);
   }
   const ids = body.identifier;
-  if (Array.isArray(ids) && ids.length > 0 && isPlainObject(ids[0])) {
+  if (Array.isArray(ids) && ids.length > 0 && isObject(ids[0])) {
     const first = ids[0];
     if (typeof first.value === "string" && first.value.trim() !== "") {
       return parseIdentifier({ system: first.system as string | undefined, value: first.value });
@@ -172,8 +169,7 @@ export function conditionalKey(resourceType: string, query: string): string {
 }
 
 function resourceBody(input: InteractionInput, operation: string): Record<string, unknown> {
-  if (!isPlainObject(input.body))
-    throw badInput(`${operation}: the body must be a FHIR resource (an object)`);
+  if (!isObject(input.body)) throw badInput(`${operation}: the body must be a FHIR resource (an object)`);
   return input.body;
 }
 
@@ -217,7 +213,7 @@ function searchRequest(type: string, query: string): PlannedRequest {
  * message that names the problem; nothing is sent.
  */
 export function planInteraction(input: InteractionInput): PlannedRequest {
-  if (!isPlainObject(input)) throw badInput("the interaction must be an object");
+  if (!isObject(input)) throw badInput("the interaction must be an object");
   const op = input.operation;
   if (typeof op !== "string" || !(FHIR_OPERATIONS as readonly string[]).includes(op)) {
     throw badInput(`unknown operation ${JSON.stringify(op)} (expected one of ${FHIR_OPERATIONS.join(", ")})`);
@@ -305,7 +301,7 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
         throw badInput("patch: the body must be a JSON Patch array of operations");
       }
       for (const [i, step] of input.body.entries()) {
-        if (!isPlainObject(step) || typeof step.op !== "string" || typeof step.path !== "string") {
+        if (!isObject(step) || typeof step.op !== "string" || typeof step.path !== "string") {
           throw badInput(`patch: operation ${i} must be an object with "op" and "path"`);
         }
       }
@@ -325,7 +321,7 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
     case "transaction":
     case "batch": {
       const body = input.body;
-      if (!isPlainObject(body) || body.resourceType !== "Bundle") {
+      if (!isObject(body) || body.resourceType !== "Bundle") {
         throw badInput(`${op}: the body must be a Bundle`);
       }
       if (body.type !== op) throw badInput(`${op}: the Bundle's type must be "${op}"`);
@@ -368,7 +364,7 @@ export function planInteraction(input: InteractionInput): PlannedRequest {
       if (input.body === undefined || input.body === null) {
         return { method: "GET", path: withQuery(path, query), headers: read, retrySafe: true };
       }
-      if (!isPlainObject(input.body) || typeof input.body.resourceType !== "string") {
+      if (!isObject(input.body) || typeof input.body.resourceType !== "string") {
         throw badInput("operation: the body must be a FHIR resource, usually Parameters");
       }
       return {

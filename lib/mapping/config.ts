@@ -10,6 +10,7 @@ import {
   type MappingError,
   type MappingWarning,
 } from "./types";
+export { REFUSED_MODES, type RefusedMode } from "./types";
 
 /** How the pms-fhir-map node (and its editor's "try it") names a mapping. */
 export interface MappingConfig {
@@ -116,4 +117,39 @@ export function mapPayload(
   }
   const result = map(payload);
   return { kind: "single", value: result.value, errors: result.errors, warnings: result.warnings };
+}
+
+/** A record that did not map, for a dead-letter list: its id and error codes, never its values. */
+export interface MapRefusal {
+  /** Its position in msg.payload (0 for a single record). */
+  index: number;
+  /** The record's `id` as text; null when it has none. */
+  id: string | null;
+  /** The first error's code. */
+  code: string;
+  /** Each error as `field: code`, joined by "; ". */
+  message: string;
+}
+
+/** The refusals of a mapped payload, one per record that did not map, in payload order. */
+export function refusalsOf(payload: unknown, errors: IndexedError[]): MapRefusal[] {
+  const byIndex = new Map<number, IndexedError[]>();
+  for (const e of errors) {
+    const index = e.index ?? 0;
+    const list = byIndex.get(index);
+    if (list) list.push(e);
+    else byIndex.set(index, [e]);
+  }
+  return [...byIndex.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([index, own]) => {
+      const record = Array.isArray(payload) ? payload[index] : payload;
+      const id = isRecordLike(record) ? record.id : undefined;
+      return {
+        index,
+        id: typeof id === "string" || typeof id === "number" ? String(id) : null,
+        code: own[0].code,
+        message: own.map((e) => `${e.field || "record"}: ${e.code}`).join("; "),
+      };
+    });
 }

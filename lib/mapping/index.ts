@@ -28,5 +28,13 @@ export type {
 } from "./types";
 export { PMS_APPOINTMENT_STATUSES } from "./records";
 export type { PmsAddress, PmsAppointment, PmsAppointmentStatus, PmsPatient, PmsProvider } from "./records";
-export { compileMappingConfig, isMapDirection, mapPayload } from "./config";
-export type { IndexedError, IndexedWarning, MapDirection, MappingConfig, PayloadOutcome } from "./config";
+export { compileMappingConfig, isMapDirection, mapPayload, refusalsOf, REFUSED_MODES } from "./config";
+export type {
+  IndexedError,
+  IndexedWarning,
+  MapDirection,
+  MappingConfig,
+  MapRefusal,
+  PayloadOutcome,
+  RefusedMode,
+} from "./config";

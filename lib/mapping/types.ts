@@ -7,6 +7,14 @@ export const MAPPING_DIRECTIONS: readonly MappingDirection[] = ["both", "to-fhir
 export const MAP_DIRECTIONS = ["to-fhir", "to-pms"] as const;
 export type MapDirection = (typeof MAP_DIRECTIONS)[number];
 
+/**
+ * Where the records that do not map go: "output", the node's second output (a msg of their own);
+ * "msg", along with the mapped ones on the first output, as msg.mapping.refused (one msg per input,
+ * for a pipeline that counts every record of a page).
+ */
+export const REFUSED_MODES = ["output", "msg"] as const;
+export type RefusedMode = (typeof REFUSED_MODES)[number];
+
 /** The mapping sets the pack defines (lib/mapping/builtins.ts). */
 export const BUILTIN_MAPPING_NAMES = ["patient", "appointment", "encounter"] as const;
 export type BuiltinMappingName = (typeof BUILTIN_MAPPING_NAMES)[number];

@@ -9,6 +9,7 @@ import {
   type InteractionInput,
   type UpsertManyInput,
 } from "../../lib/fhir/types";
+import { isObject } from "../../lib/object";
 
 /** The fhir-request properties as they are stored in the flow. */
 export interface RequestProps {
@@ -40,10 +41,6 @@ const TAKES_PARAMS: ReadonlySet<FhirOperation> = new Set(["search", "search-all"
 
 function bad(message: string): PackError {
   return new PackError(CODES.FHIR_BAD_INPUT, message);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
 function nonEmpty(v: unknown): boolean {
@@ -111,7 +108,7 @@ export function mergeParams(configured: string | undefined, fromMsg: unknown): F
   if (nonEmpty(fromMsg)) {
     let over: ParamMap;
     if (typeof fromMsg === "string") over = fromQuery(fromMsg);
-    else if (isPlainObject(fromMsg)) over = fromObject(fromMsg);
+    else if (isObject(fromMsg)) over = fromObject(fromMsg);
     else throw bad(`msg.params must be an object or a query string, got ${describe(fromMsg)}`);
     for (const [k, v] of over) merged.set(k, v);
   }
@@ -130,7 +127,7 @@ function maxPagesOf(value: unknown): number {
 
 function identifierOf(v: unknown): InteractionInput["identifier"] {
   if (!nonEmpty(v)) return undefined;
-  if (typeof v === "string" || isPlainObject(v)) return v as InteractionInput["identifier"];
+  if (typeof v === "string" || isObject(v)) return v as InteractionInput["identifier"];
   throw bad(`msg.identifier must be "system|value" or {system, value}, got ${describe(v)}`);
 }
 
@@ -150,7 +147,7 @@ export function buildInteraction(props: RequestProps, msg: Record<string, unknow
       throw bad(`${operation} needs an object in msg.payload, got ${describe(msg.payload)}`);
     }
     input.body = msg.payload;
-  } else if (operation === "operation" && isPlainObject(msg.payload)) {
+  } else if (operation === "operation" && isObject(msg.payload)) {
     // Anything else (an inject timestamp, a string) means an operation without a body, sent as GET.
     input.body = msg.payload;
   }
@@ -245,7 +242,7 @@ export function buildUpsertMany(
     );
   }
   const payload = msg.payload;
-  if (!Array.isArray(payload) && !isPlainObject(payload)) {
+  if (!Array.isArray(payload) && !isObject(payload)) {
     const got = payload === undefined || payload === null ? "nothing" : describe(payload);
     throw bad(`upsert in Bundles needs a resource or an array of them in msg.payload, got ${got}`);
   }
@@ -256,7 +253,7 @@ export function buildUpsertMany(
   const prefer = stringProp("prefer", msg.prefer);
   if (prefer !== undefined) input.prefer = prefer as UpsertManyInput["prefer"];
   if (nonEmpty(msg.references)) {
-    if (!isPlainObject(msg.references)) {
+    if (!isObject(msg.references)) {
       throw bad(`msg.references must be an object, got ${describe(msg.references)}`);
     }
     input.references = msg.references as Record<string, string>;

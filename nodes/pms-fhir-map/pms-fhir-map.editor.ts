@@ -1,4 +1,9 @@
-import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../../lib/mapping/types";
+import {
+  BUILTIN_MAPPING_NAMES,
+  MAP_DIRECTIONS,
+  MAPPING_DIRECTIONS,
+  REFUSED_MODES,
+} from "../../lib/mapping/types";
 
 (function () {
   /** A rule as the table edits it (lib/mapping/types.ts MappingRule). */
@@ -22,6 +27,8 @@ import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../..
     direction: string;
     rules: Rule[];
     identifierSystem: string;
+    refused: string;
+    outputs: number;
   }
 
   interface Issue {
@@ -59,6 +66,7 @@ import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../..
 
   const MAPPINGS: readonly string[] = [...BUILTIN_MAPPING_NAMES, "custom"];
   const DIRECTIONS: readonly string[] = MAP_DIRECTIONS;
+  const REFUSED: readonly string[] = REFUSED_MODES;
   const P = "pms-fhir-map";
 
   let builtins: Builtins | undefined;
@@ -303,6 +311,8 @@ import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../..
         },
       },
       identifierSystem: { value: "" },
+      refused: { value: "output", validate: (v: string) => !v || REFUSED.includes(v) },
+      outputs: { value: 2 },
     },
     inputs: 1,
     outputs: 2,
@@ -319,9 +329,16 @@ import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../..
       return this._(`${P}.label.input`);
     },
     outputLabels: function (index: number) {
+      if (this.refused === "msg") return this._(`${P}.label.mappedAndRefused`);
       return this._(index === 0 ? `${P}.label.mapped` : `${P}.label.invalid`);
     },
     oneditprepare: function () {
+      const refusedSelect = $("#node-input-refused");
+      if (!this.refused) refusedSelect.val("output");
+      refusedSelect.on("change", () => {
+        $("#node-input-outputs").val(refusedSelect.val() === "msg" ? 1 : 2);
+      });
+      refusedSelect.trigger("change");
       const savedRules: Rule[] = Array.isArray(this.rules) ? this.rules : [];
       const nodeI18n = this._;
       translate = (key, subs) => nodeI18n(key, subs);
@@ -482,12 +499,9 @@ import { BUILTIN_MAPPING_NAMES, MAP_DIRECTIONS, MAPPING_DIRECTIONS } from "../..
                 target.text(t("label.nothing"));
                 return;
               }
-              const issues = (withErrors ? (output.mapping.errors ?? []) : []).concat(
-                output.mapping.warnings ?? [],
-              );
-              const lines = issues.map(
-                (e) => `${e.code === "MAP_LOSSY" || e.code === "MAP_MULTIPLE" ? "⚠" : "✖"} ${issueText(e)}`,
-              );
+              const lines = (withErrors ? (output.mapping.errors ?? []) : [])
+                .map((e) => `✖ ${issueText(e)}`)
+                .concat((output.mapping.warnings ?? []).map((w) => `⚠ ${issueText(w)}`));
               target.html(
                 (lines.length ? `<b>${escapeHtml(lines.join("\n"))}</b>\n\n` : "") +
                   escapeHtml(JSON.stringify(output.payload, null, 2)),

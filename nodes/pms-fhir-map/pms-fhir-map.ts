@@ -11,6 +11,8 @@ import {
   compileMappingConfig,
   isMapDirection,
   mapPayload,
+  REFUSED_MODES,
+  refusalsOf,
   transformCatalog,
   validatorNames,
   type CompiledMapping,
@@ -18,6 +20,7 @@ import {
   type IndexedWarning,
   type MapDirection,
   type MappingConfig,
+  type MapRefusal,
   type PayloadOutcome,
 } from "../../lib/mapping";
 import { onInput, type Send } from "../shared/input";
@@ -28,12 +31,15 @@ interface PmsFhirMapDef extends NodeDef {
   direction: string;
   rules?: unknown;
   identifierSystem?: string;
+  /** Where records that do not map go (REFUSED_MODES); absent: the second output. */
+  refused?: string;
 }
 
 interface MappingMeta {
   direction: MapDirection;
   warnings?: IndexedWarning[];
   errors?: IndexedError[];
+  refused?: MapRefusal[];
 }
 
 type MapMsg = NodeMessageInFlow & { mapping?: MappingMeta };
@@ -44,6 +50,19 @@ const STATUS_INTERVAL_MS = 1000;
 function compileErrorsOf(err: unknown): IndexedError[] {
   const details = (err as { details?: { errors?: IndexedError[] } } | null)?.details;
   return Array.isArray(details?.errors) ? details.errors : [];
+}
+
+/** "msg" mode: one msg on the first output, the mapped records (or null) with msg.mapping.refused. */
+function together(
+  msg: MapMsg,
+  direction: MapDirection,
+  outcome: Exclude<PayloadOutcome, { kind: "input" }>,
+): [NodeMessage, null] {
+  const refused = refusalsOf(msg.payload, outcome.errors);
+  const warnings = outcome.warnings;
+  msg.payload = outcome.kind === "single" ? (outcome.value ?? null) : outcome.mapped;
+  msg.mapping = { direction, warnings, errors: outcome.errors, refused };
+  return [msg, null];
 }
 
 /** What one msg becomes on the two outputs (either may be null). */
@@ -125,6 +144,15 @@ export = function (RED: NodeAPI) {
       status.failed(node, "invalid mapping");
     }
 
+    const refusedMode = (def.refused ?? "").trim() || "output";
+    if (!configError && !(REFUSED_MODES as readonly string[]).includes(refusedMode)) {
+      configError = new PackError(
+        CODES.MAP_COMPILE,
+        `refused records must go to output or msg, not ${JSON.stringify(def.refused)}`,
+      );
+      status.failed(node, "invalid mapping");
+    }
+
     let mapped = 0;
     let invalid = 0;
     let shown = "";
@@ -153,7 +181,8 @@ export = function (RED: NodeAPI) {
         msg.mapping = { direction, errors: outcome.errors };
         throw new PackError(CODES.MAP_INPUT, outcome.errors[0].message, { errors: outcome.errors });
       }
-      const outputs = outputsFor(RED, msg, direction, outcome);
+      const outputs =
+        refusedMode === "msg" ? together(msg, direction, outcome) : outputsFor(RED, msg, direction, outcome);
       if (outcome.kind === "single")
         count(outcome.value === undefined ? 0 : 1, outcome.value === undefined ? 1 : 0);
       else count(outcome.mapped.length, outcome.invalid.length);

@@ -1,5 +1,7 @@
 import { validateRunLogOptions } from "../../lib/checkpoint/runlog-options";
-import { validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
+import { PAGING, validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
+import { DEAD_LETTER_MAX } from "../../lib/checkpoint/tally";
+import { isContextKey } from "../../lib/context-key";
 import { validateInitial } from "../../lib/checkpoint/time";
 
 /** One select property, by the rule the runtime applies. */
@@ -46,13 +48,18 @@ function initialOk(v: string): boolean {
     idField: string;
     resourceType: string;
     pageSize: string;
+    paging: string;
+    recordsField: string;
+    deadLetterKey: string;
+    deadLetterMax: string;
     logKey: string;
     logSize: string;
     logCount: string;
     outputs: number;
   }
 
-  const ACTIONS = ["get", "commit", "release", "reset", "select", "log"];
+  const ACTIONS = ["get", "commit", "release", "reset", "select", "tally", "log"];
+  const PAGINGS: readonly string[] = PAGING;
   const ENV = /^\$\{\w+\}$/;
 
   function trimmed(v: string): string {
@@ -89,6 +96,13 @@ function initialOk(v: string): boolean {
       idField: { value: "", validate: (v: string) => selectOk({ idField: trimmed(v) }) },
       resourceType: { value: "", validate: (v: string) => selectOk({ resourceType: trimmed(v) }) },
       pageSize: { value: "", validate: wholeIn(1, Number.MAX_SAFE_INTEGER) },
+      paging: { value: "page", validate: (v: string) => !v || PAGINGS.includes(v) },
+      recordsField: { value: "", validate: (v: string) => selectOk({ recordsField: trimmed(v) }) },
+      deadLetterKey: {
+        value: "deadLetters",
+        validate: (v: string) => trimmed(v) === "" || isContextKey(trimmed(v)),
+      },
+      deadLetterMax: { value: "1000", validate: wholeIn(1, DEAD_LETTER_MAX) },
       logKey: { value: "runs", validate: (v: string) => trimmed(v) === "" || logOk({ key: trimmed(v) }) },
       logSize: { value: "20", validate: wholeIn(1, 1000) },
       logCount: {
@@ -134,6 +148,7 @@ function initialOk(v: string): boolean {
         $(".sync-checkpoint-get").toggle(isGet);
         $(".sync-checkpoint-select").toggle(action.val() === "select");
         $(".sync-checkpoint-log").toggle(action.val() === "log");
+        $(".sync-checkpoint-tally").toggle(action.val() === "tally");
         $("#node-input-outputs").val(action.val() === "log" ? 2 : 1);
         $(".sync-checkpoint-hint").hide();
         $(`#sync-checkpoint-hint-${String(action.val())}`).show();

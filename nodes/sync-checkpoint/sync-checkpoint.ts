@@ -1,18 +1,26 @@
 import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from "node-red";
 import {
   Checkpoints,
+  DeadLetterList,
+  DEAD_LETTER_MAX,
+  pageOutcome,
   RunLog,
+  RUN_LOG_MAX,
   resolveContextStore,
   selectAfter,
+  selectRunPage,
+  tallyRun,
   validateGetOptions,
-  validateRunLogOptions,
   validateSelectOptions,
   type GetOptions,
+  type Paging,
   type SelectOptions,
 } from "../../lib/checkpoint";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import { isObject } from "../../lib/object";
 import { onInput } from "../shared/input";
+import { numberProp, propText } from "../shared/props";
 import { status } from "../shared/status";
 import { contextStore } from "./context-store";
 
@@ -30,6 +38,12 @@ interface SyncCheckpointDef extends NodeDef {
   idField?: string;
   resourceType?: string;
   pageSize?: string | number;
+  /** select: "page" (each page its own run) or "run" (a run reads many pages, msg.run.next), and where the records are in a page. */
+  paging?: string;
+  recordsField?: string;
+  /** tally: the flow context key of the dead-letter list and how many entries it keeps. */
+  deadLetterKey?: string;
+  deadLetterMax?: string | number;
   /** log: the flow context key, how many runs it keeps, and the entry's name for the record count. */
   logKey?: string;
   logSize?: string | number;
@@ -45,33 +59,11 @@ type CheckpointMsg = NodeMessageInFlow & {
   error?: unknown;
 };
 
-const ACTIONS = ["get", "commit", "release", "reset", "select", "log"] as const;
+const ACTIONS = ["get", "commit", "release", "reset", "select", "tally", "log"] as const;
 type Action = (typeof ACTIONS)[number];
+const ACTION_LIST = "get, commit, release, reset, select, tally or log";
 const DEFAULT_LEASE_SECONDS = 900;
-
-function seconds(raw: string | number | undefined, fallback: number, what: string): number {
-  if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
-  const v = Number(String(raw).trim());
-  if (!Number.isFinite(v))
-    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a number of seconds`);
-  return v;
-}
-
-function whole(
-  raw: string | number | undefined,
-  fallback: number | undefined,
-  what: string,
-): number | undefined {
-  if (raw === undefined || raw === null || String(raw).trim() === "") return fallback;
-  const v = Number(String(raw).trim());
-  if (!Number.isSafeInteger(v))
-    throw new PackError(CODES.CHECKPOINT_CONFIG, `${what} must be a whole number`);
-  return v;
-}
-
-function isObject(v: unknown): v is Namespace {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+const CONFIG = CODES.CHECKPOINT_CONFIG;
 
 /** msg.resourceType for select, checked as the node's own resource type is. */
 function typeOf(raw: unknown): string {
@@ -100,21 +92,31 @@ export = function (RED: NodeAPI) {
     let configError: PackError | null = null;
     let checkpoints: Checkpoints | null = null;
     let runLog: RunLog | null = null;
+    let deadLetters: DeadLetterList | null = null;
     let options: GetOptions = { leaseSeconds: DEFAULT_LEASE_SECONDS };
     let selectOptions: SelectOptions = {};
     const defaultAction = (def.action ?? "").trim() || "get";
     const configured = (def.checkpoint ?? "").trim();
     try {
       if (!(ACTIONS as readonly string[]).includes(defaultAction)) {
-        throw new PackError(
-          CODES.CHECKPOINT_CONFIG,
-          `action must be get, commit, release, reset, select or log, not ${defaultAction}`,
-        );
+        throw new PackError(CODES.CHECKPOINT_CONFIG, `action must be ${ACTION_LIST}, not ${defaultAction}`);
       }
       options = {
         initial: (def.initial ?? "").trim(),
-        overlapSeconds: seconds(def.overlap, 0, "overlap"),
-        leaseSeconds: seconds(def.lease, DEFAULT_LEASE_SECONDS, "lease"),
+        overlapSeconds: numberProp(def.overlap, 0, {
+          name: "overlap",
+          code: CONFIG,
+          min: 0,
+          integer: false,
+          unit: "seconds",
+        }),
+        leaseSeconds: numberProp(def.lease, DEFAULT_LEASE_SECONDS, {
+          name: "lease",
+          code: CONFIG,
+          min: 1,
+          integer: false,
+          unit: "seconds",
+        }),
       };
       try {
         validateGetOptions(options);
@@ -127,21 +129,33 @@ export = function (RED: NodeAPI) {
         timeField: (def.timeField ?? "").trim(),
         idField: (def.idField ?? "").trim(),
         resourceType: (def.resourceType ?? "").trim(),
-        pageSize: whole(def.pageSize, undefined, "page size"),
+        pageSize:
+          propText(def.pageSize) === ""
+            ? undefined
+            : numberProp(def.pageSize, 0, { name: "page size", code: CONFIG, min: 1 }),
+        paging: (propText(def.paging) || "page") as Paging,
+        recordsField: propText(def.recordsField),
       };
       validateSelectOptions(selectOptions);
       const logOptions = {
-        key: (def.logKey ?? "").trim() || "runs",
-        size: whole(def.logSize, 20, "runs kept") as number,
-        countName: (def.logCount ?? "").trim() || "records",
+        key: propText(def.logKey) || "runs",
+        size: numberProp(def.logSize, 20, { name: "runs kept", code: CONFIG, min: 1, max: RUN_LOG_MAX }),
+        countName: propText(def.logCount) || "records",
       };
-      validateRunLogOptions(logOptions);
       checkpoints = new Checkpoints(contextStore(node.context().global, store), {
         scope: `global:${physical}`,
       });
-      runLog = new RunLog(contextStore(node.context().flow, store), {
-        ...logOptions,
-        scope: `flow:${node.z ?? ""}:${physical}`,
+      const flowScope = `flow:${node.z ?? ""}:${physical}`;
+      runLog = new RunLog(contextStore(node.context().flow, store), { ...logOptions, scope: flowScope });
+      deadLetters = new DeadLetterList(contextStore(node.context().flow, store), {
+        key: propText(def.deadLetterKey) || "deadLetters",
+        max: numberProp(def.deadLetterMax, 1000, {
+          name: "dead letters kept",
+          code: CONFIG,
+          min: 1,
+          max: DEAD_LETTER_MAX,
+        }),
+        scope: flowScope,
       });
     } catch (err) {
       configError =
@@ -170,13 +184,10 @@ export = function (RED: NodeAPI) {
       let action: Action | undefined;
       let name: unknown;
       try {
-        if (configError || !checkpoints || !runLog)
+        if (configError || !checkpoints || !runLog || !deadLetters)
           throw configError ?? new PackError(CODES.CHECKPOINT_CONFIG, "not configured");
         if (typeof rawAction !== "string" || !(ACTIONS as readonly string[]).includes(rawAction)) {
-          throw new PackError(
-            CODES.CHECKPOINT_BAD_INPUT,
-            "msg.action must be get, commit, release, reset, select or log",
-          );
+          throw new PackError(CODES.CHECKPOINT_BAD_INPUT, `msg.action must be ${ACTION_LIST}`);
         }
         action = rawAction as Action;
         const fromMsg = typeof incoming?.name === "string" ? incoming.name.trim() : "";
@@ -223,16 +234,43 @@ export = function (RED: NodeAPI) {
             break;
           }
           case "select": {
-            const picked = selectAfter(incoming, msg.payload, {
+            const opts = {
               ...selectOptions,
               resourceType: selectOptions.resourceType || typeOf(msg.resourceType),
-            });
+            };
+            const picked =
+              selectOptions.paging === "run"
+                ? selectRunPage(incoming, msg.run, msg.payload, opts)
+                : selectAfter(incoming, msg.payload, opts);
             msg.payload = picked.records;
             if (picked.highWater !== undefined) {
               msg.checkpoint = { ...incoming, highWater: picked.highWater, cursor: picked.cursor };
             }
             msg.run = picked.run;
-            status.working(node, `${picked.run.total} new${picked.run.more ? ", more" : ""}`);
+            const found =
+              selectOptions.paging === "run"
+                ? `${picked.records.length} new of ${picked.run.total}`
+                : `${picked.run.total} new`;
+            status.working(node, `${found}${picked.run.more ? ", more" : ""}`);
+            break;
+          }
+          case "tally": {
+            const outcome = pageOutcome(msg as { mapping?: unknown; fhir?: unknown });
+            const run = tallyRun(msg.run, outcome);
+            const entity =
+              typeof run.entity === "string" && run.entity !== ""
+                ? run.entity
+                : typeof name === "string"
+                  ? name
+                  : "";
+            const runId = typeof incoming?.runId === "string" ? incoming.runId : null;
+            const listed = await deadLetters.update(entity, runId, outcome);
+            msg.run = run;
+            const done = (run.written as number) + (run.deadLettered as number);
+            const of = typeof run.total === "number" ? `/${run.total.toLocaleString("en-US")}` : "";
+            const text = `${done.toLocaleString("en-US")}${of} done`;
+            if (listed > 0) status.degraded(node, `${text}, ${listed} dead letters`);
+            else status.working(node, text);
             break;
           }
           case "log": {
@@ -244,10 +282,23 @@ export = function (RED: NodeAPI) {
               outcome: entry.outcome,
               ...(entry.code ? { code: entry.code } : {}),
             };
-            const label = typeof entry.type === "string" ? entry.type : logCount;
-            if (entry.outcome === "failed") status.failed(node, String(entry.code ?? "failed"));
-            else if (entry.outcome === "skipped") status.degraded(node, "skipped: busy");
-            else status.ok(node, `${label}: ${entry[logCount]}`);
+            const label =
+              typeof entry.entity === "string"
+                ? entry.entity
+                : typeof entry.type === "string"
+                  ? entry.type
+                  : logCount;
+            const which = `${label === logCount ? (typeof name === "string" ? name : "sync") : label} run`;
+            if (entry.outcome === "failed") {
+              status.failed(node, String(entry.code ?? "failed"));
+              const at = entry.node ? ` at "${entry.node}"` : "";
+              node.warn(
+                `${which} ${incoming?.runId ?? "(not started)"} failed with ${entry.code ?? "an error without a code"}${at}; the checkpoint did not move`,
+              );
+            } else if (entry.outcome === "skipped") {
+              status.degraded(node, "skipped: busy");
+              node.log(`${which} skipped: another run holds the checkpoint`);
+            } else status.ok(node, `${label}: ${entry[logCount]}`);
             if (entry.more === true) {
               const next = { topic: "next page", checkpoint: { name: incoming?.name } };
               send([msg, next]);

@@ -405,7 +405,7 @@ describe("sync-checkpoint node", function () {
     const runs = helper.getNode("log").context().flow.get("runs") as Msg[];
     expect(runs.map((r) => ({ ...r, at: typeof r.at }))).to.deep.equal([
       { seq: 2, at: "string", outcome: "failed", code: "FHIR_HTTP_503", appointments: 2 },
-      { seq: 3, at: "string", outcome: "skipped", appointments: 0 },
+      { seq: 3, at: "string", outcome: "skipped", code: "CHECKPOINT_BUSY", appointments: 0 },
     ]);
   });
 

@@ -71,13 +71,76 @@ describe("lib/checkpoint RunLog", () => {
     );
     expect(failed).to.deep.equal({ seq: 1, at: "t", outcome: "failed", code: "FHIR_HTTP_503", records: 2 });
     const skipped = runEntry({ error: { code: "CHECKPOINT_BUSY" } }, "records", 2, "t");
-    expect(skipped).to.deep.equal({ seq: 2, at: "t", outcome: "skipped", records: 0 });
+    expect(skipped).to.deep.equal({
+      seq: 2,
+      at: "t",
+      outcome: "skipped",
+      code: "CHECKPOINT_BUSY",
+      records: 0,
+    });
     expect(runEntry({ error: { message: "no code" }, run: { total: -1 } }, "records", 3, "t")).to.deep.equal({
       seq: 3,
       at: "t",
       outcome: "failed",
       records: 0,
     });
+  });
+
+  it("keeps the flow's own scalar fields of msg.run, the failing node's name, and never an object or a long text", () => {
+    const run = {
+      entity: "patients",
+      runId: "r1",
+      startedAt: "2025-01-06T08:00:00.000Z",
+      pages: 3,
+      total: 420,
+      written: 418,
+      deadLettered: 2,
+      more: false,
+      next: { since: "2025-01-06T08:00:00.000Z", page: 1 },
+      note: "x".repeat(201),
+      outcome: "ok",
+      seq: 99,
+    };
+    const ok = runEntry(
+      { run, checkpoint: { highWater: "2025-01-06T08:05:00.000Z", advanced: true } },
+      "total",
+      4,
+      "t",
+    );
+    expect(ok).to.deep.equal({
+      seq: 4,
+      at: "t",
+      entity: "patients",
+      runId: "r1",
+      startedAt: "2025-01-06T08:00:00.000Z",
+      pages: 3,
+      written: 418,
+      deadLettered: 2,
+      outcome: "ok",
+      total: 420,
+      watermark: "2025-01-06T08:05:00.000Z",
+      advanced: true,
+    });
+    const failed = runEntry(
+      {
+        run: { entity: "patients", total: 5 },
+        error: { code: "FHIR_HTTP_503", source: { id: "n1", type: "fhir-request", name: "upsert page" } },
+      },
+      "total",
+      5,
+      "t",
+    );
+    expect(failed).to.include({ outcome: "failed", code: "FHIR_HTTP_503", node: "upsert page" });
+    const unnamed = runEntry(
+      { error: { code: "X", source: { type: "fhir-request", name: "" } } },
+      "n",
+      6,
+      "t",
+    );
+    expect(unnamed.node).to.equal("fhir-request");
+    expect(
+      runEntry({ error: { code: "CHECKPOINT_BUSY", source: { name: "get" } } }, "n", 7, "t"),
+    ).to.not.have.property("node");
   });
 
   it("numbers the runs and keeps the last N, through an async store", async () => {
