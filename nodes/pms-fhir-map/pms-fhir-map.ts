@@ -172,7 +172,7 @@ export = function (RED: NodeAPI) {
     }
 
     onInput<MapMsg>(node, CODES.MAP_INPUT, (msg, send: Send) => {
-      if (!mapping || !direction) {
+      if (configError || !mapping || !direction) {
         msg.mapping = { direction: direction ?? "to-fhir", errors: compileErrorsOf(configError) };
         throw configError ?? new PackError(CODES.MAP_COMPILE, "invalid mapping");
       }

@@ -269,7 +269,7 @@ export = function (RED: NodeAPI) {
             const done = (run.written as number) + (run.deadLettered as number);
             const of = typeof run.total === "number" ? `/${run.total.toLocaleString("en-US")}` : "";
             const text = `${done.toLocaleString("en-US")}${of} done`;
-            if (listed > 0) status.degraded(node, `${text}, ${listed} dead letters`);
+            if (listed > 0) status.degraded(node, `${text}, ${listed} dead`);
             else status.working(node, text);
             break;
           }

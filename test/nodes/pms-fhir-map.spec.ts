@@ -249,6 +249,54 @@ describe("pms-fhir-map node", function () {
     expect(w.invalid[0].mapping.errors.filter((e: Msg) => e.index === 0)).to.have.length(4);
   });
 
+  it("with refused records sent along (msg.mapping.refused), one msg per input on output 1: ids and codes, never values", async () => {
+    const w = await load({ mapping: "patient", direction: "to-fhir", refused: "msg" });
+    const bad = { ...patient, id: "pat-4", dateOfBirth: "1980-02-30", gender: "q?" };
+    const payload = [structuredClone(patient), bad, "not a record", { ...patient, id: 17, lastName: "" }];
+    await send(w, [{ payload, topic: "page" }], 1);
+    expect(w.invalid).to.deep.equal([]);
+    const [out] = w.mapped;
+    const mapping = compileBuiltin("patient");
+    expect(out.payload).to.deep.equal([mapping.toFhir(patient).value]);
+    expect(out.mapping.refused).to.deep.equal([
+      { index: 1, id: "pat-4", code: "MAP_VALIDATE", message: "dateOfBirth: MAP_VALIDATE" },
+      { index: 2, id: null, code: "MAP_INPUT", message: "record: MAP_INPUT" },
+      { index: 3, id: "17", code: "MAP_TRANSFORM", message: "id: MAP_TRANSFORM; lastName: MAP_REQUIRED" },
+    ]);
+    expect(JSON.stringify(out.mapping.refused)).to.not.include("1980-02-30");
+    expect(out.mapping.errors.map((e: Msg) => e.index)).to.deep.equal([1, 2, 3, 3]);
+    expect(out.topic).to.equal("page");
+
+    // All valid, all invalid, empty, and a single record: still one msg on output 1.
+    await send(
+      w,
+      [{ payload: [patient] }, { payload: [bad] }, { payload: [] }, { payload: bad }, { payload: patient }],
+      5,
+    );
+    expect(
+      w.mapped
+        .slice(1)
+        .map((m) => [
+          Array.isArray(m.payload) ? m.payload.length : (m.payload?.resourceType ?? null),
+          m.mapping.refused.length,
+        ]),
+    ).to.deep.equal([
+      [1, 0],
+      [0, 1],
+      [0, 0],
+      [null, 1],
+      ["Patient", 0],
+    ]);
+    expect(w.invalid).to.deep.equal([]);
+  });
+
+  it("refuses an unknown place for refused records with MAP_COMPILE", async () => {
+    const w = await load({ mapping: "patient", direction: "to-fhir", refused: "drop" });
+    await send(w, [{ payload: patient }], 1);
+    expect(w.caught[0].error.code).to.equal("MAP_COMPILE");
+    expect(w.caught[0].error.message).to.match(/refused records/);
+  });
+
   it("maps with custom rules, including a codeMap both ways", async () => {
     const rules = [
       { fhir: "resourceType", default: "Patient" },

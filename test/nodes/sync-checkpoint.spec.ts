@@ -409,6 +409,133 @@ describe("sync-checkpoint node", function () {
     ]);
   });
 
+  it("a run of many pages: select pages at the records field, tally counts each page and keeps the dead letters, log records the run", async () => {
+    const T0 = "2025-01-06T08:00:00.000Z";
+    const T1 = "2025-01-06T08:05:00.000Z";
+    await load([
+      cpNode("get"),
+      cpNode("select", { action: "select", paging: "run", recordsField: "items", pageSize: "2" }),
+      cpNode("tally", { action: "tally", deadLetterKey: "syncDeadLetters", deadLetterMax: "10" }),
+      cpNode("commit", { action: "commit" }),
+      cpNode("log", { action: "log", logKey: "syncRuns", logCount: "total", wires: [["out"], ["more"]] }),
+    ]);
+    const started = await ok("get", { run: { entity: "patients", written: 99 } });
+    const page1 = await ok("select", {
+      ...started,
+      payload: {
+        items: [
+          { id: "9", updatedAt: T0 },
+          { id: "10", updatedAt: T0 },
+        ],
+        total: 3,
+      },
+    });
+    expect(page1.payload.map((r: Msg) => r.id)).to.deep.equal(["9", "10"]);
+    expect(page1.run).to.include({
+      entity: "patients",
+      runId: started.checkpoint.runId,
+      pages: 1,
+      total: 2,
+      more: true,
+    });
+    expect(page1.run).to.not.have.property("written");
+    expect(page1.run.next).to.deep.equal({ since: T0, page: 1 });
+    expect(lastStatus("select")).to.deep.equal({ fill: "blue", shape: "dot", text: "2 new of 2, more" });
+
+    const counted1 = await ok("tally", {
+      ...page1,
+      mapping: {
+        refused: [{ index: 0, id: "9", code: "MAP_VALIDATE", message: "dateOfBirth: MAP_VALIDATE" }],
+      },
+      fhir: { written: [{ index: 0, id: "10", status: 201 }], refused: [] },
+    });
+    expect(counted1.run).to.include({ written: 1, deadLettered: 1, total: 2 });
+    expect(lastStatus("tally")).to.deep.equal({
+      fill: "yellow",
+      shape: "ring",
+      text: "2/2 done, 1 dead",
+    });
+
+    const page2 = await ok("select", {
+      ...counted1,
+      payload: { items: [{ id: "11", updatedAt: T1 }], total: 3 },
+    });
+    expect(page2.payload.map((r: Msg) => r.id)).to.deep.equal(["11"]);
+    expect(page2.run).to.include({ pages: 2, total: 3, more: false, written: 1, deadLettered: 1 });
+    const counted2 = await ok("tally", {
+      ...page2,
+      mapping: { refused: [] },
+      fhir: { written: [{ index: 0, id: "11", status: 201 }], refused: [] },
+    });
+    expect(counted2.run).to.include({ written: 2, deadLettered: 1 });
+    const listed = helper.getNode("tally").context().flow.get("syncDeadLetters") as Msg[];
+    expect(listed.map((d) => [d.entity, d.id, d.code, d.runId])).to.deep.equal([
+      ["patients", "9", "MAP_VALIDATE", started.checkpoint.runId],
+    ]);
+    expect(lastStatus("tally")).to.deep.equal({ fill: "yellow", shape: "ring", text: "3/3 done, 1 dead" });
+
+    const committed = await ok("commit", counted2);
+    expect(committed.checkpoint).to.include({ highWater: T1, cursor: "11", advanced: true });
+    const logged = await ok("log", committed);
+    expect(logged.run).to.include({ seq: 1, outcome: "ok" });
+    const [entry] = helper.getNode("log").context().flow.get("syncRuns") as Msg[];
+    expect({ ...entry, at: typeof entry.at, startedAt: typeof entry.startedAt }).to.deep.equal({
+      seq: 1,
+      at: "string",
+      entity: "patients",
+      runId: started.checkpoint.runId,
+      startedAt: "string",
+      pages: 2,
+      written: 2,
+      deadLettered: 1,
+      outcome: "ok",
+      total: 3,
+      watermark: T1,
+      advanced: true,
+    });
+    expect(lastStatus("log")).to.deep.equal({ fill: "green", shape: "dot", text: "patients: 3" });
+  });
+
+  it("log warns once per failed run (code and node, no record data) and logs a skipped run at info level", async () => {
+    await load([cpNode("log", { action: "log" })]);
+    await ok("log", {
+      run: { entity: "patients", total: 2 },
+      checkpoint: { name: "patients", runId: "run-1" },
+      error: {
+        code: "FHIR_HTTP_503",
+        message: "down for Jane Doe",
+        source: { id: "n", type: "fhir-request", name: "upsert page" },
+      },
+    });
+    await ok("log", {
+      run: { entity: "patients" },
+      error: { code: "CHECKPOINT_BUSY" },
+      checkpoint: { name: "patients" },
+    });
+    const spy = helper.log() as unknown as { args: Array<[{ level?: number; msg?: unknown }]> };
+    const lines = spy.args
+      .map(([l]) => [l.level, String(l.msg)])
+      .filter(([, m]) => String(m).includes(" run "));
+    expect(lines).to.deep.equal([
+      [30, 'patients run run-1 failed with FHIR_HTTP_503 at "upsert page"; the checkpoint did not move'],
+      [40, "patients run skipped: another run holds the checkpoint"],
+    ]);
+  });
+
+  it("tally: answers of another shape are CHECKPOINT_BAD_INPUT, with nothing counted or listed", async () => {
+    await load([cpNode("tally", { action: "tally" })]);
+    for (const bad of [
+      { fhir: { written: "all" } },
+      { fhir: { refused: [{ id: "1" }] } },
+      { mapping: { refused: [{ id: {}, code: "MAP_INPUT" }] } },
+      { run: { written: "2" }, fhir: { written: [] } },
+    ]) {
+      const caught = await fails("tally", { checkpoint: { name: "patients", runId: "r" }, ...bad });
+      expect(caught.error.code, JSON.stringify(bad)).to.equal("CHECKPOINT_BAD_INPUT");
+    }
+    expect(helper.getNode("tally").context().flow.get("deadLetters")).to.equal(undefined);
+  });
+
   it("log: a run log that is not one is CHECKPOINT_CORRUPT and left as it is; bad log or select properties are CHECKPOINT_CONFIG", async () => {
     await load([
       cpNode("log", { action: "log" }),
@@ -417,12 +544,30 @@ describe("sync-checkpoint node", function () {
       cpNode("badcount", { action: "log", logCount: "seq" }),
       cpNode("badpage", { action: "select", pageSize: "many" }),
       cpNode("badfield", { action: "select", timeField: "meta[0]" }),
+      cpNode("badpaging", { action: "select", paging: "all" }),
+      cpNode("badrecords", { action: "select", recordsField: "items[0]" }),
+      cpNode("baddlkey", { action: "tally", deadLetterKey: "dead letters" }),
+      cpNode("baddlmax", { action: "tally", deadLetterMax: "100001" }),
+      cpNode("badlease", { action: "get", lease: "0.5" }),
+      cpNode("badoverlap", { action: "get", overlap: "-1" }),
     ]);
     helper.getNode("log").context().flow.set("runs", { last: 1 });
     const caught = await fails("log", { run: { total: 1 } });
     expect(caught.error.code).to.equal("CHECKPOINT_CORRUPT");
     expect(helper.getNode("log").context().flow.get("runs")).to.deep.equal({ last: 1 });
-    for (const id of ["badkey", "badsize", "badcount", "badpage", "badfield"]) {
+    for (const id of [
+      "badkey",
+      "badsize",
+      "badcount",
+      "badpage",
+      "badfield",
+      "badpaging",
+      "badrecords",
+      "baddlkey",
+      "baddlmax",
+      "badlease",
+      "badoverlap",
+    ]) {
       expect((await fails(id, { payload: [] })).error.code, id).to.equal("CHECKPOINT_CONFIG");
       expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
     }
