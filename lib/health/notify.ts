@@ -1,4 +1,5 @@
 import { PackError } from "../errors";
+import { CONTEXT_KEY_MAX, CONTEXT_KEY_RULE, isContextKey } from "../context-key";
 import { CODES } from "../error-codes";
 import type { AlertTransition, IntegrationSnapshot, QueueAlertTransition, QueueSnapshot } from "./monitor";
 
@@ -111,16 +112,14 @@ export function parseAlertsKept(raw: unknown): number {
   return n;
 }
 
-const CONTEXT_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-/** A flow context key from a node property: empty (off) or a plain identifier, up to 100 characters. */
+/** A flow context key from a node property: empty (off) or a plain identifier (lib/context-key). */
 export function parseContextKey(raw: unknown, what: string): string | undefined {
   const text = String(raw ?? "").trim();
   if (text === "") return undefined;
-  if (text.length > 100 || !CONTEXT_KEY.test(text)) {
+  if (!isContextKey(text)) {
     throw new PackError(
       CODES.HEALTH_CONFIG,
-      `${what} must be a context key (letters, digits, _ and $, not starting with a digit), not ${JSON.stringify(raw)}`,
+      `${what} must be a context key, ${CONTEXT_KEY_RULE} of up to ${CONTEXT_KEY_MAX} characters, not ${JSON.stringify(raw)}`,
     );
   }
   return text;

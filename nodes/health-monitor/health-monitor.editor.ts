@@ -1,3 +1,4 @@
+import { isContextKey } from "../../lib/context-key";
 import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/health/path";
 
 (function () {
@@ -42,7 +43,7 @@ import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/hea
 
   function contextKey(v: string): boolean {
     const t = trimmed(v);
-    return t === "" || (t.length <= 100 && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t));
+    return t === "" || isContextKey(t);
   }
 
   function pathOk(this: { id: string }, v: string): boolean {
