@@ -1,6 +1,7 @@
 import { PackError } from "../errors";
 import { CONTEXT_KEY_MAX, CONTEXT_KEY_RULE, isContextKey } from "../context-key";
 import { CODES } from "../error-codes";
+import { readNumber, type NumberRule } from "../number-prop";
 import type { AlertTransition, IntegrationSnapshot, QueueAlertTransition, QueueSnapshot } from "./monitor";
 
 /** What health-monitor sends on its alert output (msg.payload). */
@@ -98,12 +99,15 @@ export function appendAlert(log: unknown, entry: AlertLogEntry, kept: number): A
   return out.length > kept ? out.slice(out.length - kept) : out;
 }
 
+/** The rule of the alerts-kept property, for health-monitor's node and editor. */
+export const ALERTS_KEPT: NumberRule = { min: 1, max: MAX_ALERTS_KEPT, form: "any" };
+
 /** The number of alerts to keep, from a node property: empty is the default, else 1..1000. */
 export function parseAlertsKept(raw: unknown): number {
   const text = String(raw ?? "").trim();
   if (text === "") return DEFAULT_ALERTS_KEPT;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_ALERTS_KEPT) {
+  const n = readNumber(text, ALERTS_KEPT);
+  if (n === undefined) {
     throw new PackError(
       CODES.HEALTH_CONFIG,
       `alerts kept must be a whole number from 1 to ${MAX_ALERTS_KEPT}, not ${JSON.stringify(raw)}`,
