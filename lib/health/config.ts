@@ -1,5 +1,6 @@
 import { CODES, type ErrorCode } from "../error-codes";
 import { PackError } from "../errors";
+import { readNumber, type NumberRule } from "../number-prop";
 
 export type HealthState = "unknown" | "healthy" | "warning" | "critical";
 export type LatencyStat = "mean" | "p50" | "p95" | "p99";
@@ -67,20 +68,36 @@ export const MAX_QUEUE_AGE_SECONDS = 2592000;
 /** Node properties arrive as strings (or numbers); empty means the default. */
 export type RawValue = string | number | undefined | null;
 
-function num(
-  raw: RawValue,
-  fallback: number,
-  what: string,
-  min: number,
-  max: number,
-  integer = false,
-): number {
+/**
+ * The numeric properties' rules, for the node and the editor's validators. The thresholds
+ * (parseHealthConfig) may be written any way JavaScript's Number() reads, as they have been
+ * accepted from the start; the interval is read in plain form (nodes/shared/props).
+ */
+export const HEALTH_NUMBERS = {
+  interval: { min: 0, max: 86400, integer: false },
+  window: { min: 1, max: 86400, integer: true, form: "any" },
+  healthyRate: { min: 0, max: 1, integer: false, form: "any" },
+  healthyLatency: { min: 0, max: 86400000, integer: false, form: "any" },
+  warningRate: { min: 0, max: 1, integer: false, form: "any" },
+  warningLatency: { min: 0, max: 86400000, integer: false, form: "any" },
+  alertRate: { min: 0, max: 1, integer: false, form: "any" },
+  alertLatency: { min: 0, max: 86400000, integer: false, form: "any" },
+  alertConsecutive: { min: 0, max: 1e6, integer: true, form: "any" },
+  minEvents: { min: 1, max: 1e9, integer: true, form: "any" },
+  hold: { min: 0, max: 86400, integer: false, form: "any" },
+  queueMaxAge: { min: 0, max: MAX_QUEUE_AGE_SECONDS, integer: false, form: "any" },
+  queueMaxDead: { min: 0, max: 1e9, integer: true, form: "any" },
+  maxIntegrations: { min: 1, max: 10000, integer: true, form: "any" },
+  maxQueues: { min: 1, max: 10000, integer: true, form: "any" },
+} as const satisfies Record<string, NumberRule & { max: number }>;
+
+function num(raw: RawValue, fallback: number, what: string, rule: NumberRule & { max: number }): number {
   if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) return fallback;
-  const v = typeof raw === "number" ? raw : Number(raw.trim());
-  if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+  const v = readNumber(String(raw).trim(), rule);
+  if (v === undefined) {
     throw new PackError(
       CODES.HEALTH_CONFIG,
-      `${what} must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}, not ${JSON.stringify(raw)}`,
+      `${what} must be ${rule.integer ? "a whole number" : "a number"} from ${rule.min} to ${rule.max}, not ${JSON.stringify(raw)}`,
     );
   }
   return v;
@@ -141,28 +158,27 @@ export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
       `latency statistic must be mean, p50, p95 or p99, not ${JSON.stringify(stat)}`,
     );
   }
+  const n = HEALTH_NUMBERS;
   const t: Thresholds = {
-    healthyRate: num(raw.healthyRate, d.healthyRate, "healthy success rate", 0, 1),
-    healthyLatencyMs: num(raw.healthyLatency, d.healthyLatencyMs, "healthy latency (ms)", 0, 86400000),
-    warningRate: num(raw.warningRate, d.warningRate, "warning success rate", 0, 1),
-    warningLatencyMs: num(raw.warningLatency, d.warningLatencyMs, "warning latency (ms)", 0, 86400000),
-    alertRate: num(raw.alertRate, d.alertRate, "alert success rate", 0, 1),
-    alertLatencyMs: num(raw.alertLatency, d.alertLatencyMs, "alert latency (ms)", 0, 86400000),
+    healthyRate: num(raw.healthyRate, d.healthyRate, "healthy success rate", n.healthyRate),
+    healthyLatencyMs: num(raw.healthyLatency, d.healthyLatencyMs, "healthy latency (ms)", n.healthyLatency),
+    warningRate: num(raw.warningRate, d.warningRate, "warning success rate", n.warningRate),
+    warningLatencyMs: num(raw.warningLatency, d.warningLatencyMs, "warning latency (ms)", n.warningLatency),
+    alertRate: num(raw.alertRate, d.alertRate, "alert success rate", n.alertRate),
+    alertLatencyMs: num(raw.alertLatency, d.alertLatencyMs, "alert latency (ms)", n.alertLatency),
     alertConsecutive: num(
       raw.alertConsecutive,
       d.alertConsecutive,
       "alert consecutive failures",
-      0,
-      1e6,
-      true,
+      n.alertConsecutive,
     ),
     latencyStat: stat as LatencyStat,
-    minEvents: num(raw.minEvents, d.minEvents, "minimum events", 1, 1e9, true),
-    holdSeconds: num(raw.hold, d.holdSeconds, "hold (s)", 0, 86400),
+    minEvents: num(raw.minEvents, d.minEvents, "minimum events", n.minEvents),
+    holdSeconds: num(raw.hold, d.holdSeconds, "hold (s)", n.hold),
     queueMaxAgeMs: Math.round(
-      num(raw.queueMaxAge, d.queueMaxAgeMs / 1000, "queue max age (s)", 0, MAX_QUEUE_AGE_SECONDS) * 1000,
+      num(raw.queueMaxAge, d.queueMaxAgeMs / 1000, "queue max age (s)", n.queueMaxAge) * 1000,
     ),
-    queueMaxDead: num(raw.queueMaxDead, d.queueMaxDead, "queue max dead letters", 0, 1e9, true),
+    queueMaxDead: num(raw.queueMaxDead, d.queueMaxDead, "queue max dead letters", n.queueMaxDead),
   };
   if (t.warningRate > t.healthyRate) {
     throw new PackError(CODES.HEALTH_CONFIG, "the warning success rate must not be above the healthy one");
@@ -171,10 +187,15 @@ export function parseHealthConfig(raw: RawHealthConfig): HealthConfig {
     throw new PackError(CODES.HEALTH_CONFIG, "the warning latency must not be below the healthy one");
   }
   return {
-    windowSeconds: num(raw.window, DEFAULT_WINDOW_SECONDS, "window (s)", 1, 86400, true),
+    windowSeconds: num(raw.window, DEFAULT_WINDOW_SECONDS, "window (s)", n.window),
     integrations: parseIntegrationList(raw.integrations),
     thresholds: t,
-    maxIntegrations: num(raw.maxIntegrations, DEFAULT_MAX_INTEGRATIONS, "max integrations", 1, 10000, true),
-    maxQueues: num(raw.maxQueues, DEFAULT_MAX_QUEUES, "max queues", 1, 10000, true),
+    maxIntegrations: num(
+      raw.maxIntegrations,
+      DEFAULT_MAX_INTEGRATIONS,
+      "max integrations",
+      n.maxIntegrations,
+    ),
+    maxQueues: num(raw.maxQueues, DEFAULT_MAX_QUEUES, "max queues", n.maxQueues),
   };
 }

@@ -1,5 +1,7 @@
 import { PackError } from "../errors";
+import { CONTEXT_KEY_MAX, CONTEXT_KEY_RULE, isContextKey } from "../context-key";
 import { CODES } from "../error-codes";
+import { readNumber, type NumberRule } from "../number-prop";
 import type { AlertTransition, IntegrationSnapshot, QueueAlertTransition, QueueSnapshot } from "./monitor";
 
 /** What health-monitor sends on its alert output (msg.payload). */
@@ -97,12 +99,15 @@ export function appendAlert(log: unknown, entry: AlertLogEntry, kept: number): A
   return out.length > kept ? out.slice(out.length - kept) : out;
 }
 
+/** The rule of the alerts-kept property, for health-monitor's node and editor. */
+export const ALERTS_KEPT: NumberRule = { min: 1, max: MAX_ALERTS_KEPT, form: "any" };
+
 /** The number of alerts to keep, from a node property: empty is the default, else 1..1000. */
 export function parseAlertsKept(raw: unknown): number {
   const text = String(raw ?? "").trim();
   if (text === "") return DEFAULT_ALERTS_KEPT;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_ALERTS_KEPT) {
+  const n = readNumber(text, ALERTS_KEPT);
+  if (n === undefined) {
     throw new PackError(
       CODES.HEALTH_CONFIG,
       `alerts kept must be a whole number from 1 to ${MAX_ALERTS_KEPT}, not ${JSON.stringify(raw)}`,
@@ -111,16 +116,14 @@ export function parseAlertsKept(raw: unknown): number {
   return n;
 }
 
-const CONTEXT_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-/** A flow context key from a node property: empty (off) or a plain identifier, up to 100 characters. */
+/** A flow context key from a node property: empty (off) or a plain identifier (lib/context-key). */
 export function parseContextKey(raw: unknown, what: string): string | undefined {
   const text = String(raw ?? "").trim();
   if (text === "") return undefined;
-  if (text.length > 100 || !CONTEXT_KEY.test(text)) {
+  if (!isContextKey(text)) {
     throw new PackError(
       CODES.HEALTH_CONFIG,
-      `${what} must be a context key (letters, digits, _ and $, not starting with a digit), not ${JSON.stringify(raw)}`,
+      `${what} must be a context key, ${CONTEXT_KEY_RULE} of up to ${CONTEXT_KEY_MAX} characters, not ${JSON.stringify(raw)}`,
     );
   }
   return text;

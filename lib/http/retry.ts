@@ -1,7 +1,8 @@
 /**
- * The one retry module of the HTTP clients (FHIR and legacy): which requests may be retried, how
- * long to wait (exponential backoff with full jitter, or the server's Retry-After), and an
- * abortable sleep. Attempts count from 1: `attempt` is always the attempt that just failed.
+ * The one retry module of the HTTP clients (FHIR and legacy) and of durable-queue's redeliveries:
+ * which requests may be retried, how long to wait (exponential backoff with full or equal jitter,
+ * or the server's Retry-After), and an abortable sleep. Attempts count from 1: `attempt` is always
+ * the attempt that just failed.
  */
 
 export interface BackoffPolicy {
@@ -15,6 +16,12 @@ export interface BackoffPolicy {
    * maxMs and tries again.
    */
   longRetryAfter?: "give-up" | "wait-cap";
+  /**
+   * "full" (the default, the HTTP clients): a uniform wait in [0, step). "equal" (durable-queue):
+   * half the step fixed and half random, so a redelivery never comes at once after a failure yet
+   * redeliveries of many messages spread out.
+   */
+  jitter?: "full" | "equal";
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
@@ -53,8 +60,9 @@ export function parseRetryAfter(
 }
 
 /**
- * "Full jitter" backoff after failed attempt number `attempt` (from 1): a uniform wait in
- * [0, min(maxMs, baseMs * 2^(attempt-1))). `random` returns [0, 1).
+ * Backoff after failed attempt number `attempt` (from 1), from the step
+ * min(maxMs, baseMs * 2^(attempt-1)): "full" jitter, a uniform wait in [0, step); "equal" jitter,
+ * step/2 plus a uniform part of step/2, rounded. `random` returns [0, 1).
  */
 export function backoffDelay(
   attempt: number,
@@ -62,8 +70,9 @@ export function backoffDelay(
   random = Math.random,
 ): number {
   // 2^n overflows to Infinity long after the cap applies; Math.min keeps it finite.
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * Math.max(0, ceiling));
+  const step = Math.max(0, Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1)));
+  if (policy.jitter === "equal") return Math.round(step / 2 + (random() * step) / 2);
+  return Math.floor(random() * step);
 }
 
 /**

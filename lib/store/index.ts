@@ -1,3 +1,3 @@
 export * from "./types";
-export { QUEUE_DEFAULTS, backoffMs, isRetryable, nextTry, type RetryPolicy } from "./policy";
+export { QUEUE_DEFAULTS, isRetryable, nextTry, type RetryPolicy } from "./policy";
 export { SqliteMessageStore, openSqliteStore, type SqliteStoreOptions } from "./sqlite";

@@ -1,4 +1,5 @@
 import { CODES } from "../error-codes";
+import { backoffDelay } from "../http/retry";
 /**
  * What happens to a delivery that failed: retried after a backoff, or a dead letter at once.
  * The error's code decides; an operator can replay a dead letter once the cause is fixed.
@@ -71,16 +72,6 @@ export function isRetryable(code: string | undefined, ackCode?: string): boolean
 }
 
 /**
- * Exponential backoff with "equal jitter": half the step fixed, half random, so that a retry
- * never comes at once after a failure yet retries of many messages spread out.
- * `attempt` is the number of deliveries made so far (1 after the first failed).
- */
-export function backoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
-  const step = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(step / 2 + (random() * step) / 2);
-}
-
-/**
  * When to try again, or "dead": permanent failures, the last attempt, or a retry that would
  * come after the message's maximum age.
  */
@@ -97,7 +88,11 @@ export function nextTry(
   const wait =
     failure.retryAfterMs !== undefined && Number.isFinite(failure.retryAfterMs) && failure.retryAfterMs >= 0
       ? failure.retryAfterMs
-      : backoffMs(attempt, policy.backoffBaseMs, policy.backoffCapMs, random);
+      : backoffDelay(
+          attempt,
+          { baseMs: policy.backoffBaseMs, maxMs: policy.backoffCapMs, jitter: "equal" },
+          random,
+        );
   const retryAt = now + wait;
   if (retryAt - enqueuedAt > policy.maxAgeMs) return { dead: "age" };
   return { retryAt };

@@ -1,3 +1,5 @@
+import { isContextKey } from "../../lib/context-key";
+
 (function () {
   interface CapabilityCheckEditorProps {
     name: string;
@@ -11,7 +13,7 @@
 
   function contextKey(v: string): boolean {
     const t = String(v ?? "").trim();
-    return t === "" || (t.length <= 100 && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t));
+    return t === "" || isContextKey(t);
   }
 
   RED.nodes.registerType<CapabilityCheckEditorProps>("capability-check", {

@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import { CONTEXT_KEY_MAX, CONTEXT_KEY_RULE, isContextKey } from "../../lib/context-key";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import type { FhirMeta } from "../../lib/fhir/types";
@@ -30,7 +31,6 @@ interface CapabilityCheckDef extends NodeDef {
 }
 
 const SOURCE = "capability-check";
-const CONTEXT_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 export = function (RED: NodeAPI) {
   function CapabilityCheck(this: Node, def: CapabilityCheckDef) {
@@ -47,8 +47,8 @@ export = function (RED: NodeAPI) {
     const store = (def.contextStore ?? "").trim() || undefined;
     let configError: string | undefined;
     if (!server && !api) configError = "select an EHR (fhir-server), a PMS API (legacy-api), or both";
-    else if (contextKey && (contextKey.length > 100 || !CONTEXT_KEY.test(contextKey)))
-      configError = `context key must be a plain identifier, not ${JSON.stringify(contextKey)}`;
+    else if (contextKey && !isContextKey(contextKey))
+      configError = `context key must be ${CONTEXT_KEY_RULE} of up to ${CONTEXT_KEY_MAX} characters, not ${JSON.stringify(contextKey)}`;
     if (configError) status.failed(node, "config error");
     const aborter = new AbortController();
 

@@ -1,3 +1,5 @@
+import { numberField } from "../../lib/number-prop";
+
 (function () {
   interface DurableQueueEditorProps {
     name: string;
@@ -17,12 +19,8 @@
   function trimmed(v: string): string {
     return String(v ?? "").trim();
   }
-  function numberAtLeast(min: number, whole: boolean) {
-    return function (v: string): boolean {
-      const t = trimmed(v);
-      if (t === "") return true;
-      return (whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(t) && Number(t) >= min;
-    };
+  function numberAtLeast(min: number, integer: boolean) {
+    return numberField({ min, integer });
   }
 
   RED.nodes.registerType<DurableQueueEditorProps>("durable-queue", {

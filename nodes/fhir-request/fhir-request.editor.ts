@@ -1,5 +1,6 @@
 import { isEnvReference } from "../../lib/env";
 import { FHIR_OPERATIONS, type FhirOperation } from "../../lib/fhir/types";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface FhirRequestEditorProps {
@@ -58,16 +59,13 @@ import { FHIR_OPERATIONS, type FhirOperation } from "../../lib/fhir/types";
       },
       maxPages: {
         value: "100",
-        validate: (v: string) => trimmed(v) === "" || (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1),
+        validate: numberField({ min: 1 }),
       },
       output: { value: "bundle", validate: (v: string) => v === "" || v === "bundle" || v === "resources" },
       bundle: { value: "", validate: (v: string) => ["", "batch", "transaction"].includes(trimmed(v)) },
       bundleSize: {
         value: "100",
-        validate: (v: string) =>
-          trimmed(v) === "" ||
-          isEnvReference(trimmed(v)) ||
-          (/^\d+$/.test(trimmed(v)) && Number(trimmed(v)) >= 1 && Number(trimmed(v)) <= 1000),
+        validate: numberField({ min: 1, max: 1000 }, { env: true }),
       },
       integration: { value: "fhir" },
     },

@@ -10,6 +10,7 @@ import {
   type UpsertManyInput,
 } from "../../lib/fhir/types";
 import { isObject } from "../../lib/object";
+import { numberProp } from "../shared/props";
 
 /** The fhir-request properties as they are stored in the flow. */
 export interface RequestProps {
@@ -118,13 +119,6 @@ export function mergeParams(configured: string | undefined, fromMsg: unknown): F
   return out;
 }
 
-function maxPagesOf(value: unknown): number {
-  const raw = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (raw === "") return DEFAULT_MAX_PAGES;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad(`maxPages must be a positive integer, got "${raw}"`);
-  return Number(raw);
-}
-
 function identifierOf(v: unknown): InteractionInput["identifier"] {
   if (!nonEmpty(v)) return undefined;
   if (typeof v === "string" || isObject(v)) return v as InteractionInput["identifier"];
@@ -182,7 +176,10 @@ export function buildInteraction(props: RequestProps, msg: Record<string, unknow
       throw bad("operation needs an operation name (msg.operationName), e.g. $everything");
     input.operationName = name;
   }
-  if (operation === "search-all") input.maxPages = maxPagesOf(props.maxPages);
+  if (operation === "search-all") {
+    const rule = { name: "maxPages", code: CODES.FHIR_BAD_INPUT, min: 1 };
+    input.maxPages = numberProp(props.maxPages, DEFAULT_MAX_PAGES, rule);
+  }
   return input;
 }
 

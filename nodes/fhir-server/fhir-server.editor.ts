@@ -1,5 +1,6 @@
 import { isEnvReference as isEnv } from "../../lib/env";
 import { AUTH_TYPES, JWT_ALGS } from "../../lib/fhir/types";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface FhirServerEditorProps {
@@ -39,10 +40,7 @@ import { AUTH_TYPES, JWT_ALGS } from "../../lib/fhir/types";
     }
   }
   function intAtLeast(min: number) {
-    return function (v: string): boolean {
-      const t = String(v ?? "").trim();
-      return t === "" || isEnv(t) || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+    return numberField({ min }, { env: true });
   }
   function authTypeOf(node: { authType?: string }): string {
     return node.authType || "none";

@@ -1,4 +1,8 @@
+import { isContextKey } from "../../lib/context-key";
+import { HEALTH_NUMBERS as N } from "../../lib/health/config";
+import { ALERTS_KEPT } from "../../lib/health/notify";
 import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/health/path";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface HealthMonitorEditorProps {
@@ -31,18 +35,9 @@ import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/hea
     return String(v ?? "").trim();
   }
 
-  function number(min: number, max: number, integer = false): (v: string) => boolean {
-    return (v: string) => {
-      const t = trimmed(v);
-      if (t === "") return true;
-      const n = Number(t);
-      return !isNaN(n) && n >= min && n <= max && (!integer || Math.floor(n) === n);
-    };
-  }
-
   function contextKey(v: string): boolean {
     const t = trimmed(v);
-    return t === "" || (t.length <= 100 && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(t));
+    return t === "" || isContextKey(t);
   }
 
   function pathOk(this: { id: string }, v: string): boolean {
@@ -69,26 +64,26 @@ import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/hea
     defaults: {
       name: { value: "" },
       integrations: { value: "" },
-      window: { value: "300", validate: number(1, 86400, true) },
-      interval: { value: "60", validate: number(0, 86400) },
+      window: { value: "300", validate: numberField(N.window) },
+      interval: { value: "60", validate: numberField(N.interval) },
       path: { value: "/pms-ehr/health", validate: pathOk },
-      healthyRate: { value: "0.98", validate: number(0, 1) },
-      healthyLatency: { value: "2000", validate: number(0, 86400000) },
-      warningRate: { value: "0.95", validate: number(0, 1) },
-      warningLatency: { value: "5000", validate: number(0, 86400000) },
-      alertRate: { value: "0.95", validate: number(0, 1) },
-      alertLatency: { value: "5000", validate: number(0, 86400000) },
-      alertConsecutive: { value: "5", validate: number(0, 1000000, true) },
+      healthyRate: { value: "0.98", validate: numberField(N.healthyRate) },
+      healthyLatency: { value: "2000", validate: numberField(N.healthyLatency) },
+      warningRate: { value: "0.95", validate: numberField(N.warningRate) },
+      warningLatency: { value: "5000", validate: numberField(N.warningLatency) },
+      alertRate: { value: "0.95", validate: numberField(N.alertRate) },
+      alertLatency: { value: "5000", validate: numberField(N.alertLatency) },
+      alertConsecutive: { value: "5", validate: numberField(N.alertConsecutive) },
       latencyStat: { value: "mean", validate: (v: string) => ["", "mean", "p50", "p95", "p99"].includes(v) },
-      minEvents: { value: "1", validate: number(1, 1e9, true) },
-      hold: { value: "30", validate: number(0, 86400) },
+      minEvents: { value: "1", validate: numberField(N.minEvents) },
+      hold: { value: "30", validate: numberField(N.hold) },
       // Empty (the default) or 0: no queue alert on that ground.
-      queueMaxAge: { value: "", validate: number(0, 2592000) },
-      queueMaxDead: { value: "", validate: number(0, 1e9, true) },
+      queueMaxAge: { value: "", validate: numberField(N.queueMaxAge) },
+      queueMaxDead: { value: "", validate: numberField(N.queueMaxDead) },
       // Empty (the default): not kept in flow context.
       snapshotKey: { value: "", validate: contextKey },
       alertsKey: { value: "", validate: contextKey },
-      alertsKept: { value: "50", validate: number(1, 1000, true) },
+      alertsKept: { value: "50", validate: numberField(ALERTS_KEPT) },
       contextStore: { value: "" },
       alertFormat: { value: "data", validate: (v: string) => ["", "data", "email"].includes(v ?? "") },
       emailTo: { value: "" },

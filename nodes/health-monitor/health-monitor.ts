@@ -11,7 +11,7 @@ import {
   type QueueMetrics,
   type RefusalEvent,
 } from "../../lib/health/bus";
-import { parseHealthConfig, type HealthState } from "../../lib/health/config";
+import { HEALTH_NUMBERS, parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput, type HealthSnapshot } from "../../lib/health/monitor";
 import {
@@ -68,7 +68,7 @@ const TICK_MS = 1000;
 const CLAIMED = new WeakMap<object, Map<string, string>>();
 
 function intervalOf(raw: string | undefined): number {
-  const prop = { name: "interval (0: off)", code: CODES.HEALTH_CONFIG, min: 0, max: 86400, integer: false };
+  const prop = { ...HEALTH_NUMBERS.interval, name: "interval (0: off)", code: CODES.HEALTH_CONFIG };
   return numberProp(raw, DEFAULT_INTERVAL_SECONDS, { ...prop, unit: "seconds" });
 }
 

@@ -1,3 +1,5 @@
+import { numberField } from "../../lib/number-prop";
+
 (function () {
   interface Hl7FhirEditorProps {
     name: string;
@@ -20,9 +22,7 @@
   }
 
   /** A limit: empty (the default) or a whole number, 0 meaning no limit. */
-  function limit(v: string): boolean {
-    return /^\s*\d*\s*$/.test(String(v ?? ""));
-  }
+  const limit = numberField({ min: 0 });
 
   const VERSIONS = [
     "2.3",

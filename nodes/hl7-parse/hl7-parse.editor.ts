@@ -1,3 +1,5 @@
+import { numberField } from "../../lib/number-prop";
+
 (function () {
   interface Hl7ParseEditorProps {
     name: string;
@@ -12,9 +14,7 @@
   }
 
   /** A limit: empty (the default) or a whole number, 0 meaning no limit. */
-  function limit(v: string): boolean {
-    return /^\s*\d*\s*$/.test(String(v ?? ""));
-  }
+  const limit = numberField({ min: 0 });
 
   RED.nodes.registerType<Hl7ParseEditorProps>("hl7-parse", {
     category: "PMS-EHR",

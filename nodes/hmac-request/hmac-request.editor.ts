@@ -1,4 +1,5 @@
 import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface HmacRequestEditorProps {
@@ -21,10 +22,7 @@ import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
     return placeholders(t).every(isMsgPlaceholder);
   }
   function intAtLeast(min: number) {
-    return function (v: string): boolean {
-      const t = String(v ?? "").trim();
-      return t === "" || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+    return numberField({ min });
   }
 
   RED.nodes.registerType<HmacRequestEditorProps>("hmac-request", {

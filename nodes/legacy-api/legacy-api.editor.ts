@@ -1,5 +1,6 @@
 import { isEnvReference as isEnv } from "../../lib/env";
 import { HEADER_NAME } from "../../lib/http/header-name";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface LegacyApiEditorProps {
@@ -30,10 +31,7 @@ import { HEADER_NAME } from "../../lib/http/header-name";
     }
   }
   function intAtLeast(min: number) {
-    return function (v: string): boolean {
-      const t = String(v ?? "").trim();
-      return t === "" || isEnv(t) || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+    return numberField({ min }, { env: true });
   }
   function header(v: string): boolean {
     const t = String(v ?? "").trim();

@@ -1,3 +1,5 @@
+import { numberField } from "../../lib/number-prop";
+
 (function () {
   interface MessageStoreEditorProps {
     name: string;
@@ -697,7 +699,7 @@
       file: { value: "pms-ehr-messages.db", validate: (v: string) => trimmed(v).length <= 500 },
       keepDelivered: {
         value: "0",
-        validate: (v: string) => trimmed(v) === "" || /^\d+(\.\d+)?$/.test(trimmed(v)),
+        validate: numberField({ min: 0, integer: false }),
       },
       synchronous: { value: "normal", validate: (v: string) => /^(normal|full)$/.test(v || "normal") },
     },

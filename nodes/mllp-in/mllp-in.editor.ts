@@ -1,4 +1,4 @@
-import { isEnvReference } from "../../lib/env";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface MllpInEditorProps {
@@ -20,11 +20,8 @@ import { isEnvReference } from "../../lib/env";
     integration: string;
   }
 
-  function count(min: number): (v: string) => boolean {
-    return (v: string) => {
-      const t = String(v ?? "").trim();
-      return t === "" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+  function count(min: number) {
+    return numberField({ min }, { env: true });
   }
 
   RED.nodes.registerType<MllpInEditorProps>("mllp-in", {
@@ -36,10 +33,7 @@ import { isEnvReference } from "../../lib/env";
       port: {
         value: "2575",
         required: true,
-        validate: (v: string) => {
-          const t = String(v ?? "").trim();
-          return isEnvReference(t) || (/^\d+$/.test(t) && Number(t) <= 65535);
-        },
+        validate: numberField({ min: 0, max: 65535 }, { env: true, required: true }),
       },
       tls: { value: "", type: "tls-config", required: false },
       ack: { value: "auto", validate: (v: string) => v === "auto" || v === "flow" || v === "none" },

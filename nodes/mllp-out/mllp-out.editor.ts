@@ -1,4 +1,4 @@
-import { isEnvReference } from "../../lib/env";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface MllpOutEditorProps {
@@ -15,12 +15,10 @@ import { isEnvReference } from "../../lib/env";
     integration: string;
   }
 
-  function count(min: number): (v: string) => boolean {
-    return (v: string) => {
-      const t = String(v ?? "").trim();
-      return t === "" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+  function count(min: number) {
+    return numberField({ min }, { env: true });
   }
+  const port = numberField({ min: 1, max: 65535 }, { env: true, required: true });
 
   RED.nodes.registerType<MllpOutEditorProps>("mllp-out", {
     category: "PMS-EHR",
@@ -39,10 +37,7 @@ import { isEnvReference } from "../../lib/env";
         value: "2575",
         validate: function (this: MllpOutEditorProps, v: string) {
           const mode = ($("#node-input-mode").val() as string | undefined) ?? this.mode;
-          const t = String(v ?? "").trim();
-          return (
-            mode === "reply" || isEnvReference(t) || (/^\d+$/.test(t) && Number(t) >= 1 && Number(t) <= 65535)
-          );
+          return mode === "reply" || port(v);
         },
       },
       tls: { value: "", type: "tls-config", required: false },

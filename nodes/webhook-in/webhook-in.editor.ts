@@ -1,3 +1,5 @@
+import { numberField } from "../../lib/number-prop";
+
 (function () {
   interface WebhookInEditorProps {
     name: string;
@@ -9,10 +11,7 @@
   }
 
   function intAtLeast(min: number) {
-    return function (v: string): boolean {
-      const t = String(v ?? "").trim();
-      return t === "" || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+    return numberField({ min });
   }
 
   RED.nodes.registerType<WebhookInEditorProps>("webhook-in", {

@@ -1,4 +1,5 @@
 import { WEBHOOK_SCHEMES } from "../../lib/webhook/scheme-names";
+import { numberField } from "../../lib/number-prop";
 
 (function () {
   interface WebhookVerifyEditorProps {
@@ -18,10 +19,7 @@ import { WEBHOOK_SCHEMES } from "../../lib/webhook/scheme-names";
   const STORED = "__PWRD__";
 
   function intAtLeast(min: number) {
-    return function (v: string): boolean {
-      const t = String(v ?? "").trim();
-      return t === "" || (/^\d+$/.test(t) && Number(t) >= min);
-    };
+    return numberField({ min });
   }
 
   RED.nodes.registerType<WebhookVerifyEditorProps, WebhookVerifyEditorCreds>("webhook-verify", {

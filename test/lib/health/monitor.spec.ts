@@ -476,6 +476,14 @@ describe("health: inputs and configuration", () => {
     expect(parseHealthConfig({ window: 60, hold: "", alertConsecutive: "0" }).thresholds).to.include({
       holdSeconds: 30,
       alertConsecutive: 0,
+    }); // The thresholds take any form Number() reads (lib/number-prop "any"), as they always have.
+    const loose = parseHealthConfig({
+      healthyRate: ".99",
+      warningRate: " .95 ",
+      minEvents: "1e1",
+      window: "6e1",
     });
+    expect(loose.thresholds).to.include({ healthyRate: 0.99, warningRate: 0.95, minEvents: 10 });
+    expect(loose.windowSeconds).to.equal(60);
   });
 });

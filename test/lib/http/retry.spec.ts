@@ -43,6 +43,15 @@ describe("lib/http/retry", () => {
     }
   });
 
+  it("backs off exponentially with equal jitter (durable-queue), up to the cap", () => {
+    const queue = { baseMs: 1000, maxMs: 60_000, jitter: "equal" } as const;
+    expect(backoffDelay(1, queue, () => 0)).to.equal(500);
+    expect(backoffDelay(1, queue, () => 1)).to.equal(1000);
+    expect(backoffDelay(3, queue, () => 0)).to.equal(2000);
+    expect(backoffDelay(3, queue, () => 0.5)).to.equal(3000);
+    expect(backoffDelay(30, queue, () => 1)).to.equal(60_000);
+  });
+
   it("backs off exponentially with full jitter after failed attempt n (from 1), capped", () => {
     const policy = { baseMs: 100, maxMs: 1000 };
     expect(backoffDelay(1, policy, () => 0)).to.equal(0);

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { backoffMs, isRetryable, nextTry } from "../../../lib/store/policy";
+import { isRetryable, nextTry } from "../../../lib/store/policy";
 
 describe("lib/store policy", () => {
   it("retries what may pass and dead-letters what will not", () => {
@@ -53,14 +53,6 @@ describe("lib/store policy", () => {
     });
     // The ack code only speaks for a NAK.
     expect(isRetryable("FHIR_HTTP_400", "AR")).to.equal(false);
-  });
-
-  it("backs off exponentially with equal jitter, up to the cap", () => {
-    expect(backoffMs(1, 1000, 60_000, () => 0)).to.equal(500);
-    expect(backoffMs(1, 1000, 60_000, () => 1)).to.equal(1000);
-    expect(backoffMs(3, 1000, 60_000, () => 0)).to.equal(2000);
-    expect(backoffMs(3, 1000, 60_000, () => 0.5)).to.equal(3000);
-    expect(backoffMs(30, 1000, 60_000, () => 1)).to.equal(60_000);
   });
 
   const policy = { maxAttempts: 3, maxAgeMs: 60_000, backoffBaseMs: 1000, backoffCapMs: 10_000 };
