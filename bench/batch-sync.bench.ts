@@ -35,7 +35,8 @@ interface Run {
   outcome: string;
   written: number;
   startedAt: string;
-  finishedAt: string;
+  /** When the run ended (the log entry's time). */
+  at: string;
   code?: string;
 }
 
@@ -153,7 +154,7 @@ async function flowRun(sandbox: Sandbox): Promise<Measured> {
       waits[name] = { calls: m.lifetime.total, s: m.lifetime.latencySumMs / 1000 };
     }
     const phases: Record<string, number> = {};
-    for (const r of runs) phases[r.entity] = (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000;
+    for (const r of runs) phases[r.entity] = (Date.parse(r.at) - Date.parse(r.startedAt)) / 1000;
     return {
       records: runs.reduce((n, r) => n + r.written, 0),
       wallS,

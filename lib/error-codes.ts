@@ -702,20 +702,6 @@ const REGISTRY = {
     action: "Merge or retire the duplicates on the server.",
     nodes: ["fhir-request"],
   },
-
-  // set by the shipped pipelines' function nodes (examples/pipelines/*.json)
-  SYNC_BAD_PAGE: {
-    kind: "flow",
-    meaning: "batch-sync: a PMS page is not a list of records.",
-    action: "Check the PMS API's paging and items property.",
-    nodes: [],
-  },
-  SYNC_ERROR: {
-    kind: "flow",
-    meaning: "batch-sync: a failure whose error had no code.",
-    action: "Read the dead letter's message.",
-    nodes: [],
-  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type ErrorCode = keyof typeof REGISTRY;

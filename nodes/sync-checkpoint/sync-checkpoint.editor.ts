@@ -2,6 +2,7 @@ import { validateRunLogOptions } from "../../lib/checkpoint/runlog-options";
 import { PAGING, validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
 import { DEAD_LETTER_MAX } from "../../lib/checkpoint/tally";
 import { isContextKey } from "../../lib/context-key";
+import { numberField } from "../../lib/number-prop";
 import { validateInitial } from "../../lib/checkpoint/time";
 
 /** One select property, by the rule the runtime applies. */
@@ -60,22 +61,13 @@ function initialOk(v: string): boolean {
 
   const ACTIONS = ["get", "commit", "release", "reset", "select", "tally", "log"];
   const PAGINGS: readonly string[] = PAGING;
-  const ENV = /^\$\{\w+\}$/;
-
   function trimmed(v: string): string {
     return String(v ?? "").trim();
   }
 
-  function wholeIn(min: number, max: number): (v: string) => boolean {
-    return (v: string) => {
-      const t = trimmed(v);
-      return t === "" || ENV.test(t) || (/^\d+$/.test(t) && Number(t) >= min && Number(t) <= max);
-    };
-  }
-
-  function seconds(min: number): (v: string) => boolean {
-    return (v: string) => trimmed(v) === "" || (!isNaN(Number(trimmed(v))) && Number(trimmed(v)) >= min);
-  }
+  /** The node reads these with numberProp: the same rules here. */
+  const wholeIn = (min: number, max?: number) => numberField({ min, max }, { env: true });
+  const seconds = (min: number) => numberField({ min, integer: false }, { env: true });
 
   RED.nodes.registerType<SyncCheckpointEditorProps>("sync-checkpoint", {
     category: "PMS-EHR",
@@ -95,7 +87,7 @@ function initialOk(v: string): boolean {
       timeField: { value: "", validate: (v: string) => selectOk({ timeField: trimmed(v) }) },
       idField: { value: "", validate: (v: string) => selectOk({ idField: trimmed(v) }) },
       resourceType: { value: "", validate: (v: string) => selectOk({ resourceType: trimmed(v) }) },
-      pageSize: { value: "", validate: wholeIn(1, Number.MAX_SAFE_INTEGER) },
+      pageSize: { value: "", validate: wholeIn(1) },
       paging: { value: "page", validate: (v: string) => !v || PAGINGS.includes(v) },
       recordsField: { value: "", validate: (v: string) => selectOk({ recordsField: trimmed(v) }) },
       deadLetterKey: {

@@ -114,6 +114,23 @@ describe("lib/fhir/bulk: upserts in Bundles", () => {
     });
   });
 
+  it("checks a references object in full once, and a value again where it is used", () => {
+    const ref1 = `Patient?identifier=${SYSTEM}|1`;
+    const references: Record<string, unknown> = { [ref1]: "Patient/p1" };
+    const input = { bundle: "batch" as const, resources: [appointment("a1", ref1)], references };
+    planUpserts(input as never);
+    // The same object on the next page, spoiled meanwhile: the value is refused where it is used.
+    references[ref1] = 7;
+    const plan = planUpserts({ ...input, resources: [appointment("a2", ref1)] } as never);
+    expect(codeOf(() => substituteKnown(plan.bundles[0], references as Record<string, string>))).to.equal(
+      "FHIR_BAD_INPUT",
+    );
+    // A new object is checked in full before anything is planned.
+    expect(codeOf(() => planUpserts({ ...input, references: { ...references } } as never))).to.equal(
+      "FHIR_BAD_INPUT",
+    );
+  });
+
   it("reads lookups: one match (includes aside) found, none or two refused, a 4xx refused with its issue, a 5xx thrown", () => {
     const refs = [
       "Patient?identifier=s|1",
