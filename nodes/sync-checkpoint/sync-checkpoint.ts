@@ -270,7 +270,8 @@ export = function (RED: NodeAPI) {
             const of = typeof run.total === "number" ? `/${run.total.toLocaleString("en-US")}` : "";
             const text = `${done.toLocaleString("en-US")}${of} done`;
             if (listed > 0) status.degraded(node, `${text}, ${listed} dead`);
-            else status.working(node, text);
+            else if (run.more === true) status.working(node, text);
+            else status.ok(node, text);
             break;
           }
           case "log": {

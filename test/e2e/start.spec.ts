@@ -407,14 +407,14 @@ describe("npm start: the sandbox and Node-RED with every pipeline, end to end", 
           continue;
         }
         // Documented (sync-checkpoint help, "Status"): after a get, a blue dot "from <time>" shows
-        // where the run reads from, and after a select a blue dot "<n> new" what it took, until the
-        // commit and log nodes turn green. Informational.
+        // where the run reads from, and after a select a blue dot "<n> new" ("<n> new of <total>" over
+        // a run of many pages) what it took, until the commit and log nodes turn green. Informational.
         const checkpointRead =
           node.type === "sync-checkpoint" &&
           s.fill === "blue" &&
           s.shape === "dot" &&
           ((node.action === "get" && /^from /.test(s.text ?? "")) ||
-            (node.action === "select" && /^\d+ new(, more)?$/.test(s.text ?? "")));
+            (node.action === "select" && /^[\d,]+ new( of [\d,]+)?(, more)?$/.test(s.text ?? "")));
         if (!checkpointRead) problems.push(shown);
       }
       for (const p of shipped) {

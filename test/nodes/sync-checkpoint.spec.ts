@@ -522,8 +522,18 @@ describe("sync-checkpoint node", function () {
     ]);
   });
 
-  it("tally: answers of another shape are CHECKPOINT_BAD_INPUT, with nothing counted or listed", async () => {
+  it("tally: blue while pages remain, green after the last; answers of another shape are CHECKPOINT_BAD_INPUT, with nothing counted or listed", async () => {
     await load([cpNode("tally", { action: "tally" })]);
+    const cp = { name: "patients", runId: "r" };
+    const page = (more: boolean) => ({
+      checkpoint: cp,
+      run: { total: 1200, more },
+      fhir: { written: [{ id: "a" }] },
+    });
+    await ok("tally", page(true));
+    expect(lastStatus("tally")).to.deep.equal({ fill: "blue", shape: "dot", text: "1/1,200 done" });
+    await ok("tally", page(false));
+    expect(lastStatus("tally")).to.deep.equal({ fill: "green", shape: "dot", text: "1/1,200 done" });
     for (const bad of [
       { fhir: { written: "all" } },
       { fhir: { refused: [{ id: "1" }] } },
