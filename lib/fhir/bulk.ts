@@ -3,6 +3,7 @@ import { badInput, FhirError } from "./errors";
 import {
   FHIR_BUNDLE_MODES,
   FHIR_PREFER,
+  RESOURCE_TYPE_NAME,
   type BundleMode,
   type FhirPrefer,
   type RefusedEntry,
@@ -10,6 +11,7 @@ import {
   type WrittenEntry,
 } from "./types";
 import { isObject } from "../object";
+import { randomUUID } from "node:crypto";
 
 /**
  * Many conditional upserts (PUT Type?identifier=system|value) sent as batch or transaction
@@ -24,7 +26,7 @@ export const MAX_BUNDLE_SIZE = 1000;
 export const REFERENCE_NOT_FOUND = CODES.SYNC_REFERENCE_NOT_FOUND;
 export const REFERENCE_AMBIGUOUS = CODES.SYNC_REFERENCE_AMBIGUOUS;
 
-const RESOURCE_TYPE = /^[A-Z][A-Za-z0-9]{0,63}$/;
+const RESOURCE_TYPE = RESOURCE_TYPE_NAME;
 const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
 const LOCATION = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
@@ -38,6 +40,8 @@ export interface PlannedUpsert {
   key: string;
   /** The entry's request.url: the key with its search value escaped and URL-encoded. */
   url: string;
+  /** Created when none has the identifier, never updated (POST with If-None-Exist). */
+  createOnly: boolean;
 }
 
 export interface UpsertPlan {
@@ -75,7 +79,12 @@ function bundleSizeOf(value: unknown): number {
   return n;
 }
 
-function planOne(value: unknown, index: number, type: string | undefined): PlannedUpsert {
+function planOne(
+  value: unknown,
+  index: number,
+  type: string | undefined,
+  createOnly: ReadonlySet<string>,
+): PlannedUpsert {
   const at = `msg.payload[${index}]`;
   if (!isObject(value)) throw badInput(`upsert: ${at} is not a FHIR resource (an object)`);
   const resourceType = value.resourceType;
@@ -102,6 +111,7 @@ function planOne(value: unknown, index: number, type: string | undefined): Plann
     id: key.value,
     key: `${resourceType}?identifier=${key.system}|${key.value}`,
     url: `${resourceType}?identifier=${encodeURIComponent(token)}`,
+    createOnly: createOnly.has(resourceType),
   };
 }
 
@@ -138,6 +148,17 @@ export function planUpserts(input: UpsertManyInput): UpsertPlan {
     }
     checkedReferences.add(references);
   }
+  const createOnly = new Set<string>();
+  if (input.createOnly !== undefined) {
+    if (!Array.isArray(input.createOnly))
+      throw badInput("upsert: createOnly must be a list of resource types");
+    for (const t of input.createOnly) {
+      if (typeof t !== "string" || !RESOURCE_TYPE.test(t)) {
+        throw badInput('upsert: createOnly must list FHIR resource type names such as "Task"');
+      }
+      createOnly.add(t);
+    }
+  }
   const payload = input.resources;
   let list: unknown[];
   if (Array.isArray(payload)) list = payload;
@@ -148,7 +169,7 @@ export function planUpserts(input: UpsertManyInput): UpsertPlan {
   let current: PlannedUpsert[] = [];
   let keys = new Set<string>();
   for (let i = 0; i < list.length; i++) {
-    const planned = planOne(list[i], i, type);
+    const planned = planOne(list[i], i, type, createOnly);
     // The same record twice in one bundle: the server may apply the two in either order.
     if (current.length === size || keys.has(planned.key)) {
       bundles.push(current);
@@ -202,11 +223,50 @@ export function lookupBundle(refs: string[]): Record<string, unknown> {
   };
 }
 
+/** The entry's request: a conditional update, or for a create-only type a conditional create. */
+function requestOf(e: PlannedUpsert): Record<string, string> {
+  if (!e.createOnly) return { method: "PUT", url: e.url };
+  const query = e.url.slice(e.url.indexOf("?") + 1);
+  return { method: "POST", url: e.url.slice(0, e.url.indexOf("?")), ifNoneExist: query };
+}
+
+/**
+ * The write Bundle. In a transaction each entry gets a `urn:uuid` fullUrl, and a conditional
+ * reference to another record of the same Bundle points at that entry instead (in place): the
+ * server resolves it to the resource the transaction writes, which a search made before the
+ * transaction could not find.
+ */
 export function writeBundle(entries: PlannedUpsert[], mode: BundleMode): Record<string, unknown> {
+  if (mode !== "transaction") {
+    return {
+      resourceType: "Bundle",
+      type: mode,
+      entry: entries.map((e) => ({ resource: e.resource, request: requestOf(e) })),
+    };
+  }
+  const fullUrls = new Map(entries.map((e) => [e.key, `urn:uuid:${randomUUID()}`]));
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) if (typeof v === "object" && v !== null) walk(v);
+      return;
+    }
+    const obj = value as Record<string, unknown>;
+    for (const key in obj) {
+      const v = obj[key];
+      if (typeof v === "object" && v !== null) walk(v);
+      else if (key === "reference" && typeof v === "string" && fullUrls.has(v))
+        obj.reference = fullUrls.get(v);
+    }
+  };
+  for (const e of entries) walk(e.resource);
   return {
     resourceType: "Bundle",
     type: mode,
-    entry: entries.map((e) => ({ resource: e.resource, request: { method: "PUT", url: e.url } })),
+    entry: entries.map((e) => ({
+      fullUrl: fullUrls.get(e.key),
+      resource: e.resource,
+      request: requestOf(e),
+    })),
   };
 }
 

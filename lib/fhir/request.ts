@@ -1,5 +1,11 @@
 import { badInput } from "./errors";
-import { FHIR_OPERATIONS, FHIR_PREFER, type FhirParams, type InteractionInput } from "./types";
+import {
+  FHIR_OPERATIONS,
+  FHIR_PREFER,
+  RESOURCE_TYPE_NAME,
+  type FhirParams,
+  type InteractionInput,
+} from "./types";
 import { isObject } from "../object";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -19,7 +25,7 @@ export interface PlannedRequest {
   maxPages?: number;
 }
 
-const RESOURCE_TYPE = /^[A-Z][A-Za-z0-9]{0,63}$/;
+const RESOURCE_TYPE = RESOURCE_TYPE_NAME;
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const OPERATION_NAME = /^\$?[A-Za-z][A-Za-z0-9_-]*$/;
 /** Above this many characters of query a search goes as POST [type]/_search (proxies cap URL length). */

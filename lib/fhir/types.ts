@@ -4,6 +4,9 @@
  */
 
 export type AuthType = "none" | "basic" | "bearer" | "client-credentials" | "smart-backend";
+
+/** A FHIR resource type name as requests and Bundles carry it ("Patient", "ChargeItem"). */
+export const RESOURCE_TYPE_NAME = /^[A-Z][A-Za-z0-9]{0,63}$/;
 export type JwtAlg = "RS384" | "ES384";
 
 export const AUTH_TYPES: readonly AuthType[] = [
@@ -169,6 +172,11 @@ export interface UpsertManyInput {
   resourceType?: string;
   /** Default "minimal": the answers carry status and location only. */
   prefer?: FhirPrefer;
+  /**
+   * Resource types created when no resource has the identifier and otherwise left as they are
+   * (POST with If-None-Exist), never updated: e.g. Task, whose status the EHR's users change.
+   */
+  createOnly?: string[];
   /**
    * Conditional reference ("Patient?identifier=system|value") -> literal reference
    * ("Patient/123") of records written before; extended in place with this call's writes.

@@ -1,5 +1,5 @@
 import { isEnvReference } from "../../lib/env";
-import { FHIR_OPERATIONS, type FhirOperation } from "../../lib/fhir/types";
+import { FHIR_OPERATIONS, RESOURCE_TYPE_NAME, type FhirOperation } from "../../lib/fhir/types";
 import { numberField } from "../../lib/number-prop";
 
 (function () {
@@ -14,6 +14,7 @@ import { numberField } from "../../lib/number-prop";
     output: string;
     bundle: string;
     bundleSize: string;
+    createOnly: string;
     integration: string;
   }
 
@@ -67,6 +68,13 @@ import { numberField } from "../../lib/number-prop";
         value: "100",
         validate: numberField({ min: 1, max: 1000 }, { env: true }),
       },
+      createOnly: {
+        value: "",
+        validate: (v: string) =>
+          trimmed(v)
+            .split(/[\s,]+/)
+            .every((t) => t === "" || RESOURCE_TYPE_NAME.test(t)),
+      },
       integration: { value: "fhir" },
     },
     inputs: 1,
@@ -97,6 +105,7 @@ import { numberField } from "../../lib/number-prop";
         for (const r of rows) $(`#fhir-request-row-${r}`).show();
         if (rows.includes("bundle") && trimmed(String($("#node-input-bundle").val())) !== "") {
           $("#fhir-request-row-bundleSize").show();
+          $("#fhir-request-row-createOnly").show();
         }
         $(".fhir-request-hint").hide();
         $(`#fhir-request-hint-${String(op.val())}`).show();

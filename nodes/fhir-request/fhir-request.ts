@@ -20,6 +20,7 @@ import {
   buildInteraction,
   buildUpsertMany,
   parseBundle,
+  parseCreateOnly,
   parseOperation,
   workingLabel,
   type RequestProps,
@@ -79,6 +80,7 @@ export = function (RED: NodeAPI) {
       output: def.output,
       bundle: def.bundle,
       bundleSize: def.bundleSize,
+      createOnly: def.createOnly,
     };
     const aborter = new AbortController();
     // Every message in flight listens on this one signal.
@@ -99,6 +101,7 @@ export = function (RED: NodeAPI) {
       try {
         parseOperation(def.operation);
         parseBundle(def.bundle);
+        parseCreateOnly(def.createOnly);
       } catch {
         show("failed", "bad operation");
       }

@@ -3,6 +3,7 @@ import { PackError } from "../../lib/errors";
 import {
   FHIR_BUNDLE_MODES,
   FHIR_OPERATIONS,
+  RESOURCE_TYPE_NAME,
   type BundleMode,
   type FhirOperation,
   type FhirParams,
@@ -24,6 +25,8 @@ export interface RequestProps {
   bundle?: string;
   /** upsert in Bundles: upserts per Bundle (default 100). */
   bundleSize?: string | number;
+  /** upsert in Bundles: resource types created once and never updated, comma- or space-separated ("Task"). */
+  createOnly?: string;
 }
 
 export const DEFAULT_MAX_PAGES = 100;
@@ -222,6 +225,21 @@ export function parseBundle(value: unknown): BundleMode | undefined {
   return mode as BundleMode;
 }
 
+/** The create-only resource types of the node's property: "Task, Flag" -> ["Task", "Flag"]. */
+export function parseCreateOnly(value: unknown): string[] {
+  const text = typeof value === "string" ? value.trim() : "";
+  if (text === "") return [];
+  const types = text.split(/[\s,]+/).filter((t) => t !== "");
+  const bad = types.find((t) => !RESOURCE_TYPE_NAME.test(t));
+  if (bad !== undefined) {
+    throw new PackError(
+      CODES.FHIR_BAD_INPUT,
+      `create only must list FHIR resource types such as Task, not ${JSON.stringify(bad.slice(0, 40))}`,
+    );
+  }
+  return types;
+}
+
 /**
  * An upsert in Bundles: msg.payload (one resource or an array), msg.references, msg.prefer and
  * msg.resourceType over the node's properties. undefined when the node does plain upserts.
@@ -244,6 +262,8 @@ export function buildUpsertMany(
     throw bad(`upsert in Bundles needs a resource or an array of them in msg.payload, got ${got}`);
   }
   const input: UpsertManyInput = { resources: payload, bundle, bundleSize: props.bundleSize };
+  const createOnly = parseCreateOnly(props.createOnly);
+  if (createOnly.length > 0) input.createOnly = createOnly;
   const resourceType =
     stringProp("resourceType", msg.resourceType) ?? (props.resourceType?.trim() || undefined);
   if (resourceType !== undefined) input.resourceType = resourceType;

@@ -284,6 +284,52 @@ describe("fhir-request upsert in Bundles against the sandbox FHIR server", funct
     expect(stored("Appointment").has("AX-2")).to.equal(false);
   });
 
+  it("transaction with create only: a Task refers to the Encounter of the same transaction, is created once and never updated", async () => {
+    await load([{ id: "tx", bundle: "transaction", createOnly: "Task" }]);
+    const enc = (value: string) => ({
+      resourceType: "Encounter",
+      identifier: [{ system: "urn:test:encounter", value }],
+      status: "planned",
+      class: { system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "AMB" },
+    });
+    const task = (value: string, encounter: string) => ({
+      resourceType: "Task",
+      identifier: [{ system: "urn:test:task", value }],
+      status: "requested",
+      intent: "order",
+      encounter: { reference: `Encounter?identifier=urn:test:encounter|${encounter}` },
+    });
+    const msg = await ok("tx", { payload: [enc("E-1"), task("T-1", "E-1"), task("T-2", "E-1")] });
+    expect(msg.fhir.written.map((w: Msg) => [w.id, w.status])).to.deep.equal([
+      ["E-1", 201],
+      ["T-1", 201],
+      ["T-2", 201],
+    ]);
+    const encounters = sandbox.repository.match({ resourceType: "Encounter" } as SearchRequest) as Msg[];
+    const tasks = sandbox.repository.match({ resourceType: "Task" } as SearchRequest) as Msg[];
+    expect(encounters).to.have.length(1);
+    expect(tasks.map((t) => t.encounter.reference)).to.deep.equal([
+      `Encounter/${encounters[0].id}`,
+      `Encounter/${encounters[0].id}`,
+    ]);
+    // Staff complete T-1; the visit changes and the same plan is written again.
+    const t1 = tasks.find((t) => t.identifier[0].value === "T-1")!;
+    await sandbox.repository.updateResource({ ...t1, status: "completed" } as Resource);
+    const changed = { ...enc("E-1"), status: "arrived" };
+    const again = await ok("tx", { payload: [changed, task("T-1", "E-1"), task("T-2", "E-1")] });
+    expect(again.fhir.written.map((w: Msg) => [w.id, w.status])).to.deep.equal([
+      ["E-1", 200],
+      ["T-1", 200],
+      ["T-2", 200],
+    ]);
+    const after = sandbox.repository.match({ resourceType: "Task" } as SearchRequest) as Msg[];
+    expect(after).to.have.length(2);
+    expect(after.find((t) => t.identifier[0].value === "T-1")!.status).to.equal("completed");
+    expect(
+      (sandbox.repository.match({ resourceType: "Encounter" } as SearchRequest) as Msg[])[0].status,
+    ).to.equal("arrived");
+  });
+
   it("retries a Bundle through transient failures; beyond the retries it fails with what was written so far", async () => {
     await load([{ id: "up", bundleSize: "1" }]);
     const faults = sandbox.stats().faultsInjected;
@@ -346,6 +392,12 @@ describe("fhir-request upsert in Bundles against the sandbox FHIR server", funct
       {},
       { payload: [{ identifier: [{ system: PATIENTS, value: "B-3" }] }] },
       /msg\.payload\[0\] has no resourceType/,
+    ],
+    [
+      "create only that names no resource type",
+      { createOnly: "Task, task" },
+      { payload: [patient("B-4")] },
+      /create only must list FHIR resource types such as Task, not "task"/,
     ],
     [
       "a resource not of the node's type",

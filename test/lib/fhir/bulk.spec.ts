@@ -114,6 +114,51 @@ describe("lib/fhir/bulk: upserts in Bundles", () => {
     });
   });
 
+  it("creates a create-only type with If-None-Exist, and in a transaction points same-Bundle references at the entry", () => {
+    const enc = {
+      resourceType: "Encounter",
+      identifier: [{ system: "urn:enc", value: "E|1" }],
+      subject: { reference: `Patient?identifier=${SYSTEM}|1` },
+    };
+    const task = {
+      resourceType: "Task",
+      identifier: [{ system: "urn:task", value: "T-1" }],
+      encounter: { reference: "Encounter?identifier=urn:enc|E|1" },
+    };
+    const plan = planUpserts({ bundle: "transaction", resources: [enc, task], createOnly: ["Task"] });
+    const bundle = writeBundle(plan.bundles[0], "transaction") as {
+      entry: Array<{ fullUrl?: string; request: unknown; resource: Record<string, unknown> }>;
+    };
+    const [e, t] = bundle.entry;
+    expect(e.request).to.deep.equal({ method: "PUT", url: "Encounter?identifier=urn%3Aenc%7CE%5C%7C1" });
+    expect(t.request).to.deep.equal({
+      method: "POST",
+      url: "Task",
+      ifNoneExist: "identifier=urn%3Atask%7CT-1",
+    });
+    expect(e.fullUrl).to.match(/^urn:uuid:[0-9a-f-]{36}$/);
+    expect(t.fullUrl)
+      .to.match(/^urn:uuid:/)
+      .and.not.equal(e.fullUrl);
+    expect(t.resource.encounter).to.deep.equal({ reference: e.fullUrl });
+    // A reference to a record outside the Bundle is left for the server.
+    expect(e.resource.subject).to.deep.equal({ reference: `Patient?identifier=${SYSTEM}|1` });
+    // A batch has no fullUrls to point at: the entries go as they are.
+    const batch = writeBundle(
+      planUpserts({ bundle: "batch", resources: [patient("9")] }).bundles[0],
+      "batch",
+    ) as {
+      entry: Array<Record<string, unknown>>;
+    };
+    expect(batch.entry[0]).to.not.have.property("fullUrl");
+    for (const bad of [["task"], "Task", [1]]) {
+      expect(
+        codeOf(() => planUpserts({ bundle: "batch", resources: [patient("1")], createOnly: bad } as never)),
+        JSON.stringify(bad),
+      ).to.equal("FHIR_BAD_INPUT");
+    }
+  });
+
   it("checks a references object in full once, and a value again where it is used", () => {
     const ref1 = `Patient?identifier=${SYSTEM}|1`;
     const references: Record<string, unknown> = { [ref1]: "Patient/p1" };
