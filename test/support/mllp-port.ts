@@ -1,0 +1,44 @@
+import type { FlowNode } from "./red-runtime";
+
+/** What keeps a runtime's log: a Runtime or a NodeRedProcess. */
+export interface LogSource {
+  waitForLog(pattern: RegExp, timeoutMs?: number, fromLine?: number): Promise<string>;
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * The port an mllp-in node listens on, from the info line it logs once it listens
+ * ("listening on 127.0.0.1:41234 (node <id>)"): a test gives the node port "0", so nothing can
+ * take the port between the test choosing it and the node binding it. `fromLine`: the first log
+ * line to look at (the log's length before a deploy, so an earlier deploy's line is not taken).
+ */
+export async function mllpPort(
+  source: LogSource,
+  nodeId: string,
+  fromLine = 0,
+  timeoutMs = 20_000,
+): Promise<number> {
+  const pattern = new RegExp(
+    `\\[info\\] \\[mllp-in:.*\\] listening on \\S+:(\\d+) \\(node ${escape(nodeId)}\\)$`,
+  );
+  const line = await source.waitForLog(pattern, timeoutMs, fromLine);
+  return Number(pattern.exec(line)![1]);
+}
+
+/**
+ * The ports of the mllp-in nodes of `flows` whose port is an environment variable ("${HL7_ADT_PORT}",
+ * as in the shipped pipelines), by variable name: the test sets each variable to "0".
+ */
+export async function mllpPortsByEnv(
+  source: LogSource,
+  flows: FlowNode[],
+  fromLine = 0,
+): Promise<Record<string, number>> {
+  const ports: Record<string, number> = {};
+  for (const node of flows) {
+    const variable = node.type === "mllp-in" && !node.d && /^\$\{(\w+)\}$/.exec(String(node.port))?.[1];
+    if (variable) ports[variable] = await mllpPort(source, node.id, fromLine);
+  }
+  return ports;
+}
