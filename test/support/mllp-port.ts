@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import type { FlowNode } from "./red-runtime";
 
 /** What keeps a runtime's log: a Runtime or a NodeRedProcess. */
@@ -41,4 +43,50 @@ export async function mllpPortsByEnv(
     if (variable) ports[variable] = await mllpPort(source, node.id, fromLine);
   }
   return ports;
+}
+
+export interface Relay {
+  /** The port the relay listens on. */
+  port: number;
+  /** Where connections made from now on are forwarded. */
+  to(port: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay that binds a free port itself (0) and forwards each connection to the port given
+ * to `to()`: for a sender that must be configured with its port before the listener it reaches
+ * has bound one (node-red-node-test-helper loads a flow whole). Each connection gets its own
+ * upstream connection, and either closing closes the other.
+ */
+export async function relay(host = "127.0.0.1"): Promise<Relay> {
+  let target = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((down) => {
+    const up = connect(target, host);
+    for (const [a, b] of [
+      [down, up],
+      [up, down],
+    ]) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on("error", () => b.destroy());
+      a.on("close", () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  server.listen(0, host);
+  await once(server, "listening");
+  return {
+    port: (server.address() as AddressInfo).port,
+    to(port) {
+      target = port;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
