@@ -16,8 +16,7 @@ import {
   readAck,
 } from "../lib/hl7";
 import { hl7v2 } from "../lib/hl7/hl7v2";
-import { freePort } from "../sandbox/node-red";
-import { waitForPort } from "../sandbox/node-red";
+import { mllpPort } from "../test/support/mllp-port";
 import { startRuntime, type FlowNode } from "../test/support/red-runtime";
 
 /**
@@ -346,15 +345,16 @@ async function paced(port: number, template: string, rate: number, ms: number): 
   return lat.sort((a, b) => a - b);
 }
 
-function flows(ports: { auto: number; reply: number; fhir: number }): FlowNode[] {
+function flows(): FlowNode[] {
   const TAB = "bench-hl7";
   const at = (x: number, y: number): { z: string; x: number; y: number } => ({ z: TAB, x, y });
-  const inNode = (id: string, port: number, ack: string, wires: string[][]): FlowNode => ({
+  // Port 0: each listener binds a free port and logs it (read by mllpPort).
+  const inNode = (id: string, ack: string, wires: string[][]): FlowNode => ({
     id,
     type: "mllp-in",
     ...at(100, 60),
     host: "127.0.0.1",
-    port: String(port),
+    port: "0",
     ack,
     maxBytes: "1048576",
     dedupe: "0",
@@ -366,10 +366,10 @@ function flows(ports: { auto: number; reply: number; fhir: number }): FlowNode[]
   });
   return [
     { id: TAB, type: "tab", label: "hl7 bench" },
-    inNode("auto", ports.auto, "auto", [[]]),
-    inNode("reply", ports.reply, "flow", [["replyAa"]]),
+    inNode("auto", "auto", [[]]),
+    inNode("reply", "flow", [["replyAa"]]),
     { id: "replyAa", type: "mllp-out", ...at(300, 120), mode: "reply", ackCode: "AA", wires: [[]] },
-    inNode("fhir", ports.fhir, "flow", [["toFhir"]]),
+    inNode("fhir", "flow", [["toFhir"]]),
     {
       id: "toFhir",
       type: "hl7-fhir",
@@ -387,11 +387,13 @@ function flows(ports: { auto: number; reply: number; fhir: number }): FlowNode[]
 
 async function endToEnd(): Promise<void> {
   const template = readFileSync(join(FIXTURES, "adt-a01-v2.5.1.hl7"), "utf8");
-  const ports = { auto: await freePort(), reply: await freePort(), fhir: await freePort() };
-  const runtime = await startRuntime({ flows: flows(ports) });
+  const runtime = await startRuntime({ flows: flows() });
   try {
-    await runtime.waitForLog(/Started flows/, 60_000);
-    for (const port of Object.values(ports)) await waitForPort(port);
+    const ports = {
+      auto: await mllpPort(runtime, "auto"),
+      reply: await mllpPort(runtime, "reply"),
+      fhir: await mllpPort(runtime, "fhir"),
+    };
     console.log(
       "(c) end to end in Node-RED 4.1 (child process), 8 connections on loopback, ~650 B ADT^A01, 6 s per figure",
     );

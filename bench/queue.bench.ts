@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { openSqliteStore } from "../lib/store/sqlite";
 import type { QueueHandle } from "../lib/store/types";
-import { freePort, waitForPort } from "../sandbox/node-red";
+import { mllpPort } from "../test/support/mllp-port";
 import { startRuntime, type FlowNode } from "../test/support/red-runtime";
 import { closedLoop } from "./hl7.bench";
 import { cpuMs, load, signAhead } from "./webhook.bench";
@@ -144,7 +144,7 @@ async function libBench(): Promise<void> {
 const TAB = "bench-queue";
 const SECRET = "bench-pms-hmac-secret";
 
-export function flows(dbFile: string, ports: { reply: number; queued: number }): FlowNode[] {
+export function flows(dbFile: string): FlowNode[] {
   const at = (x: number, y: number) => ({ z: TAB, x, y });
   const httpIn = (id: string, url: string, next: string, y: number): FlowNode => ({
     id,
@@ -178,12 +178,13 @@ export function flows(dbFile: string, ports: { reply: number; queued: number }):
     headers: {},
     wires: [],
   });
-  const mllpIn = (id: string, port: number, next: string, y: number): FlowNode => ({
+  // Port 0: each listener binds a free port and logs it (read by mllpPort).
+  const mllpIn = (id: string, next: string, y: number): FlowNode => ({
     id,
     type: "mllp-in",
     ...at(100, y),
     host: "127.0.0.1",
-    port: String(port),
+    port: "0",
     ack: "flow",
     maxBytes: "1048576",
     dedupe: "0",
@@ -215,9 +216,9 @@ export function flows(dbFile: string, ports: { reply: number; queued: number }):
     },
     reply("out-queue", 100),
     { id: "done", type: "queue-done", ...at(700, 160), result: "success", wires: [] },
-    mllpIn("mllp-reply", ports.reply, "aa-reply", 220),
+    mllpIn("mllp-reply", "aa-reply", 220),
     { id: "aa-reply", type: "mllp-out", ...at(300, 220), mode: "reply", ackCode: "AA", wires: [[]] },
-    mllpIn("mllp-queued", ports.queued, "hl7-queue", 280),
+    mllpIn("mllp-queued", "hl7-queue", 280),
     {
       id: "hl7-queue",
       type: "durable-queue",
@@ -239,9 +240,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 async function nodeRedBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "pms-ehr-queue-bench-nr-"));
-  const ports = { reply: await freePort(), queued: await freePort() };
   const rt = await startRuntime({
-    flows: flows(join(dir, "bench.db"), ports),
+    flows: flows(join(dir, "bench.db")),
     credentials: { "verify-plain": { secrets: SECRET }, "verify-queue": { secrets: SECRET } },
   });
   try {
@@ -299,8 +299,7 @@ async function nodeRedBench(): Promise<void> {
       `  queue after the runs: depth ${webhooks?.depth}, delivered ${fmt(webhooks?.deliveredTotal ?? 0)}`,
     );
 
-    await waitForPort(ports.reply);
-    await waitForPort(ports.queued);
+    const ports = { reply: await mllpPort(rt, "mllp-reply"), queued: await mllpPort(rt, "mllp-queued") };
     const template = readFileSync(
       join(__dirname, "..", "..", "test", "fixtures", "hl7", "adt-a01-v2.5.1.hl7"),
       "utf8",

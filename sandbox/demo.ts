@@ -7,7 +7,7 @@ import { startHl7Sender, type Hl7Sender } from "./hl7/sender";
 import { mulberry32, type PmsData } from "./pms/data";
 import { randomChange } from "./pms/main";
 import { startPmsSimulator, type PmsSimulator } from "./pms/server";
-import { freePort, PIPELINES_DIR } from "./node-red";
+import { PIPELINES_DIR } from "./node-red";
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string };
 
@@ -37,7 +37,8 @@ export interface Sandbox {
   /**
    * Starts what feeds the pipelines once Node-RED listens at `nodeRedUrl`: the PMS's signed
    * webhooks to the pms-webhook-to-ehr route and a random PMS change every `changeEveryMs`,
-   * and HL7 ADT, SIU and DFT senders to the listeners of the HL7 pipelines.
+   * and HL7 ADT, SIU and DFT senders to the listeners of the HL7 pipelines (on the ports given
+   * in the options: the senders must know them, so port 0 is refused here).
    */
   startTraffic(nodeRedUrl: string, options?: { changeEveryMs?: number; hl7EveryMs?: number }): Promise<void>;
   /** What the traffic has done so far (also after close()). */
@@ -51,12 +52,15 @@ export interface SandboxOptions {
   /** 0 = ephemeral (default). */
   pmsPort?: number;
   host?: string;
-  /** MLLP ports the HL7 pipelines listen on (0 = free ports, the default). */
+  /**
+   * MLLP ports the HL7 pipelines listen on. 0 (the default): each mllp-in binds a free port and
+   * logs it (test/support/mllp-port.ts reads it).
+   */
   hl7AdtPort?: number;
   hl7SiuPort?: number;
-  /** MLLP port of hl7-dft-to-pms (0 = a free port, the default). */
+  /** MLLP port of hl7-dft-to-pms (0, the default: as above). */
   hl7DftPort?: number;
-  /** MLLP ports of the HL7 pipelines' queue paths (AA once stored); 0 = free ports. */
+  /** MLLP ports of the HL7 pipelines' queue paths (AA once stored); 0 (the default): as above. */
   hl7AdtQueuePort?: number;
   hl7SiuQueuePort?: number;
   /** Seeded PMS data (see generatePmsData; defaults: seed 1, 200 patients, 500 appointments). */
@@ -97,11 +101,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     throw err;
   }
   const webhookSecret = randomBytes(24).toString("base64url");
-  const adtPort = options.hl7AdtPort || (await freePort(host));
-  const siuPort = options.hl7SiuPort || (await freePort(host));
-  const dftPort = options.hl7DftPort || (await freePort(host));
-  const adtQueuePort = options.hl7AdtQueuePort || (await freePort(host));
-  const siuQueuePort = options.hl7SiuQueuePort || (await freePort(host));
+  const adtPort = options.hl7AdtPort ?? 0;
+  const siuPort = options.hl7SiuPort ?? 0;
+  const dftPort = options.hl7DftPort ?? 0;
+  const adtQueuePort = options.hl7AdtQueuePort ?? 0;
+  const siuQueuePort = options.hl7SiuQueuePort ?? 0;
   const env: Record<string, string> = {
     FHIR_BASE_URL: fhir.url,
     FHIR_TOKEN_URL: fhir.tokenUrl,
@@ -148,6 +152,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ["SIU", siuPort],
         ["DFT", dftPort],
       ] as const) {
+        if (port === 0)
+          throw new Error(`startTraffic: the ${family} listener's port was left to Node-RED (0)`);
         const sender = await startHl7Sender({ host, port, intervalMs: every, only: family, source: story });
         senders.push({ family, sender });
       }

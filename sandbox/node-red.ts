@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 
 /** The repository root: the pack is loaded from here through Node-RED's `nodesDir`. */
@@ -14,7 +14,7 @@ export const PIPELINES_DIR = resolve(PACK_DIR, "examples", "pipelines");
 
 export interface NodeRedOptions {
   userDir: string;
-  /** 0 (default) picks a free port. */
+  /** 0 (default): Node-RED binds a free port itself and the port is read from its log. */
   port?: number;
   host?: string;
   /** The node-red package folder (default: the one installed here). */
@@ -43,6 +43,11 @@ export interface NodeRedProcess {
   kill(): Promise<void>;
 }
 
+/**
+ * A port that was free a moment ago. It is closed before the caller's listener takes it, so
+ * another process may take it first: only for what cannot bind port 0 itself and report the
+ * port it got (a program that must be told its ports up front, as npm start is).
+ */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   const server = createServer();
   server.listen(0, host);
@@ -92,10 +97,9 @@ function mergeSettings(
 /** Starts Node-RED in a child process with this pack and resolves once its flows have started. */
 export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProcess> {
   const host = options.host ?? "127.0.0.1";
-  const port = options.port || (await freePort(host));
   const userDir = options.userDir;
   mkdirSync(userDir, { recursive: true });
-  const settings = mergeSettings(defaultSettings(host, port), options.settings ?? {});
+  const settings = mergeSettings(defaultSettings(host, options.port ?? 0), options.settings ?? {});
   writeFileSync(join(userDir, "settings.js"), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
 
   const nodeRedDir = options.nodeRedDir ?? dirname(require.resolve("node-red/package.json"));
@@ -162,8 +166,8 @@ export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProc
   };
 
   const proc: NodeRedProcess = {
-    url: `http://${host}:${port}`,
-    port,
+    url: "",
+    port: 0,
     userDir,
     child,
     logs,
@@ -172,27 +176,14 @@ export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProc
     kill: () => terminate("SIGKILL"),
   };
   try {
+    // red.js logs this (at info) once its server listens, with the port it bound: 4.1 and 5.x alike.
+    const running = /\[info\] Server now running at https?:\/\/\S+:(\d+)(?:\/|$)/;
+    proc.port = Number(running.exec(await waitForLog(running))![1]);
+    proc.url = `http://${host}:${proc.port}`;
     await waitForLog(/\[info\] Started flows/);
   } catch (err) {
     await proc.kill();
     throw err;
   }
   return proc;
-}
-
-/** Resolves once something accepts TCP connections on `port` (a flow's listener binds after its flows start). */
-export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -279,6 +279,9 @@ export = function (RED: NodeAPI) {
       .then((address) => {
         listeningOn = address.port;
         renderStatus();
+        // The port actually bound (port 0 picks one), for whoever connects to it: no PHI here.
+        const at = address.family === "IPv6" ? `[${address.address}]` : address.address;
+        node.log(`listening on ${at}:${address.port} (node ${node.id})`);
         if (receiver.dedupe) {
           saver = setInterval(save, 5000);
           saver.unref();

@@ -21,8 +21,8 @@ import {
   readAck,
 } from "../../lib/hl7";
 import { createConverter } from "../../lib/hl7/fhir";
-import { freePort, waitForPort } from "../../sandbox/node-red";
 import { mulberry32 } from "../../sandbox/pms/data";
+import { mllpPort } from "../support/mllp-port";
 import { type FlowNode, startRuntime } from "../support/red-runtime";
 
 const ROOT = join(__dirname, __dirname.includes("dist") ? "../../.." : "../..");
@@ -173,15 +173,14 @@ describe("adversarial HL7: amplification and fuzzing", function () {
   describe("a Node-RED runtime behind mllp-in (ack flow)", () => {
     it("refuses every attack frame with an AE, stays under 300 MB peak RSS and answers its admin API throughout", async function () {
       this.timeout(120_000);
-      const ports = { parse: await freePort(), fhir: await freePort() };
       const TAB = "adv-hl7";
       const at = { z: TAB, x: 100, y: 100 };
-      const listener = (id: string, port: number, next: string): FlowNode => ({
+      const listener = (id: string, next: string): FlowNode => ({
         id,
         type: "mllp-in",
         ...at,
         host: "127.0.0.1",
-        port: String(port),
+        port: "0",
         ack: "flow",
         maxBytes: String(SIZE + 4096),
         dedupe: "0",
@@ -192,9 +191,9 @@ describe("adversarial HL7: amplification and fuzzing", function () {
       });
       const flows: FlowNode[] = [
         { id: TAB, type: "tab", label: "adversarial hl7" },
-        listener("inParse", ports.parse, "parse"),
+        listener("inParse", "parse"),
         { id: "parse", type: "hl7-parse", ...at, wires: [["aa"]] },
-        listener("inFhir", ports.fhir, "fhir"),
+        listener("inFhir", "fhir"),
         { id: "fhir", type: "hl7-fhir", ...at, direction: "to-fhir", timezone: "UTC", wires: [["aa"]] },
         { id: "aa", type: "mllp-out", ...at, mode: "reply", ackCode: "AA", wires: [[]] },
         { id: "catch", type: "catch", ...at, scope: ["parse", "fhir"], uncaught: false, wires: [["ae"]] },
@@ -202,8 +201,7 @@ describe("adversarial HL7: amplification and fuzzing", function () {
       ];
       const runtime = await startRuntime({ flows });
       try {
-        await waitForPort(ports.parse);
-        await waitForPort(ports.fhir);
+        const ports = { parse: await mllpPort(runtime, "inParse"), fhir: await mllpPort(runtime, "inFhir") };
         const pid = runtime.process.child.pid!;
         const frames = attacks().filter((a) => a.mllp);
         const admin: number[] = [];

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import { promisify } from "node:util";
 import { type AckInfo, encodeFrame, MllpDecoder, readAck } from "../../lib/hl7";
-import { freePort, waitForPort } from "../../sandbox/node-red";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -139,8 +139,8 @@ function adt(controlId: string, opts: { app?: string; name?: string; time?: stri
   );
 }
 
-/** Every listener leaves its limits empty: the defaults. */
-function listener(id: string, port: number, props: Record<string, string>, wires: string[]): FlowNode {
+/** Every listener leaves its limits empty: the defaults. Port 0: it binds a free one and logs it. */
+function listener(id: string, props: Record<string, string>, wires: string[]): FlowNode {
   return {
     id,
     type: "mllp-in",
@@ -148,7 +148,7 @@ function listener(id: string, port: number, props: Record<string, string>, wires
     x: 100,
     y: 100,
     host: "127.0.0.1",
-    port: String(port),
+    port: "0",
     tls: "",
     ack: "",
     maxBytes: "",
@@ -163,7 +163,7 @@ function listener(id: string, port: number, props: Record<string, string>, wires
   };
 }
 
-function flows(ports: { auto: number; flow: number; dedupe: number }): FlowNode[] {
+function flows(): FlowNode[] {
   const count = (id: string, key: string): FlowNode => ({
     id,
     type: "function",
@@ -176,11 +176,11 @@ function flows(ports: { auto: number; flow: number; dedupe: number }): FlowNode[
   });
   return [
     { id: TAB, type: "tab", label: "adversarial mllp" },
-    listener("adv-auto", ports.auto, { integration: "adv-auto" }, ["adv-count-auto"]),
+    listener("adv-auto", { integration: "adv-auto" }, ["adv-count-auto"]),
     count("adv-count-auto", "auto"),
-    listener("adv-flow", ports.flow, { ack: "flow", integration: "adv-flow" }, ["adv-count-flow"]),
+    listener("adv-flow", { ack: "flow", integration: "adv-flow" }, ["adv-count-flow"]),
     count("adv-count-flow", "flow"),
-    listener("adv-dedupe", ports.dedupe, { dedupe: "300", integration: "adv-dedupe" }, ["adv-seen"]),
+    listener("adv-dedupe", { dedupe: "300", integration: "adv-dedupe" }, ["adv-seen"]),
     {
       id: "adv-seen",
       type: "function",
@@ -272,9 +272,12 @@ describe("adversarial: mllp-in on its default limits in a real runtime", functio
   }
 
   before(async () => {
-    ports = { auto: await freePort(), flow: await freePort(), dedupe: await freePort() };
-    runtime = await startRuntime({ flows: flows(ports) });
-    for (const port of Object.values(ports)) await waitForPort(port);
+    runtime = await startRuntime({ flows: flows() });
+    ports = {
+      auto: await mllpPort(runtime, "adv-auto"),
+      flow: await mllpPort(runtime, "adv-flow"),
+      dedupe: await mllpPort(runtime, "adv-dedupe"),
+    };
     atRestMb = memory().rssMb;
     figures.push(`RSS at rest ${atRestMb.toFixed(0)} MB`);
     // Five senders trickle a frame a byte every 200 ms: its header is in after 15 s, the

@@ -5,7 +5,6 @@ import { createConverter } from "../../lib/hl7/fhir";
 import { encodeFrame } from "../../lib/hl7/mllp";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
-import { freePort } from "../../sandbox/node-red";
 import {
   ADT_SIU_BY_DESIGN as BY_DESIGN,
   adtSiuDifferences,
@@ -19,6 +18,7 @@ import {
 } from "../support/fhir-converter";
 import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
 import { withMsh } from "../support/msh";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -91,9 +91,8 @@ describe("FHIR-Converter's ADT and SIU samples through mllp-in -> hl7-fhir -> fh
 
   before(async () => {
     sandbox = await startFhirSandbox({ port: 0 });
-    port = await freePort();
-    runtime = await startRuntime({ flows: flows(port, sandbox.url) });
-    // retries: mllp-in may still be binding its port when the runtime reports the flows started
+    runtime = await startRuntime({ flows: flows(0, sandbox.url) });
+    port = await mllpPort(runtime, "in");
     sender = await startHl7Sender({ port, intervalMs: 0, messages: [], retries: 5, ackTimeoutMs: 20000 });
   });
 

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { MllpClient } from "../../lib/hl7/client";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
-import { freePort } from "../../sandbox/node-red";
 import { samples, sampleText } from "../support/fhir-converter";
 import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -59,9 +59,8 @@ describe("FHIR-Converter's DFT and BAR samples end to end: mllp-in -> hl7-fhir -
 
   before(async () => {
     sandbox = await startFhirSandbox({ port: 0 });
-    const port = await freePort();
-    runtime = await startRuntime({ flows: flows(port, sandbox.url) });
-    // retries: mllp-in may still be binding its port when the runtime reports the flows started
+    runtime = await startRuntime({ flows: flows(0, sandbox.url) });
+    const port = await mllpPort(runtime, "in");
     client = new MllpClient({
       host: "127.0.0.1",
       port,

@@ -4,8 +4,8 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { readAck, type AckInfo } from "../../lib/hl7";
 import { startFhirSandbox, type FhirSandbox } from "../../sandbox/fhir/server";
-import { freePort } from "../../sandbox/node-red";
 import { hl7ToFhirFlow } from "../support/hl7-fhir-flow";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -112,10 +112,9 @@ describe("hl7-fhir end to end: mllp-in -> hl7-fhir -> fhir-request -> mllp-out i
 
   before(async () => {
     sandbox = await startFhirSandbox({ port: 0 });
-    const port = await freePort();
-    runtime = await startRuntime({ flows: flows(port, sandbox.url) });
+    runtime = await startRuntime({ flows: flows(0, sandbox.url) });
     sender = new MllpSender();
-    await sender.open(port);
+    await sender.open(await mllpPort(runtime, "in"));
   });
 
   after(async () => {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { freePort } from "../../sandbox/node-red";
 import { adt, RawPeer, sleep } from "../nodes/mllp-support";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -49,9 +49,8 @@ describe("mllp-in de-duplication across restarts (real runtime, file context)", 
   let port: number;
 
   before(async () => {
-    port = await freePort();
-    runtime = await startRuntime({ flows: flows(port) });
-    await runtime.waitForLog(/Started flows/, 60_000);
+    runtime = await startRuntime({ flows: flows(0) });
+    port = await mllpPort(runtime, "in");
   });
   after(async () => {
     await runtime?.stop();
@@ -80,19 +79,20 @@ describe("mllp-in de-duplication across restarts (real runtime, file context)", 
     expect(seen(from)).to.deep.equal(["KEEP-1"]);
 
     await runtime.restart();
+    port = await mllpPort(runtime, "in");
     from = runtime.logs.length;
     expect(await send("KEEP-1", "KEEP-2")).to.deep.equal(["AA KEEP-1", "AA KEEP-2"]);
-    await runtime.waitForLog(/\[debug:seen\]/, 10_000, from);
-    await sleep(300);
+    // One connection is handed on in order: once KEEP-2 is seen, KEEP-1 would have been too.
+    await runtime.waitForLog(/\[debug:seen\]\s*KEEP-2/, 10_000, from);
     expect(seen(from)).to.deep.equal(["KEEP-2"]);
 
     await sleep(7000); // the window is saved every 5 s, the file store flushes every 1 s
     await runtime.kill();
     await runtime.restart();
+    port = await mllpPort(runtime, "in");
     from = runtime.logs.length;
     expect(await send("KEEP-2", "KEEP-3")).to.deep.equal(["AA KEEP-2", "AA KEEP-3"]);
-    await runtime.waitForLog(/\[debug:seen\]/, 10_000, from);
-    await sleep(300);
+    await runtime.waitForLog(/\[debug:seen\]\s*KEEP-3/, 10_000, from);
     expect(seen(from)).to.deep.equal(["KEEP-3"]);
   });
 });

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../../sandbox/node-red";
 import { adt, RawPeer } from "../nodes/mllp-support";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -20,21 +20,24 @@ describe("examples/mllp.json in a real Node-RED runtime", function () {
   let example: FlowNode[];
 
   before(async () => {
-    port = await freePort();
     example = JSON.parse(readFileSync(join(ROOT, "examples", "mllp.json"), "utf8")) as FlowNode[];
     const z = example[0].z as string;
-    const flows: FlowNode[] = [
+    const withPort = (listening: number): FlowNode[] => [
       { id: z, type: "tab", label: "mllp example" },
       ...example.map((n) => {
         const node: FlowNode = { ...n };
-        if (n.port === "2575") node.port = String(port);
+        if (n.port === "2575") node.port = n.type === "mllp-in" ? "0" : String(listening);
         // debug output to the log, where the test reads it
         if (n.type === "debug") node.console = true;
         return node;
       }),
     ];
-    runtime = await startRuntime({ flows });
-    await runtime.waitForLog(/Started flows/, 60_000);
+    // The listener takes a free port (0) and logs it; then the sending half is deployed with it,
+    // leaving the listener running (a "nodes" deploy restarts only what changed).
+    const sender = example.find((n) => n.type === "mllp-out" && n.port === "2575")!.id;
+    runtime = await startRuntime({ flows: withPort(0).filter((n) => n.id !== sender) });
+    port = await mllpPort(runtime, example.find((n) => n.type === "mllp-in")!.id);
+    await runtime.deploy(withPort(port), undefined, "nodes");
   });
 
   after(async () => {
@@ -67,11 +70,14 @@ describe("examples/mllp.json in a real Node-RED runtime", function () {
           .find((l) => l.startsWith("ERR"))
           ?.split("|")[5],
       ).to.equal("HL7_PARSE");
-      await runtime.waitForLog(/\[debug:store\]/, 10_000, from);
-      await new Promise((r) => setTimeout(r, 300));
+      // One message of a connection is with the flow at a time, in order: once EX-3 (sent last) is
+      // stored, whatever the three before it brought to the store is in the log.
+      peer.send(adt("EX-3"));
+      expect((await peer.waitAcks(4))[3].code).to.equal("AA");
+      await runtime.waitForLog(/controlId: 'EX-3'/, 10_000, from);
       // EX-1 once (its repeat is answered from the dedupe window), EX-2 never (it did not parse)
       const stored = runtime.logs.slice(from).filter((l) => l.includes("[debug:store]"));
-      expect(stored).to.have.length(1);
+      expect(stored).to.have.length(2);
     } finally {
       peer.destroy();
     }

@@ -2,10 +2,9 @@ import { expect } from "chai";
 import type { HL7Message } from "hl7v2";
 import type * as HL7Net from "hl7v2-net";
 import type { HL7Request, HL7Response } from "hl7v2-net";
-import { freePort } from "../../sandbox/node-red";
 import { type AckInfo, readAck } from "../../lib/hl7";
 import { hl7v2 } from "../../lib/hl7/hl7v2";
-import { RawPeer } from "../nodes/mllp-support";
+import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
@@ -104,12 +103,9 @@ describe("MLLP interop with hl7v2-net in a real Node-RED runtime", function () {
     });
     await peer.listen(0, "127.0.0.1");
     const peerPort = (peer.address() as { port: number }).port;
-    autoPort = await freePort();
-    flowPort = await freePort();
-    runtime = await startRuntime({ flows: flows(autoPort, flowPort, peerPort) });
-    await runtime.waitForLog(/Started flows/, 30_000);
-    // the listeners bind just after the flows start
-    for (const port of [autoPort, flowPort]) (await RawPeer.connect(port, 10_000)).destroy();
+    runtime = await startRuntime({ flows: flows(0, 0, peerPort) });
+    autoPort = await mllpPort(runtime, "auto");
+    flowPort = await mllpPort(runtime, "flowIn");
   });
 
   after(async () => {

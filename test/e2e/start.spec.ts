@@ -57,6 +57,10 @@ function pipelines(): Pipeline[] {
     });
 }
 
+/**
+ * npm start takes its ports from the environment and refuses 0 (its ports are the fixed ones the
+ * README names), so they are chosen here before it starts: the one place left for freePort.
+ */
 async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < n) ports.add(await freePort(HOST));

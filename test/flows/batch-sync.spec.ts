@@ -45,9 +45,13 @@ interface DeadLetter {
   at: string;
 }
 
-/** The shipped flow with some tab settings and the checkpoint lease changed, and the sandbox's credentials. */
+/**
+ * The shipped flow with some tab settings and the checkpoint lease changed, and the sandbox's
+ * credentials. Its "every 15 min" timer is off: runs start when a test presses the inject.
+ */
 function flowFor(sandbox: Sandbox, env: Record<string, string>, lease?: string): FlowNode[] {
   const nodes = structuredClone(SHIPPED).map((n) => {
+    if (n.id === INJECT) n.repeat = "";
     if (n.type === "tab") {
       const vars = n.env as Array<{ name: string; value: string }>;
       for (const v of vars) if (env[v.name] !== undefined) v.value = env[v.name];

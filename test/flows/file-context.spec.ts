@@ -5,6 +5,7 @@ import type { PmsAppointment } from "../../lib/mapping/records";
 import { startSandbox, shippedFlows, withSandboxCredentials, type Sandbox } from "../../sandbox/demo";
 import { dftFromPms, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
+import { mllpPortsByEnv } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 import {
   APPOINTMENT_SYSTEM,
@@ -101,12 +102,13 @@ describe("shipped pipelines with a file context store without cache", function (
         },
       },
     });
-    const sender = (family: "ADT" | "SIU" | "DFT", port: string) =>
-      startHl7Sender({ port: Number(port), intervalMs: 0, retries: 3, ackTimeoutMs: 30000, only: family });
+    const ports = await mllpPortsByEnv(rt, FLOWS);
+    const sender = (family: "ADT" | "SIU" | "DFT", port: number) =>
+      startHl7Sender({ port, intervalMs: 0, retries: 3, ackTimeoutMs: 30000, only: family });
     hl7 = {
-      ADT: await sender("ADT", sandbox.env.HL7_ADT_PORT),
-      SIU: await sender("SIU", sandbox.env.HL7_SIU_PORT),
-      DFT: await sender("DFT", sandbox.env.HL7_DFT_PORT),
+      ADT: await sender("ADT", ports.HL7_ADT_PORT),
+      SIU: await sender("SIU", ports.HL7_SIU_PORT),
+      DFT: await sender("DFT", ports.HL7_DFT_PORT),
     };
   });
 

@@ -5,9 +5,9 @@ import { MllpClient } from "../../lib/hl7";
 import { createConverter } from "../../lib/hl7/fhir";
 import { HL7_SYSTEMS, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
-import { freePort } from "../../sandbox/node-red";
 import { generatePmsData } from "../../sandbox/pms/data";
 import { withMsh } from "../support/msh";
+import { mllpPortsByEnv } from "../support/mllp-port";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   ENCOUNTER_SYSTEM,
@@ -44,14 +44,14 @@ describe("pipeline hl7-adt-to-fhir", function () {
 
   before(async function () {
     services = await startServices({ pms: false });
-    const port = await freePort();
-    queuePort = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_ADT_PORT: String(port), HL7_ADT_QUEUE_PORT: String(queuePort) },
+      env: { ...services.env, HL7_ADT_PORT: "0", HL7_ADT_QUEUE_PORT: "0" },
     });
-    sender = await startHl7Sender({ port, intervalMs: 0, retries: 5 });
+    const ports = await mllpPortsByEnv(rt, FLOW);
+    queuePort = ports.HL7_ADT_QUEUE_PORT;
+    sender = await startHl7Sender({ port: ports.HL7_ADT_PORT, intervalMs: 0, retries: 5 });
     queued = await startHl7Sender({ port: queuePort, intervalMs: 0, retries: 5 });
   });
 

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { chargesForVisit, dftFromPms, HL7_SYSTEMS } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
-import { freePort } from "../../sandbox/node-red";
 import type { PmsSimulator } from "../../sandbox/pms/server";
 import { withMsh } from "../support/msh";
+import { mllpPortsByEnv } from "../support/mllp-port";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import { loadPipeline, startServices, type Services } from "./support";
 
@@ -25,12 +25,12 @@ describe("pipeline hl7-dft-to-pms", function () {
   before(async function () {
     services = await startServices({ pms: { seed: 11, patients: 12, appointments: 30 } });
     pms = services.pms!;
-    const port = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_DFT_PORT: String(port) },
+      env: { ...services.env, HL7_DFT_PORT: "0" },
     });
+    const { HL7_DFT_PORT: port } = await mllpPortsByEnv(rt, FLOW);
     sender = await startHl7Sender({ port, intervalMs: 0, retries: 0, ackTimeoutMs: 30000 });
   });
 

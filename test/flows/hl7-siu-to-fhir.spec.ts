@@ -4,9 +4,9 @@ import type { PackError } from "../../lib/errors";
 import { MllpClient } from "../../lib/hl7";
 import { HL7_SYSTEMS, messagesFromPms } from "../../sandbox/hl7/messages";
 import { startHl7Sender, type Hl7Sender } from "../../sandbox/hl7/sender";
-import { freePort } from "../../sandbox/node-red";
 import { generatePmsData } from "../../sandbox/pms/data";
 import { withMsh } from "../support/msh";
+import { mllpPortsByEnv } from "../support/mllp-port";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import {
   APPOINTMENT_SYSTEM,
@@ -39,14 +39,14 @@ describe("pipeline hl7-siu-to-fhir", function () {
 
   before(async function () {
     services = await startServices({ pms: false });
-    const port = await freePort();
-    queuePort = await freePort();
     rt = await startRuntime({
       flows: FLOW,
       credentials: services.credentials(FLOW),
-      env: { ...services.env, HL7_SIU_PORT: String(port), HL7_SIU_QUEUE_PORT: String(queuePort) },
+      env: { ...services.env, HL7_SIU_PORT: "0", HL7_SIU_QUEUE_PORT: "0" },
     });
-    sender = await startHl7Sender({ port, intervalMs: 0, retries: 5 });
+    const ports = await mllpPortsByEnv(rt, FLOW);
+    queuePort = ports.HL7_SIU_QUEUE_PORT;
+    sender = await startHl7Sender({ port: ports.HL7_SIU_PORT, intervalMs: 0, retries: 5 });
   });
 
   after(async function () {

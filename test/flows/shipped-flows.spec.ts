@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { CHARGE_ITEM_RULES, CHARGE_MAPPER_NAME } from "../../lib/pipelines/charges";
 import { lintFlowSet } from "../../lib/pipelines/flow-lint";
 import { PACK_DIR, PIPELINES_DIR } from "../../sandbox/node-red";
-import { freePort } from "../../sandbox/node-red";
+import { startHl7Receiver } from "../../sandbox/hl7/receiver";
+import { mllpPortsByEnv } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 import { startServices } from "./support";
 
@@ -138,21 +139,31 @@ describe("shipped flows (examples/pipelines/*.json)", function () {
 
   it("start together in one runtime, wired to the sandbox, without an error", async function () {
     const services = await startServices({ pms: { patients: 3, appointments: 3 } });
+    const downstream = await startHl7Receiver({ port: 0 });
     const flows = Object.values(shippedFiles()).flat() as FlowNode[];
+    // Every listener takes a free port itself ("0") and logs it.
     const env = {
       ...services.env,
-      HL7_ADT_PORT: String(await freePort()),
-      HL7_SIU_PORT: String(await freePort()),
-      HL7_ADT_QUEUE_PORT: String(await freePort()),
-      HL7_SIU_QUEUE_PORT: String(await freePort()),
-      HL7_DFT_PORT: String(await freePort()),
+      HL7_ADT_PORT: "0",
+      HL7_SIU_PORT: "0",
+      HL7_ADT_QUEUE_PORT: "0",
+      HL7_SIU_QUEUE_PORT: "0",
+      HL7_DFT_PORT: "0",
       HL7_DOWNSTREAM_HOST: "127.0.0.1",
-      HL7_DOWNSTREAM_PORT: String(await freePort()),
+      HL7_DOWNSTREAM_PORT: String(downstream.port),
     };
     const all = await startRuntime({ env });
     try {
       const from = all.logs.length;
       await all.deploy(flows, services.credentials(flows));
+      const listening = await mllpPortsByEnv(all, flows, from);
+      expect(Object.keys(listening).sort()).to.deep.equal([
+        "HL7_ADT_PORT",
+        "HL7_ADT_QUEUE_PORT",
+        "HL7_DFT_PORT",
+        "HL7_SIU_PORT",
+        "HL7_SIU_QUEUE_PORT",
+      ]);
       const deployed = await all.getJson<FlowNode[]>("/flows");
       const tabs = deployed.filter((n) => n.type === "tab").map((n) => n.id);
       expect(tabs).to.have.length(Object.keys(shippedFiles()).length);
@@ -161,6 +172,7 @@ describe("shipped flows (examples/pipelines/*.json)", function () {
     } finally {
       await all.stop();
       await services.close();
+      await downstream.stop();
     }
   });
 });

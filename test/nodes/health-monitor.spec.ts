@@ -283,7 +283,8 @@ describe("health-monitor node", function () {
     });
     expect(age).to.be.within(90, 95);
 
-    // Still bad and reported again: no second alert.
+    // Still bad and reported again: no second alert. The monitor judges once a second and gives no
+    // sign of a judgement that changes nothing, so this absence is checked over one and a half.
     reportQueue({ ...base, depth: 6, oldestAgeMs: 95000, deadLetters: 4, deliveredTotal: 40 });
     await new Promise((r) => setTimeout(r, 1500));
     expect(alerts).to.have.length(1);
@@ -300,6 +301,7 @@ describe("health-monitor node", function () {
       reasons: raise.payload.reasons,
     });
     expect(clear.payload.metrics).to.include({ depth: 0, deadLetters: 0, deliveredTotal: 46, alert: false });
+    // No further alert over two judgements (no sign marks one that changes nothing, as above).
     await new Promise((r) => setTimeout(r, 2200));
     expect(alerts).to.have.length(2);
     expect(lastStatus("hm")).to.deep.equal({ fill: "grey", shape: "ring", text: "no data" });

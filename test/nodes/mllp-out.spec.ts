@@ -12,6 +12,7 @@ import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
 import mllpInNode from "../../nodes/mllp-in/mllp-in";
 import mllpOutNode from "../../nodes/mllp-out/mllp-out";
 import { adt, collect, portOf, receive, sleep, until } from "./mllp-support";
+import { relay, type Relay } from "../support/mllp-port";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const functionNode = require("@node-red/nodes/core/function/10-function.js");
@@ -102,27 +103,31 @@ describe("mllp-out node", function () {
   }
   const aa = (text: string): string => buildAck(parseHeader(text), "AA");
 
+  /** A relay the sender is configured with, to the mllp-in of the same flow once it has bound port 0. */
+  const relays: Relay[] = [];
+  async function relayed(): Promise<Relay> {
+    const r = await relay();
+    relays.push(r);
+    return r;
+  }
+
   afterEach(async () => {
     await helper.unload();
     for (const f of fakes.splice(0)) await f.close();
+    for (const r of relays.splice(0)) await r.close();
   });
   after((done) => {
     helper.stopServer(done);
   });
 
   it("sends to mllp-in and outputs the msg with msg.hl7.ack (text and hl7-parse structure)", async () => {
+    const via = await relayed();
     await load([
       { id: "in", z: TAB, type: "mllp-in", port: "0", ack: "auto", wires: [["received"]] },
       { id: "received", z: TAB, type: "helper" },
+      sender(via.port),
     ]);
-    const port = await portOf("in");
-    await helper.unload();
-    await load([
-      { id: "in", z: TAB, type: "mllp-in", port: String(port), ack: "auto", wires: [["received"]] },
-      { id: "received", z: TAB, type: "helper" },
-      sender(port),
-    ]);
-    await portOf("in");
+    via.to(await portOf("in"));
     const got = receive("out", 2);
     const received = collect("received");
     helper.getNode("send").receive({ payload: adt("S-1") } as any);
@@ -148,14 +153,12 @@ describe("mllp-out node", function () {
   });
 
   it("fails AE/AR with MLLP_NAK and the MSA and ERR details", async () => {
-    await load([{ id: "in", z: TAB, type: "mllp-in", port: "0", ack: "auto", wires: [[]] }]);
-    const port = await portOf("in");
-    await helper.unload();
+    const via = await relayed();
     await load([
-      { id: "in", z: TAB, type: "mllp-in", port: String(port), ack: "auto", wires: [[]] },
-      sender(port),
+      { id: "in", z: TAB, type: "mllp-in", port: "0", ack: "auto", wires: [[]] },
+      sender(via.port),
     ]);
-    await portOf("in");
+    via.to(await portOf("in"));
     const out = collect("out");
     const caught = receive("caught", 2);
     helper.getNode("send").receive({ payload: adt("NAK-1", { extra: ["PV1|1|I", "bad"] }) } as any);
@@ -173,11 +176,9 @@ describe("mllp-out node", function () {
   it("resends after an ACK timeout; the receiver's dedupe stores the message once", async () => {
     // mllp-in in flow mode: the "store" step is slow the first time, so the sender times out
     // and sends the same message again; the repeat is answered from the dedupe window.
-    await load([{ id: "in", z: TAB, type: "mllp-in", port: "0", ack: "flow", wires: [[]] }]);
-    const port = await portOf("in");
-    await helper.unload();
+    const via = await relayed();
     await load([
-      { id: "in", z: TAB, type: "mllp-in", port: String(port), ack: "flow", dedupe: "60", wires: [["slow"]] },
+      { id: "in", z: TAB, type: "mllp-in", port: "0", ack: "flow", dedupe: "60", wires: [["slow"]] },
       {
         id: "slow",
         z: TAB,
@@ -188,15 +189,17 @@ describe("mllp-out node", function () {
       },
       { id: "stored", z: TAB, type: "helper" },
       { id: "reply", z: TAB, type: "mllp-out", mode: "reply", ackCode: "AA", wires: [[]] },
-      sender(port, { timeout: "300", retries: "4" }),
+      sender(via.port, { timeout: "300", retries: "4" }),
     ]);
-    await portOf("in");
+    via.to(await portOf("in"));
     const stored = collect("stored");
     const got = receive("out");
     helper.getNode("send").receive({ payload: adt("RS-1") } as any);
     const [msg] = await got;
     expect(msg.hl7.ack).to.include({ code: "AA", controlId: "RS-1" });
     expect(msg.hl7.ack.attempts).to.be.greaterThan(1);
+    // The resends came on connections of their own, so no one connection's order marks the end of
+    // what they caused: a bounded wait.
     await sleep(500);
     expect(stored.map((m) => m.hl7.controlId)).to.deep.equal(["RS-1"]);
   });
@@ -348,12 +351,7 @@ describe("mllp-out node", function () {
       });
       const serverTls = tls("tlsServer", { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") });
       const clientTls = tls("tlsClient", { ca: join(dir, "cert.pem"), verifyservercert: true });
-      await load([
-        serverTls,
-        { id: "in", z: TAB, type: "mllp-in", port: "0", tls: "tlsServer", ack: "auto", wires: [[]] },
-      ]);
-      const port = await portOf("in");
-      await helper.unload();
+      const via = await relayed();
       await load([
         serverTls,
         clientTls,
@@ -361,15 +359,16 @@ describe("mllp-out node", function () {
           id: "in",
           z: TAB,
           type: "mllp-in",
-          port: String(port),
+          port: "0",
           tls: "tlsServer",
           ack: "auto",
           wires: [["received"]],
         },
         { id: "received", z: TAB, type: "helper" },
-        sender(port, { tls: "tlsClient" }),
+        sender(via.port, { tls: "tlsClient" }),
       ]);
-      await portOf("in");
+      const port = await portOf("in");
+      via.to(port);
       const got = receive("out");
       const received = receive("received");
       helper.getNode("send").receive({ payload: adt("TLS-1") } as any);

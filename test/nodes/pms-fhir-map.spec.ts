@@ -381,17 +381,19 @@ describe("pms-fhir-map node", function () {
   });
 
   it("counts mapped and invalid records in its status and clears it on close", async () => {
+    /** The status refreshes at most once a second: waits (bounded) until it shows `expected`. */
+    const shows = async (expected: Record<string, string>): Promise<void> => {
+      const end = Date.now() + 5000;
+      while (JSON.stringify(statuses.get("map")?.at(-1)) !== JSON.stringify(expected)) {
+        if (Date.now() > end) expect(statuses.get("map")?.at(-1)).to.deep.equal(expected);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     const w = await load({ mapping: "patient", direction: "to-fhir" });
     await send(w, [{ payload: patient }], 1);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(statuses.get("map")?.at(-1)).to.deep.equal({ fill: "green", shape: "dot", text: "1 mapped" });
+    await shows({ fill: "green", shape: "dot", text: "1 mapped" });
     await send(w, [{ payload: [patient, {}] }], 2);
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(statuses.get("map")?.at(-1)).to.deep.equal({
-      fill: "yellow",
-      shape: "ring",
-      text: "2 ok, 1 invalid",
-    });
+    await shows({ fill: "yellow", shape: "ring", text: "2 ok, 1 invalid" });
     await helper.unload();
     expect(statuses.get("map")?.at(-1)).to.deep.equal({});
   });

@@ -25,8 +25,11 @@ export interface Runtime {
   userDir: string;
   logs: string[];
   process: NodeRedProcess;
-  /** Full deploy through the admin API; resolves when the runtime has started the new flows. */
-  deploy(flows: FlowNode[], credentials?: Credentials): Promise<void>;
+  /**
+   * Deploy through the admin API; resolves when the runtime has started the new flows. "nodes"
+   * restarts only the nodes that changed (a listener left alone keeps its port).
+   */
+  deploy(flows: FlowNode[], credentials?: Credentials, type?: "full" | "nodes"): Promise<void>;
   /** GET a path of the runtime's admin API (JSON). */
   getJson<T = unknown>(path: string): Promise<T>;
   waitForLog(pattern: RegExp, timeoutMs?: number, fromLine?: number): Promise<string>;
@@ -73,17 +76,17 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
     get process() {
       return proc;
     },
-    async deploy(flows, credentials) {
+    async deploy(flows, credentials, type = "full") {
       const from = proc.logs.length;
       const res = await fetch(`${proc.url}/flows`, {
         method: "POST",
-        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": type },
         body: JSON.stringify(withCredentials(flows, credentials)),
       });
       if (res.status !== 204 && res.status !== 200) {
         throw new Error(`deploy failed: ${res.status} ${await res.text()}`);
       }
-      await proc.waitForLog(/\[info\] Started flows/, 60000, from);
+      await proc.waitForLog(/\[info\] Started (flows|modified nodes)/, 60000, from);
     },
     async getJson<T>(path: string): Promise<T> {
       const res = await fetch(`${proc.url}${path}`, { headers: { accept: "application/json" } });
@@ -99,6 +102,10 @@ export async function startRuntime(options: RuntimeOptions = {}): Promise<Runtim
       await proc.kill();
     },
     async restart() {
+      // The same port again: peers keep the runtime's URL across a restart (a PMS still sending
+      // its webhooks there, as store-and-forward's does through a kill -9). Node-RED bound it
+      // itself before and has let go of it once stopped; only another process taking it in that
+      // moment could fail this start, and it would fail loudly (port in use), never wrongly.
       const port = proc.port;
       await proc.stop();
       proc = await launch(port);

@@ -337,6 +337,7 @@ describe("lib/hl7 MllpReceiver backpressure", function () {
     await until(() => l.r.stats().paused === 1, 20_000, "the connection paused");
     const at = l.delivered.length;
     expect(at).to.be.lessThan(N);
+    // Paused is the signal; that it holds (nothing read) can only be watched for a while.
     await sleep(300);
     const s = l.r.stats();
     expect(l.delivered.length).to.equal(at); // nothing read while paused

@@ -284,11 +284,12 @@ describe("lib/legacy/client LegacyClient", () => {
     const p = await peer(() => undefined);
     server = p.server;
     const c = make(p.url);
+    const arrived = once(p.server, "request");
     const pending = c.request({ method: "GET", path: "/hang" }).then(
       () => undefined,
       (err: unknown) => err,
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await arrived; // in flight: the server has it
     await c.close();
     expect(((await pending) as PackError).code).to.equal("LEGACY_ABORTED");
   });
