@@ -37,9 +37,9 @@ export interface RunInput {
 
 /** The error's node: its name, else its type (a Catch node's msg.error.source). */
 function sourceOf(err: Record<string, unknown>): string | undefined {
-  const source = isObject(err.source) ? err.source : undefined;
-  const name = source?.name || source?.type;
-  return typeof name === "string" && name !== "" ? name.slice(0, 100) : undefined;
+  const source = isObject(err.source) ? err.source : {};
+  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v.slice(0, 100) : undefined);
+  return text(source.name) ?? text(source.type);
 }
 
 /**

@@ -212,3 +212,93 @@ describe("lib/checkpoint selectRunPage (keyset paging over a run)", () => {
     expect(() => validateSelectOptions({ paging: "run", recordsField: "data.items" })).to.not.throw();
   });
 });
+
+describe("lib/checkpoint selectRunPage: where a run starts and what its errors say", () => {
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  };
+  const opts = { recordsField: "items", pageSize: 2 };
+
+  it("starts a new run when msg.run has this runId but no next (not select's), and ignores an empty highWater", () => {
+    const cp = { runId: "r1", since: T0, highWater: "", cursor: "5" };
+    const s = selectRunPage(
+      cp,
+      { runId: "r1", entity: "p", pages: 7 },
+      { items: [{ id: "5", updatedAt: T0 }] },
+      opts,
+    );
+    expect(s.run).to.include({ runId: "r1", entity: "p", pages: 1, total: 0 });
+    expect(s.records).to.deep.equal([]);
+  });
+
+  it("reports the resource type it kept, only when it has one", () => {
+    const cp = { runId: "r1", since: T0 };
+    const page = {
+      items: [
+        { resourceType: "Patient", id: "1", updatedAt: T1 },
+        { resourceType: "Group", id: "2", updatedAt: T1 },
+      ],
+    };
+    const typed = selectRunPage(cp, undefined, page, { ...opts, resourceType: "Patient" });
+    expect(typed.run.type).to.equal("Patient");
+    expect(typed.records).to.have.length(1);
+    expect(selectRunPage(cp, undefined, page, opts).run).to.not.have.property("type");
+  });
+
+  it("names what is missing", () => {
+    expect(messageOf(() => selectRunPage({ runId: "", since: T0 }, undefined, { items: [] }, opts))).to.equal(
+      "msg.checkpoint.runId is missing: select the pages of a run that get started",
+    );
+    // A next that is not an object is not select's: a new run starts. One that is must be {since, page}.
+    for (const next of [undefined, "x"]) {
+      expect(
+        selectRunPage({ runId: "r", since: T0 }, { runId: "r", next }, { items: [] }, opts).run.pages,
+      ).to.equal(1);
+    }
+    for (const next of [{ since: 5, page: 1 }, { since: T0, page: 1.5 }, { since: T0 }, { page: 2 }]) {
+      expect(
+        messageOf(() => selectRunPage({ runId: "r", since: T0 }, { runId: "r", next }, { items: [] }, opts)),
+        JSON.stringify(next),
+      ).to.equal("msg.run.next must be {since, page} as select set it; start a run with get");
+    }
+    expect(
+      messageOf(() =>
+        selectRunPage(
+          { runId: "r", since: T0, highWater: "soon" },
+          { runId: "r", next: { since: T0, page: 1 } },
+          { items: [] },
+          opts,
+        ),
+      ),
+    ).to.match(/^msg\.checkpoint\.highWater /);
+  });
+
+  it("takes a dot path of up to 200 characters for its fields, and names the field", () => {
+    const long = "a".repeat(200);
+    expect(() => validateSelectOptions({ recordsField: long })).to.not.throw();
+    expect(messageOf(() => validateSelectOptions({ recordsField: `${long}b` }))).to.equal(
+      "records field must be a dot path such as meta.lastUpdated",
+    );
+    expect(messageOf(() => validateSelectOptions({ timeField: "a b" }))).to.match(
+      /^time field must be a dot path/,
+    );
+    expect(messageOf(() => validateSelectOptions({ idField: "a[0]" }))).to.match(
+      /^id field must be a dot path/,
+    );
+    expect(messageOf(() => validateSelectOptions({ paging: "x" as "run" }))).to.equal(
+      "paging must be page or run",
+    );
+    expect(messageOf(() => validateSelectOptions({ pageSize: 0 }))).to.equal(
+      "page size must be a whole number >= 1",
+    );
+    expect(() => validateSelectOptions({ pageSize: 1 })).to.not.throw();
+    expect(messageOf(() => validateSelectOptions({ resourceType: "patient" }))).to.equal(
+      "resource type must be a FHIR type name such as Patient",
+    );
+  });
+});

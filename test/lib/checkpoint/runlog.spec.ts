@@ -211,3 +211,127 @@ describe("lib/checkpoint RunLog", () => {
     ).to.equal(undefined);
   });
 });
+
+describe("lib/checkpoint runEntry and RunLog: the edges", () => {
+  const entry = (input: Parameters<typeof runEntry>[0], countName = "records") =>
+    runEntry(input, countName, 1, "t");
+
+  it("names the failing node by name (at most 100 characters), else by type, else not at all", () => {
+    const failed = (source: unknown) => entry({ error: { code: "X", source } });
+    expect(failed({ name: "n".repeat(150), type: "t" }).node).to.equal("n".repeat(100));
+    expect(failed({ name: "", type: "fhir-request" }).node).to.equal("fhir-request");
+    expect(failed({ name: 7, type: "fhir-request" }).node).to.equal("fhir-request");
+    expect(failed({ id: "x" })).to.not.have.property("node");
+    expect(failed("upsert")).to.not.have.property("node");
+  });
+
+  it("takes a code only when it is non-empty text, and a type only when it is", () => {
+    expect(entry({ error: { code: "" } })).to.deep.equal({ seq: 1, at: "t", outcome: "failed", records: 0 });
+    expect(entry({ error: { code: 503 } })).to.deep.equal({ seq: 1, at: "t", outcome: "failed", records: 0 });
+    expect(entry({ run: { type: "" } })).to.deep.equal({ seq: 1, at: "t", outcome: "ok", records: 0 });
+    expect(entry({ run: { type: 5 } })).to.deep.equal({ seq: 1, at: "t", outcome: "ok", records: 0 });
+  });
+
+  it("copies finite numbers, true/false and text up to 200 characters; never the count's own name, total or more", () => {
+    const e = entry(
+      {
+        run: {
+          total: 4,
+          more: true,
+          appointments: 99,
+          pages: 2,
+          ok: false,
+          nan: Number.NaN,
+          inf: Number.POSITIVE_INFINITY,
+          nothing: null,
+          short: "s".repeat(200),
+          long: "l".repeat(201),
+        },
+      },
+      "appointments",
+    );
+    expect(e).to.deep.equal({
+      seq: 1,
+      at: "t",
+      pages: 2,
+      ok: false,
+      short: "s".repeat(200),
+      outcome: "ok",
+      appointments: 4,
+      more: true,
+    });
+  });
+
+  it("counts 0 for a total that is not a whole number >= 0, and has no watermark without a committed one", () => {
+    for (const total of [-1, 1.5, "3", null])
+      expect(entry({ run: { total } }).records, String(total)).to.equal(0);
+    expect(entry({ run: { total: 0 } }).records).to.equal(0);
+    expect(entry({ checkpoint: { highWater: 5, advanced: false } })).to.deep.equal({
+      seq: 1,
+      at: "t",
+      outcome: "ok",
+      records: 0,
+      advanced: false,
+    });
+  });
+
+  it("reads a stored null as no log; one entry without a whole seq makes it CHECKPOINT_CORRUPT, named", async () => {
+    const store = new MemoryCheckpointStore();
+    const log = new RunLog(store, { key: "runs", size: 5, countName: "records", scope: "edges" });
+    await store.set("runs", null);
+    expect((await log.append({})).seq).to.equal(1);
+    for (const bad of [[{ seq: 1 }, { seq: 1.5 }], [{ seq: 1 }, "x"], [{ seq: "1" }]]) {
+      await store.set("runs", bad);
+      let err: { code?: string; message?: string } = {};
+      try {
+        await log.append({});
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err.code, JSON.stringify(bad)).to.equal("CHECKPOINT_CORRUPT");
+      expect(err.message).to.match(
+        /^context key "runs" holds something that is not a run log \(an array\); delete it$/,
+      );
+    }
+  });
+
+  it("names the log and keeps the cause when the store fails to read or write", async () => {
+    const cause = new Error("gone");
+    for (const [what, store] of [
+      ["read", { get: async () => Promise.reject(cause), set: async () => undefined }],
+      ["write", { get: async () => [], set: async () => Promise.reject(cause) }],
+    ] as Array<[string, CheckpointStore]>) {
+      const log = new RunLog(store, { key: "syncRuns", size: 5, countName: "records", scope: `io-${what}` });
+      let err: { code?: string; message?: string; cause?: unknown } = {};
+      try {
+        await log.append({});
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err).to.include({
+        code: "CHECKPOINT_STORE",
+        message: `could not ${what} the run log "syncRuns"`,
+      });
+      expect(err.cause).to.equal(cause);
+    }
+  });
+
+  it("keeps 1 to 1000 runs, and says which names a count cannot take", () => {
+    expect(() => validateRunLogOptions({ key: "runs", size: 1, countName: "n" })).to.not.throw();
+    const messageOf = (o: { key: string; size: number; countName: string }) => {
+      try {
+        validateRunLogOptions(o);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "";
+    };
+    expect(messageOf({ key: "runs", size: 1001, countName: "n" })).to.equal(
+      "runs kept must be a whole number from 1 to 1000",
+    );
+    expect(messageOf({ key: "a.b", size: 1, countName: "n" })).to.match(/^log key must be a plain name/);
+    expect(messageOf({ key: "runs", size: 1, countName: "node" })).to.equal(
+      "count name must be a plain name other than seq, at, type, outcome, code, node, watermark, advanced, more",
+    );
+  });
+});

@@ -178,3 +178,106 @@ describe("lib/checkpoint tally and the dead-letter list", () => {
     expect(() => validateDeadLetterOptions({ key: "syncDeadLetters", max: 1000 })).to.not.throw();
   });
 });
+
+describe("lib/checkpoint tally: what its errors say", () => {
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "";
+  };
+
+  it("takes null lists as empty, and names the list and the entry that is wrong", () => {
+    expect(pageOutcome({ fhir: { written: null, refused: null }, mapping: { refused: null } })).to.deep.equal(
+      {
+        written: [],
+        refused: [],
+      },
+    );
+    expect(messageOf(() => pageOutcome({ fhir: { written: "p1" } }))).to.equal(
+      "msg.fhir.written must be an array, not string",
+    );
+    expect(messageOf(() => pageOutcome({ fhir: { written: [{ id: "a" }, {}] } }))).to.equal(
+      "msg.fhir.written[1] has no id",
+    );
+    expect(messageOf(() => pageOutcome({ fhir: { refused: [{ id: "a", code: "" }] } }))).to.equal(
+      "msg.fhir.refused[0] must be {id, code, message}",
+    );
+    expect(
+      messageOf(() => pageOutcome({ mapping: { refused: [{ id: true, code: "MAP_INPUT" }] } })),
+    ).to.equal("msg.mapping.refused[0].id must be a string, a number or null");
+    expect(pageOutcome({ mapping: { refused: [{ code: "MAP_INPUT", message: 5 }] } }).refused).to.deep.equal([
+      { id: null, code: "MAP_INPUT", message: "" },
+    ]);
+  });
+
+  it("counts from zero, and refuses a counter that is not a whole number >= 0, by name", () => {
+    const none = { written: [], refused: [] };
+    expect(tallyRun({ written: 0, deadLettered: 0 }, none)).to.deep.equal({ written: 0, deadLettered: 0 });
+    expect(messageOf(() => tallyRun({ written: 1.5 }, none))).to.equal(
+      "msg.run.written must be a whole number, not number",
+    );
+    expect(messageOf(() => tallyRun({ deadLettered: "1" }, none))).to.equal(
+      "msg.run.deadLettered must be a whole number, not string",
+    );
+  });
+
+  it("takes 1 to 100000 dead letters kept and a plain key, and says so", () => {
+    expect(() => validateDeadLetterOptions({ key: "d", max: 1 })).to.not.throw();
+    expect(() => validateDeadLetterOptions({ key: "d", max: 100000 })).to.not.throw();
+    expect(messageOf(() => validateDeadLetterOptions({ key: "d", max: 100001 }))).to.equal(
+      "dead letters kept must be a whole number from 1 to 100000",
+    );
+    expect(messageOf(() => validateDeadLetterOptions({ key: "a.b", max: 1 }))).to.match(
+      /^dead-letter key must be a plain name/,
+    );
+  });
+
+  it("reads a stored null as no list; an entry without entity or code, or not an object, is CHECKPOINT_CORRUPT naming the key", async () => {
+    for (const stored of [[{ entity: "p", id: "1" }], [{ code: "C", id: "1" }], ["x"]]) {
+      const store = new MemoryCheckpointStore();
+      await store.set("deadLetters", stored);
+      const list = new DeadLetterList(store, { key: "deadLetters", max: 10, scope: "corrupt" });
+      let err: { code?: string; message?: string } = {};
+      try {
+        await list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] });
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err.code, JSON.stringify(stored)).to.equal("CHECKPOINT_CORRUPT");
+      expect(err.message).to.match(
+        /^context key "deadLetters" holds something that is not a dead-letter list/,
+      );
+    }
+    const store = new MemoryCheckpointStore();
+    await store.set("deadLetters", null);
+    const list = new DeadLetterList(store, { key: "deadLetters", max: 10, scope: "null" });
+    expect(
+      await list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] }),
+    ).to.equal(1);
+  });
+
+  it("names the list and keeps the store's error as the cause when the store fails", async () => {
+    const cause = new Error("disk full");
+    const broken: CheckpointStore = {
+      get: async () => {
+        throw cause;
+      },
+      set: async () => undefined,
+    };
+    const list = new DeadLetterList(broken, { key: "syncDeadLetters", max: 10, scope: "broken" });
+    let err: { code?: string; message?: string; cause?: unknown } = {};
+    try {
+      await list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] });
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err).to.include({
+      code: "CHECKPOINT_STORE",
+      message: 'could not read the dead-letter list "syncDeadLetters"',
+    });
+    expect(err.cause).to.equal(cause);
+  });
+});
