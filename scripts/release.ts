@@ -3,9 +3,9 @@
  * <tarball>`, `npm publish <tarball>`) in release/, and prints its name, size and sha256.
  *
  * The tarball holds the files `npm pack` picks in this folder (package.json `files`), with a
- * manifest whose `scripts` are removed: they build from sources that are not shipped, and a
- * `prepare` script in an installed package makes npm 11 warn on every install. The work tree keeps
- * `prepare`, which a git clone and a git URL install need to build dist/.
+ * manifest whose `scripts` are removed: they build, test and start from sources that are not
+ * shipped, `prepare` among them. The work tree keeps `prepare`, which a clone's `npm install` and a
+ * git URL install need to build dist/.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -110,7 +110,8 @@ export async function packRelease(outDir: string, root = PACK_ROOT): Promise<Rel
 
 async function main(): Promise<void> {
   const release = await packRelease(RELEASE_DIR);
-  const kB = (n: number): string => `${(n / 1024).toFixed(1)} kB`;
+  // kB of 1000 bytes, as npm prints them.
+  const kB = (n: number): string => `${(n / 1000).toFixed(1)} kB`;
   console.log(`tarball:   release/${release.filename}`);
   console.log(
     `size:      ${kB(release.size)} (${kB(release.unpackedSize)} unpacked, ${release.files.length} files)`,

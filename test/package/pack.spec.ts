@@ -194,7 +194,7 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
       expect(pipelines.filter((p) => names.filter((n) => n === p).length > 1)).to.deep.equal([]);
     });
 
-    it("publishes a manifest without scripts (no prepare for npm to warn about); the work tree keeps prepare", () => {
+    it("publishes a manifest without scripts (no prepare); the work tree keeps prepare to build a clone", () => {
       expect(pkg.scripts, "scripts in the published package.json").to.equal(undefined);
       const tree = JSON.parse(readFileSync(join(PACK_DIR, "package.json"), "utf8")) as PackageJson;
       // A git clone and a git URL install build dist/ through prepare.
