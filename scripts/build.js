@@ -3,8 +3,8 @@
 // (tsconfig.editor.json) and bundles each nodes/<type>/<type>.editor.ts with esbuild, so that an
 // editor script imports its validators and lists from lib/ like the runtime does. Then it
 // assembles each node's editor file: dist/nodes/<type>/<type>.html holds the bundled editor script
-// followed by the templates and help of nodes/<type>/<type>.html, with its locales and the icons
-// beside it, where Node-RED looks for them.
+// followed by the templates and help of nodes/<type>/<type>.html, with its locales beside it, and
+// the icons once, where Node-RED looks for them.
 // Everything is written to dist.next/, which then takes the place of dist/: no output of a deleted
 // or renamed source survives, and a process reading dist/ meanwhile (a test run, `npm pack`'s
 // prepack build under a running suite) never sees it half-built. Nothing is written elsewhere.
@@ -122,8 +122,6 @@ function assembleNodes(types, scripts) {
       path.join(outDir, `${type}.html`),
       script + fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"),
     );
-    // Node-RED looks for a node's icons only in an icons/ folder beside its .js file.
-    fs.cpSync(path.join(root, "icons"), path.join(outDir, "icons"), { recursive: true });
     const locales = path.join(nodeDir, "locales");
     if (fs.existsSync(locales)) {
       fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
@@ -147,6 +145,18 @@ function labelCategory(localesDir) {
   }
 }
 
+/**
+ * Node-RED looks for a module's icons in the icons/ folder beside each of the node files its
+ * package.json lists, and serves any of them for every node of the module (icons/<module>/<icon>).
+ * So the icons are copied once, beside the first node listed, rather than once per node.
+ */
+function copyIcons() {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+  const [first] = Object.values(pkg["node-red"].nodes);
+  const home = path.join(next, path.relative("dist", path.dirname(first)), "icons");
+  fs.cpSync(path.join(root, "icons"), home, { recursive: true });
+}
+
 /** dist.next/ becomes dist/; the previous dist/ is removed after the swap. */
 function swapIntoPlace() {
   fs.rmSync(old, { recursive: true, force: true });
@@ -166,6 +176,7 @@ async function main() {
   // Assembled even after a type error, so that tsc's emitted output stays usable while
   // the failure still fails the build.
   assembleNodes(types, scripts ?? new Map());
+  copyIcons();
   swapIntoPlace();
   if (runtime !== 0 || editorTypes !== 0 || scripts === null) process.exitCode = 1;
 }

@@ -279,7 +279,7 @@ function pipelineFile(): string {
   const candidates = [
     "examples/pipelines/pms-webhook-to-ehr.json",
     "examples/pipelines/batch-sync.json",
-    "examples/fhir-request.json",
+    "examples/Search and upsert FHIR patients.json",
   ];
   const found = candidates.map((c) => join(ROOT, c)).find((c) => existsSync(c));
   if (!found) throw new Error(`none of ${candidates.join(", ")} exists`);

@@ -339,7 +339,7 @@ describe("durable-queue, queue-done and message-store nodes", function () {
   });
 });
 
-describe("durable-queue: the shipped example (examples/durable-queue.json)", function () {
+describe("durable-queue: the shipped example (examples/Acknowledge once stored, deliver later with retries.json)", function () {
   this.timeout(20000);
   let dir: string;
 
@@ -354,7 +354,17 @@ describe("durable-queue: the shipped example (examples/durable-queue.json)", fun
 
   it("accepts both records, delivers the patient and makes the record without lastName a dead letter", async () => {
     const example = JSON.parse(
-      readFileSync(join(__dirname, "..", "..", "..", "examples", "durable-queue.json"), "utf8"),
+      readFileSync(
+        join(
+          __dirname,
+          "..",
+          "..",
+          "..",
+          "examples",
+          "Acknowledge once stored, deliver later with retries.json",
+        ),
+        "utf8",
+      ),
     ) as Msg[];
     const byName = (type: string, name: string) =>
       example.find((n) => n.type === type && n.name === name)!.id as string;

@@ -796,8 +796,8 @@ describe("fhir-request node against the sandbox FHIR server", function () {
   });
 
   describe("the shipped example", () => {
-    it("examples/fhir-request.json runs against the server in FHIR_BASE_URL: search, then upsert twice", async () => {
-      const file = join(__dirname, "..", "..", "..", "examples", "fhir-request.json");
+    it("examples/Search and upsert FHIR patients.json runs against the server in FHIR_BASE_URL: search, then upsert twice", async () => {
+      const file = join(__dirname, "..", "..", "..", "examples", "Search and upsert FHIR patients.json");
       const example = JSON.parse(readFileSync(file, "utf8")) as Msg[];
       const tab = example.find((n) => n.z)!.z as string;
       // Debug nodes become helper nodes, so that the test sees what they would show.

@@ -496,7 +496,10 @@ describe("health-monitor: the shipped example", function () {
 
   it("raises one alert on the fifth failure in a row and answers a snapshot", async () => {
     const example = JSON.parse(
-      readFileSync(join(__dirname, "..", "..", "..", "examples", "health-monitor.json"), "utf8"),
+      readFileSync(
+        join(__dirname, "..", "..", "..", "examples", "Monitor integration health and alert on changes.json"),
+        "utf8",
+      ),
     ) as Msg[];
     const tab = example[0].z as string;
     await helper.load([healthMonitorNode, injectNode, commentNode], [

@@ -307,7 +307,9 @@ describe("hl7-fhir node", function () {
   });
 
   it("the shipped example converts in both directions", async () => {
-    const example = JSON.parse(readFileSync(join(ROOT, "examples", "hl7-fhir.json"), "utf8")) as Msg[];
+    const example = JSON.parse(
+      readFileSync(join(ROOT, "examples", "Convert HL7 v2 ADT and SIU to FHIR and back.json"), "utf8"),
+    ) as Msg[];
     const z = example[0].z as string;
     const nodes = example.map((n) => (n.type === "debug" ? { id: n.id, type: "helper", z } : { ...n }));
     const flow = [{ id: z, type: "tab", label: "example" }, ...nodes];

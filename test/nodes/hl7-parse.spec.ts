@@ -221,8 +221,10 @@ describe("hl7-parse node", function () {
     expect(c.hl7.error).to.include({ code: "HL7_PARSE", segment: "PID", field: 7, hl7ErrorCode: 102 });
   });
 
-  it("runs the shipped example (examples/hl7-parse.json)", async () => {
-    const example = JSON.parse(readFileSync(join(ROOT, "examples", "hl7-parse.json"), "utf8")) as any[];
+  it("runs the shipped example (examples/Parse and build HL7 v2 messages.json)", async () => {
+    const example = JSON.parse(
+      readFileSync(join(ROOT, "examples", "Parse and build HL7 v2 messages.json"), "utf8"),
+    ) as any[];
     const z = example[0].z as string;
     const nodes = example.map((n) => (n.type === "debug" ? { id: n.id, type: "helper", z } : { ...n }));
     await helper.load(

@@ -484,7 +484,10 @@ describe("pms-fhir-map node", function () {
 
   it("runs the shipped example flow", async () => {
     const example = JSON.parse(
-      readFileSync(join(__dirname, "..", "..", "..", "examples", "pms-fhir-map.json"), "utf8"),
+      readFileSync(
+        join(__dirname, "..", "..", "..", "examples", "Map a PMS patient to FHIR and back.json"),
+        "utf8",
+      ),
     ) as Msg[];
     const debugIds = example.filter((n) => n.type === "debug").map((n) => n.id as string);
     expect(debugIds.length).to.be.greaterThan(0);

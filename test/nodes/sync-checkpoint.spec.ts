@@ -592,7 +592,10 @@ describe("sync-checkpoint node", function () {
 
   it("the shipped example pages through a tie with the cursor and commits each page", async () => {
     const example = JSON.parse(
-      readFileSync(join(__dirname, "..", "..", "..", "examples", "sync-checkpoint.json"), "utf8"),
+      readFileSync(
+        join(__dirname, "..", "..", "..", "examples", "Sync PMS records from a watermark.json"),
+        "utf8",
+      ),
     ) as Msg[];
     const tab = example[0].z as string;
     const flow = [

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -14,15 +15,18 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { promisify } from "node:util";
 import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../../sandbox/node-red";
+import { packRelease } from "../../scripts/release";
 
-// What a user gets: the tarball `npm pack` makes, installed by npm into a fresh Node-RED user
-// directory, loaded by Node-RED from there alone (nodesDir is emptied, so the work tree is not seen).
+// What a user gets: the tarball `npm run release` makes (scripts/release.ts), installed by npm into a
+// fresh Node-RED user directory, loaded by Node-RED from there alone (nodesDir is emptied, so the
+// work tree is not seen).
 
 const run = promisify(execFile);
 
 interface PackageJson {
   name: string;
   version: string;
+  scripts?: Record<string, string>;
   dependencies?: Record<string, string>;
   "node-red": { version?: string; nodes: Record<string, string> };
 }
@@ -103,13 +107,9 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), "nr-pms-ehr-pack-"));
-    const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], {
-      cwd: PACK_DIR,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    tarball = join(tmp, info.filename);
-    files = info.files.map((f) => f.path).sort();
+    const release = await packRelease(tmp);
+    tarball = release.path;
+    files = release.files;
 
     userDir = join(tmp, "user");
     mkdirSync(userDir);
@@ -169,6 +169,38 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
           (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
       );
       expect(stray).to.deep.equal([]);
+    });
+
+    it("ships each file once: one copy of the icons, of each pipeline and of every other asset", () => {
+      // Compiled files of different sources may be alike (a module of types only compiles to the same
+      // few lines); any other file with the same bytes as another is a copy.
+      const compiled = /^dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)$/;
+      const byContent = new Map<string, string[]>();
+      for (const f of files.filter((p) => !compiled.test(p))) {
+        const hash = createHash("sha256")
+          .update(readFileSync(join(installed, f)))
+          .digest("hex");
+        byContent.set(hash, [...(byContent.get(hash) ?? []), f]);
+      }
+      expect([...byContent.values()].filter((same) => same.length > 1)).to.deep.equal([]);
+      const iconDirs = new Set(
+        files.filter((f) => /(^|\/)icons\/[^/]+$/.test(f)).map((f) => posix.dirname(f)),
+      );
+      expect(iconDirs.size, `icon folders: ${[...iconDirs].join(", ")}`).to.equal(1);
+      const names = files.map((f) => posix.basename(f)).filter((n) => /\.(json|svg|png|md)$/.test(n));
+      const pipelines = files
+        .filter((f) => /^examples\/pipelines\/[^/]+\.json$/.test(f))
+        .map((f) => posix.basename(f));
+      expect(pipelines.filter((p) => names.filter((n) => n === p).length > 1)).to.deep.equal([]);
+    });
+
+    it("publishes a manifest without scripts (no prepare); the work tree keeps prepare to build a clone", () => {
+      expect(pkg.scripts, "scripts in the published package.json").to.equal(undefined);
+      const tree = JSON.parse(readFileSync(join(PACK_DIR, "package.json"), "utf8")) as PackageJson;
+      // A git clone and a git URL install build dist/ through prepare.
+      expect(tree.scripts?.prepare).to.match(/\bnpm run build\b/);
+      const { scripts: _scripts, ...rest } = tree;
+      expect(pkg).to.deep.equal(rest);
     });
 
     it("holds no secret: no key or env files, no tokens or private keys, no credentials in flow files", () => {
