@@ -6,21 +6,23 @@ import { mllpPort } from "../support/mllp-port";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
 /**
- * The shipped examples/mllp.json in a real Node-RED runtime (its two Catch nodes and the
- * admin API's inject endpoint need one): the listener answers AA after "store" and AR from
- * the Catch path, de-duplicates, and the sending half gets AA and MLLP_NAK.
+ * The shipped examples/Receive and send HL7 v2 over MLLP.json in a real Node-RED runtime (its two
+ * Catch nodes and the admin API's inject endpoint need one): the listener answers AA after "store"
+ * and AR from the Catch path, de-duplicates, and the sending half gets AA and MLLP_NAK.
  */
 
 const ROOT = join(__dirname, "..", "..", "..");
 
-describe("examples/mllp.json in a real Node-RED runtime", function () {
+describe("examples/Receive and send HL7 v2 over MLLP.json in a real Node-RED runtime", function () {
   this.timeout(120_000);
   let runtime: Runtime;
   let port: number;
   let example: FlowNode[];
 
   before(async () => {
-    example = JSON.parse(readFileSync(join(ROOT, "examples", "mllp.json"), "utf8")) as FlowNode[];
+    example = JSON.parse(
+      readFileSync(join(ROOT, "examples", "Receive and send HL7 v2 over MLLP.json"), "utf8"),
+    ) as FlowNode[];
     const z = example[0].z as string;
     const withPort = (listening: number): FlowNode[] => [
       { id: z, type: "tab", label: "mllp example" },

@@ -540,8 +540,8 @@ describe("webhook-verify and hmac-request in a real Node-RED runtime", function 
       ) as FlowNode[];
 
     it("run as shipped: signed reads, paging and a charge; webhooks verified, answered and fetched", async () => {
-      const hmac = example("hmac-request");
-      const hooks = example("webhook-verify");
+      const hmac = example("Call a signed PMS API");
+      const hooks = example("Receive signed PMS webhooks");
       const tabs = [
         ...new Set([...hmac, ...hooks].map((n) => n.z).filter((z): z is string => typeof z === "string")),
       ];
