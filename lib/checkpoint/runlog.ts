@@ -1,13 +1,11 @@
 import { CODES } from "../error-codes";
-import { PackError } from "../errors";
-import { serialized } from "./lock";
-import type { CheckpointStore } from "./store";
-import { validateRunLogOptions } from "./runlog-options";
-import { describe } from "./time";
 import { isObject } from "../object";
+import { serialized } from "./lock";
+import { ENTRY_FIELDS, validateRunLogOptions } from "./runlog-options";
+import type { CheckpointStore } from "./store";
+import { readStoredList, storeCall } from "./stored-list";
 
 export { RUN_LOG_MAX, validateRunLogOptions } from "./runlog-options";
-import { ENTRY_FIELDS } from "./runlog-options";
 
 export interface RunLogOptions {
   /** The context key of the log (a plain name: Node-RED reads dots and brackets as a path). */
@@ -74,20 +72,8 @@ export function runEntry(input: RunInput, countName: string, seq: number, at: st
   return entry;
 }
 
-/** The stored log, checked: anything else under the key is reported, never overwritten. */
-function readLog(key: string, value: unknown): RunEntry[] {
-  if (value === undefined || value === null) return [];
-  const ok =
-    Array.isArray(value) &&
-    value.every((e) => isObject(e) && typeof e.seq === "number" && Number.isSafeInteger(e.seq));
-  if (!ok) {
-    throw new PackError(
-      CODES.CHECKPOINT_CORRUPT,
-      `context key ${JSON.stringify(key)} holds something that is not a run log (${describe(value)}); delete it`,
-    );
-  }
-  return value as RunEntry[];
-}
+const isRunEntry = (e: Record<string, unknown>): boolean =>
+  typeof e.seq === "number" && Number.isSafeInteger(e.seq);
 
 /**
  * The last runs of a sync in a key-value store (Node-RED flow context): one entry per run,
@@ -109,35 +95,11 @@ export class RunLog {
   append(input: RunInput): Promise<RunEntry> {
     const { key, size, countName, scope } = this.options;
     return serialized(`${scope}\u0000${key}`, async () => {
-      let stored: unknown;
-      try {
-        stored = await this.store.get(key);
-      } catch (err) {
-        throw new PackError(
-          CODES.CHECKPOINT_STORE,
-          `could not read the run log ${JSON.stringify(key)}`,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      }
-      const runs = readLog(key, stored);
+      const runs = await readStoredList<RunEntry>(this.store, key, "run log", isRunEntry);
       const last = runs.at(-1);
       const entry = runEntry(input, countName, last ? last.seq + 1 : 1, new Date(this.now()).toISOString());
       const next = [...runs, entry].slice(-size);
-      try {
-        await this.store.set(key, next);
-      } catch (err) {
-        throw new PackError(
-          CODES.CHECKPOINT_STORE,
-          `could not write the run log ${JSON.stringify(key)}`,
-          undefined,
-          {
-            cause: err,
-          },
-        );
-      }
+      await storeCall(`write the run log ${JSON.stringify(key)}`, () => this.store.set(key, next));
       return entry;
     });
   }

@@ -3,6 +3,7 @@ import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { isObject } from "../object";
 import { serialized } from "./lock";
+import { readStoredList, storeCall } from "./stored-list";
 import type { CheckpointStore } from "./store";
 import { describe } from "./time";
 
@@ -119,19 +120,8 @@ export function validateDeadLetterOptions(options: { key: string; max: number })
   }
 }
 
-function readList(key: string, value: unknown): DeadLetterEntry[] {
-  if (value === undefined || value === null) return [];
-  const ok =
-    Array.isArray(value) &&
-    value.every((e) => isObject(e) && typeof e.entity === "string" && typeof e.code === "string");
-  if (!ok) {
-    throw new PackError(
-      CODES.CHECKPOINT_CORRUPT,
-      `context key ${JSON.stringify(key)} holds something that is not a dead-letter list (${describe(value)}); delete it`,
-    );
-  }
-  return value as DeadLetterEntry[];
-}
+const isDeadLetter = (e: Record<string, unknown>): boolean =>
+  typeof e.entity === "string" && typeof e.code === "string";
 
 /**
  * The records of a sync that failed for good, in a key-value store (Node-RED flow context),
@@ -155,7 +145,7 @@ export class DeadLetterList {
   update(entity: string, runId: string | null, outcome: PageOutcome): Promise<number> {
     const { key, max, scope } = this.options;
     return serialized(`${scope}\u0000${key}`, async () => {
-      const old = readList(key, await this.io("read", () => this.store.get(key)));
+      const old = await readStoredList<DeadLetterEntry>(this.store, key, "dead-letter list", isDeadLetter);
       if (old.length === 0 && outcome.refused.length === 0) return 0;
       const touched = new Set<string | null>([...outcome.written, ...outcome.refused.map((r) => r.id)]);
       let next = old.filter((d) => d.entity !== entity || !touched.has(d.id));
@@ -164,21 +154,8 @@ export class DeadLetterList {
       for (const r of outcome.refused)
         next.push({ entity, id: r.id, code: r.code, message: r.message, runId, at });
       if (next.length > max) next = next.slice(next.length - max);
-      await this.io("write", () => this.store.set(key, next));
+      await storeCall(`write the dead-letter list ${JSON.stringify(key)}`, () => this.store.set(key, next));
       return next.length;
     });
-  }
-
-  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new PackError(
-        CODES.CHECKPOINT_STORE,
-        `could not ${what} the dead-letter list ${JSON.stringify(this.options.key)}`,
-        undefined,
-        { cause: err },
-      );
-    }
   }
 }

@@ -16,6 +16,7 @@ import { join, posix } from "node:path";
 import { promisify } from "node:util";
 import { PACK_DIR, startNodeRed, type NodeRedProcess } from "../../sandbox/node-red";
 import { packRelease } from "../../scripts/release";
+import type { NodeSetInfo } from "./node-sets";
 
 // What a user gets: the tarball `npm run release` makes (scripts/release.ts), installed by npm into a
 // fresh Node-RED user directory, loaded by Node-RED from there alone (nodesDir is emptied, so the
@@ -29,16 +30,6 @@ interface PackageJson {
   scripts?: Record<string, string>;
   dependencies?: Record<string, string>;
   "node-red": { version?: string; nodes: Record<string, string> };
-}
-interface NodeSetInfo {
-  id: string;
-  name: string;
-  types: string[];
-  enabled: boolean;
-  local: boolean;
-  module: string;
-  version?: string;
-  err?: unknown;
 }
 
 const { name: PACKAGE_NAME } = JSON.parse(

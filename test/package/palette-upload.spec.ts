@@ -4,22 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNodeRed, type NodeRedProcess } from "../../sandbox/node-red";
 import { packRelease, type Release } from "../../scripts/release";
+import type { NodeSetInfo } from "./node-sets";
 
 // The tarball `npm run release` makes, installed as a user does before the pack is on the registry:
 // Menu > Manage palette > Install > upload, which posts the file to the admin API (POST /nodes,
 // multipart field "tarball"). Node-RED keeps the file in <userDir>/nodes/, installs it with npm and
 // loads the nodes without a restart.
-
-interface NodeSetInfo {
-  id: string;
-  name: string;
-  types: string[];
-  enabled: boolean;
-  local: boolean;
-  module: string;
-  version?: string;
-  err?: unknown;
-}
 
 describe("package: installed through the editor's palette upload into a fresh Node-RED", function () {
   this.timeout(120000);

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { selectRunPage, startRun, validateSelectOptions, type RunState } from "../../../lib/checkpoint";
-import { codeOf } from "../../support/errors";
+import { codeOf, messageOf } from "../../support/errors";
 
 const T0 = "2025-01-06T08:00:00.000Z";
 const T1 = "2025-01-06T08:05:00.000Z";
@@ -214,14 +214,6 @@ describe("lib/checkpoint selectRunPage (keyset paging over a run)", () => {
 });
 
 describe("lib/checkpoint selectRunPage: where a run starts and what its errors say", () => {
-  const messageOf = (fn: () => unknown): string => {
-    try {
-      fn();
-    } catch (err) {
-      return (err as Error).message;
-    }
-    return "";
-  };
   const opts = { recordsField: "items", pageSize: 2 };
 
   it("starts a new run when msg.run has this runId but no next (not select's), and ignores an empty highWater", () => {

@@ -6,6 +6,7 @@ import {
   validateRunLogOptions,
   type CheckpointStore,
 } from "../../../lib/checkpoint";
+import { messageOf as messageOfCall, rejectionOf } from "../../support/errors";
 
 async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
   try {
@@ -282,12 +283,7 @@ describe("lib/checkpoint runEntry and RunLog: the edges", () => {
     expect((await log.append({})).seq).to.equal(1);
     for (const bad of [[{ seq: 1 }, { seq: 1.5 }], [{ seq: 1 }, "x"], [{ seq: "1" }]]) {
       await store.set("runs", bad);
-      let err: { code?: string; message?: string } = {};
-      try {
-        await log.append({});
-      } catch (e) {
-        err = e as typeof err;
-      }
+      const err = await rejectionOf(log.append({}));
       expect(err.code, JSON.stringify(bad)).to.equal("CHECKPOINT_CORRUPT");
       expect(err.message).to.match(
         /^context key "runs" holds something that is not a run log \(an array\); delete it$/,
@@ -302,12 +298,7 @@ describe("lib/checkpoint runEntry and RunLog: the edges", () => {
       ["write", { get: async () => [], set: async () => Promise.reject(cause) }],
     ] as Array<[string, CheckpointStore]>) {
       const log = new RunLog(store, { key: "syncRuns", size: 5, countName: "records", scope: `io-${what}` });
-      let err: { code?: string; message?: string; cause?: unknown } = {};
-      try {
-        await log.append({});
-      } catch (e) {
-        err = e as typeof err;
-      }
+      const err = await rejectionOf(log.append({}));
       expect(err).to.include({
         code: "CHECKPOINT_STORE",
         message: `could not ${what} the run log "syncRuns"`,
@@ -318,14 +309,8 @@ describe("lib/checkpoint runEntry and RunLog: the edges", () => {
 
   it("keeps 1 to 1000 runs, and says which names a count cannot take", () => {
     expect(() => validateRunLogOptions({ key: "runs", size: 1, countName: "n" })).to.not.throw();
-    const messageOf = (o: { key: string; size: number; countName: string }) => {
-      try {
-        validateRunLogOptions(o);
-      } catch (err) {
-        return (err as Error).message;
-      }
-      return "";
-    };
+    const messageOf = (o: { key: string; size: number; countName: string }) =>
+      messageOfCall(() => validateRunLogOptions(o));
     expect(messageOf({ key: "runs", size: 1001, countName: "n" })).to.equal(
       "runs kept must be a whole number from 1 to 1000",
     );

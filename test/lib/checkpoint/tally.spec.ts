@@ -7,16 +7,7 @@ import {
   validateDeadLetterOptions,
   type CheckpointStore,
 } from "../../../lib/checkpoint";
-import { codeOf } from "../../support/errors";
-
-async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { codeOf, messageOf, rejectionOf } from "../../support/errors";
 
 const opts = (max = 1000) => ({
   key: "deadLetters",
@@ -157,7 +148,9 @@ describe("lib/checkpoint tally and the dead-letter list", () => {
     await store.set("deadLetters", { not: "a list" });
     const list = new DeadLetterList(store, opts());
     const refused = [{ id: "1", code: "C", message: "" }];
-    expect(await codeOfAsync(list.update("p", "r", { written: [], refused }))).to.equal("CHECKPOINT_CORRUPT");
+    expect((await rejectionOf(list.update("p", "r", { written: [], refused }))).code).to.equal(
+      "CHECKPOINT_CORRUPT",
+    );
     expect(await store.get("deadLetters")).to.deep.equal({ not: "a list" });
     const broken: CheckpointStore = {
       get: async () => [],
@@ -166,7 +159,7 @@ describe("lib/checkpoint tally and the dead-letter list", () => {
       },
     };
     const failing = new DeadLetterList(broken, opts());
-    expect(await codeOfAsync(failing.update("p", "r", { written: [], refused }))).to.equal(
+    expect((await rejectionOf(failing.update("p", "r", { written: [], refused }))).code).to.equal(
       "CHECKPOINT_STORE",
     );
   });
@@ -180,15 +173,6 @@ describe("lib/checkpoint tally and the dead-letter list", () => {
 });
 
 describe("lib/checkpoint tally: what its errors say", () => {
-  const messageOf = (fn: () => unknown): string => {
-    try {
-      fn();
-    } catch (err) {
-      return (err as Error).message;
-    }
-    return "";
-  };
-
   it("takes null lists as empty, and names the list and the entry that is wrong", () => {
     expect(pageOutcome({ fhir: { written: null, refused: null }, mapping: { refused: null } })).to.deep.equal(
       {
@@ -240,12 +224,9 @@ describe("lib/checkpoint tally: what its errors say", () => {
       const store = new MemoryCheckpointStore();
       await store.set("deadLetters", stored);
       const list = new DeadLetterList(store, { key: "deadLetters", max: 10, scope: "corrupt" });
-      let err: { code?: string; message?: string } = {};
-      try {
-        await list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] });
-      } catch (e) {
-        err = e as typeof err;
-      }
+      const err = await rejectionOf(
+        list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] }),
+      );
       expect(err.code, JSON.stringify(stored)).to.equal("CHECKPOINT_CORRUPT");
       expect(err.message).to.match(
         /^context key "deadLetters" holds something that is not a dead-letter list/,
@@ -268,12 +249,9 @@ describe("lib/checkpoint tally: what its errors say", () => {
       set: async () => undefined,
     };
     const list = new DeadLetterList(broken, { key: "syncDeadLetters", max: 10, scope: "broken" });
-    let err: { code?: string; message?: string; cause?: unknown } = {};
-    try {
-      await list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] });
-    } catch (e) {
-      err = e as typeof err;
-    }
+    const err = await rejectionOf(
+      list.update("p", "r", { written: [], refused: [{ id: "1", code: "C", message: "" }] }),
+    );
     expect(err).to.include({
       code: "CHECKPOINT_STORE",
       message: 'could not read the dead-letter list "syncDeadLetters"',
