@@ -149,6 +149,19 @@ function after<T>(records: unknown[], marks: Mark[], from: Mark): { records: T[]
   return { records: kept.map((k) => k.record), last: kept.at(-1)?.mark };
 }
 
+/** The kept records with the (time, id) of the last, which the caller commits once all are written. */
+function selectionOf<T, R extends RunReport>(
+  kept: { records: T[]; last?: Mark },
+  run: R,
+): Selection<T> & { run: R } {
+  const selection: Selection<T> & { run: R } = { records: kept.records, run };
+  if (kept.last) {
+    selection.highWater = formatInstant(kept.last.time);
+    selection.cursor = kept.last.cursor as Cursor;
+  }
+  return selection;
+}
+
 function since(checkpoint: unknown): { checkpoint: Record<string, unknown>; from: Mark } {
   if (!isObject(checkpoint) || typeof checkpoint.since !== "string") {
     throw new PackError(
@@ -206,12 +219,7 @@ export function selectAfter<T = unknown>(
   const full = options.pageSize !== undefined && records.length >= options.pageSize;
   const run: RunReport = { total: kept.records.length, more: full && kept.records.length > 0 };
   if (type) run.type = type;
-  const selection: Selection<T> = { records: kept.records, run };
-  if (kept.last) {
-    selection.highWater = formatInstant(kept.last.time);
-    selection.cursor = kept.last.cursor as Cursor;
-  }
-  return selection;
+  return selectionOf(kept, run);
 }
 
 /** Where the next page of a run is read from: records changed at or after `since`, page number `page` of that query. */
@@ -328,12 +336,7 @@ export function selectRunPage<T = unknown>(
     next,
   };
   if (options.resourceType) out.type = options.resourceType;
-  const selection: Selection<T> & { run: RunState } = { records: kept.records, run: out };
-  if (kept.last) {
-    selection.highWater = formatInstant(kept.last.time);
-    selection.cursor = kept.last.cursor as Cursor;
-  }
-  return selection;
+  return selectionOf(kept, out);
 }
 
 function checkNext(value: unknown): NextPage {

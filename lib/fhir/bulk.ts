@@ -184,33 +184,58 @@ export function planUpserts(input: UpsertManyInput): UpsertPlan {
 }
 
 /**
- * Puts the literal reference of every record written earlier into the entries' resources (in
- * place) and answers the conditional references left, each once.
+ * Calls `visit` with each object of the resource that holds a string `reference`, the reference,
+ * and the path to it (the array is reused: read it during the call). Plain loops: this walks every
+ * value of every record.
  */
-export function substituteKnown(entries: PlannedUpsert[], references: Record<string, string>): string[] {
-  const found = new Set<string>();
-  // Plain loops: this walks every value of every record.
+function eachReference(
+  resource: unknown,
+  visit: (holder: Record<string, unknown>, ref: string, path: ReadonlyArray<string | number>) => void,
+): void {
+  const path: Array<string | number> = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const v: unknown = value[i];
-        if (typeof v === "object" && v !== null) walk(v);
+        if (typeof v !== "object" || v === null) continue;
+        path.push(i);
+        walk(v);
+        path.pop();
       }
       return;
     }
     const obj = value as Record<string, unknown>;
     for (const key in obj) {
       const v = obj[key];
+      path.push(key);
       if (typeof v === "object" && v !== null) walk(v);
-      else if (key === "reference" && typeof v === "string" && CONDITIONAL.test(v)) {
-        const literal = references[v];
-        if (literal !== undefined && typeof literal !== "string") throw badInput(NOT_STRINGS);
-        if (literal !== undefined) obj.reference = literal;
-        else found.add(v);
-      }
+      else if (key === "reference" && typeof v === "string") visit(obj, v, path);
+      path.pop();
     }
   };
-  for (const e of entries) walk(e.resource);
+  walk(resource);
+}
+
+/** `contained[0].subject.reference`, as FHIRPath writes a path. */
+function pathText(path: ReadonlyArray<string | number>): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i ? `.${p}` : p)).join("");
+}
+
+/**
+ * Puts the literal reference of every record written earlier into the entries' resources (in
+ * place) and answers the conditional references left, each once.
+ */
+export function substituteKnown(entries: PlannedUpsert[], references: Record<string, string>): string[] {
+  const found = new Set<string>();
+  for (const e of entries) {
+    eachReference(e.resource, (holder, ref) => {
+      if (!CONDITIONAL.test(ref)) return;
+      const literal = references[ref];
+      if (literal !== undefined && typeof literal !== "string") throw badInput(NOT_STRINGS);
+      if (literal !== undefined) holder.reference = literal;
+      else found.add(ref);
+    });
+  }
   return [...found];
 }
 
@@ -245,20 +270,12 @@ export function writeBundle(entries: PlannedUpsert[], mode: BundleMode): Record<
     };
   }
   const fullUrls = new Map(entries.map((e) => [e.key, `urn:uuid:${randomUUID()}`]));
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) if (typeof v === "object" && v !== null) walk(v);
-      return;
-    }
-    const obj = value as Record<string, unknown>;
-    for (const key in obj) {
-      const v = obj[key];
-      if (typeof v === "object" && v !== null) walk(v);
-      else if (key === "reference" && typeof v === "string" && fullUrls.has(v))
-        obj.reference = fullUrls.get(v);
-    }
-  };
-  for (const e of entries) walk(e.resource);
+  for (const e of entries) {
+    eachReference(e.resource, (holder, ref) => {
+      const fullUrl = fullUrls.get(ref);
+      if (fullUrl !== undefined) holder.reference = fullUrl;
+    });
+  }
   return {
     resourceType: "Bundle",
     type: mode,
@@ -375,36 +392,15 @@ export function applyLookups(
   const out: RefusedEntry[] = [];
   for (const e of entries) {
     const problems: Array<[string, string, string]> = [];
-    const path: Array<string | number> = [];
-    const at = () => path.map((p, i) => (typeof p === "number" ? `[${p}]` : i ? `.${p}` : p)).join("");
-    const resolve = (value: unknown): void => {
-      if (Array.isArray(value)) {
-        for (let j = 0; j < value.length; j++) {
-          const v: unknown = value[j];
-          if (typeof v !== "object" || v === null) continue;
-          path.push(j);
-          resolve(v);
-          path.pop();
-        }
-        return;
+    eachReference(e.resource, (holder, ref, path) => {
+      if (!CONDITIONAL.test(ref)) return;
+      const literal = target.get(ref);
+      if (literal !== undefined) holder.reference = literal;
+      else {
+        const why = refused.get(ref) ?? [REFERENCE_NOT_FOUND, "not-found"];
+        problems.push([why[0], why[1], pathText(path)]);
       }
-      const obj = value as Record<string, unknown>;
-      for (const key in obj) {
-        const v = obj[key];
-        path.push(key);
-        if (typeof v === "object" && v !== null) resolve(v);
-        else if (key === "reference" && typeof v === "string" && CONDITIONAL.test(v)) {
-          const literal = target.get(v);
-          if (literal !== undefined) obj.reference = literal;
-          else {
-            const why = refused.get(v) ?? [REFERENCE_NOT_FOUND, "not-found"];
-            problems.push([why[0], why[1], at()]);
-          }
-        }
-        path.pop();
-      }
-    };
-    resolve(e.resource);
+    });
     if (problems.length === 0) keep.push(e);
     else
       out.push({
