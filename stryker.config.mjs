@@ -28,7 +28,8 @@ export default {
   // A static mutant (module-level code) needs a fresh test process and every test for each run,
   // which made it most of the run time; they are left out (docs/testing.md).
   ignoreStatic: true,
-  concurrency: 1,
+  // MUTATION_CONCURRENCY: test processes at once (1 unless set; a quiet 2-core machine takes 2).
+  concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 1),
   timeoutMS: 10000,
   ignorePatterns: [
     ".stryker-tmp",

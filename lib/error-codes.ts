@@ -411,6 +411,14 @@ const REGISTRY = {
     action: "Fix the node and deploy again; every message fails until then.",
     nodes: ["hl7-parse", "hl7-fhir"],
   },
+  HL7_VALIDATOR_MISSING: {
+    kind: "error",
+    meaning:
+      "Strict validation is on but the optional hl7v2 package (with hl7v2-dictionary) is not installed, or would not load.",
+    action:
+      "Run npm install hl7v2@1.8.0 hl7v2-dictionary@1.8.0 in the Node-RED user directory and restart Node-RED, or turn validation off.",
+    nodes: ["hl7-parse"],
+  },
   HL7_CONVERT: {
     kind: "error",
     meaning:

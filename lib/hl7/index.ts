@@ -14,3 +14,4 @@ export * from "./sessions";
 export * from "./receiver";
 export * from "./client";
 export * from "./segments";
+export { hl7v2 } from "./hl7v2";

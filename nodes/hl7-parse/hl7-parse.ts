@@ -8,6 +8,7 @@ import {
   type Hl7Limits,
   hl7Facts,
   hl7LimitsFromConfig,
+  hl7v2,
   isBatch,
   type ParsedHl7,
   parseHl7,
@@ -61,9 +62,18 @@ export = function (RED: NodeAPI) {
       node.error(configError.message);
       status.failed(node, "bad config");
     }
+    if (!configError && validate) {
+      try {
+        hl7v2();
+      } catch (err) {
+        configError = err as PackError;
+        node.error(configError.message);
+        status.failed(node, "hl7v2 not installed");
+      }
+    }
 
     onInput<Hl7Msg>(node, CODES.HL7_PARSE, (msg, send) => {
-      if (!limits) throw configError!;
+      if (configError) throw configError;
       try {
         const p = msg.payload;
         if (typeof p === "string" || Buffer.isBuffer(p)) {

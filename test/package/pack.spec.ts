@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { builtinModules } from "node:module";
@@ -29,6 +30,8 @@ interface PackageJson {
   version: string;
   scripts?: Record<string, string>;
   dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   "node-red": { version?: string; nodes: Record<string, string> };
 }
 
@@ -82,6 +85,54 @@ function secretsInFlow(nodes: Array<Record<string, unknown>>): string[] {
   }
   return found;
 }
+
+/** Bytes of the files under a directory (their sizes, not the disk blocks they take). */
+function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += bytesUnder(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
+
+type Lock = {
+  packages: Record<
+    string,
+    { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> }
+  >;
+};
+
+/**
+ * The lock's installed packages that `from` needs, themselves included, resolved as Node.js
+ * resolves; not following `skip`.
+ */
+function closure(lock: Lock, from: string[], skip: ReadonlySet<string> = new Set()): Set<string> {
+  const seen = new Set<string>();
+  const visit = (key: string): void => {
+    if (seen.has(key) || skip.has(key) || !lock.packages[key]) return;
+    seen.add(key);
+    const { dependencies = {}, optionalDependencies = {} } = lock.packages[key];
+    for (const name of Object.keys({ ...dependencies, ...optionalDependencies })) {
+      let dir = key;
+      for (;;) {
+        const candidate = `${dir === "" ? "" : `${dir}/`}node_modules/${name}`;
+        if (lock.packages[candidate]) {
+          visit(candidate);
+          break;
+        }
+        if (dir === "") break;
+        const up = dir.lastIndexOf("/node_modules/");
+        dir = up < 0 ? "" : dir.slice(0, up);
+      }
+    }
+  };
+  for (const key of from) visit(key);
+  return seen;
+}
+
+const MB = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
 describe("package: npm pack, installed into a fresh Node-RED user directory", function () {
   // The install compiles the SQLite driver: about 90 s on a quiet 2-core machine, past 240 s at load 7.
@@ -212,8 +263,10 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
     });
 
     it("needs at run time only its files, Node.js built-ins and its declared dependencies", () => {
-      const deps = Object.keys(pkg.dependencies ?? {});
-      expect(deps.length, "runtime dependencies (the flow library flags more than six)").to.be.at.most(6);
+      const required = Object.keys(pkg.dependencies ?? {});
+      expect(required.length, "runtime dependencies (the flow library flags more than six)").to.be.at.most(6);
+      // Optional peers (hl7v2 for strict validation) are loaded on demand, with an error that says how to install them.
+      const deps = [...required, ...Object.keys(pkg.peerDependencies ?? {})];
       const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
       const shipped = new Set(files);
       const unresolved: string[] = [];
@@ -461,6 +514,75 @@ export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, Fhir
       expect(delivered).to.equal(1);
       expect(existsSync(join(userDir, "pack-test.db"))).to.equal(true);
       expect(red!.logs.slice(from).filter((l) => /\[error\]/.test(l))).to.deep.equal([]);
+    });
+
+    it("installs without the optional hl7v2, under 25 MB besides the SQLite driver; hl7-parse's validate then says what to install", async () => {
+      const modules = join(userDir, "node_modules");
+      for (const optional of Object.keys(pkg.peerDependencies ?? {})) {
+        expect(pkg.peerDependenciesMeta?.[optional]?.optional, optional).to.equal(true);
+        expect(existsSync(join(modules, optional)), `${optional} installed`).to.equal(false);
+      }
+      const lock = JSON.parse(readFileSync(join(userDir, "package-lock.json"), "utf8")) as Lock;
+      const self = `node_modules/${PACKAGE_NAME}`;
+      const sqlite = "node_modules/better-sqlite3";
+      const rest = closure(lock, [self], new Set([sqlite]));
+      const driverOnly = [...closure(lock, [sqlite])].filter((k) => !rest.has(k));
+      const size = (keys: Iterable<string>): number =>
+        [...keys].reduce((n, k) => n + bytesUnder(join(userDir, k)), 0);
+      const total = bytesUnder(modules);
+      const driver = size(driverOnly);
+      const largest = [...rest]
+        .filter((k) => k !== self)
+        .map((k) => [k.slice(k.lastIndexOf("node_modules/") + 13), bytesUnder(join(userDir, k))] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5);
+      console.log(
+        `      installed: ${MB(total)} in all; the SQLite driver and what only it needs ` +
+          `(${driverOnly.length} packages): ${MB(driver)}; the rest: ${MB(total - driver)}, ` +
+          `of which the pack ${MB(bytesUnder(join(userDir, self)))} and ` +
+          largest.map(([n, b]) => `${n} ${MB(b)}`).join(", "),
+      );
+      expect(total - driver).to.be.below(25e6);
+
+      const tab = "pack-hl7";
+      const flow = [
+        { id: tab, type: "tab", label: "hl7" },
+        { id: "hin", type: "http in", z: tab, url: "/pack-hl7", method: "post", wires: [["parse"]] },
+        { id: "parse", type: "hl7-parse", z: tab, validate: true, wires: [["ok"]] },
+        { id: "ok", type: "http response", z: tab, statusCode: "200", wires: [] },
+        { id: "catch", type: "catch", z: tab, scope: ["parse"], uncaught: false, wires: [["code"]] },
+        {
+          id: "code",
+          type: "change",
+          z: tab,
+          rules: [
+            { t: "set", p: "payload", pt: "msg", to: "error.code", tot: "msg" },
+            { t: "set", p: "statusCode", pt: "msg", to: "500", tot: "num" },
+          ],
+          wires: [["failed"]],
+        },
+        { id: "failed", type: "http response", z: tab, wires: [] },
+      ].map((n) => ("z" in n ? { x: 100, y: 100, ...n } : n));
+      const from = red!.logs.length;
+      const deployed = await fetch(`${red!.url}/flows`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+        body: JSON.stringify(flow),
+      });
+      expect(deployed.status).to.be.oneOf([200, 204]);
+      await red!.waitForLog(/\[info\] Started flows/, 30000, from);
+      const errors = red!.logs.slice(from).filter((l) => /\[error\]/.test(l));
+      expect(errors).to.have.length(1);
+      expect(errors[0])
+        .to.include("[hl7-parse:")
+        .and.include("npm install hl7v2@1.8.0 hl7v2-dictionary@1.8.0");
+      const posted = await fetch(`${red!.url}/pack-hl7`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "MSH|^~\\&|PMS|CLINIC|EHR|HOSP|20260101120000||ADT^A01|C1|P|2.5.1\rPID|1||123^^^MRN||Doe^Jane\r",
+      });
+      expect(posted.status).to.equal(500);
+      expect(await posted.text()).to.equal("HL7_VALIDATOR_MISSING");
     });
 
     it("has an example using every node that is not a config node (node-red-dev check N02)", () => {
