@@ -4,20 +4,21 @@
 // editor script imports its validators and lists from lib/ like the runtime does. Then it
 // assembles each node's editor file: dist/nodes/<type>/<type>.html holds the bundled editor script
 // followed by the templates and help of nodes/<type>/<type>.html, with its locales beside it, and
-// the icons once, where Node-RED looks for them.
-// Everything is written to dist.next/, which then takes the place of dist/: no output of a deleted
-// or renamed source survives, and a process reading dist/ meanwhile (a test run, `npm pack`'s
-// prepack build under a running suite) never sees it half-built. Nothing is written elsewhere.
+// the icons once, where Node-RED looks for them. Last, the guides as HTML pages in resources/docs/
+// (scripts/guides.js), which Node-RED serves for the nodes' help to link to.
+// Everything is written to dist.next/ (resources.next/), which then takes the place of dist/
+// (resources/): no output of a deleted or renamed source survives, and a process reading them
+// meanwhile (a test run, `npm pack`'s prepack build under a running suite) never sees them
+// half-built. Nothing is written elsewhere.
 "use strict";
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
 const esbuild = require("esbuild");
+const { renderGuides } = require("./guides");
 
 const root = path.resolve(__dirname, "..");
-const dist = path.join(root, "dist");
 const next = path.join(root, "dist.next");
-const old = path.join(root, "dist.old");
 // The palette category of every node of the pack (each node's editor script names it).
 const CATEGORY = "PMS-EHR";
 const tsc = require.resolve("typescript/bin/tsc");
@@ -157,12 +158,13 @@ function copyIcons() {
   fs.cpSync(path.join(root, "icons"), home, { recursive: true });
 }
 
-/** dist.next/ becomes dist/; the previous dist/ is removed after the swap. */
-function swapIntoPlace() {
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(dist)) fs.renameSync(dist, old);
-  fs.renameSync(next, dist);
-  fs.rmSync(old, { recursive: true, force: true });
+/** `<name>.next/` becomes `<name>/`; the previous one is removed after the swap. */
+function swapIntoPlace(name) {
+  const [target, staged, previous] = ["", ".next", ".old"].map((s) => path.join(root, name + s));
+  fs.rmSync(previous, { recursive: true, force: true });
+  if (fs.existsSync(target)) fs.renameSync(target, previous);
+  fs.renameSync(staged, target);
+  fs.rmSync(previous, { recursive: true, force: true });
 }
 
 async function main() {
@@ -177,7 +179,10 @@ async function main() {
   // the failure still fails the build.
   assembleNodes(types, scripts ?? new Map());
   copyIcons();
-  swapIntoPlace();
+  swapIntoPlace("dist");
+  fs.rmSync(path.join(root, "resources.next"), { recursive: true, force: true });
+  renderGuides(root, path.join(root, "resources.next"));
+  swapIntoPlace("resources");
   if (runtime !== 0 || editorTypes !== 0 || scripts === null) process.exitCode = 1;
 }
 

@@ -5,7 +5,8 @@
  * The tarball holds the files `npm pack` picks in this folder (package.json `files`), with a
  * manifest whose `scripts` are removed: they build, test and start from sources that are not
  * shipped, `prepare` among them. The work tree keeps `prepare`, which a clone's `npm install` and a
- * git URL install need to build dist/.
+ * git URL install need to build dist/. Its README links to the guides' pages in resources/docs/
+ * (docs/ is not shipped; the build renders it there).
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -57,6 +58,20 @@ async function npmPack(cwd: string, args: string[]): Promise<PackInfo> {
   return info;
 }
 
+/**
+ * The README as shipped: its links into docs/ point at the pages and pictures the build rendered
+ * into resources/docs/ (scripts/guides.js), which the package holds; docs/ itself is not shipped.
+ */
+export function packagedReadme(text: string): string {
+  return text
+    .replace(/\]\(docs\/images\//g, "](resources/docs/images/")
+    .replace(
+      /\]\(docs\/([^)#\s/]+)\.md(#[^)\s]*)?\)/g,
+      (_m, name: string, hash: string | undefined) =>
+        `](resources/docs/${name.toLowerCase()}.html${hash ?? ""})`,
+    );
+}
+
 /** The manifest as published: package.json without its scripts. */
 export function publishedManifest(pkg: Record<string, unknown>): Record<string, unknown> {
   const { scripts: _scripts, ...published } = pkg;
@@ -76,7 +91,9 @@ export async function packRelease(outDir: string, root = PACK_ROOT): Promise<Rel
   try {
     for (const file of picked) {
       mkdirSync(dirname(join(stage, file)), { recursive: true });
-      if (file !== "package.json") copyFileSync(join(root, file), join(stage, file));
+      if (file === "README.md") {
+        writeFileSync(join(stage, file), packagedReadme(readFileSync(join(root, file), "utf8")));
+      } else if (file !== "package.json") copyFileSync(join(root, file), join(stage, file));
     }
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, unknown>;
     const manifest = publishedManifest(pkg);

@@ -134,6 +134,25 @@ function closure(lock: Lock, from: string[], skip: ReadonlySet<string> = new Set
 
 const MB = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
+/** Relative link targets of a Markdown text (links and pictures), outside addresses and anchors left out. */
+function markdownLinks(md: string): string[] {
+  return [...md.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter(isRelative);
+}
+
+/** Relative href and src targets of an HTML page. */
+function htmlLinks(html: string): string[] {
+  return [...html.matchAll(/\b(?:href|src)="([^"]+)"/g)].map((m) => m[1]).filter(isRelative);
+}
+
+function isRelative(href: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(href) && !href.startsWith("#");
+}
+
+/** The ids an HTML page's anchors can name. */
+function idsOf(html: string): Set<string> {
+  return new Set([...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]));
+}
+
 describe("package: npm pack, installed into a fresh Node-RED user directory", function () {
   // The install compiles the SQLite driver: about 90 s on a quiet 2-core machine, past 240 s at load 7.
   // A limit, not a target: a hung npm still fails the suite, and a quiet run takes no longer.
@@ -213,6 +232,31 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
           (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
       );
       expect(stray).to.deep.equal([]);
+    });
+
+    it("has a README whose links and pictures are shipped files, and guide pages whose links resolve", () => {
+      const shipped = new Set(files);
+      const links = markdownLinks(read("README.md"));
+      expect(links.length, "the README's links").to.be.greaterThan(30);
+      const missing: string[] = [];
+      const resolveIn = (dir: string, href: string, from: string): void => {
+        const [path, anchor] = href.split("#");
+        const file = path === "" ? from : posix.normalize(posix.join(dir, decodeURI(path)));
+        if (!shipped.has(file)) missing.push(`${from}: ${href}`);
+        else if (anchor !== undefined && file.endsWith(".html") && !idsOf(read(file)).has(anchor)) {
+          missing.push(`${from}: ${href} (no such anchor)`);
+        }
+      };
+      for (const href of links) resolveIn(".", href, "README.md");
+      const pages = files.filter((f) => /^resources\/docs\/[^/]+\.html$/.test(f));
+      expect(pages, "guide pages").to.include.members([
+        "resources/docs/index.html",
+        "resources/docs/changelog.html",
+      ]);
+      expect(pages.length, "a page per guide").to.be.greaterThan(15);
+      for (const page of pages)
+        for (const href of htmlLinks(read(page))) resolveIn("resources/docs", href, page);
+      expect(missing).to.deep.equal([]);
     });
 
     it("ships each file once: one copy of the icons, of each pipeline and of every other asset", () => {
@@ -405,6 +449,34 @@ export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, Fhir
           JSON.parse(read(`dist/nodes/${type}/locales/en-US/${type}.json`)),
         );
       }
+    });
+
+    it("serves the guides from the package, and every node's help links to a page it serves", async () => {
+      const html = await (await get("/nodes", "text/html")).text();
+      const pageIds = new Map<string, Set<string>>();
+      for (const [type] of nodeEntries) {
+        const at = html.indexOf(`data-help-name="${type}"`);
+        const help = html.slice(at, html.indexOf("</script>", at));
+        const guides = [...help.matchAll(/href="(resources\/[^"]+)"/g)].map((m) => m[1]);
+        expect(guides, `${type}: a link to its guide`).to.have.length.greaterThan(0);
+        for (const href of guides) {
+          const [path, anchor] = href.split("#");
+          expect(path.startsWith(`resources/${pkg.name}/docs/`), href).to.equal(true);
+          if (!pageIds.has(path)) {
+            const res = await get(`/${path}`, "text/html");
+            expect(res.headers.get("content-type"), path).to.match(/^text\/html/);
+            pageIds.set(path, idsOf(await res.text()));
+          }
+          if (anchor !== undefined) expect([...pageIds.get(path)!], href).to.include(anchor);
+        }
+      }
+      const picture = await get(`/resources/${pkg.name}/docs/images/pipeline.png`, "image/png");
+      expect(picture.headers.get("content-type")).to.equal("image/png");
+      expect(
+        Buffer.from(await picture.arrayBuffer()).equals(
+          readFileSync(join(installed, "resources/docs/images/pipeline.png")),
+        ),
+      ).to.equal(true);
     });
 
     it("serves every icon the editor files name, from the package's own files", async () => {
