@@ -5,7 +5,8 @@
 // assembles each node's editor file: dist/nodes/<type>/<type>.html holds the bundled editor script
 // followed by the templates and help of nodes/<type>/<type>.html, with its locales beside it, and
 // the icons once, where Node-RED looks for them. Last, the guides as HTML pages in resources/docs/
-// (scripts/guides.js), which Node-RED serves for the nodes' help to link to.
+// (scripts/guides.js) and the Grafana dashboard in resources/grafana/, which Node-RED serves for the
+// nodes' help to link to.
 // Everything is written to dist.next/ (resources.next/), which then takes the place of dist/
 // (resources/): no output of a deleted or renamed source survives, and a process reading them
 // meanwhile (a test run, `npm pack`'s prepack build under a running suite) never sees them
@@ -182,6 +183,7 @@ async function main() {
   swapIntoPlace("dist");
   fs.rmSync(path.join(root, "resources.next"), { recursive: true, force: true });
   renderGuides(root, path.join(root, "resources.next"));
+  fs.cpSync(path.join(root, "grafana"), path.join(root, "resources.next", "grafana"), { recursive: true });
   swapIntoPlace("resources");
   if (runtime !== 0 || editorTypes !== 0 || scripts === null) process.exitCode = 1;
 }

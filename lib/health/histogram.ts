@@ -66,3 +66,19 @@ export function exactQuantiles(values: Float64Array | number[], qs: readonly num
   values.sort((a, b) => a - b);
   return qs.map((q) => values[rankOf(q, n) - 1]);
 }
+
+/**
+ * The upper bounds (seconds) of the cumulative latency buckets exported to Prometheus, from a fast
+ * FHIR read to a slow batch: what `histogram_quantile` and heat maps read across instances.
+ */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+] as const;
+
+/** The index of the first bucket whose bound is at or above `ms`, or the bucket count for +Inf. */
+export function latencyBucketOf(ms: number): number {
+  const s = ms / 1000;
+  let i = 0;
+  while (i < LATENCY_BUCKETS_SECONDS.length && s > LATENCY_BUCKETS_SECONDS[i]) i++;
+  return i;
+}

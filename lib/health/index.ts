@@ -24,4 +24,6 @@ export { toPrometheus, PROMETHEUS_CONTENT_TYPE } from "./prometheus";
 export { answerHealthRequest, validateHealthPath } from "./http";
 export type { AnswerContext, HttpAnswer } from "./http";
 export { renderDashboard } from "./dashboard";
-export { RELATIVE_ERROR } from "./histogram";
+export { LATENCY_BUCKETS_SECONDS, RELATIVE_ERROR } from "./histogram";
+export { ProcessMetrics } from "./process";
+export type { EventLoopLag, ProcessSample } from "./process";

@@ -8,6 +8,8 @@ import {
   type HealthState,
   type Thresholds,
 } from "./config";
+import { LATENCY_BUCKETS_SECONDS, latencyBucketOf } from "./histogram";
+import type { ProcessSample } from "./process";
 import { RollingWindow, type BucketPoint } from "./window";
 
 export interface LatencySummary {
@@ -44,7 +46,13 @@ export interface IntegrationSnapshot {
   lastError: { error: string; time: string } | null;
   lastEventAt: string | null;
   /** Since the monitor started: */
-  lifetime: { total: number; failures: number; latencySumMs: number };
+  lifetime: {
+    total: number;
+    failures: number;
+    latencySumMs: number;
+    /** Calls at or under each bound of LATENCY_BUCKETS_SECONDS, cumulative (the last bound, then `total`, is +Inf). */
+    latencyBuckets: number[];
+  };
   /** One point per bucket of the window, oldest first (only when asked for). */
   series?: BucketPoint[];
 }
@@ -88,6 +96,8 @@ export interface HealthSnapshot {
   queues: QueueSnapshot[];
   /** Refusals heard (mllp-in limits), sorted by integration, source, reason. */
   refusals: RefusalCount[];
+  /** The Node-RED process (memory, CPU, event-loop delay), when the monitor was given a sampler. */
+  process?: ProcessSample;
 }
 
 export interface AlertTransition {
@@ -131,6 +141,8 @@ interface Tracker {
   lifeTotal: number;
   lifeFailures: number;
   lifeSumMs: number;
+  /** Calls per latency bucket (not cumulative), the last for over the highest bound. */
+  lifeBuckets: Float64Array;
   state: HealthState;
   stateSince: number;
   betterSince: number;
@@ -286,6 +298,7 @@ export class HealthMonitor {
   readonly config: HealthConfig;
   private readonly t: Thresholds;
   private readonly now: () => number;
+  private readonly sampleProcess?: () => ProcessSample;
   private readonly trackers = new Map<string, Tracker>();
   private readonly windowMs: number;
   private readonly buckets: number;
@@ -301,10 +314,11 @@ export class HealthMonitor {
   /** Refusal events dropped: malformed, an integration not watched, or too many kinds counted. */
   refusalsIgnored = 0;
 
-  constructor(config: HealthConfig, options: { now?: () => number } = {}) {
+  constructor(config: HealthConfig, options: { now?: () => number; process?: () => ProcessSample } = {}) {
     this.config = config;
     this.t = config.thresholds;
     this.now = options.now ?? Date.now;
+    this.sampleProcess = options.process;
     this.windowMs = config.windowSeconds * 1000;
     this.buckets = Math.min(config.windowSeconds, MAX_BUCKETS);
     this.fixed = config.integrations.length > 0;
@@ -324,6 +338,7 @@ export class HealthMonitor {
       lifeTotal: 0,
       lifeFailures: 0,
       lifeSumMs: 0,
+      lifeBuckets: new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1),
       state: "unknown",
       stateSince: now,
       betterSince: -1,
@@ -357,6 +372,7 @@ export class HealthMonitor {
     tr.window.record(at, event.success, ms);
     tr.lifeTotal++;
     tr.lifeSumMs += ms;
+    tr.lifeBuckets[latencyBucketOf(ms)]++;
     if (tr.firstEventAt < 0) tr.firstEventAt = at;
     if (at > tr.lastEventAt) tr.lastEventAt = at;
     if (event.success) {
@@ -657,7 +673,7 @@ export class HealthMonitor {
         options.series === true,
       );
     }
-    return {
+    const out: HealthSnapshot = {
       time: new Date(now).toISOString(),
       windowSeconds: this.config.windowSeconds,
       state: worst.state,
@@ -670,6 +686,8 @@ export class HealthMonitor {
           (a, b) => cmp(a.integration, b.integration) || cmp(a.source, b.source) || cmp(a.reason, b.reason),
         ),
     };
+    if (this.sampleProcess) out.process = this.sampleProcess();
+    return out;
   }
 
   private queueSnapshot(q: QueueTracker, now: number): QueueSnapshot {
@@ -722,9 +740,22 @@ export class HealthMonitor {
       lastError:
         tr.lastError === null ? null : { error: tr.lastError, time: new Date(tr.lastErrorAt).toISOString() },
       lastEventAt: tr.lastEventAt < 0 ? null : new Date(tr.lastEventAt).toISOString(),
-      lifetime: { total: tr.lifeTotal, failures: tr.lifeFailures, latencySumMs: tr.lifeSumMs },
+      lifetime: {
+        total: tr.lifeTotal,
+        failures: tr.lifeFailures,
+        latencySumMs: tr.lifeSumMs,
+        latencyBuckets: cumulative(tr.lifeBuckets),
+      },
     };
     if (series) out.series = tr.window.series(now);
     return out;
   }
+}
+
+/** The running totals of the first n-1 counts (the last count is only in the total). */
+function cumulative(counts: Float64Array): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < counts.length - 1; i++) out.push((sum += counts[i]));
+  return out;
 }

@@ -1,4 +1,6 @@
 import type { HealthState } from "./config";
+import { LATENCY_BUCKETS_SECONDS } from "./histogram";
+import type { ProcessSample } from "./process";
 import type { HealthSnapshot, IntegrationSnapshot, QueueSnapshot } from "./monitor";
 
 /** The content type of the Prometheus text exposition format 0.0.4. */
@@ -31,7 +33,7 @@ function labelText(labels: Labels): string {
 
 interface Family {
   name: string;
-  type: "gauge" | "counter" | "summary";
+  type: "gauge" | "counter" | "summary" | "histogram";
   help: string;
   samples: (i: IntegrationSnapshot) => Array<[suffix: string, labels: Labels, value: number]>;
 }
@@ -80,6 +82,21 @@ const FAMILIES: Family[] = [
       ["", { quantile: "0.5" }, i.latencyMs ? sec(i.latencyMs.p50) : NaN],
       ["", { quantile: "0.95" }, i.latencyMs ? sec(i.latencyMs.p95) : NaN],
       ["", { quantile: "0.99" }, i.latencyMs ? sec(i.latencyMs.p99) : NaN],
+      ["_sum", {}, sec(i.lifetime.latencySumMs)],
+      ["_count", {}, i.lifetime.total],
+    ],
+  },
+  {
+    name: "integration_call_duration_seconds",
+    type: "histogram",
+    help: "Call duration since the monitor started, in cumulative buckets (for histogram_quantile across instances).",
+    samples: (i) => [
+      ...LATENCY_BUCKETS_SECONDS.map((le, b): [string, Labels, number] => [
+        "_bucket",
+        { le: String(le) },
+        i.lifetime.latencyBuckets[b],
+      ]),
+      ["_bucket", { le: "+Inf" }, i.lifetime.total],
       ["_sum", {}, sec(i.lifetime.latencySumMs)],
       ["_count", {}, i.lifetime.total],
     ],
@@ -178,6 +195,55 @@ const QUEUE_FAMILIES: QueueFamily[] = [
   },
 ];
 
+/**
+ * The process families, under the names Prometheus client libraries use (process_*, nodejs_*), so
+ * the dashboards made for them read these too.
+ */
+function processFamilies(
+  p: ProcessSample,
+): Array<[name: string, type: "gauge" | "counter", help: string, value: number | null]> {
+  const lag = p.eventLoopLag;
+  const period = lag ? `${lag.periodSeconds} s` : "period";
+  return [
+    ["process_resident_memory_bytes", "gauge", "Resident memory size of the Node-RED process.", p.rssBytes],
+    ["process_cpu_user_seconds_total", "counter", "User CPU time of the process.", p.cpuUserSeconds],
+    ["process_cpu_system_seconds_total", "counter", "System CPU time of the process.", p.cpuSystemSeconds],
+    [
+      "process_cpu_seconds_total",
+      "counter",
+      "User and system CPU time of the process.",
+      p.cpuUserSeconds + p.cpuSystemSeconds,
+    ],
+    ["process_start_time_seconds", "gauge", "When the process started (Unix time).", p.startTimeSeconds],
+    ["nodejs_heap_size_used_bytes", "gauge", "V8 heap in use.", p.heapUsedBytes],
+    ["nodejs_heap_size_total_bytes", "gauge", "V8 heap allocated.", p.heapTotalBytes],
+    [
+      "nodejs_eventloop_lag_seconds",
+      "gauge",
+      `Mean event-loop delay over the last ${period} (absent until one has passed).`,
+      lag ? lag.mean : null,
+    ],
+    [
+      "nodejs_eventloop_lag_p50_seconds",
+      "gauge",
+      `Median event-loop delay over the last ${period}.`,
+      lag ? lag.p50 : null,
+    ],
+    [
+      "nodejs_eventloop_lag_p99_seconds",
+      "gauge",
+      `99th percentile event-loop delay over the last ${period}.`,
+      lag ? lag.p99 : null,
+    ],
+    [
+      "nodejs_eventloop_lag_max_seconds",
+      "gauge",
+      `Longest event-loop delay over the last ${period}.`,
+      lag ? lag.max : null,
+    ],
+  ];
+}
+
 /** The snapshot in the Prometheus text format 0.0.4: one family per metric, HELP and TYPE first. */
 export function toPrometheus(snapshot: HealthSnapshot): string {
   const lines: string[] = [];
@@ -215,6 +281,13 @@ export function toPrometheus(snapshot: HealthSnapshot): string {
       const value = f.value(q);
       if (value !== null)
         lines.push(`${name}${labelText({ store: q.store, queue: q.queue })} ${formatValue(value)}`);
+    }
+  }
+  if (snapshot.process) {
+    for (const [name, type, help, value] of processFamilies(snapshot.process)) {
+      lines.push(`# HELP ${name} ${escapeHelp(help)}`);
+      lines.push(`# TYPE ${name} ${type}`);
+      if (value !== null) lines.push(`${name} ${formatValue(value)}`);
     }
   }
   return `${lines.join("\n")}\n`;

@@ -14,6 +14,7 @@ import {
 import { HEALTH_NUMBERS, parseHealthConfig, type HealthState } from "../../lib/health/config";
 import { answerHealthRequest, validateHealthPath } from "../../lib/health/http";
 import { HealthMonitor, parseHealthInput, type HealthSnapshot } from "../../lib/health/monitor";
+import { ProcessMetrics } from "../../lib/health/process";
 import {
   alertLogEntry,
   alertMail,
@@ -95,6 +96,7 @@ export = function (RED: NodeAPI) {
 
   function start(node: Node, def: HealthMonitorDef): void {
     let monitor: HealthMonitor | null = null;
+    let processMetrics: ProcessMetrics | undefined;
     let configError: PackError | null = null;
     let interval = DEFAULT_INTERVAL_SECONDS;
     let path: string | null = null;
@@ -103,6 +105,7 @@ export = function (RED: NodeAPI) {
     const emailTo = (def.emailTo ?? "").trim() || undefined;
     const app = RED.httpAdmin as unknown as object;
     try {
+      const sampler = (processMetrics = new ProcessMetrics());
       monitor = new HealthMonitor(
         parseHealthConfig({
           integrations: def.integrations,
@@ -120,6 +123,7 @@ export = function (RED: NodeAPI) {
           queueMaxAge: def.queueMaxAge,
           queueMaxDead: def.queueMaxDead,
         }),
+        { process: () => sampler.sample() },
       );
       interval = intervalOf(def.interval);
       keeping = {
@@ -364,6 +368,7 @@ export = function (RED: NodeAPI) {
     });
 
     node.on("close", (done: () => void) => {
+      processMetrics?.close();
       const written = writes;
       healthBus().removeListener(HEALTH_EVENT, onEvent);
       healthBus().removeListener(QUEUE_EVENT, onQueue);

@@ -451,21 +451,28 @@ export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, Fhir
       }
     });
 
-    it("serves the guides from the package, and every node's help links to a page it serves", async () => {
+    it("serves the guides and the Grafana dashboard from the package; every node's help links to a guide it serves", async () => {
       const html = await (await get("/nodes", "text/html")).text();
       const pageIds = new Map<string, Set<string>>();
       for (const [type] of nodeEntries) {
         const at = html.indexOf(`data-help-name="${type}"`);
         const help = html.slice(at, html.indexOf("</script>", at));
-        const guides = [...help.matchAll(/href="(resources\/[^"]+)"/g)].map((m) => m[1]);
-        expect(guides, `${type}: a link to its guide`).to.have.length.greaterThan(0);
-        for (const href of guides) {
+        const links = [...help.matchAll(/href="(resources\/[^"]+)"/g)].map((m) => m[1]);
+        expect(
+          links.filter((l) => l.startsWith(`resources/${pkg.name}/docs/`)),
+          `${type}: a link to its guide`,
+        ).to.have.length.greaterThan(0);
+        for (const href of links) {
           const [path, anchor] = href.split("#");
-          expect(path.startsWith(`resources/${pkg.name}/docs/`), href).to.equal(true);
+          expect(path.startsWith(`resources/${pkg.name}/`), href).to.equal(true);
           if (!pageIds.has(path)) {
-            const res = await get(`/${path}`, "text/html");
-            expect(res.headers.get("content-type"), path).to.match(/^text\/html/);
-            pageIds.set(path, idsOf(await res.text()));
+            const res = await get(`/${path}`, "*/*");
+            const html = path.endsWith(".html");
+            expect(res.headers.get("content-type"), path).to.match(
+              html ? /^text\/html/ : /^application\/json/,
+            );
+            pageIds.set(path, html ? idsOf(await res.text()) : new Set());
+            if (!html) JSON.parse(await res.text());
           }
           if (anchor !== undefined) expect([...pageIds.get(path)!], href).to.include(anchor);
         }

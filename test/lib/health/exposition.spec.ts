@@ -30,11 +30,12 @@ describe("health: Prometheus exposition", () => {
     const families = parsePrometheus(text);
     for (const f of families.values()) {
       expect(f.help, f.name).to.be.a("string").and.not.equal("");
-      expect(["gauge", "counter", "summary"], f.name).to.include(f.type);
+      expect(["gauge", "counter", "summary", "histogram"], f.name).to.include(f.type);
       expect(f.name).to.match(/^pmsehr_/);
     }
     expect(families.get("pmsehr_integration_calls_total")?.type).to.equal("counter");
     expect(families.get("pmsehr_integration_latency_seconds")?.type).to.equal("summary");
+    expect(families.get("pmsehr_integration_call_duration_seconds")?.type).to.equal("histogram");
     expect(sampleOf(families, "pmsehr_health_window_seconds", {})).to.equal(60);
   });
 
@@ -55,6 +56,43 @@ describe("health: Prometheus exposition", () => {
     expect(sampleOf(f, "pmsehr_integration_state", { ...fhir, state: "warning" })).to.equal(1);
     expect(sampleOf(f, "pmsehr_integration_state", { ...fhir, state: "healthy" })).to.equal(0);
     expect(sampleOf(f, "pmsehr_integration_alert", fhir)).to.equal(0);
+  });
+
+  it("exports call durations as a cumulative histogram: each bound counts the calls at or under it", () => {
+    const { m } = monitorWithData();
+    const f = parsePrometheus(toPrometheus(m.snapshot()));
+    const bucket = (integration: string, le: string) =>
+      sampleOf(f, "pmsehr_integration_call_duration_seconds_bucket", { integration, le });
+    // fhir: 10, 20, ..., 200 ms and one 1.5 s failure.
+    expect(bucket("fhir", "0.005")).to.equal(0);
+    expect(bucket("fhir", "0.01")).to.equal(1);
+    expect(bucket("fhir", "0.025")).to.equal(2);
+    expect(bucket("fhir", "0.05")).to.equal(5);
+    expect(bucket("fhir", "0.1")).to.equal(10);
+    expect(bucket("fhir", "0.25")).to.equal(20);
+    expect(bucket("fhir", "1")).to.equal(20);
+    expect(bucket("fhir", "2.5")).to.equal(21);
+    expect(bucket("fhir", "60")).to.equal(21);
+    expect(bucket("fhir", "+Inf")).to.equal(21);
+    expect(sampleOf(f, "pmsehr_integration_call_duration_seconds_count", { integration: "fhir" })).to.equal(
+      21,
+    );
+    expect(
+      sampleOf(f, "pmsehr_integration_call_duration_seconds_sum", { integration: "fhir" }),
+    ).to.be.closeTo(3.6, 1e-9);
+    // An event older than the window still counts: the histogram is since the monitor started.
+    expect(bucket("idle", "0.005")).to.equal(1);
+    const clock = { now: T0 };
+    const slow = new HealthMonitor(parseHealthConfig({ window: 60 }), { now: () => clock.now });
+    slow.record({ integration: "batch", success: true, durationMs: 61000 });
+    slow.record({ integration: "batch", success: true, durationMs: 60000 });
+    const g = parsePrometheus(toPrometheus(slow.snapshot()));
+    expect(
+      sampleOf(g, "pmsehr_integration_call_duration_seconds_bucket", { integration: "batch", le: "60" }),
+    ).to.equal(1);
+    expect(
+      sampleOf(g, "pmsehr_integration_call_duration_seconds_bucket", { integration: "batch", le: "+Inf" }),
+    ).to.equal(2);
   });
 
   it("escapes label values and leaves out figures an empty window does not have", () => {

@@ -49,7 +49,7 @@ describe("health: rolling metrics with a controlled clock", () => {
     clock.now = T0 + 90000;
     s = monitor.snapshot().integrations.fhir;
     expect(s).to.include({ total: 0, successRate: null, latencyMs: null, throughput: 0 });
-    expect(s.lifetime).to.deep.equal({ total: 15, failures: 5, latencySumMs: 1500 });
+    expect(s.lifetime).to.include({ total: 15, failures: 5, latencySumMs: 1500 });
     expect(s.consecutiveFailures).to.equal(5);
   });
 
