@@ -79,3 +79,25 @@ export function reportRefusal(event: RefusalEvent): void {
   if (bus.listenerCount(REFUSAL_EVENT) === 0) return;
   bus.emit(REFUSAL_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
 }
+
+/**
+ * A checkpoint's watermark, reported by `sync-checkpoint` when a run starts from it (`get`) and
+ * when a run moves it (`commit`). Names only, never record data.
+ */
+export interface CheckpointReport {
+  checkpoint: string;
+  /** The watermark (ISO instant) after the action. */
+  highWater: string;
+  /** Whether a run committed (else a run started from the watermark). */
+  committed: boolean;
+  /** Epoch ms; set by reportCheckpoint when absent. */
+  time?: number;
+}
+
+export const CHECKPOINT_EVENT = "checkpoint";
+
+export function reportCheckpoint(report: CheckpointReport): void {
+  const bus = healthBus();
+  if (bus.listenerCount(CHECKPOINT_EVENT) === 0) return;
+  bus.emit(CHECKPOINT_EVENT, report.time === undefined ? { ...report, time: Date.now() } : report);
+}

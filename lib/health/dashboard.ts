@@ -3,7 +3,8 @@
  * inline script fetches the monitor's JSON and draws a card per integration with its state,
  * figures, and two inline SVG charts over the window (success rate, mean and p95 latency),
  * and a table of the durable queues heard (depth, in flight, oldest age, dead letters,
- * delivered; alert and stale marks) and of the refusals counted (mllp-in limits), refreshing
+ * delivered; alert and stale marks), of the checkpoints heard (watermark, how far behind, last
+ * commit) and of the refusals counted (mllp-in limits), refreshing
  * itself. Integration, store and queue names
  * reach the page only as data and are set as text, never as markup.
  */
@@ -71,12 +72,12 @@ svg { width: 100%; height: 70px; display: block; background: #fafafa; border: 1p
 .legend i.p95 { background: #e67e22; }
 #message { margin: 20px; padding: 12px; background: #fff3cd; border: 1px solid #e0c36c; border-radius: 6px; }
 .empty { color: #666; padding: 20px; }
-#queues, #refusals { margin: 0 20px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
-#queues h2, #refusals h2 { font-size: 15px; margin: 0 0 8px; }
-#queues table, #refusals table { border-collapse: collapse; width: 100%; font-size: 13px; }
-#queues th, #refusals th { text-align: left; font-size: 11px; font-weight: normal; color: #666; border-bottom: 1px solid var(--line); padding: 4px 8px; }
-#queues td, #refusals td { padding: 4px 8px; border-bottom: 1px solid #f0f0f0; word-break: break-all; }
-#queues .num, #refusals .num { text-align: right; white-space: nowrap; }
+#queues, #refusals, #checkpoints { margin: 0 20px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; }
+#queues h2, #refusals h2, #checkpoints h2 { font-size: 15px; margin: 0 0 8px; }
+#queues table, #refusals table, #checkpoints table { border-collapse: collapse; width: 100%; font-size: 13px; }
+#queues th, #refusals th, #checkpoints th { text-align: left; font-size: 11px; font-weight: normal; color: #666; border-bottom: 1px solid var(--line); padding: 4px 8px; }
+#queues td, #refusals td, #checkpoints td { padding: 4px 8px; border-bottom: 1px solid #f0f0f0; word-break: break-all; }
+#queues .num, #refusals .num, #checkpoints .num { text-align: right; white-space: nowrap; }
 #queues tr.alert td { background: #fdecea; }
 #queues tr.stale td { color: #888; }
 #queues .reasons { margin: 0 0 0 6px; }
@@ -282,7 +283,25 @@ const SCRIPT = String.raw`
     refusalsBox.hidden = !refusals || refusals.length === 0;
   }
 
+  function renderCheckpoints(checkpoints) {
+    var frag = document.createDocumentFragment();
+    (checkpoints || []).forEach(function (c) {
+      var tr = el("tr");
+      tr.setAttribute("data-checkpoint", c.checkpoint);
+      tr.appendChild(el("td", "checkpoint", c.checkpoint));
+      tr.appendChild(el("td", "watermark", c.highWater));
+      tr.appendChild(el("td", "num lag", age(c.lagSeconds * 1000)));
+      tr.appendChild(el("td", "num committed", c.lastCommitAt ? time(c.lastCommitAt) : "–"));
+      tr.appendChild(el("td", "num reported", time(c.reportedAt)));
+      frag.appendChild(tr);
+    });
+    checkpointRows.replaceChildren(frag);
+    checkpointsBox.hidden = !checkpoints || checkpoints.length === 0;
+  }
+
   var cards = document.getElementById("cards");
+  var checkpointsBox = document.getElementById("checkpoints");
+  var checkpointRows = document.getElementById("checkpoint-rows");
   var refusalsBox = document.getElementById("refusals");
   var refusalRows = document.getElementById("refusal-rows");
   var queuesBox = document.getElementById("queues");
@@ -302,6 +321,7 @@ const SCRIPT = String.raw`
     cards.replaceChildren(frag);
     renderQueues(snap.queues);
     renderRefusals(snap.refusals);
+    renderCheckpoints(snap.checkpoints);
     overall.className = "badge " + snap.state;
     overall.textContent = snap.state;
     updated.textContent = "window " + snap.windowSeconds + " s · updated " + time(snap.time);
@@ -349,6 +369,13 @@ export function renderDashboard(o: DashboardOptions): string {
 <table>
 <thead><tr><th>store</th><th>queue</th><th class="num">depth</th><th class="num">in flight</th><th class="num">oldest</th><th class="num">dead letters</th><th class="num">delivered</th><th class="num">last report</th><th></th></tr></thead>
 <tbody id="queue-rows"></tbody>
+</table>
+</section>
+<section id="checkpoints" hidden>
+<h2>Checkpoints</h2>
+<table>
+<thead><tr><th>checkpoint</th><th>watermark</th><th class="num">behind now</th><th class="num">last commit</th><th class="num">last report</th></tr></thead>
+<tbody id="checkpoint-rows"></tbody>
 </table>
 </section>
 <section id="refusals" hidden>

@@ -6,12 +6,22 @@ export {
   HEALTH_EVENT,
   QUEUE_EVENT,
   REFUSAL_EVENT,
+  reportCheckpoint,
+  CHECKPOINT_EVENT,
 } from "./bus";
-export type { HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
+export type { CheckpointReport, HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
 export * from "./config";
-export { HealthMonitor, errorText, isQueueMetrics, isRefusalEvent, parseHealthInput } from "./monitor";
+export {
+  HealthMonitor,
+  errorText,
+  isCheckpointReport,
+  isQueueMetrics,
+  isRefusalEvent,
+  parseHealthInput,
+} from "./monitor";
 export type {
   AlertTransition,
+  CheckpointSnapshot,
   Evaluation,
   HealthSnapshot,
   IntegrationSnapshot,

@@ -1,6 +1,6 @@
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import type { HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
+import type { CheckpointReport, HealthEvent, QueueMetrics, RefusalEvent } from "./bus";
 import {
   STATE_RANK,
   checkIntegrationName,
@@ -85,6 +85,19 @@ export interface RefusalCount {
   lastAt: string;
 }
 
+/** A checkpoint as `sync-checkpoint` last reported it. */
+export interface CheckpointSnapshot {
+  checkpoint: string;
+  /** The watermark (ISO). */
+  highWater: string;
+  /** How far the watermark is behind now, seconds (0 when it is ahead of this clock). */
+  lagSeconds: number;
+  /** When a run last committed it (ISO), null when none has since the monitor started. */
+  lastCommitAt: string | null;
+  /** When it was last reported (ISO): a run started or committed. */
+  reportedAt: string;
+}
+
 export interface HealthSnapshot {
   time: string;
   windowSeconds: number;
@@ -96,6 +109,8 @@ export interface HealthSnapshot {
   queues: QueueSnapshot[];
   /** Refusals heard (mllp-in limits), sorted by integration, source, reason. */
   refusals: RefusalCount[];
+  /** Checkpoints heard (sync-checkpoint), sorted by name. */
+  checkpoints: CheckpointSnapshot[];
   /** The Node-RED process (memory, CPU, event-loop delay), when the monitor was given a sampler. */
   process?: ProcessSample;
 }
@@ -236,6 +251,22 @@ export function isRefusalEvent(value: unknown): value is RefusalEvent {
   return e.time === undefined || (typeof e.time === "number" && Number.isFinite(e.time));
 }
 
+export function isCheckpointReport(value: unknown): value is CheckpointReport {
+  if (!value || typeof value !== "object") return false;
+  const e = value as Record<string, unknown>;
+  return (
+    typeof e.checkpoint === "string" &&
+    e.checkpoint.trim() !== "" &&
+    e.checkpoint.length <= 200 &&
+    // eslint-disable-next-line no-control-regex
+    !/[\u0000-\u001f\u007f]/.test(e.checkpoint) &&
+    typeof e.highWater === "string" &&
+    Number.isFinite(Date.parse(e.highWater)) &&
+    typeof e.committed === "boolean" &&
+    (e.time === undefined || (typeof e.time === "number" && Number.isFinite(e.time)))
+  );
+}
+
 /** A short error text without message bodies: a code, or the first 100 printable characters. */
 export function errorText(error: unknown): string | null {
   if (error === undefined || error === null || error === "") return null;
@@ -313,6 +344,9 @@ export class HealthMonitor {
   private readonly refusals = new Map<string, { count: RefusalCount; at: number }>();
   /** Refusal events dropped: malformed, an integration not watched, or too many kinds counted. */
   refusalsIgnored = 0;
+  private readonly checkpoints = new Map<string, { highWater: number; lastCommitAt: number; at: number }>();
+  /** Checkpoint reports dropped: malformed, older than the one kept, or a new name past maxQueues. */
+  checkpointsIgnored = 0;
 
   constructor(config: HealthConfig, options: { now?: () => number; process?: () => ProcessSample } = {}) {
     this.config = config;
@@ -416,6 +450,34 @@ export class HealthMonitor {
         count: 1,
         lastAt: "",
       },
+      at,
+    });
+    return true;
+  }
+
+  /**
+   * Keeps a checkpoint's latest watermark. False when it was not kept: malformed, older than the
+   * report kept, or a new checkpoint while maxQueues are kept (the same bound as queues).
+   */
+  recordCheckpoint(report: CheckpointReport): boolean {
+    if (!isCheckpointReport(report)) {
+      this.checkpointsIgnored++;
+      return false;
+    }
+    const now = this.now();
+    const at = report.time !== undefined && report.time >= 0 && report.time <= now ? report.time : now;
+    const kept = this.checkpoints.get(report.checkpoint);
+    if (kept === undefined && this.checkpoints.size >= this.config.maxQueues) {
+      this.checkpointsIgnored++;
+      return false;
+    }
+    if (kept !== undefined && at < kept.at) {
+      this.checkpointsIgnored++;
+      return false;
+    }
+    this.checkpoints.set(report.checkpoint, {
+      highWater: Date.parse(report.highWater),
+      lastCommitAt: report.committed ? at : (kept?.lastCommitAt ?? -1),
       at,
     });
     return true;
@@ -685,6 +747,15 @@ export class HealthMonitor {
         .sort(
           (a, b) => cmp(a.integration, b.integration) || cmp(a.source, b.source) || cmp(a.reason, b.reason),
         ),
+      checkpoints: [...this.checkpoints.entries()]
+        .sort((a, b) => cmp(a[0], b[0]))
+        .map(([checkpoint, c]) => ({
+          checkpoint,
+          highWater: new Date(c.highWater).toISOString(),
+          lagSeconds: Math.max(0, (now - c.highWater) / 1000),
+          lastCommitAt: c.lastCommitAt < 0 ? null : new Date(c.lastCommitAt).toISOString(),
+          reportedAt: new Date(c.at).toISOString(),
+        })),
     };
     if (this.sampleProcess) out.process = this.sampleProcess();
     return out;

@@ -283,6 +283,24 @@ export function toPrometheus(snapshot: HealthSnapshot): string {
         lines.push(`${name}${labelText({ store: q.store, queue: q.queue })} ${formatValue(value)}`);
     }
   }
+  const lag = `${PREFIX}checkpoint_lag_seconds`;
+  lines.push(
+    `# HELP ${lag} How far the checkpoint's watermark is behind now, as sync-checkpoint last reported it.`,
+  );
+  lines.push(`# TYPE ${lag} gauge`);
+  for (const c of snapshot.checkpoints)
+    lines.push(`${lag}${labelText({ checkpoint: c.checkpoint })} ${formatValue(c.lagSeconds)}`);
+  const commit = `${PREFIX}checkpoint_last_commit_timestamp_seconds`;
+  lines.push(
+    `# HELP ${commit} When a run last committed the checkpoint (Unix time; absent when none has since the monitor started).`,
+  );
+  lines.push(`# TYPE ${commit} gauge`);
+  for (const c of snapshot.checkpoints) {
+    if (c.lastCommitAt !== null)
+      lines.push(
+        `${commit}${labelText({ checkpoint: c.checkpoint })} ${formatValue(Date.parse(c.lastCommitAt) / 1000)}`,
+      );
+  }
   if (snapshot.process) {
     for (const [name, type, help, value] of processFamilies(snapshot.process)) {
       lines.push(`# HELP ${name} ${escapeHelp(help)}`);

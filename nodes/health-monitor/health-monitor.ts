@@ -3,10 +3,12 @@ import type { Request, RequestHandler, Response } from "express";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
+  CHECKPOINT_EVENT,
   HEALTH_EVENT,
   QUEUE_EVENT,
   REFUSAL_EVENT,
   healthBus,
+  type CheckpointReport,
   type HealthEvent,
   type QueueMetrics,
   type RefusalEvent,
@@ -314,12 +316,18 @@ export = function (RED: NodeAPI) {
       if (monitor) monitor.recordRefusal(e);
     };
 
+    // recordCheckpoint checks the report's shape itself.
+    const onCheckpoint = (r: CheckpointReport): void => {
+      if (monitor) monitor.recordCheckpoint(r);
+    };
+
     const timers: NodeJS.Timeout[] = [];
     const handlers: RequestHandler[] = [];
     if (monitor) {
       healthBus().on(HEALTH_EVENT, onEvent);
       healthBus().on(QUEUE_EVENT, onQueue);
       healthBus().on(REFUSAL_EVENT, onRefusal);
+      healthBus().on(CHECKPOINT_EVENT, onCheckpoint);
       timers.push(setInterval(tick, TICK_MS));
       if (interval > 0) {
         timers.push(
@@ -373,6 +381,7 @@ export = function (RED: NodeAPI) {
       healthBus().removeListener(HEALTH_EVENT, onEvent);
       healthBus().removeListener(QUEUE_EVENT, onQueue);
       healthBus().removeListener(REFUSAL_EVENT, onRefusal);
+      healthBus().removeListener(CHECKPOINT_EVENT, onCheckpoint);
       for (const t of timers) clearInterval(t);
       if (handlers.length > 0) {
         const stack = routeLayers(RED.httpAdmin);

@@ -18,6 +18,7 @@ import {
 } from "../../lib/checkpoint";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import { reportCheckpoint } from "../../lib/health/bus";
 import { isObject } from "../../lib/object";
 import { onInput } from "../shared/input";
 import { numberProp, propText } from "../shared/props";
@@ -207,6 +208,7 @@ export = function (RED: NodeAPI) {
           case "get": {
             const grant = await checkpoints.get(name, options);
             msg.checkpoint = { ...grant };
+            reportCheckpoint({ checkpoint: grant.name, highWater: grant.since, committed: false });
             status.working(node, `from ${short(grant.since)}`);
             break;
           }
@@ -217,6 +219,8 @@ export = function (RED: NodeAPI) {
               cursor: incoming?.cursor,
             });
             msg.checkpoint = { ...incoming, ...r };
+            if (r.highWater)
+              reportCheckpoint({ checkpoint: r.name, highWater: r.highWater, committed: true });
             if (r.advanced && r.highWater) status.ok(node, `at ${short(r.highWater)}`);
             else status.ok(node, "committed, same");
             break;

@@ -3,7 +3,9 @@ import { expect } from "chai";
 import { EventEmitter } from "node:events";
 import helper from "node-red-node-test-helper";
 import healthMonitorNode from "../../nodes/health-monitor/health-monitor";
+import syncCheckpointNode from "../../nodes/sync-checkpoint/sync-checkpoint";
 import {
+  CHECKPOINT_EVENT,
   HEALTH_EVENT,
   QUEUE_EVENT,
   REFUSAL_EVENT,
@@ -329,6 +331,75 @@ describe("health-monitor node", function () {
     const listening = healthBus().listenerCount(REFUSAL_EVENT);
     await helper.unload();
     expect(healthBus().listenerCount(REFUSAL_EVENT)).to.equal(listening - 1);
+  });
+
+  it("hears sync-checkpoint: each checkpoint's watermark, how far behind now, its last commit; Prometheus lag", async () => {
+    // Ids unlike any property value: Node-RED takes a value equal to a node id for a reference to it.
+    const checkpointNode = (id: string, action: string, wires: string[][]) => ({
+      id,
+      type: "sync-checkpoint",
+      z: TAB,
+      checkpoint: "patients",
+      action,
+      initial: "2026-01-01T00:00:00Z",
+      lease: "60",
+      wires,
+    });
+    const flow = [
+      { id: TAB, type: "tab", label: "health" },
+      monitorNode("hm", { path: "/pms-ehr/health" }),
+      { id: "snap", type: "helper", z: TAB },
+      { id: "alerts", type: "helper", z: TAB },
+      checkpointNode("cp-get", "get", [["got"]]),
+      checkpointNode("cp-commit", "commit", [["committed"]]),
+      { id: "got", type: "helper", z: TAB },
+      { id: "committed", type: "helper", z: TAB },
+    ];
+    snaps.length = 0;
+    await helper.load([healthMonitorNode, syncCheckpointNode], flow as any);
+    helper.getNode("snap").on("input", (m: Msg) => (snaps.push(m), events.emit("snap", m)));
+    const arrive = (id: string) => new Promise<Msg>((resolve) => helper.getNode(id).once("input", resolve));
+
+    let got = arrive("got");
+    helper.getNode("cp-get").receive({ payload: "start" });
+    const run = (await got).checkpoint;
+    let snap = await snapshot();
+    expect(snap.checkpoints).to.have.length(1);
+    expect(snap.checkpoints[0]).to.include({
+      checkpoint: "patients",
+      highWater: "2026-01-01T00:00:00.000Z",
+      lastCommitAt: null,
+    });
+    expect(snap.checkpoints[0].lagSeconds).to.be.closeTo(
+      (Date.now() - Date.parse("2026-01-01T00:00:00Z")) / 1000,
+      5,
+    );
+
+    const mark = new Date(Date.now() - 90000).toISOString();
+    const committed = arrive("committed");
+    helper.getNode("cp-commit").receive({ checkpoint: { ...run, highWater: mark } });
+    await committed;
+    snap = await snapshot();
+    expect(snap.checkpoints[0].highWater).to.equal(mark);
+    expect(snap.checkpoints[0].lagSeconds).to.be.within(89, 100);
+    expect(Date.now() - Date.parse(snap.checkpoints[0].lastCommitAt)).to.be.within(0, 10000);
+
+    // The next run starts from the committed mark: still committed, as reported.
+    got = arrive("got");
+    helper.getNode("cp-get").receive({ payload: "again" });
+    await got;
+    snap = await snapshot();
+    expect(snap.checkpoints[0].lastCommitAt).to.not.equal(null);
+
+    const res = await helper.request().get("/pms-ehr/health?format=prometheus");
+    const f = parsePrometheus(res.text as string);
+    expect(sampleOf(f, "pmsehr_checkpoint_lag_seconds", { checkpoint: "patients" })).to.be.within(89, 100);
+    expect(
+      sampleOf(f, "pmsehr_checkpoint_last_commit_timestamp_seconds", { checkpoint: "patients" }),
+    ).to.equal(Date.parse(snap.checkpoints[0].lastCommitAt) / 1000);
+    const listening = healthBus().listenerCount(CHECKPOINT_EVENT);
+    await helper.unload();
+    expect(healthBus().listenerCount(CHECKPOINT_EVENT)).to.equal(listening - 1);
   });
 
   it("a critical integration is named in the status before a queue alert", async () => {

@@ -135,6 +135,7 @@ function snapshot(queues: QueueSnapshot[], refusals: RefusalCount[] = []): Healt
     integrations: {},
     queues,
     refusals,
+    checkpoints: [],
   };
 }
 

@@ -146,7 +146,10 @@ describe("health: Prometheus exposition", () => {
     });
     m.evaluate();
     const text = toPrometheus(m.snapshot());
-    const queuePart = text.slice(text.indexOf("# HELP pmsehr_queue_depth"));
+    const queuePart = text.slice(
+      text.indexOf("# HELP pmsehr_queue_depth"),
+      text.indexOf("# HELP pmsehr_checkpoint_"),
+    );
     const main = 'store="main \\"db\\"\\\\x",queue="out\\nbound"';
     const old = 'store="old",queue="closed"';
     expect(queuePart).to.equal(

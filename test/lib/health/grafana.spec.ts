@@ -28,7 +28,10 @@ interface Dashboard {
   panels: Panel[];
 }
 
-/** Every family a monitor that has heard an integration, a queue, a refusal and the process exports, with the labels of its samples. */
+/**
+ * Every sample name a monitor exports that has heard an integration, a queue, a refusal, a
+ * checkpoint and the process, with the labels of its samples.
+ */
 function exported(): Map<string, Set<string>> {
   const process: ProcessSample = {
     rssBytes: 1,
@@ -53,6 +56,7 @@ function exported(): Map<string, Set<string>> {
     time: Date.now(),
   });
   m.recordRefusal({ integration: "hl7", source: "mllp-in", reason: "budget" });
+  m.recordCheckpoint({ checkpoint: "patients", highWater: "2026-01-01T00:00:00Z", committed: true });
   m.evaluate();
   const names = new Map<string, Set<string>>();
   for (const f of parsePrometheus(toPrometheus(m.snapshot())).values()) {
@@ -134,6 +138,7 @@ describe("health: the Grafana dashboard", () => {
       "pmsehr_queue_oldest_age_seconds",
       "pmsehr_queue_dead_letters",
       "pmsehr_refusals_total",
+      "pmsehr_checkpoint_lag_seconds",
       "process_resident_memory_bytes",
       "nodejs_eventloop_lag_p99_seconds",
     ]) {

@@ -6,6 +6,7 @@ import {
   errorText,
   parseHealthConfig,
   parseHealthInput,
+  toPrometheus,
   type AlertTransition,
   type RawHealthConfig,
 } from "../../../lib/health";
@@ -485,5 +486,95 @@ describe("health: inputs and configuration", () => {
     });
     expect(loose.thresholds).to.include({ healthyRate: 0.99, warningRate: 0.95, minEvents: 10 });
     expect(loose.windowSeconds).to.equal(60);
+  });
+});
+
+describe("health: checkpoints", () => {
+  const at = (iso: string): number => Date.parse(iso);
+
+  it("keeps each checkpoint's latest watermark, how far behind now, and when a run last committed it", () => {
+    const clock = { now: at("2026-03-01T12:00:00Z") };
+    const m = new HealthMonitor(parseHealthConfig({ window: 60 }), { now: () => clock.now });
+    expect(
+      m.recordCheckpoint({ checkpoint: "patients", highWater: "2026-03-01T11:00:00Z", committed: false }),
+    ).to.equal(true);
+    expect(
+      m.recordCheckpoint({ checkpoint: "appointments", highWater: "2026-03-01T11:59:30Z", committed: true }),
+    ).to.equal(true);
+    let s = m.snapshot().checkpoints;
+    expect(s.map((c) => c.checkpoint)).to.deep.equal(["appointments", "patients"]);
+    expect(s[1]).to.deep.equal({
+      checkpoint: "patients",
+      highWater: "2026-03-01T11:00:00.000Z",
+      lagSeconds: 3600,
+      lastCommitAt: null,
+      reportedAt: "2026-03-01T12:00:00.000Z",
+    });
+    expect(s[0]).to.include({ lagSeconds: 30, lastCommitAt: "2026-03-01T12:00:00.000Z" });
+    clock.now += 60000;
+    // A run starts from the committed mark: the commit time stays; the lag grows with the clock.
+    m.recordCheckpoint({ checkpoint: "appointments", highWater: "2026-03-01T11:59:30Z", committed: false });
+    s = m.snapshot().checkpoints;
+    expect(s[0]).to.include({
+      lagSeconds: 90,
+      lastCommitAt: "2026-03-01T12:00:00.000Z",
+      reportedAt: "2026-03-01T12:01:00.000Z",
+    });
+    // A mark ahead of this clock is not behind.
+    m.recordCheckpoint({ checkpoint: "patients", highWater: "2026-03-01T12:05:00Z", committed: true });
+    expect(m.snapshot().checkpoints[1].lagSeconds).to.equal(0);
+  });
+
+  it("drops malformed and out-of-order reports, and new names past maxQueues", () => {
+    const clock = { now: at("2026-03-01T12:00:00Z") };
+    const m = new HealthMonitor(parseHealthConfig({ window: 60, maxQueues: 2 }), { now: () => clock.now });
+    const bad: unknown[] = [
+      null,
+      { checkpoint: "", highWater: "2026-03-01T11:00:00Z", committed: true },
+      { checkpoint: "a\nb", highWater: "2026-03-01T11:00:00Z", committed: true },
+      { checkpoint: "x".repeat(201), highWater: "2026-03-01T11:00:00Z", committed: true },
+      { checkpoint: "p", highWater: "not a time", committed: true },
+      { checkpoint: "p", highWater: "2026-03-01T11:00:00Z", committed: "yes" },
+      { checkpoint: "p", highWater: "2026-03-01T11:00:00Z", committed: true, time: Number.NaN },
+    ];
+    for (const b of bad) expect(m.recordCheckpoint(b as never), JSON.stringify(b)).to.equal(false);
+    expect(m.checkpointsIgnored).to.equal(bad.length);
+    m.recordCheckpoint({
+      checkpoint: "p",
+      highWater: "2026-03-01T11:30:00Z",
+      committed: true,
+      time: clock.now,
+    });
+    expect(
+      m.recordCheckpoint({
+        checkpoint: "p",
+        highWater: "2026-03-01T11:00:00Z",
+        committed: false,
+        time: clock.now - 1,
+      }),
+      "an older report",
+    ).to.equal(false);
+    expect(m.snapshot().checkpoints[0].highWater).to.equal("2026-03-01T11:30:00.000Z");
+    expect(
+      m.recordCheckpoint({ checkpoint: "q", highWater: "2026-03-01T11:00:00Z", committed: false }),
+    ).to.equal(true);
+    expect(
+      m.recordCheckpoint({ checkpoint: "r", highWater: "2026-03-01T11:00:00Z", committed: false }),
+    ).to.equal(false);
+    expect(m.snapshot().checkpoints.map((c) => c.checkpoint)).to.deep.equal(["p", "q"]);
+  });
+
+  it("exports pmsehr_checkpoint_lag_seconds, and the last commit time once there is one", () => {
+    const clock = { now: at("2026-03-01T12:00:00Z") };
+    const m = new HealthMonitor(parseHealthConfig({ window: 60 }), { now: () => clock.now });
+    m.recordCheckpoint({ checkpoint: 'pms "east"', highWater: "2026-03-01T11:58:00Z", committed: false });
+    let text = toPrometheus(m.snapshot());
+    expect(text).to.include('pmsehr_checkpoint_lag_seconds{checkpoint="pms \\"east\\""} 120\n');
+    expect(text).to.not.match(/^pmsehr_checkpoint_last_commit_timestamp_seconds\{/m);
+    m.recordCheckpoint({ checkpoint: 'pms "east"', highWater: "2026-03-01T11:59:00Z", committed: true });
+    text = toPrometheus(m.snapshot());
+    expect(text).to.include(
+      `pmsehr_checkpoint_last_commit_timestamp_seconds{checkpoint="pms \\"east\\""} ${clock.now / 1000}\n`,
+    );
   });
 });
