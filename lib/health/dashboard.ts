@@ -1,7 +1,8 @@
 /**
  * The health dashboard: one self-contained HTML page (no external file, no library) whose
  * inline script fetches the monitor's JSON and draws a card per integration with its state,
- * figures, and two inline SVG charts over the window (success rate, mean and p95 latency),
+ * figures, two inline SVG charts over the window (success rate, mean and p95 latency) and
+ * the success rate of the last 24 h in periods of 15 min,
  * and a table of the durable queues heard (depth, in flight, oldest age, dead letters,
  * delivered; alert and stale marks), of the checkpoints heard (watermark, how far behind, last
  * commit) and of the refusals counted (mllp-in limits), refreshing
@@ -223,6 +224,12 @@ const SCRIPT = String.raw`
     legend.appendChild(el("i", "p95"));
     legend.appendChild(document.createTextNode("p95 (max " + ms(lat.max) + ")"));
     c.appendChild(chart("latency", legend, lat.svg));
+    var day = i.history || [];
+    var calls = 0, fails = 0;
+    day.forEach(function (p) { calls += p.total; fails += p.failures; });
+    var dayChart = successChart(day);
+    dayChart.setAttribute("class", "history");
+    c.appendChild(chart("last 24 h (15 min)", el("span", null, calls + " calls, " + fails + " failed"), dayChart));
     return c;
   }
 

@@ -50,7 +50,7 @@ function json(status: number, value: unknown): HttpAnswer {
 
 /**
  * The answer to a GET of the monitor's path: JSON (default; `series=1` adds the per-bucket
- * series), `format=prometheus`, or `format=html` (the dashboard, also at `<path>/dashboard`;
+ * series, `history=1` the last 24 h in periods of 15 min), `format=prometheus`, or `format=html` (the dashboard, also at `<path>/dashboard`;
  * `refresh=<seconds>` sets how often it reloads its data, default 5).
  */
 export function answerHealthRequest(
@@ -60,8 +60,8 @@ export function answerHealthRequest(
 ): HttpAnswer {
   const format = ctx.page === "dashboard" ? "html" : (first(query.format) ?? "json").toLowerCase();
   if (format === "json") {
-    const series = ["1", "true", "yes"].includes((first(query.series) ?? "").toLowerCase());
-    return json(200, monitor.snapshot({ series }));
+    const yes = (v: unknown): boolean => ["1", "true", "yes"].includes((first(v) ?? "").toLowerCase());
+    return json(200, monitor.snapshot({ series: yes(query.series), history: yes(query.history) }));
   }
   if (format === "prometheus") {
     return {
@@ -82,8 +82,8 @@ export function answerHealthRequest(
       body: renderDashboard({
         src:
           ctx.page === "dashboard"
-            ? `${ctx.trailingSlash ? "../" : ""}../${last}?format=json&series=1`
-            : `${ctx.trailingSlash ? `../${last}` : ""}?format=json&series=1`,
+            ? `${ctx.trailingSlash ? "../" : ""}../${last}?format=json&series=1&history=1`
+            : `${ctx.trailingSlash ? `../${last}` : ""}?format=json&series=1&history=1`,
         authKey: `auth-tokens${ctx.adminRoot.replace(/\/$/, "").replace(/\//g, "-")}`,
         refreshSeconds,
         nonce,

@@ -9,6 +9,7 @@ import {
   type Thresholds,
 } from "./config";
 import { LATENCY_BUCKETS_SECONDS, latencyBucketOf } from "./histogram";
+import { HistoryRing, type HistoryPoint } from "./history";
 import type { ProcessSample } from "./process";
 import { RollingWindow, type BucketPoint } from "./window";
 
@@ -55,6 +56,8 @@ export interface IntegrationSnapshot {
   };
   /** One point per bucket of the window, oldest first (only when asked for). */
   series?: BucketPoint[];
+  /** The last 24 h in 96 points of 15 min, oldest first (only when asked for). */
+  history?: HistoryPoint[];
 }
 
 /** One durable queue, identified by (store, queue), as its `durable-queue` node last reported it. */
@@ -148,6 +151,7 @@ export interface Evaluation {
 interface Tracker {
   name: string;
   window: RollingWindow;
+  history: HistoryRing;
   consecutive: number;
   lastError: string | null;
   lastErrorAt: number;
@@ -364,6 +368,7 @@ export class HealthMonitor {
     return {
       name,
       window: new RollingWindow(this.windowMs, this.buckets),
+      history: new HistoryRing(),
       consecutive: 0,
       lastError: null,
       lastErrorAt: 0,
@@ -404,6 +409,7 @@ export class HealthMonitor {
     const at = time !== undefined && time >= 0 && time <= now ? time : now;
     const ms = event.durationMs >= 0 ? event.durationMs : 0;
     tr.window.record(at, event.success, ms);
+    tr.history.record(at, event.success, ms);
     tr.lifeTotal++;
     tr.lifeSumMs += ms;
     tr.lifeBuckets[latencyBucketOf(ms)]++;
@@ -724,16 +730,12 @@ export class HealthMonitor {
   }
 
   /** The figures of every integration and queue, with the states and alerts of the last evaluate. */
-  snapshot(options: { series?: boolean } = {}): HealthSnapshot {
+  snapshot(options: { series?: boolean; history?: boolean } = {}): HealthSnapshot {
     const now = this.now();
     const worst = this.worst();
     const integrations: Record<string, IntegrationSnapshot> = {};
     for (const name of this.names()) {
-      integrations[name] = this.integrationSnapshot(
-        this.trackers.get(name) as Tracker,
-        now,
-        options.series === true,
-      );
+      integrations[name] = this.integrationSnapshot(this.trackers.get(name) as Tracker, now, options);
     }
     const out: HealthSnapshot = {
       time: new Date(now).toISOString(),
@@ -779,7 +781,11 @@ export class HealthMonitor {
     };
   }
 
-  private integrationSnapshot(tr: Tracker, now: number, series: boolean): IntegrationSnapshot {
+  private integrationSnapshot(
+    tr: Tracker,
+    now: number,
+    options: { series?: boolean; history?: boolean },
+  ): IntegrationSnapshot {
     const s = tr.window.stats(now, true);
     const q = s.quantiles as number[];
     const covered =
@@ -818,7 +824,8 @@ export class HealthMonitor {
         latencyBuckets: cumulative(tr.lifeBuckets),
       },
     };
-    if (series) out.series = tr.window.series(now);
+    if (options.series === true) out.series = tr.window.series(now);
+    if (options.history === true) out.history = tr.history.series(now);
     return out;
   }
 }

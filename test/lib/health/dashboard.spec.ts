@@ -1,7 +1,13 @@
 import { expect } from "chai";
 import { runInNewContext } from "node:vm";
 import { renderDashboard } from "../../../lib/health";
-import type { HealthSnapshot, QueueSnapshot, RefusalCount } from "../../../lib/health";
+import type {
+  CheckpointSnapshot,
+  HealthSnapshot,
+  IntegrationSnapshot,
+  QueueSnapshot,
+  RefusalCount,
+} from "../../../lib/health";
 
 /**
  * Just enough of a DOM for the dashboard's script: elements with classes, attributes, text,
@@ -68,10 +74,19 @@ async function renderPage(snap: HealthSnapshot): Promise<Map<string, FakeElement
   const script = /<script nonce="n"[^>]*>([\s\S]*?)<\/script>/.exec(html)?.[1];
   if (!script) throw new Error("no script in the page");
   const ids = new Map<string, FakeElement>();
-  const all = ["cards", "queues", "queue-rows", "queue-alerts", "refusals", "refusal-rows"];
+  const all = [
+    "cards",
+    "queues",
+    "queue-rows",
+    "queue-alerts",
+    "refusals",
+    "refusal-rows",
+    "checkpoints",
+    "checkpoint-rows",
+  ];
   for (const id of [...all, "overall", "updated", "message"]) {
     const e = new FakeElement(id.endsWith("-rows") ? "tbody" : "div");
-    e.hidden = ["queues", "queue-alerts", "refusals", "message"].includes(id);
+    e.hidden = ["queues", "queue-alerts", "refusals", "checkpoints", "message"].includes(id);
     ids.set(id, e);
   }
   // The page's own markup holds these elements, hidden where the script expects them hidden.
@@ -126,7 +141,11 @@ function queue(q: Partial<QueueSnapshot> & { store: string; queue: string }): Qu
   };
 }
 
-function snapshot(queues: QueueSnapshot[], refusals: RefusalCount[] = []): HealthSnapshot {
+function snapshot(
+  queues: QueueSnapshot[],
+  refusals: RefusalCount[] = [],
+  checkpoints: CheckpointSnapshot[] = [],
+): HealthSnapshot {
   return {
     time: T,
     windowSeconds: 300,
@@ -135,7 +154,7 @@ function snapshot(queues: QueueSnapshot[], refusals: RefusalCount[] = []): Healt
     integrations: {},
     queues,
     refusals,
-    checkpoints: [],
+    checkpoints,
   };
 }
 
@@ -216,5 +235,81 @@ describe("health: the dashboard's refusals table", () => {
     const page = await renderPage(snapshot([]));
     expect(page.get("refusal-rows")?.children).to.deep.equal([]);
     expect(page.get("refusals")?.hidden).to.equal(true);
+  });
+});
+
+describe("health: the dashboard's checkpoints and history", () => {
+  it("shows a row per checkpoint: watermark, how far behind, last commit; hidden while none reported", async () => {
+    let page = await renderPage(snapshot([]));
+    expect(page.get("checkpoints")?.hidden).to.equal(true);
+    page = await renderPage(
+      snapshot(
+        [],
+        [],
+        [
+          {
+            checkpoint: "<b>appointments</b>",
+            highWater: "2025-03-01T11:59:30.000Z",
+            lagSeconds: 30,
+            lastCommitAt: T,
+            reportedAt: T,
+          },
+          {
+            checkpoint: "patients",
+            highWater: "2025-03-01T09:00:00.000Z",
+            lagSeconds: 10800,
+            lastCommitAt: null,
+            reportedAt: T,
+          },
+        ],
+      ),
+    );
+    const at = new Date(T).toLocaleTimeString([], { hour12: false });
+    const rows = page.get("checkpoint-rows")?.all("tr") ?? [];
+    expect(rows.map((r) => r.all("td").map((c) => c.textContent))).to.deep.equal([
+      ["<b>appointments</b>", "2025-03-01T11:59:30.000Z", "30 s", at, at],
+      ["patients", "2025-03-01T09:00:00.000Z", "3.0 h", "–", at],
+    ]);
+    expect(rows[0].all("b")).to.deep.equal([]);
+    expect(page.get("checkpoints")?.hidden).to.equal(false);
+  });
+
+  it("draws each integration's last 24 h: one bar per period with calls, coloured by success", async () => {
+    const history = Array.from({ length: 96 }, (_, i) => ({
+      start: Date.parse(T) - (95 - i) * 900000,
+      total: i % 2 === 0 ? 10 : 0,
+      failures: i === 94 ? 5 : 0,
+      meanMs: i % 2 === 0 ? 20 : null,
+      p95Ms: i % 2 === 0 ? 25 : null,
+    }));
+    const integration = {
+      integration: "fhir",
+      state: "healthy",
+      stateSince: T,
+      alert: false,
+      reasons: [],
+      total: 0,
+      successes: 0,
+      failures: 0,
+      successRate: null,
+      latencyMs: null,
+      throughput: 0,
+      consecutiveFailures: 0,
+      lastError: null,
+      lastEventAt: null,
+      lifetime: { total: 480, failures: 5, latencySumMs: 9600, latencyBuckets: [] },
+      series: [],
+      history,
+    } as IntegrationSnapshot;
+    const page = await renderPage({ ...snapshot([]), integrations: { fhir: integration } });
+    const card = page.get("cards")!.all("section")[0];
+    const chart = card
+      .all("svg")
+      .find((svg) => svg.className === "history" || svg.getAttribute("class") === "history");
+    expect(chart, "a history chart").to.not.equal(undefined);
+    const bars = chart!.all("rect");
+    expect(bars).to.have.length(48);
+    expect(bars.filter((b) => b.getAttribute("fill") === "#c0392b")).to.have.length(1);
+    expect(card.textContent).to.include("last 24 h (15 min)").and.include("480 calls, 5 failed");
   });
 });

@@ -267,7 +267,7 @@ describe("health: HTTP answers and paths", () => {
     const nonce = /script-src 'nonce-([^']+)'/.exec(h.headers["Content-Security-Policy"])?.[1];
     expect(nonce).to.be.a("string");
     expect(h.body).to.include(
-      `<script nonce="${nonce}" data-src="?format=json&amp;series=1" data-auth-key="auth-tokens"`,
+      `<script nonce="${nonce}" data-src="?format=json&amp;series=1&amp;history=1" data-auth-key="auth-tokens"`,
     );
     expect(h.body).to.not.match(/<script[^>]+\ssrc=/);
 
@@ -277,20 +277,20 @@ describe("health: HTTP answers and paths", () => {
       { page: "dashboard", path: "/pms-ehr/health", adminRoot: "/admin/" },
     );
     expect(d.body).to.include(
-      'data-src="../health?format=json&amp;series=1" data-auth-key="auth-tokens-admin"',
+      'data-src="../health?format=json&amp;series=1&amp;history=1" data-auth-key="auth-tokens-admin"',
     );
     const ds = answerHealthRequest(
       m,
       {},
       { page: "dashboard", path: "/h", adminRoot: "", trailingSlash: true },
     );
-    expect(ds.body).to.include('data-src="../../h?format=json&amp;series=1"');
+    expect(ds.body).to.include('data-src="../../h?format=json&amp;series=1&amp;history=1"');
     const hs = answerHealthRequest(
       m,
       { format: "html" },
       { page: "data", path: "/h", adminRoot: "", trailingSlash: true },
     );
-    expect(hs.body).to.include('data-src="../h?format=json&amp;series=1"');
+    expect(hs.body).to.include('data-src="../h?format=json&amp;series=1&amp;history=1"');
     expect(answerHealthRequest(m, { format: "html" }, ctx).headers["Content-Security-Policy"]).to.not.equal(
       h.headers["Content-Security-Policy"],
     );
