@@ -42,7 +42,10 @@ describe("lib/hl7 without the optional hl7v2 package", function () {
   it("parses without it, and strict validation or the typed API fail with HL7_VALIDATOR_MISSING saying what to install", async () => {
     const lib = join(__dirname, "..", "..", "..", "lib", "hl7");
     const { stdout } = await run(process.execPath, ["-e", CHILD, lib]);
-    const out = JSON.parse(stdout) as Record<string, { ok?: unknown; code?: string; message?: string; name?: string }>;
+    const out = JSON.parse(stdout) as Record<
+      string,
+      { ok?: unknown; code?: string; message?: string; name?: string }
+    >;
     expect(out.plain).to.deep.equal({ ok: "ADT" });
     for (const failed of [out.validate, out.typed]) {
       expect(failed.code).to.equal("HL7_VALIDATOR_MISSING");
