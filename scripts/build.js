@@ -16,12 +16,13 @@ const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
 const esbuild = require("esbuild");
-const { renderGuides } = require("./guides");
+const { renderGuides, withGuideLink } = require("./guides");
 
 const root = path.resolve(__dirname, "..");
 const next = path.join(root, "dist.next");
 // The palette category of every node of the pack (each node's editor script names it).
 const CATEGORY = "PMS-EHR";
+const PACKAGE_NAME = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).name;
 const tsc = require.resolve("typescript/bin/tsc");
 
 function run(args) {
@@ -120,10 +121,8 @@ function assembleNodes(types, scripts) {
     fs.mkdirSync(outDir, { recursive: true });
     const js = scripts.get(type);
     const script = js === undefined ? "" : `<script type="text/javascript">\n${js}</script>\n`;
-    fs.writeFileSync(
-      path.join(outDir, `${type}.html`),
-      script + fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"),
-    );
+    const help = withGuideLink(type, fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"), PACKAGE_NAME);
+    fs.writeFileSync(path.join(outDir, `${type}.html`), script + help);
     const locales = path.join(nodeDir, "locales");
     if (fs.existsSync(locales)) {
       fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });

@@ -1,7 +1,8 @@
 // The guides as the editor serves them: README.md, docs/*.md and CHANGELOG.md rendered to HTML
 // pages in resources/docs/ (index.html is the README), with the pictures of docs/images/. Node-RED serves a
 // module's resources/ folder at <admin root>/resources/<module>/, so every node's help links to
-// its guide and the guides work offline, in the installed package as in the work tree.
+// its guide (withGuideLink, which the build applies to each editor file) and the guides work
+// offline, in the installed package as in the work tree.
 // Links between guides point at the pages; a link to a file that is not shipped (source, tests)
 // keeps its text without the link.
 "use strict";
@@ -101,6 +102,48 @@ function render(root, file, title, sources) {
   );
 }
 
+/** Each node's guide: [page, label], the page of resources/docs/ with an optional anchor. */
+const NODE_GUIDES = {
+  "capability-check": ["pipelines.html#capability-assessment", "Prebuilt pipelines: capability-assessment"],
+  "durable-queue": ["store-and-forward.html", "Store and forward"],
+  "fhir-request": ["fhir.html", "FHIR: fhir-server and fhir-request"],
+  "fhir-server": ["fhir.html", "FHIR: fhir-server and fhir-request"],
+  "health-monitor": ["checkpoint-health.html", "Incremental sync and integration health"],
+  "hl7-fhir": ["hl7-fhir.html", "hl7-fhir: HL7 v2 ADT/SIU/DFT/BAR &lt;-&gt; FHIR R4"],
+  "hl7-parse": ["hl7-transport.html", "HL7 v2 transport"],
+  "hmac-request": ["legacy-webhooks.html", "Legacy PMS APIs and signed webhooks"],
+  "legacy-api": ["legacy-webhooks.html", "Legacy PMS APIs and signed webhooks"],
+  "message-store": ["store-and-forward.html", "Store and forward"],
+  "mllp-in": ["hl7-transport.html", "HL7 v2 transport"],
+  "mllp-out": ["hl7-transport.html", "HL7 v2 transport"],
+  "pms-fhir-map": ["mapping.html", "Mapping PMS records to FHIR and back"],
+  "queue-done": ["store-and-forward.html", "Store and forward"],
+  "sync-checkpoint": ["checkpoint-health.html", "Incremental sync and integration health"],
+  "webhook-in": ["legacy-webhooks.html#receiving-webhooks-safely-webhook-in", "Legacy PMS APIs and signed webhooks: webhook-in"],
+  "webhook-verify": ["legacy-webhooks.html", "Legacy PMS APIs and signed webhooks"],
+};
+
+/**
+ * The node's editor file with a link to its guide first under the help's References (a
+ * References section is added at the end of the help when it has none). The link is relative to
+ * the editor, which Node-RED serves beside `resources/<module>/`.
+ */
+function withGuideLink(type, html, moduleName) {
+  const guide = NODE_GUIDES[type];
+  if (!guide) throw new Error(`no guide for node ${type}: add it to NODE_GUIDES in scripts/guides.js`);
+  const open = `data-help-name="${type}"`;
+  const at = html.indexOf(open);
+  if (at < 0) throw new Error(`${type}.html has no help`);
+  const end = html.indexOf("</script>", at);
+  const li = `<li><a href="resources/${moduleName}/docs/${guide[0]}" target="_blank">Guide: ${guide[1]}</a></li>`;
+  const refs = html.indexOf("<h3>References</h3>", at);
+  if (refs >= 0 && refs < end) {
+    const list = html.indexOf("<ul>", refs) + "<ul>".length;
+    return `${html.slice(0, list)}\n    ${li}${html.slice(list)}`;
+  }
+  return `${html.slice(0, end)}\n  <h3>References</h3>\n  <ul>\n    ${li}\n  </ul>\n${html.slice(end)}`;
+}
+
 /** Writes resources/docs/ into `outDir` (a resources folder): the pages and the pictures. */
 function renderGuides(root, outDir) {
   const docsOut = path.join(outDir, "docs");
@@ -113,4 +156,4 @@ function renderGuides(root, outDir) {
   return sources.map(([file]) => pageOf(file));
 }
 
-module.exports = { renderGuides, pageOf };
+module.exports = { renderGuides, pageOf, withGuideLink, NODE_GUIDES };

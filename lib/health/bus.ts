@@ -33,12 +33,17 @@ export function healthBus(): EventEmitter {
   return bus;
 }
 
+/** Emits a report to the bus's listeners, stamped with the time now unless it has one; nothing without listeners. */
+function emitTimed<T extends { time?: number }>(event: string, report: T): void {
+  const bus = healthBus();
+  if (bus.listenerCount(event) === 0) return;
+  bus.emit(event, report.time === undefined ? { ...report, time: Date.now() } : report);
+}
+
 export const HEALTH_EVENT = "health";
 
 export function reportHealth(event: HealthEvent): void {
-  const bus = healthBus();
-  if (bus.listenerCount(HEALTH_EVENT) === 0) return;
-  bus.emit(HEALTH_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
+  emitTimed(HEALTH_EVENT, event);
 }
 
 /** A durable queue's state, reported by `durable-queue` whenever it changes (at most about once a second). */
@@ -52,9 +57,7 @@ export interface QueueMetrics extends QueueStats {
 export const QUEUE_EVENT = "queue";
 
 export function reportQueue(metrics: QueueMetrics): void {
-  const bus = healthBus();
-  if (bus.listenerCount(QUEUE_EVENT) === 0) return;
-  bus.emit(QUEUE_EVENT, metrics.time === undefined ? { ...metrics, time: Date.now() } : metrics);
+  emitTimed(QUEUE_EVENT, metrics);
 }
 
 /**
@@ -75,9 +78,7 @@ export interface RefusalEvent {
 export const REFUSAL_EVENT = "refusal";
 
 export function reportRefusal(event: RefusalEvent): void {
-  const bus = healthBus();
-  if (bus.listenerCount(REFUSAL_EVENT) === 0) return;
-  bus.emit(REFUSAL_EVENT, event.time === undefined ? { ...event, time: Date.now() } : event);
+  emitTimed(REFUSAL_EVENT, event);
 }
 
 /**
@@ -97,7 +98,5 @@ export interface CheckpointReport {
 export const CHECKPOINT_EVENT = "checkpoint";
 
 export function reportCheckpoint(report: CheckpointReport): void {
-  const bus = healthBus();
-  if (bus.listenerCount(CHECKPOINT_EVENT) === 0) return;
-  bus.emit(CHECKPOINT_EVENT, report.time === undefined ? { ...report, time: Date.now() } : report);
+  emitTimed(CHECKPOINT_EVENT, report);
 }

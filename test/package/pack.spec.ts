@@ -207,6 +207,20 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
   };
   const getJson = async <T>(path: string): Promise<T> => (await (await get(path)).json()) as T;
 
+  /** Deploys the nodes (placed on the canvas) as the only flows; answers where their log lines start. */
+  const deploy = async (nodes: Array<Record<string, unknown>>): Promise<number> => {
+    const flow = nodes.map((n) => ("z" in n ? { x: 100, y: 100, ...n } : n));
+    const from = red!.logs.length;
+    const deployed = await fetch(`${red!.url}/flows`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
+      body: JSON.stringify(flow),
+    });
+    expect(deployed.status).to.be.oneOf([200, 204]);
+    await red!.waitForLog(/\[info\] Started flows/, 30000, from);
+    return from;
+  };
+
   describe("the tarball", () => {
     it("holds, for every node in package.json, its runtime file, its editor file beside it and its en-US messages", () => {
       expect(nodeEntries.length).to.be.greaterThan(0);
@@ -566,15 +580,8 @@ export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, Fhir
         },
         { id: "res", type: "http response", z: tab, statusCode: "202", wires: [] },
         { id: "done", type: "queue-done", z: tab, result: "success", wires: [] },
-      ].map((n) => ("z" in n ? { x: 100, y: 100, ...n } : n));
-      const from = red!.logs.length;
-      const deployed = await fetch(`${red!.url}/flows`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
-        body: JSON.stringify(flow),
-      });
-      expect(deployed.status).to.be.oneOf([200, 204]);
-      await red!.waitForLog(/\[info\] Started flows/, 30000, from);
+      ];
+      const from = await deploy(flow);
       const posted = await fetch(`${red!.url}/pack-queue`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -641,15 +648,8 @@ export const probe: [PackError, unknown, typeof FhirClient] = [err, mapped, Fhir
           wires: [["failed"]],
         },
         { id: "failed", type: "http response", z: tab, wires: [] },
-      ].map((n) => ("z" in n ? { x: 100, y: 100, ...n } : n));
-      const from = red!.logs.length;
-      const deployed = await fetch(`${red!.url}/flows`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "Node-RED-Deployment-Type": "full" },
-        body: JSON.stringify(flow),
-      });
-      expect(deployed.status).to.be.oneOf([200, 204]);
-      await red!.waitForLog(/\[info\] Started flows/, 30000, from);
+      ];
+      const from = await deploy(flow);
       const errors = red!.logs.slice(from).filter((l) => /\[error\]/.test(l));
       expect(errors).to.have.length(1);
       expect(errors[0])
