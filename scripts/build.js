@@ -121,7 +121,11 @@ function assembleNodes(types, scripts) {
     fs.mkdirSync(outDir, { recursive: true });
     const js = scripts.get(type);
     const script = js === undefined ? "" : `<script type="text/javascript">\n${js}</script>\n`;
-    const help = withGuideLink(type, fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"), PACKAGE_NAME);
+    const help = withGuideLink(
+      type,
+      fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"),
+      PACKAGE_NAME,
+    );
     fs.writeFileSync(path.join(outDir, `${type}.html`), script + help);
     const locales = path.join(nodeDir, "locales");
     if (fs.existsSync(locales)) {

@@ -119,7 +119,10 @@ const NODE_GUIDES = {
   "pms-fhir-map": ["mapping.html", "Mapping PMS records to FHIR and back"],
   "queue-done": ["store-and-forward.html", "Store and forward"],
   "sync-checkpoint": ["checkpoint-health.html", "Incremental sync and integration health"],
-  "webhook-in": ["legacy-webhooks.html#receiving-webhooks-safely-webhook-in", "Legacy PMS APIs and signed webhooks: webhook-in"],
+  "webhook-in": [
+    "legacy-webhooks.html#receiving-webhooks-safely-webhook-in",
+    "Legacy PMS APIs and signed webhooks: webhook-in",
+  ],
   "webhook-verify": ["legacy-webhooks.html", "Legacy PMS APIs and signed webhooks"],
 };
 
