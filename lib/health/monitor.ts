@@ -247,23 +247,22 @@ const REASON = /^[a-z][a-z0-9_]{0,39}$/;
 export function isRefusalEvent(value: unknown): value is RefusalEvent {
   if (!value || typeof value !== "object") return false;
   const e = value as Record<string, unknown>;
-  const name = (v: unknown): boolean =>
-    // eslint-disable-next-line no-control-regex
-    typeof v === "string" && v.trim() !== "" && v.length <= 100 && !/[\u0000-\u001f\u007f]/.test(v);
-  if (!name(e.integration) || !name(e.source)) return false;
+  if (!isPrintableName(e.integration, 100) || !isPrintableName(e.source, 100)) return false;
   if (typeof e.reason !== "string" || !REASON.test(e.reason)) return false;
   return e.time === undefined || (typeof e.time === "number" && Number.isFinite(e.time));
+}
+
+/** A name a bus event carries: a string of at most `max` characters, not blank, without control characters. */
+function isPrintableName(v: unknown, max: number): v is string {
+  // eslint-disable-next-line no-control-regex
+  return typeof v === "string" && v.trim() !== "" && v.length <= max && !/[\u0000-\u001f\u007f]/.test(v);
 }
 
 export function isCheckpointReport(value: unknown): value is CheckpointReport {
   if (!value || typeof value !== "object") return false;
   const e = value as Record<string, unknown>;
   return (
-    typeof e.checkpoint === "string" &&
-    e.checkpoint.trim() !== "" &&
-    e.checkpoint.length <= 200 &&
-    // eslint-disable-next-line no-control-regex
-    !/[\u0000-\u001f\u007f]/.test(e.checkpoint) &&
+    isPrintableName(e.checkpoint, 200) &&
     typeof e.highWater === "string" &&
     Number.isFinite(Date.parse(e.highWater)) &&
     typeof e.committed === "boolean" &&
@@ -406,7 +405,7 @@ export class HealthMonitor {
       this.trackers.set(event.integration, tr);
     }
     const time = event.time;
-    const at = time !== undefined && time >= 0 && time <= now ? time : now;
+    const at = eventTime(time, now);
     const ms = event.durationMs >= 0 ? event.durationMs : 0;
     tr.window.record(at, event.success, ms);
     tr.history.record(at, event.success, ms);
@@ -436,7 +435,7 @@ export class HealthMonitor {
       return false;
     }
     const now = this.now();
-    const at = event.time !== undefined && event.time >= 0 && event.time <= now ? event.time : now;
+    const at = eventTime(event.time, now);
     const key = JSON.stringify([event.integration, event.source, event.reason]);
     const r = this.refusals.get(key);
     if (r !== undefined) {
@@ -471,7 +470,7 @@ export class HealthMonitor {
       return false;
     }
     const now = this.now();
-    const at = report.time !== undefined && report.time >= 0 && report.time <= now ? report.time : now;
+    const at = eventTime(report.time, now);
     const kept = this.checkpoints.get(report.checkpoint);
     if (kept === undefined && this.checkpoints.size >= this.config.maxQueues) {
       this.checkpointsIgnored++;
@@ -498,7 +497,7 @@ export class HealthMonitor {
     if (!isQueueMetrics(metrics)) return false;
     const now = this.now();
     const time = metrics.time;
-    const at = time !== undefined && time >= 0 && time <= now ? time : now;
+    const at = eventTime(time, now);
     const last: QueueFigures = {
       depth: metrics.depth,
       inFlight: metrics.inFlight,
@@ -836,4 +835,9 @@ function cumulative(counts: Float64Array): number[] {
   let sum = 0;
   for (let i = 0; i < counts.length - 1; i++) out.push((sum += counts[i]));
   return out;
+}
+
+/** When an event happened: its own time, unless absent, negative or after now (then now). */
+function eventTime(time: number | undefined, now: number): number {
+  return time !== undefined && time >= 0 && time <= now ? time : now;
 }
