@@ -5,7 +5,7 @@ export { MemoryCheckpointStore, storageKey } from "./store";
 export type { CheckpointStore } from "./store";
 export { formatInstant, parseDuration, parseInstant, resolveInitial } from "./time";
 export type { Instant } from "./time";
-export { resolveContextStore } from "./stores";
+export { isPersistentStore, resolveContextStore } from "./stores";
 export { PAGING, selectAfter, selectRunPage, startRun, validateSelectOptions } from "./select";
 export type { NextPage, Paging, RunReport, RunState, Selection, SelectOptions } from "./select";
 export { DEAD_LETTER_MAX, DeadLetterList, pageOutcome, tallyRun, validateDeadLetterOptions } from "./tally";

@@ -1,4 +1,4 @@
-import { CODES } from "../error-codes";
+import { CODES, type PackErrorCode } from "../error-codes";
 import { PackError } from "../errors";
 
 /**
@@ -10,6 +10,7 @@ import { PackError } from "../errors";
 export function resolveContextStore(
   contextStorage: unknown,
   name: string | undefined,
+  code: PackErrorCode = CODES.CHECKPOINT_CONFIG,
 ): { store: string | undefined; physical: string } {
   const wanted = (name ?? "").trim();
   const cs =
@@ -21,7 +22,7 @@ export function resolveContextStore(
     if (wanted === "" || wanted === "memory" || wanted === "default")
       return { store: undefined, physical: "memory" };
     throw new PackError(
-      CODES.CHECKPOINT_CONFIG,
+      code,
       `context store ${JSON.stringify(wanted)} is not configured: settings.js has no contextStorage, so only the default memory store exists`,
     );
   }
@@ -34,9 +35,21 @@ export function resolveContextStore(
   if (wanted === "") return { store: undefined, physical: defaultPhysical() };
   if (!names.includes(wanted)) {
     throw new PackError(
-      CODES.CHECKPOINT_CONFIG,
+      code,
       `context store ${JSON.stringify(wanted)} is not in settings.js contextStorage (${names.join(", ")})`,
     );
   }
   return { store: wanted, physical: wanted === "default" ? defaultPhysical() : wanted };
+}
+
+/**
+ * Whether a physical store (as resolveContextStore names it) keeps its values across a restart:
+ * every store but Node-RED's `memory` module, which is also what runs when settings.js has no
+ * contextStorage. A custom module is taken at its word.
+ */
+export function isPersistentStore(contextStorage: unknown, physical: string): boolean {
+  if (!contextStorage || typeof contextStorage !== "object" || Array.isArray(contextStorage)) return false;
+  const config = (contextStorage as Record<string, unknown>)[physical];
+  if (!config || typeof config !== "object") return false;
+  return (config as { module?: unknown }).module !== "memory";
 }

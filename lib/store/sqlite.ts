@@ -18,6 +18,8 @@ import type {
   QueueHandle,
   QueueOptions,
   QueueStats,
+  StateEntry,
+  StateScope,
   StoredMessage,
 } from "./types";
 
@@ -187,6 +189,11 @@ export class SqliteMessageStore implements MessageStore {
       countDelivered: db.prepare(
         "INSERT INTO totals (queue, delivered, dead) VALUES (?, ?, 0) ON CONFLICT(queue) DO UPDATE SET delivered = delivered + excluded.delivered",
       ),
+      stateGet: db.prepare("SELECT value, expires_at FROM state WHERE scope = ? AND key = ?"),
+      statePut: db.prepare(
+        "INSERT INTO state (scope, key, value, updated_at, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+      ),
+      stateDelete: db.prepare("DELETE FROM state WHERE scope = ? AND key = ?"),
       countDead: db.prepare(
         "INSERT INTO totals (queue, delivered, dead) VALUES (?, 0, ?) ON CONFLICT(queue) DO UPDATE SET dead = dead + excluded.dead",
       ),
@@ -233,6 +240,12 @@ export class SqliteMessageStore implements MessageStore {
       CREATE TABLE IF NOT EXISTS totals (
         queue TEXT PRIMARY KEY, delivered INTEGER NOT NULL, dead INTEGER NOT NULL
       );
+      -- Added without a schema bump: a pack that predates it opens the file and ignores the table.
+      CREATE TABLE IF NOT EXISTS state (
+        scope TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, updated_at INTEGER NOT NULL,
+        expires_at INTEGER, PRIMARY KEY (scope, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS state_expiry ON state (expires_at) WHERE expires_at IS NOT NULL;
     `);
     const row = db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as
       { value: number } | undefined;
@@ -539,12 +552,77 @@ export class SqliteMessageStore implements MessageStore {
     return n;
   }
 
-  async purge(now = this.now()): Promise<{ delivered: number; dedupe: number }> {
+  /** Before a read of state: the store is open, and writes asked for are committed now, so that the read follows them. */
+  private settled(): void {
+    if (this.closed) throw new PackError(CODES.QUEUE_STORE, "message store is closed");
+    if (this.pending.length > 0) this.flush();
+  }
+
+  async getState(scope: string, key: string): Promise<unknown> {
+    this.settled();
+    let row: { value: Buffer; expires_at: number | null } | undefined;
+    try {
+      row = this.stmt.stateGet.get(scope, key) as typeof row;
+    } catch (err) {
+      throw storeError("reading state", err);
+    }
+    if (row === undefined || (row.expires_at !== null && row.expires_at <= this.now())) return undefined;
+    return decodeMsg(row.value, this.key).v;
+  }
+
+  setState(scope: string, key: string, value: unknown, expiresAt?: number): Promise<void> {
+    if (value === undefined) {
+      return this.write(() => void this.stmt.stateDelete.run(scope, key));
+    }
+    let body: Buffer;
+    try {
+      body = encodeMsg({ v: value }, this.key);
+    } catch (err) {
+      return Promise.reject(
+        new PackError(CODES.QUEUE_BAD_INPUT, `state ${key}: not storable as JSON: ${(err as Error).message}`),
+      );
+    }
+    const until = expiresAt === undefined ? null : Math.floor(expiresAt);
+    return this.write(() => void this.stmt.statePut.run(scope, key, body, this.now(), until));
+  }
+
+  async stateScopes(): Promise<StateScope[]> {
+    this.settled();
+    const rows = this.db
+      .prepare(
+        "SELECT scope, COUNT(*) AS keys, MAX(updated_at) AS updated_at FROM state WHERE expires_at IS NULL OR expires_at > ? GROUP BY scope ORDER BY scope",
+      )
+      .all(this.now()) as Array<{ scope: string; keys: number; updated_at: number }>;
+    return rows.map((r) => ({ scope: r.scope, keys: r.keys, updatedAt: r.updated_at }));
+  }
+
+  async stateEntries(scope: string, limit: number): Promise<StateEntry[]> {
+    this.settled();
+    const rows = this.db
+      .prepare(
+        "SELECT key, value, updated_at, expires_at FROM state WHERE scope = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
+      )
+      .all(scope, this.now(), Math.max(0, Math.floor(limit))) as Array<{
+      key: string;
+      value: Buffer;
+      updated_at: number;
+      expires_at: number | null;
+    }>;
+    return rows.map((r) => ({
+      key: r.key,
+      value: decodeMsg(r.value, this.key).v,
+      updatedAt: r.updated_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  async purge(now = this.now()): Promise<{ delivered: number; dedupe: number; state: number }> {
     return this.write(() => ({
       delivered: this.db
         .prepare("DELETE FROM messages WHERE state = 3 AND done_at < ?")
         .run(now - this.keepDeliveredMs).changes,
       dedupe: this.prunedDedupe(now),
+      state: this.db.prepare("DELETE FROM state WHERE expires_at <= ?").run(now).changes,
     }));
   }
 

@@ -93,6 +93,19 @@ export interface DeadLetterFilter {
   limit?: number;
 }
 
+export interface StateScope {
+  scope: string;
+  keys: number;
+  updatedAt: number;
+}
+
+export interface StateEntry {
+  key: string;
+  value: unknown;
+  updatedAt: number;
+  expiresAt: number | null;
+}
+
 export interface StoredMessage {
   id: number;
   queue: string;
@@ -143,7 +156,21 @@ export interface MessageStore {
   /** Dead letters back to waiting with a fresh attempt count; returns how many. */
   replay(queue: string, filter: DeadLetterFilter): Promise<number>;
   discard(queue: string, filter: DeadLetterFilter): Promise<number>;
-  /** Retention: drops delivered messages past `keepDelivered` and expired dedupe ids. */
-  purge(now?: number): Promise<{ delivered: number; dedupe: number }>;
+  /**
+   * A node's small state (a checkpoint, seen ids, a run log) as JSON under a scope and a key; undefined
+   * when none. Reads see every write whose promise has settled, and every write already asked for.
+   */
+  getState(scope: string, key: string): Promise<unknown>;
+  /**
+   * Settles after the value is committed; undefined deletes it. A value given an `expiresAt` (epoch
+   * ms) reads as undefined from then on, and retention drops it.
+   */
+  setState(scope: string, key: string, value: unknown, expiresAt?: number): Promise<void>;
+  /** Each scope holding state now: how many keys and when one last changed (for operators). */
+  stateScopes(): Promise<StateScope[]>;
+  /** A scope's keys and values, by key, at most `limit` (expired ones left out). */
+  stateEntries(scope: string, limit: number): Promise<StateEntry[]>;
+  /** Retention: drops delivered messages past `keepDelivered`, expired dedupe ids and expired state. */
+  purge(now?: number): Promise<{ delivered: number; dedupe: number; state: number }>;
   close(): Promise<void>;
 }

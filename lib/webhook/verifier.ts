@@ -4,6 +4,7 @@ import { PackError } from "../errors";
 import { SeenIds } from "./replay";
 import {
   eventTypeOf,
+  NO_EXPIRY,
   parseSecrets,
   REJECT_CODE,
   REJECT_STATUS,
@@ -13,10 +14,22 @@ import {
   type WebhookScheme,
 } from "./schemes";
 
-/** Where seen ids are kept across restarts (a Node-RED context store); absent: this process only. */
-export interface SeenPersistence {
+/**
+ * Where seen ids are kept across restarts; absent: this process only. Either the whole list under
+ * one key (a Node-RED context store: read and written whole, so keep maxIds modest), or one entry
+ * per id that expires by itself (a store that can look an id up: the pack's state file).
+ */
+export type SeenPersistence = SeenList | SeenKeys;
+
+export interface SeenList {
   load(): Promise<unknown>;
   save(snapshot: Array<[string, number]>): Promise<void>;
+}
+
+export interface SeenKeys {
+  /** Whether one of these ids was added and its time has not run out. */
+  has(keys: readonly string[]): Promise<boolean>;
+  add(keys: readonly string[], untilMs: number): Promise<void>;
 }
 
 export interface VerifierOptions {
@@ -28,6 +41,12 @@ export interface VerifierOptions {
   maxIds: number;
   persistence?: SeenPersistence;
 }
+
+/**
+ * How long a store that keeps ids one by one keeps the id of a delivery without a signed time
+ * (GitHub's), which no timestamp check would ever refuse: GitHub redelivers only the last 3 days.
+ */
+export const UNTIMED_KEEP_MS = 7 * 24 * 3600_000;
 
 export const VERIFIER_DEFAULTS = { toleranceSeconds: 300, maxBytes: 1_048_576, maxIds: 10_000 } as const;
 
@@ -126,13 +145,60 @@ export class WebhookVerifier {
             payload,
           };
     if (!this.options.persistence || this.options.maxIds === 0) return outcome(remember());
-    return this.persisted(remember, result.dedupeKeys, nowMs).then(outcome);
+    const persistence = this.options.persistence;
+    const checked =
+      "has" in persistence
+        ? this.keyed(persistence, remember, result.dedupeKeys, result.replayableUntilMs, nowMs)
+        : this.persisted(persistence, remember, result.dedupeKeys, nowMs);
+    return checked.then(outcome);
+  }
+
+  /** One delivery at a time, so that a replay sent alongside its original is seen. */
+  private serial(run: () => Promise<boolean>): Promise<boolean> {
+    const next = this.chain.then(run, run);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private keyed(
+    persistence: SeenKeys,
+    remember: () => boolean,
+    keys: readonly string[],
+    untilMs: number,
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.seen.hasAny(keys, nowMs)) return false;
+      let found: boolean;
+      try {
+        found = await persistence.has(keys);
+      } catch (err) {
+        throw new PackError(CODES.WEBHOOK_STORE, "reading seen webhook ids failed", undefined, {
+          cause: err,
+        });
+      }
+      if (!found) {
+        try {
+          await persistence.add(keys, untilMs === NO_EXPIRY ? nowMs + UNTIMED_KEEP_MS : untilMs);
+        } catch (err) {
+          throw new PackError(CODES.WEBHOOK_STORE, "saving seen webhook ids failed", undefined, {
+            cause: err,
+          });
+        }
+      }
+      remember();
+      return !found;
+    });
   }
 
   /** Reads the store's ids, checks and records, and writes back, one delivery at a time. */
-  private persisted(remember: () => boolean, keys: readonly string[], nowMs: number): Promise<boolean> {
-    const persistence = this.options.persistence as SeenPersistence;
-    const run = async (): Promise<boolean> => {
+  private persisted(
+    persistence: SeenList,
+    remember: () => boolean,
+    keys: readonly string[],
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.serial(async () => {
       let saved: unknown;
       try {
         saved = await persistence.load();
@@ -165,10 +231,7 @@ export class WebhookVerifier {
         }
       }
       return first;
-    };
-    const next = this.chain.then(run, run);
-    this.chain = next.catch(() => undefined);
-    return next;
+    });
   }
 
   /** Ids remembered now (for tests and status). */

@@ -17,10 +17,27 @@ import { numberField } from "../../lib/number-prop";
   }
 
   // ---------------------------------------------------------------------------------------------
-  // The "PMS-EHR queues" sidebar: every running message store with its queues, and the dead
-  // letters of the queue the user selects, read from the admin endpoints of message-store.ts.
+  // The "PMS-EHR queues" sidebar: every running message store with its queues, the dead letters
+  // of the queue the user selects, and the node state in the pack's state file, read from the
+  // admin endpoints of message-store.ts.
   // No payload is ever fetched except the one message a user asks to view.
   // ---------------------------------------------------------------------------------------------
+
+  interface StateScopeInfo {
+    scope: string;
+    keys: number;
+    updatedAt: number;
+  }
+  interface StateFileInfo {
+    file: string;
+    scopes: StateScopeInfo[];
+  }
+  interface StateEntryInfo {
+    key: string;
+    value: unknown;
+    updatedAt: number;
+    expiresAt: number | null;
+  }
 
   interface QueueInfo {
     queue: string;
@@ -77,6 +94,7 @@ import { numberField } from "../../lib/number-prop";
   const TAB_ID = "pms-ehr-queues";
   const SHOW_ACTION = "pms-ehr:show-queues-tab";
   const API = "pms-ehr/queues";
+  const STATE_API = "pms-ehr/state";
   const REFRESH_MS = 5000;
   /** Dead letters listed at once; the count above the list says when there are more. */
   const LIST_LIMIT = 200;
@@ -160,6 +178,10 @@ import { numberField } from "../../lib/number-prop";
     const queuesSection = stack.add({ title: escapeHtml(t("queues")), collapsible: true });
     queuesSection.expand();
     const storesBox = $("<div>").addClass(`${P}-stores`).appendTo(queuesSection.content);
+
+    const stateSection = stack.add({ title: escapeHtml(t("state.title")), collapsible: true });
+    stateSection.expand();
+    const stateBox = $("<div>").addClass(`${P}-state`).appendTo(stateSection.content);
 
     const deadSection = stack.add({ title: escapeHtml(t("deadLetters")), collapsible: true });
     deadSection.expand();
@@ -268,6 +290,7 @@ import { numberField } from "../../lib/number-prop";
 
     /** Reloads the stores, then the selected queue's dead letters; one request at a time. */
     function refresh(): void {
+      loadState();
       if (storesRequest) {
         storesAgain = true;
         return;
@@ -376,6 +399,96 @@ import { numberField } from "../../lib/number-prop";
       $("<span>").addClass(`${P}-selected-queue`).text(sel.queue).appendTo(selectedLine);
       $("<span>").addClass(`${P}-muted`).text(sel.storeName).appendTo(selectedLine);
       loadLetters();
+    }
+
+    // --- node state in the pack's state file (read-only) -----------------------------------------
+    let stateRequest: JQuery.jqXHR | undefined;
+    let shownState = "";
+    function loadState(): void {
+      if (stateRequest) return;
+      stateRequest = $.ajax({ url: STATE_API, dataType: "json", cache: false })
+        .done((data: { files?: StateFileInfo[] }) =>
+          renderState(Array.isArray(data?.files) ? data.files : []),
+        )
+        .fail((xhr: JQuery.jqXHR) => showError(xhr, t("state.errorList"), true))
+        .always(() => {
+          stateRequest = undefined;
+        });
+    }
+
+    function renderState(files: StateFileInfo[]): void {
+      const signature = JSON.stringify(files);
+      if (signature === shownState) return;
+      shownState = signature;
+      stateBox.empty();
+      if (files.every((f) => f.scopes.length === 0)) {
+        $("<div>").addClass(`${P}-hint`).text(t("state.none")).appendTo(stateBox);
+        return;
+      }
+      for (const file of files) {
+        const title = $("<div>").addClass(`${P}-store-name`).attr("title", file.file).appendTo(stateBox);
+        $('<i class="fa fa-hdd-o"></i>').appendTo(title);
+        $("<span>")
+          .text(file.file.split(/[\\/]/).pop() ?? file.file)
+          .appendTo(title);
+        for (const scope of file.scopes) {
+          const row = $("<div>")
+            .addClass(`${P}-state-scope`)
+            .attr("tabindex", "0")
+            .attr("role", "button")
+            .appendTo(stateBox);
+          $("<span>").addClass(`${P}-state-name`).text(scope.scope).appendTo(row);
+          $("<span>")
+            .addClass(`${P}-muted`)
+            .text(t("state.keys", { n: count(scope.keys), time: formatTime(scope.updatedAt) }))
+            .appendTo(row);
+          const open = () => viewState(scope.scope);
+          row.on("click", open).on("keydown", (evt) => {
+            if (evt.key === "Enter" || evt.key === " ") {
+              evt.preventDefault();
+              open();
+            }
+          });
+        }
+      }
+    }
+
+    function viewState(scope: string): void {
+      $.ajax({ url: `${STATE_API}/entries`, data: { scope, limit: 1000 }, dataType: "json", cache: false })
+        .done((data: { entries?: StateEntryInfo[] }) => showState(scope, data.entries ?? []))
+        .fail((xhr: JQuery.jqXHR) => showError(xhr, t("state.errorView", { scope })));
+    }
+
+    function showState(scope: string, entries: StateEntryInfo[]): void {
+      RED.tray.show({
+        title: escapeHtml(t("state.viewTitle", { scope })),
+        width: 640,
+        buttons: [
+          { id: `${P}-state-close`, text: t("close"), class: "primary", click: () => RED.tray.close() },
+        ],
+        open: (tray: JQuery) => {
+          const body = $("<div>").addClass(`${P}-view`).appendTo(tray.find(".red-ui-tray-body"));
+          $("<p>").text(t("state.viewHint")).appendTo(body);
+          for (const entry of entries) {
+            $("<h4>").addClass(`${P}-state-key`).text(entry.key).appendTo(body);
+            $("<div>")
+              .addClass(`${P}-muted`)
+              .text(
+                entry.expiresAt === null
+                  ? t("state.changed", { time: formatTime(entry.updatedAt) })
+                  : t("state.changedExpires", {
+                      time: formatTime(entry.updatedAt),
+                      expires: formatTime(entry.expiresAt),
+                    }),
+              )
+              .appendTo(body);
+            $("<pre>")
+              .addClass(`${P}-view-json`)
+              .text(JSON.stringify(entry.value, null, 2) ?? "undefined")
+              .appendTo(body);
+          }
+        },
+      });
     }
 
     function renderStores(): void {

@@ -12,6 +12,8 @@ import {
   queueOf,
   type OpenStore,
 } from "../shared/queues";
+import { numberProp } from "../shared/props";
+import { openStateFiles } from "../shared/state";
 import {
   DEFAULT_FILE,
   filterOf,
@@ -132,6 +134,41 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       fail(res, err);
     }
+  });
+
+  // Node state kept in the pack's state file (sync checkpoints, run logs, dead-letter lists, seen
+  // ids, MLLP windows), read-only: what Node-RED's Context sidebar shows for context stores.
+  RED.httpAdmin.get("/pms-ehr/state", READ, (_req: Request, res: Response) => {
+    void (async () => {
+      try {
+        const files = [];
+        for (const { file, store } of openStateFiles())
+          files.push({ file, scopes: await store.stateScopes() });
+        res.json({ files });
+      } catch (err) {
+        fail(res, err);
+      }
+    })();
+  });
+
+  RED.httpAdmin.get("/pms-ehr/state/entries", READ, (req: Request, res: Response) => {
+    void (async () => {
+      try {
+        const scope = typeof req.query.scope === "string" ? req.query.scope : "";
+        if (scope === "") throw new PackError(CODES.QUEUE_BAD_INPUT, "scope is required");
+        const limit = numberProp(req.query.limit, 200, {
+          name: "limit",
+          code: CODES.QUEUE_BAD_INPUT,
+          min: 1,
+          max: 1000,
+        });
+        const entries = [];
+        for (const { store } of openStateFiles()) entries.push(...(await store.stateEntries(scope, limit)));
+        res.json({ scope, entries: entries.slice(0, limit) });
+      } catch (err) {
+        fail(res, err);
+      }
+    })();
   });
 
   for (const action of ["replay", "discard"] as const) {

@@ -1,3 +1,4 @@
+import { fillStateSelect } from "../shared/state-select.editor";
 import { numberField } from "../../lib/number-prop";
 
 (function () {
@@ -63,6 +64,10 @@ import { numberField } from "../../lib/number-prop";
       return this._("mllp-in.label.output");
     },
     oneditprepare: function () {
+      fillStateSelect($("#node-input-dedupeStore"), this.dedupeStore || "", {
+        durable: this._("mllp-in.store.durable"),
+        memory: this._("mllp-in.store.memory"),
+      });
       const ack = $("#node-input-ack");
       function showRows(): void {
         $(".mllp-in-row-flow").toggle(ack.val() === "flow");

@@ -16,6 +16,7 @@ import {
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { numberProp } from "../shared/props";
+import { openNodeState, type NodeState } from "../shared/state";
 import { status } from "../shared/status";
 
 interface MllpInDef extends NodeDef {
@@ -112,7 +113,6 @@ export = function (RED: NodeAPI) {
     const integration = (def.integration ?? "").trim() || "hl7";
     const ack: AckMode = def.ack === "flow" || def.ack === "none" ? def.ack : "auto";
     const host = (def.host ?? "").trim() || "127.0.0.1";
-    const store = (def.dedupeStore ?? "").trim() || undefined;
 
     let tlsOptions: tls.TlsOptions | undefined;
     if (def.tls) {
@@ -142,8 +142,24 @@ export = function (RED: NodeAPI) {
       return;
     }
 
+    let state: NodeState | undefined;
+    if (numbers.dedupeSeconds > 0) {
+      try {
+        state = openNodeState(RED, node, def.dedupeStore, {
+          code: CODES.MLLP_CONFIG,
+          what: "de-duplication ids",
+        });
+      } catch (err) {
+        node.error(`${CODES.MLLP_CONFIG}: mllp-in: ${(err as Error).message}`);
+        status.failed(node, "bad config");
+        return;
+      }
+    }
+
     let shown = "";
-    const show = (kind: "ok" | "working" | "degraded" | "failed", text: string): void => {
+    const show = (asked: "ok" | "working" | "degraded" | "failed", text: string): void => {
+      // While the state is in memory, no status is green.
+      const kind = asked === "ok" && state?.durable === false ? "degraded" : asked;
       if (shown === kind + text) return;
       shown = kind + text;
       status[kind](node, text);
@@ -256,23 +272,22 @@ export = function (RED: NodeAPI) {
     node.receiver = receiver;
 
     let saver: NodeJS.Timeout | undefined;
-    const context = node.context();
-    const save = (): void => {
-      if (!receiver.dedupe?.dirty) return;
-      context.set(DEDUPE_KEY, receiver.snapshotDedupe(), store, (err?: Error) => {
-        if (err) node.warn(`mllp-in: de-duplication state not saved: ${err.message}`);
+    const kept = state?.scope("node");
+    const save = (): Promise<void> => {
+      if (!kept || !receiver.dedupe?.dirty) return Promise.resolve();
+      return kept.set(DEDUPE_KEY, receiver.snapshotDedupe()).catch((err: Error) => {
+        node.warn(`mllp-in: de-duplication state not saved: ${err.message}`);
       });
     };
 
-    const loadDedupe = (): Promise<void> =>
-      new Promise((resolve) => {
-        if (!receiver.dedupe) return resolve();
-        context.get(DEDUPE_KEY, store, (err: Error | undefined, value: unknown) => {
-          if (err) node.warn(`mllp-in: de-duplication state not loaded: ${err.message}`);
-          else receiver.restoreDedupe(value);
-          resolve();
-        });
-      });
+    const loadDedupe = async (): Promise<void> => {
+      if (!kept || !receiver.dedupe) return;
+      try {
+        receiver.restoreDedupe(await kept.get(DEDUPE_KEY));
+      } catch (err) {
+        node.warn(`mllp-in: de-duplication state not loaded: ${(err as Error).message}`);
+      }
+    };
 
     node.listening = loadDedupe()
       .then(() => receiver.start())
@@ -293,17 +308,14 @@ export = function (RED: NodeAPI) {
       show("failed", err.code ?? "listen failed");
     });
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       if (saver) clearInterval(saver);
       stopped = true;
       if (pending) clearTimeout(pending);
       if (flipBack) clearTimeout(flipBack);
-      save();
-      receiver.stop().then(
-        () => {
-          status.clear(node);
-          done();
-        },
+      const saved = save().then(() => state?.release(removed));
+      Promise.all([receiver.stop().then(() => status.clear(node)), saved]).then(
+        () => done(),
         () => done(),
       );
     });

@@ -1,3 +1,4 @@
+import { fillStateSelect } from "../shared/state-select.editor";
 import { validateRunLogOptions } from "../../lib/checkpoint/runlog-options";
 import { PAGING, validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
 import { DEAD_LETTER_MAX } from "../../lib/checkpoint/tally";
@@ -124,16 +125,10 @@ function initialOk(v: string): boolean {
       return this._(`sync-checkpoint.output.${this.action || "get"}`);
     },
     oneditprepare: function () {
-      const context = (RED.settings as unknown as { context?: { default?: string; stores?: string[] } })
-        .context;
-      const select = $("#node-input-store");
-      const current = this.store || "";
-      const stores = (context?.stores ?? []).slice();
-      if (current && !stores.includes(current)) stores.push(current);
-      for (const s of stores) {
-        $("<option></option>").val(s).text(s).appendTo(select);
-      }
-      select.val(current);
+      fillStateSelect($("#node-input-store"), this.store || "", {
+        durable: this._("sync-checkpoint.label.defaultStore"),
+        memory: this._("sync-checkpoint.label.memoryStore"),
+      });
       const action = $("#node-input-action");
       function showRows(): void {
         const isGet = action.val() === "get";

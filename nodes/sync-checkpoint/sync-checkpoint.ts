@@ -6,7 +6,6 @@ import {
   pageOutcome,
   RunLog,
   RUN_LOG_MAX,
-  resolveContextStore,
   selectAfter,
   selectRunPage,
   tallyRun,
@@ -23,7 +22,7 @@ import { isObject } from "../../lib/object";
 import { onInput } from "../shared/input";
 import { numberProp, propText } from "../shared/props";
 import { status } from "../shared/status";
-import { contextStore } from "./context-store";
+import { openNodeState, releaseState, type NodeState } from "../shared/state";
 
 interface SyncCheckpointDef extends NodeDef {
   checkpoint?: string;
@@ -94,6 +93,7 @@ export = function (RED: NodeAPI) {
     let checkpoints: Checkpoints | null = null;
     let runLog: RunLog | null = null;
     let deadLetters: DeadLetterList | null = null;
+    let state: NodeState | undefined;
     let options: GetOptions = { leaseSeconds: DEFAULT_LEASE_SECONDS };
     let selectOptions: SelectOptions = {};
     const defaultAction = (def.action ?? "").trim() || "get";
@@ -124,8 +124,6 @@ export = function (RED: NodeAPI) {
       } catch (err) {
         throw new PackError(CODES.CHECKPOINT_CONFIG, (err as Error).message);
       }
-      const settings = RED.settings as unknown as { contextStorage?: unknown };
-      const { store, physical } = resolveContextStore(settings.contextStorage, def.store);
       selectOptions = {
         timeField: (def.timeField ?? "").trim(),
         idField: (def.idField ?? "").trim(),
@@ -143,12 +141,7 @@ export = function (RED: NodeAPI) {
         size: numberProp(def.logSize, 20, { name: "runs kept", code: CONFIG, min: 1, max: RUN_LOG_MAX }),
         countName: propText(def.logCount) || "records",
       };
-      checkpoints = new Checkpoints(contextStore(node.context().global, store), {
-        scope: `global:${physical}`,
-      });
-      const flowScope = `flow:${node.z ?? ""}:${physical}`;
-      runLog = new RunLog(contextStore(node.context().flow, store), { ...logOptions, scope: flowScope });
-      deadLetters = new DeadLetterList(contextStore(node.context().flow, store), {
+      const deadLetterOptions = {
         key: propText(def.deadLetterKey) || "deadLetters",
         max: numberProp(def.deadLetterMax, 1000, {
           name: "dead letters kept",
@@ -156,8 +149,16 @@ export = function (RED: NodeAPI) {
           min: 1,
           max: DEAD_LETTER_MAX,
         }),
-        scope: flowScope,
+      };
+      state = openNodeState(RED, node, def.store, {
+        code: CONFIG,
+        what: "checkpoints, run log and dead letters",
       });
+      checkpoints = new Checkpoints(state.scope("global"), { scope: `global:${state.place}` });
+      const flowScope = `flow:${node.z ?? ""}:${state.place}`;
+      runLog = new RunLog(state.scope("flow"), { ...logOptions, scope: flowScope });
+      deadLetters = new DeadLetterList(state.scope("flow"), { ...deadLetterOptions, scope: flowScope });
+      if (!state.durable) status.degraded(node, "state in memory");
     } catch (err) {
       configError =
         err instanceof PackError
@@ -167,6 +168,9 @@ export = function (RED: NodeAPI) {
       node.error(configError.message);
     }
 
+    /** While the state is in memory, no status is green. */
+    const ok = (text: string): void =>
+      state?.durable === false ? status.degraded(node, text) : status.ok(node, text);
     const actionFromMsg = def.actionFromMsg === true;
     const logCount = (def.logCount ?? "").trim() || "records";
     let ignoredWarned = false;
@@ -221,20 +225,20 @@ export = function (RED: NodeAPI) {
             msg.checkpoint = { ...incoming, ...r };
             if (r.highWater)
               reportCheckpoint({ checkpoint: r.name, highWater: r.highWater, committed: true });
-            if (r.advanced && r.highWater) status.ok(node, `at ${short(r.highWater)}`);
-            else status.ok(node, "committed, same");
+            if (r.advanced && r.highWater) ok(`at ${short(r.highWater)}`);
+            else ok("committed, same");
             break;
           }
           case "release": {
             const r = await checkpoints.release(name, incoming?.runId);
             msg.checkpoint = { ...incoming, ...r };
-            status.ok(node, "released");
+            ok("released");
             break;
           }
           case "reset": {
             const r = await checkpoints.reset(name);
             msg.checkpoint = { name: r.name, reset: true };
-            status.ok(node, "reset");
+            ok("reset");
             break;
           }
           case "select": {
@@ -275,7 +279,7 @@ export = function (RED: NodeAPI) {
             const text = `${done.toLocaleString("en-US")}${of} done`;
             if (listed > 0) status.degraded(node, `${text}, ${listed} dead`);
             else if (run.more === true) status.working(node, text);
-            else status.ok(node, text);
+            else ok(text);
             break;
           }
           case "log": {
@@ -303,7 +307,7 @@ export = function (RED: NodeAPI) {
             } else if (entry.outcome === "skipped") {
               status.degraded(node, "skipped: busy");
               node.log(`${which} skipped: another run holds the checkpoint`);
-            } else status.ok(node, `${label}: ${entry[logCount]}`);
+            } else ok(`${label}: ${entry[logCount]}`);
             if (entry.more === true) {
               const next = { topic: "next page", checkpoint: { name: incoming?.name } };
               send([msg, next]);
@@ -336,9 +340,11 @@ export = function (RED: NodeAPI) {
       send(msg);
     });
 
-    node.on("close", (done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       status.clear(node);
-      done();
+      const held = state;
+      state = undefined;
+      releaseState(node, held, removed, done);
     });
   }
 

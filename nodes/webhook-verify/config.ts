@@ -22,7 +22,7 @@ export interface WebhookVerifyOptions {
   maxIds: number;
   respond: boolean;
   integration: string;
-  /** Context store for seen ids; undefined: this node's memory only. */
+  /** Where seen ids are kept (nodes/shared/state.ts); undefined: the durable default. */
   store?: string;
 }
 

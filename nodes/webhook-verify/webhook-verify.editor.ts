@@ -1,3 +1,4 @@
+import { fillStateSelect } from "../shared/state-select.editor";
 import { WEBHOOK_SCHEMES } from "../../lib/webhook/scheme-names";
 import { numberField } from "../../lib/number-prop";
 
@@ -74,16 +75,10 @@ import { numberField } from "../../lib/number-prop";
         hidden.val(typed.trim() !== "" ? typed : original);
       });
 
-      const select = $("#node-input-store");
-      const settings = RED.settings as unknown as { context?: { stores?: string[] } };
-      const stores = settings.context?.stores ?? [];
-      select.empty();
-      $("<option></option>").val("").text(this._("webhook-verify.store.node")).appendTo(select);
-      for (const name of stores) $("<option></option>").val(name).text(name).appendTo(select);
-      if (this.store && !stores.includes(this.store)) {
-        $("<option></option>").val(this.store).text(this.store).appendTo(select);
-      }
-      select.val(this.store || "");
+      fillStateSelect($("#node-input-store"), this.store || "", {
+        durable: this._("webhook-verify.store.durable"),
+        memory: this._("webhook-verify.store.memory"),
+      });
     },
   });
 })();

@@ -4,6 +4,7 @@ import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { headersFromObject, headersFromRaw, type HeaderValues } from "../../lib/legacy/pms-hmac";
 import { WebhookVerifier, type Outcome, type SeenPersistence } from "../../lib/webhook/verifier";
+import { openNodeState, releaseState, type NodeState } from "../shared/state";
 import { onInput, type Send } from "../shared/input";
 import { status } from "../shared/status";
 import { optionsOf, type WebhookVerifyOptions, type WebhookVerifyProps } from "./config";
@@ -79,6 +80,26 @@ function headersOf(req: HttpRequest): HeaderValues {
   return headersFromObject(req.headers ?? {});
 }
 
+/** Ids one by one where the store can look one up (the state file), else the whole list under one key. */
+function seenPersistence(state: NodeState): SeenPersistence {
+  const keyed = state.expiring?.("node", "seen");
+  if (keyed) {
+    return {
+      has: async (keys) => {
+        for (const key of keys) if ((await keyed.get(key)) !== undefined) return true;
+        return false;
+      },
+      add: (keys, untilMs) =>
+        Promise.all(keys.map((key) => keyed.set(key, 1, untilMs))).then(() => undefined),
+    };
+  }
+  const kept = state.scope("node");
+  return {
+    load: () => kept.get(SEEN_KEY),
+    save: (snapshot) => kept.set(SEEN_KEY, snapshot),
+  };
+}
+
 export = function (RED: NodeAPI) {
   function WebhookVerify(this: Node<WebhookCredentials>, def: WebhookVerifyDef) {
     RED.nodes.createNode(this, def);
@@ -89,8 +110,11 @@ export = function (RED: NodeAPI) {
     let options: WebhookVerifyOptions | undefined;
     let verifier: WebhookVerifier | undefined;
     let configError: string | undefined;
+    let state: NodeState | undefined;
     let shown = "";
-    function show(kind: "ok" | "working" | "degraded" | "failed", text: string): void {
+    function show(asked: "ok" | "working" | "degraded" | "failed", text: string): void {
+      // While the state is in memory, no status is green.
+      const kind = asked === "ok" && state?.durable === false ? "degraded" : asked;
       const key = `${kind}:${text}`;
       if (key === shown) return;
       shown = key;
@@ -99,25 +123,11 @@ export = function (RED: NodeAPI) {
 
     try {
       options = optionsOf(def);
-      const store = options.store;
-      let persistence: SeenPersistence | undefined;
-      if (store) {
-        const context = node.context();
-        persistence = {
-          load: () =>
-            new Promise((resolve, reject) =>
-              context.get(SEEN_KEY, store, (err: Error | undefined, value: unknown) =>
-                err ? reject(err) : resolve(value),
-              ),
-            ),
-          save: (snapshot) =>
-            new Promise((resolve, reject) =>
-              context.set(SEEN_KEY, snapshot, store, (err: Error | undefined) =>
-                err ? reject(err) : resolve(),
-              ),
-            ),
-        };
-      }
+      state = openNodeState(RED, node, options.store, {
+        code: CODES.WEBHOOK_CONFIG,
+        what: "seen delivery ids",
+      });
+      const persistence = seenPersistence(state);
       verifier = new WebhookVerifier({
         scheme: options.scheme,
         secrets: node.credentials?.secrets,
@@ -131,6 +141,7 @@ export = function (RED: NodeAPI) {
       node.error(`webhook-verify ${def.name || node.id}: ${configError}`);
       show("failed", "bad config");
     }
+    if (state?.durable === false) show("degraded", "state in memory");
 
     /** Where the last verified timestamp was written as ISO text: deliveries come in bursts of equal seconds. */
     let isoOf = { ms: NaN, text: "" };
@@ -268,10 +279,12 @@ export = function (RED: NodeAPI) {
       );
     });
 
-    node.on("close", (done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       shown = "";
       status.clear(node);
-      done();
+      const held = state;
+      state = undefined;
+      releaseState(node, held, removed, done);
     });
   }
 

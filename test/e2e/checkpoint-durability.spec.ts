@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 
@@ -88,13 +90,17 @@ describe("sync-checkpoint in a real Node-RED: durability across restarts", funct
     rt = undefined;
   });
 
-  it("with the localfilesystem store, a commit and a live lease survive a restart; the memory store forgets", async () => {
+  it("with the localfilesystem store, a commit and a live lease survive a restart; memory, chosen, forgets", async () => {
     rt = await startRuntime({
       flows: flow([
         { path: "file", store: "file" },
-        { path: "memory", store: "" },
+        { path: "memory", store: "memory" },
       ]),
     });
+    expect(rt.logs.filter((l) => l.includes("in memory"))).to.have.length(1);
+    expect(rt.logs.find((l) => l.includes("in memory"))).to.match(
+      /\[warn\] \[sync-checkpoint:.*keeps its checkpoints, run log and dead letters in memory \(store "memory" chosen\): a restart forgets them/,
+    );
     for (const path of ["file", "memory"]) {
       const g = await call(rt, path, "get");
       expect(g.status, JSON.stringify(g.body)).to.equal(200);
@@ -120,6 +126,23 @@ describe("sync-checkpoint in a real Node-RED: durability across restarts", funct
     const commit = await call(rt, "file", "commit", { ...file.body, highWater: "2025-01-06T09:00:00.000Z" });
     expect(commit.body).to.include({ advanced: true, highWater: "2025-01-06T09:00:00.000Z", cursor: null });
     expect(rt.logs.filter((l) => /\[error\]/.test(l))).to.deep.equal([]);
+  });
+
+  it("with no store chosen and memory the default context, a commit is in the pack's state file when the node answers: kill -9, restart, it is there", async () => {
+    rt = await startRuntime({ flows: flow([{ path: "default", store: "" }]) });
+    const g = await call(rt, "default", "get");
+    const c = await call(rt, "default", "commit", {
+      ...g.body,
+      highWater: "2025-01-06T11:00:00Z",
+      cursor: 78,
+    });
+    expect(c.body).to.include({ advanced: true, cursor: 78 });
+    await rt.kill();
+    await rt.restart();
+    const after = await call(rt, "default", "get");
+    expect(after.body).to.include({ since: "2025-01-06T11:00:00.000Z", cursor: 78, initial: false });
+    expect(existsSync(join(rt.userDir, "pms-ehr-state.db"))).to.equal(true);
+    expect(rt.logs.filter((l) => l.includes("in memory"))).to.deep.equal([]);
   });
 
   it("with localfilesystem cache off, a commit is on disk when the node answers: kill -9, restart, it is there", async () => {

@@ -1200,5 +1200,68 @@ describe("editor (headless Chromium, real Node-RED)", function () {
         page.off("request", record);
       }
     });
+
+    it("shows the node state of the pack's state file, read-only: a checkpoint committed by a flow", async function () {
+      this.timeout(30000);
+      const mark = problems.errors.length;
+      const page = editor.page;
+      const z = "st-tab";
+      await editor.closeAll();
+      await editor.clearWorkspace();
+      await rt!.deploy([
+        { id: z, type: "tab", label: "state sidebar" },
+        { id: "st-inject", type: "inject", z, name: "run", props: [], wires: [["st-get"]] },
+        {
+          id: "st-get",
+          type: "sync-checkpoint",
+          z,
+          checkpoint: "editor-state",
+          action: "get",
+          store: "",
+          initial: "2025-01-01T00:00:00Z",
+          wires: [["st-mark"]],
+        },
+        {
+          id: "st-mark",
+          type: "change",
+          z,
+          rules: [{ t: "set", p: "checkpoint.highWater", pt: "msg", to: "2025-01-06T09:00:00Z", tot: "str" }],
+          wires: [["st-commit"]],
+        },
+        {
+          id: "st-commit",
+          type: "sync-checkpoint",
+          z,
+          checkpoint: "editor-state",
+          action: "commit",
+          store: "",
+          wires: [[]],
+        },
+      ]);
+      await inject("st-inject");
+      await until(
+        "the commit in the state file",
+        () =>
+          rt!.getJson<{ entries: Array<{ key: string; value: { highWater?: string } }> }>(
+            "/pms-ehr/state/entries?scope=global",
+          ),
+        (r) => r.entries.some((e) => e.value.highWater === "2025-01-06T09:00:00.000Z"),
+      );
+      await editor.showSidebarTab("pms-ehr-queues", ".pms-ehr-queues-state");
+      const row = page.locator(".pms-ehr-queues-state-scope").filter({ hasText: "global" });
+      await row.waitFor({ state: "visible" });
+      expect(normalise(await row.textContent())).to.match(/^global\s*1 key\(s\), changed \d{4}-\d\d-\d\d/);
+      await row.click();
+      await editor.until(".pms-ehr-queues-state-key", "visible", "syncCheckpoint_editor_2dstate");
+      const shown = JSON.parse(
+        (await page.locator(".pms-ehr-queues-view-json").first().textContent()) ?? "",
+      ) as {
+        highWater?: string;
+      };
+      expect(shown.highWater).to.equal("2025-01-06T09:00:00.000Z");
+      await page.click("#pms-ehr-queues-state-close");
+      await editor.showSidebarTab("info", "#red-ui-sidebar-content .red-ui-sidebar-info");
+      expectNoPageErrors(mark);
+    });
   });
 });

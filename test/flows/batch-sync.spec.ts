@@ -9,7 +9,7 @@ import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } fro
 import { PIPELINES_DIR } from "../../sandbox/node-red";
 import { TIE_BOUNDARY } from "../../sandbox/pms/data";
 import { startRuntime, type Runtime } from "../support/red-runtime";
-import { danglingReferences, expectPatientOf, type FhirReader, type ReadCache } from "./support";
+import { danglingReferences, expectPatientOf, packState, type FhirReader, type ReadCache } from "./support";
 
 /**
  * examples/pipelines/batch-sync.json in a real Node-RED process, against the sandbox FHIR server and the
@@ -62,8 +62,14 @@ function flowFor(sandbox: Sandbox, env: Record<string, string>, lease?: string):
   return withSandboxCredentials(nodes, sandbox);
 }
 
+/** `flow/<tab>/<key>` or `global/<key>`: in the named context store, or (none named) in the pack's state file. */
 async function context<T>(rt: Runtime, path: string, store?: string): Promise<T | undefined> {
-  const r = await rt.getJson<{ msg?: string }>(`/context/${path}${store ? `?store=${store}` : ""}`);
+  if (!store) {
+    const parts = path.split("/");
+    const key = parts.pop() as string;
+    return packState<T>(rt, parts[0] === "flow" ? `flow:${parts[1]}` : "global", key);
+  }
+  const r = await rt.getJson<{ msg?: string }>(`/context/${path}?store=${store}`);
   return r.msg === undefined || r.msg === "(undefined)" ? undefined : (JSON.parse(r.msg) as T);
 }
 

@@ -11,7 +11,7 @@ import {
   checkPatientReference,
   danglingReferences,
   resolved,
-  flowContext,
+  runLog,
   loadPipeline,
   pressInject,
   queueApi,
@@ -61,7 +61,7 @@ describe("pipeline care-coordination", function () {
   let api: LegacyClient;
   let rt: Runtime;
 
-  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const runs = async (): Promise<Run[]> => (await runLog<Run[]>(rt, TAB, "runs")) ?? [];
   const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "pms-care-appointments");
   const encounters = () => storedBy(services.fhir, "Encounter", ENCOUNTER_SYSTEM);
   const tasksOf = (apptId: string) =>

@@ -10,6 +10,8 @@ import {
   danglingReferences,
   resolved,
   flowContext,
+  runLog,
+  packState,
   loadPipeline,
   pressInject,
   queueApi,
@@ -52,16 +54,18 @@ describe("pipeline ehr-to-pms", function () {
   let rt: Runtime;
   let open: PmsAppointment[];
 
-  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const runs = async (): Promise<Run[]> => (await runLog<Run[]>(rt, TAB, "runs")) ?? [];
   const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "ehr-finished-encounters");
   const encounterOf = (appt: { id: string }): Stored & Encounter =>
     allOf(services.fhir, "Encounter").find((e) => e.identifier?.some((i) => i.value === appt.id)) as Stored &
       Encounter;
   const watermark = async (): Promise<string> => {
-    const cp = await rt.getJson<{ msg?: string }>(
-      "/context/global/syncCheckpoint_ehr_2dfinished_2dencounters",
+    const cp = await packState<{ highWater: string }>(
+      rt,
+      "global",
+      "syncCheckpoint_ehr_2dfinished_2dencounters",
     );
-    return (JSON.parse(cp.msg!) as { highWater: string }).highWater;
+    return cp!.highWater;
   };
 
   /** A finished Encounter for a PMS appointment, as care-coordination writes it and a clinician finishes it. */

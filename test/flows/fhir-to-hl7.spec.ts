@@ -9,7 +9,7 @@ import {
   allOf,
   danglingReferences,
   expectPatientOf,
-  flowContext,
+  runLog,
   loadPipeline,
   pressInject,
   queueApi,
@@ -64,7 +64,7 @@ describe("pipeline fhir-to-hl7", function () {
   let receiver: Hl7Receiver;
   let refuse = new Set<string>();
 
-  const runs = async (): Promise<Run[]> => (await flowContext<Run[]>(rt, TAB, "runs")) ?? [];
+  const runs = async (): Promise<Run[]> => (await runLog<Run[]>(rt, TAB, "runs")) ?? [];
   const queue = (): QueueApi => queueApi(rt, `${NAME}-store`, "fhir-to-hl7");
 
   /** One press: the Patient run, the Appointment run and the Encounter run after them. */

@@ -138,6 +138,22 @@ export function withoutServerFields(resource: Stored): Record<string, unknown> {
   return rest;
 }
 
+/**
+ * A value the pack keeps in its state file (a node whose store is the durable default, on a runtime
+ * whose default context store is memory), through the admin API; undefined when not set.
+ */
+export async function packState<T>(rt: Runtime, scope: string, key: string): Promise<T | undefined> {
+  const r = await rt.getJson<{ entries: Array<{ key: string; value: unknown }> }>(
+    `/pms-ehr/state/entries?scope=${encodeURIComponent(scope)}&limit=1000`,
+  );
+  return r.entries.find((e) => e.key === key)?.value as T | undefined;
+}
+
+/** A sync-checkpoint run log of a tab kept by the durable default: in the pack's state file. */
+export async function runLog<T>(rt: Runtime, tab: string, key: string): Promise<T | undefined> {
+  return packState<T>(rt, `flow:${tab}`, key);
+}
+
 /** A flow context value through the admin API (undefined when not set). */
 export async function flowContext<T>(rt: Runtime, tab: string, key: string): Promise<T | undefined> {
   const r = await rt.getJson<{ msg?: string }>(`/context/flow/${encodeURIComponent(tab)}/${key}`);

@@ -2,6 +2,7 @@
 import { expect } from "chai";
 import { EventEmitter } from "node:events";
 import helper from "node-red-node-test-helper";
+import { stateInContext } from "../support/state";
 import healthMonitorNode from "../../nodes/health-monitor/health-monitor";
 import syncCheckpointNode from "../../nodes/sync-checkpoint/sync-checkpoint";
 import {
@@ -113,6 +114,7 @@ function adminRoutes(): string[] {
 }
 
 describe("health-monitor node", function () {
+  stateInContext();
   this.timeout(15000);
 
   beforeEach(() => statuses.clear());

@@ -2,6 +2,7 @@
 import { expect } from "chai";
 import net from "node:net";
 import helper from "node-red-node-test-helper";
+import { stateInContext } from "../support/state";
 import {
   type AckCode,
   buildAck,
@@ -124,6 +125,7 @@ class ScriptedPeer {
 }
 
 describe("HL7 ACK modes: enhanced mode, stored ACKs, per-outcome codes (mllp-in, mllp-out)", function () {
+  stateInContext();
   this.timeout(20_000);
   const peers: RawPeer[] = [];
   const scripted: ScriptedPeer[] = [];

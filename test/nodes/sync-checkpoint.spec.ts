@@ -1,10 +1,13 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- messages are dynamic JSON */
 import { expect } from "chai";
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import helper from "node-red-node-test-helper";
+import { stateInContext } from "../support/state";
 import syncCheckpointNode from "../../nodes/sync-checkpoint/sync-checkpoint";
+import messageStoreNode from "../../nodes/message-store/message-store";
 import { storageKey } from "../../lib/checkpoint";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -102,6 +105,7 @@ function lastStatus(id: string): StatusCall | undefined {
 }
 
 describe("sync-checkpoint node", function () {
+  stateInContext();
   this.timeout(10000);
 
   beforeEach(() => statuses.clear());
@@ -287,7 +291,9 @@ describe("sync-checkpoint node", function () {
       expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
     }
     const caught = await fails("nostore");
-    expect(caught.error.message).to.match(/context store "file" is not configured/);
+    expect(caught.error.message).to.match(
+      /context store "file" is not in settings.js contextStorage \(default\)/,
+    );
     expect(stored("patients", "nostore")).to.equal(undefined);
   });
 
@@ -629,5 +635,116 @@ describe("sync-checkpoint node", function () {
     expect((await next(reset)).checkpoint).to.deep.equal({ name: "demo-patients", reset: true });
     expect((await next(run)).payload).to.deep.equal(["pat-001", "pat-002"]);
     expect(failed).to.equal(undefined);
+  });
+});
+
+describe("sync-checkpoint node: where its state lives", function () {
+  this.timeout(10000);
+  let userDir: string;
+
+  function warnings(): string[] {
+    return (helper.log().args as unknown[][])
+      .map((a) => a[0] as { level?: number; msg?: unknown })
+      .filter((e) => e.level === 30 && String(e.msg).includes("in memory"))
+      .map((e) => String(e.msg));
+  }
+
+  beforeEach(() => {
+    statuses.clear();
+    userDir = mkdtempSync(join(tmpdir(), "pms-ehr-cp-state-"));
+  });
+  afterEach(async () => {
+    await helper.unload();
+    helper.settings({});
+    rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it("by default keeps the watermark in the pack's state file in the user directory: a restart starts where the last run ended", async () => {
+    helper.settings({ userDir });
+    const nodes = [
+      cpNode("get", { initial: "2025-01-01T00:00:00Z" }),
+      cpNode("commit", { action: "commit" }),
+    ];
+    await load(nodes);
+    const g = await ok("get");
+    await ok("commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00Z" } });
+    expect(lastStatus("commit")).to.deep.equal({ fill: "green", shape: "dot", text: "at 01-06 09:00" });
+    expect(stored(), "not in Node-RED context").to.equal(undefined);
+    expect(existsSync(join(userDir, "pms-ehr-state.db"))).to.equal(true);
+    await helper.unload();
+    await load(nodes);
+    const again = await ok("get");
+    expect(again.checkpoint).to.include({ since: "2025-01-06T09:00:00.000Z", initial: false });
+    expect(warnings()).to.deep.equal([]);
+  });
+
+  it("shows what the state file holds to operators through the admin API, read-only", async () => {
+    helper.settings({ userDir });
+    await helper.load([syncCheckpointNode, messageStoreNode], [
+      { id: TAB, type: "tab", label: "checkpoint" },
+      { ...cpNode("get", { initial: "2025-01-01T00:00:00Z" }), x: 0, y: 0, wires: [["out"]] },
+      { ...cpNode("commit", { action: "commit" }), x: 0, y: 0, wires: [["out"]] },
+      { id: "out", type: "helper", z: TAB, x: 0, y: 0 },
+    ] as any);
+    helper.getNode("out").on("input", (m: Msg) => sink.emit("out", m));
+    const g = await ok("get");
+    await ok("commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00Z" } });
+    const list = await helper.request().get("/pms-ehr/state").expect(200);
+    expect(list.body.files).to.have.length(1);
+    expect(list.body.files[0].file).to.equal(join(userDir, "pms-ehr-state.db"));
+    expect(list.body.files[0].scopes.map((sc: Msg) => [sc.scope, sc.keys])).to.deep.equal([["global", 1]]);
+    const entries = await helper.request().get("/pms-ehr/state/entries?scope=global").expect(200);
+    expect(entries.body.entries).to.have.length(1);
+    expect(entries.body.entries[0]).to.include({ key: storageKey("patients"), expiresAt: null });
+    expect(entries.body.entries[0].value.highWater).to.equal("2025-01-06T09:00:00.000Z");
+    const none = await helper.request().get("/pms-ehr/state/entries?scope=flow:elsewhere").expect(200);
+    expect(none.body.entries).to.deep.equal([]);
+    const noScope = await helper.request().get("/pms-ehr/state/entries").expect(400);
+    expect(noScope.body).to.deep.equal({ error: "scope is required", code: "QUEUE_BAD_INPUT" });
+    const badLimit = await helper.request().get("/pms-ehr/state/entries?scope=global&limit=0").expect(400);
+    expect(badLimit.body.code).to.equal("QUEUE_BAD_INPUT");
+    expect(badLimit.body.error).to.match(/^limit must be an integer from 1 to 1000/);
+  });
+
+  it("keeps memory only when asked: a yellow status from deploy on, and one warning per node", async () => {
+    helper.settings({ userDir });
+    const only = { checkpoint: "memory-only", store: "memory" };
+    await load([cpNode("get", only), cpNode("commit", { ...only, action: "commit" })]);
+    expect(lastStatus("get")).to.deep.equal({ fill: "yellow", shape: "ring", text: "state in memory" });
+    const g = await ok("get");
+    await ok("commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00Z" } });
+    expect(lastStatus("commit"), "never green").to.deep.equal({
+      fill: "yellow",
+      shape: "ring",
+      text: "at 01-06 09:00",
+    });
+    expect((await ok("get")).checkpoint.since).to.equal("2025-01-06T09:00:00.000Z");
+    expect(warnings()).to.deep.equal([
+      'keeps its checkpoints, run log and dead letters in memory (store "memory" chosen): a restart forgets them',
+      'keeps its checkpoints, run log and dead letters in memory (store "memory" chosen): a restart forgets them',
+    ]);
+    expect(existsSync(join(userDir, "pms-ehr-state.db"))).to.equal(false);
+  });
+
+  it("says so when a runtime without a user directory leaves it memory", async () => {
+    await load([cpNode("get", { checkpoint: "no-user-dir" })]);
+    expect(lastStatus("get")).to.deep.equal({ fill: "yellow", shape: "ring", text: "state in memory" });
+    expect(warnings()).to.deep.equal([
+      "keeps its checkpoints, run log and dead letters in memory (the runtime has no user directory for the state file): a restart forgets them",
+    ]);
+  });
+
+  it("a state file that cannot be opened: CHECKPOINT_CONFIG on every msg, naming the file and the way out", async () => {
+    const notADir = join(userDir, "plain-file");
+    writeFileSync(notADir, "x");
+    helper.settings({ userDir: notADir });
+    await load([cpNode("get")]);
+    const caught = await fails("get");
+    expect(caught.error.code).to.equal("CHECKPOINT_CONFIG");
+    expect(caught.error.message).to.contain(
+      `the pack's state file ${join(notADir, "pms-ehr-state.db")} cannot be opened`,
+    );
+    expect(caught.error.message).to.contain('choose a context store or "memory" in the node');
+    expect(lastStatus("get")).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });
   });
 });

@@ -6,6 +6,11 @@ import type { AddressInfo } from "node:net";
 import express from "express";
 import { request } from "undici";
 import helper from "node-red-node-test-helper";
+import { stateInContext, useContextState } from "../support/state";
+import Database from "better-sqlite3";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import webhookVerifyNode from "../../nodes/webhook-verify/webhook-verify";
 import { HEALTH_EVENT, healthBus, type HealthEvent } from "../../lib/health/bus";
 import { signWebhook } from "../../lib/webhook/schemes";
@@ -124,6 +129,7 @@ const EVENT = JSON.stringify({
 });
 
 describe("webhook-verify node", function () {
+  stateInContext();
   this.timeout(10000);
 
   before(async () => {
@@ -283,5 +289,62 @@ describe("webhook-verify node", function () {
     await helper.unload();
     expect(statuses.get("verify")?.at(-1)).to.deep.equal({});
     await load({});
+  });
+
+  describe("where seen ids live", () => {
+    let userDir: string;
+    beforeEach(() => {
+      userDir = mkdtempSync(join(tmpdir(), "pms-ehr-webhook-state-"));
+      helper.settings({ userDir });
+    });
+    afterEach(async () => {
+      await helper.unload();
+      useContextState();
+      rmSync(userDir, { recursive: true, force: true });
+    });
+
+    it("by default keeps them in the pack's state file, one row per id until its replay window closes: a replay after a restart is a duplicate", async () => {
+      await load({});
+      const at = new Date();
+      expect((await post(signed("msg_state", EVENT, at), EVENT)).port).to.equal("ok");
+      expect(statuses.get("verify")?.at(-1)).to.deep.equal({ fill: "green", shape: "dot", text: "verified" });
+      await helper.unload();
+      const db = new Database(join(userDir, "pms-ehr-state.db"), { readonly: true });
+      const rows = db.prepare("SELECT scope, key, expires_at FROM state").all() as Array<
+        Record<string, unknown>
+      >;
+      db.close();
+      // Open until a replay would fail the timestamp check: the verification time plus the tolerance.
+      expect(rows).to.have.length(1);
+      expect(rows[0]).to.include({ scope: "node:verify/seen", key: "id:msg_state" });
+      expect(rows[0].expires_at).to.be.within(at.getTime() + 300_000, Date.now() + 300_000);
+      await load({});
+      const replay = await post(signed("msg_state", EVENT, at), EVENT);
+      expect(replay.body).to.deep.equal({ status: "accepted", duplicate: true });
+      expect(replay.port).to.equal("rejected");
+    });
+
+    it("keeps them in memory only when asked, with a yellow status and one warning", async () => {
+      await load({ store: "memory" });
+      expect(statuses.get("verify")?.at(-1)).to.deep.equal({
+        fill: "yellow",
+        shape: "ring",
+        text: "state in memory",
+      });
+      expect((await post(signed("msg_mem", EVENT), EVENT)).port).to.equal("ok");
+      expect(statuses.get("verify")?.at(-1)).to.deep.equal({
+        fill: "yellow",
+        shape: "ring",
+        text: "verified",
+      });
+      const warned = (helper.log().args as unknown[][])
+        .map((a) => a[0] as { level?: number; msg?: unknown })
+        .filter((e) => e.level === 30 && String(e.msg).includes("in memory"))
+        .map((e) => String(e.msg));
+      expect(warned).to.deep.equal([
+        'keeps its seen delivery ids in memory (store "memory" chosen): a restart forgets them',
+      ]);
+      expect(existsSync(join(userDir, "pms-ehr-state.db"))).to.equal(false);
+    });
   });
 });

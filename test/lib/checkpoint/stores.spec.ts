@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { resolveContextStore } from "../../../lib/checkpoint";
+import { isPersistentStore, resolveContextStore } from "../../../lib/checkpoint";
 import { codeOf } from "../../support/errors";
 
 describe("checkpoint: Node-RED context store names", () => {
@@ -53,5 +53,23 @@ describe("checkpoint: context store names at their edges", () => {
     expect(() => resolveContextStore({ file: {}, mem: {} }, "redis")).to.throw(
       'context store "redis" is not in settings.js contextStorage (file, mem)',
     );
+  });
+});
+
+describe("checkpoint: which context stores persist", () => {
+  it("takes every store but Node-RED's memory module as persistent, and no contextStorage as memory", () => {
+    const cs = { default: { module: "memory" }, file: { module: "localfilesystem" }, redis: { module: {} } };
+    expect(isPersistentStore(cs, "default")).to.equal(false);
+    expect(isPersistentStore(cs, "file")).to.equal(true);
+    expect(isPersistentStore(cs, "redis")).to.equal(true);
+    expect(isPersistentStore(cs, "absent")).to.equal(false);
+    expect(isPersistentStore(undefined, "memory")).to.equal(false);
+    expect(isPersistentStore([{ module: "localfilesystem" }], "0")).to.equal(false);
+    expect(isPersistentStore({ alias: "file" }, "alias")).to.equal(false);
+  });
+
+  it("reports an unknown store with the code it is given", () => {
+    expect(codeOf(() => resolveContextStore(undefined, "file", "WEBHOOK_CONFIG"))).to.equal("WEBHOOK_CONFIG");
+    expect(codeOf(() => resolveContextStore({ a: {} }, "b", "MLLP_CONFIG"))).to.equal("MLLP_CONFIG");
   });
 });

@@ -409,6 +409,107 @@ describe("lib/store SQLite message store", function () {
     expect(pages, `pages ${pagesAt20k} -> ${pages}`).to.be.at.most(pagesAt20k + 16);
     expect(statSync(file).size).to.be.below(4 * 1024 * 1024);
   });
+
+  describe("node state", () => {
+    function rowsOf(): Array<{ scope: string; key: string; expires_at: number | null }> {
+      const other = new Database(file, { readonly: true });
+      try {
+        return other.prepare("SELECT scope, key, expires_at FROM state ORDER BY scope, key").all() as Array<{
+          scope: string;
+          key: string;
+          expires_at: number | null;
+        }>;
+      } finally {
+        other.close();
+      }
+    }
+
+    it("has committed a value when setState resolves: another connection reads it", async () => {
+      const store = open();
+      await store.setState("global", "syncCheckpoint_patients", {
+        highWater: "2025-01-06T08:00:00Z",
+        n: [1, 2],
+      });
+      expect(rowsOf()).to.deep.equal([{ scope: "global", key: "syncCheckpoint_patients", expires_at: null }]);
+      await store.close();
+      const reopened = open();
+      expect(await reopened.getState("global", "syncCheckpoint_patients")).to.deep.equal({
+        highWater: "2025-01-06T08:00:00Z",
+        n: [1, 2],
+      });
+    });
+
+    it("keeps scopes apart, replaces a value, and deletes it when set to undefined", async () => {
+      const store = open();
+      await Promise.all([store.setState("node:a", "k", 1), store.setState("node:b", "k", 2)]);
+      await store.setState("node:a", "k", [3]);
+      expect(await store.getState("node:a", "k")).to.deep.equal([3]);
+      expect(await store.getState("node:b", "k")).to.equal(2);
+      expect(await store.getState("node:c", "k")).to.equal(undefined);
+      await store.setState("node:a", "k", undefined);
+      expect(await store.getState("node:a", "k")).to.equal(undefined);
+      expect(rowsOf().map((r) => r.scope)).to.deep.equal(["node:b"]);
+    });
+
+    it("reads a write that was asked for and not yet committed, and commits it first", async () => {
+      const store = open();
+      const commits = store.commits;
+      const written = store.setState("flow:f", "runs", ["one"]);
+      expect(await store.getState("flow:f", "runs")).to.deep.equal(["one"]);
+      expect(store.commits).to.equal(commits + 1);
+      await written;
+      expect(rowsOf()).to.have.length(1);
+    });
+
+    it("reads a value with an expiry as absent from its expiry on, and retention drops it", async () => {
+      const store = open();
+      await store.setState("node:w/seen", "id:msg_1", 1, clock + 1000);
+      await store.setState("node:w/seen", "id:msg_2", 1, clock + 5000);
+      await store.setState("node:w/other", "kept", true);
+      clock += 999;
+      expect(await store.getState("node:w/seen", "id:msg_1")).to.equal(1);
+      clock += 1;
+      expect(await store.getState("node:w/seen", "id:msg_1")).to.equal(undefined);
+      expect(await store.getState("node:w/seen", "id:msg_2")).to.equal(1);
+      expect((await store.purge()).state).to.equal(1);
+      expect(rowsOf().map((r) => r.key)).to.deep.equal(["kept", "id:msg_2"]);
+      expect(rowsOf()[1].expires_at).to.equal(1_005_000);
+    });
+
+    it("refuses a value JSON cannot hold with QUEUE_BAD_INPUT, and writes nothing", async () => {
+      const store = open();
+      const loop: Record<string, unknown> = {};
+      loop.self = loop;
+      let caught: unknown;
+      await store.setState("global", "bad", loop).catch((err: unknown) => (caught = err));
+      expect((caught as { code?: string }).code).to.equal("QUEUE_BAD_INPUT");
+      expect((caught as Error).message).to.match(/^state bad: not storable as JSON/);
+      expect(rowsOf()).to.deep.equal([]);
+    });
+
+    it("seals state with the encryptionKey like messages", async () => {
+      const store = open({ encryptionKey: "correct horse battery staple" });
+      await store.setState("node:m", "dedupe", ["MSG-CONTROL-ID-4711"]);
+      await store.close();
+      const bytes = Buffer.concat([readFileSync(file), readFileSyncIf(`${file}-wal`)]);
+      expect(bytes.includes(Buffer.from("MSG-CONTROL-ID-4711"))).to.equal(false);
+      expect(
+        await open({ encryptionKey: "correct horse battery staple" }).getState("node:m", "dedupe"),
+      ).to.deep.equal(["MSG-CONTROL-ID-4711"]);
+    });
+
+    it("fails reads and writes on a closed store with QUEUE_STORE", async () => {
+      const store = open();
+      await store.close();
+      for (const attempt of [store.getState("g", "k"), store.setState("g", "k", 1)]) {
+        const err = await attempt.then(
+          () => undefined,
+          (e: unknown) => e as { code?: string },
+        );
+        expect(err?.code).to.equal("QUEUE_STORE");
+      }
+    });
+  });
 });
 
 function readFileSyncIf(path: string): Buffer {

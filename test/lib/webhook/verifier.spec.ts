@@ -3,9 +3,11 @@ import { headersFromObject } from "../../../lib/legacy/pms-hmac";
 import { signWebhook } from "../../../lib/webhook/schemes";
 import {
   parsePayload,
+  UNTIMED_KEEP_MS,
   WebhookVerifier,
   type Outcome,
-  type SeenPersistence,
+  type SeenKeys,
+  type SeenList,
 } from "../../../lib/webhook/verifier";
 import type { PackError } from "../../../lib/errors";
 
@@ -29,7 +31,7 @@ function delivery(id: string, body = '{"eventType":"patient.updated","resourceId
 }
 
 /** A store that keeps what it is given, as a context store would, and can be told to fail. */
-class MemoryPersistence implements SeenPersistence {
+class MemoryPersistence implements SeenList {
   saved: unknown;
   failLoad = false;
   failSave = false;
@@ -217,5 +219,122 @@ describe("lib/webhook/verifier WebhookVerifier: limits and store errors", () => 
       expect((caught as Error).message).to.contain(words);
       expect(((caught as Error).cause as Error).message).to.equal("store down");
     }
+  });
+});
+
+/** Ids one by one with their expiry, as the pack's state file keeps them, and can be told to fail. */
+class KeyedPersistence implements SeenKeys {
+  readonly entries = new Map<string, number>();
+  clock = NOW;
+  failHas = false;
+  failAdd = false;
+  hasCalls = 0;
+  adds: Array<{ keys: string[]; untilMs: number }> = [];
+  async has(keys: readonly string[]): Promise<boolean> {
+    this.hasCalls++;
+    if (this.failHas) throw new Error("store down");
+    return keys.some((k) => (this.entries.get(k) ?? -Infinity) > this.clock);
+  }
+  async add(keys: readonly string[], untilMs: number): Promise<void> {
+    if (this.failAdd) throw new Error("store down");
+    this.adds.push({ keys: [...keys], untilMs });
+    for (const k of keys) this.entries.set(k, untilMs);
+  }
+}
+
+describe("lib/webhook/verifier WebhookVerifier: seen ids kept one by one", () => {
+  it("adds a first delivery's ids until its replay window closes, and a restarted verifier sees the replay", async () => {
+    const store = new KeyedPersistence();
+    expect((await make({ persistence: store }).check(delivery("msg_k1"), NOW)).kind).to.equal("verified");
+    // Signed at NOW with a 300 s tolerance: a replay passes the timestamp check until NOW + 300 s.
+    expect(store.adds).to.have.length(1);
+    expect(store.adds[0].untilMs).to.equal(NOW + 300_000);
+    expect(store.adds[0].keys.some((k) => k.includes("msg_k1"))).to.equal(true);
+    const restarted = make({ persistence: store });
+    const again = await restarted.check(delivery("msg_k1"), NOW + 1000);
+    expect(again).to.deep.include({ kind: "duplicate", status: 202, code: "WEBHOOK_DUPLICATE" });
+    expect(store.adds, "a duplicate adds nothing").to.have.length(1);
+  });
+
+  it("answers a replay it remembers without asking the store, and asks the store for one it does not", async () => {
+    const store = new KeyedPersistence();
+    const v = make({ persistence: store });
+    await v.check(delivery("msg_k2"), NOW);
+    expect(store.hasCalls).to.equal(1);
+    expect((await v.check(delivery("msg_k2"), NOW)).kind).to.equal("duplicate");
+    expect(store.hasCalls, "remembered here").to.equal(1);
+    const restarted = make({ persistence: store });
+    expect((await restarted.check(delivery("msg_k2"), NOW)).kind).to.equal("duplicate");
+    expect((await restarted.check(delivery("msg_k2"), NOW)).kind).to.equal("duplicate");
+    expect(store.hasCalls, "the store's answer is remembered too").to.equal(2);
+  });
+
+  it("takes an id whose window the store says has closed as new", async () => {
+    const store = new KeyedPersistence();
+    await make({ persistence: store }).check(delivery("msg_k3"), NOW);
+    store.clock = NOW + 300_000;
+    const fresh = make({ persistence: store, toleranceSeconds: 600 });
+    expect((await fresh.check(delivery("msg_k3"), NOW + 300_000)).kind).to.equal("verified");
+  });
+
+  it("decides two copies sent together one at a time: one verified, one duplicate", async () => {
+    const store = new KeyedPersistence();
+    const v = make({ persistence: store });
+    const kinds = (await Promise.all([v.check(delivery("msg_k4"), NOW), v.check(delivery("msg_k4"), NOW)]))
+      .map((o) => o.kind)
+      .sort();
+    expect(kinds).to.deep.equal(["duplicate", "verified"]);
+    expect(store.adds).to.have.length(1);
+  });
+
+  it("fails with WEBHOOK_STORE naming the step, keeps the cause, and does not remember an id it could not add", async () => {
+    const store = new KeyedPersistence();
+    const v = make({ persistence: store });
+    for (const [flag, words] of [
+      ["failHas", "reading seen webhook ids failed"],
+      ["failAdd", "saving seen webhook ids failed"],
+    ] as const) {
+      store.failHas = flag === "failHas";
+      store.failAdd = flag === "failAdd";
+      let caught: unknown;
+      try {
+        await v.check(delivery("msg_k5"), NOW);
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as PackError).code, flag).to.equal("WEBHOOK_STORE");
+      expect((caught as Error).message).to.equal(words);
+      expect(((caught as Error).cause as Error).message).to.equal("store down");
+    }
+    store.failHas = false;
+    store.failAdd = false;
+    expect((await v.check(delivery("msg_k5"), NOW)).kind, "the sender's retry").to.equal("verified");
+    expect((await v.check(delivery("msg_k5"), NOW)).kind).to.equal("duplicate");
+  });
+
+  it("keeps the id of a delivery without a signed time (GitHub) for 7 days", async () => {
+    const store = new KeyedPersistence();
+    const body = '{"action":"opened"}';
+    const github = {
+      method: "POST",
+      pathWithQuery: "/hooks",
+      headers: headersFromObject({
+        ...signWebhook({ scheme: "github", secret: "gh-secret", id: "guid-1", body }),
+        "x-github-event": "issues",
+      }),
+      body: Buffer.from(body),
+    };
+    const v = make({ persistence: store, scheme: "github", secrets: "gh-secret" });
+    expect((await v.check(github, NOW)).kind).to.equal("verified");
+    expect(store.adds[0].untilMs).to.equal(NOW + UNTIMED_KEEP_MS);
+    expect(UNTIMED_KEEP_MS).to.equal(7 * 24 * 3600_000);
+  });
+
+  it("keeps nothing with maxIds 0: a durable-queue's dedupe id does it", async () => {
+    const store = new KeyedPersistence();
+    const v = make({ persistence: store, maxIds: 0 });
+    expect((await v.check(delivery("msg_k6"), NOW)).kind).to.equal("verified");
+    expect((await v.check(delivery("msg_k6"), NOW)).kind).to.equal("verified");
+    expect(store.hasCalls + store.adds.length).to.equal(0);
   });
 });
