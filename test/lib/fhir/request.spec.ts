@@ -382,4 +382,215 @@ describe("lib/fhir request building", () => {
       expect(() => normalizeBaseUrl("https://u:p@x/fhir")).to.throw(/credentials/);
     });
   });
+  describe("rules of the planner", () => {
+    const plan = (input: unknown) => planInteraction(input as InteractionInput);
+
+    it("names the known operations when the operation is unknown", () => {
+      badInput({ operation: "fetch" }, /expected one of read, vread, search/);
+    });
+
+    it("requires the type and id of vread, patch and delete, and the id to be a FHIR id in history and operations", () => {
+      badInput({ operation: "vread", id: "1", versionId: "2" }, /^vread: resourceType is required$/);
+      badInput({ operation: "vread", resourceType: "Patient", versionId: "2" }, /^vread: id is required$/);
+      badInput({ operation: "patch", id: "1", body: [] }, /^patch: resourceType is required$/);
+      badInput({ operation: "patch", resourceType: "Patient", body: [] }, /^patch: id is required$/);
+      badInput({ operation: "delete", id: "1" }, /^delete: resourceType is required$/);
+      badInput(
+        { operation: "history", resourceType: "Patient", id: "a/b" },
+        /^history: id must be a FHIR id/,
+      );
+      badInput(
+        { operation: "operation", resourceType: "Patient", id: "a/b", operationName: "$everything" },
+        /^operation: id must be a FHIR id/,
+      );
+    });
+
+    it("takes a whole-number id as its decimal text, and refuses a negative one", () => {
+      expect(plan({ operation: "read", resourceType: "Patient", id: 7 }).path).to.equal("Patient/7");
+      expect(plan({ operation: "read", resourceType: "Patient", id: 0 }).path).to.equal("Patient/0");
+      badInput({ operation: "read", resourceType: "Patient", id: -1 }, /FHIR id/);
+      badInput({ operation: "read", resourceType: "Patient", id: 1.5 }, /FHIR id/);
+    });
+
+    it("marks every read and every idempotent write retry-safe (RFC 9110 9.2.2)", () => {
+      const safe = [
+        { operation: "read", resourceType: "Patient", id: "1" },
+        { operation: "vread", resourceType: "Patient", id: "1", versionId: "2" },
+        { operation: "search", resourceType: "Patient" },
+        { operation: "history", resourceType: "Patient" },
+        { operation: "capabilities" },
+        { operation: "delete", resourceType: "Patient", id: "1" },
+        { operation: "operation", operationName: "$meta" },
+      ];
+      for (const input of safe) expect(plan(input).retrySafe, input.operation).to.equal(true);
+    });
+
+    it("asks for FHIR JSON on searches, and sends no search-only fields on a plain search", () => {
+      const search = plan({ operation: "search", resourceType: "Patient", params: { name: "x" } });
+      expect(search.headers).to.deep.equal({ Accept: "application/fhir+json" });
+      expect(search).to.not.have.property("maxPages");
+      expect(plan({ operation: "search-all", resourceType: "Patient", maxPages: 1 }).maxPages).to.equal(1);
+    });
+
+    it("sends a search of exactly the threshold as GET, one character more as POST", () => {
+      const params = (length: number) => `name=${"x".repeat(length - 5)}`;
+      const at = plan({
+        operation: "search",
+        resourceType: "Patient",
+        params: params(SEARCH_POST_THRESHOLD),
+      });
+      expect(at.method).to.equal("GET");
+      const above = plan({
+        operation: "search",
+        resourceType: "Patient",
+        params: params(SEARCH_POST_THRESHOLD + 1),
+      });
+      expect(above.method).to.equal("POST");
+    });
+
+    it("treats null and empty optional fields as absent", () => {
+      const read = plan({ operation: "read", resourceType: "Patient", id: "1", prefer: null, ifMatch: null });
+      expect(read.headers).to.deep.equal({ Accept: "application/fhir+json" });
+      expect(plan({ operation: "read", resourceType: "Patient", id: "1", prefer: "" }).path).to.equal(
+        "Patient/1",
+      );
+      expect(plan({ operation: "search", resourceType: "Patient", params: null }).path).to.equal("Patient");
+      const op = plan({
+        operation: "operation",
+        resourceType: "Patient",
+        operationName: "$match",
+        body: null,
+      });
+      expect(op).to.deep.include({ method: "GET", path: "Patient/$match" });
+    });
+
+    it("refuses header values that are not text or that hold line breaks, and trims them", () => {
+      badInput(
+        { operation: "delete", resourceType: "Patient", id: "1", ifMatch: 3 },
+        /^delete: ifMatch must be a string$/,
+      );
+      badInput(
+        { operation: "create", body: patient, ifNoneExist: "identifier=a\nX-Evil: 1" },
+        /^create: ifNoneExist must not contain line breaks$/,
+      );
+      const del = plan({ operation: "delete", resourceType: "Patient", id: "1", ifMatch: "  3 " });
+      expect(del.headers["If-Match"]).to.equal('W/"3"');
+    });
+
+    it("lists the allowed Prefer values when refusing one", () => {
+      badInput(
+        { operation: "create", body: patient, prefer: "all" },
+        /^create: prefer must be one of representation, minimal, OperationOutcome$/,
+      );
+    });
+
+    it("sends If-None-Exist without a leading '?', keeps a '?' inside it, and no header for a plain create", () => {
+      const conditional = plan({ operation: "create", body: patient, ifNoneExist: "?identifier=urn:mrn|A1" });
+      expect(conditional.headers["If-None-Exist"]).to.equal("identifier=urn:mrn|A1");
+      const inner = plan({ operation: "create", body: patient, ifNoneExist: "name=who?" });
+      expect(inner.headers["If-None-Exist"]).to.equal("name=who?");
+      expect(plan({ operation: "create", body: patient }).headers).to.not.have.property("If-None-Exist");
+    });
+
+    it("takes the type from the input when the body has none, and refuses a malformed body type", () => {
+      const created = plan({ operation: "create", resourceType: "Patient", body: { active: true } });
+      expect(created.path).to.equal("Patient");
+      expect(JSON.parse(created.body!)).to.deep.equal({ resourceType: "Patient", active: true });
+      badInput(
+        { operation: "create", body: { resourceType: "patient" } },
+        /^create: the body's resourceType is not a resource type name$/,
+      );
+      badInput(
+        { operation: "create", resourceType: "Patient", body: { resourceType: 5 } },
+        /the body's resourceType is not a resource type name/,
+      );
+    });
+
+    it("refuses a patch operation without a path, and an operation body that is not a resource", () => {
+      badInput(
+        { operation: "patch", resourceType: "Patient", id: "1", body: [{ op: "remove" }] },
+        /"op" and "path"/,
+      );
+      badInput(
+        {
+          operation: "operation",
+          resourceType: "Patient",
+          operationName: "$validate",
+          body: { parameter: [] },
+        },
+        /^operation: the body must be a FHIR resource, usually Parameters$/,
+      );
+    });
+
+    it("requires search-all's maxPages to be a whole number of at least 1", () => {
+      badInput({ operation: "search-all", resourceType: "Patient", maxPages: "5" }, /maxPages/);
+      expect(plan({ operation: "search-all", resourceType: "Patient", maxPages: 1 }).maxPages).to.equal(1);
+    });
+
+    it("falls back to the body's identifier when the given one is null or empty", () => {
+      for (const identifier of [null, ""]) {
+        expect(plan({ operation: "upsert", body: patient, identifier }).path).to.equal(
+          "Patient?identifier=urn%3Amrn%7CA1",
+        );
+      }
+      badInput(
+        {
+          operation: "upsert",
+          body: { resourceType: "Patient", identifier: [{ system: "s", value: "  " }] },
+        },
+        /^upsert: no identifier/,
+      );
+    });
+  });
+
+  describe("rules of the helpers", () => {
+    it("passes only a whole entity-tag through as If-Match; anything else is a version id", () => {
+      expect(normalizeIfMatch('3"x"')).to.equal('W/"3"x""');
+      expect(normalizeIfMatch('"x"3')).to.equal('W/""x"3"');
+    });
+
+    it("refuses query strings with line breaks or a fragment, and params with an empty name", () => {
+      for (const params of ["name=x\r\nHost: evil", "name=a#b", "name=\0"]) {
+        expect(() => encodeParams(params), JSON.stringify(params)).to.throw(
+          /^search: params must not contain line breaks or "#"$/,
+        );
+      }
+      expect(() => encodeParams({ "": "x" })).to.throw(/^search: params has an empty name$/);
+      expect(() => encodeParams({ a: "1", "": "x" }, "history")).to.throw(
+        /^history: params has an empty name$/,
+      );
+    });
+
+    it("keeps a query string as given except a leading '?' and surrounding spaces", () => {
+      expect(encodeParams("?_text=why?")).to.equal("_text=why?");
+      expect(encodeParams("name=x ")).to.equal("name=x");
+      expect(encodeParams(null as never)).to.equal("");
+    });
+
+    it("reads identifiers as trimmed system|value, treating an empty or null object system as any system", () => {
+      expect(parseIdentifier("  urn:mrn|A1  ")).to.deep.equal({ system: "urn:mrn", value: "A1" });
+      expect(parseIdentifier({ value: " A1 " })).to.deep.equal({ value: "A1" });
+      for (const system of [null, ""]) {
+        expect(identifierToken(parseIdentifier({ system, value: "A1" })), String(system)).to.equal("A1");
+      }
+      expect(() => parseIdentifier({ system: 5, value: "A1" })).to.throw(
+        /^upsert: identifier.system must be a string$/,
+      );
+      expect(() => parseIdentifier({ system: "s", value: "  " })).to.throw(
+        /identifier.value must be a non-empty string/,
+      );
+    });
+
+    it("sorts a conditional key's parameters by name, then value, whatever their order", () => {
+      const orders = ["b=1&a=2&a=1", "a=1&a=2&b=1", "a=2&b=1&a=1", "?a=2&a=1&b=1"];
+      for (const q of orders) expect(conditionalKey("Patient", q), q).to.equal("Patient?a=1&a=2&b=1");
+      expect(conditionalKey("Patient", "a=1&b=1")).to.equal(conditionalKey("Patient", "b=1&a=1"));
+      expect(conditionalKey("Patient", "q=a?b")).to.not.equal(conditionalKey("Patient", "q=ab"));
+    });
+
+    it("describes requests to a server at the root of its host", () => {
+      const base = normalizeBaseUrl("https://ehr.example.org/");
+      expect(describeRequest("GET", "https://ehr.example.org/Patient/1?x=y", base)).to.equal("GET Patient/1");
+    });
+  });
 });

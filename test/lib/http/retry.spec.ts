@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { getEventListeners } from "node:events";
 import { mulberry32 } from "../../../sandbox/pms/data";
 import {
   backoffDelay,
@@ -75,6 +76,32 @@ describe("lib/http/retry", () => {
     expect(retryDelay(1, 1001, policy, () => 0)).to.equal(undefined);
     expect(retryDelay(1, 1001, { ...policy, longRetryAfter: "give-up" }, () => 0)).to.equal(undefined);
     expect(retryDelay(2, undefined, policy, () => 0.5)).to.equal(100);
+  });
+
+  it("reads only a Retry-After date that starts with its weekday, and no unreadable date", () => {
+    const now = Date.parse("2025-01-06T08:00:00Z");
+    // Date.parse alone would read these: text before the date, or a weekday and no date.
+    for (const v of ["at Mon, 06 Jan 2025 08:00:05 GMT", "Mon, garbage", "Monday, 99-Foo-25 08:00:05 GMT"]) {
+      expect(parseRetryAfter(v, now), v).to.equal(undefined);
+    }
+  });
+
+  it("honours a Retry-After exactly at the cap, and gives up only above it", () => {
+    const policy = { baseMs: 100, maxMs: 1000 };
+    expect(retryDelay(1, 1000, policy, () => 0)).to.equal(1000);
+    expect(retryDelay(1, 1000, { ...policy, longRetryAfter: "give-up" }, () => 0)).to.equal(1000);
+  });
+
+  it("leaves no listener on the signal once the sleep ends, by its timer or by the abort", async () => {
+    // A long-lived signal (a client's lifetime) must not collect one listener per sleep.
+    const lifetime = new AbortController();
+    for (let i = 0; i < 3; i++) await sleep(1, lifetime.signal);
+    expect(getEventListeners(lifetime.signal, "abort")).to.have.length(0);
+    const pending = sleep(60_000, lifetime.signal);
+    expect(getEventListeners(lifetime.signal, "abort")).to.have.length(1);
+    lifetime.abort(new Error("closing"));
+    await pending.catch(() => undefined);
+    expect(getEventListeners(lifetime.signal, "abort")).to.have.length(0);
   });
 
   it("sleeps, and stops sleeping when aborted", async () => {
