@@ -464,7 +464,13 @@ describe("lib/fhir auth (loopback token endpoint)", function () {
     it("reads a JWK pasted with surrounding whitespace, and takes its kid and alg", async () => {
       const text = `\n  ${JSON.stringify({ ...ecJwk, kid: "ec-1", alg: "ES384" })}  \n`;
       const jwt = await signClientAssertion({ clientId: "c", tokenUrl: "https://a/token", privateKey: text });
-      expect(decodeProtectedHeader(jwt)).to.deep.equal({ alg: "ES384", kid: "ec-1", typ: "JWT" });
+      expect(decodeProtectedHeader(jwt)).to.deep.equal({ alg: "ES384", kid: "ec-1", typ: "JWT" }); // RFC 7517 4.5: a kid is a string; any other value is not taken as one.
+      const numericKid = await signClientAssertion({
+        clientId: "c",
+        tokenUrl: "https://a/token",
+        privateKey: JSON.stringify({ ...ecJwk, kid: 7 }),
+      });
+      expect(decodeProtectedHeader(numericKid)).to.deep.equal({ alg: "ES384", typ: "JWT" });
     });
 
     it("finds the private key in a JWK Set that also holds public keys and junk", async () => {

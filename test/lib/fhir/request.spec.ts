@@ -504,6 +504,11 @@ describe("lib/fhir request building", () => {
         { operation: "create", resourceType: "Patient", body: { resourceType: 5 } },
         /the body's resourceType is not a resource type name/,
       );
+      // An array whose text looks like a type name is still not one.
+      badInput(
+        { operation: "create", body: { resourceType: ["Patient"] } },
+        /the body's resourceType is not a resource type name/,
+      );
     });
 
     it("refuses a patch operation without a path, and an operation body that is not a resource", () => {
@@ -564,6 +569,7 @@ describe("lib/fhir request building", () => {
     it("keeps a query string as given except a leading '?' and surrounding spaces", () => {
       expect(encodeParams("?_text=why?")).to.equal("_text=why?");
       expect(encodeParams("name=x ")).to.equal("name=x");
+      expect(encodeParams("_text=why?")).to.equal("_text=why?");
       expect(encodeParams(null as never)).to.equal("");
     });
 
@@ -586,6 +592,12 @@ describe("lib/fhir request building", () => {
       for (const q of orders) expect(conditionalKey("Patient", q), q).to.equal("Patient?a=1&a=2&b=1");
       expect(conditionalKey("Patient", "a=1&b=1")).to.equal(conditionalKey("Patient", "b=1&a=1"));
       expect(conditionalKey("Patient", "q=a?b")).to.not.equal(conditionalKey("Patient", "q=ab"));
+      // Many values of one name (an _id list split up): still one key for any order.
+      const ids = Array.from({ length: 100 }, (_, i) => `_id=p${String(i).padStart(3, "0")}`);
+      const shuffled = ids.map((_, i) => ids[(i * 37) % ids.length]!);
+      expect(new Set(shuffled).size).to.equal(ids.length);
+      expect(conditionalKey("Patient", shuffled.join("&"))).to.equal(`Patient?${ids.join("&")}`);
+      expect(conditionalKey("Patient", [...ids].reverse().join("&"))).to.equal(`Patient?${ids.join("&")}`);
     });
 
     it("describes requests to a server at the root of its host", () => {
