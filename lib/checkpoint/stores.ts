@@ -1,5 +1,6 @@
 import { CODES, type PackErrorCode } from "../error-codes";
 import { PackError } from "../errors";
+import { isObject } from "../object";
 
 /**
  * Which Node-RED context store a store name means, given the `contextStorage` of settings.js:
@@ -13,10 +14,7 @@ export function resolveContextStore(
   code: PackErrorCode = CODES.CHECKPOINT_CONFIG,
 ): { store: string | undefined; physical: string } {
   const wanted = (name ?? "").trim();
-  const cs =
-    contextStorage && typeof contextStorage === "object" && !Array.isArray(contextStorage)
-      ? (contextStorage as Record<string, unknown>)
-      : {};
+  const cs = isObject(contextStorage) ? contextStorage : {};
   const names = Object.keys(cs).filter((k) => k !== "_");
   if (names.length === 0) {
     if (wanted === "" || wanted === "memory" || wanted === "default")
@@ -48,8 +46,6 @@ export function resolveContextStore(
  * contextStorage. A custom module is taken at its word.
  */
 export function isPersistentStore(contextStorage: unknown, physical: string): boolean {
-  if (!contextStorage || typeof contextStorage !== "object" || Array.isArray(contextStorage)) return false;
-  const config = (contextStorage as Record<string, unknown>)[physical];
-  if (!config || typeof config !== "object") return false;
-  return (config as { module?: unknown }).module !== "memory";
+  const config = isObject(contextStorage) ? contextStorage[physical] : undefined;
+  return isObject(config) && config.module !== "memory";
 }

@@ -92,7 +92,7 @@ export function encodeParams(params: FhirParams | string | undefined, operation 
   if (params === undefined || params === null || params === "") return "";
   if (typeof params === "string") {
     if (/[\r\n#\0]/.test(params)) throw badInput(`${operation}: params must not contain line breaks or "#"`);
-    return params.replace(/^\?/, "").trim();
+    return params.trim().replace(/^\?/, "");
   }
   if (!isObject(params)) throw badInput(`${operation}: params must be an object or a query string`);
   const parts: string[] = [];
@@ -415,7 +415,9 @@ export function resolveUrl(base: URL, path: string): string {
 /** The request line for error messages: no query string (search values can be PHI). */
 export function describeRequest(method: string, url: string, base: URL): string {
   const root = base.href.replace(/\/+$/, "");
-  let rest = url.startsWith(root) ? url.slice(root.length).replace(/^\//, "") : new URL(url).pathname;
+  // Under the base only at a path boundary: https://x/fhir2/Patient is not under https://x/fhir.
+  const under = url === root || url.startsWith(`${root}/`) || url.startsWith(`${root}?`);
+  let rest = under ? url.slice(root.length).replace(/^\//, "") : new URL(url).pathname;
   rest = rest.split("?")[0] ?? "";
   return `${method} ${rest === "" ? "[base]" : rest}`;
 }

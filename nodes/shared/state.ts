@@ -4,6 +4,7 @@ import { MemoryCheckpointStore, type CheckpointStore } from "../../lib/checkpoin
 import { isPersistentStore, resolveContextStore } from "../../lib/checkpoint/stores";
 import type { PackErrorCode } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import { isObject } from "../../lib/object";
 import { openSqliteStore, type SqliteMessageStore } from "../../lib/store/sqlite";
 
 /**
@@ -220,10 +221,5 @@ export function openNodeState(
 }
 
 function isNamedStore(contextStorage: unknown, name: string): boolean {
-  return (
-    !!contextStorage &&
-    typeof contextStorage === "object" &&
-    !Array.isArray(contextStorage) &&
-    Object.prototype.hasOwnProperty.call(contextStorage, name)
-  );
+  return isObject(contextStorage) && Object.prototype.hasOwnProperty.call(contextStorage, name);
 }

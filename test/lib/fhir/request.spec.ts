@@ -369,6 +369,12 @@ describe("lib/fhir request building", () => {
       expect(encodeParams({ a: null as never, b: "x y" })).to.equal("b=x%20y");
     });
 
+    it("takes a query string's leading '?' off after trimming it, so that no path gets two", () => {
+      expect(encodeParams(" ?name=Smith ")).to.equal("name=Smith");
+      expect(encodeParams("?name=Smith")).to.equal("name=Smith");
+      expect(encodeParams("\t?a=1&b=2\t")).to.equal("a=1&b=2");
+    });
+
     it("normalises the base URL and describes requests without their query", () => {
       const base = normalizeBaseUrl("https://ehr.example.org/fhir/R4///");
       expect(resolveUrl(base, "")).to.equal("https://ehr.example.org/fhir/R4");
@@ -377,6 +383,13 @@ describe("lib/fhir request building", () => {
         "GET Patient",
       );
       expect(describeRequest("POST", "https://ehr.example.org/fhir/R4", base)).to.equal("POST [base]");
+      expect(describeRequest("GET", "https://ehr.example.org/fhir/R4?_type=Patient", base)).to.equal(
+        "GET [base]",
+      );
+      // A next link on the same origin but outside the base: its whole path, not a clipped one.
+      expect(describeRequest("GET", "https://ehr.example.org/fhir/R42/Patient?page=2", base)).to.equal(
+        "GET /fhir/R42/Patient",
+      );
       expect(() => normalizeBaseUrl("ftp://x")).to.throw(/http or https/);
       expect(() => normalizeBaseUrl("not a url")).to.throw(/not a valid URL/);
       expect(() => normalizeBaseUrl("https://u:p@x/fhir")).to.throw(/credentials/);
