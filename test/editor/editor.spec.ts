@@ -1,18 +1,9 @@
 import { expect } from "chai";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Browser } from "playwright-core";
-import { launchChromium, watchPage, type PageProblems } from "../support/browser";
+import { launchChromium, updateDocsPicture, watchPage, type PageProblems } from "../support/browser";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 import { EditorPage, escapeRe, normalise, type TypeInfo } from "./editor-page";
 
@@ -264,14 +255,6 @@ function pipelineNames(): string[] {
     .filter((n) => n.endsWith(".json"))
     .map((n) => n.slice(0, -".json".length))
     .sort();
-}
-
-/** With UPDATE_SCREENSHOTS=1: copies a picture into docs/images (what the README shows). */
-function updateDocsPicture(shot: string, target: string, from: string, note = ""): void {
-  if (process.env.UPDATE_SCREENSHOTS !== "1") return;
-  mkdirSync(dirname(target), { recursive: true });
-  copyFileSync(shot, target);
-  console.log(`      ${relative(ROOT, from)} -> ${relative(ROOT, target)}${note}`);
 }
 
 /** The main pipeline for the README picture: a shipped flow if there is one, else an example. */
@@ -854,7 +837,10 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       return onTab[0].z;
     }
 
-    for (const file of files.filter((f) => f[0] !== "pipelines")) {
+    // Needs @flowfuse/node-red-dashboard, which this runtime does not load: imported, deployed and
+    // looked at in Chromium by test/e2e/dashboard2-example.spec.ts instead.
+    const needsDashboard2 = (f: string[]) => f[0] === "Show integration health on FlowFuse Dashboard 2";
+    for (const file of files.filter((f) => f[0] !== "pipelines" && !needsDashboard2(f))) {
       const name = file.join("/");
       it(`imports ${name} from the menu: every node known and valid, no import error`, async () => {
         const mark = problems.errors.length;

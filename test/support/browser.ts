@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { dirname, relative, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 /** Debian's chromium (CI installs it in .ci/run); CHROMIUM_PATH overrides. */
@@ -53,4 +54,15 @@ export function watchPage(page: Page): PageProblems {
     if (r.status() >= 400) problems.errors.push(`HTTP ${r.status()}: ${r.url()}`);
   });
   return problems;
+}
+
+/** The repository, from dist/test/support. */
+const ROOT = resolve(__dirname, "..", "..", "..");
+
+/** With UPDATE_SCREENSHOTS=1: copies a picture into docs/images (what the README and guides show). */
+export function updateDocsPicture(shot: string, target: string, from: string, note = ""): void {
+  if (process.env.UPDATE_SCREENSHOTS !== "1") return;
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(shot, target);
+  console.log(`      ${relative(ROOT, from)} -> ${relative(ROOT, target)}${note}`);
 }
