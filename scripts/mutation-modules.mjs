@@ -42,8 +42,10 @@ export const MODULES = {
     specs: [
       "dist/test/lib/hl7/ack.spec.js",
       "dist/test/lib/hl7/batch.spec.js",
+      "dist/test/lib/hl7/budget.spec.js",
       "dist/test/lib/hl7/dedupe.spec.js",
       "dist/test/lib/hl7/escape.spec.js",
+      "dist/test/lib/hl7/limits.spec.js",
       "dist/test/lib/hl7/message.spec.js",
       "dist/test/lib/hl7/mllp.spec.js",
     ],
