@@ -16,7 +16,7 @@ import {
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { numberProp } from "../shared/props";
-import { openNodeState, type NodeState } from "../shared/state";
+import { okKind, openNodeState, type NodeState } from "../shared/state";
 import { status } from "../shared/status";
 
 interface MllpInDef extends NodeDef {
@@ -158,8 +158,7 @@ export = function (RED: NodeAPI) {
 
     let shown = "";
     const show = (asked: "ok" | "working" | "degraded" | "failed", text: string): void => {
-      // While the state is in memory, no status is green.
-      const kind = asked === "ok" && state?.durable === false ? "degraded" : asked;
+      const kind = asked === "ok" ? okKind(state) : asked;
       if (shown === kind + text) return;
       shown = kind + text;
       status[kind](node, text);

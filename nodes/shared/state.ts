@@ -20,7 +20,7 @@ import { openSqliteStore, type SqliteMessageStore } from "../../lib/store/sqlite
 /** The pack's state file, in the Node-RED user directory. */
 export const STATE_FILE = "pms-ehr-state.db";
 /** The store property's value for state kept in memory. */
-export const MEMORY = "memory";
+const MEMORY = "memory";
 
 export type StateScope = "node" | "flow" | "global";
 
@@ -28,8 +28,6 @@ export interface NodeState {
   durable: boolean;
   /** The same text for the same physical place, so that nodes on one place share their locks. */
   place: string;
-  /** For the log and the help: where the state is. */
-  where: string;
   scope(scope: StateScope): CheckpointStore;
   /**
    * Values that expire, looked up one by one, under `name` in a scope; only where the store can
@@ -72,7 +70,8 @@ function acquireFile(file: string, code: PackErrorCode): SqliteMessageStore {
   }
   let store: SqliteMessageStore;
   try {
-    store = openSqliteStore({ file, purgeIntervalMs: 0 });
+    // The default retention interval: expired seen ids are deleted from the file every minute.
+    store = openSqliteStore({ file });
   } catch (err) {
     throw new PackError(
       code,
@@ -98,6 +97,11 @@ async function releaseFile(file: string): Promise<void> {
   if (held.holders > 0) return;
   files.delete(file);
   await held.store.close();
+}
+
+/** The status kind a node shows for "ok": yellow, not green, while its state is in memory. */
+export function okKind(state: NodeState | undefined): "ok" | "degraded" {
+  return state?.durable === false ? "degraded" : "ok";
 }
 
 /** Gives a closing node's state back, then `done`; a failure is only a warning: a close must finish. */
@@ -159,7 +163,6 @@ export function openNodeState(
     return {
       durable: false,
       place: MEMORY,
-      where: "memory",
       scope: (scope) => {
         const id = scopeId(node, scope);
         let kept = memory.get(id);
@@ -174,7 +177,6 @@ export function openNodeState(
   const inContext = (store: string | undefined, physical: string): NodeState => ({
     durable: true,
     place: `context:${physical}`,
-    where: `context store "${physical}"`,
     scope: (scope) => {
       const context = node.context();
       return contextStore(scope === "node" ? context : context[scope], store);
@@ -200,7 +202,6 @@ export function openNodeState(
   return {
     durable: true,
     place: `file:${file}`,
-    where: STATE_FILE,
     scope: (scope) => {
       const id = scopeId(node, scope);
       return { get: (key) => db.getState(id, key), set: (key, value) => db.setState(id, key, value) };

@@ -22,7 +22,7 @@ import { isObject } from "../../lib/object";
 import { onInput } from "../shared/input";
 import { numberProp, propText } from "../shared/props";
 import { status } from "../shared/status";
-import { openNodeState, releaseState, type NodeState } from "../shared/state";
+import { okKind, openNodeState, releaseState, type NodeState } from "../shared/state";
 
 interface SyncCheckpointDef extends NodeDef {
   checkpoint?: string;
@@ -168,9 +168,7 @@ export = function (RED: NodeAPI) {
       node.error(configError.message);
     }
 
-    /** While the state is in memory, no status is green. */
-    const ok = (text: string): void =>
-      state?.durable === false ? status.degraded(node, text) : status.ok(node, text);
+    const ok = (text: string): void => status[okKind(state)](node, text);
     const actionFromMsg = def.actionFromMsg === true;
     const logCount = (def.logCount ?? "").trim() || "records";
     let ignoredWarned = false;

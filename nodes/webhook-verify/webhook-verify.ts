@@ -4,7 +4,7 @@ import { PackError } from "../../lib/errors";
 import { reportHealth } from "../../lib/health/bus";
 import { headersFromObject, headersFromRaw, type HeaderValues } from "../../lib/legacy/pms-hmac";
 import { WebhookVerifier, type Outcome, type SeenPersistence } from "../../lib/webhook/verifier";
-import { openNodeState, releaseState, type NodeState } from "../shared/state";
+import { okKind, openNodeState, releaseState, type NodeState } from "../shared/state";
 import { onInput, type Send } from "../shared/input";
 import { status } from "../shared/status";
 import { optionsOf, type WebhookVerifyOptions, type WebhookVerifyProps } from "./config";
@@ -113,8 +113,7 @@ export = function (RED: NodeAPI) {
     let state: NodeState | undefined;
     let shown = "";
     function show(asked: "ok" | "working" | "degraded" | "failed", text: string): void {
-      // While the state is in memory, no status is green.
-      const kind = asked === "ok" && state?.durable === false ? "degraded" : asked;
+      const kind = asked === "ok" ? okKind(state) : asked;
       const key = `${kind}:${text}`;
       if (key === shown) return;
       shown = key;
