@@ -3,8 +3,8 @@
 // (tsconfig.editor.json) and bundles each nodes/<type>/<type>.editor.ts with esbuild, so that an
 // editor script imports its validators and lists from lib/ like the runtime does. Then it
 // assembles each node's editor file: dist/nodes/<type>/<type>.html holds the bundled editor script
-// followed by the templates and help of nodes/<type>/<type>.html, with its locales beside it, and
-// the icons once, where Node-RED looks for them. Last, the guides as HTML pages in resources/docs/
+// followed by the templates of nodes/<type>/<type>.html, with its locales (messages and help)
+// beside it, and the icons once, where Node-RED looks for them. Last, the guides as HTML pages in resources/docs/
 // (scripts/guides.js) and the Grafana dashboard in resources/grafana/, which Node-RED serves for the
 // nodes' help to link to.
 // Everything is written to dist.next/ (resources.next/), which then takes the place of dist/
@@ -121,17 +121,11 @@ function assembleNodes(types, scripts) {
     fs.mkdirSync(outDir, { recursive: true });
     const js = scripts.get(type);
     const script = js === undefined ? "" : `<script type="text/javascript">\n${js}</script>\n`;
-    const help = withGuideLink(
-      type,
-      fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8"),
-      PACKAGE_NAME,
-    );
-    fs.writeFileSync(path.join(outDir, `${type}.html`), script + help);
-    const locales = path.join(nodeDir, "locales");
-    if (fs.existsSync(locales)) {
-      fs.cpSync(locales, path.join(outDir, "locales"), { recursive: true });
-      labelCategory(path.join(outDir, "locales"));
-    }
+    const form = fs.readFileSync(path.join(nodeDir, `${type}.html`), "utf8");
+    fs.writeFileSync(path.join(outDir, `${type}.html`), script + form);
+    fs.cpSync(path.join(nodeDir, "locales"), path.join(outDir, "locales"), { recursive: true });
+    labelCategory(path.join(outDir, "locales"));
+    linkGuides(type, path.join(outDir, "locales"));
   }
 }
 
@@ -147,6 +141,19 @@ function labelCategory(localesDir) {
       messages.palette = { ...messages.palette, label: { ...messages.palette?.label, [root]: CATEGORY } };
       fs.writeFileSync(path.join(dir, file), JSON.stringify(messages, null, 2) + "\n");
     }
+  }
+}
+
+// The help of a node is locales/<lang>/<type>.html (Node-RED serves the one of the editor's
+// language, en-US when it has none), so that it can be translated; each one links to the guide.
+function linkGuides(type, localesDir) {
+  if (!fs.existsSync(path.join(localesDir, "en-US", `${type}.html`))) {
+    throw new Error(`nodes/${type} has no help: write it in locales/en-US/${type}.html`);
+  }
+  for (const lang of fs.readdirSync(localesDir)) {
+    const file = path.join(localesDir, lang, `${type}.html`);
+    if (!fs.existsSync(file)) continue;
+    fs.writeFileSync(file, withGuideLink(type, fs.readFileSync(file, "utf8"), PACKAGE_NAME));
   }
 }
 

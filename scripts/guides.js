@@ -1,7 +1,7 @@
 // The guides as the editor serves them: README.md, docs/*.md and CHANGELOG.md rendered to HTML
 // pages in resources/docs/ (index.html is the README), with the pictures of docs/images/. Node-RED serves a
 // module's resources/ folder at <admin root>/resources/<module>/, so every node's help links to
-// its guide (withGuideLink, which the build applies to each editor file) and the guides work
+// its guide (withGuideLink, which the build applies to each help file) and the guides work
 // offline, in the installed package as in the work tree.
 // Links between guides point at the pages; a link to a file that is not shipped (source, tests)
 // keeps its text without the link.

@@ -99,9 +99,9 @@ function flowCodes(): Array<{ file: string; node: string; code: string }> {
   return out;
 }
 
-/** The help text of a node: its data-help-name script in nodes/<type>/<type>.html. */
+/** The help text of a node: its data-help-name script in nodes/<type>/locales/en-US/<type>.html. */
 function helpOf(type: string): string {
-  const html = readFileSync(join(ROOT, "nodes", type, `${type}.html`), "utf8");
+  const html = readFileSync(join(ROOT, "nodes", type, "locales", "en-US", `${type}.html`), "utf8");
   const m = new RegExp(`<script type="text/html" data-help-name="${type}">([\\s\\S]*?)</script>`).exec(html);
   if (!m) throw new Error(`${type}.html has no help`);
   return m[1];

@@ -242,7 +242,9 @@ describe("hl7-fhir node", function () {
     });
 
     it("help and form give every limit with its default", () => {
-      const html = readFileSync(join(ROOT, "nodes", "hl7-fhir", "hl7-fhir.html"), "utf8");
+      const html = ["hl7-fhir.html", "locales/en-US/hl7-fhir.html"]
+        .map((f) => readFileSync(join(ROOT, "nodes", "hl7-fhir", f), "utf8"))
+        .join("");
       for (const [name, value] of Object.entries(DEFAULT_HL7_LIMITS)) {
         expect(html, name).to.include(`<td><code>${name}</code></td>`);
         expect(html, name).to.include(`id="node-input-${name}" style="width: 110px" placeholder="${value}"`);

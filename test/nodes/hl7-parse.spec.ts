@@ -191,7 +191,9 @@ describe("hl7-parse node", function () {
   });
 
   it("help and form give every limit with its default", () => {
-    const html = readFileSync(join(ROOT, "nodes", "hl7-parse", "hl7-parse.html"), "utf8");
+    const html = ["hl7-parse.html", "locales/en-US/hl7-parse.html"]
+      .map((f) => readFileSync(join(ROOT, "nodes", "hl7-parse", f), "utf8"))
+      .join("");
     for (const [name, value] of Object.entries(DEFAULT_HL7_LIMITS)) {
       expect(html, name).to.include(`<td><code>${name}</code></td>`);
       expect(html, name).to.include(`id="node-input-${name}" style="width: 110px" placeholder="${value}"`);

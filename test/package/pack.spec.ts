@@ -222,7 +222,7 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
   };
 
   describe("the tarball", () => {
-    it("holds, for every node in package.json, its runtime file, its editor file beside it and its en-US messages", () => {
+    it("holds, for every node in package.json, its runtime file, its editor file beside it and its en-US messages and help", () => {
       expect(nodeEntries.length).to.be.greaterThan(0);
       for (const [type, file] of nodeEntries) {
         const base = posix.basename(file, ".js");
@@ -232,6 +232,12 @@ describe("package: npm pack, installed into a fresh Node-RED user directory", fu
         const messages = posix.join(posix.dirname(file), "locales", "en-US", `${base}.json`);
         expect(files, type).to.include(messages);
         expect(Object.keys(JSON.parse(read(messages)) as object).length, messages).to.be.greaterThan(0);
+        const help = messages.replace(/\.json$/, ".html");
+        expect(files, type).to.include(help);
+        expect(read(help), help).to.include(`data-help-name="${type}"`);
+        expect(read(file.replace(/\.js$/, ".html")), `${type}: help only in its locale`).not.to.include(
+          "data-help-name",
+        );
       }
     });
 
