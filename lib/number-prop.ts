@@ -41,12 +41,33 @@ export interface NumberFieldOptions {
   env?: boolean;
 }
 
-/** An editor `validate` function for a numeric property under `rule`. */
-export function numberField(rule: NumberRule, options: NumberFieldOptions = {}): (value: unknown) => boolean {
-  return (value) => {
+/** The rule in words, as the runtime's errors and the editor's hover say it: "an integer from 1 to 65535". */
+export function numberRuleText(rule: NumberRule, unit?: string): string {
+  const kind = `${rule.integer !== false ? "an integer" : "a number"}${unit ? ` of ${unit}` : ""}`;
+  return `${kind} ${rule.max === undefined ? `>= ${rule.min}` : `from ${rule.min} to ${rule.max}`}`;
+}
+
+export interface FieldValidator {
+  (value: unknown): boolean;
+  (value: unknown, opt: { label?: string }): boolean | string;
+}
+
+/**
+ * An editor `validate` function for a numeric property under `rule`. It takes Node-RED 3's second
+ * argument, so it answers a bad value with the reason, which the editor shows on hover; called
+ * without it (Node-RED 2's way), it answers false.
+ */
+export function numberField(rule: NumberRule, options: NumberFieldOptions = {}): FieldValidator {
+  return ((value: unknown, opt?: { label?: string }) => {
     const text = String(value ?? "").trim();
-    if (text === "") return options.required !== true;
-    if (options.env === true && isEnvReference(text)) return true;
-    return readNumber(text, rule) !== undefined;
-  };
+    let ok: boolean;
+    if (text === "") ok = options.required !== true;
+    else if (options.env === true && isEnvReference(text)) ok = true;
+    else ok = readNumber(text, rule) !== undefined;
+    if (ok) return true;
+    if (!opt) return false;
+    const reason =
+      text === "" ? "required" : `must be ${numberRuleText(rule)}${options.env ? " or ${ENV_VAR}" : ""}`;
+    return opt.label ? `${opt.label}: ${reason}` : reason;
+  }) as FieldValidator;
 }

@@ -7,6 +7,7 @@ import {
   type InteractionInput,
 } from "./types";
 import { isObject } from "../object";
+import { httpUrlProblem } from "../http/url-rule";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -392,14 +393,10 @@ export function validateInteraction(input: InteractionInput): void {
 
 /** The service base without trailing slashes; throws FHIR_BAD_INPUT for anything but http(s). */
 export function normalizeBaseUrl(baseUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(String(baseUrl ?? "").trim());
-  } catch {
-    throw badInput("baseUrl is not a valid URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw badInput("baseUrl must be http or https");
-  if (url.username || url.password) throw badInput("baseUrl must not contain credentials");
+  const text = String(baseUrl ?? "");
+  const problem = httpUrlProblem(text);
+  if (problem !== undefined) throw badInput(`baseUrl ${problem}`);
+  const url = new URL(text.trim());
   url.search = "";
   url.hash = "";
   url.pathname = url.pathname.replace(/\/+$/, "");

@@ -1,4 +1,5 @@
-import { isContextKey } from "../../lib/context-key";
+import { CONTEXT_KEY_RULE, isContextKey } from "../../lib/context-key";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface CapabilityCheckEditorProps {
@@ -11,15 +12,15 @@ import { isContextKey } from "../../lib/context-key";
     contextStore: string;
   }
 
-  function contextKey(v: string): boolean {
+  function contextKey(v: string): true | string {
     const t = String(v ?? "").trim();
-    return t === "" || isContextKey(t);
+    return unless(t === "" || isContextKey(t), `must be ${CONTEXT_KEY_RULE}`);
   }
 
   RED.nodes.registerType<CapabilityCheckEditorProps>("capability-check", {
     category: "PMS-EHR",
     color: "#E6E0F8",
-    defaults: {
+    defaults: withReasons<CapabilityCheckEditorProps>("capability-check", {
       name: { value: "" },
       server: { value: "", type: "fhir-server", required: false },
       api: { value: "", type: "legacy-api", required: false },
@@ -27,7 +28,7 @@ import { isContextKey } from "../../lib/context-key";
       pmsIntegration: { value: "legacy" },
       contextKey: { value: "", validate: contextKey },
       contextStore: { value: "" },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "health-monitor.svg",

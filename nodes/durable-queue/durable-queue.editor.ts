@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface DurableQueueEditorProps {
@@ -26,13 +27,14 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<DurableQueueEditorProps>("durable-queue", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<DurableQueueEditorProps>("durable-queue", {
       name: { value: "" },
       store: { value: "", type: "message-store", required: true },
       queue: {
         value: "",
         required: true,
-        validate: (v: string) => trimmed(v).length > 0 && trimmed(v).length <= 200,
+        validate: (v: string) =>
+          unless(trimmed(v).length > 0 && trimmed(v).length <= 200, "1 to 200 characters"),
       },
       // Empty is allowed (no order, no dedupe): without `required: false` the editor runs the
       // typedInput's own check on Done, and an empty msg property fails it ("zero-length").
@@ -45,7 +47,7 @@ import { numberField } from "../../lib/number-prop";
       backoffBase: { value: "1", validate: numberAtLeast(0.001, false) },
       backoffCap: { value: "300", validate: numberAtLeast(0.001, false) },
       visibility: { value: "300", validate: numberAtLeast(1, false) },
-    },
+    }),
     inputs: 1,
     outputs: 2,
     icon: "queue.svg",

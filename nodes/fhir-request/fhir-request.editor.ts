@@ -1,6 +1,7 @@
 import { isEnvReference } from "../../lib/env";
 import { FHIR_OPERATIONS, RESOURCE_TYPE_NAME, type FhirOperation } from "../../lib/fhir/types";
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface FhirRequestEditorProps {
@@ -44,19 +45,26 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<FhirRequestEditorProps>("fhir-request", {
     category: "PMS-EHR",
     color: "#F3B567",
-    defaults: {
+    defaults: withReasons<FhirRequestEditorProps>("fhir-request", {
       name: { value: "" },
       server: { value: "", type: "fhir-server", required: true },
       operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || isEnvReference(v) },
       resourceType: {
         value: "",
         validate: (v: string) =>
-          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
+          unless(
+            trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
+            "must be a FHIR resource type such as Patient",
+          ),
       },
       searchParams: { value: "" },
       operationName: {
         value: "",
-        validate: (v: string) => trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
+        validate: (v: string) =>
+          unless(
+            trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
+            "must be an operation name such as $everything",
+          ),
       },
       maxPages: {
         value: "100",
@@ -71,12 +79,15 @@ import { numberField } from "../../lib/number-prop";
       createOnly: {
         value: "",
         validate: (v: string) =>
-          trimmed(v)
-            .split(/[\s,]+/)
-            .every((t) => t === "" || RESOURCE_TYPE_NAME.test(t)),
+          unless(
+            trimmed(v)
+              .split(/[\s,]+/)
+              .every((t) => t === "" || RESOURCE_TYPE_NAME.test(t)),
+            "must be resource types separated by commas or spaces, such as Task",
+          ),
       },
       integration: { value: "fhir" },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "fhir.svg",

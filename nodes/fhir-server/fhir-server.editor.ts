@@ -1,6 +1,9 @@
 import { isEnvReference as isEnv } from "../../lib/env";
-import { AUTH_TYPES, JWT_ALGS } from "../../lib/fhir/types";
+import { smartKeyProblem } from "../../lib/fhir/smart-key";
+import { AUTH_TYPES, JWT_ALGS, type JwtAlg } from "../../lib/fhir/types";
 import { numberField } from "../../lib/number-prop";
+import { httpUrlProblem } from "../../lib/http/url-rule";
+import { liveValue, markField, unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface FhirServerEditorProps {
@@ -29,26 +32,20 @@ import { numberField } from "../../lib/number-prop";
 
   const STORED = "__PWRD__";
 
-  function httpUrl(v: string): boolean {
+  function httpUrl(v: string): true | string {
     const t = String(v ?? "").trim();
-    if (isEnv(t)) return true;
-    try {
-      const u = new URL(t);
-      return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
-    } catch {
-      return false;
-    }
+    return isEnv(t) || (httpUrlProblem(t) ?? true);
   }
   function intAtLeast(min: number) {
     return numberField({ min }, { env: true });
   }
-  function authTypeOf(node: { authType?: string }): string {
-    return node.authType || "none";
+  function authTypeOf(node: { id?: string; authType?: string }): string {
+    return liveValue(node, "#node-config-input-authType", node.authType) || "none";
   }
   function needs(types: string[]) {
-    return function (this: { authType?: string }, v: string): boolean {
-      if (!types.includes(authTypeOf(this))) return true;
-      return String(v ?? "").trim() !== "";
+    return function (this: { id?: string; authType?: string }, v: string): true | string {
+      const type = authTypeOf(this);
+      return unless(!types.includes(type) || String(v ?? "").trim() !== "", `required for ${type} auth`);
     };
   }
   function hostOf(url: string): string {
@@ -61,12 +58,16 @@ import { numberField } from "../../lib/number-prop";
 
   RED.nodes.registerType<FhirServerEditorProps, FhirServerEditorCreds>("fhir-server", {
     category: "config",
-    defaults: {
+    defaults: withReasons<FhirServerEditorProps>("fhir-server", {
       name: { value: "" },
       baseUrl: { value: "", required: true, validate: httpUrl },
       fhirVersion: {
         value: "4.0.1",
-        validate: (v: string) => /^\d+\.\d+\.\d+$/.test(String(v ?? "").trim()) || isEnv(v),
+        validate: (v: string) =>
+          unless(
+            /^\d+\.\d+\.\d+$/.test(String(v ?? "").trim()) || isEnv(v),
+            "must be a FHIR version such as 4.0.1",
+          ),
       },
       authType: {
         value: "none",
@@ -85,7 +86,7 @@ import { numberField } from "../../lib/number-prop";
       maxConcurrent: { value: "8", validate: intAtLeast(1) },
       maxResponseMB: { value: "64", validate: intAtLeast(1) },
       tls: { value: "", type: "tls-config", required: false },
-    },
+    }),
     credentials: {
       username: { type: "text" },
       password: { type: "password" },
@@ -125,9 +126,22 @@ import { numberField } from "../../lib/number-prop";
           : this._("fhir-server.placeholder.privateKey"),
       );
       keyRemove.toggle(stored);
+      // Checked as it is typed, like the fields Node-RED validates: the key is a credential
+      // behind a hidden input, which Node-RED cannot mark.
+      const keyLabel = this._("fhir-server.label.privateKey");
+      function checkKey(): void {
+        const typed = String(keyText.val() ?? "");
+        let problem: string | undefined;
+        if (authSelect.val() !== "smart-backend") problem = undefined;
+        else if (typed.trim() !== "")
+          problem = smartKeyProblem(typed, ($("#node-config-input-jwtAlg").val() || "RS384") as JwtAlg);
+        else if (keyInput.val() !== STORED) problem = "a private key is required";
+        markField(keyText, problem === undefined ? undefined : `${keyLabel}: ${problem}`);
+      }
       keyText.on("input change", function () {
         const typed = String(keyText.val() ?? "");
         keyInput.val(typed.trim() !== "" ? typed : original);
+        checkKey();
       });
       keyRemove.on("click", (e: JQuery.ClickEvent) => {
         e.preventDefault();
@@ -135,7 +149,11 @@ import { numberField } from "../../lib/number-prop";
         keyText.val("");
         keyText.attr("placeholder", this._("fhir-server.placeholder.privateKeyRemoved"));
         keyRemove.hide();
+        checkKey();
       });
+      authSelect.on("change", checkKey);
+      $("#node-config-input-jwtAlg").on("change", checkKey);
+      checkKey();
 
       const useTls = $("#node-config-input-usetls");
       function showTls(): void {

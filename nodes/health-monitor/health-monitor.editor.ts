@@ -1,8 +1,9 @@
-import { isContextKey } from "../../lib/context-key";
+import { CONTEXT_KEY_RULE, isContextKey } from "../../lib/context-key";
 import { HEALTH_NUMBERS as N } from "../../lib/health/config";
 import { ALERTS_KEPT } from "../../lib/health/notify";
 import { healthPathProblem, normalHealthPath as normalPath } from "../../lib/health/path";
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface HealthMonitorEditorProps {
@@ -35,15 +36,16 @@ import { numberField } from "../../lib/number-prop";
     return String(v ?? "").trim();
   }
 
-  function contextKey(v: string): boolean {
+  function contextKey(v: string): true | string {
     const t = trimmed(v);
-    return t === "" || isContextKey(t);
+    return unless(t === "" || isContextKey(t), `must be ${CONTEXT_KEY_RULE}`);
   }
 
-  function pathOk(this: { id: string }, v: string): boolean {
+  function pathOk(this: { id: string }, v: string): true | string {
     const p = normalPath(v);
     if (p === "") return true;
-    if (healthPathProblem(p) !== undefined) return false;
+    const problem = healthPathProblem(p);
+    if (problem !== undefined) return problem;
     const me = this.id;
     let taken = false;
     RED.nodes.eachNode((n) => {
@@ -55,13 +57,13 @@ import { numberField } from "../../lib/number-prop";
       }
       return true;
     });
-    return !taken;
+    return unless(!taken, "another health-monitor serves this path");
   }
 
   RED.nodes.registerType<HealthMonitorEditorProps>("health-monitor", {
     category: "PMS-EHR",
     color: "#E6E0F8",
-    defaults: {
+    defaults: withReasons<HealthMonitorEditorProps>("health-monitor", {
       name: { value: "" },
       integrations: { value: "" },
       window: { value: "300", validate: numberField(N.window) },
@@ -87,7 +89,7 @@ import { numberField } from "../../lib/number-prop";
       contextStore: { value: "" },
       alertFormat: { value: "data", validate: (v: string) => ["", "data", "email"].includes(v ?? "") },
       emailTo: { value: "" },
-    },
+    }),
     inputs: 1,
     outputs: 2,
     icon: "health-monitor.svg",
@@ -114,7 +116,7 @@ import { numberField } from "../../lib/number-prop";
       });
       const refresh = (): void => {
         const p = normalPath(String($("#node-input-path").val() ?? ""));
-        $("#health-monitor-open").toggle(p !== "" && pathOk.call(self, p));
+        $("#health-monitor-open").toggle(p !== "" && pathOk.call(self, p) === true);
       };
       $("#node-input-path").on("change keyup", refresh);
       refresh();

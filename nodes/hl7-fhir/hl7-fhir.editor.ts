@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface Hl7FhirEditorProps {
@@ -39,29 +40,36 @@ import { numberField } from "../../lib/number-prop";
     "2.9",
   ];
 
-  function validSystems(v: string): boolean {
+  function validSystems(v: string): true | string {
     const text = String(v ?? "").trim();
     if (text === "") return true;
+    const rule = 'a JSON object of identifier type to system URI, e.g. {"MR": "urn:oid:..."}, none empty';
     try {
       const parsed: unknown = JSON.parse(text);
-      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return false;
-      return Object.values(parsed as Record<string, unknown>).every((s) => typeof s === "string" && s !== "");
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return rule;
+      return unless(
+        Object.values(parsed as Record<string, unknown>).every((s) => typeof s === "string" && s !== ""),
+        rule,
+      );
     } catch {
-      return false;
+      return `not JSON: ${rule}`;
     }
   }
 
   RED.nodes.registerType<Hl7FhirEditorProps>("hl7-fhir", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<Hl7FhirEditorProps>("hl7-fhir", {
       name: { value: "" },
       direction: { value: "to-fhir", validate: (v: string) => v === "to-fhir" || v === "to-hl7" },
       systems: { value: "", validate: validSystems },
       systemPattern: {
         value: "",
         validate: (v: string) =>
-          String(v ?? "").trim() === "" || /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(String(v).trim()),
+          unless(
+            String(v ?? "").trim() === "" || /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(String(v).trim()),
+            "must be a URI (scheme:rest, no spaces), e.g. urn:healthbridge:{authority}",
+          ),
       },
       timezone: { value: "" },
       sendingApplication: { value: "" },
@@ -76,7 +84,7 @@ import { numberField } from "../../lib/number-prop";
       maxComponentsPerField: { value: "", validate: limit },
       maxSubcomponentsPerField: { value: "", validate: limit },
       maxDelimiters: { value: "", validate: limit },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "hl7-fhir.svg",

@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface Hl7ParseEditorProps {
@@ -19,7 +20,7 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<Hl7ParseEditorProps>("hl7-parse", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<Hl7ParseEditorProps>("hl7-parse", {
       name: { value: "" },
       validate: { value: false },
       maxSegments: { value: "", validate: limit },
@@ -29,7 +30,7 @@ import { numberField } from "../../lib/number-prop";
       maxComponentsPerField: { value: "", validate: limit },
       maxSubcomponentsPerField: { value: "", validate: limit },
       maxDelimiters: { value: "", validate: limit },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "hl7.svg",

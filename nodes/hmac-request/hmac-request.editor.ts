@@ -1,5 +1,6 @@
 import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface HmacRequestEditorProps {
@@ -16,10 +17,13 @@ import { numberField } from "../../lib/number-prop";
     pagingOutput: string;
   }
 
-  function pathOk(v: string): boolean {
+  function pathOk(v: string): true | string {
     const t = String(v ?? "").trim();
-    if (t !== "" && !t.startsWith("/")) return false;
-    return placeholders(t).every(isMsgPlaceholder);
+    if (t !== "" && !t.startsWith("/")) return "must start with /";
+    return unless(
+      placeholders(t).every(isMsgPlaceholder),
+      "placeholders must name msg properties, such as {{msg.patientId}}",
+    );
   }
   function intAtLeast(min: number) {
     return numberField({ min });
@@ -28,7 +32,7 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<HmacRequestEditorProps>("hmac-request", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<HmacRequestEditorProps>("hmac-request", {
       name: { value: "" },
       api: { value: "", type: "legacy-api", required: true },
       method: { value: "GET", validate: (v: string) => /^(GET|POST|PUT|PATCH|DELETE)$/.test(v || "GET") },
@@ -45,7 +49,7 @@ import { numberField } from "../../lib/number-prop";
       pageSize: { value: "100", validate: intAtLeast(1) },
       itemsProperty: { value: "items" },
       pagingOutput: { value: "all", validate: (v: string) => /^(all|each)$/.test(v || "all") },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "legacy.svg",

@@ -1,6 +1,8 @@
 import { isEnvReference as isEnv } from "../../lib/env";
 import { HEADER_NAME } from "../../lib/http/header-name";
 import { numberField } from "../../lib/number-prop";
+import { httpUrlProblem } from "../../lib/http/url-rule";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface LegacyApiEditorProps {
@@ -20,22 +22,19 @@ import { numberField } from "../../lib/number-prop";
     apiSecret: string;
   }
 
-  function httpUrl(v: string): boolean {
+  function httpUrl(v: string): true | string {
     const t = String(v ?? "").trim();
-    if (isEnv(t)) return true;
-    try {
-      const u = new URL(t);
-      return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
-    } catch {
-      return false;
-    }
+    return isEnv(t) || (httpUrlProblem(t) ?? true);
   }
   function intAtLeast(min: number) {
     return numberField({ min }, { env: true });
   }
-  function header(v: string): boolean {
+  function header(v: string): true | string {
     const t = String(v ?? "").trim();
-    return t === "" || HEADER_NAME.test(t);
+    return unless(
+      t === "" || HEADER_NAME.test(t),
+      "must be an HTTP header name such as X-API-Key (no spaces, colons or quotes)",
+    );
   }
   function hostOf(url: string): string {
     try {
@@ -47,7 +46,7 @@ import { numberField } from "../../lib/number-prop";
 
   RED.nodes.registerType<LegacyApiEditorProps, LegacyApiEditorCreds>("legacy-api", {
     category: "config",
-    defaults: {
+    defaults: withReasons<LegacyApiEditorProps>("legacy-api", {
       name: { value: "" },
       baseUrl: { value: "", required: true, validate: httpUrl },
       scheme: { value: "pms-hmac", validate: (v: string) => (v || "pms-hmac") === "pms-hmac" },
@@ -58,7 +57,7 @@ import { numberField } from "../../lib/number-prop";
       timeout: { value: "30000", validate: intAtLeast(1) },
       retries: { value: "3", validate: intAtLeast(0) },
       maxResponseMB: { value: "64", validate: intAtLeast(1) },
-    },
+    }),
     credentials: {
       apiKey: { type: "password" },
       apiSecret: { type: "password" },

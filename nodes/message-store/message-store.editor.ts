@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface MessageStoreEditorProps {
@@ -806,16 +807,19 @@ import { numberField } from "../../lib/number-prop";
 
   RED.nodes.registerType<MessageStoreEditorProps, MessageStoreEditorCreds>("message-store", {
     category: "config",
-    defaults: {
+    defaults: withReasons<MessageStoreEditorProps>("message-store", {
       name: { value: "" },
       backend: { value: "sqlite", validate: (v: string) => (v || "sqlite") === "sqlite" },
-      file: { value: "pms-ehr-messages.db", validate: (v: string) => trimmed(v).length <= 500 },
+      file: {
+        value: "pms-ehr-messages.db",
+        validate: (v: string) => unless(trimmed(v).length <= 500, "at most 500 characters"),
+      },
       keepDelivered: {
         value: "0",
         validate: numberField({ min: 0, integer: false }),
       },
       synchronous: { value: "normal", validate: (v: string) => /^(normal|full)$/.test(v || "normal") },
-    },
+    }),
     credentials: {
       encryptionKey: { type: "password" },
     },

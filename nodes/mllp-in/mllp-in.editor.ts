@@ -1,5 +1,6 @@
 import { fillStateSelect } from "../shared/state-select.editor";
 import { numberField } from "../../lib/number-prop";
+import { withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface MllpInEditorProps {
@@ -28,7 +29,7 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<MllpInEditorProps>("mllp-in", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<MllpInEditorProps>("mllp-in", {
       name: { value: "" },
       host: { value: "127.0.0.1" },
       port: {
@@ -49,7 +50,7 @@ import { numberField } from "../../lib/number-prop";
       ackInvalid: { value: "AE", validate: (v: string) => ["", "AE", "AR"].includes(String(v ?? "")) },
       ackFailed: { value: "AE", validate: (v: string) => ["", "AE", "AR"].includes(String(v ?? "")) },
       integration: { value: "hl7" },
-    },
+    }),
     inputs: 0,
     outputs: 1,
     icon: "mllp.svg",

@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { liveValue, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface MllpOutEditorProps {
@@ -23,21 +24,21 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<MllpOutEditorProps>("mllp-out", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<MllpOutEditorProps>("mllp-out", {
       name: { value: "" },
       mode: { value: "send", validate: (v: string) => v === "send" || v === "reply" },
       host: {
         value: "",
-        validate: function (this: MllpOutEditorProps, v: string) {
-          const mode = ($("#node-input-mode").val() as string | undefined) ?? this.mode;
-          return mode === "reply" || String(v ?? "").trim() !== "";
+        validate: function (this: MllpOutEditorProps & { id?: string }, v: string) {
+          const mode = liveValue(this, "#node-input-mode", this.mode);
+          return mode === "reply" || String(v ?? "").trim() !== "" || "required when sending";
         },
       },
       port: {
         value: "2575",
-        validate: function (this: MllpOutEditorProps, v: string) {
-          const mode = ($("#node-input-mode").val() as string | undefined) ?? this.mode;
-          return mode === "reply" || port(v);
+        validate: function (this: MllpOutEditorProps & { id?: string }, v: string) {
+          const mode = liveValue(this, "#node-input-mode", this.mode);
+          return mode === "reply" || port(v, {});
         },
       },
       tls: { value: "", type: "tls-config", required: false },
@@ -64,7 +65,7 @@ import { numberField } from "../../lib/number-prop";
           ].includes(String(v ?? "")),
       },
       integration: { value: "hl7" },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "mllp.svg",

@@ -1,3 +1,5 @@
+import { withReasons } from "../shared/reasons.editor";
+
 import {
   BUILTIN_MAPPING_NAMES,
   MAP_DIRECTIONS,
@@ -299,7 +301,7 @@ import {
   RED.nodes.registerType<MapProps>("pms-fhir-map", {
     category: "PMS-EHR",
     color: "#C7E9C0",
-    defaults: {
+    defaults: withReasons<MapProps>("pms-fhir-map", {
       name: { value: "" },
       mapping: { value: "patient", validate: (v: string) => MAPPINGS.includes(v) },
       direction: { value: "to-fhir", validate: (v: string) => DIRECTIONS.includes(v) },
@@ -307,13 +309,17 @@ import {
         value: [],
         // Typed as text by the editor's types; the property holds the rule list.
         validate: function (v: unknown) {
-          return this.mapping !== "custom" || (Array.isArray(v) && v.length > 0);
+          return (
+            this.mapping !== "custom" ||
+            (Array.isArray(v) && v.length > 0) ||
+            "custom mapping needs at least one rule"
+          );
         },
       },
       identifierSystem: { value: "" },
       refused: { value: "output", validate: (v: string) => !v || REFUSED.includes(v) },
       outputs: { value: 2 },
-    },
+    }),
     inputs: 1,
     outputs: 2,
     icon: "map.svg",

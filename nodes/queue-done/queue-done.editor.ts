@@ -1,3 +1,5 @@
+import { withReasons } from "../shared/reasons.editor";
+
 (function () {
   interface QueueDoneEditorProps {
     name: string;
@@ -7,10 +9,10 @@
   RED.nodes.registerType<QueueDoneEditorProps>("queue-done", {
     category: "PMS-EHR",
     color: "#E2D96E",
-    defaults: {
+    defaults: withReasons<QueueDoneEditorProps>("queue-done", {
       name: { value: "" },
       result: { value: "success", validate: (v: string) => /^(success|failure|msg)$/.test(v || "success") },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "queue-done.svg",

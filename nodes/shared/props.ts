@@ -1,6 +1,6 @@
 import type { ErrorCode } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
-import { readNumber, type NumberRule } from "../../lib/number-prop";
+import { numberRuleText, readNumber, type NumberRule } from "../../lib/number-prop";
 
 /** A node property as the editor stores it: text trimmed, a number as written, anything else empty. */
 export function propText(value: unknown): string {
@@ -25,12 +25,9 @@ export interface NumberProp extends NumberRule {
 export function numberProp(value: unknown, fallback: number, prop: NumberProp): number {
   const raw = propText(value);
   if (raw === "") return fallback;
-  const integer = prop.integer !== false;
   const n = readNumber(raw, prop);
   if (n === undefined) {
-    const kind = `${integer ? "an integer" : "a number"}${prop.unit ? ` of ${prop.unit}` : ""}`;
-    const range = prop.max === undefined ? `>= ${prop.min}` : `from ${prop.min} to ${prop.max}`;
-    throw new PackError(prop.code, `${prop.name} must be ${kind} ${range}, got "${raw}"`, {
+    throw new PackError(prop.code, `${prop.name} must be ${numberRuleText(prop, prop.unit)}, got "${raw}"`, {
       property: prop.name,
     });
   }

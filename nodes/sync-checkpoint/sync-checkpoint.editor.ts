@@ -2,38 +2,24 @@ import { fillStateSelect } from "../shared/state-select.editor";
 import { validateRunLogOptions } from "../../lib/checkpoint/runlog-options";
 import { PAGING, validateSelectOptions, type SelectOptions } from "../../lib/checkpoint/select";
 import { DEAD_LETTER_MAX } from "../../lib/checkpoint/tally";
-import { isContextKey } from "../../lib/context-key";
+import { CONTEXT_KEY_RULE, isContextKey } from "../../lib/context-key";
 import { numberField } from "../../lib/number-prop";
 import { validateInitial } from "../../lib/checkpoint/time";
+import { checked, unless, withReasons } from "../shared/reasons.editor";
 
 /** One select property, by the rule the runtime applies. */
-function selectOk(options: SelectOptions): boolean {
-  try {
-    validateSelectOptions(options);
-    return true;
-  } catch {
-    return false;
-  }
+function selectOk(options: SelectOptions): true | string {
+  return checked(() => validateSelectOptions(options));
 }
 
 /** One log property (key or count name), by the rule the runtime applies; the others at their defaults. */
-function logOk(options: { key?: string; countName?: string }): boolean {
-  try {
-    validateRunLogOptions({ key: "runs", size: 20, countName: "records", ...options });
-    return true;
-  } catch {
-    return false;
-  }
+function logOk(options: { key?: string; countName?: string }): true | string {
+  return checked(() => validateRunLogOptions({ key: "runs", size: 20, countName: "records", ...options }));
 }
 
 /** Where a new checkpoint starts, by the rule the runtime applies (empty, a duration or an ISO time). */
-function initialOk(v: string): boolean {
-  try {
-    validateInitial(v);
-    return true;
-  } catch {
-    return false;
-  }
+function initialOk(v: string): true | string {
+  return checked(() => validateInitial(v));
 }
 
 (function () {
@@ -73,9 +59,12 @@ function initialOk(v: string): boolean {
   RED.nodes.registerType<SyncCheckpointEditorProps>("sync-checkpoint", {
     category: "PMS-EHR",
     color: "#C0DEED",
-    defaults: {
+    defaults: withReasons<SyncCheckpointEditorProps>("sync-checkpoint", {
       name: { value: "" },
-      checkpoint: { value: "", validate: (v: string) => trimmed(v).length <= 200 },
+      checkpoint: {
+        value: "",
+        validate: (v: string) => unless(trimmed(v).length <= 200, "at most 200 characters"),
+      },
       action: { value: "get", validate: (v: string) => ACTIONS.includes(v) },
       store: { value: "" },
       overlap: { value: "0", validate: seconds(0) },
@@ -93,7 +82,8 @@ function initialOk(v: string): boolean {
       recordsField: { value: "", validate: (v: string) => selectOk({ recordsField: trimmed(v) }) },
       deadLetterKey: {
         value: "deadLetters",
-        validate: (v: string) => trimmed(v) === "" || isContextKey(trimmed(v)),
+        validate: (v: string) =>
+          unless(trimmed(v) === "" || isContextKey(trimmed(v)), `must be ${CONTEXT_KEY_RULE}`),
       },
       deadLetterMax: { value: "1000", validate: wholeIn(1, DEAD_LETTER_MAX) },
       logKey: { value: "runs", validate: (v: string) => trimmed(v) === "" || logOk({ key: trimmed(v) }) },
@@ -103,7 +93,7 @@ function initialOk(v: string): boolean {
         validate: (v: string) => trimmed(v) === "" || logOk({ countName: trimmed(v) }),
       },
       outputs: { value: 1 },
-    },
+    }),
     inputs: 1,
     outputs: 1,
     icon: "sync-checkpoint.svg",

@@ -1,4 +1,5 @@
 import { numberField } from "../../lib/number-prop";
+import { unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface WebhookInEditorProps {
@@ -17,18 +18,22 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<WebhookInEditorProps>("webhook-in", {
     category: "PMS-EHR",
     color: "#A6D5C0",
-    defaults: {
+    defaults: withReasons<WebhookInEditorProps>("webhook-in", {
       name: { value: "" },
       method: { value: "post", validate: (v: string) => /^(post|put|patch)$/.test(v || "post") },
       url: {
         value: "",
         required: true,
-        validate: (v: string) => /^[^\s?#:*+()]+$/.test(String(v ?? "").trim()),
+        validate: (v: string) =>
+          unless(
+            /^[^\s?#:*+()]+$/.test(String(v ?? "").trim()),
+            "a fixed path such as /pms/webhooks: no spaces, ?, #, : or route patterns",
+          ),
       },
       maxBytes: { value: "1048576", validate: intAtLeast(1) },
       timeout: { value: "30", validate: intAtLeast(1) },
       maxConcurrent: { value: "32", validate: intAtLeast(1) },
-    },
+    }),
     inputs: 0,
     outputs: 1,
     icon: "webhook.svg",

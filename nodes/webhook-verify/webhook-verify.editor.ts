@@ -1,6 +1,7 @@
 import { fillStateSelect } from "../shared/state-select.editor";
 import { WEBHOOK_SCHEMES } from "../../lib/webhook/scheme-names";
 import { numberField } from "../../lib/number-prop";
+import { withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface WebhookVerifyEditorProps {
@@ -26,7 +27,7 @@ import { numberField } from "../../lib/number-prop";
   RED.nodes.registerType<WebhookVerifyEditorProps, WebhookVerifyEditorCreds>("webhook-verify", {
     category: "PMS-EHR",
     color: "#A6D5C0",
-    defaults: {
+    defaults: withReasons<WebhookVerifyEditorProps>("webhook-verify", {
       name: { value: "" },
       scheme: {
         value: "pms-hmac",
@@ -38,7 +39,7 @@ import { numberField } from "../../lib/number-prop";
       respond: { value: true },
       integration: { value: "webhook" },
       store: { value: "" },
-    },
+    }),
     credentials: {
       secrets: { type: "password" },
     },

@@ -16,7 +16,10 @@ export interface TypeInfo {
 
 export interface NodeState {
   valid: boolean;
+  /** Node-RED's list: a property's reason ("<label>: <why>"), or its bare name. */
   validationErrors: string[];
+  /** The properties those name, by their label (a reason that names none stays as it is). */
+  invalid: string[];
   /** The red triangle on the canvas (config nodes have none: null). */
   marker: boolean | null;
 }
@@ -34,7 +37,7 @@ interface EditorDef {
   outputs?: number;
   icon?: string | ((this: unknown) => string);
   paletteLabel?: string | ((this: unknown) => string);
-  defaults?: Record<string, { type?: string; validate?: unknown; required?: boolean }>;
+  defaults?: Record<string, { type?: string; validate?: unknown; required?: boolean; label?: string }>;
   credentials?: Record<string, unknown>;
 }
 interface EditorNode {
@@ -285,6 +288,27 @@ export class EditorPage {
     await input.press("Tab");
   }
 
+  /** The label the editor's definition of `type` gives each property (the one its reasons name). */
+  async propertyLabels(type: string): Promise<Record<string, string | undefined>> {
+    return this.page.evaluate(
+      (t) =>
+        Object.fromEntries(
+          Object.entries(RED.nodes.getType(t)?.defaults ?? {}).map(([p, d]) => [p, d.label]),
+        ),
+      type,
+    );
+  }
+
+  /** The reason the editor shows on hover for a field it marks as invalid. */
+  async errorReason(field: string): Promise<string> {
+    await this.page.mouse.move(0, 0);
+    await this.page.locator(".red-ui-popover:visible").first().waitFor({ state: "hidden", timeout: 5000 });
+    await this.page.locator(`#${field}`).hover();
+    const popover = this.page.locator(".red-ui-popover:visible").last();
+    await popover.waitFor({ state: "visible", timeout: 5000 });
+    return ((await popover.textContent()) ?? "").trim();
+  }
+
   /**
    * Whether the field comes to have (or not have) the editor's error mark within 5 s. Typing
    * marks at once; closing a config dialog re-checks the select that uses it a little later.
@@ -307,9 +331,18 @@ export class EditorPage {
       const n = RED.nodes.node(nid);
       if (!n) throw new Error(`no node ${nid}`);
       const marker = document.getElementById(nid)?.querySelector(".red-ui-flow-node-error");
+      const errors = n.validationErrors ?? [];
+      const defs = Object.entries(n._def?.defaults ?? {});
+      const invalid = errors.map((e) => {
+        const named = defs.find(
+          ([p, d]) => e === p || (d.label !== undefined && e.startsWith(`${d.label}: `)),
+        );
+        return named ? named[0] : e;
+      });
       return {
         valid: n.valid !== false,
-        validationErrors: n.validationErrors ?? [],
+        validationErrors: errors,
+        invalid,
         marker: marker ? !marker.classList.contains("hide") : null,
       };
     }, id);

@@ -1,11 +1,12 @@
 import { expect } from "chai";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser } from "playwright-core";
 import { launchChromium, updateDocsPicture, watchPage, type PageProblems } from "../support/browser";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
-import { EditorPage, escapeRe, normalise, type TypeInfo } from "./editor-page";
+import { EditorPage, escapeRe, normalise, type NodeState, type TypeInfo } from "./editor-page";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -510,8 +511,11 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       });
     }
 
-    /** Types the bad (or good) value of each case of a group into the open tray and checks the marks. */
-    async function typeGroup(type: string, group: FieldCase[], which: "bad" | "good"): Promise<void> {
+    /**
+     * Types the bad (or good) value of each case of a group into the open tray and checks the
+     * marks. For bad values, answers the reason the editor shows on hover over the first field.
+     */
+    async function typeGroup(type: string, group: FieldCase[], which: "bad" | "good"): Promise<string> {
       await setSelects(type, group[0].show);
       for (const c of group) await editor.typeInto(inputId(type, c.field), c[which]);
       for (const c of group) {
@@ -521,6 +525,28 @@ describe("editor (headless Chromium, real Node-RED)", function () {
           `${type}.${c.field} = "${c[which]}": error mark ${which === "bad" ? "" : "not "}shown`,
         ).to.equal(true);
       }
+      return which === "bad" ? editor.errorReason(inputId(type, group[0].field)) : "";
+    }
+
+    /**
+     * Each bad field of the group is listed with its reason, "<label>: <why>", the label being a
+     * name from the node's catalog (not the property's), and the reason shown on hover is the
+     * one listed.
+     */
+    async function expectReasons(type: string, state: NodeState, group: FieldCase[], hovered: string) {
+      const labels = await editor.propertyLabels(type);
+      for (const c of group) {
+        const reason = state.validationErrors[state.invalid.indexOf(c.field)];
+        expect(labels[c.field], `${type}.${c.field}: a label from the catalog`)
+          .to.be.a("string")
+          .and.not.equal(c.field);
+        expect(reason, `${type}.${c.field}: a reason, not the bare name`).to.not.equal(c.field);
+        expect(reason, `${type}.${c.field}`).to.match(new RegExp(`^${escapeRe(labels[c.field] ?? "")}: \\S`));
+        expect(reason, `${type}.${c.field}: a reason of its own`).not.to.include(
+          "not a value this field accepts",
+        );
+      }
+      expect(state.validationErrors, `${type}: the hover's reason is the listed one`).to.include(hovered);
     }
 
     async function checkNodeType(type: string, entry: NodeCases): Promise<void> {
@@ -533,10 +559,11 @@ describe("editor (headless Chromium, real Node-RED)", function () {
 
       for (const group of fieldGroups(entry)) {
         if (!open) await editor.openNode(id);
-        await typeGroup(type, group, "bad");
+        const hovered = await typeGroup(type, group, "bad");
         await editor.closeNode("ok");
         const bad = await editor.nodeState(id);
-        expect(bad.validationErrors, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        expect(bad.invalid, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        await expectReasons(type, bad, group, hovered);
         expect(bad.valid).to.equal(false);
         expect(bad.marker, `${type}: invalid marker on the canvas`).to.equal(true);
 
@@ -545,22 +572,20 @@ describe("editor (headless Chromium, real Node-RED)", function () {
         await editor.closeNode("ok");
         open = false;
         const good = await editor.nodeState(id);
-        for (const c of group) expect(good.validationErrors, `${type}: good input`).to.not.include(c.field);
+        for (const c of group) expect(good.invalid, `${type}: good input`).to.not.include(c.field);
       }
       for (const c of entry.cases.filter((x): x is StepCase => !isField(x))) {
         if (!open) await editor.openNode(id);
         await c.bad(editor);
         await editor.closeNode("ok");
         const bad = await editor.nodeState(id);
-        expect(bad.validationErrors, `${type}: ${c.what}`).to.include(c.property);
+        expect(bad.invalid, `${type}: ${c.what}`).to.include(c.property);
         expect(bad.marker, `${type}: invalid marker on the canvas`).to.equal(true);
         await editor.openNode(id);
         await c.good(editor);
         await editor.closeNode("ok");
         open = false;
-        expect((await editor.nodeState(id)).validationErrors, `${type}: ${c.what}`).to.not.include(
-          c.property,
-        );
+        expect((await editor.nodeState(id)).invalid, `${type}: ${c.what}`).to.not.include(c.property);
       }
       if (open) await editor.closeNode("ok");
       const end = await editor.nodeState(id);
@@ -582,11 +607,12 @@ describe("editor (headless Chromium, real Node-RED)", function () {
 
       for (const group of fieldGroups(entry)) {
         if (configId) await editor.openConfigFrom(prop, configId);
-        await typeGroup(type, group, "bad");
+        const hovered = await typeGroup(type, group, "bad");
         await editor.closeConfig("ok");
         configId ??= await editor.chosenConfig(prop);
         const bad = await editor.nodeState(configId);
-        expect(bad.validationErrors, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        expect(bad.invalid, `${type}: bad input`).to.include.members(group.map((c) => c.field));
+        await expectReasons(type, bad, group, hovered);
         expect(
           await editor.markedError(`node-input-${prop}`, true),
           `${user}.${prop} marked with a bad ${type}`,
@@ -596,18 +622,19 @@ describe("editor (headless Chromium, real Node-RED)", function () {
         await typeGroup(type, group, "good");
         await editor.closeConfig("ok");
         const good = await editor.nodeState(configId);
-        for (const c of group) expect(good.validationErrors, `${type}: good input`).to.not.include(c.field);
+        for (const c of group) expect(good.invalid, `${type}: good input`).to.not.include(c.field);
       }
       expect(configId, `${type}: no field case`).to.be.a("string");
       expect(await editor.nodeState(configId as string)).to.deep.include({
         valid: true,
         validationErrors: [],
+        invalid: [],
       });
       expect(await editor.markedError(`node-input-${prop}`, false), `${user}.${prop} mark cleared`).to.equal(
         true,
       );
       await editor.closeNode("ok");
-      expect((await editor.nodeState(id)).validationErrors).to.not.include(prop);
+      expect((await editor.nodeState(id)).invalid).to.not.include(prop);
     }
   });
 
@@ -774,6 +801,68 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       await input.fill(JSON.stringify(sample));
       await run();
       expect(await message.textContent()).to.contain("The rules do not compile");
+      await editor.closeNode("cancel");
+      expectNoPageErrors(mark);
+    });
+  });
+
+  describe("fhir-server: SMART backend settings checked as they are typed", () => {
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    const RSA_KEY = rsa.privateKey.export({ type: "pkcs1", format: "pem" }).toString();
+    const EC_KEY = ec.privateKey.export({ type: "sec1", format: "pem" }).toString();
+    const PUBLIC_KEY = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
+    const KEY = "node-config-privateKey-text";
+    const CLIENT = "node-config-input-clientId";
+
+    beforeEach(async () => {
+      await editor.closeAll();
+      await editor.clearWorkspace();
+    });
+
+    async function pasteKey(text: string): Promise<void> {
+      await editor.page.locator(`#${KEY}`).fill(text);
+    }
+
+    it("marks the client id and the key the moment smart-backend is chosen, says why on hover, and clears each as it is fixed", async () => {
+      const mark = problems.errors.length;
+      const id = await editor.dragFromPalette("fhir-request", 300, 200);
+      await editor.openNode(id);
+      await editor.openConfigFrom("server");
+      await editor.typeInto("node-config-input-baseUrl", "http://127.0.0.1:8080/fhir");
+      expect(await editor.markedError(CLIENT, false), "no mark before SMART is chosen").to.equal(true);
+      expect(await editor.markedError(KEY, false)).to.equal(true);
+
+      await editor.page.selectOption("#node-config-input-authType", "smart-backend");
+      expect(await editor.markedError(CLIENT, true), "client id marked without typing").to.equal(true);
+      expect(await editor.errorReason(CLIENT)).to.match(/^Client ID: required for smart-backend auth$/i);
+      expect(await editor.markedError(KEY, true), "key marked without typing").to.equal(true);
+      expect(await editor.errorReason(KEY)).to.match(/: a private key is required$/);
+
+      await editor.typeInto(CLIENT, "pms-ehr-backend");
+      expect(await editor.markedError(CLIENT, false), "client id cleared").to.equal(true);
+
+      await pasteKey(PUBLIC_KEY);
+      expect(await editor.markedError(KEY, true)).to.equal(true);
+      expect(await editor.errorReason(KEY)).to.match(/public key: the private key is needed/);
+      await pasteKey(RSA_KEY.slice(0, 300));
+      expect(await editor.errorReason(KEY)).to.match(/cut short/);
+      await pasteKey(EC_KEY);
+      expect(await editor.errorReason(KEY)).to.match(/the key is EC, but RS384 needs an RSA key/);
+      await editor.page.selectOption("#node-config-input-jwtAlg", "ES384");
+      expect(await editor.markedError(KEY, false), "EC key with ES384").to.equal(true);
+      await editor.page.selectOption("#node-config-input-jwtAlg", "RS384");
+      await pasteKey(RSA_KEY);
+      expect(await editor.markedError(KEY, false), "RSA key with RS384").to.equal(true);
+
+      await pasteKey("");
+      await editor.typeInto(CLIENT, "");
+      expect(await editor.markedError(KEY, true), "the key taken away").to.equal(true);
+      expect(await editor.markedError(CLIENT, true), "the client id taken away").to.equal(true);
+      await editor.page.selectOption("#node-config-input-authType", "none");
+      expect(await editor.markedError(KEY, false), "no key needed without SMART").to.equal(true);
+      expect(await editor.markedError(CLIENT, false), "no client id needed without SMART").to.equal(true);
+      await editor.closeConfig("cancel");
       await editor.closeNode("cancel");
       expectNoPageErrors(mark);
     });

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { numberField, readNumber } from "../../lib/number-prop";
+import { numberField, numberRuleText, readNumber } from "../../lib/number-prop";
 
 describe("lib/number-prop: one rule for numeric properties, node and editor", () => {
   it("reads plain whole numbers within the range, and nothing else, by default", () => {
@@ -38,5 +38,22 @@ describe("lib/number-prop: one rule for numeric properties, node and editor", ()
     const port = numberField({ min: 1, max: 65535 }, { env: true, required: true });
     for (const good of ["2575", " ${MLLP_PORT} "]) expect(port(good), good).to.equal(true);
     for (const bad of ["", "0", "65536", "${1PORT}", "${A}x"]) expect(port(bad), bad).to.equal(false);
+  });
+
+  it("gives Node-RED 3 the reason for a bad value, with the property's label when the editor has one", () => {
+    const port = numberField({ min: 1, max: 65535 }, { env: true, required: true });
+    // Two parameters: Node-RED reads a validator of length 2 as one that may answer with a reason.
+    expect(port.length).to.equal(2);
+    expect(port("0", {})).to.equal("must be an integer from 1 to 65535 or ${ENV_VAR}");
+    expect(port("", { label: "Port" })).to.equal("Port: required");
+    expect(port("2575", {})).to.equal(true);
+    const rate = numberField({ min: 0, max: 1, integer: false });
+    expect(rate("1.5", { label: "Healthy rate" })).to.equal("Healthy rate: must be a number from 0 to 1");
+    expect(numberField({ min: 1 })("0", {})).to.equal("must be an integer >= 1");
+  });
+
+  it("words a rule as the runtime's errors do", () => {
+    expect(numberRuleText({ min: 1, max: 10 })).to.equal("an integer from 1 to 10");
+    expect(numberRuleText({ min: 0, integer: false }, "hours")).to.equal("a number of hours >= 0");
   });
 });
