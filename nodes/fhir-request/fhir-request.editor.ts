@@ -1,6 +1,7 @@
 import { isEnvReference } from "../../lib/env";
 import { FHIR_OPERATIONS, RESOURCE_TYPE_NAME, type FhirOperation } from "../../lib/fhir/types";
 import { numberField } from "../../lib/number-prop";
+import { typedInputs, typedSource, typedValue } from "../shared/typed.editor";
 
 (function () {
   interface FhirRequestEditorProps {
@@ -8,8 +9,11 @@ import { numberField } from "../../lib/number-prop";
     server: string;
     operation: string;
     resourceType: string;
+    resourceTypeType: string;
     searchParams: string;
+    searchParamsType: string;
     operationName: string;
+    operationNameType: string;
     maxPages: string;
     output: string;
     bundle: string;
@@ -50,14 +54,22 @@ import { numberField } from "../../lib/number-prop";
       operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || isEnvReference(v) },
       resourceType: {
         value: "",
-        validate: (v: string) =>
-          trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
+        validate: typedValue(
+          "resourceTypeType",
+          (v) => trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
+        ),
       },
-      searchParams: { value: "" },
+      resourceTypeType: { value: "str", validate: typedSource },
+      searchParams: { value: "", validate: typedValue("searchParamsType", () => true) },
+      searchParamsType: { value: "str", validate: typedSource },
       operationName: {
         value: "",
-        validate: (v: string) => trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
+        validate: typedValue(
+          "operationNameType",
+          (v) => trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
+        ),
       },
+      operationNameType: { value: "str", validate: typedSource },
       maxPages: {
         value: "100",
         validate: numberField({ min: 1 }),
@@ -83,7 +95,11 @@ import { numberField } from "../../lib/number-prop";
     paletteLabel: "fhir request",
     label: function () {
       if (this.name) return this.name;
-      const what = this.operation === "operation" ? this.operationName : this.resourceType;
+      const written = (type: string) => !type || type === "str";
+      const what =
+        this.operation === "operation"
+          ? written(this.operationNameType) && this.operationName
+          : written(this.resourceTypeType) && this.resourceType;
       return what ? `fhir ${this.operation} ${what}` : `fhir ${this.operation || "request"}`;
     },
     labelStyle: function () {
@@ -98,6 +114,7 @@ import { numberField } from "../../lib/number-prop";
         : this._("fhir-request.label.response");
     },
     oneditprepare: function () {
+      typedInputs(["resourceType", "searchParams", "operationName"]);
       const op = $("#node-input-operation");
       function showRows(): void {
         const rows = ROWS[String(op.val()) as FhirOperation] ?? [];

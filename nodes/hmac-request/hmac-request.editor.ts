@@ -1,5 +1,6 @@
 import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
 import { numberField } from "../../lib/number-prop";
+import { typedInputs, typedSource, typedValue } from "../shared/typed.editor";
 
 (function () {
   interface HmacRequestEditorProps {
@@ -7,6 +8,7 @@ import { numberField } from "../../lib/number-prop";
     api: string;
     method: string;
     path: string;
+    pathType: string;
     integration: string;
     paging: string;
     pageParam: string;
@@ -32,7 +34,8 @@ import { numberField } from "../../lib/number-prop";
       name: { value: "" },
       api: { value: "", type: "legacy-api", required: true },
       method: { value: "GET", validate: (v: string) => /^(GET|POST|PUT|PATCH|DELETE)$/.test(v || "GET") },
-      path: { value: "/patients/{{msg.patientId}}", validate: pathOk },
+      path: { value: "/patients/{{msg.patientId}}", validate: typedValue("pathType", pathOk) },
+      pathType: { value: "str", validate: typedSource },
       integration: { value: "legacy" },
       paging: {
         value: "none",
@@ -51,7 +54,8 @@ import { numberField } from "../../lib/number-prop";
     icon: "legacy.svg",
     paletteLabel: "hmac request",
     label: function () {
-      return this.name || `${this.method || "GET"} ${this.path || "/"}`;
+      const path = !this.pathType || this.pathType === "str" ? this.path || "/" : `(${this.pathType})`;
+      return this.name || `${this.method || "GET"} ${path}`;
     },
     labelStyle: function () {
       return this.name ? "node_label_italic" : "";
@@ -63,6 +67,7 @@ import { numberField } from "../../lib/number-prop";
       return this._("hmac-request.label.response");
     },
     oneditprepare: function () {
+      typedInputs(["path"]);
       const method = $("#node-input-method");
       const paging = $("#node-input-paging");
       function showRows(): void {

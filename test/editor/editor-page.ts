@@ -275,9 +275,14 @@ export class EditorPage {
     });
   }
 
-  /** Replaces a text field's value by typing, as a user does (keyup and change events fire). */
+  /**
+   * Replaces a text field's value by typing, as a user does (keyup and change events fire). A
+   * field made a typedInput is hidden: the user types into the typedInput's own box.
+   */
   async typeInto(field: string, value: string): Promise<void> {
-    const input = this.page.locator(`#${field}`);
+    const input = this.page.locator(
+      `#${field}:not(.red-ui-typedInput), #${field}.red-ui-typedInput + .red-ui-typedInput-container input.red-ui-typedInput-input`,
+    );
     await input.waitFor({ state: "visible" });
     await input.fill("");
     if (value !== "") await input.pressSequentially(value);
