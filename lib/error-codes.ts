@@ -46,7 +46,7 @@ const REGISTRY = {
   FHIR_BAD_INPUT: {
     kind: "error",
     meaning:
-      "The message cannot make a valid FHIR request: unknown operation, missing resource type or id, a body of the wrong shape, bad msg.params or msg.identifier. Nothing was sent.",
+      "The message cannot make a valid FHIR request: unknown operation, missing resource type or id, a body of the wrong shape, bad msg.params or msg.identifier, a resource type, search params or operation name from msg, context, env or JSONata that is not one. Nothing was sent.",
     action: "Fix the message or the node's properties; retrying the same message fails again.",
     nodes: ["fhir-request"],
   },
@@ -116,14 +116,15 @@ const REGISTRY = {
   // legacy-api, hmac-request
   LEGACY_BAD_INPUT: {
     kind: "error",
-    meaning: "msg.params or msg.headers has the wrong shape. Nothing was sent.",
+    meaning:
+      'msg.params or msg.headers has the wrong shape, or the path from msg, context, env or JSONata is missing, does not start with "/" or has a "." or ".." segment. Nothing was sent.',
     action: "Fix the message; retrying the same message fails again.",
     nodes: ["hmac-request"],
   },
   LEGACY_CONFIG: {
     kind: "error",
     meaning:
-      "No usable legacy-api node, or a bad property: base URL, key or secret missing, a bad number or header name, method or paging.",
+      "No usable legacy-api node, or a bad property: base URL, key or secret missing, a bad number or header name, method, paging, or a path expression that does not parse.",
     action: "Read the log line written at deploy, fix the node and deploy again.",
     nodes: ["hmac-request", "legacy-api"],
   },

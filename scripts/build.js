@@ -125,7 +125,7 @@ function assembleNodes(types, scripts) {
     fs.writeFileSync(path.join(outDir, `${type}.html`), script + form);
     fs.cpSync(path.join(nodeDir, "locales"), path.join(outDir, "locales"), { recursive: true });
     labelCategory(path.join(outDir, "locales"));
-    linkGuides(type, path.join(outDir, "locales"));
+    finishHelp(type, path.join(outDir, "locales"));
   }
 }
 
@@ -145,16 +145,40 @@ function labelCategory(localesDir) {
 }
 
 // The help of a node is locales/<lang>/<type>.html (Node-RED serves the one of the editor's
-// language, en-US when it has none), so that it can be translated; each one links to the guide.
-function linkGuides(type, localesDir) {
+// language, en-US when it has none), so that it can be translated; each one links to the guide
+// and fits the sidebar.
+function finishHelp(type, localesDir) {
   if (!fs.existsSync(path.join(localesDir, "en-US", `${type}.html`))) {
     throw new Error(`nodes/${type} has no help: write it in locales/en-US/${type}.html`);
   }
   for (const lang of fs.readdirSync(localesDir)) {
     const file = path.join(localesDir, lang, `${type}.html`);
     if (!fs.existsSync(file)) continue;
-    fs.writeFileSync(file, withGuideLink(type, fs.readFileSync(file, "utf8"), PACKAGE_NAME));
+    fs.writeFileSync(file, fitSidebar(withGuideLink(type, fs.readFileSync(file, "utf8"), PACKAGE_NAME)));
   }
+}
+
+// The editor's stylesheet keeps inline code on one line (Bootstrap's `white-space: nowrap`) and
+// lets a table grow past the sidebar, so a long JSON example or a four-column table runs off
+// it. Help cannot bring a stylesheet of its own without changing the core nodes' help too (and
+// the palette's tooltip takes only a help's top-level paragraphs, so it cannot be wrapped in a
+// styled block): the elements carry their style. Code inside <pre> keeps the pre's layout.
+const FIT = {
+  code: "white-space: normal; overflow-wrap: anywhere",
+  pre: "white-space: pre-wrap; overflow-wrap: anywhere",
+  table: "display: block; max-width: 100%; overflow-x: auto",
+};
+function fitSidebar(html) {
+  return html
+    .split(/(<pre\s*>[\s\S]*?<\/pre>)/)
+    .map((part) =>
+      /^<pre\s*>/.test(part)
+        ? part.replace(/^<pre\s*>/, `<pre style="${FIT.pre}">`)
+        : part
+            .replace(/<code\s*>/g, `<code style="${FIT.code}">`)
+            .replace(/<table\s*>/g, `<table style="${FIT.table}">`),
+    )
+    .join("");
 }
 
 /**

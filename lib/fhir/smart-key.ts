@@ -13,7 +13,7 @@ export function smartKeyProblem(text: string, alg: JwtAlg): string | undefined {
   if (t === "") return "a private key is required";
   if (t.startsWith("{")) return jwkProblem(t, alg);
   const begin = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(t);
-  if (!begin) return "paste a PEM private key (-----BEGIN PRIVATE KEY-----) or a private JWK (JSON)";
+  if (!begin) return "paste a PEM private key (its BEGIN and END lines included) or a private JWK (JSON)";
   const label = begin[1];
   if (label === "ENCRYPTED PRIVATE KEY")
     return "an encrypted key cannot be used: export it without a passphrase";

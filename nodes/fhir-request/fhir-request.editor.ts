@@ -2,6 +2,7 @@ import { isEnvReference } from "../../lib/env";
 import { FHIR_OPERATIONS, RESOURCE_TYPE_NAME, type FhirOperation } from "../../lib/fhir/types";
 import { numberField } from "../../lib/number-prop";
 import { unless, withReasons } from "../shared/reasons.editor";
+import { typedInputs, typedSource, typedValue } from "../shared/typed.editor";
 
 (function () {
   interface FhirRequestEditorProps {
@@ -9,8 +10,11 @@ import { unless, withReasons } from "../shared/reasons.editor";
     server: string;
     operation: string;
     resourceType: string;
+    resourceTypeType: string;
     searchParams: string;
+    searchParamsType: string;
     operationName: string;
+    operationNameType: string;
     maxPages: string;
     output: string;
     bundle: string;
@@ -51,21 +55,26 @@ import { unless, withReasons } from "../shared/reasons.editor";
       operation: { value: "read", validate: (v: string) => OPERATIONS.includes(v) || isEnvReference(v) },
       resourceType: {
         value: "",
-        validate: (v: string) =>
+        validate: typedValue("resourceTypeType", (v) =>
           unless(
             trimmed(v) === "" || /^[A-Z][A-Za-z]*$/.test(trimmed(v)) || isEnvReference(v),
             "must be a FHIR resource type such as Patient",
           ),
+        ),
       },
-      searchParams: { value: "" },
+      resourceTypeType: { value: "str", validate: typedSource },
+      searchParams: { value: "", validate: typedValue("searchParamsType", () => true) },
+      searchParamsType: { value: "str", validate: typedSource },
       operationName: {
         value: "",
-        validate: (v: string) =>
+        validate: typedValue("operationNameType", (v) =>
           unless(
             trimmed(v) === "" || /^\$?[A-Za-z][A-Za-z0-9-]*$/.test(trimmed(v)),
             "must be an operation name such as $everything",
           ),
+        ),
       },
+      operationNameType: { value: "str", validate: typedSource },
       maxPages: {
         value: "100",
         validate: numberField({ min: 1 }),
@@ -94,7 +103,11 @@ import { unless, withReasons } from "../shared/reasons.editor";
     paletteLabel: "fhir request",
     label: function () {
       if (this.name) return this.name;
-      const what = this.operation === "operation" ? this.operationName : this.resourceType;
+      const written = (type: string) => !type || type === "str";
+      const what =
+        this.operation === "operation"
+          ? written(this.operationNameType) && this.operationName
+          : written(this.resourceTypeType) && this.resourceType;
       return what ? `fhir ${this.operation} ${what}` : `fhir ${this.operation || "request"}`;
     },
     labelStyle: function () {
@@ -109,6 +122,7 @@ import { unless, withReasons } from "../shared/reasons.editor";
         : this._("fhir-request.label.response");
     },
     oneditprepare: function () {
+      typedInputs(["resourceType", "searchParams", "operationName"]);
       const op = $("#node-input-operation");
       function showRows(): void {
         const rows = ROWS[String(op.val()) as FhirOperation] ?? [];

@@ -15,6 +15,7 @@ import type {
 import { onInput } from "../shared/input";
 import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
+import { typedProperty } from "../shared/typed";
 import type { FhirServerNode } from "../fhir-server/types";
 import {
   buildInteraction,
@@ -22,8 +23,10 @@ import {
   parseBundle,
   parseCreateOnly,
   parseOperation,
+  propsFor,
   workingLabel,
   type RequestProps,
+  type TypedRequestProps,
 } from "./input";
 
 interface FhirRequestDef extends NodeDef, RequestProps {
@@ -82,6 +85,33 @@ export = function (RED: NodeAPI) {
       bundleSize: def.bundleSize,
       createOnly: def.createOnly,
     };
+    let typed: TypedRequestProps | undefined;
+    let typedError: unknown;
+    /** The status of a typed property that is unusable: "bad resource type". */
+    let typedStatus = "";
+    const prop = (label: string, value: unknown, type: unknown) => {
+      try {
+        return typedProperty(RED, node, {
+          label,
+          value,
+          type,
+          configCode: CODES.FHIR_BAD_INPUT,
+          inputCode: CODES.FHIR_BAD_INPUT,
+        });
+      } catch (err) {
+        typedStatus = `bad ${label}`;
+        throw err;
+      }
+    };
+    try {
+      typed = {
+        resourceType: prop("resource type", def.resourceType, def.resourceTypeType),
+        searchParams: prop("search params", def.searchParams, def.searchParamsType),
+        operationName: prop("operation name", def.operationName, def.operationNameType),
+      };
+    } catch (err) {
+      typedError = err;
+    }
     const aborter = new AbortController();
     // Every message in flight listens on this one signal.
     setMaxListeners(0, aborter.signal);
@@ -102,6 +132,7 @@ export = function (RED: NodeAPI) {
         parseOperation(def.operation);
         parseBundle(def.bundle);
         parseCreateOnly(def.createOnly);
+        if (!typed) show("failed", typedStatus);
       } catch {
         show("failed", "bad operation");
       }
@@ -122,8 +153,10 @@ export = function (RED: NodeAPI) {
       let input: InteractionInput;
       let many: UpsertManyInput | undefined;
       try {
-        many = buildUpsertMany(props, msg);
-        input = many ? { operation: "upsert" } : buildInteraction(props, msg);
+        if (!typed) throw typedError;
+        const resolved = await propsFor(props, typed, msg);
+        many = buildUpsertMany(resolved, msg);
+        input = many ? { operation: "upsert" } : buildInteraction(resolved, msg);
         if (many) planUpserts(many);
         else validateInteraction(input);
       } catch (err) {

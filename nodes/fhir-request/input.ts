@@ -1,3 +1,4 @@
+import type { NodeMessage } from "node-red";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import {
@@ -12,13 +13,18 @@ import {
 } from "../../lib/fhir/types";
 import { isObject } from "../../lib/object";
 import { numberProp } from "../shared/props";
+import type { TypedProperty } from "../shared/typed";
 
 /** The fhir-request properties as they are stored in the flow. */
 export interface RequestProps {
   operation?: string;
   resourceType?: string;
+  /** Where resourceType comes from: str (missing: str), msg, flow, global, env or jsonata. */
+  resourceTypeType?: string;
   searchParams?: string;
+  searchParamsType?: string;
   operationName?: string;
+  operationNameType?: string;
   maxPages?: string | number;
   output?: string;
   /** upsert: "" (one PUT per msg, the default), "batch" or "transaction" (Bundles of upserts). */
@@ -42,6 +48,10 @@ const WITH_BODY: ReadonlySet<FhirOperation> = new Set([
 ]);
 /** Operations that take search or operation parameters. */
 const TAKES_PARAMS: ReadonlySet<FhirOperation> = new Set(["search", "search-all", "history", "operation"]);
+/** Operations that ignore the resource type. */
+const NO_TYPE: ReadonlySet<FhirOperation> = new Set(["transaction", "batch", "capabilities"]);
+/** The operation name rule of lib/fhir/request.ts, checked here to name where a bad name came from. */
+const OPERATION_NAME = /^\$?[A-Za-z][A-Za-z0-9_-]*$/;
 
 function bad(message: string): PackError {
   return new PackError(CODES.FHIR_BAD_INPUT, message);
@@ -89,7 +99,7 @@ function fromQuery(query: string): ParamMap {
   return map;
 }
 
-function fromObject(obj: Record<string, unknown>): ParamMap {
+function fromObject(obj: Record<string, unknown>, prefix = "msg.params."): ParamMap {
   const map: ParamMap = new Map();
   for (const [k, raw] of Object.entries(obj)) {
     if (raw === undefined || raw === null) continue;
@@ -97,7 +107,7 @@ function fromObject(obj: Record<string, unknown>): ParamMap {
     const list: string[] = [];
     for (const v of values) {
       if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") {
-        throw bad(`msg.params.${k} must be a string, number, boolean or an array of them`);
+        throw bad(`${prefix}${k} must be a string, number, boolean or an array of them`);
       }
       list.push(String(v));
     }
@@ -119,6 +129,77 @@ export function mergeParams(configured: string | undefined, fromMsg: unknown): F
   if (merged.size === 0) return undefined;
   const out: FhirParams = {};
   for (const [k, v] of merged) out[k] = v.length === 1 ? v[0] : v;
+  return out;
+}
+
+/** The properties a msg, flow, global, env or JSONata source may give. */
+export interface TypedRequestProps {
+  resourceType: TypedProperty;
+  searchParams: TypedProperty;
+  operationName: TypedProperty;
+}
+
+/** A msg override that is set: stringProp takes it (or throws) rather than the node's property. */
+function overrides(v: unknown): boolean {
+  return nonEmpty(v) && !(typeof v === "string" && v.trim() === "");
+}
+
+/** An evaluated name: no value leaves the property unset, a string must fit `rule`. */
+function nameFrom(prop: TypedProperty, value: unknown, rule: RegExp, what: string): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value !== "string")
+    throw bad(`${prop.label} from ${prop.from} must be a string, got ${describe(value)}`);
+  const name = value.trim();
+  if (name !== "" && !rule.test(name)) throw bad(`${prop.label} from ${prop.from} must be ${what}`);
+  return name;
+}
+
+/** Evaluated search params: a query string, or an object of them as msg.params takes it. */
+function queryFrom(prop: TypedProperty, value: unknown): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") return value;
+  if (!isObject(value)) {
+    throw bad(`${prop.label} from ${prop.from} must be an object or a query string, got ${describe(value)}`);
+  }
+  const query = new URLSearchParams();
+  for (const [k, list] of fromObject(value, `${prop.label} from ${prop.from}: parameter `)) {
+    for (const v of list) query.append(k, v);
+  }
+  return query.toString();
+}
+
+/**
+ * The node's properties for one msg: each one whose source is not "str" evaluated now, only when
+ * the operation uses it and the msg does not override it, and checked as the editor checks a
+ * written value. A "str" property is left as written (the client checks it per msg, as before).
+ */
+export async function propsFor(
+  props: RequestProps,
+  typed: TypedRequestProps,
+  msg: NodeMessage,
+): Promise<RequestProps> {
+  const operation = parseOperation(props.operation);
+  const out: RequestProps = { ...props };
+  const { resourceType, searchParams, operationName } = typed;
+  if (resourceType.source !== "str" && !NO_TYPE.has(operation) && !overrides(msg.resourceType)) {
+    out.resourceType = nameFrom(
+      resourceType,
+      await resourceType.evaluate(msg),
+      RESOURCE_TYPE_NAME,
+      'a FHIR resource type name such as "Patient"',
+    );
+  }
+  if (searchParams.source !== "str" && TAKES_PARAMS.has(operation)) {
+    out.searchParams = queryFrom(searchParams, await searchParams.evaluate(msg));
+  }
+  if (operationName.source !== "str" && operation === "operation" && !overrides(msg.operationName)) {
+    out.operationName = nameFrom(
+      operationName,
+      await operationName.evaluate(msg),
+      OPERATION_NAME,
+      'an operation name such as "$everything"',
+    );
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 import { isMsgPlaceholder, placeholders } from "../../lib/legacy/template";
 import { numberField } from "../../lib/number-prop";
 import { unless, withReasons } from "../shared/reasons.editor";
+import { typedInputs, typedSource, typedValue } from "../shared/typed.editor";
 
 (function () {
   interface HmacRequestEditorProps {
@@ -8,6 +9,7 @@ import { unless, withReasons } from "../shared/reasons.editor";
     api: string;
     method: string;
     path: string;
+    pathType: string;
     integration: string;
     paging: string;
     pageParam: string;
@@ -36,7 +38,8 @@ import { unless, withReasons } from "../shared/reasons.editor";
       name: { value: "" },
       api: { value: "", type: "legacy-api", required: true },
       method: { value: "GET", validate: (v: string) => /^(GET|POST|PUT|PATCH|DELETE)$/.test(v || "GET") },
-      path: { value: "/patients/{{msg.patientId}}", validate: pathOk },
+      path: { value: "/patients/{{msg.patientId}}", validate: typedValue("pathType", pathOk) },
+      pathType: { value: "str", validate: typedSource },
       integration: { value: "legacy" },
       paging: {
         value: "none",
@@ -55,7 +58,8 @@ import { unless, withReasons } from "../shared/reasons.editor";
     icon: "legacy.svg",
     paletteLabel: "hmac request",
     label: function () {
-      return this.name || `${this.method || "GET"} ${this.path || "/"}`;
+      const path = !this.pathType || this.pathType === "str" ? this.path || "/" : `(${this.pathType})`;
+      return this.name || `${this.method || "GET"} ${path}`;
     },
     labelStyle: function () {
       return this.name ? "node_label_italic" : "";
@@ -67,6 +71,7 @@ import { unless, withReasons } from "../shared/reasons.editor";
       return this._("hmac-request.label.response");
     },
     oneditprepare: function () {
+      typedInputs(["path"]);
       const method = $("#node-input-method");
       const paging = $("#node-input-paging");
       function showRows(): void {

@@ -6,8 +6,9 @@ import type { ClientHooks, LegacyRequestInfo } from "../../lib/legacy/client";
 import { onInput } from "../shared/input";
 import { sendEach } from "../shared/sequence";
 import { status } from "../shared/status";
+import { typedProperty, type TypedProperty } from "../shared/typed";
 import type { LegacyApiNode } from "../legacy-api/types";
-import { planOf, requestOf, type HmacRequestProps, type RequestPlan } from "./input";
+import { pathFrom, planOf, requestOf, type HmacRequestProps, type RequestPlan } from "./input";
 
 interface HmacRequestDef extends NodeDef, HmacRequestProps {
   api: string;
@@ -51,9 +52,17 @@ export = function (RED: NodeAPI) {
     }
 
     let plan: RequestPlan | undefined;
+    let path: TypedProperty | undefined;
     let planError: string | undefined;
     try {
       plan = planOf(def);
+      path = typedProperty(RED, node, {
+        label: "path",
+        value: def.path,
+        type: def.pathType,
+        configCode: CODES.LEGACY_CONFIG,
+        inputCode: CODES.LEGACY_BAD_INPUT,
+      });
     } catch (err) {
       planError = (err as Error).message;
     }
@@ -77,7 +86,7 @@ export = function (RED: NodeAPI) {
 
     onInput<LegacyMsg>(node, CODES.LEGACY_ERROR, async (msg, send) => {
       const client = api?.client;
-      if (!client || !plan) {
+      if (!client || !plan || !path) {
         show("failed", !api ? "no api" : !client ? "api config" : "bad config");
         throw new PackError(
           CODES.LEGACY_CONFIG,
@@ -90,7 +99,8 @@ export = function (RED: NodeAPI) {
       }
       let request;
       try {
-        request = requestOf(plan, msg as unknown as Record<string, unknown>);
+        const template = path.source === "str" ? undefined : pathFrom(await path.evaluate(msg), path.from);
+        request = requestOf(plan, msg as unknown as Record<string, unknown>, template);
       } catch (err) {
         show("failed", "bad input");
         throw err;

@@ -10,6 +10,8 @@ export const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 export interface HmacRequestProps {
   method?: string;
   path?: string;
+  /** Where path comes from: str (missing: str), msg, flow, global, env or jsonata. */
+  pathType?: string;
   paging?: string;
   pageParam?: string;
   pageSizeParam?: string;
@@ -94,11 +96,37 @@ function headersOf(headers: unknown): Record<string, string> | undefined {
   return out;
 }
 
-/** The request of one msg: path placeholders filled, msg.params, msg.payload and msg.headers. */
-export function requestOf(plan: RequestPlan, msg: Record<string, unknown>): LegacyRequest {
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * A path evaluated for one msg (`from` says where it came from), checked as the editor checks a
+ * written one (it starts with "/"), and without a "." or ".." segment, which would climb out of
+ * the API's base path.
+ */
+export function pathFrom(value: unknown, from: string): string {
+  const bad = (what: string) => new PackError(CODES.LEGACY_BAD_INPUT, `path from ${from} ${what}`);
+  if (value === undefined || value === null || value === "") throw bad("has no value");
+  if (typeof value !== "string")
+    throw bad(`must be a string, got ${Array.isArray(value) ? "an array" : `a ${typeof value}`}`);
+  const path = value.trim();
+  if (!path.startsWith("/")) throw bad('must start with "/"');
+  const segments = path.split(/[?#]/, 1)[0].split("/");
+  if (segments.some((s) => DOT_SEGMENT.test(s))) throw bad('may not hold a "." or ".." segment');
+  return path;
+}
+
+/**
+ * The request of one msg: path placeholders filled (in `pathTemplate`, the path evaluated for the
+ * msg, or else the node's), msg.params, msg.payload and msg.headers.
+ */
+export function requestOf(
+  plan: RequestPlan,
+  msg: Record<string, unknown>,
+  pathTemplate = plan.pathTemplate,
+): LegacyRequest {
   return {
     method: plan.method,
-    path: fillPathTemplate(plan.pathTemplate, msg),
+    path: fillPathTemplate(pathTemplate, msg),
     query: queryOf(msg.params),
     body: ["POST", "PUT", "PATCH"].includes(plan.method) ? msg.payload : undefined,
     headers: headersOf(msg.headers),

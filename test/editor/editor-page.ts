@@ -29,6 +29,8 @@ export interface HelpPanel {
   summary: string;
   headings: string[];
   text: string;
+  /** Elements of the help that reach past the sidebar's right edge (the reader would scroll sideways). */
+  overflow: string[];
 }
 
 interface EditorDef {
@@ -261,6 +263,50 @@ export class EditorPage {
     return this.page.locator(".red-ui-tray").last();
   }
 
+  /**
+   * What is wrong with the layout of the top tray's form, as it shows now: a field whose row has
+   * no text naming it, text wider than its box (a label or button cut off), and anything reaching
+   * past the form's right edge (cut off by the tray, or needing a sideways scroll).
+   */
+  async formLayoutProblems(): Promise<string[]> {
+    return this.topTray().evaluate((tray) => {
+      const form = tray.querySelector(".red-ui-tray-body form") ?? tray.querySelector(".red-ui-tray-body");
+      if (!form) return ["no form in the tray"];
+      const edge = form.getBoundingClientRect().right;
+      const shown = (e: Element) => {
+        const r = e.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== "hidden";
+      };
+      const name = (e: Element) => {
+        const id = e.id ? `#${e.id}` : "";
+        const text = (e.textContent ?? "").replace(/\s+/g, " ").trim().slice(0, 40);
+        return `<${e.tagName.toLowerCase()}${id}>${text ? ` "${text}"` : ""}`;
+      };
+      const problems: string[] = [];
+      for (const e of Array.from(form.querySelectorAll("*")).filter(shown)) {
+        if (e.getBoundingClientRect().right > edge + 1)
+          problems.push(`${name(e)} reaches past the form's edge`);
+        const boxed = /^(LABEL|BUTTON|H3|H4)$/.test(e.tagName) || e.classList.contains("form-tips");
+        if (boxed && getComputedStyle(e).display !== "inline" && e.scrollWidth > e.clientWidth + 1) {
+          problems.push(`${name(e)}: its text is wider than its box`);
+        }
+      }
+      for (const row of Array.from(form.querySelectorAll(".form-row")).filter(shown)) {
+        const fields = Array.from(row.querySelectorAll("input, select, textarea")).filter(
+          (f) => shown(f) && (f as HTMLInputElement).type !== "hidden",
+        );
+        const words = Array.from(row.childNodes)
+          .filter((n) => !(n instanceof HTMLSelectElement))
+          .map((n) => n.textContent ?? "")
+          .join("")
+          .trim();
+        const named = fields.every((f) => f.getAttribute("aria-label") || f.getAttribute("placeholder"));
+        if (fields.length > 0 && words === "" && !named) problems.push(`${name(row)}: a field with no label`);
+      }
+      return [...new Set(problems)];
+    });
+  }
+
   /** Clicks the book button of the top tray and reads the help sidebar once it shows `title`. */
   async showHelp(title: string): Promise<HelpPanel> {
     await this.topTray().locator(".red-ui-tray-footer button:has(i.fa-book)").click();
@@ -269,18 +315,34 @@ export class EditorPage {
     return panel.evaluate((el) => {
       const body = el.querySelector(".red-ui-help .red-ui-text-bidi-aware") ?? el;
       const first = body.querySelector("p");
+      const right = el.getBoundingClientRect().right;
+      // A wide table may scroll sideways in a box of its own that fits the sidebar.
+      const scrolls = (e: Element) => /auto|scroll/.test(getComputedStyle(e).overflowX);
+      const inScroller = (e: Element) => {
+        for (let p = e.parentElement; p && p !== body; p = p.parentElement) if (scrolls(p)) return true;
+        return false;
+      };
+      const overflow = Array.from(body.querySelectorAll("*"))
+        .filter((e) => e.getBoundingClientRect().right > right + 1 && !inScroller(e))
+        .map((e) => `<${e.tagName.toLowerCase()}> "${(e.textContent ?? "").trim().slice(0, 40)}"`);
       return {
         title: el.querySelector(".red-ui-help-title")?.textContent?.trim() ?? "",
         summary: first?.textContent?.replace(/\s+/g, " ").trim() ?? "",
         headings: Array.from(body.querySelectorAll("h3")).map((h) => (h.textContent ?? "").trim()),
         text: (body.textContent ?? "").replace(/\s+/g, " ").trim(),
+        overflow,
       };
     });
   }
 
-  /** Replaces a text field's value by typing, as a user does (keyup and change events fire). */
+  /**
+   * Replaces a text field's value by typing, as a user does (keyup and change events fire). A
+   * field made a typedInput is hidden: the user types into the typedInput's own box.
+   */
   async typeInto(field: string, value: string): Promise<void> {
-    const input = this.page.locator(`#${field}`);
+    const input = this.page.locator(
+      `#${field}:not(.red-ui-typedInput), #${field}.red-ui-typedInput + .red-ui-typedInput-container input.red-ui-typedInput-input`,
+    );
     await input.waitFor({ state: "visible" });
     await input.fill("");
     if (value !== "") await input.pressSequentially(value);

@@ -364,6 +364,13 @@ describe("editor (headless Chromium, real Node-RED)", function () {
     if (t.inputs > 0) expect(help.headings, `${type}: help`).to.include("Inputs");
     if (t.outputs > 0) expect(help.headings, `${type}: help`).to.include("Outputs");
     expect(help.headings, `${type}: help`).to.include("Details");
+    expect(help.overflow, `${type}: help wider than the sidebar`).to.deep.equal([]);
+  }
+
+  /** The open dialog of `type` as it first shows: its picture, every field labelled, nothing cut off. */
+  async function expectDialogLayout(type: string): Promise<void> {
+    await editor.topTray().screenshot({ path: join(SHOTS, "dialogs", `${type}.png`) });
+    expect(await editor.formLayoutProblems(), `${type}: dialog layout`).to.deep.equal([]);
   }
 
   /** In an open config tray: types every case's good value (the config is then valid). */
@@ -513,7 +520,7 @@ describe("editor (headless Chromium, real Node-RED)", function () {
 
     /**
      * Types the bad (or good) value of each case of a group into the open tray and checks the
-     * marks. For bad values, answers the reason the editor shows on hover over the first field.
+     * marks. For bad values, answers the reason the editor shows on hover over the first plain field.
      */
     async function typeGroup(type: string, group: FieldCase[], which: "bad" | "good"): Promise<string> {
       await setSelects(type, group[0].show);
@@ -525,7 +532,15 @@ describe("editor (headless Chromium, real Node-RED)", function () {
           `${type}.${c.field} = "${c[which]}": error mark ${which === "bad" ? "" : "not "}shown`,
         ).to.equal(true);
       }
-      return which === "bad" ? editor.errorReason(inputId(type, group[0].field)) : "";
+      if (which === "good") return "";
+      // Node-RED hangs the reason on the field's own input, which a typedInput hides: hover a plain
+      // one (a group of typedInputs only has its reasons listed).
+      for (const c of group) {
+        if (await editor.page.locator(`#${inputId(type, c.field)}`).isVisible()) {
+          return editor.errorReason(inputId(type, c.field));
+        }
+      }
+      return "";
     }
 
     /**
@@ -546,13 +561,16 @@ describe("editor (headless Chromium, real Node-RED)", function () {
           "not a value this field accepts",
         );
       }
-      expect(state.validationErrors, `${type}: the hover's reason is the listed one`).to.include(hovered);
+      if (hovered !== "") {
+        expect(state.validationErrors, `${type}: the hover's reason is the listed one`).to.include(hovered);
+      }
     }
 
     async function checkNodeType(type: string, entry: NodeCases): Promise<void> {
       const id = await editor.dragFromPalette(type, 300, 200);
       await editor.openNode(id);
       await expectFormFields(type);
+      await expectDialogLayout(type);
       await expectHelp(type);
       await giveValidConfigs(type);
       let open = true;
@@ -602,6 +620,7 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       await editor.openNode(id);
       await editor.openConfigFrom(prop);
       await expectFormFields(type);
+      await expectDialogLayout(type);
       await expectHelp(type);
       let configId: string | undefined;
 
@@ -849,6 +868,9 @@ describe("editor (headless Chromium, real Node-RED)", function () {
       expect(await editor.errorReason(KEY)).to.match(/cut short/);
       await pasteKey(EC_KEY);
       expect(await editor.errorReason(KEY)).to.match(/the key is EC, but RS384 needs an RSA key/);
+      const shot = join(SHOTS, "fhir-server-smart.png");
+      await editor.topTray().screenshot({ path: shot });
+      updateDocsPicture(shot, join(ROOT, "docs", "images", "fhir-server-smart.png"), __filename);
       await editor.page.selectOption("#node-config-input-jwtAlg", "ES384");
       expect(await editor.markedError(KEY, false), "EC key with ES384").to.equal(true);
       await editor.page.selectOption("#node-config-input-jwtAlg", "RS384");

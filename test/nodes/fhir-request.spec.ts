@@ -795,6 +795,205 @@ describe("fhir-request node against the sandbox FHIR server", function () {
     });
   });
 
+  describe("typed properties: msg, flow, global, env, JSONata", () => {
+    const ENV = "FHIR_TEST_TYPED_RESOURCE";
+    afterEach(() => {
+      delete process.env[ENV];
+    });
+
+    it("evaluates each source for every message and sends what it gives", async () => {
+      process.env[ENV] = "Organization";
+      await load([
+        { id: "create", operation: "create", resourceType: "" },
+        { id: "byMsg", operation: "read", resourceType: "target.type", resourceTypeType: "msg" },
+        { id: "byFlow", operation: "read", resourceType: "fhirType", resourceTypeType: "flow" },
+        { id: "byGlobal", operation: "read", resourceType: "fhirType", resourceTypeType: "global" },
+        { id: "byEnv", operation: "read", resourceType: ENV, resourceTypeType: "env" },
+        {
+          id: "byJsonata",
+          operation: "read",
+          resourceType: 'kind = "org" ? "Organization" : "Patient"',
+          resourceTypeType: "jsonata",
+        },
+        { id: "searchByMsg", operation: "search", searchParams: "query", searchParamsType: "msg" },
+        {
+          id: "searchByJsonata",
+          operation: "search-all",
+          searchParams: `{"identifier": "${SYSTEM}|" & mrn, "_count": 1}`,
+          searchParamsType: "jsonata",
+        },
+        { id: "opByMsg", operation: "operation", operationName: "call.name", operationNameType: "msg" },
+      ]);
+      const pat = (await ok("create", { payload: patient("MRN-T1") })).payload;
+      const org = (await ok("create", { payload: { resourceType: "Organization", name: "Clinic" } })).payload;
+      await ok("create", { payload: patient("MRN-T2") });
+      const patientUrl = `${sandbox.url}/Patient/${pat.id}`;
+      const orgUrl = `${sandbox.url}/Organization/${org.id}`;
+      const urlOf = async (id: string, msg: Msg) => (await ok(id, msg)).fhir.request.url as string;
+
+      expect(await urlOf("byMsg", { id: pat.id, target: { type: "Patient" } })).to.equal(patientUrl);
+      const read = await ok("byMsg", { id: org.id, target: { type: " Organization " } });
+      expect(read.fhir.request.url).to.equal(orgUrl);
+      expect(read.payload.name).to.equal("Clinic");
+
+      const flow = helper.getNode("byFlow").context().flow;
+      flow.set("fhirType", "Patient");
+      expect(await urlOf("byFlow", { id: pat.id })).to.equal(patientUrl);
+      flow.set("fhirType", "Organization");
+      expect(await urlOf("byFlow", { id: org.id })).to.equal(orgUrl);
+
+      helper.getNode("byGlobal").context().global.set("fhirType", "Organization");
+      expect(await urlOf("byGlobal", { id: org.id })).to.equal(orgUrl);
+
+      expect(await urlOf("byEnv", { id: org.id })).to.equal(orgUrl);
+      process.env[ENV] = "Patient";
+      expect(await urlOf("byEnv", { id: pat.id })).to.equal(patientUrl);
+
+      expect(await urlOf("byJsonata", { id: org.id, kind: "org" })).to.equal(orgUrl);
+      expect(await urlOf("byJsonata", { id: pat.id })).to.equal(patientUrl);
+
+      const byString = await ok("searchByMsg", { query: `identifier=${SYSTEM}|MRN-T1&_count=5` });
+      expect(byString.payload.entry.map((e: Msg) => e.resource.id)).to.deep.equal([pat.id]);
+      const byObject = await ok("searchByMsg", { query: { identifier: `${SYSTEM}|MRN-T2`, _count: 5 } });
+      expect(byObject.payload.entry.map((e: Msg) => e.resource.identifier[0].value)).to.deep.equal([
+        "MRN-T2",
+      ]);
+      const merged = await ok("searchByMsg", { query: "gender=male&_count=5", params: { _count: 1 } });
+      const mergedUrl = new URL(merged.fhir.request.url);
+      expect(mergedUrl.searchParams.get("gender")).to.equal("male");
+      expect(mergedUrl.searchParams.get("_count")).to.equal("1");
+      expect(merged.payload.entry).to.have.length(1);
+
+      const all = await ok("searchByJsonata", { mrn: "MRN-T2" });
+      expect(all.payload.entry).to.have.length(1);
+      expect(all.payload.entry[0].resource.identifier[0].value).to.equal("MRN-T2");
+      expect(new URL(all.fhir.request.url).searchParams.get("identifier")).to.equal(`${SYSTEM}|MRN-T2`);
+
+      // The sandbox implements no $operations: its 404 shows what was sent.
+      const op = await fails("opByMsg", { id: pat.id, call: { name: "$everything" } });
+      expect(op.error.code).to.equal("FHIR_HTTP_404");
+      expect(op.fhir.request).to.deep.equal({ method: "GET", url: `${patientUrl}/$everything` });
+    });
+
+    it("a flow from before (no type property) is str: ${ENV} substituted, msg overrides win; msg.resourceType wins over any source, which is then not evaluated", async () => {
+      process.env[ENV] = "Organization";
+      await load([
+        { id: "create", operation: "create", resourceType: "" },
+        { id: "old", operation: "read", resourceType: `\${${ENV}}` },
+        {
+          id: "typed",
+          operation: "read",
+          resourceType: '$error("evaluated")',
+          resourceTypeType: "jsonata",
+        },
+        {
+          id: "typedOp",
+          operation: "operation",
+          resourceType: "",
+          operationName: '$error("evaluated")',
+          operationNameType: "jsonata",
+        },
+      ]);
+      const pat = (await ok("create", { payload: patient("MRN-O1") })).payload;
+      const org = (await ok("create", { payload: { resourceType: "Organization", name: "Old" } })).payload;
+
+      expect((await ok("old", { id: org.id })).fhir.request.url).to.equal(
+        `${sandbox.url}/Organization/${org.id}`,
+      );
+      expect((await ok("old", { id: pat.id, resourceType: "Patient" })).fhir.request.url).to.equal(
+        `${sandbox.url}/Patient/${pat.id}`,
+      );
+
+      expect((await ok("typed", { id: pat.id, resourceType: "Patient" })).payload.id).to.equal(pat.id);
+      const evaluated = await fails("typed", { id: pat.id });
+      expect(evaluated.error.code).to.equal("FHIR_BAD_INPUT");
+      expect(evaluated.error.message).to.equal(
+        "PackError: resource type from its JSONata expression: evaluated",
+      );
+
+      const op = await fails("typedOp", { operationName: "$meta" });
+      expect(op.fhir.request).to.deep.equal({ method: "GET", url: `${sandbox.url}/$meta` });
+    });
+
+    const badValues: Array<[string, Record<string, unknown>, Msg, RegExp]> = [
+      [
+        "a msg property holding no resource type",
+        { operation: "read", resourceType: "target.type", resourceTypeType: "msg" },
+        { id: "1", target: { type: "not a type!" } },
+        /^PackError: resource type from msg\.target\.type must be a FHIR resource type name such as "Patient"$/,
+      ],
+      [
+        "a msg property holding an object",
+        { operation: "read", resourceType: "target.type", resourceTypeType: "msg" },
+        { id: "1", target: { type: { name: "Patient" } } },
+        /^PackError: resource type from msg\.target\.type must be a string, got an object$/,
+      ],
+      [
+        "a msg property whose parent is missing",
+        { operation: "read", resourceType: "target.type", resourceTypeType: "msg" },
+        { id: "1" },
+        /^PackError: resource type from msg\.target\.type: /,
+      ],
+      [
+        "a JSONata expression that throws",
+        { operation: "read", resourceType: '$error("no type here")', resourceTypeType: "jsonata" },
+        { id: "1" },
+        /^PackError: resource type from its JSONata expression: no type here$/,
+      ],
+      [
+        "search params from msg that are a number",
+        { operation: "search", searchParams: "query", searchParamsType: "msg" },
+        { query: 42 },
+        /^PackError: search params from msg\.query must be an object or a query string, got a number$/,
+      ],
+      [
+        "a nested search param from JSONata",
+        { operation: "search", searchParams: '{"name": {"family": "X"}}', searchParamsType: "jsonata" },
+        {},
+        /^PackError: search params from its JSONata expression: parameter name must be a string, number, boolean/,
+      ],
+      [
+        "an operation name from msg that is not one",
+        { operation: "operation", operationName: "call.name", operationNameType: "msg" },
+        { call: { name: "$every thing" } },
+        /^PackError: operation name from msg\.call\.name must be an operation name such as "\$everything"$/,
+      ],
+    ];
+
+    it("a bad value for a message reaches Catch with FHIR_BAD_INPUT naming the property and the source; nothing is sent", async () => {
+      await load(badValues.map(([, props], i) => ({ id: `bad${i}`, ...props }) as RequestSpec));
+      for (const [i, [name, , msg, message]] of badValues.entries()) {
+        const before = sandbox.stats().requests;
+        const caught = await fails(`bad${i}`, msg);
+        expect(caught.error.code, name).to.equal("FHIR_BAD_INPUT");
+        expect(caught.error.message, name).to.match(message);
+        expect(sandbox.stats().requests, `${name}: nothing sent`).to.equal(before);
+        expect(statusesOf(`bad${i}`).at(-1), name).to.deep.include({ fill: "red", text: "bad input" });
+      }
+    });
+
+    it("an expression that does not parse or an unknown source shows at deploy and fails every message with FHIR_BAD_INPUT", async () => {
+      await load([
+        { id: "unparsable", operation: "read", resourceType: 'kind = "org', resourceTypeType: "jsonata" },
+        { id: "unknown", operation: "search", searchParams: "5", searchParamsType: "num" },
+      ]);
+      expect(statusesOf("unparsable").at(-1)).to.deep.include({ fill: "red", text: "bad resource type" });
+      expect(statusesOf("unknown").at(-1)).to.deep.include({ fill: "red", text: "bad search params" });
+      const before = sandbox.stats().requests;
+      const unparsable = await fails("unparsable", { id: "1", resourceType: "Patient" });
+      expect(unparsable.error.code).to.equal("FHIR_BAD_INPUT");
+      expect(unparsable.error.message).to.match(
+        /^PackError: resource type from its JSONata expression: the expression does not parse: /,
+      );
+      const unknown = await fails("unknown", {});
+      expect(unknown.error.code).to.equal("FHIR_BAD_INPUT");
+      expect(unknown.error.message).to.equal(
+        'PackError: search params has an unknown source "num": use str, msg, flow, global, env, jsonata',
+      );
+      expect(sandbox.stats().requests).to.equal(before);
+    });
+  });
+
   describe("the shipped example", () => {
     it("examples/Search and upsert FHIR patients.json runs against the server in FHIR_BASE_URL: search, then upsert twice", async () => {
       const file = join(__dirname, "..", "..", "..", "examples", "Search and upsert FHIR patients.json");

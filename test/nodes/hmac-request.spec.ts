@@ -318,6 +318,91 @@ describe("hmac-request node against the PMS simulator", function () {
     expect(caught.legacy.status).to.equal(0);
   });
 
+  describe("path from msg, flow, global, env or JSONata", () => {
+    const ENV = "PMS_TEST_TYPED_PATH";
+    afterEach(() => {
+      delete process.env[ENV];
+    });
+
+    it("evaluates the path for every message, then fills its placeholders; a flow from before (no pathType) is str", async () => {
+      process.env[ENV] = "/patients/{{msg.patientId}}";
+      await load([
+        { id: "byMsg", path: "target", pathType: "msg" },
+        { id: "byFlow", path: "pmsPath", pathType: "flow" },
+        { id: "byGlobal", path: "pmsPath", pathType: "global" },
+        { id: "byEnv", path: ENV, pathType: "env" },
+        { id: "byJsonata", path: '"/patients/" & $encodeUrlComponent(patient.id)', pathType: "jsonata" },
+        { id: "old", path: `\${${ENV}}` },
+      ]);
+      const url = async (id: string, msg: Msg) => {
+        const [out] = await ok(id, msg);
+        expect(out.legacy.status, id).to.equal(200);
+        return out.legacy.request.url as string;
+      };
+      const patientUrl = (n: number) => `${sim.url}/patients/${sim.data.patients[n - 1].id}`;
+
+      expect(await url("byMsg", { target: "/patients/pat-00004" })).to.equal(patientUrl(4));
+      expect(await url("byMsg", { target: "/patients/{{msg.patientId}}", patientId: "pat-00002" })).to.equal(
+        patientUrl(2),
+      );
+      const [list] = await ok("byMsg", { target: "/appointments", params: { pageSize: 3 } });
+      expect(list.payload.items).to.have.length(3);
+
+      helper.getNode("byFlow").context().flow.set("pmsPath", "/patients/pat-00001");
+      expect(await url("byFlow", {})).to.equal(patientUrl(1));
+      helper.getNode("byFlow").context().flow.set("pmsPath", "/patients/pat-00003");
+      expect(await url("byFlow", {})).to.equal(patientUrl(3));
+
+      helper.getNode("byGlobal").context().global.set("pmsPath", "/patients/pat-00005");
+      expect(await url("byGlobal", {})).to.equal(patientUrl(5));
+
+      expect(await url("byEnv", { patientId: "pat-00006" })).to.equal(patientUrl(6));
+      expect(await url("byJsonata", { patient: { id: "pat-00007" } })).to.equal(patientUrl(7));
+      expect(await url("old", { patientId: "pat-00008" })).to.equal(patientUrl(8));
+    });
+
+    it("codes a bad path for a message LEGACY_BAD_INPUT, naming its source, without making a call", async () => {
+      await load([
+        { id: "byMsg", path: "target", pathType: "msg" },
+        { id: "throws", path: '$error("no path for " & kind)', pathType: "jsonata" },
+      ]);
+      const before = sim.stats().requests;
+      for (const [id, msg, message] of [
+        ["byMsg", {}, "path from msg.target has no value"],
+        ["byMsg", { target: 42 }, "path from msg.target must be a string, got a number"],
+        ["byMsg", { target: "patients/pat-00001" }, 'path from msg.target must start with "/"'],
+        [
+          "byMsg",
+          { target: "/patients/../admin" },
+          'path from msg.target may not hold a "." or ".." segment',
+        ],
+        [
+          "byMsg",
+          { target: "/patients/%2E%2e?x=1" },
+          'path from msg.target may not hold a "." or ".." segment',
+        ],
+        ["throws", { kind: "visit" }, "path from its JSONata expression: no path for visit"],
+      ] as const) {
+        const caught = await fails(id, msg);
+        expect(caught.error.code, message).to.equal("LEGACY_BAD_INPUT");
+        expect(caught.error.message).to.equal(`PackError: ${message}`);
+        expect(caught.legacy, message).to.equal(undefined);
+      }
+      expect(sim.stats().requests).to.equal(before);
+      expect(statuses.get("byMsg")?.at(-1)).to.deep.include({ fill: "red", text: "bad input" });
+    });
+
+    it("codes a JSONata path that does not parse LEGACY_CONFIG, shown at deploy and at every msg", async () => {
+      await load([{ id: "unparsable", path: '"/patients/" & ', pathType: "jsonata" }]);
+      expect(statuses.get("unparsable")?.[0]).to.deep.include({ fill: "red", text: "bad config" });
+      const caught = await fails("unparsable", {});
+      expect(caught.error.code).to.equal("LEGACY_CONFIG");
+      expect(caught.error.message).to.match(
+        /^PackError: hmac-request: path from its JSONata expression: the expression does not parse: /,
+      );
+    });
+  });
+
   it("clears its status on close", async () => {
     await load([{ id: "get" }]);
     await ok("get", { patientId: "pat-00001" });
