@@ -3,10 +3,11 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Browser } from "playwright-core";
-import { launchChromium, updateDocsPicture, watchPage, type PageProblems } from "../support/browser";
-import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
-import { EditorPage, escapeRe, normalise, type NodeState, type TypeInfo } from "./editor-page";
+import { updateDocsPicture, type PageProblems } from "../support/browser";
+import type { FlowNode, Runtime } from "../support/red-runtime";
+import type { EditorPage } from "./editor-page";
+import { escapeRe, normalise, type NodeState, type TypeInfo } from "./editor-page";
+import { openEditor, pictureOfFailure, VIEWPORT, type EditorSession } from "./session";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -18,7 +19,6 @@ const MODULE = PKG.name;
 const TYPES = Object.keys(PKG["node-red"].nodes);
 const CATEGORY = "PMS-EHR";
 const SHOTS = join(ROOT, "test-output", "screenshots");
-const VIEWPORT = { width: 1600, height: 1000 };
 /** Below this zoom a pipeline's picture has labels too small to read: lay the flow out tighter. */
 const MIN_PICTURE_ZOOM = 0.5;
 
@@ -272,8 +272,8 @@ function pipelineFile(): string {
 
 describe("editor (headless Chromium, real Node-RED)", function () {
   this.timeout(60000);
+  let session: EditorSession | undefined;
   let rt: Runtime | undefined;
-  let browser: Browser | undefined;
   let editor: EditorPage;
   let problems: PageProblems;
   /** Type info of every registered type, read from the editor. */
@@ -281,12 +281,8 @@ describe("editor (headless Chromium, real Node-RED)", function () {
 
   before(async function () {
     this.timeout(180000);
-    browser = await launchChromium(this);
-    rt = await startRuntime({});
-    const page = await browser.newPage({ viewport: VIEWPORT });
-    problems = watchPage(page);
-    editor = new EditorPage(page);
-    await editor.open(rt.url);
+    session = await openEditor(this);
+    ({ rt, editor, problems } = session);
     for (const type of TYPES) {
       const t = await editor.typeInfo(type);
       if (t) info.set(type, t);
@@ -294,17 +290,14 @@ describe("editor (headless Chromium, real Node-RED)", function () {
   });
 
   afterEach(async function () {
-    const test = this.currentTest;
-    if (test?.state !== "failed" || !editor) return;
-    const name = test.fullTitle().replace(/[^A-Za-z0-9]+/g, "-");
-    await editor.screenshot(join(SHOTS, "failed", `${name}.png`)).catch(() => undefined);
+    const name = await pictureOfFailure(this, editor, SHOTS);
+    if (name === undefined) return;
     const notes = await editor.notifications().catch(() => []);
     console.log(`      failed: screenshot test-output/screenshots/failed/${name}.png; notifications:`, notes);
   });
 
   after(async () => {
-    await browser?.close();
-    await rt?.stop();
+    await session?.close();
   });
 
   /** Fails with every console error, page error, failed request and HTTP error since `mark`. */

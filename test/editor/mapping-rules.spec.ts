@@ -1,16 +1,15 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { Browser } from "playwright-core";
 import { builtinRules } from "../../lib/mapping";
 import type { MappingRule } from "../../lib/mapping";
-import { launchChromium, updateDocsPicture, watchPage, type PageProblems } from "../support/browser";
-import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
-import { EditorPage } from "./editor-page";
+import { updateDocsPicture, type PageProblems } from "../support/browser";
+import type { FlowNode } from "../support/red-runtime";
+import type { EditorPage } from "./editor-page";
+import { openEditor, pictureOfFailure, type EditorSession } from "./session";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 const SHOTS = join(ROOT, "test-output", "screenshots");
-const VIEWPORT = { width: 1600, height: 1000 };
 const P = "pms-fhir-map";
 const CATALOG = JSON.parse(readFileSync(join(ROOT, "nodes", P, "locales", "en-US", `${P}.json`), "utf8")) as {
   [P]: { column: Record<string, string> };
@@ -54,26 +53,21 @@ function mapper(id: string, name: string, rules: MappingRule[], y: number): Flow
 
 describe("editor: pms-fhir-map rules table (headless Chromium, real Node-RED)", function () {
   this.timeout(60000);
-  let rt: Runtime | undefined;
-  let browser: Browser | undefined;
+  let session: EditorSession | undefined;
   let editor: EditorPage;
   let problems: PageProblems;
   const appointment = builtinRules("appointment");
 
   before(async function () {
     this.timeout(180000);
-    browser = await launchChromium(this);
-    rt = await startRuntime({
+    session = await openEditor(this, {
       flows: [
         { id: TAB, type: "tab", label: "rules" },
         mapper(APPOINTMENT, "appointment rules", appointment, 100),
         mapper(UNTYPED, "untyped rules", UNTYPED_RULES, 200),
       ],
     });
-    const page = await browser.newPage({ viewport: VIEWPORT });
-    problems = watchPage(page);
-    editor = new EditorPage(page);
-    await editor.open(rt.url);
+    ({ editor, problems } = session);
   });
 
   beforeEach(async () => {
@@ -81,14 +75,11 @@ describe("editor: pms-fhir-map rules table (headless Chromium, real Node-RED)", 
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== "failed" || !editor) return;
-    const name = this.currentTest.fullTitle().replace(/[^A-Za-z0-9]+/g, "-");
-    await editor.screenshot(join(SHOTS, "failed", `${name}.png`)).catch(() => undefined);
+    await pictureOfFailure(this, editor, SHOTS);
   });
 
   after(async () => {
-    await browser?.close();
-    await rt?.stop();
+    await session?.close();
   });
 
   const rows = () => editor.page.locator("#node-input-rules-container > li");

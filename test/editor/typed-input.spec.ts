@@ -1,14 +1,11 @@
 import { expect } from "chai";
-import type { Browser } from "playwright-core";
 import { join, resolve } from "node:path";
-import { launchChromium, updateDocsPicture, watchPage, type PageProblems } from "../support/browser";
-import { startRuntime, type Runtime } from "../support/red-runtime";
-import { EditorPage } from "./editor-page";
+import { updateDocsPicture, type PageProblems } from "../support/browser";
+import type { EditorPage } from "./editor-page";
+import { openEditor, type EditorSession } from "./session";
 
 const ROOT = resolve(__dirname, "..", "..", "..");
 const SHOTS = join(ROOT, "test-output", "screenshots");
-
-const VIEWPORT = { width: 1600, height: 1000 };
 
 /** The editor's jQuery, as far as these tests read a typedInput through it. */
 interface EditorWindow {
@@ -64,19 +61,14 @@ const OLD_FLOW = [
 
 describe("editor: typed properties (headless Chromium, real Node-RED)", function () {
   this.timeout(60000);
-  let rt: Runtime | undefined;
-  let browser: Browser | undefined;
+  let session: EditorSession | undefined;
   let editor: EditorPage;
   let problems: PageProblems;
 
   before(async function () {
     this.timeout(180000);
-    browser = await launchChromium(this);
-    rt = await startRuntime({});
-    const page = await browser.newPage({ viewport: VIEWPORT });
-    problems = watchPage(page);
-    editor = new EditorPage(page);
-    await editor.open(rt.url);
+    session = await openEditor(this);
+    ({ editor, problems } = session);
   });
 
   beforeEach(async () => {
@@ -85,8 +77,7 @@ describe("editor: typed properties (headless Chromium, real Node-RED)", function
   });
 
   after(async () => {
-    await browser?.close();
-    await rt?.stop();
+    await session?.close();
   });
 
   /** The typedInput's type selector of field `prop` in the open tray. */
