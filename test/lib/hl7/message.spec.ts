@@ -1,12 +1,15 @@
 import { expect } from "chai";
 import {
   asParsedHl7,
+  decodeHl7,
   fromHl7Json,
   type Hl7Json,
+  NO_HL7_LIMITS,
   normalizeHl7,
   parseHeader,
   parseHl7,
   serializeHl7,
+  stripFraming,
 } from "../../../lib/hl7";
 import { fixture, fixtureBytes } from "./fixtures";
 
@@ -282,5 +285,199 @@ describe("lib/hl7 message", () => {
       expect(m.version).to.equal("2.5.1");
       expect(m.getSegment("PID")?.field(5).getValue(2)).to.equal("Adam");
     });
+  });
+
+  describe("normalisation: one text, segments ended by CR", () => {
+    it("CR LF and LF segment ends become CR, and the last segment gets one", () => {
+      expect(normalizeHl7("MSH|a\r\nPID|1\nPV1|1\rOBX|1")).to.equal("MSH|a\rPID|1\rPV1|1\rOBX|1\r");
+      expect(normalizeHl7("MSH|a\rPID|1")).to.equal("MSH|a\rPID|1\r");
+      expect(normalizeHl7("MSH|a\rPID|1\r")).to.equal("MSH|a\rPID|1\r");
+    });
+
+    it("drops the byte order mark and the MLLP start and end bytes around the text, in either order", () => {
+      expect(normalizeHl7("\uFEFF\x0bMSH|a\x1c\r\n")).to.equal("MSH|a\r");
+      expect(normalizeHl7("\x0b\uFEFFMSH|a\x1c")).to.equal("MSH|a\r");
+      expect(normalizeHl7("MSH|a\x1c\r")).to.equal("MSH|a\r");
+      expect(normalizeHl7("MSH|a\x1c\n")).to.equal("MSH|a\r");
+      expect(normalizeHl7("\x0b\x1c\r\n")).to.equal("");
+    });
+
+    it("keeps a 0x1C that is not the frame's end (the parser then refuses it)", () => {
+      expect(normalizeHl7("MSH|a\x1cb\r")).to.equal("MSH|a\x1cb\r");
+      expect(normalizeHl7("MSH|a\x1cb\x1c")).to.equal("MSH|a\x1cb\x1c\r");
+      expect(normalizeHl7("MSH|a\x1c\r\nPID|1")).to.equal("MSH|a\x1c\rPID|1\r");
+    });
+
+    it("drops blank segments: empty, or spaces and tabs only", () => {
+      expect(normalizeHl7("MSH|a\r \t\rPID|1")).to.equal("MSH|a\rPID|1\r");
+      expect(normalizeHl7("MSH|a\r\r\nPID|1\r\n\r\n")).to.equal("MSH|a\rPID|1\r");
+      expect(normalizeHl7(" \r\t\r\n")).to.equal("");
+      expect(normalizeHl7("MSH| \rPID|\t")).to.equal("MSH| \rPID|\t\r");
+    });
+
+    it("reads a Buffer in the character set MSH-18 names", () => {
+      const bytes = Buffer.from(
+        "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\nPID|1||X||M\xfcller\n",
+        "latin1",
+      );
+      expect(normalizeHl7(bytes)).to.equal(
+        "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\rPID|1||X||Müller\r",
+      );
+    });
+  });
+
+  describe("decoding bytes (decodeHl7)", () => {
+    const HEAD = "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||";
+    const latin1 = (text: string) => Buffer.from(text, "latin1");
+
+    it("drops a UTF-8 byte order mark, alone or after the MLLP start byte, and reads MSH-18 after it", () => {
+      const body = latin1(`${HEAD}8859/1\rPID|1||X||M\xfcller\r`);
+      const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+      const want = `${HEAD}8859/1\rPID|1||X||Müller\r`;
+      expect(decodeHl7(Buffer.concat([bom, body]))).to.equal(want);
+      expect(decodeHl7(Buffer.concat([Buffer.from([0x0b]), bom, body]))).to.equal(want);
+      expect(decodeHl7(Buffer.concat([Buffer.from([0x0b]), body]))).to.equal(want);
+      expect(decodeHl7(body)).to.equal(want);
+    });
+
+    it("UTF-8 when MSH-18 is absent, empty or unknown", () => {
+      const text = "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||X||Müller\r";
+      expect(decodeHl7(Buffer.from(text))).to.equal(text);
+      expect(decodeHl7(Buffer.from(`${HEAD}KLINGON\rPID|1||X||Müller\r`))).to.equal(
+        `${HEAD}KLINGON\rPID|1||X||Müller\r`,
+      );
+      expect(decodeHl7(Buffer.from(`${HEAD}UNICODE UTF-8\rPID|Zoë\r`))).to.equal(
+        `${HEAD}UNICODE UTF-8\rPID|Zoë\r`,
+      );
+    });
+
+    it("8859/1 is ISO 8859-1 (0x80 is U+0080), not windows-1252 (where it is the euro sign)", () => {
+      expect(decodeHl7(latin1(`${HEAD}8859/1\rNTE|1||\x80\r`))).to.equal(`${HEAD}8859/1\rNTE|1||\u0080\r`);
+    });
+
+    it("reads MSH-18.1 only, in upper case, whatever the delimiters", () => {
+      const text = "MSH#*~\\&#A#B#C#D#1##ADT*A01#1#P#2.5######8859/2*X#\rPID#1##X##";
+      expect(
+        decodeHl7(Buffer.concat([latin1(text), Buffer.from([0xb3, 0xf3, 0x64, 0xbc]), latin1("\r")])),
+      ).to.equal(`${text}łódź\r`);
+      expect(decodeHl7(Buffer.concat([latin1(`${HEAD} 8859/2 \r`), Buffer.from([0xb3])]))).to.equal(
+        `${HEAD} 8859/2 \rł`,
+      );
+    });
+
+    it("a batch file's header (FHS or BHS) names the character set in the same place", () => {
+      for (const id of ["FHS", "BHS"]) {
+        const text = `${id}|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\rNTE|M\xfcller\r`;
+        expect(decodeHl7(latin1(text)), id).to.equal(
+          `${id}|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\rNTE|Müller\r`,
+        );
+      }
+    });
+
+    it("text that does not start with a header is read as UTF-8", () => {
+      const text = "PID|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||8859/1\rNTE|Zoë\r";
+      expect(decodeHl7(Buffer.from(text))).to.equal(text);
+    });
+  });
+
+  describe("framing around a message (stripFraming)", () => {
+    it("removes the byte order mark, the MLLP start byte and the end byte with its CR LF", () => {
+      expect(stripFraming("\uFEFF\x0bMSH|a\x1c\r\n")).to.equal("MSH|a");
+      expect(stripFraming("\x0b\uFEFFMSH|a\x1c")).to.equal("MSH|a");
+      expect(stripFraming("MSH|a\x1c\r")).to.equal("MSH|a");
+      expect(stripFraming("MSH|a\x1c\n")).to.equal("MSH|a");
+    });
+
+    it("leaves segment ends, and a 0x1C that is not at the end, as they are", () => {
+      expect(stripFraming("MSH|a\r\n")).to.equal("MSH|a\r\n");
+      expect(stripFraming("MSH|a\n")).to.equal("MSH|a\n");
+      expect(stripFraming("MSH|a\x1cb\r")).to.equal("MSH|a\x1cb\r");
+    });
+
+    it("a frame with nothing in it is an empty message", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        const e = failure(() => parseHl7("\x0b\x1c\r\n", { limits }));
+        expect(e.code).to.equal("HL7_PARSE");
+        expect(e.details).to.deep.equal({
+          segment: "",
+          position: 0,
+          hl7ErrorCode: 100,
+          reason: "the message is empty",
+        });
+        expect((e as unknown as Error).message).to.equal("HL7 parse error at message: the message is empty");
+      }
+    });
+  });
+
+  describe("error messages say where", () => {
+    const message = (fn: () => unknown) => (failure(fn) as unknown as Error).message;
+
+    it("segment, its ID and the field as SEG-n", () => {
+      expect(message(() => parseHl7("MSH|^~\r"))).to.equal(
+        "HL7 parse error at segment 1 (MSH), field MSH-1: the header is too short to hold its delimiters",
+      );
+      expect(message(() => parseHl7("MSH|^~\\&|A|B|C|D|1||ADT^A01||P|2.5\r"))).to.match(
+        /^HL7 parse error at segment 1 \(MSH\), field MSH-10: /,
+      );
+    });
+
+    it("a segment ID that cannot be shown is left out, and written ? in the field", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        const e = failure(() => parseHl7(`${MSH}\rE-v|a\u0000\r`, { limits }));
+        expect(e.details, "details").to.include({ segment: "", position: 2, field: 1, hl7ErrorCode: 102 });
+        expect((e as unknown as Error).message).to.equal(
+          "HL7 parse error at segment 2, field ?-1: a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        );
+      }
+    });
+
+    it("a batch file is refused with or without limits", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        const e = failure(() => parseHl7("FHS|^~\\&|A\rBHS|^~\\&|A\r", { limits }));
+        expect(e.details).to.deep.equal({
+          segment: "FHS",
+          position: 1,
+          hl7ErrorCode: 100,
+          reason: "this is a batch file: split it into messages first",
+        });
+      }
+    });
+  });
+
+  describe("NUL and framing bytes inside a segment, with or without limits", () => {
+    for (const limits of [undefined, NO_HL7_LIMITS]) {
+      const name = limits ? "no limits" : "default limits";
+      it(`${name}: the segment and the field that holds the byte`, () => {
+        const e = failure(() => parseHl7(`${MSH}\rPID|1||ab\u0000c\r`, { limits }));
+        expect(e.code).to.equal("HL7_PARSE");
+        expect(e.details).to.deep.equal({
+          segment: "PID",
+          position: 2,
+          field: 3,
+          hl7ErrorCode: 102,
+          reason: "a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        });
+      });
+
+      it(`${name}: counts fields by the message's own field separator`, () => {
+        const msh = "MSH#^~\\&#A#B#C#D#1##ADT^A01#1#P#2.5";
+        const e = failure(() => parseHl7(`${msh}\rPID#1|2#ab\u000bc\r`, { limits }));
+        expect(e.details).to.include({ segment: "PID", position: 2, field: 2 });
+      });
+
+      it(`${name}: a byte in the segment ID has no field`, () => {
+        const e = failure(() => parseHl7(`${MSH}\rP\u0000D|1\r`, { limits }));
+        expect(e.details.field).to.equal(undefined);
+        expect(e.details).to.include({
+          segment: "",
+          position: 2,
+          hl7ErrorCode: 102,
+          reason: "a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        });
+        expect((e as unknown as Error).message).to.equal(
+          "HL7 parse error at segment 2: a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        );
+      });
+    }
   });
 });
