@@ -480,4 +480,383 @@ describe("lib/hl7 message", () => {
       });
     }
   });
+
+  describe("the read view of a segment (Hl7Segment), from text and from a structure alike", () => {
+    const TEXT =
+      "MSH|^~\\&|APP^FAC&X^ISO~APP2|FAC^^|||20240101||ADT^A01|C\\F\\1|P|2.5\r" +
+      "PID|1|^&|123^^^H&1.2&ISO~456||Doe^Jane^^^^^L~Roe||19800101|F|||Main\\S\\St^^Town|&|\r";
+    const ways: Array<[string, () => ReturnType<typeof parseHl7>]> = [
+      ["text", () => parseHl7(TEXT)],
+      ["structure", () => fromHl7Json(parseHl7(TEXT).toJSON())],
+    ];
+    for (const [way, make] of ways) {
+      it(`${way}: fieldCount is the last field present, MSH-1 counted`, () => {
+        const m = make();
+        expect(m.segment("MSH")!.fieldCount).to.equal(12);
+        expect(m.segment("PID")!.fieldCount).to.equal(13);
+      });
+
+      it(`${way}: field(n) by HL7 number; MSH-1 is the separator and MSH-2 the encoding characters`, () => {
+        const msh = make().segment("MSH")!;
+        expect(msh.field(0)).to.equal(undefined);
+        expect(msh.field(1)).to.deep.equal(["|"]);
+        expect(msh.field(2)).to.deep.equal(["^~\\&"]);
+        expect(msh.field(3)).to.deep.equal([["APP", ["FAC", "X"], "ISO"], "APP2"]);
+        expect(msh.field(12)).to.deep.equal(["2.5"]);
+        expect(msh.field(13)).to.equal(undefined);
+        expect(make().segment("PID")!.field(14)).to.equal(undefined);
+      });
+
+      it(`${way}: get(field, component, subcomponent, repetition) reads one unescaped value, "" when absent`, () => {
+        const m = make();
+        const msh = m.segment("MSH")!;
+        expect([msh.get(1), msh.get(2), msh.get(10)]).to.deep.equal(["|", "^~\\&", "C|1"]);
+        expect([
+          msh.get(3),
+          msh.get(3, 2),
+          msh.get(3, 2, 2),
+          msh.get(3, 2, 3),
+          msh.get(3, 3, 2),
+        ]).to.deep.equal(["APP", "FAC", "X", "", ""]);
+        expect([
+          msh.get(3, 1, 1, 1),
+          msh.get(3, 2, 1, 1),
+          msh.get(3, 1, 2, 1),
+          msh.get(3, 1, 1, 2),
+        ]).to.deep.equal(["APP2", "", "", ""]);
+        const pid = m.segment("PID")!;
+        expect([pid.get(8), pid.get(8, 1, 2), pid.get(8, 2), pid.get(11, 1), pid.get(5, 7)]).to.deep.equal([
+          "F",
+          "",
+          "",
+          "Main^St",
+          "L",
+        ]);
+        expect(m.get("PID", 3, 4, 2)).to.equal("1.2");
+        expect(m.get("PID", 99)).to.equal("");
+        expect(m.get("ZZZ", 1)).to.equal("");
+      });
+
+      it(`${way}: reps(n) counts repetitions, 0 for an absent field or one whose every value is empty`, () => {
+        const pid = make().segment("PID")!;
+        expect([
+          pid.reps(1),
+          pid.reps(2),
+          pid.reps(3),
+          pid.reps(4),
+          pid.reps(5),
+          pid.reps(12),
+          pid.reps(13),
+        ]).to.deep.equal([1, 0, 2, 0, 2, 0, 0]);
+        expect(pid.reps(14)).to.equal(0);
+        expect(parseHl7(`${MSH}\rPID|1|^&x|~^|\r`).segment("PID")!.reps(2)).to.equal(1);
+        expect(parseHl7(`${MSH}\rPID|1|^&x|~^|\r`).segment("PID")!.reps(3)).to.equal(0);
+      });
+
+      it(`${way}: components(n, repetition) lists one repetition's components (their first subcomponent)`, () => {
+        const pid = make().segment("PID")!;
+        expect(pid.components(5)).to.deep.equal(["Doe", "Jane", "", "", "", "", "L"]);
+        expect(pid.components(5, 1)).to.deep.equal(["Roe"]);
+        expect(pid.components(3)).to.deep.equal(["123", "", "", "H"]);
+        expect(pid.components(1)).to.deep.equal(["1"]);
+        expect(pid.components(5, 2)).to.deep.equal([]);
+        expect(pid.components(99)).to.deep.equal([]);
+      });
+
+      it(`${way}: text(n) is the field as written (escaped, all repetitions), toString() the segment`, () => {
+        const m = make();
+        const msh = m.segment("MSH")!;
+        const pid = m.segment("PID")!;
+        expect([msh.text(1), msh.text(2), msh.text(3), msh.text(10)]).to.deep.equal([
+          "|",
+          "^~\\&",
+          "APP^FAC&X^ISO~APP2",
+          "C\\F\\1",
+        ]);
+        expect([pid.text(5), pid.text(11), pid.text(99)]).to.deep.equal([
+          "Doe^Jane^^^^^L~Roe",
+          "Main\\S\\St^^Town",
+          "",
+        ]);
+        expect(`${msh}\r${pid}\r`).to.equal(TEXT);
+        expect(m.text).to.equal(TEXT);
+      });
+    }
+
+    it("an MSH with nothing after MSH-2 has 2 fields", () => {
+      const j: Hl7Json = { segments: [["MSH", ["|"], ["^~\\&"]]] };
+      expect(failure(() => fromHl7Json(j)).details).to.include({ field: 9 });
+    });
+  });
+
+  describe("the header", () => {
+    const TEXT =
+      "MSH|^~\\&|APP^FAC&X^ISO~APP2|FAC^^|R\\T\\A||20240101^S||ADT^A01&X^ADT_A01~ORU^R01|C\\F\\1|P&T|2.5|||al| ne ||UNICODE UTF-8\r";
+
+    it("HD fields: first repetition, each component's first subcomponent, trailing empty components dropped", () => {
+      for (const h of [parseHl7(TEXT).header, parseHeader(TEXT), parseHeader(Buffer.from(TEXT))]) {
+        expect(h).to.deep.include({
+          type: "ADT",
+          event: "A01",
+          structure: "ADT_A01",
+          controlId: "C|1",
+          version: "2.5",
+          sendingApplication: "APP^FAC^ISO",
+          sendingFacility: "FAC",
+          receivingApplication: "R&A",
+          receivingFacility: "",
+          timestamp: "20240101",
+          processingId: "P",
+          acceptAckType: "AL",
+          applicationAckType: "NE",
+          charset: "UNICODE UTF-8",
+        });
+        expect(h.msh).to.deep.equal([
+          "MSH",
+          "|",
+          "^~\\&",
+          "APP^FAC&X^ISO~APP2",
+          "FAC^^",
+          "R\\T\\A",
+          "",
+          "20240101^S",
+          "",
+          "ADT^A01&X^ADT_A01~ORU^R01",
+          "C\\F\\1",
+          "P&T",
+          "2.5",
+          "",
+          "",
+          "al",
+          " ne ",
+          "",
+          "UNICODE UTF-8",
+        ]);
+      }
+    });
+
+    it("HL7_PARSE reasons for an unusable MSH-9, MSH-10 and MSH-12", () => {
+      const at = (msh9: string, msh10: string, msh12: string) =>
+        failure(() => parseHl7(`MSH|^~\\&|A|B|C|D|1||${msh9}|${msh10}|P|${msh12}\r`)).details;
+      expect(at("", "1", "2.5")).to.deep.equal({
+        segment: "MSH",
+        position: 1,
+        field: 9,
+        hl7ErrorCode: 101,
+        reason: "MSH-9 (message type) is empty",
+      });
+      for (const type of ["ADTX", "XADT", "AD", "adt"]) {
+        expect(at(`${type}^A01`, "1", "2.5"), type).to.include({
+          field: 9,
+          hl7ErrorCode: 200,
+          reason: "MSH-9.1 is not a 3-character message type",
+        });
+      }
+      expect(at("ADT^A01", "", "2.5")).to.include({
+        field: 10,
+        hl7ErrorCode: 101,
+        reason: "MSH-10 (message control ID) is empty",
+      });
+      expect(at("ADT^A01", "1", "")).to.include({
+        field: 12,
+        hl7ErrorCode: 101,
+        reason: "MSH-12 (version ID) is empty",
+      });
+      expect(at("ADT^A01", "1", "2.x")).to.include({
+        field: 12,
+        hl7ErrorCode: 203,
+        reason: "MSH-12 is not an HL7 version such as 2.5.1",
+      });
+      expect(parseHl7("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5.1.1\r").header.version).to.equal("2.5.1.1");
+    });
+
+    it("the event from EVN-1 when MSH-9.2 is empty: an EVN segment, not one whose ID starts with EVN", () => {
+      const msh = "MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.5";
+      const text = `${msh}\rEVNX|A01\rEVN|A02\r`;
+      expect(parseHeader(text).event).to.equal("A02");
+      expect(parseHeader(Buffer.from(text)).event).to.equal("A02");
+      expect(parseHeader(`${msh}\rEVN\rEVN|A03\r`).event).to.equal("");
+      expect(parseHl7(`${msh}\rEVN\rEVN|A03\r`).header.event).to.equal("");
+    });
+
+    it("EVN-1 counts only within the 8 segments after MSH, in a Buffer too", () => {
+      const msh = "MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.5";
+      const near = `${msh}\r${"NTE|1\r".repeat(7)}EVN|A04\r`;
+      const far = `${msh}\r${"NTE|1\r".repeat(8)}EVN|A04\r`;
+      for (const read of [
+        parseHeader,
+        (t: string) => parseHeader(Buffer.from(t)),
+        (t: string) => parseHl7(t).header,
+      ]) {
+        expect(read(near).event).to.equal("A04");
+        expect(read(far).event).to.equal("");
+      }
+    });
+
+    it("a header read skips MLLP start bytes, byte order marks and blank lines before MSH", () => {
+      const msh = "MSH|^~\\&|A|B|C|D|1||ADT^A01|CTL|P|2.5\r";
+      const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+      for (const lead of [[0x0b], [0x0d, 0x0a, 0x0d], [0x0b, 0xef, 0xbb, 0xbf], [0x0a]]) {
+        const buf = Buffer.concat([Buffer.from(lead), Buffer.from(msh)]);
+        expect(parseHeader(buf).controlId, JSON.stringify(lead)).to.equal("CTL");
+      }
+      expect(parseHeader(Buffer.concat([bom, Buffer.from([0x0b]), Buffer.from(msh)])).controlId).to.equal(
+        "CTL",
+      );
+      for (const lead of ["\uFEFF\x0b", "\r\n \t\r", "\t\n", " \r\n"]) {
+        expect(parseHeader(lead + msh).controlId, JSON.stringify(lead)).to.equal("CTL");
+        expect(
+          parseHl7(lead.replaceAll("\uFEFF", "").replaceAll("\x0b", "") + msh).header.controlId,
+          JSON.stringify(lead),
+        ).to.equal("CTL");
+      }
+    });
+
+    it("an indented MSH is no MSH", () => {
+      for (const text of [
+        " MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r",
+        "\r\n\t MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r",
+      ]) {
+        expect(failure(() => parseHeader(text)).details, JSON.stringify(text)).to.deep.equal({
+          segment: "",
+          position: 1,
+          hl7ErrorCode: 100,
+          reason: "a message must start with an MSH segment",
+        });
+      }
+      expect(failure(() => parseHl7("PID|1\r")).details.reason).to.equal(
+        "a message must start with an MSH segment",
+      );
+    });
+
+    it("the delimiters are read from the MSH line only, not from the next segment", () => {
+      const e = failure(() => parseHl7("MSH|^~\\&\rPID|1|2\r"));
+      expect(e.details).to.deep.equal({
+        segment: "MSH",
+        position: 1,
+        field: 9,
+        hl7ErrorCode: 101,
+        reason: "MSH-9 (message type) is empty",
+      });
+    });
+
+    it("a Buffer's header is read within maxSegmentLength characters, however many bytes they take", () => {
+      const line = `MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.5|||||||${"€".repeat(20)}`;
+      const buf = Buffer.from(`${line}\rEVN|A01\r`);
+      const h = parseHeader(buf, { limits: { maxSegmentLength: line.length } });
+      expect(h.msh[19]).to.equal("€".repeat(20));
+      expect(h.event).to.equal("A01");
+      const e = failure(() => parseHeader(buf, { limits: { maxSegmentLength: line.length - 1 } }));
+      expect(e.code).to.equal("HL7_LIMIT");
+      expect(e.details).to.include({ segment: "MSH", position: 1, limit: "maxSegmentLength" });
+      const evn = failure(() =>
+        parseHeader(Buffer.from(`${line}\rEVN|A01${"x".repeat(60)}\r`), { limits: { maxSegmentLength: 60 } }),
+      );
+      expect(evn.details).to.include({ segment: "EVN", position: 2, limit: "maxSegmentLength" });
+    });
+  });
+
+  describe("structures (fromHl7Json): shapes, defaults and messages", () => {
+    const bad = (json: unknown) =>
+      failure(() => fromHl7Json(json)) as unknown as { code: string; message: string };
+
+    it("HL7_BAD_INPUT names what is wrong", () => {
+      const cases: Array<[unknown, string]> = [
+        [null, "an HL7 structure needs a non-empty segments array"],
+        [{ segments: [] }, "an HL7 structure needs a non-empty segments array"],
+        [{ segments: ["MSH"] }, "segments[0] must be an array starting with the segment ID"],
+        [{ segments: [[1]] }, "segments[0] must be an array starting with the segment ID"],
+        [{ segments: [["MSHX"]] }, "segments[0][0] is not a segment ID"],
+        [{ segments: [["PID", ["1"]]] }, "the first segment must be MSH"],
+        [
+          {
+            segments: [
+              ["MSH", ["|"], ["^~\\&"]],
+              ["PID", "1"],
+            ],
+          },
+          "segments[1][1] (PID-1) must be an array of repetitions (strings, or arrays of components)",
+        ],
+        [
+          {
+            segments: [
+              ["MSH", ["|"], ["^~\\&"]],
+              ["PID", [["a", [1]]]],
+            ],
+          },
+          "segments[1][1] (PID-1) must be an array of repetitions (strings, or arrays of components)",
+        ],
+        [
+          {
+            segments: [
+              ["MSH", ["|"], ["^~\\&"]],
+              ["PID", [["a", 1]]],
+            ],
+          },
+          "segments[1][1] (PID-1) must be an array of repetitions (strings, or arrays of components)",
+        ],
+        [{ segments: [["MSH", ["|"], ["^~\\&"]], ["PID"], ["MSH"]] }, "segments[2] is a second MSH"],
+      ];
+      for (const [json, message] of cases) {
+        const e = bad(json);
+        expect(e.code, message).to.equal("HL7_BAD_INPUT");
+        expect(e.message).to.equal(message);
+      }
+      expect(bad(42).message).to.equal("an HL7 structure needs a non-empty segments array");
+      const notHl7 = failure(() => asParsedHl7(42)) as unknown as Error;
+      expect(notHl7.message).to.equal(
+        "expected HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] })",
+      );
+      expect((failure(() => parseHeader(42 as unknown as string)) as unknown as Error).message).to.equal(
+        "HL7 text must be a string or a Buffer",
+      );
+      expect((failure(() => parseHl7(42 as unknown as string)) as unknown as Error).message).to.equal(
+        "HL7 text must be a string or a Buffer",
+      );
+    });
+
+    it("an absent (null or undefined) field is an empty one; missing MSH-1/MSH-2 are the default delimiters", () => {
+      const json = {
+        segments: [
+          [
+            "MSH",
+            null,
+            undefined,
+            ["A"],
+            [""],
+            [""],
+            [""],
+            [""],
+            [""],
+            [["ADT", "A01"]],
+            ["1"],
+            ["P"],
+            ["2.5"],
+          ],
+          ["PID", ["1"], null, [["X", ["a", "b"]]]],
+        ],
+      };
+      const m = fromHl7Json(json);
+      expect(m.text).to.equal("MSH|^~\\&|A||||||ADT^A01|1|P|2.5\rPID|1||X^a&b\r");
+      expect(m.delimiters).to.deep.equal({
+        field: "|",
+        component: "^",
+        repetition: "~",
+        escape: "\\",
+        subcomponent: "&",
+      });
+      expect(m.toJSON().segments[1]).to.deep.equal(["PID", ["1"], [""], [["X", ["a", "b"]]]]);
+    });
+
+    it("validate checks a structure too", () => {
+      const json = parseHl7(`${MSH}\rEVN|A01\rPID|1||X||Doe||notadate|M\r`).toJSON();
+      expect(asParsedHl7(json).get("PID", 7)).to.equal("notadate");
+      expect(failure(() => asParsedHl7(json, { validate: true })).details).to.include({
+        segment: "PID",
+        field: 7,
+        hl7ErrorCode: 102,
+        reason: "a value does not match its data type",
+      });
+    });
+  });
 });
