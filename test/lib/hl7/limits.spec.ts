@@ -408,6 +408,77 @@ describe("lib/hl7 limits", () => {
     });
   });
 
+  describe("configuration: exact errors and defaults", () => {
+    const configError = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        expect((err as PackError).code).to.equal("HL7_CONFIG");
+        return err as PackError;
+      }
+      throw new Error("expected HL7_CONFIG");
+    };
+
+    it("hl7Limits: no limits given is the defaults, and the two constants are taken as they are", () => {
+      expect(hl7Limits()).to.equal(DEFAULT_HL7_LIMITS);
+      expect(hl7Limits(DEFAULT_HL7_LIMITS)).to.equal(DEFAULT_HL7_LIMITS);
+      expect(hl7Limits(NO_HL7_LIMITS)).to.equal(NO_HL7_LIMITS);
+      expect(hl7Limits({ maxSegments: undefined })).to.deep.equal(DEFAULT_HL7_LIMITS);
+      expect(Object.isFrozen(hl7Limits({ maxSegments: 3 }))).to.equal(true);
+    });
+
+    it("hl7Limits: the messages say what is wrong, and details name the limit", () => {
+      for (const bad of [null, 5, "x"]) {
+        expect(configError(() => hl7Limits(bad as never)).message).to.equal(
+          "HL7 limits must be an object of limit name -> number",
+        );
+      }
+      const unknown = configError(() => hl7Limits({ maxSegmnets: 5 } as never));
+      expect(unknown.message).to.equal(
+        "maxSegmnets is not an HL7 limit (maxSegments, maxSegmentLength, maxFieldsPerSegment, maxRepetitionsPerField, " +
+          "maxComponentsPerField, maxSubcomponentsPerField, maxDelimiters)",
+      );
+      expect(unknown.details).to.deep.equal({ limit: "maxSegmnets" });
+      const value = configError(() => hl7Limits({ maxDelimiters: 0 }));
+      expect(value.message).to.equal("HL7 limit maxDelimiters must be a positive whole number");
+      expect(value.details).to.deep.equal({ limit: "maxDelimiters" });
+    });
+
+    it("hl7LimitsFromConfig: blank, null or absent keeps the default; numbers and number strings are taken", () => {
+      expect(
+        hl7LimitsFromConfig({ maxSegments: "  ", maxDelimiters: null, maxSegmentLength: 300 }),
+      ).to.deep.equal({
+        ...DEFAULT_HL7_LIMITS,
+        maxSegmentLength: 300,
+      });
+      expect(hl7LimitsFromConfig({ maxSegments: 0, maxFieldsPerSegment: " 7 " })).to.deep.equal({
+        ...DEFAULT_HL7_LIMITS,
+        maxSegments: Infinity,
+        maxFieldsPerSegment: 7,
+      });
+      for (const bad of [true, {}, -1, 2.5, "x"]) {
+        const err = configError(() => hl7LimitsFromConfig({ maxSegments: bad }));
+        expect(err.message).to.equal("maxSegments must be a whole number (0: no limit)");
+        expect(err.details).to.deep.equal({ limit: "maxSegments" });
+      }
+    });
+
+    it("a parse kept for the same text is checked again against stricter limits, whichever limit is stricter", () => {
+      const text = `${MSH}\rPID|1||a~b~c\rNTE|1\r`;
+      expect(parseHl7(text, { limits: { maxRepetitionsPerField: 100 } }).segments).to.have.length(3);
+      expect(
+        limitFailure(() => parseHl7(text, { limits: { maxRepetitionsPerField: 2 } })).details,
+      ).to.include({
+        limit: "maxRepetitionsPerField",
+        field: 3,
+      });
+      expect(parseHl7(text, { limits: { maxSegments: 3 } }).segments).to.have.length(3);
+      expect(limitFailure(() => parseHl7(text, { limits: { maxSegments: 2 } })).details).to.include({
+        limit: "maxSegments",
+      });
+    });
+  });
+
   describe("the delimiter scan against a character-by-character count", () => {
     const SETS: Delimiters[] = [
       { field: "|", component: "^", repetition: "~", escape: "\\", subcomponent: "&" },

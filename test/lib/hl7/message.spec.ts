@@ -4,6 +4,7 @@ import {
   decodeHl7,
   fromHl7Json,
   type Hl7Json,
+  mshFieldsOf,
   NO_HL7_LIMITS,
   normalizeHl7,
   parseHeader,
@@ -857,6 +858,93 @@ describe("lib/hl7 message", () => {
         hl7ErrorCode: 102,
         reason: "a value does not match its data type",
       });
+    });
+  });
+
+  describe("the parsed message", () => {
+    const TEXT = `${MSH}\rNTE|1||first\rPID|1||X^^^H&1.2&ISO\rNTE|2||second\r`;
+
+    it("select and segment(name, nth) find segments by ID in order", () => {
+      const m = parseHl7(TEXT);
+      expect(m.select("NTE").map((s) => s.get(3))).to.deep.equal(["first", "second"]);
+      expect(m.segment("NTE")!.get(3)).to.equal("first");
+      expect(m.segment("NTE", 1)!.get(3)).to.equal("second");
+      expect(m.segment("NTE", 2)).to.equal(undefined);
+      expect(m.segments.map((s) => s.position)).to.deep.equal([1, 2, 3, 4]);
+      expect(String(m)).to.equal(TEXT);
+    });
+
+    it("toJSON is a deep copy: editing it changes neither the message nor the next copy", () => {
+      const m = parseHl7(TEXT);
+      const before = m.toJSON();
+      const j = m.toJSON();
+      ((j.segments[2][3][0] as string[][])[3] as string[])[0] = "CHANGED";
+      (j.segments[2][3][0] as string[])[0] = "CHANGED";
+      j.segments[1][3][0] = "CHANGED";
+      expect(m.toJSON()).to.deep.equal(before);
+      expect(m.get("PID", 3, 4, 1)).to.equal("H");
+      expect(m.get("NTE", 3)).to.equal("first");
+    });
+
+    it("asParsedHl7 takes a parsed message as it is, and names what it accepts otherwise", () => {
+      const m = parseHl7(TEXT);
+      expect(asParsedHl7(m)).to.equal(m);
+      expect(serializeHl7(m)).to.equal(TEXT);
+      expect(serializeHl7(Buffer.from(TEXT))).to.equal(TEXT);
+      for (const bad of [null, undefined, { segments: "x" }, [], true]) {
+        expect((failure(() => asParsedHl7(bad)) as unknown as Error).message, String(bad)).to.equal(
+          "expected HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] })",
+        );
+      }
+    });
+
+    it("validate checks a text the first time it is parsed", () => {
+      const text = `${MSH}\rEVN|A01\rPID|1||FIRST-${Date.now()}||Doe||notadate|M\r`;
+      expect(failure(() => parseHl7(text, { validate: true })).details).to.include({
+        segment: "PID",
+        field: 7,
+      });
+    });
+
+    it("a structure: segment positions from 1, the event from EVN-1 when MSH-9.2 is empty", () => {
+      const m = fromHl7Json({
+        segments: [
+          ["MSH", ["|"], ["^~\\&"], ["A"], ["B"], ["C"], ["D"], ["1"], [""], ["ADT"], ["9"], ["P"], ["2.5"]],
+          ["EVN", ["A08"]],
+          ["PID", ["1"]],
+        ],
+      });
+      expect(m.segments.map((s) => s.position)).to.deep.equal([1, 2, 3]);
+      expect(m.header.event).to.equal("A08");
+    });
+
+    it("a structure with MSH-1 but no MSH-2 (or the other way round) gets the default delimiters", () => {
+      const rest = [["A"], [""], [""], [""], [""], [""], [["ADT", "A01"]], ["1"], ["P"], ["2.5"]];
+      for (const [f1, f2] of [
+        [["#"], null],
+        [null, ["*~\\&"]],
+      ]) {
+        const m = fromHl7Json({ segments: [["MSH", f1, f2, ...rest]] });
+        expect(m.text).to.equal("MSH|^~\\&|A||||||ADT^A01|1|P|2.5\r");
+      }
+    });
+  });
+
+  describe("MSH fields of a header that does not parse (mshFieldsOf)", () => {
+    it("finds an MSH within the first 8 characters, up to the end of its line", () => {
+      expect(mshFieldsOf("\u000b\uFEFF\r\nMSH|^~\\&|A|B||||||CTL\rPID|1|2\r")).to.deep.equal({
+        delimiters: { field: "|", component: "^", repetition: "~", escape: "\\", subcomponent: "&" },
+        msh: ["MSH", "|", "^~\\&", "A", "B", "", "", "", "", "", "CTL"],
+      });
+      expect(mshFieldsOf("MSH#^~\\&#A#B\nPID#1")!.msh).to.deep.equal(["MSH", "#", "^~\\&", "A", "B"]);
+      expect(mshFieldsOf("        MSH|^~\\&|A")!.msh).to.deep.equal(["MSH", "|", "^~\\&", "A"]);
+      expect(mshFieldsOf("         MSH|^~\\&|A")).to.equal(undefined);
+      expect(mshFieldsOf("PID|^~\\&|A")).to.equal(undefined);
+      expect(mshFieldsOf("MSH|^^\\&|A")).to.equal(undefined);
+    });
+
+    it("reads no more than `count` fields", () => {
+      expect(mshFieldsOf("MSH|^~\\&|A|B|C|D|E", 4)!.msh).to.deep.equal(["MSH", "|", "^~\\&", "A", "B"]);
     });
   });
 });
