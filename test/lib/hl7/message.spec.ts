@@ -947,4 +947,25 @@ describe("lib/hl7 message", () => {
       expect(mshFieldsOf("MSH|^~\\&|A|B|C|D|E", 4)!.msh).to.deep.equal(["MSH", "|", "^~\\&", "A", "B"]);
     });
   });
+
+  describe("validate: where hl7v2 found a bad value", () => {
+    it("segment, field, component, subcomponent and the 1-based repetition", () => {
+      const e = failure(() =>
+        parseHl7(`${MSH}\rEVN|A01\rPID|1||X||Doe||19800101~notadate|M\r`, { validate: true }),
+      );
+      expect(e.details).to.deep.equal({
+        segment: "PID",
+        position: 3,
+        field: 7,
+        component: 1,
+        subcomponent: 1,
+        repetition: 2,
+        hl7ErrorCode: 102,
+        reason: "a value does not match its data type",
+      });
+      expect((e as unknown as Error).message).to.equal(
+        "HL7 parse error at segment 3 (PID), field PID-7: a value does not match its data type",
+      );
+    });
+  });
 });
