@@ -77,6 +77,7 @@ describe("lib/hl7 escape sequences", () => {
         const d: Delimiters = { ...DEFAULT_DELIMITERS, [name]: ch };
         const plain = DEFAULT_DELIMITERS[name];
         expect(escapeHl7(`a${ch}b${plain}c`, d)).to.equal(`a\\${code}\\b${plain}c`);
+        expect(escapeHl7(`a${ch}b`, d)).to.equal(`a\\${code}\\b`);
         expect(unescapeHl7(`a\\${code}\\b${plain}c`, d)).to.equal(`a${ch}b${plain}c`);
       });
     }
@@ -84,6 +85,7 @@ describe("lib/hl7 escape sequences", () => {
     it("an escape character other than the default is escaped as <e>E<e>, and the backslash is text", () => {
       const d: Delimiters = { ...DEFAULT_DELIMITERS, escape: "#" };
       expect(escapeHl7("a#b\\c|d", d)).to.equal("a#E#b\\c#F#d");
+      expect(escapeHl7("a#b", d)).to.equal("a#E#b");
       expect(unescapeHl7("a#E#b\\c#F#d", d)).to.equal("a#b\\c|d");
     });
 
