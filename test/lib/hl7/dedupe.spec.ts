@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { createHash } from "node:crypto";
 import { contentDigest, DedupeCache, dedupeKey, parseHeader } from "../../../lib/hl7";
 
 function msg(controlId: string, opts: { time?: string; name?: string; sep?: string } = {}): string {
@@ -175,5 +176,158 @@ describe("lib/hl7 de-duplication", () => {
     cache.check(k4, c4);
     cache.settle(k4, c4, "AE", ca);
     expect(cache.acksOf(k4, c4)).to.deep.equal([]);
+  });
+
+  describe("digests, exactly", () => {
+    const sha = (text: string) => createHash("sha256").update(text).digest("base64url");
+
+    it("the identity is SHA-256 (base64url) of MSH-3, MSH-4 and MSH-10 as written, NUL-separated", () => {
+      const h = parseHeader(msg("C-1"));
+      expect(dedupeKey(h)).to.equal(sha("PMS\u0000CLINIC\u0000C-1"));
+      // the separator keeps the fields apart: AB + C is not A + BC
+      const ab = parseHeader("MSH|^~\\&|AB|C|E|F|1||ADT^A01|X|P|2.5\r");
+      const bc = parseHeader("MSH|^~\\&|A|BC|E|F|1||ADT^A01|X|P|2.5\r");
+      expect(dedupeKey(ab)).to.not.equal(dedupeKey(bc));
+      expect(dedupeKey({ ...h, msh: ["MSH", "|", "^~\\&"] })).to.equal(sha("\u0000\u0000"));
+    });
+
+    it("the content is SHA-256 of the text with MSH-7 emptied, whatever ends the MSH line", () => {
+      for (const eol of ["\r", "\n", "\r\n"]) {
+        const text = msg("C-1").replaceAll("\r", eol);
+        const h = parseHeader(text);
+        expect(contentDigest(text, h), JSON.stringify(eol)).to.equal(sha(text.replace("20240301091500", "")));
+      }
+      const framed = `\u000b${msg("C-1")}`;
+      expect(contentDigest(framed, parseHeader(framed))).to.equal(sha(framed.replace("20240301091500", "")));
+      const oneLine = "MSH|^~\\&|PMS|CLINIC|EHR|HB|20240301||ADT^A01|C-1|P|2.5";
+      expect(contentDigest(oneLine, parseHeader(oneLine))).to.equal(sha(oneLine.replace("20240301", "")));
+    });
+
+    it("an MSH without MSH-7, or text without an MSH, is digested as it is", () => {
+      const short = "MSH|^~\\&|A|B|C|D\rPID|1\r";
+      const h = parseHeader(msg("C-1"));
+      expect(contentDigest(short, h)).to.equal(sha(short));
+      expect(contentDigest("PID|1|x\r", h)).to.equal(sha("PID|1|x\r"));
+    });
+  });
+
+  describe("the window", () => {
+    const [key, a] = ids(msg("W-1"));
+    const [, b] = ids(msg("W-1", { name: "Roe^Rita" }));
+    const [, c] = ids(msg("W-1", { name: "Poe^Edgar" }));
+    const ack = (n: number) => `MSH${"x".repeat(n - 3)}`;
+
+    it("an entry answers until its window ends, and not at that instant", () => {
+      let now = 1000;
+      const cache = new DedupeCache(500, () => now);
+      cache.check(key, a);
+      cache.settle(key, a, "AA", ack(10));
+      now = 1499;
+      expect(cache.acksOf(key, a)).to.deep.equal([ack(10)]);
+      expect(cache.snapshot().entries).to.deep.equal([[key, a, "AA", 1500, [ack(10)]]]);
+      now = 1500;
+      expect(cache.acksOf(key, a)).to.deep.equal([]);
+      expect(cache.snapshot().entries).to.deep.equal([]);
+      expect(cache.check(key, a)).to.deep.equal({ state: "new", conflict: false });
+    });
+
+    it("counts the contents pending under one identity: another stays a conflict until all are settled", () => {
+      const cache = new DedupeCache(60_000);
+      expect(cache.check(key, a)).to.deep.equal({ state: "new", conflict: false });
+      expect(cache.check(key, b)).to.deep.equal({ state: "new", conflict: true });
+      cache.settle(key, a, "AE");
+      cache.settle(key, c, "AE"); // never pending: changes nothing
+      expect(cache.check(key, c)).to.deep.equal({ state: "new", conflict: true });
+      cache.settle(key, b, "AR");
+      cache.settle(key, c, "AR");
+      expect(cache.check(key, a)).to.deep.equal({ state: "new", conflict: false });
+    });
+
+    it("dirty: set by an accepted outcome and by an added ACK, cleared by a snapshot", () => {
+      const cache = new DedupeCache(60_000);
+      expect(cache.dirty).to.equal(false);
+      cache.check(key, a);
+      cache.settle(key, a, "AE");
+      expect(cache.dirty).to.equal(false);
+      cache.check(key, a);
+      cache.settle(key, a, "CA");
+      expect(cache.dirty).to.equal(true);
+      cache.snapshot();
+      expect(cache.dirty).to.equal(false);
+      cache.addAck(key, a, ack(20));
+      expect(cache.dirty).to.equal(true);
+    });
+
+    it("keeps ACKs of up to 4096 characters, two per entry, for the entry's own content", () => {
+      const cache = new DedupeCache(60_000);
+      cache.check(key, a);
+      cache.settle(key, a, "CA", ack(4096));
+      expect(cache.acksOf(key, a)).to.deep.equal([ack(4096)]);
+      cache.addAck(key, a, ack(4097));
+      cache.addAck(key, b, ack(30));
+      cache.addAck(`${key}x`, a, ack(30));
+      expect(cache.acksOf(key, a)).to.deep.equal([ack(4096)]);
+      cache.addAck(key, a, ack(4096));
+      cache.addAck(key, a, ack(40));
+      expect(cache.acksOf(key, a)).to.deep.equal([ack(4096), ack(4096)]);
+      cache.check(key, b);
+      cache.settle(key, b, "AA", ack(4097));
+      expect(cache.check(key, b)).to.deep.equal({ state: "done", code: "AA" });
+    });
+
+    it("restore: 3, 4 or 5 items an entry, each one checked; an entry at its expiry is not loaded", () => {
+      const now = 5000;
+      const cache = new DedupeCache(60_000, () => now);
+      const later = now + 1000;
+      cache.restore({
+        entries: [
+          [42, a, "AA", later],
+          ["short", a, "AA", later],
+          [key, 42, "AA", later],
+          [key, "short", "AA", later],
+          [key, a, 1, later],
+          [key, a, "OK", later],
+          [key, a, "AA", String(later)],
+          [key, a, "AA", now],
+          [key, a, "AA", later, [ack(4097)]],
+          [key, a, "AA", later, ["PID|1"]],
+          [key, a, "AA", later, [ack(10), ack(10), ack(10)]],
+          ["PMS\u0000CLINIC\u0000W-1", "AA", later, 1, 2, 3],
+          [1, "AA", later],
+          ["PMS\u0000CLINIC\u0000W-1", 1, later],
+          ["PMS\u0000CLINIC\u0000W-1", "OK", later],
+          ["PMS\u0000CLINIC\u0000W-1", "AA", String(later)],
+          ["PMS\u0000CLINIC\u0000W-1", "AA", now],
+          { length: 4, 0: key, 1: a, 2: "AA", 3: later },
+          { length: 3, 0: "PMS\u0000CLINIC\u0000W-1", 1: "AA", 2: later },
+        ],
+      });
+      expect(cache.size).to.equal(0);
+      cache.restore({ entries: [[key, a, "AA", later, [ack(4096)]]] });
+      expect(cache.acksOf(key, a)).to.deep.equal([ack(4096)]);
+    });
+
+    it("restore keeps the newest within maxEntries whatever the snapshot's order, oldest first", () => {
+      const [k1, c1] = ids(msg("R-1"));
+      const [k2, c2] = ids(msg("R-2"));
+      const [k3, c3] = ids(msg("R-3"));
+      const cache = new DedupeCache(60_000, () => 0, 2);
+      cache.restore({
+        entries: [
+          [k3, c3, "AA", 300, []],
+          [k1, c1, "AA", 100, []],
+          [k2, c2, "AA", 200, []],
+        ],
+      });
+      expect(cache.snapshot().entries.map((e) => e[3])).to.deep.equal([200, 300]);
+    });
+
+    it("restore does not replace what the cache holds already", () => {
+      const cache = new DedupeCache(60_000, () => 0);
+      cache.check(key, a);
+      cache.settle(key, a, "AA", ack(10));
+      cache.restore({ entries: [[key, b, "CA", 90_000, []]] });
+      expect(cache.check(key, a)).to.deep.equal({ state: "done", code: "AA", acks: [ack(10)] });
+    });
   });
 });

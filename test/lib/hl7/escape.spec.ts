@@ -64,4 +64,97 @@ describe("lib/hl7 escape sequences", () => {
     expect(unescapeHl7("\\P\\1", V27)).to.equal("#1");
     expect(escapeHl7("#1")).to.equal("#1");
   });
+
+  describe("the message's own delimiters, each one on its own", () => {
+    const one: Array<[keyof Delimiters, string, string]> = [
+      ["field", "#", "F"],
+      ["component", "#", "S"],
+      ["repetition", "#", "R"],
+      ["subcomponent", "#", "T"],
+    ];
+    for (const [name, ch, code] of one) {
+      it(`a ${name} separator other than the default is escaped as \\${code}\\, and the default one is text`, () => {
+        const d: Delimiters = { ...DEFAULT_DELIMITERS, [name]: ch };
+        const plain = DEFAULT_DELIMITERS[name];
+        expect(escapeHl7(`a${ch}b${plain}c`, d)).to.equal(`a\\${code}\\b${plain}c`);
+        expect(escapeHl7(`a${ch}b`, d)).to.equal(`a\\${code}\\b`);
+        expect(unescapeHl7(`a\\${code}\\b${plain}c`, d)).to.equal(`a${ch}b${plain}c`);
+      });
+    }
+
+    it("an escape character other than the default is escaped as <e>E<e>, and the backslash is text", () => {
+      const d: Delimiters = { ...DEFAULT_DELIMITERS, escape: "#" };
+      expect(escapeHl7("a#b\\c|d", d)).to.equal("a#E#b\\c#F#d");
+      expect(escapeHl7("a#b", d)).to.equal("a#E#b");
+      expect(unescapeHl7("a#E#b\\c#F#d", d)).to.equal("a#b\\c|d");
+    });
+
+    it("with a truncation character (v2.7+) it is escaped as \\P\\; without one, # is text", () => {
+      expect(escapeHl7("a#b", V27)).to.equal("a\\P\\b");
+      expect(unescapeHl7("a\\P\\b", V27)).to.equal("a#b");
+      expect(escapeHl7("a#b")).to.equal("a#b");
+    });
+  });
+
+  describe("escaping: what is kept, what is written as a sequence", () => {
+    it("keeps a formatting sequence written in the value (\\H\\, \\N\\, \\.sp2\\, \\Zxx\\, \\C..\\, \\M..\\)", () => {
+      for (const v of [
+        "\\H\\bold\\N\\",
+        "\\.sp2\\",
+        "\\.in+4\\",
+        "\\Zmine\\",
+        "\\C2842\\",
+        "\\M24402A\\",
+        "\\.ce\\",
+      ]) {
+        expect(escapeHl7(v), v).to.equal(v);
+        expect(escapeHl7(v, { ...DEFAULT_DELIMITERS, field: "$" }), v).to.equal(v);
+      }
+    });
+
+    it("a backslash that opens no formatting sequence is \\E\\, a literal \\.br\\ too (a value's line break is a line feed)", () => {
+      expect(escapeHl7("a\\b\\c")).to.equal("a\\E\\b\\E\\c");
+      expect(escapeHl7("\\.br\\")).to.equal("\\E\\.br\\E\\");
+      expect(escapeHl7("\\Hx")).to.equal("\\E\\Hx");
+      expect(escapeHl7("\\\\")).to.equal("\\E\\\\E\\");
+      expect(escapeHl7("x\\H")).to.equal("x\\E\\H");
+    });
+
+    it("each line break is one \\.br\\: CR LF is one, LF LF two", () => {
+      expect(escapeHl7("a\n\nb")).to.equal("a\\.br\\\\.br\\b");
+      expect(escapeHl7("a\r\rb")).to.equal("a\\.br\\\\.br\\b");
+      expect(escapeHl7("a\n\rb")).to.equal("a\\.br\\\\.br\\b");
+    });
+
+    it("other control characters and DEL as \\Xhh\\", () => {
+      expect(escapeHl7("\u0000\u001f\u007f ~")).to.equal("\\X00\\\\X1F\\\\X7F\\ \\R\\");
+      expect(escapeHl7("\u007f", CUSTOM)).to.equal("!X7F!");
+    });
+  });
+
+  describe("unescaping: what is not a sequence stays as written", () => {
+    it("\\Xhh..\\ needs an even number of hex digits, and only hex digits", () => {
+      expect(unescapeHl7("\\X41\\")).to.equal("A");
+      expect(unescapeHl7("\\x4142\\")).to.equal("AB");
+      expect(unescapeHl7("\\X\\")).to.equal("\\X\\");
+      expect(unescapeHl7("\\X414\\")).to.equal("\\X414\\");
+      expect(unescapeHl7("\\XG041\\")).to.equal("\\XG041\\");
+      expect(unescapeHl7("\\X41G0\\")).to.equal("\\X41G0\\");
+      expect(unescapeHl7("\\XC3A9\\")).to.equal("é");
+      expect(unescapeHl7("\\XE9\\")).to.equal("é");
+    });
+
+    it("keeps formatting sequences as written", () => {
+      expect(unescapeHl7("\\H\\bold\\N\\")).to.equal("\\H\\bold\\N\\");
+      expect(unescapeHl7("a\\.sp2\\b\\F\\")).to.equal("a\\.sp2\\b|");
+    });
+
+    it("an unknown sequence or an unclosed escape is text, and what follows is still read", () => {
+      expect(unescapeHl7("\\Q\\F\\")).to.equal("\\Q|");
+      expect(unescapeHl7("a\\F")).to.equal("a\\F");
+      expect(unescapeHl7("x\\F\\y\\T")).to.equal("x|y\\T");
+      expect(unescapeHl7("\\.br\\x")).to.equal("\nx");
+      expect(unescapeHl7("a\\P\\b")).to.equal("a\\P\\b");
+    });
+  });
 });

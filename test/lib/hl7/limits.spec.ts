@@ -13,7 +13,10 @@ import {
   NO_HL7_LIMITS,
   parseHeader,
   parseHl7,
+  scanHl7,
   splitBatch,
+  type Delimiters,
+  type ScanOptions,
 } from "../../../lib/hl7";
 import { createConverter } from "../../../lib/hl7/fhir";
 import { PackError } from "../../../lib/errors";
@@ -45,6 +48,102 @@ function allFixtures(): Array<[string, Buffer]> {
     }
   }
   return out;
+}
+
+/** A small seeded generator (mulberry32), so a failing case can be reproduced. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Outcome =
+  | { starts: number[]; ends: number[]; normalized: boolean }
+  | { code: string; details: Record<string, unknown> };
+
+/**
+ * The rules of Hl7Limits, one character at a time: segments are the non-blank lines (CR, LF or
+ * CR LF ends), MSH/FHS/BHS count from their third field, a repetition separator also starts a
+ * component and a subcomponent, a component separator also starts a subcomponent, every
+ * delimiter (escape included) counts towards maxDelimiters; the first limit exceeded is reported
+ * with its segment and position, and its field for per-field limits.
+ */
+function naiveScan(text: string, d: Delimiters, limits: Hl7Limits, options: ScanOptions): Outcome {
+  const id = (line: string) => (/^[A-Za-z0-9]{1,3}$/.test(line.slice(0, 3)) ? line.slice(0, 3) : "");
+  const over = (limit: keyof Hl7Limits, line: string, position: number, field?: number): Outcome => ({
+    code: "HL7_LIMIT",
+    details: { segment: id(line), position, ...(field === undefined ? {} : { field }), limit },
+  });
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let normalized = true;
+  let segments = 0;
+  let count = 0;
+  let i = 0;
+  while (i < text.length && starts.length < (options.segments ?? Infinity)) {
+    let end = i;
+    while (end < text.length && text[end] !== "\r" && text[end] !== "\n") end++;
+    const line = text.slice(i, end);
+    if (line.length > limits.maxSegmentLength) return over("maxSegmentLength", line, segments + 1);
+    if (/^[ \t]*$/.test(line)) normalized = false;
+    else {
+      if (++segments > limits.maxSegments) return over("maxSegments", line, segments);
+      // eslint-disable-next-line no-control-regex -- NUL and the MLLP framing bytes
+      const bad = options.control ? line.search(/[\0\x0b\x1c]/) : -1;
+      if (bad >= 0) {
+        const field = line.slice(0, bad).split(d.field).length - 1;
+        return {
+          code: "HL7_PARSE",
+          details: { segment: id(line), position: segments, ...(field ? { field } : {}) },
+        };
+      }
+      let j = 0;
+      let field = 0;
+      if (/^(MSH|FHS|BHS)/.test(line) && line[3] === d.field) {
+        const p = line.indexOf(d.field, 4);
+        if (p >= 0 && p < 10) [j, field] = [p + 1, 3];
+      }
+      let [reps, comps, subs] = [1, 1, 1];
+      for (const c of line.slice(j)) {
+        if (![d.field, d.repetition, d.component, d.subcomponent, d.escape].includes(c)) continue;
+        if (++count > limits.maxDelimiters) return over("maxDelimiters", line, segments, field || undefined);
+        if (c === d.field) {
+          if (++field > limits.maxFieldsPerSegment) return over("maxFieldsPerSegment", line, segments);
+          [reps, comps, subs] = [1, 1, 1];
+          continue;
+        }
+        if (c === d.repetition && ++reps > limits.maxRepetitionsPerField)
+          return over("maxRepetitionsPerField", line, segments, field);
+        if (c !== d.subcomponent && c !== d.escape && ++comps > limits.maxComponentsPerField)
+          return over("maxComponentsPerField", line, segments, field);
+        if (c !== d.escape && ++subs > limits.maxSubcomponentsPerField)
+          return over("maxSubcomponentsPerField", line, segments, field);
+      }
+      starts.push(i);
+      ends.push(end);
+    }
+    if (end >= text.length || text[end] !== "\r" || text[end + 1] === "\n") normalized = false;
+    i = end + (text.startsWith("\r\n", end) ? 2 : 1);
+  }
+  return { starts, ends, normalized };
+}
+
+function scanOutcome(text: string, d: Delimiters, limits: Hl7Limits, options: ScanOptions): Outcome {
+  try {
+    return scanHl7(text, 0, d, limits, options);
+  } catch (err) {
+    const { code, details } = err as PackError;
+    const { segment, position, field, limit } = details as Record<string, unknown>;
+    return {
+      code,
+      details: { segment, position, ...(field === undefined ? {} : { field }), ...(limit ? { limit } : {}) },
+    };
+  }
 }
 
 describe("lib/hl7 limits", () => {
@@ -306,6 +405,218 @@ describe("lib/hl7 limits", () => {
           .to.throw(/maxRepetitionsPerField/)
           .with.property("code", "HL7_CONFIG");
       }
+    });
+  });
+
+  describe("configuration: exact errors and defaults", () => {
+    const configError = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        expect((err as PackError).code).to.equal("HL7_CONFIG");
+        return err as PackError;
+      }
+      throw new Error("expected HL7_CONFIG");
+    };
+
+    it("hl7Limits: no limits given is the defaults, and the two constants are taken as they are", () => {
+      expect(hl7Limits()).to.equal(DEFAULT_HL7_LIMITS);
+      expect(hl7Limits(DEFAULT_HL7_LIMITS)).to.equal(DEFAULT_HL7_LIMITS);
+      expect(hl7Limits(NO_HL7_LIMITS)).to.equal(NO_HL7_LIMITS);
+      expect(hl7Limits({ maxSegments: undefined })).to.deep.equal(DEFAULT_HL7_LIMITS);
+      expect(Object.isFrozen(hl7Limits({ maxSegments: 3 }))).to.equal(true);
+    });
+
+    it("hl7Limits: the messages say what is wrong, and details name the limit", () => {
+      for (const bad of [null, 5, "x"]) {
+        expect(configError(() => hl7Limits(bad as never)).message).to.equal(
+          "HL7 limits must be an object of limit name -> number",
+        );
+      }
+      const unknown = configError(() => hl7Limits({ maxSegmnets: 5 } as never));
+      expect(unknown.message).to.equal(
+        "maxSegmnets is not an HL7 limit (maxSegments, maxSegmentLength, maxFieldsPerSegment, maxRepetitionsPerField, " +
+          "maxComponentsPerField, maxSubcomponentsPerField, maxDelimiters)",
+      );
+      expect(unknown.details).to.deep.equal({ limit: "maxSegmnets" });
+      const value = configError(() => hl7Limits({ maxDelimiters: 0 }));
+      expect(value.message).to.equal("HL7 limit maxDelimiters must be a positive whole number");
+      expect(value.details).to.deep.equal({ limit: "maxDelimiters" });
+    });
+
+    it("hl7LimitsFromConfig: blank, null or absent keeps the default; numbers and number strings are taken", () => {
+      expect(
+        hl7LimitsFromConfig({ maxSegments: "  ", maxDelimiters: null, maxSegmentLength: 300 }),
+      ).to.deep.equal({
+        ...DEFAULT_HL7_LIMITS,
+        maxSegmentLength: 300,
+      });
+      expect(hl7LimitsFromConfig({ maxSegments: 0, maxFieldsPerSegment: " 7 " })).to.deep.equal({
+        ...DEFAULT_HL7_LIMITS,
+        maxSegments: Infinity,
+        maxFieldsPerSegment: 7,
+      });
+      for (const bad of [true, {}, -1, 2.5, "x"]) {
+        const err = configError(() => hl7LimitsFromConfig({ maxSegments: bad }));
+        expect(err.message).to.equal("maxSegments must be a whole number (0: no limit)");
+        expect(err.details).to.deep.equal({ limit: "maxSegments" });
+      }
+    });
+
+    it("a parse kept for the same text is checked again against stricter limits, whichever limit is stricter", () => {
+      const text = `${MSH}\rPID|1||a~b~c\rNTE|1\r`;
+      expect(parseHl7(text, { limits: { maxRepetitionsPerField: 100 } }).segments).to.have.length(3);
+      expect(
+        limitFailure(() => parseHl7(text, { limits: { maxRepetitionsPerField: 2 } })).details,
+      ).to.include({
+        limit: "maxRepetitionsPerField",
+        field: 3,
+      });
+      expect(parseHl7(text, { limits: { maxSegments: 3 } }).segments).to.have.length(3);
+      expect(limitFailure(() => parseHl7(text, { limits: { maxSegments: 2 } })).details).to.include({
+        limit: "maxSegments",
+      });
+    });
+  });
+
+  describe("the delimiter scan against a character-by-character count", () => {
+    const SETS: Delimiters[] = [
+      { field: "|", component: "^", repetition: "~", escape: "\\", subcomponent: "&" },
+      { field: "#", component: "*", repetition: "!", escape: "%", subcomponent: "$" },
+    ];
+    const NAMES = Object.keys(DEFAULT_HL7_LIMITS) as Array<keyof Hl7Limits>;
+
+    function message(next: () => number, d: Delimiters): string {
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
+      const alphabet = [
+        "a",
+        "b",
+        "1",
+        " ",
+        d.field,
+        d.field,
+        d.component,
+        d.repetition,
+        d.subcomponent,
+        d.escape,
+      ];
+      const ends = ["\r", "\r", "\n", "\r\n"];
+      const enc = d.component + d.repetition + d.escape + d.subcomponent;
+      let text = `MSH${d.field}${enc}${d.field}A${d.field}B${d.field}${d.field}${d.field}1${d.field}${d.field}ADT${d.component}A01`;
+      for (let k = Math.floor(next() * 8); k > 0; k--) text += pick(alphabet);
+      for (let s = Math.floor(next() * 6); s > 0; s--) {
+        text += pick(ends);
+        if (next() < 0.15) text += pick(["", " ", "\t ", ""]) + pick(ends);
+        text += pick(["PID", "OBX", "NTE", "ZB1", "PV1"]);
+        if (next() < 0.9) text += d.field;
+        for (let k = Math.floor(next() * 30); k > 0; k--) text += pick(alphabet);
+        if (next() < 0.05) text += pick(["\0", "\x0b", "\x1c"]) + "x";
+      }
+      if (next() < 0.7) text += pick(ends);
+      return text;
+    }
+
+    it("finds the same segments and the same first limit exceeded, at the same place", () => {
+      const next = random(18);
+      let refused = 0;
+      for (let n = 0; n < 3000; n++) {
+        const d = SETS[n % SETS.length];
+        const text = message(next, d);
+        const limits = { ...NO_HL7_LIMITS } as Hl7Limits;
+        for (const name of NAMES)
+          if (next() < 0.4) limits[name] = 1 + Math.floor(next() * (name === "maxSegmentLength" ? 60 : 12));
+        const options: ScanOptions = {};
+        if (next() < 0.5) options.control = true;
+        if (next() < 0.2) options.segments = 1 + Math.floor(next() * 3);
+        const want = naiveScan(text, d, limits, options);
+        if ("code" in want) refused++;
+        expect(
+          scanOutcome(text, d, limits, options),
+          JSON.stringify({ text, limits, options }),
+        ).to.deep.equal(want);
+      }
+      expect(refused).to.be.within(500, 2500);
+    });
+
+    it("a limit of N takes N and refuses N + 1", () => {
+      const text = "MSH|^~\\&|A\rPID|a~b^c&d|e\\T\\\rNTE|1\r";
+      const at = (limits: Partial<Hl7Limits>) =>
+        scanOutcome(text, SETS[0], { ...NO_HL7_LIMITS, ...limits }, {});
+      const fine = { starts: [0, 11, 28], ends: [10, 27, 33], normalized: true };
+      expect(at({ maxSegments: 3 })).to.deep.equal(fine);
+      expect(at({ maxSegments: 2 })).to.deep.include({ code: "HL7_LIMIT" });
+      expect(at({ maxSegmentLength: 16 })).to.deep.equal(fine);
+      expect(at({ maxSegmentLength: 15 })).to.deep.include({ code: "HL7_LIMIT" });
+      expect(at({ maxFieldsPerSegment: 2 })).to.deep.equal(fine);
+      expect(at({ maxFieldsPerSegment: 1 })).to.deep.include({
+        details: { segment: "PID", position: 2, limit: "maxFieldsPerSegment" },
+      });
+      expect(at({ maxRepetitionsPerField: 2 })).to.deep.equal(fine);
+      expect(at({ maxComponentsPerField: 3 })).to.deep.equal(fine);
+      expect(at({ maxComponentsPerField: 2 })).to.deep.include({
+        details: { segment: "PID", position: 2, field: 1, limit: "maxComponentsPerField" },
+      });
+      expect(at({ maxSubcomponentsPerField: 4 })).to.deep.equal(fine);
+      expect(at({ maxSubcomponentsPerField: 3 })).to.deep.include({
+        details: { segment: "PID", position: 2, field: 1, limit: "maxSubcomponentsPerField" },
+      });
+      // MSH: none from MSH-3 on; PID: two field separators, ~ ^ & and two escapes; NTE: one
+      expect(at({ maxDelimiters: 8 })).to.deep.equal(fine);
+      expect(at({ maxDelimiters: 7 })).to.deep.include({
+        details: { segment: "NTE", position: 3, limit: "maxDelimiters" },
+      });
+      expect(at({ maxRepetitionsPerField: 1 })).to.deep.include({
+        details: { segment: "PID", position: 2, field: 1, limit: "maxRepetitionsPerField" },
+      });
+    });
+
+    it("the error message names the place and the limit; 104 for a long segment, 207 for the others", () => {
+      const text = "MSH|^~\\&|A\rPID|a^b^c\r";
+      const err = limitFailure(() => parseHl7(text, { limits: { maxComponentsPerField: 2 } }));
+      expect(err.message).to.equal(
+        "HL7 limit exceeded at segment 2 (PID), field PID-1: more than 2 components in one field (maxComponentsPerField)",
+      );
+      expect(err.details).to.deep.equal({
+        segment: "PID",
+        position: 2,
+        field: 1,
+        hl7ErrorCode: 207,
+        reason: "more than 2 components in one field (maxComponentsPerField)",
+        limit: "maxComponentsPerField",
+        max: 2,
+      });
+      const long = limitFailure(() => parseHl7(text, { limits: { maxSegmentLength: 8 } }));
+      expect(long.message).to.equal(
+        "HL7 limit exceeded at segment 1 (MSH): more than 8 characters in one segment (maxSegmentLength)",
+      );
+      expect(long.details).to.include({ hl7ErrorCode: 104 });
+      expect(long.details).to.not.have.property("field");
+      const unnamed = limitFailure(() =>
+        parseHl7("MSH|^~\\&|A\r1-2|a^b^c\r", { limits: { maxComponentsPerField: 2 } }),
+      );
+      expect(unnamed.message).to.equal(
+        "HL7 limit exceeded at segment 2, field ?-1: more than 2 components in one field (maxComponentsPerField)",
+      );
+    });
+
+    it("segment ends: normalised only for CR ends from the start, with no blank line and a CR at the end", () => {
+      const d = SETS[0];
+      expect(scanHl7("MSH|^~\\&|A\rPID|1\r", 0, d, DEFAULT_HL7_LIMITS)).to.deep.equal({
+        starts: [0, 11],
+        ends: [10, 16],
+        normalized: true,
+      });
+      expect(scanHl7("MSH|^~\\&|A\r\nPID|1\n\n \rPV1|1", 0, d, DEFAULT_HL7_LIMITS)).to.deep.equal({
+        starts: [0, 12, 21],
+        ends: [10, 17, 26],
+        normalized: false,
+      });
+      expect(scanHl7("MSH|^~\\&|A\rPID|1", 0, d, DEFAULT_HL7_LIMITS).normalized).to.equal(false);
+      expect(scanHl7("xMSH|^~\\&|A\rPID|1\r", 1, d, DEFAULT_HL7_LIMITS)).to.deep.equal({
+        starts: [1, 12],
+        ends: [11, 17],
+        normalized: false,
+      });
     });
   });
 });

@@ -175,4 +175,76 @@ describe("lib/hl7 MLLP framing", () => {
     expect(kept[1].buffer).to.not.equal(tail.buffer); // a small part of the read: copied
     expect(d.discarded).to.equal(990);
   });
+
+  describe("framing details", () => {
+    it("a frame of exactly maxBytes passes; one byte more is oversized", () => {
+      const fits = collector(5);
+      fits.decoder.push(encodeFrame("MSH|1"));
+      expect([fits.frames, fits.oversize]).to.deep.equal([["MSH|1"], []]);
+      const over = collector(5);
+      over.decoder.push(encodeFrame("MSH|12"));
+      expect(over.frames).to.deep.equal([]);
+      expect(over.oversize).to.deep.equal([{ head: "MSH|12", size: 6 }]);
+    });
+
+    it("counts an oversized frame's bytes as they come, and skips it without an oversize handler", () => {
+      const { oversize, decoder } = collector(4);
+      decoder.push(Buffer.from("\u000bMSH|12"));
+      decoder.push(Buffer.from("345"));
+      decoder.push(Buffer.from("67"));
+      expect(decoder.pendingBytes).to.equal(11);
+      expect(oversize).to.deep.equal([{ head: "MSH|12", size: 6 }]);
+      const frames: string[] = [];
+      const bare = new MllpDecoder({ frame: (b) => frames.push(b.toString()) }, 4);
+      bare.push(Buffer.concat([encodeFrame("MSH|toolong"), encodeFrame("MSH")]));
+      expect(frames).to.deep.equal(["MSH"]);
+      expect([bare.frames, bare.started]).to.deep.equal([1, 2]);
+    });
+
+    it("counts completed frames", () => {
+      const { decoder } = collector();
+      decoder.push(Buffer.concat([encodeFrame("MSH|1"), encodeFrame("MSH|2")]));
+      expect(decoder.frames).to.equal(2);
+    });
+
+    it("skips the 0x0D after 0x1C when it comes in the next read, and only that", () => {
+      const a = collector();
+      a.decoder.push(Buffer.from("\u000bMSH|1\u001c"));
+      a.decoder.push(Buffer.alloc(0));
+      a.decoder.push(Buffer.from("\r"));
+      expect(a.frames).to.deep.equal(["MSH|1"]);
+      expect(a.decoder.discarded).to.equal(0);
+      const b = collector();
+      b.decoder.push(Buffer.from("\u000bMSH|1\u001c"));
+      b.decoder.push(Buffer.from("\u000bMSH|2\u001c\r"));
+      expect(b.frames).to.deep.equal(["MSH|1", "MSH|2"]);
+      const c = collector();
+      c.decoder.push(Buffer.from("\rjunk"));
+      expect(c.decoder.discarded).to.equal(5);
+    });
+
+    it("counts bytes after the last frame of a read as discarded", () => {
+      const { frames, decoder } = collector();
+      decoder.push(Buffer.concat([encodeFrame("MSH|1"), Buffer.from("tail")]));
+      expect(frames).to.deep.equal(["MSH|1"]);
+      expect(decoder.discarded).to.equal(4);
+    });
+
+    it("an abandoned frame is dropped when the new start byte comes in a later read, before any end byte", () => {
+      const { frames, decoder } = collector();
+      decoder.push(Buffer.from("\u000bMSH|partial"));
+      decoder.push(Buffer.from("\u000bMSH|2"));
+      decoder.push(Buffer.from("\u001c\r"));
+      expect(frames).to.deep.equal(["MSH|2"]);
+      expect(decoder.discarded).to.equal("MSH|partial".length + 1);
+    });
+
+    it("counts an abandoned frame's bytes, its start byte included, however the reads fall", () => {
+      const { frames, decoder } = collector();
+      decoder.push(Buffer.from("\u000bAB"));
+      decoder.push(Buffer.from("CD\u000bEF\u000bMSH|2\u001c\r"));
+      expect(frames).to.deep.equal(["MSH|2"]);
+      expect(decoder.discarded).to.equal(5 + 3);
+    });
+  });
 });
