@@ -73,8 +73,11 @@ function refuse(req: Request, res: Response, code: number, headers: Record<strin
   socket.destroySoon = () => socket.end();
   const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once("close", () => clearTimeout(linger));
-  // Node resumes (reads and discards) a request nobody read once it is answered: not this one.
-  res.once("finish", () => req.pause());
+  // Node dumps a body nobody has read once the answer is finished: it reads the socket at full
+  // speed and discards (a 256 MiB upload in the linger second). read(0) counts as reading, takes
+  // no more than the stream's buffer, and leaves the stream paused.
+  req.pause();
+  req.read(0);
   const body = REPLY_BODY[code];
   res.writeHead(code, {
     "Content-Type": "application/json; charset=utf-8",
