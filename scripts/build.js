@@ -11,8 +11,12 @@
 // (resources/): no output of a deleted or renamed source survives, and a process reading them
 // meanwhile (a test run, `npm pack`'s prepack build under a running suite) never sees them
 // half-built. Nothing is written elsewhere.
+// `--if-changed` skips all of it when dist/ was built, without error, from inputs of the same
+// content (a digest of every file the build reads, kept in dist/): `npm test` right after
+// `npm install`, whose prepare script has just built, then does not build twice.
 "use strict";
 const { spawn } = require("node:child_process");
+const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
 const esbuild = require("esbuild");
@@ -202,7 +206,59 @@ function swapIntoPlace(name) {
   fs.rmSync(previous, { recursive: true, force: true });
 }
 
+/** What the build reads: sources, specs, docs, icons, and the versions of the tools. */
+const INPUTS = [
+  "lib",
+  "nodes",
+  "sandbox",
+  "test",
+  "bench",
+  "scripts",
+  "types",
+  "icons",
+  "docs",
+  "grafana",
+  "README.md",
+  "CHANGELOG.md",
+  "package.json",
+  "package-lock.json",
+  "tsconfig.json",
+  "tsconfig.base.json",
+  "tsconfig.editor.json",
+];
+const STAMP = "build-inputs.sha256";
+
+function inputsDigest(dir = root) {
+  const hash = createHash("sha256");
+  const add = (rel) => {
+    const file = path.join(dir, rel);
+    if (!fs.existsSync(file)) return;
+    if (fs.statSync(file).isDirectory()) {
+      for (const entry of fs.readdirSync(file).sort()) add(path.join(rel, entry));
+    } else {
+      hash.update(`${rel.split(path.sep).join("/")}\0${fs.statSync(file).size}\0`);
+      hash.update(fs.readFileSync(file));
+    }
+  };
+  for (const input of INPUTS) add(input);
+  return hash.digest("hex");
+}
+
+function upToDate(digest) {
+  const stamp = path.join(root, "dist", STAMP);
+  return (
+    fs.existsSync(stamp) &&
+    fs.readFileSync(stamp, "utf8") === digest &&
+    fs.existsSync(path.join(root, "resources", "docs"))
+  );
+}
+
 async function main() {
+  const digest = inputsDigest();
+  if (process.argv.includes("--if-changed") && upToDate(digest)) {
+    console.log("build: dist/ was built from these inputs already");
+    return;
+  }
   fs.rmSync(next, { recursive: true, force: true });
   const types = nodeTypes();
   const [runtime, editorTypes, scripts] = await Promise.all([
@@ -214,12 +270,14 @@ async function main() {
   // the failure still fails the build.
   assembleNodes(types, scripts ?? new Map());
   copyIcons();
+  const failed = runtime !== 0 || editorTypes !== 0 || scripts === null;
+  if (!failed) fs.writeFileSync(path.join(next, STAMP), digest);
   swapIntoPlace("dist");
   fs.rmSync(path.join(root, "resources.next"), { recursive: true, force: true });
   renderGuides(root, path.join(root, "resources.next"));
   fs.cpSync(path.join(root, "grafana"), path.join(root, "resources.next", "grafana"), { recursive: true });
   swapIntoPlace("resources");
-  if (runtime !== 0 || editorTypes !== 0 || scripts === null) process.exitCode = 1;
+  if (failed) process.exitCode = 1;
 }
 
 if (require.main === module) {
@@ -229,4 +287,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { bundleEditors };
+module.exports = { bundleEditors, inputsDigest, INPUTS };
