@@ -26,7 +26,17 @@ export const MODULES = {
   },
   mapping: {
     mutate: ["lib/mapping/datetime.ts", "lib/mapping/transforms.ts", "lib/mapping/path.ts"],
-    specs: ["dist/test/lib/mapping/*.spec.js"],
+    // Not the FHIR element suggestions' spec: it compares a generated file byte for byte, and
+    // Stryker's copy of every .ts file starts with a @ts-nocheck line.
+    specs: [
+      "dist/test/lib/mapping/data.spec.js",
+      "dist/test/lib/mapping/datetime.spec.js",
+      "dist/test/lib/mapping/errors.spec.js",
+      "dist/test/lib/mapping/paths.spec.js",
+      "dist/test/lib/mapping/roundtrip.spec.js",
+      "dist/test/lib/mapping/transforms.spec.js",
+      "dist/test/lib/mapping/tz.spec.js",
+    ],
     floor: 85,
   },
   hl7: {

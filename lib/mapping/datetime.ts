@@ -55,8 +55,9 @@ export function formatCompactDate(d: CalendarDate): string {
 function digitsAt(text: string, start: number, count: number): number {
   let n = 0;
   for (let i = start; i < start + count; i++) {
+    // Past the end charCodeAt is NaN, which no comparison is true of.
     const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
+    if (!(c >= 0 && c <= 9)) return -1;
     n = n * 10 + c;
   }
   return n;

@@ -397,9 +397,11 @@ describe("lib/store SQLite message store", function () {
     let pagesAt20k = 0;
     for (let round = 0; round < 100; round++) {
       await Promise.all(Array.from({ length: 1000 }, () => q.enqueue({ msg: { payload } })));
+      let claims = 0;
       for (;;) {
         const ds = await q.claim(500, 60_000);
         if (ds.length === 0) break;
+        expect(++claims, "claims of one round's 1,000 messages, 500 at a time").to.be.at.most(2);
         await Promise.all(ds.map((d) => q.complete(d.id, d.attempt)));
       }
       if (round === 19) pagesAt20k = store.pageCount();
