@@ -32,6 +32,7 @@ export const MODULES = {
       "dist/test/lib/mapping/data.spec.js",
       "dist/test/lib/mapping/datetime.spec.js",
       "dist/test/lib/mapping/errors.spec.js",
+      "dist/test/lib/mapping/path.spec.js",
       "dist/test/lib/mapping/paths.spec.js",
       "dist/test/lib/mapping/roundtrip.spec.js",
       "dist/test/lib/mapping/transforms.spec.js",
