@@ -1035,6 +1035,8 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
       break;
     }
     end += eol + 1;
+    // CR LF ends one line
+    if (buf[end - 1] === 0x0d && buf[end] === 0x0a) end++;
   }
   return buf.toString("utf8", at, end);
 }
