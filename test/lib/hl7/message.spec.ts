@@ -1157,6 +1157,19 @@ describe("lib/hl7 message: rules at the edges", () => {
       expect(parseHeader("MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.3\n\nEVN|A03\n").event).to.equal("A03");
     });
 
+    it("a blank line of spaces or tabs before MSH is skipped in a Buffer as in a text", () => {
+      const text = " \t\r\n\r \nMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.3\r";
+      expect(parseHeader(text).type).to.equal("ADT");
+      expect(parseHeader(Buffer.from(text)).type).to.equal("ADT");
+      expect(parseHl7(Buffer.from(text)).header.type).to.equal("ADT");
+      const indented = "  MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.3\r";
+      for (const input of [indented, Buffer.from(indented)]) {
+        expect(failure(() => parseHeader(input)).details).to.include({
+          reason: "a message must start with an MSH segment",
+        });
+      }
+    });
+
     it("EVN-1 among the 8 segments after MSH, in a Buffer with CR LF segment ends as in a text", () => {
       const lines = [
         "MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.3",
