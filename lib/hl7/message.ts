@@ -1019,7 +1019,13 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
   for (;;) {
     if (buf[at] === 0x0b || buf[at] === 0x0d || buf[at] === 0x0a) at++;
     else if (buf[at] === 0xef && buf[at + 1] === 0xbb && buf[at + 2] === 0xbf) at += 3;
-    else break;
+    else {
+      // a blank line (spaces and tabs only), which firstSegmentAt skips in a text too
+      let j = at;
+      while (buf[j] === 0x20 || buf[j] === 0x09) j++;
+      if (j > at && (buf[j] === 0x0d || buf[j] === 0x0a)) at = j;
+      else break;
+    }
   }
   // a UTF-16 code unit takes at most 3 bytes of UTF-8
   const span = maxLength * 3 + 1;
@@ -1035,6 +1041,8 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
       break;
     }
     end += eol + 1;
+    // CR LF ends one line
+    if (buf[end - 1] === 0x0d && buf[end] === 0x0a) end++;
   }
   return buf.toString("utf8", at, end);
 }

@@ -204,6 +204,7 @@ describe("lib/hl7 ACK builder", () => {
       expect(err("2.5")).to.equal("ERR|||102^Data type error^HL70357|E");
       expect(err("3.0")).to.equal("ERR|||102^Data type error^HL70357|E");
       expect(err("2.10")).to.equal("ERR|||102^Data type error^HL70357|E");
+      expect(err("1.9")).to.equal("ERR|^^^102&Data type error&HL70357");
     });
 
     it("MSH-9: ACK^event^ACK from v2.3.1 on, ACK^event before, ACK alone when the event is unknown", () => {

@@ -203,6 +203,25 @@ describe("lib/hl7 de-duplication", () => {
       expect(contentDigest(oneLine, parseHeader(oneLine))).to.equal(sha(oneLine.replace("20240301", "")));
     });
 
+    it("only the MSH line's MSH-7 is emptied, however the MSH line ends and whatever comes before it", () => {
+      const h = parseHeader(msg("C-1"));
+      // a short MSH line: the seventh field of the text as a whole is in the next segment
+      for (const [eol, later] of [
+        ["\n", ""],
+        ["\n", "\r"],
+        ["\r", ""],
+      ]) {
+        const text = (pid: string) => `MSH|^~\\&|A|B${eol}PID|1|2|${pid}|x${later}`;
+        expect(contentDigest(text("3"), h), JSON.stringify(eol + later)).to.equal(sha(text("3")));
+      }
+      const before = "X\rMSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\r";
+      expect(contentDigest(before, h)).to.equal(sha(before.replace("20240101", "")));
+      const last = "MSH|^~\\&|A|B|C|D|20240102";
+      expect(contentDigest(last, h)).to.equal(sha("MSH|^~\\&|A|B|C|D|"));
+      const none = "PID|1|x\rPV1|1\r";
+      expect(contentDigest(none, h)).to.equal(sha(none));
+    });
+
     it("an MSH without MSH-7, or text without an MSH, is digested as it is", () => {
       const short = "MSH|^~\\&|A|B|C|D\rPID|1\r";
       const h = parseHeader(msg("C-1"));
@@ -320,6 +339,33 @@ describe("lib/hl7 de-duplication", () => {
         ],
       });
       expect(cache.snapshot().entries.map((e) => e[3])).to.deep.equal([200, 300]);
+    });
+
+    it("restore skips identities and contents that are not strings, and ACKs that are not", () => {
+      const now = 5000;
+      const cache = new DedupeCache(60_000, () => now);
+      cache.restore({
+        entries: [
+          [[key], a, "AA", now + 1000, []],
+          [key, [a], "AA", now + 1000, []],
+          [key, a, "AA", now + 1000, [42]],
+          ["PMS\u0000CLINIC\u0000W-1", "AA", "99999999999999"],
+        ],
+      });
+      expect(cache.size).to.equal(0);
+    });
+
+    it("restore adds a snapshot's entries to those the cache holds", () => {
+      const [k2, c2] = ids(msg("R-9"));
+      const cache = new DedupeCache(60_000, () => 0);
+      cache.check(key, a);
+      cache.settle(key, a, "AA");
+      cache.restore({ entries: [[k2, c2, "CA", 90_000, []]] });
+      expect(cache.size).to.equal(2);
+      expect(cache.snapshot().entries).to.deep.equal([
+        [key, a, "AA", 60_000, []],
+        [k2, c2, "CA", 90_000, []],
+      ]);
     });
 
     it("restore does not replace what the cache holds already", () => {

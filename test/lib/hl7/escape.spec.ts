@@ -158,3 +158,20 @@ describe("lib/hl7 escape sequences", () => {
     });
   });
 });
+
+describe("lib/hl7 escape sequences: text that is not a whole sequence", () => {
+  it("an escape character without a closing one is kept as written, with what follows", () => {
+    expect(unescapeHl7("a\\Fx")).to.equal("a\\Fx");
+    expect(unescapeHl7("a\\T\\b\\Sx")).to.equal("a&b\\Sx");
+  });
+
+  it("a formatting sequence is kept as written; its closing escape character opens no other sequence", () => {
+    expect(unescapeHl7("\\H\\F\\")).to.equal("\\H\\F\\");
+    expect(unescapeHl7("\\H\\\\F\\")).to.equal("\\H\\|");
+    expect(unescapeHl7("\\.sp2\\x\\S\\y")).to.equal("\\.sp2\\x^y");
+  });
+
+  it("delimiters without an escape character unescape nothing", () => {
+    expect(unescapeHl7("a\\F\\b", { ...DEFAULT_DELIMITERS, escape: "" })).to.equal("a\\F\\b");
+  });
+});

@@ -620,3 +620,131 @@ describe("lib/hl7 limits", () => {
     });
   });
 });
+
+describe("lib/hl7 limits: the delimiter scan at the edges", () => {
+  const d: Delimiters = { field: "|", component: "^", repetition: "~", escape: "\\", subcomponent: "&" };
+  const scan = (text: string, limits: Partial<Hl7Limits> = {}, options: ScanOptions = {}) =>
+    scanOutcome(text, d, { ...NO_HL7_LIMITS, ...limits }, options);
+  const over = (segment: string, position: number, limit: keyof Hl7Limits, field?: number) => ({
+    code: "HL7_LIMIT",
+    details: { segment, position, ...(field === undefined ? {} : { field }), limit },
+  });
+
+  it("counts each delimiter once, wherever it is in a segment that is no header", () => {
+    expect(scan("ABC|D\r", { maxDelimiters: 1 })).to.deep.equal({ starts: [0], ends: [5], normalized: true });
+    for (const c of ["|", "~", "^", "&", "\\"]) {
+      expect(scan(`A${c}B\r`, { maxDelimiters: 1 }), c).to.deep.equal({
+        starts: [0],
+        ends: [3],
+        normalized: true,
+      });
+      expect(scan(`A${c}B${c}\r`, { maxDelimiters: 1 }), c).to.deep.include({ code: "HL7_LIMIT" });
+    }
+  });
+
+  it("segments of one character each, with CR or LF ends, are one segment each", () => {
+    expect(scan("A\rB\r", { maxSegments: 2 })).to.deep.equal({
+      starts: [0, 2],
+      ends: [1, 3],
+      normalized: true,
+    });
+    expect(scan("A\nB\n", { maxSegments: 2 })).to.deep.equal({
+      starts: [0, 2],
+      ends: [1, 3],
+      normalized: false,
+    });
+  });
+
+  it("line ends before the first segment are blank lines, not part of it", () => {
+    for (const text of ["\rPID|1\r", "\nPID|1\n", "\nPID|1\r"]) {
+      expect(scan(text), JSON.stringify(text)).to.deep.equal({ starts: [1], ends: [6], normalized: false });
+    }
+  });
+
+  it("an LF and then a CR are two line ends: the next segment starts after the CR", () => {
+    expect(scan("MSH|^~\\&|A\n\rPID|1\r")).to.deep.equal({
+      starts: [0, 12],
+      ends: [10, 17],
+      normalized: false,
+    });
+  });
+
+  it("a NUL at the very start of the text is inside its first segment", () => {
+    expect(scan("\x00PID|1\r", {}, { control: true })).to.deep.equal({
+      code: "HL7_PARSE",
+      details: { segment: "", position: 1 },
+    });
+  });
+
+  it("FHS and BHS, like MSH, do not count MSH-1 and MSH-2; other segments starting with M, F or B do", () => {
+    expect(scan("FHS|^~\\&|A\rBHS|^~\\&|B\r", { maxDelimiters: 1 })).to.deep.equal({
+      starts: [0, 11],
+      ends: [10, 21],
+      normalized: true,
+    });
+    expect(scan("MRG|^|b\r", { maxDelimiters: 3 })).to.deep.equal({
+      starts: [0],
+      ends: [7],
+      normalized: true,
+    });
+    expect(scan("MRG|^|b\r", { maxDelimiters: 2 })).to.deep.equal(over("MRG", 1, "maxDelimiters", 1));
+  });
+
+  it("a header whose fourth character is not the field separator has no MSH-1 or MSH-2 to skip", () => {
+    expect(scan("MSH|^~\\&|A\rBHSx|a|b\r", { maxDelimiters: 1 })).to.deep.equal(
+      over("BHS", 2, "maxDelimiters", 1),
+    );
+  });
+
+  it("an MSH-2 of more than 5 characters is no MSH-2: its characters count as delimiters", () => {
+    expect(scan("MSH|^~\\&^~\\&|A\r", { maxDelimiters: 9 })).to.deep.equal(
+      over("MSH", 1, "maxDelimiters", 1),
+    );
+    expect(scan("MSH|^~\\&!#|A\r", { maxDelimiters: 5 })).to.deep.equal(over("MSH", 1, "maxDelimiters", 1));
+  });
+
+  it("a header with no field after MSH-2 numbers its fields from MSH-1", () => {
+    expect(scan("MSH|^~\\&\r", { maxDelimiters: 2 })).to.deep.equal(over("MSH", 1, "maxDelimiters", 1));
+  });
+
+  describe("batch files: each header brings its delimiters", () => {
+    it("a header without usable delimiters keeps the current ones", () => {
+      expect(scan("FHS|^~\rNTE|a^b\r", { maxDelimiters: 2 }, { batch: true })).to.deep.equal(
+        over("FHS", 1, "maxDelimiters", 1),
+      );
+    });
+
+    it("a header with another field separator and the same encoding characters", () => {
+      const text = "MSH|^~\\&|A\rBHS#^~\\&#a|b|c\r";
+      expect(scan(text, { maxFieldsPerSegment: 1 }, { batch: true })).to.deep.equal({
+        starts: [0, 11],
+        ends: [10, 25],
+        normalized: true,
+      });
+      expect(scan(text, { maxFieldsPerSegment: 1 })).to.deep.equal(over("BHS", 2, "maxFieldsPerSegment"));
+    });
+
+    it("a header with the same field separator and other encoding characters", () => {
+      const text = "MSH|^~\\&|A\rBHS|*~\\&|a^b^c\r";
+      expect(scan(text, { maxComponentsPerField: 2 }, { batch: true })).to.deep.equal({
+        starts: [0, 11],
+        ends: [10, 25],
+        normalized: true,
+      });
+      expect(scan(text, { maxComponentsPerField: 2 })).to.deep.equal(
+        over("BHS", 2, "maxComponentsPerField", 3),
+      );
+    });
+
+    it("a header line that ends right after its encoding characters", () => {
+      expect(scan("BHS#*!%$\rNTE#a*b*c*d\r", { maxComponentsPerField: 3 }, { batch: true })).to.deep.equal(
+        over("NTE", 2, "maxComponentsPerField", 1),
+      );
+      expect(scan("FHS#*!%$\r", { maxDelimiters: 5 }, { batch: true })).to.deep.equal({
+        starts: [0],
+        ends: [8],
+        normalized: true,
+      });
+    });
+  });
+});

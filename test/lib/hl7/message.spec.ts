@@ -2,13 +2,17 @@ import { expect } from "chai";
 import {
   asParsedHl7,
   decodeHl7,
+  DEFAULT_DELIMITERS,
+  delimitersOf,
   fromHl7Json,
+  Hl7Segment,
   type Hl7Json,
   mshFieldsOf,
   NO_HL7_LIMITS,
   normalizeHl7,
   parseHeader,
   parseHl7,
+  parseSegmentLine,
   serializeHl7,
   stripFraming,
 } from "../../../lib/hl7";
@@ -965,6 +969,398 @@ describe("lib/hl7 message", () => {
       });
       expect((e as unknown as Error).message).to.equal(
         "HL7 parse error at segment 3 (PID), field PID-7: a value does not match its data type",
+      );
+    });
+  });
+});
+
+describe("lib/hl7 message: rules at the edges", () => {
+  const HEAD = "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||";
+  const latin1 = (text: string) => Buffer.from(text, "latin1");
+  const details = (fn: () => unknown) => failure(fn).details;
+
+  describe("decoding bytes: what is and is not a byte order mark or a character set", () => {
+    // U+FEFB is EF BB BB, U+FEBF is EF BA BF, U+0EFF is E0 BB BF, "A¿" is 41 C2 BF: each shares
+    // bytes with the UTF-8 byte order mark (EF BB BF) and is none
+    const LOOKALIKES = ["\uFEFB", "\uFEBF", "\u0EFF", "A\u00BF"];
+
+    it("drops only a whole UTF-8 byte order mark, at the start or after the MLLP start byte", () => {
+      for (const head of LOOKALIKES) {
+        const text = `${head}MSH|^~\\&|A\rPID|1\r`;
+        expect(decodeHl7(Buffer.from(text)), head).to.equal(text);
+        expect(decodeHl7(Buffer.from(`\x0b${text}`)), `VT ${head}`).to.equal(text);
+      }
+    });
+
+    it("a header read refuses text that starts with bytes like a byte order mark", () => {
+      for (const head of LOOKALIKES) {
+        const e = failure(() => parseHeader(Buffer.from(`${head}MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r`)));
+        expect(e.code, head).to.equal("HL7_PARSE");
+        expect(e.details, head).to.include({
+          position: 1,
+          hl7ErrorCode: 100,
+          reason: "a message must start with an MSH segment",
+        });
+      }
+    });
+
+    it("a header of three bytes, or shorter than its delimiters, is read as UTF-8", () => {
+      expect(decodeHl7(Buffer.from("MSH"))).to.equal("MSH");
+      expect(decodeHl7(Buffer.from("MSH|^~\rNTE|Zoë\r"))).to.equal("MSH|^~\rNTE|Zoë\r");
+    });
+
+    it("MSH-18 is read from the header line only, whatever the next lines hold", () => {
+      // the header has 12 fields; the 17th field separator is in the PID line, before "8859/1"
+      const pid = "PID|1|2|3|4|5|8859/1|M\xfcller\r";
+      const crText = `MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r${pid}`;
+      expect(decodeHl7(latin1(crText))).to.equal(crText.replace("\xfc", "\uFFFD"));
+      // an LF-ended header with a CR further on: the header ends at the LF
+      const lfText = `MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\n${pid}`;
+      expect(decodeHl7(latin1(lfText))).to.equal(lfText.replace("\xfc", "\uFFFD"));
+      // a header with a single field and nothing but text after it has no MSH-18 either
+      expect(decodeHl7(latin1("MSH|^~\\&|8859/1\rM\xfcller\r"))).to.equal("MSH|^~\\&|8859/1\rM\uFFFDller\r");
+    });
+
+    it("MSH-18 stops at the next field separator (MSH-19 is not part of it)", () => {
+      expect(decodeHl7(latin1(`${HEAD}8859/1|ENG\rNTE|M\xfcller\r`))).to.equal(
+        `${HEAD}8859/1|ENG\rNTE|Müller\r`,
+      );
+    });
+
+    it("a message of one line without a line end names its character set too", () => {
+      expect(decodeHl7(latin1(`${HEAD}8859/1|M\xfcller`))).to.equal(`${HEAD}8859/1|Müller`);
+    });
+
+    it("the character set name is matched in upper case: Big-5 is BIG-5", () => {
+      // 0xA4 0xA4 is U+4E2D in Big5
+      const bytes = Buffer.concat([latin1(`${HEAD}Big-5\rNTE|`), Buffer.from([0xa4, 0xa4]), latin1("\r")]);
+      expect(decodeHl7(bytes)).to.equal(`${HEAD}Big-5\rNTE|\u4E2D\r`);
+    });
+  });
+
+  describe("delimiters (delimitersOf): exact reasons", () => {
+    it("names MSH-1 when the fourth character cannot separate fields", () => {
+      expect(details(() => delimitersOf("MSHA^~\\&A"))).to.deep.equal({
+        segment: "MSH",
+        position: 1,
+        field: 1,
+        hl7ErrorCode: 102,
+        reason: "MSH-1 is not a usable field separator",
+      });
+    });
+
+    it("MSH-2 of fewer than 4 or more than 5 characters, or empty, is refused for its length", () => {
+      for (const line of ["MSH|^~\\|A", "MSH|^~\\&#!|A", "MSH||^~\\&"]) {
+        const e = failure(() => delimitersOf(line));
+        expect(e.details, line).to.deep.equal({
+          segment: "MSH",
+          position: 1,
+          field: 2,
+          hl7ErrorCode: 102,
+          reason: "MSH-2 must hold 4 or 5 encoding characters",
+        });
+        expect((e as unknown as Error).message, line).to.equal(
+          "HL7 parse error at segment 1 (MSH), field MSH-2: MSH-2 must hold 4 or 5 encoding characters",
+        );
+      }
+    });
+
+    it("MSH-2 of 4 characters up to the next field separator, or of 5 with the truncation character", () => {
+      expect(delimitersOf("MSH#*!%$#A")).to.deep.equal({
+        field: "#",
+        component: "*",
+        repetition: "!",
+        escape: "%",
+        subcomponent: "$",
+      });
+      expect(delimitersOf("MSH|^~\\&#|A")).to.deep.include({ subcomponent: "&", truncation: "#" });
+    });
+  });
+
+  describe("the read view: counts and MSH-1/MSH-2", () => {
+    it("fieldCount of segments read from text: MSH counts MSH-1, trailing empty fields count", () => {
+      const m = parseHl7(`${MSH}\rPID|1||3|\rNTE\r`);
+      expect(m.segments.map((s) => s.fieldCount)).to.deep.equal([12, 4, 0]);
+      expect(new Hl7Segment("MSH|^~\\&", 1, DEFAULT_DELIMITERS).fieldCount).to.equal(2);
+    });
+
+    it("MSH-1 is the field separator and MSH-2 the encoding characters; field 0 is empty", () => {
+      const m = parseHl7(`MSH#^~\\&#A#B#C#D#1##ADT^A01#1#P#2.5\r`);
+      const msh = m.segment("MSH")!;
+      expect([msh.get(0), msh.get(1), msh.get(2), msh.get(3)]).to.deep.equal(["", "#", "^~\\&", "A"]);
+      expect(msh.text(1)).to.equal("#");
+    });
+
+    it("an MSH line with nothing after its ID has an empty MSH-2", () => {
+      expect(new Hl7Segment("MSH", 1, DEFAULT_DELIMITERS).field(2)).to.deep.equal([""]);
+      expect(parseSegmentLine("MSH", DEFAULT_DELIMITERS, 1)).to.deep.equal(["MSH", ["|"], [""]]);
+    });
+
+    it("reps counts every repetition once one of them has a value", () => {
+      const pid = parseHl7(`${MSH}\rPID|1||~X|^~&\r`).segment("PID")!;
+      expect(pid.reps(3)).to.equal(2);
+      expect(pid.reps(4)).to.equal(0);
+    });
+
+    it("text(n) of a segment other than MSH is field n as written, escapes kept", () => {
+      const pid = parseHl7(`${MSH}\rPID|a\\F\\b|c\\S\\d\r`).segment("PID")!;
+      expect([pid.text(1), pid.text(2)]).to.deep.equal(["a\\F\\b", "c\\S\\d"]);
+      expect([pid.get(1), pid.get(2)]).to.deep.equal(["a|b", "c^d"]);
+    });
+
+    it("escapes inside subcomponents are unescaped", () => {
+      const pid = parseHl7(`${MSH}\rPID|1|a&b\\F\\c^d\r`).segment("PID")!;
+      expect(pid.field(2)).to.deep.equal([[["a", "b|c"], "d"]]);
+      expect(pid.get(2, 1, 2)).to.equal("b|c");
+    });
+  });
+
+  describe("header values: the first repetition, component and subcomponent", () => {
+    const header = (msh9: string, msh10 = "1", msh3 = "A") =>
+      `MSH|^~\\&|${msh3}|B|C|D|20240101||${msh9}|${msh10}|P|2.5\r`;
+
+    it("an MSH-9 that starts with its component separator has an empty message type", () => {
+      expect(details(() => parseHeader(header("^A01")))).to.deep.equal({
+        segment: "MSH",
+        position: 1,
+        field: 9,
+        hl7ErrorCode: 101,
+        reason: "MSH-9 (message type) is empty",
+      });
+    });
+
+    it("an MSH-10 whose first repetition or subcomponent is empty is an empty control ID", () => {
+      for (const msh10 of ["~X", "&X"]) {
+        expect(
+          details(() => parseHeader(header("ADT^A01", msh10))),
+          msh10,
+        ).to.deep.equal({
+          segment: "MSH",
+          position: 1,
+          field: 10,
+          hl7ErrorCode: 101,
+          reason: "MSH-10 (message control ID) is empty",
+        });
+      }
+    });
+
+    it("MSH-3 (HD) is its first repetition's components joined by ^, empty ones at the end dropped", () => {
+      const app = (msh3: string) => parseHeader(header("ADT^A01", "1", msh3)).sendingApplication;
+      expect(app("APP^1.2^ISO~B^C^D")).to.equal("APP^1.2^ISO");
+      expect(app("~B^C")).to.equal("");
+      expect(app("^^")).to.equal("");
+      expect(app("APP^^")).to.equal("APP");
+      expect(app("^1.2")).to.equal("^1.2");
+    });
+
+    it("EVN-1 after an empty line in a text with LF segment ends", () => {
+      expect(parseHeader("MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.3\n\nEVN|A03\n").event).to.equal("A03");
+    });
+
+    it("a blank line of spaces or tabs before MSH is skipped in a Buffer as in a text", () => {
+      const text = " \t\r\n\r \nMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.3\r";
+      expect(parseHeader(text).type).to.equal("ADT");
+      expect(parseHeader(Buffer.from(text)).type).to.equal("ADT");
+      expect(parseHl7(Buffer.from(text)).header.type).to.equal("ADT");
+      const indented = "  MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.3\r";
+      for (const input of [indented, Buffer.from(indented)]) {
+        expect(failure(() => parseHeader(input)).details).to.include({
+          reason: "a message must start with an MSH segment",
+        });
+      }
+    });
+
+    it("EVN-1 among the 8 segments after MSH, in a Buffer with CR LF segment ends as in a text", () => {
+      const lines = [
+        "MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.3",
+        "SFT|1",
+        "SFT|2",
+        "SFT|3",
+        "SFT|4",
+        "SFT|5",
+        "SFT|6",
+      ];
+      const text = [...lines, "SFT|7", "EVN|A03", ""].join("\r\n");
+      expect(parseHeader(text).event).to.equal("A03");
+      expect(parseHeader(Buffer.from(text)).event).to.equal("A03");
+      const tooFar = [...lines, "SFT|7", "SFT|8", "EVN|A03", ""].join("\r\n");
+      expect(parseHeader(Buffer.from(tooFar)).event).to.equal("");
+    });
+
+    it("EVN-1 of a Buffer is found past the first bytes a header may take, whatever the line ends", () => {
+      // maxSegmentLength 40: a Buffer's line is read at most 121 bytes at a time
+      const nte = "NTE|1|" + "x".repeat(30);
+      for (const [name, end, blank] of [
+        ["CR", "\r", ""],
+        ["LF", "\n", ""],
+        ["CR LF", "\r\n", ""],
+        ["CR, a blank line", "\r", "\r"],
+      ]) {
+        const text = ["MSH|^~\\&|A|B|C|D|1||ADT|1|P|2.3", blank, nte, nte, nte, nte, "EVN|A03", ""]
+          .filter((l, i) => i === 7 || l !== "" || blank !== "")
+          .join(end);
+        const h = parseHeader(Buffer.from(text), { limits: { maxSegmentLength: 40 } });
+        expect(h.event, name).to.equal("A03");
+      }
+    });
+  });
+
+  describe("parsing: framing, batch headers and empty text", () => {
+    it("a message of blanks only is empty, with or without limits", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        expect(details(() => parseHl7("  \t ", { limits }))).to.deep.equal({
+          segment: "",
+          position: 0,
+          hl7ErrorCode: 100,
+          reason: "the message is empty",
+        });
+      }
+    });
+
+    it("a batch that starts with BHS (no FHS) is refused as a batch file", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        expect(details(() => parseHl7(`BHS|^~\\&|A\r${MSH}\rBTS|1\r`, { limits }))).to.deep.equal({
+          segment: "BHS",
+          position: 1,
+          hl7ErrorCode: 100,
+          reason: "this is a batch file: split it into messages first",
+        });
+      }
+    });
+
+    it("an MLLP start byte after a line end is no framing: the message must start with MSH", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        const e = failure(() => parseHl7(`\r\x0b${MSH}\r`, { limits }));
+        expect(e.details).to.include({
+          hl7ErrorCode: 100,
+          reason: "a message must start with an MSH segment",
+        });
+      }
+    });
+
+    it("the earliest NUL or framing byte is the one reported, whichever kind comes first", () => {
+      const e = failure(() => parseHl7(`${MSH}\rNTE|a\x0bb\rNTE|c\x00d\r`));
+      expect(e.details).to.include({ segment: "NTE", position: 2, field: 1, hl7ErrorCode: 102 });
+    });
+
+    it("a NUL that starts a segment is a NUL inside it, not a bad segment ID", () => {
+      const found = details(() => parseHl7(`${MSH}\r\x00PID|1\r`));
+      expect(found.field).to.equal(undefined);
+      expect(found).to.include({
+        segment: "",
+        position: 2,
+        hl7ErrorCode: 102,
+        reason: "a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+      });
+    });
+
+    it("a NUL in a segment of fewer than four characters has no field, with or without limits", () => {
+      for (const limits of [undefined, NO_HL7_LIMITS]) {
+        const found = details(() => parseHl7(`${MSH}\rNT\x00\r`, { limits }));
+        expect(found.field).to.equal(undefined);
+        expect(found).to.include({
+          segment: "",
+          position: 2,
+          hl7ErrorCode: 102,
+          reason: "a NUL or MLLP framing byte (0x0B, 0x1C) inside a segment",
+        });
+      }
+    });
+  });
+
+  describe("limits and the last parse kept", () => {
+    const WIDE = `${MSH}\rPID${"|x".repeat(13)}\r`;
+
+    it("one limit of Infinity does not lift the others", () => {
+      const e = failure(() =>
+        parseHl7(`${WIDE}NTE|${Date.now()}\r`, {
+          limits: { maxSegments: Infinity, maxFieldsPerSegment: 12 },
+        }),
+      );
+      expect(e.code).to.equal("HL7_LIMIT");
+      expect(e.details).to.include({ segment: "PID", position: 2, limit: "maxFieldsPerSegment" });
+    });
+
+    it("a text parsed without limits is checked again when parsed with limits", () => {
+      const text = `${WIDE}NTE|kept-${Date.now()}\r`;
+      parseHl7(text, { limits: NO_HL7_LIMITS });
+      const e = failure(() => parseHl7(text, { limits: { maxFieldsPerSegment: 12 } }));
+      expect(e.code).to.equal("HL7_LIMIT");
+    });
+
+    it("keeps only the last text's parse", () => {
+      const a = `${MSH}\rNTE|a-${Date.now()}\r`;
+      const b = `${MSH}\rNTE|b-${Date.now()}\r`;
+      const first = parseHl7(a);
+      expect(parseHl7(a)).to.equal(first);
+      parseHl7(b);
+      expect(parseHl7(a)).to.not.equal(first);
+    });
+
+    it("a Buffer's parse is not kept: the same Buffer with new bytes parses anew, the last text stays kept", () => {
+      const a = `${MSH}\rNTE|c-${Date.now()}\r`;
+      const kept = parseHl7(a);
+      const buf = Buffer.from(`${MSH}\rNTE|first\r`);
+      expect(parseHl7(buf).get("NTE", 1)).to.equal("first");
+      buf.write("secon", buf.length - 6, "latin1");
+      expect(parseHl7(buf).get("NTE", 1)).to.equal("secon");
+      expect(parseHl7(a)).to.equal(kept);
+    });
+
+    it("a text of up to 1 MiB is kept, a longer one is not", () => {
+      const at = (size: number) => {
+        const head = `${MSH}\rOBX|1|ED|${Date.now()}|`;
+        return `${head}${"x".repeat(size - head.length - 1)}\r`;
+      };
+      const exact = at(1 << 20);
+      expect(exact.length).to.equal(1 << 20);
+      expect(parseHl7(exact)).to.equal(parseHl7(exact));
+      const over = at((1 << 20) + 1);
+      expect(parseHl7(over)).to.not.equal(parseHl7(over));
+    });
+
+    it("a kept parse is not validated unless validate is asked for", () => {
+      const text = `${MSH}\rEVN|A01\rPID|1||KEPT-${Date.now()}||Doe||notadate|M\r`;
+      const first = parseHl7(text);
+      expect(parseHl7(text)).to.equal(first);
+      expect(failure(() => parseHl7(text, { validate: true })).details).to.include({
+        segment: "PID",
+        field: 7,
+      });
+    });
+  });
+
+  describe("structures: shapes refused as HL7_BAD_INPUT", () => {
+    const head = [
+      "MSH",
+      ["|"],
+      ["^~\\&"],
+      ["A"],
+      [""],
+      [""],
+      [""],
+      [""],
+      [""],
+      ["ADT"],
+      ["1"],
+      ["P"],
+      ["2.5"],
+    ];
+
+    it("a repetition that is neither a string nor an array, or a component array with a non-string", () => {
+      for (const field of [[5], [{}], [["a", ["b", 5]]]]) {
+        const e = failure(() => fromHl7Json({ segments: [head, ["PID", ["1"], field]] }));
+        expect(e.code, JSON.stringify(field)).to.equal("HL7_BAD_INPUT");
+        expect((e as unknown as Error).message).to.equal(
+          "segments[1][2] (PID-2) must be an array of repetitions (strings, or arrays of components)",
+        );
+      }
+    });
+
+    it("a function carrying a segments array is not a structure", () => {
+      const fn = Object.assign(() => undefined, { segments: [head] });
+      expect((failure(() => asParsedHl7(fn)) as unknown as Error).message).to.equal(
+        "expected HL7 text (string or Buffer) or an HL7 structure ({ segments: [...] })",
       );
     });
   });

@@ -248,3 +248,49 @@ describe("lib/hl7 MLLP framing", () => {
     });
   });
 });
+
+describe("lib/hl7 MLLP framing: state between frames", () => {
+  it("a new decoder is outside any frame: bytes before the start byte are discarded", () => {
+    const { frames, decoder } = collector();
+    expect(decoder.pending).to.equal(false);
+    decoder.push(Buffer.from("abc\x0bX\x1c\r"));
+    expect(frames).to.deep.equal(["X"]);
+    expect(decoder.discarded).to.equal(3);
+  });
+
+  it("after a complete frame the decoder is outside a frame again until the next start byte", () => {
+    const { frames, decoder } = collector();
+    decoder.push(Buffer.from("\x0bA\x1c\r"));
+    expect(decoder.pending).to.equal(false);
+    decoder.push(Buffer.from("junk\x0bB\x1c\r"));
+    expect(frames).to.deep.equal(["A", "B"]);
+    expect(decoder.discarded).to.equal(4);
+  });
+
+  it("head() gives the first bytes of the frame in progress, across reads, at most max", () => {
+    const { decoder } = collector();
+    expect(decoder.head().length).to.equal(0);
+    decoder.push(Buffer.from("\x0bMSH|^~"));
+    decoder.push(Buffer.from("\\&|A"));
+    expect(decoder.head().toString()).to.equal("MSH|^~\\&|A");
+    expect(decoder.head(3).toString()).to.equal("MSH");
+    expect(decoder.head(7).toString()).to.equal("MSH|^~\\");
+  });
+
+  it("keeps a part of at least half a read without a copy, and copies a smaller part", () => {
+    const seen: Buffer[] = [];
+    const decoder = new MllpDecoder({ frame: (b) => seen.push(b) });
+    const half = Buffer.alloc(10, 0x41);
+    half[0] = 0x0b; // content: bytes 1..5 of 10
+    decoder.push(half.subarray(0, 6));
+    half[1] = 0x42;
+    decoder.push(Buffer.from([0x1c, 0x0d]));
+    expect(seen[0].toString()).to.equal("BAAAA");
+    const small = Buffer.alloc(10, 0x41);
+    small[0] = 0x0b; // content: bytes 1..4 of 10
+    decoder.push(small.subarray(0, 5));
+    small[1] = 0x42;
+    decoder.push(Buffer.from([0x1c, 0x0d]));
+    expect(seen[1].toString()).to.equal("AAAA");
+  });
+});
