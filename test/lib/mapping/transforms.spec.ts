@@ -1,8 +1,11 @@
 import { expect } from "chai";
 import { checkMapping, compileMapping, transformCatalog, type MappingRule } from "../../../lib/mapping";
 import {
+  describe as describeValue,
   resolveTransform,
+  shapeOf,
   TransformFailure,
+  transformUses,
   type Notes,
   type Transform,
 } from "../../../lib/mapping/transforms";
@@ -461,5 +464,258 @@ describe("lib/mapping transforms", () => {
       end: "2025-03-09T02:30:00-05:00",
     });
     expect(appt.toPms(out.value).value).to.deep.equal({ start: "2025-03-09T01:45:00-05:00", mins: 45 });
+  });
+});
+
+describe("lib/mapping transforms, rule by rule", () => {
+  it("tells a value's shape without its content, for messages that may travel with PHI", () => {
+    expect(shapeOf(null)).to.equal("null");
+    expect(shapeOf(undefined)).to.equal("nothing");
+    expect(shapeOf("")).to.equal("an empty string");
+    expect(shapeOf("Smith")).to.equal("a string of 5 characters");
+    expect(shapeOf("Zoë 😀")).to.equal("a string of 5 characters");
+    expect(shapeOf(3.5)).to.equal("a number");
+    expect(shapeOf(Number.NaN)).to.equal("NaN");
+    expect(shapeOf(Number.NEGATIVE_INFINITY)).to.equal("-Infinity");
+    expect(shapeOf(false)).to.equal("a boolean");
+    expect(shapeOf([1, 2, 3])).to.equal("a list of 3");
+    expect(shapeOf(new Date(0))).to.equal("a Date");
+    expect(shapeOf(new Date(Number.NaN))).to.equal("an invalid Date");
+    expect(shapeOf({ a: 1 })).to.equal("an object");
+    expect(shapeOf(10n)).to.equal("an bigint");
+  });
+
+  it("renders a configuration value in an error message in at most 40 characters", () => {
+    expect(describeValue("YYYY")).to.equal('"YYYY"');
+    expect(describeValue(undefined)).to.equal("undefined");
+    expect(describeValue(new Date(0))).to.equal("Date(…)");
+    expect(describeValue(new Date(Number.NaN))).to.equal("Date(invalid)");
+    expect(describeValue({ a: [1] })).to.equal('{"a":[1]}');
+    expect(describeValue(() => 1)).to.equal("function");
+    expect(describeValue(10n)).to.equal("bigint");
+    const long = describeValue("x".repeat(60));
+    expect(long).to.have.length(40);
+    expect(long).to.equal(`"${"x".repeat(38)}…`);
+    expect(describeValue("x".repeat(38))).to.equal(`"${"x".repeat(38)}"`);
+  });
+
+  it("number: the JSON and decimal notations, signs and exponents; nothing else", () => {
+    const t = transform({ transform: "number" });
+    const cases: Array<[string, number]> = [
+      ["42", 42],
+      [" -7 ", -7],
+      ["+3", 3],
+      ["1.", 1],
+      [".5", 0.5],
+      ["-0.25", -0.25],
+      ["1e3", 1000],
+      ["2.5E-2", 0.025],
+      ["1e+2", 100],
+    ];
+    for (const [text, n] of cases) expect(fwd(t, text), text).to.equal(n);
+    for (const bad of [
+      "",
+      " ",
+      ".",
+      "1..2",
+      "1e",
+      "e3",
+      "0x10",
+      "1_000",
+      "1,5",
+      "Infinity",
+      "NaN",
+      "--1",
+      "1 2",
+    ])
+      refuses(() => fwd(t, bad), /is not a number$/);
+    refuses(() => fwd(t, Number.POSITIVE_INFINITY), /^Infinity is not a number$/);
+    refuses(() => fwd(t, true), /^a boolean is not a number$/);
+    expect(rev(t, "12")).to.equal(12);
+  });
+
+  it("boolean: true/yes/y/1 and false/no/n/0 in any case, 1 and 0 as numbers; nothing else", () => {
+    const t = transform({ transform: "boolean" });
+    for (const yes of ["true", "TRUE", " Yes ", "y", "Y", "1", 1, true])
+      expect(fwd(t, yes), String(yes)).to.equal(true);
+    for (const no of ["false", "No", "n", "N", "0", " 0 ", 0, false])
+      expect(fwd(t, no), String(no)).to.equal(false);
+    for (const bad of ["", "t", "f", "on", "off", "2", 2, -1, null, [true]])
+      refuses(() => fwd(t, bad), /is not a boolean$/);
+    expect(rev(t, "yes")).to.equal(true);
+  });
+
+  it("string: finite numbers and booleans as text, nothing else", () => {
+    const t = transform({ transform: "string" });
+    expect(fwd(t, 0)).to.equal("0");
+    expect(fwd(t, -1.5)).to.equal("-1.5");
+    expect(fwd(t, false)).to.equal("false");
+    expect(rev(t, "")).to.equal("");
+    refuses(() => fwd(t, Number.NaN), /^NaN is not text$/);
+    refuses(() => fwd(t, null), /^null is not text$/);
+    refuses(() => fwd(t, ["a"]), /^a list of 1 is not text$/);
+  });
+
+  it("dateTime: a Date object is its instant in UTC; an invalid one and non-text are refused", () => {
+    const t = transform({ transform: "dateTime" });
+    expect(fwd(t, new Date(Date.UTC(2025, 0, 6, 8, 5, 7, 250)))).to.equal("2025-01-06T08:05:07.250Z");
+    refuses(() => fwd(t, new Date(Number.NaN)), /^invalid Date$/);
+    refuses(() => fwd(t, 20250106), /^a number is not a date-time$/);
+    refuses(() => fwd(t, "2025-01-06"), /^a string of 10 characters is not an ISO date-time$/);
+    refuses(
+      () => fwd(t, "2025-01-06T08:05"),
+      /^a string of 16 characters has no UTC offset \(Z or ±hh:mm\)$/,
+    );
+    expect(fwd(t, "2025-01-06T08:05:07.250+05:30")).to.equal("2025-01-06T08:05:07.250+05:30");
+    expect(rev(t, "2025-01-06 08:05+0530")).to.equal("2025-01-06T08:05:00+05:30");
+  });
+
+  it("addMinutes: whole, non-negative minutes after a start that is there; back only whole minutes after it", () => {
+    const t = transform({ transform: "addMinutes", with: { pms: "s", fhir: "start" } });
+    const start = "2025-01-06T08:00:00Z";
+    expect(fwd(t, 0, start)).to.equal("2025-01-06T08:00:00Z");
+    expect(fwd(t, "15", start)).to.equal("2025-01-06T08:15:00Z");
+    refuses(() => fwd(t, -1, start), /^a number is not a whole number of minutes$/);
+    refuses(() => fwd(t, 1.5, start), /^a number is not a whole number of minutes$/);
+    for (const missing of [undefined, null, ""]) {
+      refuses(() => fwd(t, 15, missing), /^the start date-time \(with\.pms\) is missing$/);
+      refuses(() => rev(t, start, missing), /^the start date-time \(with\.fhir\) is missing$/);
+    }
+    refuses(() => fwd(t, 15, "2025-01-06T08:00"), /has no UTC offset/);
+    expect(rev(t, "2025-01-06T09:30:00+01:00", start)).to.equal(30);
+    expect(rev(t, start, start)).to.equal(0);
+    refuses(
+      () => rev(t, "2025-01-06T07:59:00Z", start),
+      /^a string of 20 characters is not whole minutes after the start$/,
+    );
+    refuses(() => rev(t, "2025-01-06T08:00:30Z", start), /is not whole minutes after the start$/);
+  });
+
+  it("appointmentStatus: every PMS spelling to its FHIR code, and every FHIR code back", () => {
+    const t = transform({ transform: "appointmentStatus" });
+    const forward: Array<[string, string]> = [
+      ["scheduled", "booked"],
+      ["Confirmed", "booked"],
+      ["booked", "booked"],
+      ["completed", "fulfilled"],
+      ["cancelled", "cancelled"],
+      ["canceled", "cancelled"],
+      ["no-show", "noshow"],
+      ["No Show", "noshow"],
+      ["noshow", "noshow"],
+      ["arrived", "arrived"],
+      [" checked-in ", "checked-in"],
+      ["checked  in", "checked-in"],
+      ["checkedin", "checked-in"],
+    ];
+    for (const [pms, fhir] of forward) expect(fwd(t, pms), pms).to.equal(fhir);
+    const back: Array<[string, string]> = [
+      ["booked", "scheduled"],
+      ["fulfilled", "completed"],
+      ["cancelled", "cancelled"],
+      ["noshow", "no_show"],
+      ["arrived", "arrived"],
+      ["checked-in", "checked_in"],
+    ];
+    for (const [fhir, pms] of back) expect(rev(t, fhir), fhir).to.equal(pms);
+    for (const bad of ["pending", "", "toString", "__proto__", 3])
+      refuses(() => fwd(t, bad), /is not a PMS appointment status$/);
+    for (const bad of ["proposed", "Booked", "toString", "hasOwnProperty", null])
+      refuses(() => rev(t, bad), /has no PMS appointment status$/);
+  });
+
+  it("gender: back only from the four FHIR codes, as written", () => {
+    const t = transform({ transform: "gender" });
+    expect(rev(t, "other")).to.equal("O");
+    expect(rev(t, "unknown")).to.equal("U");
+    for (const bad of ["Male", "m", "constructor", 1])
+      refuses(() => rev(t, bad), /is not a FHIR gender \(male, female, other, unknown\)$/);
+    const n = notes();
+    expect(t.forward("constructor", undefined, n)).to.equal("unknown");
+    expect(n.warning).to.equal("a string of 11 characters is not a known gender: mapped to unknown");
+    refuses(() => fwd(t, 1), /^a number is not a gender code$/);
+  });
+
+  it("reference: ids of 1 to 64 FHIR id characters, integers as ids; back from Type/id forms only", () => {
+    const t = transform({ transform: "reference:Patient" });
+    expect(fwd(t, 42)).to.equal("Patient/42");
+    expect(fwd(t, "a-b.C9")).to.equal("Patient/a-b.C9");
+    expect(fwd(t, "x".repeat(64))).to.equal(`Patient/${"x".repeat(64)}`);
+    for (const bad of ["", "x".repeat(65), "a b", "a/b", "a_b", 1.5, null])
+      refuses(() => fwd(t, bad), /is not a valid FHIR id$/);
+    expect(rev(t, "Patient/7")).to.equal("7");
+    expect(rev(t, "https://ehr.example/fhir/Patient/7/_history/3")).to.equal("7");
+    for (const bad of ["Practitioner/7", "Patient/", "Patient/7/extra", "xPatient/7", 7])
+      refuses(() => rev(t, bad), /is not a reference to a Patient$/);
+    expect(resolveTransform({ transform: "reference:patient" })).to.equal(
+      "reference needs a resource type, e.g. reference:Patient",
+    );
+    expect(resolveTransform({ transform: "reference:P" })).to.equal(
+      "reference needs a resource type, e.g. reference:Patient",
+    );
+    expect(resolveTransform({ transform: "reference:" })).to.equal(
+      "reference needs a resource type, e.g. reference:Patient",
+    );
+  });
+
+  it("names each way a transform spec or its tables can be wrong", () => {
+    expect(resolveTransform({ transform: 5 })).to.equal(
+      "transform must be a name such as date or reference:Patient",
+    );
+    expect(resolveTransform({ transform: "nope" })).to.equal('unknown transform "nope"');
+    expect(resolveTransform({ transform: "gender:x" })).to.equal("gender takes no parameter");
+    expect(resolveTransform({ transform: "date:DD-MM-YYYY" })).to.equal(
+      'date takes YYYY-MM-DD or YYYYMMDD, not "DD-MM-YYYY"',
+    );
+    expect(resolveTransform({ transform: "codeMap" })).to.equal(
+      "codeMap needs a codeMap table: { pmsCode: fhirCode, ... }",
+    );
+    expect(resolveTransform({ transform: "codeMap", codeMap: ["a"] })).to.equal(
+      "codeMap needs a codeMap table: { pmsCode: fhirCode, ... }",
+    );
+    expect(resolveTransform({ transform: "codeMap", codeMap: { a: "" } })).to.equal(
+      'codeMap value for "a" is not a code',
+    );
+    expect(resolveTransform({ transform: "codeMap", codeMap: { a: 1 } })).to.equal(
+      'codeMap value for "a" is not a code',
+    );
+    expect(resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: null })).to.equal(
+      "reverseCodeMap must be a table: { fhirCode: pmsCode, ... }",
+    );
+    expect(resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: [] })).to.equal(
+      "reverseCodeMap must be a table: { fhirCode: pmsCode, ... }",
+    );
+    expect(
+      resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: { x: "" } }),
+    ).to.equal('reverseCodeMap value for "x" is not a code');
+    expect(resolveTransform({ transform: "codeMap", codeMap: { a: "x", b: "x", c: "y", d: "y" } })).to.equal(
+      'codeMap sends several PMS codes to "x", "y": say which comes back in reverseCodeMap',
+    );
+    for (const none of [undefined, null, ""])
+      expect((resolveTransform({ transform: none }) as { spec: string }).spec).to.equal("");
+  });
+
+  it("codeMap: numbers and booleans looked up as their text; only text comes back", () => {
+    const t = transform({
+      transform: "codeMap",
+      codeMap: { "1": "a", true: "b", x: "c" },
+      reverseCodeMap: { c: "x" },
+    });
+    expect(fwd(t, 1)).to.equal("a");
+    expect(fwd(t, true)).to.equal("b");
+    expect(fwd(t, "x")).to.equal("c");
+    refuses(() => fwd(t, null), /^null is not in the codeMap$/);
+    refuses(() => fwd(t, "toString"), /is not in the codeMap$/);
+    expect(rev(t, "a")).to.equal("1");
+    expect(rev(t, "c")).to.equal("x");
+    refuses(() => rev(t, 1), /^a number is not in the reverse codeMap$/);
+  });
+
+  it("tells which rule fields each transform reads", () => {
+    expect(transformUses("codeMap")).to.deep.equal(["codeMap", "reverseCodeMap"]);
+    expect(transformUses("reference:Patient")).to.deep.equal([]);
+    expect(transformUses("addMinutes")).to.deep.equal(["with"]);
+    expect(transformUses("nope")).to.deep.equal([]);
+    expect(transformUses(undefined)).to.deep.equal([]);
   });
 });
