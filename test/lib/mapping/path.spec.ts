@@ -1,5 +1,12 @@
 import { expect } from "chai";
-import { compileFhirPath, parseWritablePath, type ParsedStep } from "../../../lib/mapping/path";
+import {
+  compileFhirPath,
+  compilePmsPath,
+  parseWritablePath,
+  pruneHoles,
+  type ParsedStep,
+} from "../../../lib/mapping/path";
+import { TransformFailure, type Notes } from "../../../lib/mapping/transforms";
 
 /**
  * The writable subset of FHIRPath the mapping writes through, as its grammar: identifiers,
@@ -203,5 +210,207 @@ describe("lib/mapping writable FHIR path grammar", () => {
     if (typeof loose === "string") throw new Error(loose);
     expect(loose.check).to.equal(undefined);
     expect(loose.type).to.equal(undefined);
+  });
+});
+
+describe("lib/mapping FHIR and PMS path accessors", () => {
+  /** null: no resource type, shapes follow the data. */
+  function accessor(text: string, resourceType: string | null = "Patient") {
+    const parsed = parseWritablePath(text, {}, () => undefined);
+    if (!parsed) throw new Error(`${text} should parse`);
+    const acc = compileFhirPath(text, parsed, resourceType ?? undefined);
+    if (typeof acc === "string") throw new Error(acc);
+    return acc;
+  }
+  const fresh = (): Notes => ({ warning: undefined, multiple: false });
+
+  it("reads a single element, a list's first item, and nothing through a primitive or null", () => {
+    const family = accessor("name.family");
+    expect(family.get({ name: [{ family: "A" }, { family: "B" }] }, undefined)).to.equal("A");
+    const n = fresh();
+    family.get({ name: [{ family: "A" }, { family: "B" }] }, n);
+    expect(n.multiple, "a second name is data left unread").to.equal(true);
+    const one = fresh();
+    family.get({ name: [{ family: "A" }] }, one);
+    expect(one.multiple).to.equal(false);
+    const explicit = fresh();
+    expect(accessor("name[1].family").get({ name: [{ family: "A" }, { family: "B" }] }, explicit)).to.equal(
+      "B",
+    );
+    expect(explicit.multiple, "name[1] says which").to.equal(false);
+    expect(family.get({ name: { family: "C" } }, undefined), "a lone object reads as item 0").to.equal("C");
+    expect(accessor("name[1].family").get({ name: { family: "C" } }, undefined)).to.equal(undefined);
+    expect(family.get({ name: null }, undefined)).to.equal(undefined);
+    expect(family.get({ name: ["x"] }, undefined)).to.equal(undefined);
+    expect(family.get(null, undefined)).to.equal(undefined);
+    expect(family.get("Patient", undefined)).to.equal(undefined);
+    expect(accessor("birthDate").get({ birthDate: null }, undefined)).to.equal(undefined);
+    expect(accessor("gender").get({ gender: "male" }, undefined)).to.equal("male");
+  });
+
+  it("reads the first element a where() holds for, and notes a second one", () => {
+    const phone = accessor("telecom.where(system='phone').value");
+    const data = {
+      telecom: [
+        { system: "email", value: "a@b" },
+        { system: "phone", value: "1" },
+        { system: "phone", value: "2" },
+      ],
+    };
+    const n = fresh();
+    expect(phone.get(data, n)).to.equal("1");
+    expect(n.multiple).to.equal(true);
+    const single = fresh();
+    expect(phone.get({ telecom: [{ system: "phone", value: "9" }] }, single)).to.equal("9");
+    expect(single.multiple).to.equal(false);
+    expect(phone.get({ telecom: [{ system: "email", value: "a@b" }] }, undefined)).to.equal(undefined);
+    expect(
+      phone.get({ telecom: { system: "phone", value: "1" } }, undefined),
+      "where() on a lone object",
+    ).to.equal(undefined);
+    const deep = accessor("identifier.where(type.coding.code='MR' and system='urn:mrn').value");
+    const ids = {
+      identifier: [
+        { system: "urn:mrn", type: { coding: [{ code: "XX" }, { code: "MR" }] }, value: "7" },
+        { system: "urn:other", type: { coding: [{ code: "MR" }] }, value: "8" },
+      ],
+    };
+    expect(deep.get(ids, undefined)).to.equal("7");
+    const two = accessor("identifier.where(type.text='MRN').value");
+    expect(
+      two.get({ identifier: [{ type: { text: "SSN" } }, { type: { text: "MRN" }, value: "5" }] }, undefined),
+    ).to.equal("5");
+    expect(two.get({ identifier: [{ type: "MRN", value: "4" }] }, undefined)).to.equal(undefined);
+  });
+
+  it("writes through single elements, positions and filters, creating what is missing", () => {
+    const root: Record<string, unknown> = {};
+    accessor("name[1].given[0]").set(root, "B");
+    accessor("telecom.where(system='phone' and use='home').value").set(root, "555");
+    accessor("maritalStatus.text").set(root, "M");
+    expect(root).to.deep.equal({
+      name: [undefined, { given: ["B"] }],
+      telecom: [{ system: "phone", use: "home", value: "555" }],
+      maritalStatus: { text: "M" },
+    });
+    pruneHoles(root);
+    expect(root.name).to.deep.equal([{ given: ["B"] }]);
+    accessor("telecom.where(system='phone' and use='home').rank").set(root, 1);
+    expect(root.telecom, "the same element is found again").to.deep.equal([
+      { system: "phone", use: "home", value: "555", rank: 1 },
+    ]);
+    accessor("telecom.where(system='email').value").set(root, "a@b");
+    expect((root.telecom as unknown[]).length).to.equal(2);
+  });
+
+  it("refuses to write where the resource holds something else, naming the path", () => {
+    const throwsFor = (text: string, root: Record<string, unknown>, message: string) =>
+      expect(() => accessor(text).set(root, "v")).to.throw(TransformFailure, message);
+    throwsFor(
+      "maritalStatus.text",
+      { maritalStatus: "M" },
+      "maritalStatus.text: maritalStatus already holds a string of 1 characters",
+    );
+    throwsFor(
+      "name[0].family",
+      { name: { family: "A" } },
+      "name[0].family: name already holds a single value where FHIR has a list",
+    );
+    throwsFor(
+      "name[0].family",
+      { name: ["A"] },
+      "name[0].family: name already holds a string of 1 characters",
+    );
+    throwsFor(
+      "telecom.where(system='phone').value",
+      { telecom: "x" },
+      "already holds a single value where FHIR has a list",
+    );
+    throwsFor(
+      "name[0].given[0]",
+      { name: [{ given: "x" }] },
+      "name[0].given[0]: given already holds a single value where FHIR has a list",
+    );
+  });
+
+  it("writes a filter on a single element beside its value when the conditions hold or can be made to", () => {
+    const code = accessor("maritalStatus.where(text='Married').coding.code");
+    const root: Record<string, unknown> = {};
+    code.set(root, "M");
+    expect(root).to.deep.equal({ maritalStatus: { text: "Married", coding: [{ code: "M" }] } });
+    const filled: Record<string, unknown> = { maritalStatus: { coding: [] } };
+    code.set(filled, "M");
+    expect(filled.maritalStatus).to.deep.include({ text: "Married" });
+    expect(() => code.set({ maritalStatus: { text: "Single" } }, "S")).to.throw(
+      TransformFailure,
+      "maritalStatus already holds a value its where() conditions do not hold for",
+    );
+    expect(() => code.set({ maritalStatus: 5 }, "S")).to.throw(
+      TransformFailure,
+      "maritalStatus already holds a number",
+    );
+    expect(code.get({ maritalStatus: { text: "Single", coding: [{ code: "S" }] } }, undefined)).to.equal(
+      undefined,
+    );
+    expect(code.get({ maritalStatus: { text: "Married", coding: [{ code: "M" }] } }, undefined)).to.equal(
+      "M",
+    );
+  });
+
+  it("follows the data's shape without a model: a list's first object, else a new object", () => {
+    const loose = accessor("a.b", null);
+    const root: Record<string, unknown> = { a: [{ c: 1 }, { c: 2 }] };
+    loose.set(root, 3);
+    expect(root).to.deep.equal({ a: [{ c: 1, b: 3 }, { c: 2 }] });
+    const fresh2: Record<string, unknown> = { a: null };
+    loose.set(fresh2, 1);
+    expect(fresh2).to.deep.equal({ a: { b: 1 } });
+    expect(() => loose.set({ a: ["x"] }, 1)).to.throw(TransformFailure, "a.b: a already holds a list of 1");
+    expect(() => loose.set({ a: 7 }, 1)).to.throw(TransformFailure, "a.b: a already holds a number");
+  });
+
+  it("prunes holes at every depth and leaves lists without holes as they are", () => {
+    const value = { a: [undefined, { b: [1, undefined, 2] }], c: [0, null, false], d: "x" };
+    const sparse: unknown[] = [];
+    sparse[2] = "z";
+    const withSparse = { s: sparse };
+    pruneHoles(value);
+    pruneHoles(withSparse);
+    pruneHoles("text");
+    expect(value).to.deep.equal({ a: [{ b: [1, 2] }], c: [0, null, false], d: "x" });
+    expect(withSparse.s).to.deep.equal(["z"]);
+  });
+
+  it("reads and writes dotted PMS paths of any depth, refusing what is not one", () => {
+    expect(compilePmsPath("")).to.equal("pms must be a dotted path such as address.zipCode");
+    expect(compilePmsPath("  ")).to.equal("pms must be a dotted path such as address.zipCode");
+    expect(compilePmsPath(5)).to.equal("pms must be a dotted path such as address.zipCode");
+    expect(compilePmsPath("a..b")).to.equal('"a..b" is not a dotted path');
+    expect(compilePmsPath("a.")).to.equal('"a." is not a dotted path');
+    expect(compilePmsPath("a[0]")).to.equal('"a[0]" is not a dotted path');
+    expect(compilePmsPath("a b")).to.equal('"a b" is not a dotted path');
+    expect(compilePmsPath("a.__proto__")).to.equal("__proto__ cannot be used as a field name");
+    expect(compilePmsPath("constructor")).to.equal("constructor cannot be used as a field name");
+    const paths = ["a", "a.b", "a.b.c"].map((t) => {
+      const acc = compilePmsPath(t);
+      if (typeof acc === "string") throw new Error(acc);
+      return acc;
+    });
+    const record = { a: { b: { c: 3 } } };
+    expect(paths.map((p) => p.get(record))).to.deep.equal([record.a, record.a.b, 3]);
+    for (const bad of [null, "x", { a: null }, { a: "s" }, { a: { b: 4 } }]) {
+      expect(paths[2].get(bad), JSON.stringify(bad)).to.equal(undefined);
+    }
+    expect(paths[1].get({ a: "s" })).to.equal(undefined);
+    expect(paths[1].get(7)).to.equal(undefined);
+    expect(paths[0].get(null)).to.equal(undefined);
+    const out: Record<string, unknown> = { a: null };
+    paths[2].set(out, 1);
+    expect(out).to.deep.equal({ a: { b: { c: 1 } } });
+    expect(() => paths[2].set({ a: { b: [1] } }, 1)).to.throw(
+      TransformFailure,
+      "a.b.c: b already holds a list of 1",
+    );
+    expect(() => paths[1].set({ a: 3 }, 1)).to.throw(TransformFailure, "a.b: a already holds a number");
   });
 });
