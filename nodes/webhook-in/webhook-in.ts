@@ -74,10 +74,10 @@ function refuse(req: Request, res: Response, code: number, headers: Record<strin
   const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
   socket.once("close", () => clearTimeout(linger));
   // Node dumps a body nobody has read once the answer is finished: it reads the socket at full
-  // speed and discards (a 256 MiB upload in the linger second). read(0) counts as reading, takes
-  // no more than the stream's buffer, and leaves the stream paused.
-  req.pause();
-  req.read(0);
+  // speed and discards (a 256 MiB upload within the linger second). Pausing the socket stops the
+  // reading at its handle; the dump's own resume runs on the next tick and would undo a pause made
+  // before it, so the pause waits for setImmediate.
+  res.once("finish", () => setImmediate(() => socket.pause()));
   const body = REPLY_BODY[code];
   res.writeHead(code, {
     "Content-Type": "application/json; charset=utf-8",
