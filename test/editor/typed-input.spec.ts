@@ -234,6 +234,9 @@ describe("editor: typed properties (headless Chromium, real Node-RED)", function
     await chooseType("path", "env");
     await editor.typeInto("node-input-path", "PMS_PATIENT_PATH");
     expect(await editor.markedError("node-input-path", false)).to.equal(true);
+    const shot = join(SHOTS, "hmac-request-typed.png");
+    await editor.topTray().screenshot({ path: shot });
+    updateDocsPicture(shot, join(ROOT, "docs", "images", "hmac-request-typed.png"), __filename);
     await editor.closeNode("ok");
     expect((await editor.nodeState(id)).invalid).to.not.include("path");
     expect(await exported(id)).to.deep.include({ path: "PMS_PATIENT_PATH", pathType: "env" });
