@@ -423,7 +423,8 @@ export class SqliteMessageStore implements MessageStore {
     return this.keepDeliveredMs;
   }
 
-  listQueues(): QueueStats[] {
+  async listQueues(): Promise<QueueStats[]> {
+    this.settled();
     const now = this.now();
     const stored = this.db
       .prepare("SELECT queue FROM messages UNION SELECT queue FROM totals")
@@ -485,7 +486,8 @@ export class SqliteMessageStore implements MessageStore {
     return { sql: parts.join(" AND "), params };
   }
 
-  deadLetters(queue: string, filter: DeadLetterFilter = {}): DeadLetter[] {
+  async deadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    this.settled();
     const { sql, params } = this.where(queue, filter);
     const limit = Math.min(Math.max(1, filter.limit ?? 1000), 10000);
     const rows = this.db
@@ -507,7 +509,8 @@ export class SqliteMessageStore implements MessageStore {
     }));
   }
 
-  read(queue: string, id: number): StoredMessage | undefined {
+  async read(queue: string, id: number): Promise<StoredMessage | undefined> {
+    this.settled();
     const row = this.db
       .prepare(
         "SELECT id, queue, key, state, attempt, enqueued_at, body FROM messages WHERE queue = ? AND id = ?",
@@ -552,7 +555,7 @@ export class SqliteMessageStore implements MessageStore {
     return n;
   }
 
-  /** Before a read of state: the store is open, and writes asked for are committed now, so that the read follows them. */
+  /** Before a read: the store is open, and writes asked for are committed now, so that the read follows them. */
   private settled(): void {
     if (this.closed) throw new PackError(CODES.QUEUE_STORE, "message store is closed");
     if (this.pending.length > 0) this.flush();

@@ -145,14 +145,14 @@ export interface QueueHandle {
 }
 
 export interface MessageStore {
-  readonly backend: "sqlite";
+  readonly backend: "sqlite" | "postgres";
   readonly encrypted: boolean;
   /** Opens a queue for delivery; one holder per queue name at a time. */
   openQueue(name: string, options: QueueOptions): QueueHandle;
   /** Every queue the store holds messages or totals for, open or not. */
-  listQueues(): QueueStats[];
-  deadLetters(queue: string, filter?: DeadLetterFilter): DeadLetter[];
-  read(queue: string, id: number): StoredMessage | undefined;
+  listQueues(): Promise<QueueStats[]>;
+  deadLetters(queue: string, filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  read(queue: string, id: number): Promise<StoredMessage | undefined>;
   /** Dead letters back to waiting with a fresh attempt count; returns how many. */
   replay(queue: string, filter: DeadLetterFilter): Promise<number>;
   discard(queue: string, filter: DeadLetterFilter): Promise<number>;

@@ -6,7 +6,7 @@ import { openSqliteStore } from "../../lib/store/sqlite";
 import {
   addStore,
   removeStore,
-  storeByFile,
+  storeByPlace,
   storeById,
   stores,
   queueOf,
@@ -39,7 +39,8 @@ export = function (RED: NodeAPI) {
       }
       const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
       const file = storeFile(userDir, def.file);
-      const holder = storeByFile(file);
+      const place = `file:${file}`;
+      const holder = storeByPlace(place);
       if (holder) {
         throw new PackError(
           CODES.QUEUE_CONFIG,
@@ -52,7 +53,7 @@ export = function (RED: NodeAPI) {
         keepDeliveredMs: hours(def.keepDelivered),
         encryptionKey: node.credentials?.encryptionKey || undefined,
       });
-      node.open = { id: node.id, name: def.name || node.id, file, store };
+      node.open = { id: node.id, name: def.name || node.id, place, store };
       addStore(node.open);
     } catch (err) {
       node.configError = (err as Error).message;
@@ -97,95 +98,101 @@ export = function (RED: NodeAPI) {
     return open;
   }
 
-  RED.httpAdmin.get("/pms-ehr/queues", READ, (_req: Request, res: Response) => {
-    try {
-      res.json({
-        stores: stores().map((s) => ({
+  /** An admin route whose answer is awaited; a rejection becomes the error answer. */
+  function answer(handler: (req: Request) => Promise<unknown>) {
+    return (req: Request, res: Response) => {
+      handler(req).then(
+        (body) => res.json(body),
+        (err: unknown) => fail(res, err),
+      );
+    };
+  }
+
+  RED.httpAdmin.get(
+    "/pms-ehr/queues",
+    READ,
+    answer(async () => {
+      const list = [];
+      for (const s of stores()) {
+        const queues = await s.store.listQueues();
+        list.push({
           id: s.id,
           name: s.name,
           backend: s.store.backend,
           encrypted: s.store.encrypted,
-          queues: s.store.listQueues().map((q) => ({ ...q, open: queueOf(s.id, q.queue) !== undefined })),
-        })),
-      });
-    } catch (err) {
-      fail(res, err);
-    }
-  });
+          queues: queues.map((q) => ({ ...q, open: queueOf(s.id, q.queue) !== undefined })),
+        });
+      }
+      return { stores: list };
+    }),
+  );
 
-  RED.httpAdmin.get("/pms-ehr/queues/:store/:queue/dead", READ, (req: Request, res: Response) => {
-    try {
+  RED.httpAdmin.get(
+    "/pms-ehr/queues/:store/:queue/dead",
+    READ,
+    answer(async (req) => {
       const open = storeOf(req);
-      const letters = open.store.deadLetters(
+      const letters = await open.store.deadLetters(
         String(req.params.queue),
         filterOf(req.query as Record<string, unknown>),
       );
-      res.json({ letters });
-    } catch (err) {
-      fail(res, err);
-    }
-  });
+      return { letters };
+    }),
+  );
 
-  RED.httpAdmin.get("/pms-ehr/queues/:store/:queue/messages/:id", WRITE, (req: Request, res: Response) => {
-    try {
-      const message = storeOf(req).store.read(String(req.params.queue), Number(req.params.id));
+  RED.httpAdmin.get(
+    "/pms-ehr/queues/:store/:queue/messages/:id",
+    WRITE,
+    answer(async (req) => {
+      const message = await storeOf(req).store.read(String(req.params.queue), Number(req.params.id));
       if (!message) throw new PackError(CODES.QUEUE_NOT_FOUND, "no such message");
-      res.json(message);
-    } catch (err) {
-      fail(res, err);
-    }
-  });
+      return message;
+    }),
+  );
 
   // Node state kept in the pack's state file (sync checkpoints, run logs, dead-letter lists, seen
   // ids, MLLP windows), read-only: what Node-RED's Context sidebar shows for context stores.
-  RED.httpAdmin.get("/pms-ehr/state", READ, (_req: Request, res: Response) => {
-    void (async () => {
-      try {
-        const files = [];
-        for (const { file, store } of openStateFiles())
-          files.push({ file, scopes: await store.stateScopes() });
-        res.json({ files });
-      } catch (err) {
-        fail(res, err);
-      }
-    })();
-  });
+  RED.httpAdmin.get(
+    "/pms-ehr/state",
+    READ,
+    answer(async () => {
+      const files = [];
+      for (const { file, store } of openStateFiles()) files.push({ file, scopes: await store.stateScopes() });
+      return { files };
+    }),
+  );
 
-  RED.httpAdmin.get("/pms-ehr/state/entries", READ, (req: Request, res: Response) => {
-    void (async () => {
-      try {
-        const scope = typeof req.query.scope === "string" ? req.query.scope : "";
-        if (scope === "") throw new PackError(CODES.QUEUE_BAD_INPUT, "scope is required");
-        const limit = numberProp(req.query.limit, 200, {
-          name: "limit",
-          code: CODES.QUEUE_BAD_INPUT,
-          min: 1,
-          max: 1000,
-        });
-        const entries = [];
-        for (const { store } of openStateFiles()) entries.push(...(await store.stateEntries(scope, limit)));
-        res.json({ scope, entries: entries.slice(0, limit) });
-      } catch (err) {
-        fail(res, err);
-      }
-    })();
-  });
+  RED.httpAdmin.get(
+    "/pms-ehr/state/entries",
+    READ,
+    answer(async (req) => {
+      const scope = typeof req.query.scope === "string" ? req.query.scope : "";
+      if (scope === "") throw new PackError(CODES.QUEUE_BAD_INPUT, "scope is required");
+      const limit = numberProp(req.query.limit, 200, {
+        name: "limit",
+        code: CODES.QUEUE_BAD_INPUT,
+        min: 1,
+        max: 1000,
+      });
+      const entries = [];
+      for (const { store } of openStateFiles()) entries.push(...(await store.stateEntries(scope, limit)));
+      return { scope, entries: entries.slice(0, limit) };
+    }),
+  );
 
   for (const action of ["replay", "discard"] as const) {
-    RED.httpAdmin.post(`/pms-ehr/queues/:store/:queue/${action}`, WRITE, (req: Request, res: Response) => {
-      void (async () => {
-        try {
-          const open = storeOf(req);
-          const queue = String(req.params.queue);
-          const filter = filterOf((req.body ?? {}) as Record<string, unknown>);
-          const n = await open.store[action](queue, filter);
-          queueOf(open.id, queue)?.wake();
-          RED.log.info(`message-store ${open.name}: ${action} of ${n} dead letter(s) in queue "${queue}"`);
-          res.json({ [action === "replay" ? "replayed" : "discarded"]: n });
-        } catch (err) {
-          fail(res, err);
-        }
-      })();
-    });
+    RED.httpAdmin.post(
+      `/pms-ehr/queues/:store/:queue/${action}`,
+      WRITE,
+      answer(async (req) => {
+        const open = storeOf(req);
+        const queue = String(req.params.queue);
+        const filter = filterOf((req.body ?? {}) as Record<string, unknown>);
+        const n = await open.store[action](queue, filter);
+        queueOf(open.id, queue)?.wake();
+        RED.log.info(`message-store ${open.name}: ${action} of ${n} dead letter(s) in queue "${queue}"`);
+        return { [action === "replay" ? "replayed" : "discarded"]: n };
+      }),
+    );
   }
 };

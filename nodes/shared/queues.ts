@@ -11,7 +11,8 @@ export interface OpenStore {
   /** The message-store config node's id. */
   id: string;
   name: string;
-  file: string;
+  /** Where the data lives, without secrets: `file:<path>`, or a database and schema. */
+  place: string;
   store: MessageStore;
 }
 
@@ -55,9 +56,9 @@ export function storeById(id: string): OpenStore | undefined {
   return registry().stores.get(id);
 }
 
-/** The config node that has this file open, if any. */
-export function storeByFile(file: string): OpenStore | undefined {
-  return stores().find((s) => s.file === file);
+/** The config node that has this place open, if any. */
+export function storeByPlace(place: string): OpenStore | undefined {
+  return stores().find((s) => s.place === place);
 }
 
 export function addQueue(entry: OpenQueue): void {

@@ -87,10 +87,10 @@ describe("lib/store SQLite message store", function () {
     await q.enqueue({ msg: { payload: 1 } });
     const [d] = await q.claim(1, 60_000);
     await q.complete(d.id, d.attempt);
-    expect(store.read("q", d.id)?.state).to.equal("delivered");
+    expect((await store.read("q", d.id))?.state).to.equal("delivered");
     expect((await store.purge(clock + 5_000)).delivered).to.equal(0);
     expect((await store.purge(clock + 10_001)).delivered).to.equal(1);
-    expect(store.read("q", d.id)).to.equal(undefined);
+    expect(await store.read("q", d.id)).to.equal(undefined);
   });
 
   it("keeps a delivery finished in the same commit as its claim delivered, not in flight", async () => {
@@ -104,8 +104,8 @@ describe("lib/store SQLite message store", function () {
     const [b] = await q.claim(1, 60_000);
     const doneB = q.complete(b.id, b.attempt);
     expect(await Promise.all([doneA, doneB])).to.deep.equal([true, true]);
-    expect(store.read("q", b.id)).to.include({ state: "delivered", attempts: 1 });
-    expect(store.read("q", a.id)).to.include({ state: "delivered", attempts: 1 });
+    expect(await store.read("q", b.id)).to.include({ state: "delivered", attempts: 1 });
+    expect(await store.read("q", a.id)).to.include({ state: "delivered", attempts: 1 });
   });
 
   it("records a claim's attempt in the next commit, also beside a delivery of the same claim that finished", async () => {
@@ -115,8 +115,8 @@ describe("lib/store SQLite message store", function () {
     await q.enqueue({ msg: { payload: "b" } });
     const [a, b] = await q.claim(2, 60_000);
     expect(await q.complete(a.id, a.attempt)).to.equal(true);
-    expect(store.read("q", a.id)).to.equal(undefined);
-    expect(store.read("q", b.id)).to.include({ state: "in-flight", attempts: 1 });
+    expect(await store.read("q", a.id)).to.equal(undefined);
+    expect(await store.read("q", b.id)).to.include({ state: "in-flight", attempts: 1 });
   });
 
   it("delivers one message of a key at a time, in order, while other keys overtake a stuck one", async () => {
@@ -168,7 +168,7 @@ describe("lib/store SQLite message store", function () {
       reason: "permanent",
     });
     expect((await q.claim(10, 60_000)).map((x) => x.msg.payload)).to.deep.equal(["next"]);
-    const letters = store.deadLetters("q");
+    const letters = await store.deadLetters("q");
     expect(letters).to.have.length(1);
     expect(letters[0]).to.include({
       id: d.id,
@@ -196,7 +196,7 @@ describe("lib/store SQLite message store", function () {
       [2, 1],
     ]);
     expect(await store.discard("q", { ids: [ds[1].id] })).to.equal(1);
-    expect(store.deadLetters("q")).to.deep.equal([]);
+    expect(await store.deadLetters("q")).to.deep.equal([]);
     expect(q.stats().deadLetters).to.equal(0);
   });
 
@@ -271,7 +271,7 @@ describe("lib/store SQLite message store", function () {
     }
     expect(await q.claim(10, 60_000)).to.deep.equal([]);
     await new Promise((r) => setImmediate(r));
-    const [letter] = store.deadLetters("q");
+    const [letter] = await store.deadLetters("q");
     expect(letter).to.include({ code: "QUEUE_INTERRUPTED", attempts: OPTIONS.maxAttempts });
   });
 
@@ -282,7 +282,7 @@ describe("lib/store SQLite message store", function () {
     clock += 10_001;
     expect(await q.claim(1, 1000)).to.deep.equal([]);
     await new Promise((r) => setImmediate(r));
-    expect(store.deadLetters("q")[0]).to.include({ code: "QUEUE_EXPIRED", attempts: 0 });
+    expect((await store.deadLetters("q"))[0]).to.include({ code: "QUEUE_EXPIRED", attempts: 0 });
   });
 
   it("seals payloads with the encryptionKey: the file holds no patient name, and a wrong key is refused", async () => {
@@ -367,7 +367,7 @@ describe("lib/store SQLite message store", function () {
   it("lists an open queue before its first message, and queues that are not open, from the file", async () => {
     const store = open();
     const idle = store.openQueue("idle", OPTIONS);
-    expect(store.listQueues().map((q) => q.queue)).to.deep.equal(["idle"]);
+    expect((await store.listQueues()).map((q) => q.queue)).to.deep.equal(["idle"]);
     idle.detach();
     const q = store.openQueue("q", OPTIONS);
     await q.enqueue({ msg: { payload: 1 } });
@@ -376,7 +376,7 @@ describe("lib/store SQLite message store", function () {
     await q.fail(d.id, d.attempt, { code: "X", message: "x" }, () => ({ dead: "permanent" }));
     q.detach();
     clock += 2000;
-    expect(store.listQueues()).to.deep.equal([
+    expect(await store.listQueues()).to.deep.equal([
       {
         queue: "q",
         depth: 1,
@@ -503,7 +503,14 @@ describe("lib/store SQLite message store", function () {
     it("fails reads and writes on a closed store with QUEUE_STORE", async () => {
       const store = open();
       await store.close();
-      for (const attempt of [store.getState("g", "k"), store.setState("g", "k", 1)]) {
+      const attempts: Array<Promise<unknown>> = [
+        store.getState("g", "k"),
+        store.setState("g", "k", 1),
+        store.listQueues(),
+        store.deadLetters("q"),
+        store.read("q", 1),
+      ];
+      for (const attempt of attempts) {
         const err = await attempt.then(
           () => undefined,
           (e: unknown) => e as { code?: string },
