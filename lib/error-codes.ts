@@ -304,7 +304,8 @@ const REGISTRY = {
   // sync-checkpoint
   CHECKPOINT_BUSY: {
     kind: "error",
-    meaning: "get: another run holds a live lease on the checkpoint (msg.checkpoint.error.leaseExpiresAt).",
+    meaning:
+      "get: another run holds a live lease on the checkpoint (msg.checkpoint.error.leaseExpiresAt); or, on a store several instances share, the checkpoint changed under the operation five times running.",
     action: "None: skip this run; the next one starts when the lease ends.",
     nodes: ["sync-checkpoint"],
   },

@@ -14,6 +14,9 @@ import {
   validateInitial,
 } from "./time";
 
+/** How many times a change is computed again when another instance wrote the checkpoint meanwhile. */
+const CONFLICT_TRIES = 5;
+
 /** What the store holds per checkpoint (version 1). Plain JSON. */
 export interface StoredCheckpoint {
   v: 1;
@@ -175,10 +178,13 @@ export class Checkpoints {
     this.newRunId = options.newRunId ?? randomUUID;
   }
 
-  private async load(name: string): Promise<StoredCheckpoint | null> {
-    let value: unknown;
+  /** The stored value and, where the store can compare-and-set, its version (null: absent). */
+  private async load(name: string): Promise<{ value: unknown; version?: string | null }> {
+    const key = storageKey(name);
     try {
-      value = await this.store.get(storageKey(name));
+      if (!this.store.getVersioned) return { value: await this.store.get(key) };
+      const found = await this.store.getVersioned(key);
+      return found ?? { value: undefined, version: null };
     } catch (err) {
       throw new PackError(
         CODES.CHECKPOINT_STORE,
@@ -189,12 +195,19 @@ export class Checkpoints {
         },
       );
     }
-    return readState(name, value);
   }
 
-  private async save(name: string, state: StoredCheckpoint | undefined): Promise<void> {
+  /** Writes the state, unless the store can compare-and-set and another writer changed it since `version`. */
+  private async save(
+    name: string,
+    version: string | null | undefined,
+    state: StoredCheckpoint | undefined,
+  ): Promise<boolean> {
+    const key = storageKey(name);
     try {
-      await this.store.set(storageKey(name), state);
+      if (version !== undefined && this.store.setIf) return await this.store.setIf(key, version, state);
+      await this.store.set(key, state);
+      return true;
     } catch (err) {
       throw new PackError(
         CODES.CHECKPOINT_STORE,
@@ -207,16 +220,46 @@ export class Checkpoints {
     }
   }
 
-  private run<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return serialized(`${this.scope}\u0000${name}`, fn);
+  /**
+   * Reads the checkpoint, computes the change `step` asks for, and writes it. Runs in this process
+   * one at a time per checkpoint; on a store shared by several processes, a write another process
+   * made between the read and the write sends the change back to the read, CONFLICT_TRIES times at
+   * most (then CHECKPOINT_BUSY). `corrupt` "keep" hands a corrupt value to `step` as null.
+   */
+  private change<T>(
+    name: string,
+    step: (state: StoredCheckpoint | null, raw: unknown) => { result: T; write?: StoredCheckpoint | null },
+    corrupt: "throw" | "keep" = "throw",
+  ): Promise<T> {
+    return serialized(`${this.scope}\u0000${name}`, async () => {
+      for (let tries = 1; ; tries++) {
+        const { value, version } = await this.load(name);
+        let state: StoredCheckpoint | null;
+        try {
+          state = readState(name, value);
+        } catch (err) {
+          if (corrupt === "throw" || (err as { code?: string }).code !== CODES.CHECKPOINT_CORRUPT) throw err;
+          state = null;
+        }
+        const { result, write } = step(state, value);
+        if (write === undefined) return result;
+        if (await this.save(name, version, write ?? undefined)) return result;
+        if (tries >= CONFLICT_TRIES) {
+          throw new PackError(
+            CODES.CHECKPOINT_BUSY,
+            `checkpoint ${JSON.stringify(name)} was changed by another instance ${tries} times while this one changed it; try again`,
+            { name },
+          );
+        }
+      }
+    });
   }
 
   /** Starts a run: the position to read from, and a lease. CODES.CHECKPOINT_BUSY while another run's lease is live. */
   async get(nameIn: unknown, options: GetOptions): Promise<CheckpointGrant> {
     const name = validateName(nameIn);
     validateGetOptions(options);
-    return this.run(name, async () => {
-      const state = await this.load(name);
+    return this.change(name, (state) => {
       const now = this.now();
       const lease = state?.lease ?? null;
       if (lease && parseInstant(lease.expiresAt, "lease").ms > now) {
@@ -240,7 +283,7 @@ export class Checkpoints {
       }
       const runId = this.newRunId();
       const expiresAt = new Date(now + Math.round(options.leaseSeconds * 1000)).toISOString();
-      await this.save(name, {
+      const write: StoredCheckpoint = {
         v: 1,
         highWater: state?.highWater ?? null,
         cursor: state?.cursor ?? null,
@@ -248,8 +291,8 @@ export class Checkpoints {
         committedRunId: state?.committedRunId ?? null,
         origin,
         lease: { runId, takenAt: new Date(now).toISOString(), expiresAt, since, cursor },
-      });
-      return {
+      };
+      const result: CheckpointGrant = {
         name,
         since,
         cursor,
@@ -258,6 +301,7 @@ export class Checkpoints {
         takenOver: lease !== null,
         initial: !state?.highWater,
       };
+      return { result, write };
     });
   }
 
@@ -277,15 +321,15 @@ export class Checkpoints {
   async commit(nameIn: unknown, input: CommitInput): Promise<CommitResult> {
     const name = validateName(nameIn);
     const runId = checkRunId(input.runId);
-    let mark: Mark | null = null;
+    let asked: Mark | null = null;
     if (input.highWater !== undefined && input.highWater !== null && input.highWater !== "") {
-      mark = { time: parseInstant(input.highWater, "highWater"), cursor: parseCursor(input.cursor) };
+      asked = { time: parseInstant(input.highWater, "highWater"), cursor: parseCursor(input.cursor) };
     }
-    return this.run(name, async () => {
-      const state = await this.load(name);
+    return this.change(name, (state) => {
       this.checkHolder(name, state, runId);
       const s = state as StoredCheckpoint;
       const handed = s.lease;
+      let mark = asked;
       if (
         mark !== null &&
         mark.cursor !== null &&
@@ -305,7 +349,7 @@ export class Checkpoints {
       const committedAt = new Date(this.now()).toISOString();
       const highWater = next ? formatInstant(next.time) : null;
       const cursor = next ? next.cursor : null;
-      await this.save(name, {
+      const write: StoredCheckpoint = {
         v: 1,
         highWater,
         cursor,
@@ -313,8 +357,8 @@ export class Checkpoints {
         committedRunId: runId,
         origin: highWater ? null : s.origin,
         lease: null,
-      });
-      return { name, runId, highWater, cursor, committedAt, advanced };
+      };
+      return { result: { name, runId, highWater, cursor, committedAt, advanced }, write };
     });
   }
 
@@ -325,32 +369,27 @@ export class Checkpoints {
   ): Promise<{ name: string; runId: string; released: boolean }> {
     const name = validateName(nameIn);
     const runId = checkRunId(runIdIn);
-    return this.run(name, async () => {
-      const state = await this.load(name);
-      if (!state?.lease) return { name, runId, released: false };
+    return this.change<{ name: string; runId: string; released: boolean }>(name, (state) => {
+      if (!state?.lease) return { result: { name, runId, released: false } };
       this.checkHolder(name, state, runId);
-      await this.save(name, { ...state, lease: null });
-      return { name, runId, released: true };
+      return { result: { name, runId, released: true }, write: { ...state, lease: null } };
     });
   }
 
   /** Forgets the checkpoint: the next run starts at `initial`, and a run in progress can no longer commit. */
   async reset(nameIn: unknown): Promise<{ name: string; existed: boolean }> {
     const name = validateName(nameIn);
-    return this.run(name, async () => {
-      const state = await this.load(name).catch((err: unknown) => {
-        if ((err as { code?: string }).code === CODES.CHECKPOINT_CORRUPT) return "corrupt" as const;
-        throw err;
-      });
-      await this.save(name, undefined);
-      return { name, existed: state !== null };
-    });
+    return this.change(
+      name,
+      (_state, raw) => ({ result: { name, existed: raw !== undefined && raw !== null }, write: null }),
+      "keep",
+    );
   }
 
   /** The stored state, or null. */
   async read(nameIn: unknown): Promise<StoredCheckpoint | null> {
     const name = validateName(nameIn);
-    return this.run(name, () => this.load(name));
+    return this.change(name, (state) => ({ result: state }));
   }
 
   private checkHolder(name: string, state: StoredCheckpoint | null, runId: string): void {

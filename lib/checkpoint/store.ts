@@ -5,6 +5,12 @@
 export interface CheckpointStore {
   get(key: string): Promise<unknown>;
   set(key: string, value: unknown): Promise<void>;
+  /**
+   * Where several processes share the store: a value with its version (undefined when absent), and
+   * a write that happens only while the key is still at that version (null: still absent).
+   */
+  getVersioned?(key: string): Promise<{ value: unknown; version: string } | undefined>;
+  setIf?(key: string, version: string | null, value: unknown): Promise<boolean>;
 }
 
 /** For tests and for a checkpoint that need not outlive the process. Values are copied in and out, as a file store would. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
@@ -561,32 +562,97 @@ export class SqliteMessageStore implements MessageStore {
     if (this.pending.length > 0) this.flush();
   }
 
+  /** The live row of a state key (an expired one reads as absent). */
+  private stateRow(scope: string, key: string): Buffer | undefined {
+    const row = this.stmt.stateGet.get(scope, key) as
+      { value: Buffer; expires_at: number | null } | undefined;
+    if (row === undefined || (row.expires_at !== null && row.expires_at <= this.now())) return undefined;
+    return row.value;
+  }
+
   async getState(scope: string, key: string): Promise<unknown> {
+    return (await this.getStateVersioned(scope, key))?.value;
+  }
+
+  async getStateVersioned(
+    scope: string,
+    key: string,
+  ): Promise<{ value: unknown; version: string } | undefined> {
     this.settled();
-    let row: { value: Buffer; expires_at: number | null } | undefined;
+    let body: Buffer | undefined;
     try {
-      row = this.stmt.stateGet.get(scope, key) as typeof row;
+      body = this.stateRow(scope, key);
     } catch (err) {
       throw storeError("reading state", err);
     }
-    if (row === undefined || (row.expires_at !== null && row.expires_at <= this.now())) return undefined;
-    return decodeMsg(row.value, this.key).v;
+    if (body === undefined) return undefined;
+    return { value: decodeMsg(body, this.key).v, version: stateVersion(body) };
+  }
+
+  /** The row body of a state value, or a QUEUE_BAD_INPUT for a value JSON cannot hold. */
+  private stateBody(key: string, value: unknown): Buffer {
+    try {
+      return encodeMsg({ v: value }, this.key);
+    } catch (err) {
+      throw new PackError(
+        CODES.QUEUE_BAD_INPUT,
+        `state ${key}: not storable as JSON: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** Writes `value` (undefined: deletes) within the commit that runs it. */
+  private putState(scope: string, key: string, body: Buffer | undefined, expiresAt?: number): void {
+    if (body === undefined) this.stmt.stateDelete.run(scope, key);
+    else {
+      const until = expiresAt === undefined ? null : Math.floor(expiresAt);
+      this.stmt.statePut.run(scope, key, body, this.now(), until);
+    }
   }
 
   setState(scope: string, key: string, value: unknown, expiresAt?: number): Promise<void> {
-    if (value === undefined) {
-      return this.write(() => void this.stmt.stateDelete.run(scope, key));
+    let body: Buffer | undefined;
+    try {
+      body = value === undefined ? undefined : this.stateBody(key, value);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return this.write(() => this.putState(scope, key, body, expiresAt));
+  }
+
+  setStateIf(
+    scope: string,
+    key: string,
+    version: string | null,
+    value: unknown,
+    expiresAt?: number,
+  ): Promise<boolean> {
+    let body: Buffer | undefined;
+    try {
+      body = value === undefined ? undefined : this.stateBody(key, value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.write(() => {
+      const current = this.stateRow(scope, key);
+      if ((current === undefined ? null : stateVersion(current)) !== version) return false;
+      this.putState(scope, key, body, expiresAt);
+      return true;
+    });
+  }
+
+  addStateIfAbsent(scope: string, keys: string[], value: unknown, expiresAt: number): Promise<boolean> {
     let body: Buffer;
     try {
-      body = encodeMsg({ v: value }, this.key);
+      body = this.stateBody(keys.join(", "), value);
     } catch (err) {
-      return Promise.reject(
-        new PackError(CODES.QUEUE_BAD_INPUT, `state ${key}: not storable as JSON: ${(err as Error).message}`),
-      );
+      return Promise.reject(err);
     }
-    const until = expiresAt === undefined ? null : Math.floor(expiresAt);
-    return this.write(() => void this.stmt.statePut.run(scope, key, body, this.now(), until));
+    return this.write(() => {
+      if (keys.some((key) => this.stateRow(scope, key) !== undefined)) return false;
+      for (const key of keys) this.putState(scope, key, body, expiresAt);
+      return true;
+    });
   }
 
   async stateScopes(): Promise<StateScope[]> {
@@ -1030,4 +1096,9 @@ class SqliteQueue implements QueueHandle {
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteMessageStore {
   return new SqliteMessageStore(options);
+}
+
+/** A state row's version: the digest of its stored bytes (sealed rows differ on every write). */
+function stateVersion(body: Buffer): string {
+  return createHash("sha256").update(body).digest("base64url");
 }

@@ -166,6 +166,21 @@ export interface MessageStore {
    * ms) reads as undefined from then on, and retention drops it.
    */
   setState(scope: string, key: string, value: unknown, expiresAt?: number): Promise<void>;
+  /** getState with the value's version, for setStateIf. */
+  getStateVersioned(scope: string, key: string): Promise<{ value: unknown; version: string } | undefined>;
+  /**
+   * setState only while the key is at `version` (null: absent or expired), checked and written in
+   * one commit; false, and nothing written, when another writer changed it since it was read.
+   */
+  setStateIf(
+    scope: string,
+    key: string,
+    version: string | null,
+    value: unknown,
+    expiresAt?: number,
+  ): Promise<boolean>;
+  /** Writes `value` under every key unless one of them is present; true when none was (seen ids). */
+  addStateIfAbsent(scope: string, keys: string[], value: unknown, expiresAt: number): Promise<boolean>;
   /** Each scope holding state now: how many keys and when one last changed (for operators). */
   stateScopes(): Promise<StateScope[]>;
   /** A scope's keys and values, by key, at most `limit` (expired ones left out). */

@@ -30,6 +30,11 @@ export interface SeenKeys {
   /** Whether one of these ids was added and its time has not run out. */
   has(keys: readonly string[]): Promise<boolean>;
   add(keys: readonly string[], untilMs: number): Promise<void>;
+  /**
+   * Where several instances share the store: adds the ids unless one is there, in one step, and
+   * says whether it added them. Used instead of has then add, which two instances could both pass.
+   */
+  addIfAbsent?(keys: readonly string[], untilMs: number): Promise<boolean>;
 }
 
 export interface VerifierOptions {
@@ -169,21 +174,30 @@ export class WebhookVerifier {
   ): Promise<boolean> {
     return this.serial(async () => {
       if (this.seen.hasAny(keys, nowMs)) return false;
+      const until = untilMs === NO_EXPIRY ? nowMs + UNTIMED_KEEP_MS : untilMs;
+      const saving = (err: unknown) =>
+        new PackError(CODES.WEBHOOK_STORE, "saving seen webhook ids failed", undefined, { cause: err });
       let found: boolean;
-      try {
-        found = await persistence.has(keys);
-      } catch (err) {
-        throw new PackError(CODES.WEBHOOK_STORE, "reading seen webhook ids failed", undefined, {
-          cause: err,
-        });
-      }
-      if (!found) {
+      if (persistence.addIfAbsent) {
         try {
-          await persistence.add(keys, untilMs === NO_EXPIRY ? nowMs + UNTIMED_KEEP_MS : untilMs);
+          found = !(await persistence.addIfAbsent(keys, until));
         } catch (err) {
-          throw new PackError(CODES.WEBHOOK_STORE, "saving seen webhook ids failed", undefined, {
+          throw saving(err);
+        }
+      } else {
+        try {
+          found = await persistence.has(keys);
+        } catch (err) {
+          throw new PackError(CODES.WEBHOOK_STORE, "reading seen webhook ids failed", undefined, {
             cause: err,
           });
+        }
+        if (!found) {
+          try {
+            await persistence.add(keys, until);
+          } catch (err) {
+            throw saving(err);
+          }
         }
       }
       remember();

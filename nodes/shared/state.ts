@@ -45,6 +45,8 @@ export interface ExpiringStore {
   /** Undefined when absent or expired. */
   get(key: string): Promise<unknown>;
   set(key: string, value: unknown, expiresAt: number): Promise<void>;
+  /** Sets every key unless one is present, in one step; true when it set them. */
+  addIfAbsent?(keys: readonly string[], value: unknown, expiresAt: number): Promise<boolean>;
 }
 
 interface Registry {
@@ -204,13 +206,19 @@ export function openNodeState(
     place: `file:${file}`,
     scope: (scope) => {
       const id = scopeId(node, scope);
-      return { get: (key) => db.getState(id, key), set: (key, value) => db.setState(id, key, value) };
+      return {
+        get: (key) => db.getState(id, key),
+        set: (key, value) => db.setState(id, key, value),
+        getVersioned: (key) => db.getStateVersioned(id, key),
+        setIf: (key, version, value) => db.setStateIf(id, key, version, value),
+      };
     },
     expiring: (scope, name) => {
       const id = `${scopeId(node, scope)}/${name}`;
       return {
         get: (key) => db.getState(id, key),
         set: (key, value, expiresAt) => db.setState(id, key, value, expiresAt),
+        addIfAbsent: (keys, value, expiresAt) => db.addStateIfAbsent(id, [...keys], value, expiresAt),
       };
     },
     release: async () => {

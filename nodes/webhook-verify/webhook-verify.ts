@@ -84,6 +84,7 @@ function headersOf(req: HttpRequest): HeaderValues {
 function seenPersistence(state: NodeState): SeenPersistence {
   const keyed = state.expiring?.("node", "seen");
   if (keyed) {
+    const addIfAbsent = keyed.addIfAbsent;
     return {
       has: async (keys) => {
         for (const key of keys) if ((await keyed.get(key)) !== undefined) return true;
@@ -91,6 +92,7 @@ function seenPersistence(state: NodeState): SeenPersistence {
       },
       add: (keys, untilMs) =>
         Promise.all(keys.map((key) => keyed.set(key, 1, untilMs))).then(() => undefined),
+      addIfAbsent: addIfAbsent && ((keys, untilMs) => addIfAbsent(keys, 1, untilMs)),
     };
   }
   const kept = state.scope("node");

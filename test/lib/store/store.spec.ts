@@ -478,6 +478,91 @@ describe("lib/store SQLite message store", function () {
       expect(rowsOf()[1].expires_at).to.equal(1_005_000);
     });
 
+    it("compare-and-set: writes only at the version read; a write in between makes it false and writes nothing", async () => {
+      const store = open();
+      expect(await store.getStateVersioned("global", "cp")).to.equal(undefined);
+      expect(await store.setStateIf("global", "cp", null, { mark: 1 }), "absent as read").to.equal(true);
+      expect(await store.setStateIf("global", "cp", null, { mark: 99 }), "no longer absent").to.equal(false);
+      const first = await store.getStateVersioned("global", "cp");
+      expect(first?.value).to.deep.equal({ mark: 1 });
+      await store.setState("global", "cp", { mark: 2 });
+      expect(await store.setStateIf("global", "cp", first!.version, { mark: 3 }), "changed since").to.equal(
+        false,
+      );
+      expect(await store.getState("global", "cp")).to.deep.equal({ mark: 2 });
+      const second = await store.getStateVersioned("global", "cp");
+      expect(second!.version).to.not.equal(first!.version);
+      expect(await store.setStateIf("global", "cp", second!.version, { mark: 3 })).to.equal(true);
+      expect(await store.getState("global", "cp")).to.deep.equal({ mark: 3 });
+      const third = await store.getStateVersioned("global", "cp");
+      expect(
+        await store.setStateIf("global", "cp", third!.version, undefined),
+        "a delete at its version",
+      ).to.equal(true);
+      expect(rowsOf()).to.deep.equal([]);
+    });
+
+    it("compare-and-set: two writers that read the same version, one commit: the first wins", async () => {
+      const store = open();
+      await store.setState("global", "cp", "v0");
+      const { version } = (await store.getStateVersioned("global", "cp"))!;
+      const results = await Promise.all([
+        store.setStateIf("global", "cp", version, "a"),
+        store.setStateIf("global", "cp", version, "b"),
+      ]);
+      expect(results).to.deep.equal([true, false]);
+      expect(await store.getState("global", "cp")).to.equal("a");
+    });
+
+    it("compare-and-set: an expired value is absent (version null), and the same value sealed twice has two versions", async () => {
+      const plain = open();
+      await plain.setState("s", "lease", "run-1", clock + 1000);
+      const live = await plain.getStateVersioned("s", "lease");
+      clock += 1000;
+      expect(await plain.getStateVersioned("s", "lease")).to.equal(undefined);
+      expect(await plain.setStateIf("s", "lease", live!.version, "late")).to.equal(false);
+      expect(await plain.setStateIf("s", "lease", null, "run-2", clock + 1000)).to.equal(true);
+      await plain.setState("s", "same", "x");
+      const a = (await plain.getStateVersioned("s", "same"))!.version;
+      await plain.setState("s", "same", "x");
+      expect((await plain.getStateVersioned("s", "same"))!.version, "plain bytes equal").to.equal(a);
+      await plain.close();
+      const sealed = open({ encryptionKey: "correct horse battery staple" });
+      await sealed.setState("s", "same", "x");
+      const b = (await sealed.getStateVersioned("s", "same"))!.version;
+      await sealed.setState("s", "same", "x");
+      expect((await sealed.getStateVersioned("s", "same"))!.version, "a fresh nonce each write").to.not.equal(
+        b,
+      );
+    });
+
+    it("adds seen keys only when none of them is present: the first of two in one commit wins", async () => {
+      const store = open();
+      const scope = "node:w/seen";
+      expect(await store.addStateIfAbsent(scope, ["id:a", "ts:1"], 1, clock + 5000)).to.equal(true);
+      expect(await store.addStateIfAbsent(scope, ["id:b", "ts:1"], 1, clock + 5000), "ts:1 seen").to.equal(
+        false,
+      );
+      expect(await store.getState(scope, "id:b"), "nothing of a refused add is written").to.equal(undefined);
+      const both = await Promise.all([
+        store.addStateIfAbsent(scope, ["id:c"], 1, clock + 5000),
+        store.addStateIfAbsent(scope, ["id:c"], 1, clock + 5000),
+      ]);
+      expect(both).to.deep.equal([true, false]);
+      clock += 5000;
+      expect(await store.addStateIfAbsent(scope, ["id:a"], 2, clock + 5000), "expired: absent").to.equal(
+        true,
+      );
+      expect(await store.getState(scope, "id:a")).to.equal(2);
+      let caught: unknown;
+      const loop: Record<string, unknown> = {};
+      loop.self = loop;
+      await store.addStateIfAbsent(scope, ["id:d"], loop, clock + 1).catch((err: unknown) => (caught = err));
+      expect((caught as { code?: string }).code).to.equal("QUEUE_BAD_INPUT");
+      await store.setStateIf(scope, "id:d", null, loop).catch((err: unknown) => (caught = err));
+      expect((caught as Error).message).to.match(/^state id:d: not storable as JSON/);
+    });
+
     it("refuses a value JSON cannot hold with QUEUE_BAD_INPUT, and writes nothing", async () => {
       const store = open();
       const loop: Record<string, unknown> = {};
@@ -509,6 +594,9 @@ describe("lib/store SQLite message store", function () {
         store.listQueues(),
         store.deadLetters("q"),
         store.read("q", 1),
+        store.getStateVersioned("g", "k"),
+        store.setStateIf("g", "k", null, 1),
+        store.addStateIfAbsent("g", ["k"], 1, 1),
       ];
       for (const attempt of attempts) {
         const err = await attempt.then(

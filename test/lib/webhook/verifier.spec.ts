@@ -10,6 +10,10 @@ import {
   type SeenList,
 } from "../../../lib/webhook/verifier";
 import type { PackError } from "../../../lib/errors";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSqliteStore, type SqliteMessageStore } from "../../../lib/store/sqlite";
 
 const SECRET = "whsec_" + Buffer.from("verifier-test-key-0123456789abcd").toString("base64");
 const NOW = Date.parse("2025-01-06T08:00:00.000Z");
@@ -336,5 +340,73 @@ describe("lib/webhook/verifier WebhookVerifier: seen ids kept one by one", () =>
     expect((await v.check(delivery("msg_k6"), NOW)).kind).to.equal("verified");
     expect((await v.check(delivery("msg_k6"), NOW)).kind).to.equal("verified");
     expect(store.hasCalls + store.adds.length).to.equal(0);
+  });
+});
+
+describe("lib/webhook/verifier WebhookVerifier: seen ids on a store several instances share", () => {
+  let dir: string;
+  let db: SqliteMessageStore;
+  let clock = NOW;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "pms-ehr-seen-"));
+    db = openSqliteStore({ file: join(dir, "state.db"), now: () => clock, purgeIntervalMs: 0 });
+  });
+
+  afterEach(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hasThenAdd = (): SeenKeys => ({
+    has: async (keys) => {
+      for (const key of keys) if ((await db.getState("seen", key)) !== undefined) return true;
+      return false;
+    },
+    add: async (keys, untilMs) => {
+      await Promise.all(keys.map((key) => db.setState("seen", key, 1, untilMs)));
+    },
+  });
+  const shared = (): SeenKeys => ({
+    ...hasThenAdd(),
+    addIfAbsent: (keys, untilMs) => db.addStateIfAbsent("seen", [...keys], 1, untilMs),
+  });
+
+  it("has then add: a delivery sent to two instances at once is verified by both (what addIfAbsent prevents)", async () => {
+    const [a, b] = [make({ persistence: hasThenAdd() }), make({ persistence: hasThenAdd() })];
+    const kinds = await Promise.all([a.check(delivery("msg_s1"), NOW), b.check(delivery("msg_s1"), NOW)]);
+    expect(kinds.map((o) => o.kind)).to.deep.equal(["verified", "verified"]);
+  });
+
+  it("addIfAbsent: one instance verifies it, the other answers duplicate; a replay to either later is a duplicate", async () => {
+    const [a, b] = [make({ persistence: shared() }), make({ persistence: shared() })];
+    const kinds = await Promise.all([a.check(delivery("msg_s2"), NOW), b.check(delivery("msg_s2"), NOW)]);
+    expect(kinds.map((o) => o.kind)).to.deep.equal(["verified", "duplicate"]);
+    const c = make({ persistence: shared() });
+    expect((await c.check(delivery("msg_s2"), NOW + 1000)).kind).to.equal("duplicate");
+    clock = NOW + 300_000;
+    const late = make({ persistence: shared(), toleranceSeconds: 600 });
+    expect((await late.check(delivery("msg_s2"), NOW + 300_000)).kind, "its window closed").to.equal(
+      "verified",
+    );
+  });
+
+  it("addIfAbsent failing is WEBHOOK_STORE 'saving seen webhook ids failed', and the id is not remembered", async () => {
+    let fail = true;
+    const flaky: SeenKeys = {
+      ...shared(),
+      addIfAbsent: async (keys, untilMs) => {
+        if (fail) throw new Error("store down");
+        return db.addStateIfAbsent("seen", [...keys], 1, untilMs);
+      },
+    };
+    const v = make({ persistence: flaky });
+    let caught: unknown;
+    await v.check(delivery("msg_s3"), NOW).catch((err: unknown) => (caught = err));
+    expect((caught as PackError).code).to.equal("WEBHOOK_STORE");
+    expect((caught as Error).message).to.equal("saving seen webhook ids failed");
+    expect(((caught as Error).cause as Error).message).to.equal("store down");
+    fail = false;
+    expect((await v.check(delivery("msg_s3"), NOW)).kind, "the sender's retry").to.equal("verified");
   });
 });

@@ -1,0 +1,156 @@
+import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Checkpoints, storageKey, type CheckpointStore } from "../../../lib/checkpoint";
+import { CODES } from "../../../lib/error-codes";
+import { openSqliteStore, type SqliteMessageStore } from "../../../lib/store/sqlite";
+
+/**
+ * Two Checkpoints with different scopes do not share the in-process lock, as two Node-RED
+ * instances do not: over one store, only its compare-and-set keeps their changes apart.
+ */
+describe("checkpoint on a store several instances share (compare-and-set)", () => {
+  let dir: string;
+  let db: SqliteMessageStore;
+  const clock = { now: Date.parse("2025-03-01T12:00:00Z") };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "pms-ehr-cp-"));
+    db = openSqliteStore({ file: join(dir, "state.db"), now: () => clock.now, purgeIntervalMs: 0 });
+  });
+
+  afterEach(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const plain = (): CheckpointStore => ({
+    get: (key) => db.getState("global", key),
+    set: (key, value) => db.setState("global", key, value),
+  });
+  const shared = (): CheckpointStore => ({
+    ...plain(),
+    getVersioned: (key) => db.getStateVersioned("global", key),
+    setIf: (key, version, value) => db.setStateIf("global", key, version, value),
+  });
+
+  let seq = 0;
+  const instance = (store: CheckpointStore, scope: string) =>
+    new Checkpoints(store, { scope, now: () => clock.now, newRunId: () => `${scope}-run-${++seq}` });
+
+  async function outcome(p: Promise<unknown>): Promise<string> {
+    try {
+      await p;
+      return "granted";
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  }
+
+  it("without compare-and-set, two instances starting at once both get the lease (what the shared store prevents)", async () => {
+    const [a, b] = [instance(plain(), "a"), instance(plain(), "b")];
+    const results = await Promise.all([
+      outcome(a.get("patients", { leaseSeconds: 60 })),
+      outcome(b.get("patients", { leaseSeconds: 60 })),
+    ]);
+    expect(results).to.deep.equal(["granted", "granted"]);
+  });
+
+  it("with it, one of two instances starting at once gets the lease; the other is CHECKPOINT_BUSY until it ends", async () => {
+    const [a, b] = [instance(shared(), "a"), instance(shared(), "b")];
+    const results = await Promise.all([
+      outcome(a.get("patients", { leaseSeconds: 60 })),
+      outcome(b.get("patients", { leaseSeconds: 60 })),
+    ]);
+    expect([...results].sort()).to.deep.equal([CODES.CHECKPOINT_BUSY, "granted"]);
+    const holder = (await a.read("patients"))?.lease?.runId ?? "";
+    const [winner, loser] = holder.startsWith("a-") ? [a, b] : [b, a];
+    expect(await winner.commit("patients", { runId: holder, highWater: "2025-03-01T11:00:00Z" })).to.include({
+      advanced: true,
+    });
+    const next = await loser.get("patients", { leaseSeconds: 60 });
+    expect(next.since).to.equal("2025-03-01T11:00:00.000Z");
+  });
+
+  it("a commit and a takeover in one commit, the commit first: the takeover reads again and starts at the new watermark", async () => {
+    const [a, b] = [instance(shared(), "a"), instance(shared(), "b")];
+    const first = await a.get("patients", { leaseSeconds: 60 });
+    clock.now += 61_000;
+    const [commit, takeover] = await Promise.all([
+      a.commit("patients", { runId: first.runId, highWater: "2025-03-01T11:00:00Z" }),
+      b.get("patients", { leaseSeconds: 60 }),
+    ]);
+    expect(commit.advanced).to.equal(true);
+    expect(takeover).to.include({ since: "2025-03-01T11:00:00.000Z", takenOver: false });
+    expect((await b.read("patients"))?.lease?.runId).to.equal(takeover.runId);
+  });
+
+  it("a takeover and a commit in one commit, the takeover first: the expired run's commit is CHECKPOINT_STALE_RUN and moves nothing", async () => {
+    const [a, b] = [instance(shared(), "a"), instance(shared(), "b")];
+    const first = await a.get("patients", { leaseSeconds: 60 });
+    clock.now += 61_000;
+    const [takeover, commit] = await Promise.all([
+      b.get("patients", { leaseSeconds: 60 }),
+      outcome(a.commit("patients", { runId: first.runId, highWater: "2025-03-01T11:00:00Z" })),
+    ]);
+    expect(commit).to.equal(CODES.CHECKPOINT_STALE_RUN);
+    expect(takeover.takenOver).to.equal(true);
+    const state = await b.read("patients");
+    expect(state?.highWater).to.equal(null);
+    expect(state?.lease?.runId).to.equal(takeover.runId);
+  });
+
+  it("gives up with CHECKPOINT_BUSY after five changes by another writer, having written nothing", async () => {
+    let reads = 0;
+    const hostile: CheckpointStore = {
+      ...shared(),
+      getVersioned: async (key) => {
+        reads += 1;
+        return db.getStateVersioned("global", key);
+      },
+      setIf: async (key, version, value) => {
+        // Another instance writes between every read and write.
+        await db.setState("global", key, {
+          ...(value as object),
+          lease: null,
+          committedRunId: `other-${reads}`,
+        });
+        return db.setStateIf("global", key, version, value);
+      },
+    };
+    const a = instance(hostile, "a");
+    let caught: { code?: string; message?: string } | undefined;
+    await a.get("patients", { leaseSeconds: 60 }).catch((err: unknown) => (caught = err as typeof caught));
+    expect(caught?.code).to.equal(CODES.CHECKPOINT_BUSY);
+    expect(caught?.message).to.equal(
+      'checkpoint "patients" was changed by another instance 5 times while this one changed it; try again',
+    );
+    expect(reads).to.equal(5);
+    const stored = (await db.getState("global", storageKey("patients"))) as {
+      committedRunId: string;
+      lease: unknown;
+    };
+    expect(stored.committedRunId).to.equal("other-5");
+    expect(stored.lease, "none of this instance's five leases was written").to.equal(null);
+  });
+
+  it("reset and release write through compare-and-set too", async () => {
+    const a = instance(shared(), "a");
+    const g = await a.get("patients", { leaseSeconds: 60 });
+    expect(await a.release("patients", g.runId)).to.deep.equal({
+      name: "patients",
+      runId: g.runId,
+      released: true,
+    });
+    expect((await a.read("patients"))?.lease).to.equal(null);
+    expect(await a.reset("patients")).to.deep.equal({ name: "patients", existed: true });
+    expect(await db.getState("global", storageKey("patients"))).to.equal(undefined);
+    await db.setState("global", storageKey("patients"), "not a checkpoint");
+    expect(await a.reset("patients"), "a corrupt value is reset").to.deep.equal({
+      name: "patients",
+      existed: true,
+    });
+    expect(await a.reset("patients")).to.deep.equal({ name: "patients", existed: false });
+  });
+});
