@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { inCi } from "./ci";
 
 /** Debian's chromium (CI installs it in .ci/run); CHROMIUM_PATH overrides. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -15,11 +16,6 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-
-function inCi(): boolean {
-  const ci = (process.env.CI ?? "").toLowerCase();
-  return ci !== "" && ci !== "false" && ci !== "0";
-}
 
 /**
  * Launches headless Chromium. Without it: in CI the test fails (a test that cannot run must
