@@ -64,6 +64,50 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX state_expiry ON state (expires_at) WHERE expires_at IS NOT NULL;
   CREATE TABLE meta (name text PRIMARY KEY, value bytea NOT NULL);
+  -- One call per group commit. The keys' advisory locks are taken in hash order (no deadlock)
+  -- before any seq is drawn, so that within a key seq order is commit order across instances.
+  CREATE FUNCTION enqueue(p_queue text[], p_key text[], p_dedupe text[], p_body bytea[], p_now bigint, p_until bigint[])
+  RETURNS TABLE (n int, id bigint, duplicate boolean)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  DECLARE
+    h int;
+    i int;
+    v_id bigint;
+    v_first bigint;
+  BEGIN
+    FOR h IN
+      SELECT DISTINCT hashtext(t.q || chr(1) || t.k) FROM unnest(p_queue, p_key) AS t(q, k)
+      WHERE t.k IS NOT NULL ORDER BY 1
+    LOOP
+      PERFORM pg_advisory_xact_lock(hashtext('pms-ehr key'), h);
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(p_queue, 1), 0) LOOP
+      v_id := nextval('message_id');
+      IF p_dedupe[i] IS NOT NULL THEN
+        -- An id whose window ran out is taken over; a live one makes this a duplicate.
+        INSERT INTO dedupe AS d VALUES (p_queue[i], p_dedupe[i], v_id, p_until[i])
+          ON CONFLICT (queue, dedupe_id) DO UPDATE
+          SET message_id = EXCLUDED.message_id, expires_at = EXCLUDED.expires_at
+          WHERE d.expires_at <= p_now
+          RETURNING d.message_id INTO v_first;
+        IF v_first IS NULL THEN
+          SELECT d.message_id INTO v_first FROM dedupe d
+          WHERE d.queue = p_queue[i] AND d.dedupe_id = p_dedupe[i];
+          n := i;
+          id := v_first;
+          duplicate := true;
+          RETURN NEXT;
+          CONTINUE;
+        END IF;
+      END IF;
+      INSERT INTO messages (id, queue, key, state, enqueued_at, next_at, body)
+      VALUES (v_id, p_queue[i], p_key[i], 0, p_now, p_now, p_body[i]);
+      n := i;
+      id := v_id;
+      duplicate := false;
+      RETURN NEXT;
+    END LOOP;
+  END $$;
   `,
 ];
 
