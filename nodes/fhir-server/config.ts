@@ -81,17 +81,6 @@ function pickCredentials(authType: AuthType, creds: FhirCredentials | undefined)
   }
 }
 
-const TLS_KEYS = ["ca", "cert", "key", "passphrase", "rejectUnauthorized", "servername"] as const;
-
-/** Keeps the options the client understands out of what core tls-config's addTLSOptions fills in. */
-export function pickTls(opts: Record<string, unknown>): TlsOptions {
-  const out: Record<string, unknown> = {};
-  for (const k of TLS_KEYS) {
-    if (opts[k] !== undefined) out[k] = opts[k];
-  }
-  return out as TlsOptions;
-}
-
 /**
  * The client configuration from the node's properties and credentials. Throws ServerConfigError
  * (whose message never holds a secret) when a property is out of range or a needed one is missing.

@@ -1,15 +1,12 @@
-import type { Node, NodeAPI, NodeDef } from "node-red";
+import type { NodeAPI, NodeDef } from "node-red";
 import { FhirClient, plainHttpWarnings } from "../../lib/fhir";
-import type { FhirCredentials, TlsOptions } from "../../lib/fhir/types";
-import { buildServerConfig, pickTls, type FhirServerProps } from "./config";
+import type { FhirCredentials } from "../../lib/fhir/types";
+import { buildServerConfig, type FhirServerProps } from "./config";
 import type { FhirServerNode } from "./types";
 import { closeOwnedClient } from "../shared/owned-client";
+import { tlsOptionsOf } from "../shared/tls";
 
 interface FhirServerDef extends NodeDef, FhirServerProps {}
-
-interface TlsConfigNode extends Node {
-  addTLSOptions(opts: Record<string, unknown>): Record<string, unknown>;
-}
 
 export = function (RED: NodeAPI) {
   function FhirServer(this: FhirServerNode, def: FhirServerDef) {
@@ -19,15 +16,7 @@ export = function (RED: NodeAPI) {
 
   function start(node: FhirServerNode, def: FhirServerDef): void {
     try {
-      let tls: TlsOptions | undefined;
-      if (def.tls) {
-        const tlsNode = RED.nodes.getNode(def.tls) as TlsConfigNode | null;
-        if (!tlsNode || typeof tlsNode.addTLSOptions !== "function") {
-          throw new Error("the selected tls-config node is missing");
-        }
-        tls = pickTls(tlsNode.addTLSOptions({}));
-      }
-      const config = buildServerConfig(def, node.credentials, tls);
+      const config = buildServerConfig(def, node.credentials, tlsOptionsOf(RED, def.tls));
       node.client = new FhirClient(config);
       for (const warning of plainHttpWarnings(config)) node.warn(`fhir-server: ${warning}`);
     } catch (err) {

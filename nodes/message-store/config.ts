@@ -2,6 +2,9 @@ import type { Node } from "node-red";
 import { isAbsolute, join, resolve } from "node:path";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import type { TlsOptions } from "../../lib/fhir/types";
+import { checkSchemaName } from "../../lib/store/pg-migrations";
+import type { PgStoreOptions } from "../../lib/store/postgres";
 import type { DeadLetterFilter } from "../../lib/store/types";
 import { numberProp } from "../shared/props";
 import type { OpenStore } from "../shared/queues";
@@ -11,10 +14,55 @@ export interface MessageStoreProps {
   file?: string;
   keepDelivered?: string | number;
   synchronous?: string;
+  pgHost?: string;
+  pgPort?: string | number;
+  pgDatabase?: string;
+  pgUser?: string;
+  pgSchema?: string;
+  /** A core tls-config node: TLS to the server, verified as that node says. */
+  tls?: string;
 }
 
 export interface MessageStoreCredentials {
   encryptionKey?: string;
+  pgPassword?: string;
+}
+
+export const BACKENDS = ["sqlite", "postgres"] as const;
+
+/**
+ * The PostgreSQL connection from the node's properties (QUEUE_CONFIG naming the property when one is
+ * unusable), and the place it names, without the password: postgres://user@host:port/database#schema.
+ */
+export function pgSettings(
+  props: MessageStoreProps,
+  credentials: MessageStoreCredentials | undefined,
+  tls: TlsOptions | undefined,
+): { options: PgStoreOptions; place: string } {
+  const text = (value: unknown, name: string, fallback: string): string => {
+    const t = String(value ?? "").trim() || fallback;
+    if (t.startsWith("${"))
+      throw new PackError(CODES.QUEUE_CONFIG, `${name}: environment variable ${t} is not set`);
+    return t;
+  };
+  const host = text(props.pgHost, "host", "127.0.0.1");
+  const port = numberProp(props.pgPort, 5432, { name: "port", code: CODES.QUEUE_CONFIG, min: 1, max: 65535 });
+  const database = text(props.pgDatabase, "database", "postgres");
+  const user = text(props.pgUser, "user", "postgres");
+  const schema = checkSchemaName(text(props.pgSchema, "schema", "pms_ehr"));
+  const place = `postgres://${encodeURIComponent(user)}@${host}:${port}/${encodeURIComponent(database)}#${schema}`;
+  return {
+    place,
+    options: {
+      host,
+      port,
+      database,
+      user,
+      password: credentials?.pgPassword || undefined,
+      schema,
+      ssl: tls ? { ...tls } : undefined,
+    },
+  };
 }
 
 export type MessageStoreNode = Node<MessageStoreCredentials> & {

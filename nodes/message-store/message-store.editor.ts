@@ -1,5 +1,7 @@
+import { isEnvReference as isEnv } from "../../lib/env";
 import { numberField } from "../../lib/number-prop";
-import { unless, withReasons } from "../shared/reasons.editor";
+import { checkSchemaName } from "../../lib/store/pg-migrations";
+import { checked, liveValue, unless, withReasons } from "../shared/reasons.editor";
 
 (function () {
   interface MessageStoreEditorProps {
@@ -8,9 +10,26 @@ import { unless, withReasons } from "../shared/reasons.editor";
     file: string;
     keepDelivered: string;
     synchronous: string;
+    pgHost: string;
+    pgPort: string;
+    pgDatabase: string;
+    pgUser: string;
+    pgSchema: string;
+    tls: string;
   }
   interface MessageStoreEditorCreds {
     encryptionKey: string;
+    pgPassword: string;
+  }
+
+  function backendOf(node: { id?: string; backend?: string }): string {
+    return liveValue(node, "#node-config-input-backend", node.backend) || "sqlite";
+  }
+  /** A rule that applies only to the PostgreSQL backend's fields. */
+  function forPostgres(rule: (v: string, opt?: object) => boolean | string) {
+    return function (this: { id?: string; backend?: string }, v: string, opt?: object): boolean | string {
+      return backendOf(this) !== "postgres" || rule(v, opt);
+    };
   }
 
   function trimmed(v: string): string {
@@ -809,7 +828,7 @@ import { unless, withReasons } from "../shared/reasons.editor";
     category: "config",
     defaults: withReasons<MessageStoreEditorProps>("message-store", {
       name: { value: "" },
-      backend: { value: "sqlite", validate: (v: string) => (v || "sqlite") === "sqlite" },
+      backend: { value: "sqlite", validate: (v: string) => /^(sqlite|postgres)$/.test(v || "sqlite") },
       file: {
         value: "pms-ehr-messages.db",
         validate: (v: string) => unless(trimmed(v).length <= 500, "at most 500 characters"),
@@ -819,12 +838,45 @@ import { unless, withReasons } from "../shared/reasons.editor";
         validate: numberField({ min: 0, integer: false }),
       },
       synchronous: { value: "normal", validate: (v: string) => /^(normal|full)$/.test(v || "normal") },
+      pgHost: {
+        value: "",
+        validate: forPostgres((v) =>
+          unless(!/[\s/@]/.test(trimmed(v)), "a host name or address, without spaces, / or @"),
+        ),
+      },
+      pgPort: { value: "", validate: forPostgres(numberField({ min: 1, max: 65535 }, { env: true })) },
+      pgDatabase: { value: "" },
+      pgUser: { value: "" },
+      pgSchema: {
+        value: "",
+        validate: forPostgres(
+          (v) => trimmed(v) === "" || isEnv(trimmed(v)) || checked(() => checkSchemaName(trimmed(v))),
+        ),
+      },
+      tls: { value: "", type: "tls-config", required: false },
     }),
     credentials: {
       encryptionKey: { type: "password" },
+      pgPassword: { type: "password" },
+    },
+    oneditprepare: function () {
+      const select = $("#node-config-input-backend");
+      function showBackendRows(): void {
+        const backend = String(select.val() || "sqlite");
+        $(".message-store-sqlite").toggle(backend === "sqlite");
+        $(".message-store-postgres").toggle(backend === "postgres");
+        RED.tray.resize();
+      }
+      select.on("change", showBackendRows);
+      if (!this.backend) select.val("sqlite");
+      showBackendRows();
     },
     label: function () {
-      return this.name || trimmed(this.file) || "message store";
+      if (this.name) return this.name;
+      if (this.backend === "postgres") {
+        return `${trimmed(this.pgDatabase) || "postgres"}#${trimmed(this.pgSchema) || "pms_ehr"}`;
+      }
+      return trimmed(this.file) || "message store";
     },
     labelStyle: function () {
       return this.name ? "node_label_italic" : "";

@@ -2,7 +2,9 @@ import type { Request, Response } from "express";
 import type { NodeAPI, NodeDef } from "node-red";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import { openPgStore } from "../../lib/store/postgres";
 import { openSqliteStore } from "../../lib/store/sqlite";
+import type { MessageStore } from "../../lib/store/types";
 import {
   addStore,
   removeStore,
@@ -14,10 +16,13 @@ import {
 } from "../shared/queues";
 import { numberProp } from "../shared/props";
 import { openStateFiles } from "../shared/state";
+import { tlsOptionsOf } from "../shared/tls";
 import {
+  BACKENDS,
   DEFAULT_FILE,
   filterOf,
   hours,
+  pgSettings,
   storeFile,
   type MessageStoreCredentials,
   type MessageStoreNode,
@@ -34,30 +39,53 @@ export = function (RED: NodeAPI) {
 
   function start(node: MessageStoreNode, def: MessageStoreDef): void {
     try {
-      if ((def.backend || "sqlite") !== "sqlite") {
-        throw new PackError(CODES.QUEUE_CONFIG, `backend "${def.backend}" is not available; use sqlite`);
+      const backend = def.backend || "sqlite";
+      if (!(BACKENDS as readonly string[]).includes(backend)) {
+        throw new PackError(CODES.QUEUE_CONFIG, `backend "${backend}" is not one of ${BACKENDS.join(", ")}`);
       }
-      const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
-      const file = storeFile(userDir, def.file);
-      const place = `file:${file}`;
-      const holder = storeByPlace(place);
-      if (holder) {
-        throw new PackError(
-          CODES.QUEUE_CONFIG,
-          `the file ${def.file || DEFAULT_FILE} is already used by message store "${holder.name}"; give each store its own file`,
+      const keepDeliveredMs = hours(def.keepDelivered);
+      const encryptionKey = node.credentials?.encryptionKey || undefined;
+      let place: string;
+      let store: MessageStore;
+      if (backend === "postgres") {
+        const settings = pgSettings(def, node.credentials, tlsOptionsOf(RED, def.tls));
+        place = settings.place;
+        refuseShared(place, `the database schema ${settings.options.schema}`);
+        const pg = openPgStore({ ...settings.options, keepDeliveredMs, encryptionKey });
+        // Connecting and migrating take a moment; until then and while the database is away, each
+        // use fails with QUEUE_STORE, so nothing is acknowledged that was not written.
+        pg.ready.then(
+          () => node.log(`message-store ${def.name || node.id}: PostgreSQL ${place} ready`),
+          (err: unknown) => node.error(`message-store ${def.name || node.id}: ${(err as Error).message}`),
         );
+        store = pg;
+      } else {
+        const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? process.cwd();
+        const file = storeFile(userDir, def.file);
+        place = `file:${file}`;
+        refuseShared(place, `the file ${def.file || DEFAULT_FILE}`);
+        store = openSqliteStore({
+          file,
+          synchronous: def.synchronous === "full" ? "full" : "normal",
+          keepDeliveredMs,
+          encryptionKey,
+        });
       }
-      const store = openSqliteStore({
-        file,
-        synchronous: def.synchronous === "full" ? "full" : "normal",
-        keepDeliveredMs: hours(def.keepDelivered),
-        encryptionKey: node.credentials?.encryptionKey || undefined,
-      });
       node.open = { id: node.id, name: def.name || node.id, place, store };
       addStore(node.open);
     } catch (err) {
       node.configError = (err as Error).message;
       node.error(`message-store ${def.name || node.id}: ${node.configError}`);
+    }
+
+    function refuseShared(place: string, what: string): void {
+      const holder = storeByPlace(place);
+      if (holder) {
+        throw new PackError(
+          CODES.QUEUE_CONFIG,
+          `${what} is already used by message store "${holder.name}"; give each store its own`,
+        );
+      }
     }
 
     node.on("close", (done: () => void) => {
@@ -78,7 +106,7 @@ export = function (RED: NodeAPI) {
   RED.nodes.registerType<MessageStoreNode, MessageStoreDef, unknown, MessageStoreCredentials>(
     "message-store",
     MessageStore,
-    { credentials: { encryptionKey: { type: "password" } } },
+    { credentials: { encryptionKey: { type: "password" }, pgPassword: { type: "password" } } },
   );
 
   // Admin endpoints for the "PMS-EHR queues" sidebar and for scripts: counts and dead letters

@@ -180,10 +180,13 @@ const NODE_CASES: Record<string, NodeCases> = {
     cases: [{ field: "contextKey", bad: "last assessment", good: "assessment" }],
   },
   "message-store": {
-    // backend and synchronous are selects holding only valid options.
+    // backend and synchronous are selects holding only valid options; the PostgreSQL fields show for postgres.
     cases: [
       { field: "file", bad: "x".repeat(501), good: "pms-ehr-messages.db" },
       { field: "keepDelivered", bad: "1 day", good: "24" },
+      { field: "pgHost", bad: "db host", good: "127.0.0.1", show: { backend: "postgres" } },
+      { field: "pgPort", bad: "70000", good: "5432", show: { backend: "postgres" } },
+      { field: "pgSchema", bad: "Pms-Ehr", good: "pms_ehr", show: { backend: "postgres" } },
     ],
   },
   "durable-queue": {
