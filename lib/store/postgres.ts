@@ -741,6 +741,15 @@ export class PgMessageStore implements MessageStore {
   }
 }
 
+/**
+ * A waiting message `m` may go now only as its key's head: no message of its key in flight, none
+ * earlier waiting. Two probes, each a lookup in one index (messages_one_per_key, messages_key), so
+ * that the cost per candidate does not grow with the key's backlog.
+ */
+const HEAD = `(m.key IS NULL OR (
+  NOT EXISTS (SELECT 1 FROM messages e WHERE e.queue = m.queue AND e.key = m.key AND e.state = 1)
+  AND NOT EXISTS (SELECT 1 FROM messages e WHERE e.queue = m.queue AND e.key = m.key AND e.state = 0 AND e.seq < m.seq)))`;
+
 /** Thrown inside a transaction to roll it back and answer `result`. */
 class Rollback<T> {
   constructor(readonly result: T) {}
@@ -857,16 +866,19 @@ class PgQueue implements QueueHandle {
       body: Buffer;
     }>(
       "claiming messages",
-      `WITH picked AS (
+      `WITH expired AS (
          SELECT m.id FROM messages m
-         WHERE m.queue = $1
-           AND ((m.state = 0 AND m.next_at <= $2) OR (m.state = 1 AND m.lease_until <= $2))
-           AND (m.key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM messages e WHERE e.queue = m.queue AND e.key = m.key AND e.id <> m.id
-               AND (e.state = 1 OR (e.state = 0 AND e.seq < m.seq))))
+         WHERE m.queue = $1 AND m.state = 1 AND m.lease_until <= $2
+         ORDER BY m.lease_until
+         LIMIT $3
+         FOR UPDATE OF m SKIP LOCKED),
+       due AS (
+         SELECT m.id FROM messages m
+         WHERE m.queue = $1 AND m.state = 0 AND m.next_at <= $2 AND ${HEAD}
          ORDER BY m.next_at, m.seq
          LIMIT $3
-         FOR UPDATE OF m SKIP LOCKED)
+         FOR UPDATE OF m SKIP LOCKED),
+       picked AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT $3)
        UPDATE messages m SET state = 1, attempt = m.attempt + 1, lease_until = $2 + $4, leased_by = $5,
          first_try_at = coalesce(m.first_try_at, $2), last_try_at = $2
        FROM picked WHERE m.id = picked.id
@@ -905,11 +917,10 @@ class PgQueue implements QueueHandle {
   private async readNextDue(): Promise<void> {
     const { rows } = await this.store.query<{ at: number | null }>(
       "reading the next due time",
-      `SELECT min(CASE m.state WHEN 0 THEN m.next_at ELSE m.lease_until END) AS at FROM messages m
-       WHERE m.queue = $1 AND m.state IN (0, 1)
-         AND (m.key IS NULL OR NOT EXISTS (
-           SELECT 1 FROM messages e WHERE e.queue = m.queue AND e.key = m.key AND e.id <> m.id
-             AND (e.state = 1 OR (e.state = 0 AND e.seq < m.seq))))`,
+      `SELECT least(
+         (SELECT m.next_at FROM messages m WHERE m.queue = $1 AND m.state = 0 AND ${HEAD}
+          ORDER BY m.next_at, m.seq LIMIT 1),
+         (SELECT min(lease_until) FROM messages WHERE queue = $1 AND state = 1)) AS at`,
       [this.name],
     );
     this.nextAt = rows[0]?.at ?? undefined;
