@@ -3,6 +3,9 @@
  * use, whatever keeps the messages (SQLite here; PostgreSQL implements the same interface).
  */
 
+/** A node's state store property naming a message store: `message-store:<config node id>`. */
+export const MESSAGE_STORE_STATE = "message-store:";
+
 /** What is kept of a Node-RED msg: payload, topic and the pack's namespaces, nothing live. */
 export type StoredMsg = Record<string, unknown>;
 

@@ -6,6 +6,8 @@ import type { PackErrorCode } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
 import { isObject } from "../../lib/object";
 import { openSqliteStore, type SqliteMessageStore } from "../../lib/store/sqlite";
+import { MESSAGE_STORE_STATE as MESSAGE_STORE, type MessageStore } from "../../lib/store/types";
+import type { OpenStore } from "./queues";
 
 /**
  * Where a node keeps what must outlive a restart (checkpoints, run logs, dead letters, seen ids),
@@ -153,7 +155,7 @@ export function openNodeState(
   RED: NodeAPI,
   node: Node,
   name: string | undefined,
-  options: { code: PackErrorCode; what: string },
+  options: { code: PackErrorCode; what: string; messageStore?: boolean },
 ): NodeState {
   const settings = RED.settings as unknown as { contextStorage?: unknown; userDir?: string };
   const wanted = (name ?? "").trim();
@@ -186,6 +188,8 @@ export function openNodeState(
     release: async () => undefined,
   });
 
+  if (wanted.startsWith(MESSAGE_STORE))
+    return messageStoreState(RED, node, wanted.slice(MESSAGE_STORE.length), options);
   if (wanted === MEMORY && !isNamedStore(settings.contextStorage, MEMORY)) {
     return memoryState('store "memory" chosen');
   }
@@ -199,11 +203,19 @@ export function openNodeState(
   if (persistent) return inContext(store, physical);
   if (!settings.userDir) return memoryState("the runtime has no user directory for the state file");
   const file = resolve(join(settings.userDir, STATE_FILE));
-  const db = acquireFile(file, options.code);
   let released = false;
+  return onStore(node, acquireFile(file, options.code), `file:${file}`, async () => {
+    if (released) return;
+    released = true;
+    await releaseFile(file);
+  });
+}
+
+/** State kept in a message store's state table, each write committed before its promise settles. */
+function onStore(node: Node, db: MessageStore, place: string, release: () => Promise<void>): NodeState {
   return {
     durable: true,
-    place: `file:${file}`,
+    place,
     scope: (scope) => {
       const id = scopeId(node, scope);
       return {
@@ -221,12 +233,41 @@ export function openNodeState(
         addIfAbsent: (keys, value, expiresAt) => db.addStateIfAbsent(id, [...keys], value, expiresAt),
       };
     },
-    release: async () => {
-      if (released) return;
-      released = true;
-      await releaseFile(file);
-    },
+    release,
   };
+}
+
+/**
+ * A `message-store` config node as the place (the store property `message-store:<id>`): on a
+ * PostgreSQL store, what one instance writes every instance running the same flows reads, through
+ * compare-and-set. Only for nodes that write their state key by key (`options.messageStore`).
+ */
+function messageStoreState(
+  RED: NodeAPI,
+  node: Node,
+  id: string,
+  options: { code: PackErrorCode; what: string; messageStore?: boolean },
+): NodeState {
+  if (!options.messageStore) {
+    throw new PackError(
+      options.code,
+      `a ${node.type} cannot keep its ${options.what} in a message store; choose a context store or the default`,
+    );
+  }
+  const holder = RED.nodes.getNode(id) as (Node & { open?: OpenStore; configError?: string }) | null;
+  if (!holder || holder.type !== "message-store") {
+    throw new PackError(
+      options.code,
+      `the message store chosen for its ${options.what} (${id}) is not in the flows: choose it again`,
+    );
+  }
+  if (!holder.open) {
+    throw new PackError(
+      options.code,
+      `the message store chosen for its ${options.what} is not usable: ${holder.configError ?? "not open"}`,
+    );
+  }
+  return onStore(node, holder.open.store, holder.open.place, async () => undefined);
 }
 
 function isNamedStore(contextStorage: unknown, name: string): boolean {

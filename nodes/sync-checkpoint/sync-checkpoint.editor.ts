@@ -118,6 +118,7 @@ function initialOk(v: string): true | string {
       fillStateSelect($("#node-input-store"), this.store || "", {
         durable: this._("sync-checkpoint.label.defaultStore"),
         memory: this._("sync-checkpoint.label.memoryStore"),
+        messageStore: this._("sync-checkpoint.label.messageStore"),
       });
       const action = $("#node-input-action");
       function showRows(): void {

@@ -153,6 +153,7 @@ export = function (RED: NodeAPI) {
       state = openNodeState(RED, node, def.store, {
         code: CONFIG,
         what: "checkpoints, run log and dead letters",
+        messageStore: true,
       });
       checkpoints = new Checkpoints(state.scope("global"), { scope: `global:${state.place}` });
       const flowScope = `flow:${node.z ?? ""}:${state.place}`;

@@ -79,6 +79,7 @@ import { withReasons } from "../shared/reasons.editor";
       fillStateSelect($("#node-input-store"), this.store || "", {
         durable: this._("webhook-verify.store.durable"),
         memory: this._("webhook-verify.store.memory"),
+        messageStore: this._("webhook-verify.store.messageStore"),
       });
     },
   });

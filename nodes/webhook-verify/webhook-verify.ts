@@ -127,6 +127,7 @@ export = function (RED: NodeAPI) {
       state = openNodeState(RED, node, options.store, {
         code: CODES.WEBHOOK_CONFIG,
         what: "seen delivery ids",
+        messageStore: true,
       });
       const persistence = seenPersistence(state);
       verifier = new WebhookVerifier({

@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- messages are dynamic JSON */
 import { expect } from "chai";
+import Database from "better-sqlite3";
 import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -732,6 +733,40 @@ describe("sync-checkpoint node: where its state lives", function () {
     expect(warnings()).to.deep.equal([
       "keeps its checkpoints, run log and dead letters in memory (the runtime has no user directory for the state file): a restart forgets them",
     ]);
+  });
+
+  it("keeps the checkpoint in a message store's state table when its store names one, and refuses one not in the flows", async () => {
+    helper.settings({ userDir });
+    const file = join(userDir, "shared.db");
+    const store = { store: "message-store:ms" };
+    await helper.load([syncCheckpointNode, messageStoreNode], [
+      { id: TAB, type: "tab", label: "checkpoint" },
+      { id: "ms", type: "message-store", name: "shared", backend: "sqlite", file },
+      { ...cpNode("get", { ...store, initial: "2025-01-01T00:00:00Z" }), x: 0, y: 0, wires: [["out"]] },
+      { ...cpNode("commit", { ...store, action: "commit" }), x: 0, y: 0, wires: [["out"]] },
+      { ...cpNode("lost", { store: "message-store:gone" }), x: 0, y: 0, wires: [["out"]] },
+      { id: "out", type: "helper", z: TAB, x: 0, y: 0 },
+      { id: "catch", type: "catch", z: TAB, x: 0, y: 0, scope: null, uncaught: false, wires: [["caught"]] },
+      { id: "caught", type: "helper", z: TAB, x: 0, y: 0 },
+    ] as any);
+    helper.getNode("out").on("input", (m: Msg) => sink.emit("out", m));
+    helper.getNode("caught").on("input", (m: Msg) => sink.emit("caught", m));
+    const g = await ok("get");
+    await ok("commit", { checkpoint: { ...g.checkpoint, highWater: "2025-01-06T09:00:00Z" } });
+    expect(lastStatus("commit")).to.deep.equal({ fill: "green", shape: "dot", text: "at 01-06 09:00" });
+    expect(existsSync(join(userDir, "pms-ehr-state.db")), "not the state file").to.equal(false);
+    const reader = new Database(file, { readonly: true });
+    try {
+      const rows = reader.prepare("SELECT scope, key FROM state ORDER BY key").all();
+      expect(rows).to.deep.include({ scope: "global", key: storageKey("patients") });
+    } finally {
+      reader.close();
+    }
+    const lost = await fails("lost");
+    expect(lost.error.code).to.equal("CHECKPOINT_CONFIG");
+    expect(lost.error.message).to.contain(
+      "the message store chosen for its checkpoints, run log and dead letters (gone) is not in the flows: choose it again",
+    );
   });
 
   it("a state file that cannot be opened: CHECKPOINT_CONFIG on every msg, naming the file and the way out", async () => {

@@ -11,6 +11,7 @@ import Database from "better-sqlite3";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import messageStoreNode from "../../nodes/message-store/message-store";
 import webhookVerifyNode from "../../nodes/webhook-verify/webhook-verify";
 import { HEALTH_EVENT, healthBus, type HealthEvent } from "../../lib/health/bus";
 import { signWebhook } from "../../lib/webhook/schemes";
@@ -52,7 +53,11 @@ const toNode = (req: express.Request, res: express.Response) => {
 app.post("/hook", express.raw({ type: () => true, limit: "10mb" }), toNode);
 app.post("/parsed", express.json(), toNode);
 
-async function load(verify: Msg, credentials: Msg | null = { secrets: SECRET }): Promise<void> {
+async function load(
+  verify: Msg,
+  credentials: Msg | null = { secrets: SECRET },
+  extra: Msg[] = [],
+): Promise<void> {
   const flow: Msg[] = [
     { id: TAB, type: "tab", label: "webhook" },
     {
@@ -73,8 +78,13 @@ async function load(verify: Msg, credentials: Msg | null = { secrets: SECRET }):
     { id: "rejected", type: "helper", z: TAB },
     { id: "catch", type: "catch", z: TAB, scope: null, uncaught: false, wires: [["caught"]] },
     { id: "caught", type: "helper", z: TAB },
+    ...extra,
   ].map((n) => (n.z ? { x: 0, y: 0, ...n } : n));
-  await helper.load([webhookVerifyNode], flow as any, (credentials ? { verify: credentials } : {}) as any);
+  await helper.load(
+    [webhookVerifyNode, messageStoreNode],
+    flow as any,
+    (credentials ? { verify: credentials } : {}) as any,
+  );
   for (const id of ["ok", "rejected", "caught"]) helper.getNode(id).on("input", (m: Msg) => sink.emit(id, m));
 }
 
@@ -322,6 +332,22 @@ describe("webhook-verify node", function () {
       const replay = await post(signed("msg_state", EVENT, at), EVENT);
       expect(replay.body).to.deep.equal({ status: "accepted", duplicate: true });
       expect(replay.port).to.equal("rejected");
+    });
+
+    it("keeps them in a message store's state table when its store names one: a replay is a duplicate", async () => {
+      const file = join(userDir, "shared.db");
+      const extra = [{ id: "ms", type: "message-store", name: "shared", backend: "sqlite", file }];
+      await load({ store: "message-store:ms" }, undefined, extra);
+      const at = new Date();
+      expect((await post(signed("msg_shared", EVENT, at), EVENT)).port).to.equal("ok");
+      const replay = await post(signed("msg_shared", EVENT, at), EVENT);
+      expect(replay.body).to.deep.equal({ status: "accepted", duplicate: true });
+      await helper.unload();
+      expect(existsSync(join(userDir, "pms-ehr-state.db")), "not the state file").to.equal(false);
+      const db = new Database(file, { readonly: true });
+      const rows = db.prepare("SELECT scope, key FROM state").all();
+      db.close();
+      expect(rows).to.deep.equal([{ scope: "node:verify/seen", key: "id:msg_shared" }]);
     });
 
     it("keeps them in memory only when asked, with a yellow status and one warning", async () => {
