@@ -3,7 +3,8 @@ import type * as pg from "pg";
 import type { Pool, PoolClient, PoolConfig, QueryResult } from "pg";
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { decodeMsg, deriveKey, encodeMsg, encodeText, newSalt } from "./codec";
+import { decodeMsg, encodeText } from "./codec";
+import { deadLetterOf, overdue, stateBody, storeKey, type DeadRow } from "./rules";
 import { checkSchemaName, migrate } from "./pg-migrations";
 import type {
   DeadLetter,
@@ -58,7 +59,6 @@ export interface PgStoreOptions {
   now?: () => number;
 }
 
-const KEY_CHECK = "pms-ehr message store";
 const STATE_NAMES = ["waiting", "in-flight", "dead", "delivered"] as const;
 /** How often the stats of open queues are read again (ms). */
 const STATS_EVERY_MS = 1000;
@@ -214,7 +214,7 @@ export class PgMessageStore implements MessageStore {
     }
   }
 
-  /** The store's key, checked against what the schema was first sealed with (first writer wins a race). */
+  /** The store's key, checked against what the schema was first sealed with (the first writer wins a race). */
   private async unlock(client: PoolClient, secret: string | undefined): Promise<Buffer | undefined> {
     const read = async () => {
       const { rows } = await client.query<{ name: string; value: Buffer }>(
@@ -223,37 +223,15 @@ export class PgMessageStore implements MessageStore {
       return new Map(rows.map((r) => [r.name, r.value]));
     };
     let meta = await read();
-    if (!secret) {
-      if (meta.has("key_check")) {
-        throw new PackError(
-          CODES.QUEUE_KEY,
-          "this message store was sealed with an encryptionKey and none is set: it is not opened, so that no message is stored unencrypted",
-        );
-      }
-      return undefined;
-    }
-    if (!meta.has("salt")) {
-      const salt = newSalt();
-      const key = deriveKey(secret, salt);
-      await client.query(
-        "INSERT INTO meta (name, value) VALUES ('salt', $1), ('key_check', $2) ON CONFLICT (name) DO NOTHING",
-        [salt, encodeMsg({ check: KEY_CHECK }, key)],
-      );
-      meta = await read();
-    }
-    const key = deriveKey(secret, meta.get("salt") as Buffer);
-    const check = meta.get("key_check");
-    if (check) {
-      try {
-        if (decodeMsg(check, key).check !== KEY_CHECK) throw new Error("mismatch");
-      } catch {
-        throw new PackError(
-          CODES.QUEUE_KEY,
-          "the encryptionKey does not match the key this message store was sealed with",
-        );
-      }
-    }
-    return key;
+    const { key, seal } = storeKey(secret, meta.get("salt"), meta.get("key_check"));
+    if (!seal) return key;
+    await client.query(
+      "INSERT INTO meta (name, value) VALUES ('salt', $1), ('key_check', $2) ON CONFLICT (name) DO NOTHING",
+      [seal.salt, seal.check],
+    );
+    // Another instance may have sealed it first: its salt is the one to use.
+    meta = await read();
+    return storeKey(secret, meta.get("salt"), meta.get("key_check")).key;
   }
 
   time(): number {
@@ -469,34 +447,12 @@ export class PgMessageStore implements MessageStore {
   async deadLetters(queue: string, filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const { sql, params } = this.where(queue, filter);
     const limit = Math.min(Math.max(1, filter.limit ?? 1000), 10000);
-    const { rows } = await this.query<{
-      id: number;
-      queue: string;
-      key: string | null;
-      attempt: number;
-      enqueued_at: number;
-      first_try_at: number | null;
-      last_try_at: number | null;
-      done_at: number | null;
-      error_code: string | null;
-      error_message: string | null;
-    }>(
+    const { rows } = await this.query<DeadRow & Record<string, unknown>>(
       "reading dead letters",
       `SELECT id, queue, key, attempt, enqueued_at, first_try_at, last_try_at, done_at, error_code, error_message FROM messages WHERE ${sql} ORDER BY id LIMIT ${limit}`,
       params,
     );
-    return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      key: r.key,
-      code: r.error_code ?? CODES.QUEUE_ERROR,
-      message: r.error_message ?? "",
-      attempts: r.attempt,
-      enqueuedAt: r.enqueued_at,
-      firstTryAt: r.first_try_at,
-      lastTryAt: r.last_try_at,
-      deadAt: r.done_at ?? r.last_try_at ?? r.enqueued_at,
-    }));
+    return rows.map(deadLetterOf);
   }
 
   async read(queue: string, id: number): Promise<StoredMessage | undefined> {
@@ -589,14 +545,7 @@ export class PgMessageStore implements MessageStore {
   }
 
   private stateBody(key: string, value: unknown): Buffer {
-    try {
-      return encodeMsg({ v: value }, this.key);
-    } catch (err) {
-      throw new PackError(
-        CODES.QUEUE_BAD_INPUT,
-        `state ${key}: not storable as JSON: ${(err as Error).message}`,
-      );
-    }
+    return stateBody(key, value, this.key);
   }
 
   async setState(scope: string, key: string, value: unknown, expiresAt?: number): Promise<void> {
@@ -888,10 +837,10 @@ class PgQueue implements QueueHandle {
     rows.sort((a, b) => a.id - b.id);
     const out: Delivery[] = [];
     for (const row of rows) {
-      const overdue = this.overdue(row.attempt, row.enqueued_at, now);
-      if (overdue) {
+      const late = overdue(this.options, row.attempt, row.enqueued_at, now);
+      if (late) {
         // Taken, but not delivered: the attempt the claim counted is not one.
-        this.kill(row.id, row.attempt, overdue, row.attempt - 1).catch(() => undefined);
+        this.kill(row.id, row.attempt, late, row.attempt - 1).catch(() => undefined);
         continue;
       }
       let msg: Record<string, unknown>;
@@ -924,22 +873,6 @@ class PgQueue implements QueueHandle {
       [this.name],
     );
     this.nextAt = rows[0]?.at ?? undefined;
-  }
-
-  private overdue(attempt: number, enqueuedAt: number, now: number): Failure | undefined {
-    if (now - enqueuedAt > this.options.maxAgeMs) {
-      return {
-        code: CODES.QUEUE_EXPIRED,
-        message: `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`,
-      };
-    }
-    if (attempt > this.options.maxAttempts) {
-      return {
-        code: CODES.QUEUE_INTERRUPTED,
-        message: `delivery was interrupted ${attempt - 1} times (the runtime stopped while it was in flight)`,
-      };
-    }
-    return undefined;
   }
 
   /** A dead letter, with the deliveries it had (`attempts`), if this attempt still holds it. */

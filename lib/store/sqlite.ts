@@ -4,7 +4,8 @@ import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
-import { decodeMsg, deriveKey, encodeMsg, encodeText, newSalt, parseText } from "./codec";
+import { decodeMsg, encodeText, parseText } from "./codec";
+import { deadLetterOf, overdue, stateBody, storeKey } from "./rules";
 import { Scheduler, type Entry } from "./scheduler";
 import type {
   DeadLetter,
@@ -58,7 +59,6 @@ const SCHEMA_VERSION = 1;
 const LAZY_MS = 5;
 /** Bodies (their JSON text) kept in memory per queue between their commit and their first delivery. */
 const FRESH_BYTES = 8 * 1024 * 1024;
-const KEY_CHECK = "pms-ehr message store";
 
 const enum State {
   Waiting = 0,
@@ -263,38 +263,15 @@ export class SqliteMessageStore implements MessageStore {
   /** The store's key, checked against what the file was first sealed with. */
   private unlock(db: Db, secret: string | undefined): Buffer | undefined {
     const get = db.prepare("SELECT value FROM meta WHERE name = ?");
-    let salt = (get.get("salt") as { value: Buffer } | undefined)?.value;
+    const salt = (get.get("salt") as { value: Buffer } | undefined)?.value;
     const check = (get.get("key_check") as { value: Buffer } | undefined)?.value;
-    if (!secret) {
-      // Opened without its key, a sealed store would take new messages in plain text.
-      if (check) {
-        throw new PackError(
-          CODES.QUEUE_KEY,
-          "this message store was sealed with an encryptionKey and none is set: it is not opened, so that no message is stored unencrypted",
-        );
-      }
-      return undefined;
-    }
-    if (!salt) {
-      salt = newSalt();
-      const key = deriveKey(secret, salt);
+    const { key, seal } = storeKey(secret, salt, check);
+    if (seal) {
       const put = db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)");
       db.transaction(() => {
-        put.run("salt", salt);
-        put.run("key_check", encodeMsg({ check: KEY_CHECK }, key));
+        put.run("salt", seal.salt);
+        put.run("key_check", seal.check);
       })();
-      return key;
-    }
-    const key = deriveKey(secret, salt);
-    if (check) {
-      try {
-        if (decodeMsg(check, key).check !== KEY_CHECK) throw new Error("mismatch");
-      } catch {
-        throw new PackError(
-          CODES.QUEUE_KEY,
-          "the encryptionKey does not match the key this message store was sealed with",
-        );
-      }
     }
     return key;
   }
@@ -496,18 +473,7 @@ export class SqliteMessageStore implements MessageStore {
         `SELECT id, queue, key, attempt, enqueued_at, first_try_at, last_try_at, done_at, error_code, error_message FROM messages WHERE ${sql} ORDER BY id LIMIT ${limit}`,
       )
       .all(...params) as Row[];
-    return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      key: r.key,
-      code: r.error_code ?? CODES.QUEUE_ERROR,
-      message: r.error_message ?? "",
-      attempts: r.attempt,
-      enqueuedAt: r.enqueued_at,
-      firstTryAt: r.first_try_at,
-      lastTryAt: r.last_try_at,
-      deadAt: r.done_at ?? r.last_try_at ?? r.enqueued_at,
-    }));
+    return rows.map(deadLetterOf);
   }
 
   async read(queue: string, id: number): Promise<StoredMessage | undefined> {
@@ -589,16 +555,8 @@ export class SqliteMessageStore implements MessageStore {
     return { value: decodeMsg(body, this.key).v, version: stateVersion(body) };
   }
 
-  /** The row body of a state value, or a QUEUE_BAD_INPUT for a value JSON cannot hold. */
   private stateBody(key: string, value: unknown): Buffer {
-    try {
-      return encodeMsg({ v: value }, this.key);
-    } catch (err) {
-      throw new PackError(
-        CODES.QUEUE_BAD_INPUT,
-        `state ${key}: not storable as JSON: ${(err as Error).message}`,
-      );
-    }
+    return stateBody(key, value, this.key);
   }
 
   /** Writes `value` (undefined: deletes) within the commit that runs it. */
@@ -838,10 +796,10 @@ class SqliteQueue implements QueueHandle {
     const now = store.time();
     const out: Delivery[] = [];
     for (const entry of this.scheduler.take(max, now, visibilityMs)) {
-      const overdue = this.overdue(entry, now);
-      if (overdue) {
+      const late = overdue(this.options, entry.attempt, entry.enqueuedAt, now);
+      if (late) {
         // Taken, but not delivered: the attempt take() counted is not one.
-        this.kill(entry, overdue, entry.attempt - 1).catch(() => undefined);
+        this.kill(entry, late, entry.attempt - 1).catch(() => undefined);
         continue;
       }
       const text = this.takeFresh(entry.id);
@@ -875,23 +833,6 @@ class SqliteQueue implements QueueHandle {
       for (const d of out) claim.ids.push(d.id);
     }
     return out;
-  }
-
-  /** Why a message whose turn has come must not be delivered again, if it must not. */
-  private overdue(entry: Entry, now: number): Failure | undefined {
-    if (now - entry.enqueuedAt > this.options.maxAgeMs) {
-      return {
-        code: CODES.QUEUE_EXPIRED,
-        message: `not delivered within the queue's maximum age (${Math.round(this.options.maxAgeMs / 1000)} s)`,
-      };
-    }
-    if (entry.attempt > this.options.maxAttempts) {
-      return {
-        code: CODES.QUEUE_INTERRUPTED,
-        message: `delivery was interrupted ${entry.attempt - 1} times (the runtime stopped while it was in flight)`,
-      };
-    }
-    return undefined;
   }
 
   /** A dead letter, with the deliveries it had (`attempts`). */

@@ -190,6 +190,18 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
     balancer = await startBalancer(() => alive.map((rt) => rt.url));
   });
 
+  /** Message n of a key to the "ordered" flow through the balancer: the answer's status, 0 for none. */
+  function sendOrdered(key: string, n: number): Promise<number> {
+    return fetch(`${balancer.url}/ordered`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: `${key}-${n}`, key, n }),
+    }).then(
+      (r) => r.status,
+      () => 0,
+    );
+  }
+
   after(async function () {
     await balancer?.close();
     for (const rt of runtimes) await rt.stop().catch(() => undefined);
@@ -226,16 +238,8 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
       Array.from({ length: KEYS }, async (_, k) => {
         const key = `patient-${k}`;
         for (let n = 1; n <= PER_KEY; n++) {
-          const body = JSON.stringify({ id: `${key}-${n}`, key, n });
           for (let tries = 1; ; tries++) {
-            const status = await fetch(`${balancer.url}/ordered`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body,
-            }).then(
-              (r) => r.status,
-              () => 0,
-            );
+            const status = await sendOrdered(key, n);
             if (status === 202) break;
             if (tries >= 200)
               throw new Error(`${key} ${n}: not accepted after ${tries} tries (last ${status})`);
@@ -360,15 +364,7 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
       Array.from({ length: 8 }, async (_, k) => {
         const key = `outage-${k}`;
         for (let n = 1; !stop; n++) {
-          const body = JSON.stringify({ id: `${key}-${n}`, key, n });
-          const status = await fetch(`${balancer.url}/ordered`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body,
-          }).then(
-            (r) => r.status,
-            () => 0,
-          );
+          const status = await sendOrdered(key, n);
           answers.push({ at: Date.now(), status, key, n });
           if (status !== 202) await new Promise((r) => setTimeout(r, 50));
         }
