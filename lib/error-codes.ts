@@ -569,9 +569,11 @@ const REGISTRY = {
   },
   QUEUE_STORE: {
     kind: "error",
-    meaning: "The message store could not commit (disk full, file unwritable or locked, store closed).",
-    action: "Answer the sender with a failure (HTTP 503, HL7 AE) so it resends; fix the disk or file.",
-    nodes: ["durable-queue", "queue-done"],
+    meaning:
+      "The message store could not commit (disk full, file unwritable or locked, store closed; PostgreSQL down, unreachable or refusing the role).",
+    action:
+      "Answer the sender with a failure (HTTP 503, HL7 AE) so it resends; fix the disk, file or database connection.",
+    nodes: ["durable-queue", "queue-done", "message-store"],
   },
   QUEUE_BAD_INPUT: {
     kind: "error",
