@@ -4,7 +4,7 @@ import type { Pool, PoolClient, PoolConfig, QueryResult } from "pg";
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { decodeMsg, encodeText } from "./codec";
-import { deadLetterOf, overdue, stateBody, storeKey, type DeadRow } from "./rules";
+import { STATE_NAMES, deadLetterOf, overdue, stateBody, storeError, storeKey, type DeadRow } from "./rules";
 import { checkSchemaName, migrate } from "./pg-migrations";
 import type {
   DeadLetter,
@@ -59,7 +59,6 @@ export interface PgStoreOptions {
   now?: () => number;
 }
 
-const STATE_NAMES = ["waiting", "in-flight", "dead", "delivered"] as const;
 /** How often the stats of open queues are read again (ms). */
 const STATS_EVERY_MS = 1000;
 const BATCH_MAX = 500;
@@ -79,17 +78,6 @@ function loadPg(): PgModule {
       { cause: err },
     );
   }
-}
-
-function storeError(action: string, err: unknown): PackError {
-  if (err instanceof PackError) return err;
-  const code = (err as { code?: unknown })?.code;
-  return new PackError(
-    CODES.QUEUE_STORE,
-    `message store: ${action} failed: ${(err as Error)?.message ?? String(err)}`,
-    typeof code === "string" ? { postgres: code } : undefined,
-    { cause: err },
-  );
 }
 
 /**
@@ -208,7 +196,7 @@ export class PgMessageStore implements MessageStore {
       await migrate(client, this.schema);
       this.key = await this.unlock(client, secret);
     } catch (err) {
-      throw storeError(`opening the PostgreSQL store (schema ${this.schema})`, err);
+      throw storeError("postgres", `opening the PostgreSQL store (schema ${this.schema})`, err);
     } finally {
       client?.release();
     }
@@ -253,7 +241,7 @@ export class PgMessageStore implements MessageStore {
     try {
       return await this.pool.query<R>(text, values);
     } catch (err) {
-      throw storeError(action, err);
+      throw storeError("postgres", action, err);
     }
   }
 
@@ -265,7 +253,7 @@ export class PgMessageStore implements MessageStore {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw storeError(action, err);
+      throw storeError("postgres", action, err);
     }
     let broken = false;
     try {
@@ -276,7 +264,7 @@ export class PgMessageStore implements MessageStore {
     } catch (err) {
       await client.query("ROLLBACK").catch(() => (broken = true));
       if (err instanceof Rollback) return err.result as T;
-      throw storeError(action, err);
+      throw storeError("postgres", action, err);
     } finally {
       client.release(broken);
     }

@@ -7,6 +7,24 @@ import type { DeadLetter, Failure, QueueOptions } from "./types";
 
 const KEY_CHECK = "pms-ehr message store";
 
+/** A message's state as the stores keep it (0 to 3) and as the admin API names it. */
+export const STATE_NAMES = ["waiting", "in-flight", "dead", "delivered"] as const;
+
+/**
+ * A store failure as QUEUE_STORE naming the action, the driver's own code kept in the details under
+ * the driver's name (`sqlite`, `postgres`); a PackError passes through.
+ */
+export function storeError(driver: "sqlite" | "postgres", action: string, err: unknown): PackError {
+  if (err instanceof PackError) return err;
+  const code = (err as { code?: unknown })?.code;
+  return new PackError(
+    CODES.QUEUE_STORE,
+    `message store: ${action} failed: ${(err as Error)?.message ?? String(err)}`,
+    typeof code === "string" ? { [driver]: code } : undefined,
+    { cause: err },
+  );
+}
+
 /**
  * The store's key from its secret and what the store keeps (salt, key check): undefined without a
  * secret; `seal` holds the salt and check to write when the store has none yet. QUEUE_KEY when a

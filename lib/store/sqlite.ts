@@ -5,7 +5,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { decodeMsg, encodeText, parseText } from "./codec";
-import { deadLetterOf, overdue, stateBody, storeKey } from "./rules";
+import { STATE_NAMES, deadLetterOf, overdue, stateBody, storeError, storeKey } from "./rules";
 import { Scheduler, type Entry } from "./scheduler";
 import type {
   DeadLetter,
@@ -66,7 +66,6 @@ const enum State {
   Dead = 2,
   Delivered = 3,
 }
-const STATE_NAMES = ["waiting", "in-flight", "dead", "delivered"] as const;
 
 type Db = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
@@ -106,17 +105,6 @@ function loadDriver(): typeof BetterSqlite3 {
       { cause: err },
     );
   }
-}
-
-function storeError(action: string, err: unknown): PackError {
-  if (err instanceof PackError) return err;
-  const code = (err as { code?: unknown })?.code;
-  return new PackError(
-    CODES.QUEUE_STORE,
-    `message store: ${action} failed: ${(err as Error)?.message ?? String(err)}`,
-    typeof code === "string" ? { sqlite: code } : undefined,
-    { cause: err },
-  );
 }
 
 /** Errors that one statement caused (a constraint, a bad value), not the file or the lock. */
@@ -164,7 +152,7 @@ export class SqliteMessageStore implements MessageStore {
       this.key = this.unlock(db, options.encryptionKey);
     } catch (err) {
       db?.close();
-      throw storeError(`opening ${options.file}`, err);
+      throw storeError("sqlite", `opening ${options.file}`, err);
     }
     this.db = db;
     this.encrypted = this.key !== undefined;
@@ -327,7 +315,7 @@ export class SqliteMessageStore implements MessageStore {
     } catch (err) {
       // The file cannot take a commit now (locked, full, read-only, damaged): every op fails alike.
       if (!isOpSpecific(err)) {
-        const failure = storeError("writing", err);
+        const failure = storeError("sqlite", "writing", err);
         for (const op of ops) op.reject(failure);
         return;
       }
@@ -336,7 +324,7 @@ export class SqliteMessageStore implements MessageStore {
         try {
           op.resolve(this.commitOp(op));
         } catch (err) {
-          op.reject(storeError("writing", err));
+          op.reject(storeError("sqlite", "writing", err));
         }
       }
       return;
@@ -549,7 +537,7 @@ export class SqliteMessageStore implements MessageStore {
     try {
       body = this.stateRow(scope, key);
     } catch (err) {
-      throw storeError("reading state", err);
+      throw storeError("sqlite", "reading state", err);
     }
     if (body === undefined) return undefined;
     return { value: decodeMsg(body, this.key).v, version: stateVersion(body) };
