@@ -579,6 +579,22 @@ describe("lib/mapping transforms, rule by rule", () => {
     expect(rev(t, "2025-01-06 08:05+0530")).to.equal("2025-01-06T08:05:00+05:30");
   });
 
+  it("dateTime: a Date outside the years 0001 to 9999 is refused, as its ISO text (+010000-...) is no FHIR dateTime", () => {
+    const t = transform({ transform: "dateTime" });
+    expect(fwd(t, new Date("9999-12-31T23:59:59.999Z"))).to.equal("9999-12-31T23:59:59.999Z");
+    expect(fwd(t, new Date("0001-01-01T00:00:00Z"))).to.equal("0001-01-01T00:00:00.000Z");
+    for (const outside of ["+010000-01-01T00:00:00Z", "0000-12-31T23:59:59Z", "-000001-01-01T00:00:00Z"]) {
+      const d = new Date(outside);
+      expect(Number.isNaN(d.getTime()), outside).to.equal(false);
+      refuses(() => fwd(t, d), /^a Date outside the years 0001 to 9999 is not a FHIR dateTime$/);
+    }
+    const add = transform({ transform: "addMinutes", with: { pms: "s", fhir: "start" } });
+    refuses(
+      () => fwd(add, 15, new Date("+010000-01-01T00:00:00Z")),
+      /^a Date outside the years 0001 to 9999 is not a FHIR dateTime$/,
+    );
+  });
+
   it("addMinutes: whole, non-negative minutes after a start that is there; back only whole minutes after it", () => {
     const t = transform({ transform: "addMinutes", with: { pms: "s", fhir: "start" } });
     const start = "2025-01-06T08:00:00Z";
