@@ -703,6 +703,92 @@ describe("lib/mapping transforms, rule by rule", () => {
     refuses(() => rev(t, 1), /^a number is not in the reverse codeMap$/);
   });
 
+  it("keeps each transform's spec as the rule wrote it", () => {
+    const vars = { patientSystem: "urn:x" };
+    for (const spec of [
+      "string",
+      "number",
+      "boolean",
+      "date",
+      "date:YYYY-MM-DD",
+      "date:YYYYMMDD",
+      "dateTime",
+      "addMinutes",
+      "gender",
+      "appointmentStatus",
+      "reference:Patient",
+      "conditional:Patient",
+    ])
+      expect(transform({ transform: spec }, vars).spec, spec).to.equal(spec);
+    expect(transform({ transform: "codeMap", codeMap: { a: "x" } }).spec).to.equal("codeMap");
+  });
+
+  it("date:YYYY-MM-DD is the dashed form both ways, as date alone is", () => {
+    const t = transform({ transform: "date:YYYY-MM-DD" });
+    expect(fwd(t, "19800504")).to.equal("1980-05-04");
+    expect(rev(t, "1980-05-04")).to.equal("1980-05-04");
+    expect(rev(t, "19800504")).to.equal("1980-05-04");
+  });
+
+  it("gender: a PMS code is read without the spaces around it", () => {
+    const t = transform({ transform: "gender" });
+    const n = notes();
+    expect(t.forward(" F ", undefined, n)).to.equal("female");
+    expect(t.forward("\tmale\n", undefined, n)).to.equal("male");
+    expect(n.warning).to.equal(undefined);
+  });
+
+  it("refuses a list holding a code, where a code must stand alone", () => {
+    refuses(
+      () => rev(transform({ transform: "gender" }), ["male"]),
+      /^a list of 1 is not a FHIR gender \(male, female, other, unknown\)$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "appointmentStatus" }), ["booked"]),
+      /^a list of 1 has no PMS appointment status$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "reference:Patient" }), ["Patient/7"]),
+      /^a list of 1 is not a reference to a Patient$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "conditional:Patient" }, { patientSystem: "urn:x" }), ["Patient/7"]),
+      /^a list of 1 is not Patient\?identifier=urn:x\|<id>$/,
+    );
+    const codeMap = transform({ transform: "codeMap", codeMap: { x: "c", null: "n" } });
+    refuses(() => fwd(codeMap, ["x"]), /^a list of 1 is not in the codeMap$/);
+    refuses(() => fwd(codeMap, null), /^null is not in the codeMap$/);
+  });
+
+  it("reference and conditional take a resource type name alone: a capital letter, then 1 to 63 letters", () => {
+    const vars = { patientSystem: "urn:x", patient1System: "urn:x", myPatientSystem: "urn:x" };
+    for (const type of ["myPatient", "Patient1", "Patient/x", "fhir/Patient"]) {
+      expect(resolveTransform({ transform: `reference:${type}` }), type).to.equal(
+        "reference needs a resource type, e.g. reference:Patient",
+      );
+      expect(resolveTransform({ transform: `conditional:${type}` }, vars), type).to.equal(
+        "conditional needs a resource type, e.g. conditional:Patient",
+      );
+    }
+    expect(typeof resolveTransform({ transform: `reference:P${"a".repeat(63)}` })).to.equal("object");
+    expect(resolveTransform({ transform: `reference:P${"a".repeat(64)}` })).to.equal(
+      "reference needs a resource type, e.g. reference:Patient",
+    );
+  });
+
+  it("codeMap: a table is an object, for codeMap and reverseCodeMap alike, with text codes back", () => {
+    expect(resolveTransform({ transform: "codeMap", codeMap: null })).to.equal(
+      "codeMap needs a codeMap table: { pmsCode: fhirCode, ... }",
+    );
+    for (const bad of ["x=a", 5, true])
+      expect(resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: bad })).to.equal(
+        "reverseCodeMap must be a table: { fhirCode: pmsCode, ... }",
+      );
+    expect(
+      resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: { x: 5 } }),
+    ).to.equal('reverseCodeMap value for "x" is not a code');
+  });
+
   it("tells which rule fields each transform reads", () => {
     expect(transformUses("codeMap")).to.deep.equal(["codeMap", "reverseCodeMap"]);
     expect(transformUses("reference:Patient")).to.deep.equal([]);
