@@ -232,7 +232,11 @@ function dateTransform(param: string | undefined): Transform | string {
 function dateTime(v: unknown): string {
   if (v instanceof Date) {
     if (Number.isNaN(v.getTime())) fail("invalid Date");
-    return v.toISOString();
+    // Past 9999 (or before 0001) toISOString writes an expanded year (+010000-01-01T...), which is
+    // no FHIR dateTime.
+    const iso = v.toISOString();
+    if (!parseDateTime(iso)) fail("a Date outside the years 0001 to 9999 is not a FHIR dateTime");
+    return iso;
   }
   if (typeof v !== "string") return fail(`${shapeOf(v)} is not a date-time`);
   const dt = parseDateTime(v);

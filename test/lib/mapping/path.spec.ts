@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   compileFhirPath,
   compilePmsPath,
+  isResourceType,
   parseWritablePath,
   pruneHoles,
   type ParsedStep,
@@ -117,6 +118,7 @@ describe("lib/mapping writable FHIR path grammar", () => {
     "name.where(use='\\",
     "name.given()",
     "name.first()",
+    "name.exists(use='x').given",
   ];
   for (const text of refused) {
     it(`refuses ${JSON.stringify(text)}`, () => {
@@ -412,5 +414,236 @@ describe("lib/mapping FHIR and PMS path accessors", () => {
       "a.b.c: b already holds a list of 1",
     );
     expect(() => paths[1].set({ a: 3 }, 1)).to.throw(TransformFailure, "a.b: a already holds a number");
+  });
+});
+
+describe("lib/mapping FHIR paths: the model's and the data's rules, one by one", () => {
+  function accessor(text: string, resourceType: string | null = "Patient") {
+    const parsed = parseWritablePath(text, {}, () => undefined);
+    if (!parsed) throw new Error(`${text} should parse`);
+    const acc = compileFhirPath(text, parsed, resourceType ?? undefined);
+    if (typeof acc === "string") throw new Error(acc);
+    return acc;
+  }
+
+  it("reads where as a name when no ( follows it", () => {
+    expect(parse("a.where.b")).to.deep.equal([{ name: "a" }, { name: "where" }, { name: "b" }]);
+  });
+
+  it("names FHIR's resource types, those derived from Resource alone (Bundle, Binary, Parameters) too", () => {
+    for (const type of ["Patient", "Appointment", "Bundle", "Binary", "Parameters"])
+      expect(isResourceType(type), type).to.equal(true);
+    for (const type of ["HumanName", "Element", "BackboneElement", "Nope"])
+      expect(isResourceType(type), type).to.equal(false);
+  });
+
+  it("reads a path of the resource type alone as an element of that name, which it has not", () => {
+    expect(compile("Patient")).to.equal("Patient has no element Patient");
+  });
+
+  it("finds the children of an element typed Element under its own path (Dosage.doseAndRate)", () => {
+    const text = accessor("dosageInstruction.doseAndRate.type.text", "MedicationRequest");
+    expect(text.type).to.equal("string");
+    expect(text.canonical).to.equal("dosageInstruction[0].doseAndRate[0].type.text");
+  });
+
+  it("takes [0] on an element that holds one value, and reads that value", () => {
+    const gender = accessor("gender[0]");
+    expect(gender.get({ gender: "male" }, undefined)).to.equal("male");
+    expect(gender.positional).to.equal(false);
+  });
+
+  it("counts a write as positional only at a position after the first", () => {
+    expect(accessor("name[1].family").positional).to.equal(true);
+    expect(accessor("name[0].given[0]").positional).to.equal(false);
+    expect(accessor("name.given").positional).to.equal(false);
+  });
+
+  it("where(): a condition cannot step into a primitive, not even to id or extension", () => {
+    expect(compile("identifier.where(system.id='a').value")).to.equal("where(): uri has no element id");
+  });
+
+  it("where(): a literal must be of the element's JSON type (boolean, integer, decimal, string)", () => {
+    expect(accessor("communication.where(preferred=true).language").type).to.equal("CodeableConcept");
+    expect(compile("communication.where(preferred='yes').language")).to.equal(
+      "where(): preferred is a boolean; 'yes' cannot match it",
+    );
+    expect(compile("communication.where(preferred=1).language")).to.equal(
+      "where(): preferred is a boolean; 1 cannot match it",
+    );
+    expect(accessor("telecom.where(rank=1).value").type).to.equal("string");
+    expect(compile("telecom.where(rank=true).value")).to.equal(
+      "where(): rank is a positiveInt; true cannot match it",
+    );
+    expect(accessor("component.where(valueQuantity.value=5).code.text", "Observation").type).to.equal(
+      "string",
+    );
+    expect(compile("identifier.where(type=1).value")).to.equal(
+      "where(): type is a CodeableConcept; 1 cannot match it",
+    );
+    expect(compile("identifier.where(type.text=1).value")).to.equal(
+      "where(): type.text is a string; 1 cannot match it",
+    );
+    expect(compile(String.raw`communication.where(preferred='it\'s a\\b').language`)).to.equal(
+      String.raw`where(): preferred is a boolean; 'it\'s a\\b' cannot match it`,
+    );
+  });
+
+  it("spells a condition's path and the filtered element's place with dots", () => {
+    const phone = accessor("contact.telecom.where(period.start='2020').value");
+    expect(phone.canonical).to.equal("contact[0].telecom.where(period.start='2020').value");
+    expect(phone.filterTargets).to.deep.equal(["contact[0].telecom.where(period.start='2020').period.start"]);
+  });
+
+  it("filters without a model on the data's shape, and writes what the conditions test", () => {
+    const loose = accessor("a.where(b.c='x').d", null);
+    expect(
+      loose.get(
+        {
+          a: [
+            { b: { c: "y" }, d: 1 },
+            { b: { c: "x" }, d: 2 },
+          ],
+        },
+        undefined,
+      ),
+    ).to.equal(2);
+    const root: Record<string, unknown> = {};
+    loose.set(root, 3);
+    expect(root).to.deep.equal({ a: [{ b: { c: "x" }, d: 3 }] });
+  });
+
+  it("does not read a list as its first item where the model says one value", () => {
+    const text = accessor("maritalStatus.text");
+    expect(text.get({ maritalStatus: [{ text: "M" }] }, undefined)).to.equal(undefined);
+    expect(() => text.set({ maritalStatus: [{ text: "M" }] }, "S")).to.throw(
+      TransformFailure,
+      "maritalStatus.text: maritalStatus already holds a list of 1",
+    );
+  });
+
+  it("reads a null list item as nothing, and reads without notes", () => {
+    expect(accessor("name.given").get({ name: [{ given: [null, "B"] }] }, undefined)).to.equal(undefined);
+    const phone = accessor("telecom.where(system='phone').value");
+    const two = {
+      telecom: [
+        { system: "phone", value: "1" },
+        { system: "phone", value: "2" },
+      ],
+    };
+    expect(phone.get(two, undefined)).to.equal("1");
+  });
+
+  it("where(): skips list items that are not objects", () => {
+    const mrn = accessor("identifier.where(type.text='MRN').value");
+    expect(mrn.get({ identifier: [null, "MRN", { type: { text: "MRN" }, value: "5" }] }, undefined)).to.equal(
+      "5",
+    );
+    const home = accessor("telecom.where(system='phone' and use='home').value");
+    expect(
+      home.get({ telecom: [null, "phone", { system: "phone", use: "home", value: "1" }] }, undefined),
+    ).to.equal("1");
+  });
+
+  it("where(): a condition through a list holds when one item holds it, and never through text", () => {
+    const mr = accessor("identifier.where(type.coding.code='MR').value");
+    const ids = {
+      identifier: [
+        { type: { coding: [{ code: "XX" }] }, value: "1" },
+        { type: "MR", value: "2" },
+        { type: { coding: [{ code: "MR" }] }, value: "3" },
+      ],
+    };
+    expect(mr.get(ids, undefined)).to.equal("3");
+    const ann = accessor("name.where(given='Ann').family");
+    expect(
+      ann.get(
+        {
+          name: [
+            { given: ["Bo"], family: "A" },
+            { given: ["Cy", "Ann"], family: "B" },
+          ],
+        },
+        undefined,
+      ),
+    ).to.equal("B");
+    const contact = accessor("contact.where(telecom.value='555').name.family");
+    const contacts = {
+      contact: [
+        { telecom: [{ value: "1" }], name: { family: "A" } },
+        { telecom: [{ value: "2" }, { value: "555" }], name: { family: "B" } },
+      ],
+    };
+    expect(contact.get(contacts, undefined)).to.equal("B");
+    const assigned = accessor("identifier.where(assigner.identifier.value='X').value");
+    const byAssigner = {
+      identifier: [
+        { assigner: { identifier: { value: "Y" } }, value: "1" },
+        { assigner: { identifier: { value: "X" } }, value: "2" },
+      ],
+    };
+    expect(assigned.get(byAssigner, undefined)).to.equal("2");
+  });
+
+  it("where(): a new element holds what its conditions test, as a list where FHIR has one", () => {
+    const root: Record<string, unknown> = {};
+    accessor("name.where(given='Ann').family").set(root, "A");
+    expect(root).to.deep.equal({ name: [{ given: ["Ann"], family: "A" }] });
+  });
+
+  it("writes over null as over nothing: lists, list items, filtered elements and what they test", () => {
+    const family = accessor("name.family");
+    const noList: Record<string, unknown> = { name: null };
+    family.set(noList, "A");
+    expect(noList).to.deep.equal({ name: [{ family: "A" }] });
+    const nullItem: Record<string, unknown> = { name: [null] };
+    family.set(nullItem, "A");
+    expect(nullItem).to.deep.equal({ name: [{ family: "A" }] });
+    const code = accessor("maritalStatus.where(text='Married').coding.code");
+    const nullOne: Record<string, unknown> = { maritalStatus: null };
+    code.set(nullOne, "M");
+    expect(nullOne).to.deep.equal({ maritalStatus: { text: "Married", coding: [{ code: "M" }] } });
+    const nullText: Record<string, unknown> = { maritalStatus: { text: null } };
+    code.set(nullText, "M");
+    expect(nullText).to.deep.equal({ maritalStatus: { text: "Married", coding: [{ code: "M" }] } });
+    const org = accessor("managingOrganization.where(identifier.value='X').display");
+    const nullIdentifier: Record<string, unknown> = { managingOrganization: { identifier: null } };
+    org.set(nullIdentifier, "Clinic");
+    expect(nullIdentifier).to.deep.equal({
+      managingOrganization: { identifier: { value: "X" }, display: "Clinic" },
+    });
+  });
+
+  it("where() on one value: fills what the conditions lack beside what holds, and refuses what is in the way", () => {
+    const display = accessor("maritalStatus.where(text='Married' and coding.code='M').coding.display");
+    const half: Record<string, unknown> = { maritalStatus: { text: "Married", coding: [{ system: "s" }] } };
+    display.set(half, "married");
+    expect(half).to.deep.equal({
+      maritalStatus: { text: "Married", coding: [{ system: "s", code: "M", display: "married" }] },
+    });
+    const nullCoding: Record<string, unknown> = { maritalStatus: { text: "Married", coding: null } };
+    display.set(nullCoding, "married");
+    expect(nullCoding).to.deep.equal({
+      maritalStatus: { text: "Married", coding: [{ code: "M", display: "married" }] },
+    });
+    const conflict = "already holds a value its where() conditions do not hold for";
+    expect(() => display.set({ maritalStatus: { coding: { code: "M" } } }, "x")).to.throw(
+      TransformFailure,
+      `${display.text}: maritalStatus ${conflict}`,
+    );
+    const org = accessor("managingOrganization.where(identifier.value='X').display");
+    expect(() => org.set({ managingOrganization: { identifier: "X" } }, "x")).to.throw(
+      TransformFailure,
+      `${org.text}: managingOrganization ${conflict}`,
+    );
+  });
+
+  it("PMS paths read nothing from a record that is not an object", () => {
+    const one = compilePmsPath("length");
+    const two = compilePmsPath("a.b");
+    if (typeof one === "string" || typeof two === "string") throw new Error("should compile");
+    expect(one.get("abc")).to.equal(undefined);
+    expect(two.get(null)).to.equal(undefined);
+    expect(two.get(undefined)).to.equal(undefined);
   });
 });

@@ -579,6 +579,22 @@ describe("lib/mapping transforms, rule by rule", () => {
     expect(rev(t, "2025-01-06 08:05+0530")).to.equal("2025-01-06T08:05:00+05:30");
   });
 
+  it("dateTime: a Date outside the years 0001 to 9999 is refused, as its ISO text (+010000-...) is no FHIR dateTime", () => {
+    const t = transform({ transform: "dateTime" });
+    expect(fwd(t, new Date("9999-12-31T23:59:59.999Z"))).to.equal("9999-12-31T23:59:59.999Z");
+    expect(fwd(t, new Date("0001-01-01T00:00:00Z"))).to.equal("0001-01-01T00:00:00.000Z");
+    for (const outside of ["+010000-01-01T00:00:00Z", "0000-12-31T23:59:59Z", "-000001-01-01T00:00:00Z"]) {
+      const d = new Date(outside);
+      expect(Number.isNaN(d.getTime()), outside).to.equal(false);
+      refuses(() => fwd(t, d), /^a Date outside the years 0001 to 9999 is not a FHIR dateTime$/);
+    }
+    const add = transform({ transform: "addMinutes", with: { pms: "s", fhir: "start" } });
+    refuses(
+      () => fwd(add, 15, new Date("+010000-01-01T00:00:00Z")),
+      /^a Date outside the years 0001 to 9999 is not a FHIR dateTime$/,
+    );
+  });
+
   it("addMinutes: whole, non-negative minutes after a start that is there; back only whole minutes after it", () => {
     const t = transform({ transform: "addMinutes", with: { pms: "s", fhir: "start" } });
     const start = "2025-01-06T08:00:00Z";
@@ -685,6 +701,92 @@ describe("lib/mapping transforms, rule by rule", () => {
     expect(rev(t, "a")).to.equal("1");
     expect(rev(t, "c")).to.equal("x");
     refuses(() => rev(t, 1), /^a number is not in the reverse codeMap$/);
+  });
+
+  it("keeps each transform's spec as the rule wrote it", () => {
+    const vars = { patientSystem: "urn:x" };
+    for (const spec of [
+      "string",
+      "number",
+      "boolean",
+      "date",
+      "date:YYYY-MM-DD",
+      "date:YYYYMMDD",
+      "dateTime",
+      "addMinutes",
+      "gender",
+      "appointmentStatus",
+      "reference:Patient",
+      "conditional:Patient",
+    ])
+      expect(transform({ transform: spec }, vars).spec, spec).to.equal(spec);
+    expect(transform({ transform: "codeMap", codeMap: { a: "x" } }).spec).to.equal("codeMap");
+  });
+
+  it("date:YYYY-MM-DD is the dashed form both ways, as date alone is", () => {
+    const t = transform({ transform: "date:YYYY-MM-DD" });
+    expect(fwd(t, "19800504")).to.equal("1980-05-04");
+    expect(rev(t, "1980-05-04")).to.equal("1980-05-04");
+    expect(rev(t, "19800504")).to.equal("1980-05-04");
+  });
+
+  it("gender: a PMS code is read without the spaces around it", () => {
+    const t = transform({ transform: "gender" });
+    const n = notes();
+    expect(t.forward(" F ", undefined, n)).to.equal("female");
+    expect(t.forward("\tmale\n", undefined, n)).to.equal("male");
+    expect(n.warning).to.equal(undefined);
+  });
+
+  it("refuses a list holding a code, where a code must stand alone", () => {
+    refuses(
+      () => rev(transform({ transform: "gender" }), ["male"]),
+      /^a list of 1 is not a FHIR gender \(male, female, other, unknown\)$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "appointmentStatus" }), ["booked"]),
+      /^a list of 1 has no PMS appointment status$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "reference:Patient" }), ["Patient/7"]),
+      /^a list of 1 is not a reference to a Patient$/,
+    );
+    refuses(
+      () => rev(transform({ transform: "conditional:Patient" }, { patientSystem: "urn:x" }), ["Patient/7"]),
+      /^a list of 1 is not Patient\?identifier=urn:x\|<id>$/,
+    );
+    const codeMap = transform({ transform: "codeMap", codeMap: { x: "c", null: "n" } });
+    refuses(() => fwd(codeMap, ["x"]), /^a list of 1 is not in the codeMap$/);
+    refuses(() => fwd(codeMap, null), /^null is not in the codeMap$/);
+  });
+
+  it("reference and conditional take a resource type name alone: a capital letter, then 1 to 63 letters", () => {
+    const vars = { patientSystem: "urn:x", patient1System: "urn:x", myPatientSystem: "urn:x" };
+    for (const type of ["myPatient", "Patient1", "Patient/x", "fhir/Patient"]) {
+      expect(resolveTransform({ transform: `reference:${type}` }), type).to.equal(
+        "reference needs a resource type, e.g. reference:Patient",
+      );
+      expect(resolveTransform({ transform: `conditional:${type}` }, vars), type).to.equal(
+        "conditional needs a resource type, e.g. conditional:Patient",
+      );
+    }
+    expect(typeof resolveTransform({ transform: `reference:P${"a".repeat(63)}` })).to.equal("object");
+    expect(resolveTransform({ transform: `reference:P${"a".repeat(64)}` })).to.equal(
+      "reference needs a resource type, e.g. reference:Patient",
+    );
+  });
+
+  it("codeMap: a table is an object, for codeMap and reverseCodeMap alike, with text codes back", () => {
+    expect(resolveTransform({ transform: "codeMap", codeMap: null })).to.equal(
+      "codeMap needs a codeMap table: { pmsCode: fhirCode, ... }",
+    );
+    for (const bad of ["x=a", 5, true])
+      expect(resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: bad })).to.equal(
+        "reverseCodeMap must be a table: { fhirCode: pmsCode, ... }",
+      );
+    expect(
+      resolveTransform({ transform: "codeMap", codeMap: { a: "x" }, reverseCodeMap: { x: 5 } }),
+    ).to.equal('reverseCodeMap value for "x" is not a code');
   });
 
   it("tells which rule fields each transform reads", () => {
