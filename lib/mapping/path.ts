@@ -301,24 +301,12 @@ function condHolds(value: unknown, cond: Cond, depth: number): boolean {
   return condHolds(value[cond.steps[depth].name], cond, depth + 1);
 }
 
-/** The filter test of a where() step; the usual one- and two-name conditions get their own closures. */
+/**
+ * The filter test of a where() step: every condition holds, each matching when any item on its way
+ * does (so a list where the model says one value is read as the item that matches, whatever the
+ * number of conditions).
+ */
 function compileMatcher(conds: Cond[]): (el: unknown) => boolean {
-  if (conds.length === 1 && !conds[0].steps.some((s) => s.repeating)) {
-    const { steps, literal } = conds[0];
-    if (steps.length === 1) {
-      const a = steps[0].name;
-      return (el) => isObj(el) && el[a] === literal;
-    }
-    if (steps.length === 2) {
-      const a = steps[0].name;
-      const b = steps[1].name;
-      return (el) => {
-        if (!isObj(el)) return false;
-        const v = el[a];
-        return isObj(v) && v[b] === literal;
-      };
-    }
-  }
   return (el) => {
     if (!isObj(el)) return false;
     for (const cond of conds) if (!condHolds(el, cond, 0)) return false;

@@ -459,6 +459,21 @@ describe("lib/mapping FHIR paths: the model's and the data's rules, one by one",
     expect(accessor("name.given").positional).to.equal(false);
   });
 
+  it("where(): one condition matches a list the model says is one value as two conditions do, by any item", () => {
+    const one = accessor("identifier.where(type.text='MRN').value");
+    const two = accessor("identifier.where(type.text='MRN' and system='urn:mrn').value");
+    const listed = {
+      identifier: [{ system: "urn:mrn", type: [{ text: "x" }, { text: "MRN" }], value: "42" }],
+    };
+    expect(one.get(listed, undefined)).to.equal("42");
+    expect(two.get(listed, undefined)).to.equal("42");
+    const single = { identifier: [{ type: { text: "MRN" }, value: "7" }] };
+    expect(one.get(single, undefined)).to.equal("7");
+    const short = accessor("identifier.where(system='urn:mrn').value");
+    expect(short.get({ identifier: [{ system: ["urn:mrn"], value: "8" }] }, undefined)).to.equal("8");
+    expect(short.get({ identifier: [{ system: "urn:other", value: "9" }] }, undefined)).to.equal(undefined);
+  });
+
   it("where(): a condition cannot step into a primitive, not even to id or extension", () => {
     expect(compile("identifier.where(system.id='a').value")).to.equal("where(): uri has no element id");
   });
