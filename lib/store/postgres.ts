@@ -55,6 +55,8 @@ export interface PgStoreOptions {
   poolSize?: number;
   /** How long to wait for a connection (ms; default 5000). */
   connectTimeoutMs?: number;
+  /** Called when the store opens after an attempt that failed (the database was away at the start). */
+  onReopened?: () => void;
   /** For tests: the clock. */
   now?: () => number;
 }
@@ -62,6 +64,8 @@ export interface PgStoreOptions {
 /** How often the stats of open queues are read again (ms). */
 const STATS_EVERY_MS = 1000;
 const BATCH_MAX = 500;
+/** How long a failed open is answered before the next use tries again (ms). */
+const REOPEN_MS = 1000;
 
 type PgModule = typeof pg;
 
@@ -133,8 +137,9 @@ export class PgMessageStore implements MessageStore {
   readonly backend = "postgres" as const;
   readonly encrypted: boolean;
   readonly schema: string;
-  /** Settles when the store is connected, migrated and unlocked; rejects with why it is not. */
-  readonly ready: Promise<void>;
+  private opening: Promise<void>;
+  private openFailedAt?: number;
+  private readonly reopen: () => Promise<void>;
   private readonly pool: Pool;
   private key?: Buffer;
   private readonly now: () => number;
@@ -177,8 +182,17 @@ export class PgMessageStore implements MessageStore {
     this.pool.on("error", () => undefined);
     this.enqueues = new Batcher((items) => this.writeEnqueues(items));
     this.dones = new Batcher((items) => this.writeDones(items));
-    this.ready = this.open(options.encryptionKey);
-    this.ready.catch(() => undefined);
+    this.reopen = () => {
+      const failedBefore = this.openFailedAt !== undefined;
+      this.openFailedAt = undefined;
+      const attempt = this.open(options.encryptionKey);
+      attempt.then(
+        () => (failedBefore ? options.onReopened?.() : undefined),
+        () => (this.openFailedAt = Date.now()),
+      );
+      return attempt;
+    };
+    this.opening = this.reopen();
     const every = options.purgeIntervalMs ?? 60_000;
     if (every > 0) {
       this.housekeeping.push(setInterval(() => void this.purge().catch(() => undefined), every));
@@ -187,6 +201,18 @@ export class PgMessageStore implements MessageStore {
       setInterval(() => void this.refreshStats().catch(() => undefined), STATS_EVERY_MS),
     );
     for (const timer of this.housekeeping) timer.unref();
+  }
+
+  /**
+   * Settles when the store is connected, migrated and unlocked; rejects with why it is not. A failed
+   * open is tried again by the first use after REOPEN_MS (the queues' heartbeat is one), so a store
+   * deployed while its database was away starts working when the database is back.
+   */
+  get ready(): Promise<void> {
+    if (this.openFailedAt !== undefined && Date.now() - this.openFailedAt >= REOPEN_MS) {
+      this.opening = this.reopen();
+    }
+    return this.opening;
   }
 
   private async open(secret: string | undefined): Promise<void> {

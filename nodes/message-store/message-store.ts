@@ -51,11 +51,18 @@ export = function (RED: NodeAPI) {
         const settings = pgSettings(def, node.credentials, tlsOptionsOf(RED, def.tls));
         place = settings.place;
         refuseShared(place, `the database schema ${settings.options.schema}`);
-        const pg = openPgStore({ ...settings.options, keepDeliveredMs, encryptionKey });
+        const label = `message-store ${def.name || node.id}: PostgreSQL ${place}`;
+        const pg = openPgStore({
+          ...settings.options,
+          keepDeliveredMs,
+          encryptionKey,
+          onReopened: () => node.log(`${label} ready`),
+        });
         // Connecting and migrating take a moment; until then and while the database is away, each
-        // use fails with QUEUE_STORE, so nothing is acknowledged that was not written.
+        // use fails with QUEUE_STORE, so nothing is acknowledged that was not written. A store that
+        // could not open at deploy tries again on its next use, at most once a second.
         pg.ready.then(
-          () => node.log(`message-store ${def.name || node.id}: PostgreSQL ${place} ready`),
+          () => node.log(`${label} ready`),
           (err: unknown) => node.error(`message-store ${def.name || node.id}: ${(err as Error).message}`),
         );
         store = pg;

@@ -58,6 +58,14 @@ describe("lib/store PostgreSQL message store (a real server)", function () {
     return store;
   }
 
+  /** A new admin connection, after the server was stopped and started. */
+  async function reconnectAdmin(): Promise<void> {
+    await admin.end().catch(() => undefined);
+    admin = new Client({ connectionString: server!.url });
+    admin.on("error", () => undefined);
+    await admin.connect();
+  }
+
   /** Rows as another connection sees them, in this test's schema. */
   async function rows(sql: string): Promise<Array<Record<string, unknown>>> {
     await admin.query(`SET search_path TO ${schema}`);
@@ -361,14 +369,40 @@ describe("lib/store PostgreSQL message store (a real server)", function () {
         expect(await codeOf(store.getState("g", "k"))).to.equal(CODES.QUEUE_STORE);
       } finally {
         await server!.start();
+        await reconnectAdmin();
       }
-      await admin.end();
-      admin = new Client({ connectionString: server!.url });
-      admin.on("error", () => undefined);
-      await admin.connect();
       await q.enqueue({ msg: { payload: "after" } });
       const ds = await q.claim(10, 60_000);
       expect(ds.map((d) => d.msg.payload)).to.deep.equal(["before", "after"]);
+    });
+
+    it("opens on a use after the database is back when it was away at deploy, and says so once", async () => {
+      await server!.stop();
+      let reopened = 0;
+      const store = openPgStore({
+        connectionString: server!.url,
+        schema,
+        now: () => clock,
+        purgeIntervalMs: 0,
+        connectTimeoutMs: 1000,
+        onReopened: () => (reopened += 1),
+      });
+      stores.push(store);
+      const q = store.openQueue("q", OPTIONS);
+      try {
+        expect(await codeOf(store.ready)).to.equal(CODES.QUEUE_STORE);
+        expect(await codeOf(q.enqueue({ msg: { payload: "during" } }))).to.equal(CODES.QUEUE_STORE);
+      } finally {
+        await server!.start();
+        await reconnectAdmin();
+      }
+      // A failed open is answered for a second before the next use tries again.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await q.enqueue({ msg: { payload: "after" } });
+      await q.enqueue({ msg: { payload: "again" } });
+      expect(reopened).to.equal(1);
+      expect((await q.claim(10, 60_000)).map((d) => d.msg.payload)).to.deep.equal(["after", "again"]);
+      expect(await rows("SELECT count(*)::int AS n FROM messages")).to.deep.equal([{ n: 2 }]);
     });
   });
 
