@@ -552,6 +552,13 @@ const REGISTRY = {
     action: "Check the sender reuses control ids only for resends.",
     nodes: ["mllp-in"],
   },
+  MLLP_DEDUPE_STORE: {
+    kind: "warning",
+    meaning:
+      "The shared de-duplication store (a message-store chosen as Keep window in) could not be read or written: a message was processed as new, or other instances will not know one accepted here.",
+    action: "Check the message-store's database; the warning stops when it answers again.",
+    nodes: ["mllp-in"],
+  },
   MLLP_WARNINGS: {
     kind: "warning",
     meaning: "How many further warnings in the last 10 s were not logged one by one.",

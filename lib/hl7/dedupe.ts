@@ -99,6 +99,25 @@ function ackList(v: unknown): string[] | undefined {
 const DIGEST = /^[A-Za-z0-9_-]{43}$/;
 const CODES = new Set(["AA", "CA", "AE", "AR", "CE", "CR"]);
 
+/** An accepted message's entry as a shared store keeps it (under its identity digest). */
+export interface SharedEntry {
+  /** Content digest. */
+  d: string;
+  /** ACK code: AA or CA. */
+  c: string;
+  /** The ACKs sent, in order. */
+  a: string[];
+}
+
+/** The entry a shared store gave back, or undefined when it is not one (absent, or not written by this pack). */
+export function sharedEntry(v: unknown): SharedEntry | undefined {
+  if (v === null || typeof v !== "object") return undefined;
+  const { d, c, a } = v as Record<string, unknown>;
+  if (typeof d !== "string" || !DIGEST.test(d) || (c !== "AA" && c !== "CA")) return undefined;
+  const acks = ackList(a);
+  return acks ? { d, c, a: [...acks] } : undefined;
+}
+
 export class DedupeCache {
   private readonly done = new Map<string, Entry>();
   /** By identity and content. */
@@ -107,6 +126,8 @@ export class DedupeCache {
   private readonly pendingIds = new Map<string, number>();
   /** Set when entries changed since the last snapshot. */
   dirty = false;
+  /** Told each accepted entry as it is remembered or gains an ACK, with when it expires (a shared store). */
+  onAccepted?: (key: string, entry: SharedEntry, expires: number) => void;
 
   constructor(
     private readonly windowMs: number,
@@ -143,26 +164,41 @@ export class DedupeCache {
    * text sent for it (none when nothing was sent).
    */
   settle(key: string, content: string, code: string, ack?: string): void {
-    const pk = `${key} ${content}`;
-    const p = this.pending.get(pk);
-    if (p) {
-      this.pending.delete(pk);
-      const n = (this.pendingIds.get(key) ?? 1) - 1;
-      if (n > 0) this.pendingIds.set(key, n);
-      else this.pendingIds.delete(key);
-    }
+    const p = this.pending.get(`${key} ${content}`);
+    this.unpend(key, content);
     if (code === "AA" || code === "CA") {
-      this.done.delete(key);
-      this.done.set(key, {
-        digest: content,
-        code,
-        expires: this.now() + this.windowMs,
-        acks: ack !== undefined && ack.length <= MAX_ACK_CHARS ? [ack] : [],
-      });
-      this.dirty = true;
-      this.prune();
+      const acks = ack !== undefined && ack.length <= MAX_ACK_CHARS ? [ack] : [];
+      const entry = this.remember(key, content, code, acks);
+      this.onAccepted?.(key, { d: content, c: code, a: [...acks] }, entry.expires);
     }
     for (const w of p?.waiters ?? []) w(code);
+  }
+
+  /**
+   * A pending message that a shared store knows as accepted elsewhere (another instance, or this
+   * one before a restart): remembered here as it was there, and its waiters answered alike.
+   */
+  adopt(key: string, shared: SharedEntry): void {
+    const p = this.pending.get(`${key} ${shared.d}`);
+    this.unpend(key, shared.d);
+    this.remember(key, shared.d, shared.c, [...shared.a]);
+    for (const w of p?.waiters ?? []) w(shared.c);
+  }
+
+  private unpend(key: string, content: string): void {
+    if (!this.pending.delete(`${key} ${content}`)) return;
+    const n = (this.pendingIds.get(key) ?? 1) - 1;
+    if (n > 0) this.pendingIds.set(key, n);
+    else this.pendingIds.delete(key);
+  }
+
+  private remember(key: string, content: string, code: string, acks: string[]): Entry {
+    const entry = { digest: content, code, expires: this.now() + this.windowMs, acks };
+    this.done.delete(key);
+    this.done.set(key, entry);
+    this.dirty = true;
+    this.prune();
+    return entry;
   }
 
   /**
@@ -174,6 +210,7 @@ export class DedupeCache {
     if (!hit || hit.digest !== content || hit.acks.length >= MAX_ACKS || ack.length > MAX_ACK_CHARS) return;
     hit.acks.push(ack);
     this.dirty = true;
+    this.onAccepted?.(key, { d: hit.digest, c: hit.code, a: [...hit.acks] }, hit.expires);
   }
 
   /** The ACKs kept for a message (after a repeat waited for its original). */

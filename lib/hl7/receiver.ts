@@ -57,7 +57,14 @@ import { PackError } from "../errors";
 import { isRetryable } from "../store/policy";
 import { type AckCode, type AckOptions, buildAck, isAckCode, unknownHeader } from "./ack";
 import { type FrameBudget, sharedFrameBudget } from "./budget";
-import { contentDigest, DedupeCache, dedupeKey, type DedupeSnapshot } from "./dedupe";
+import {
+  contentDigest,
+  DedupeCache,
+  dedupeKey,
+  sharedEntry,
+  type DedupeSnapshot,
+  type SharedEntry,
+} from "./dedupe";
 import {
   decodeHl7,
   type Hl7ErrorLocation,
@@ -165,6 +172,11 @@ export interface ReceiverOptions {
   replyTimeoutMs: number;
   /** The code per outcome (default DEFAULT_OUTCOME_CODES). */
   outcomeCodes?: OutcomeCodes;
+  /**
+   * De-duplication entries shared with other instances (a message-store's expiring state): a message
+   * this listener does not know is looked up there first, and each accepted one is written there.
+   */
+  sharedDedupe?: SharedDedupeStore;
   /** Frames waiting per connection before its socket is paused (default 64). */
   highWaterFrames?: number;
   /** Bytes of frames waiting per connection before its socket is paused (default 1 MiB). */
@@ -175,6 +187,12 @@ export interface ReceiverOptions {
   closeGraceMs?: number;
   /** Refusals reported one by one (`rejected`, warnings) per 10 s at most; the rest are counted (default 10). */
   reportsPer10s?: number;
+}
+
+/** A store of values that expire, shared by the instances running one listener. */
+export interface SharedDedupeStore {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: unknown, expiresAt: number): Promise<void>;
 }
 
 export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
@@ -628,8 +646,44 @@ class Connection implements ReplyTarget {
         });
         return;
       }
+      if (this.r.options.sharedDedupe) {
+        // Another instance (or this one before a restart) may have accepted it: ask the shared store.
+        const [k, d] = [key, digest];
+        this.busy = true;
+        void this.r.sharedEntryOf(k).then((entry) => {
+          this.busy = false;
+          if (entry?.d === d) {
+            dedupe.adopt(k, entry);
+            this.answerDuplicate(header, entry.c, entry.a, arrived);
+          } else if (this.closed) {
+            // Never handed on nor answered: the sender resends it, and a repeat waiting for it is answered alike.
+            dedupe.settle(k, d, isEnhanced(header) ? "CE" : "AE");
+          } else {
+            if (state.conflict || entry) this.r.conflict(header);
+            this.deliver(seq, text, header, parsed, content.length, arrived, k, d);
+          }
+          this.pump();
+        });
+        return;
+      }
       if (state.conflict) this.r.conflict(header);
     }
+    this.deliver(seq, text, header, parsed, content.length, arrived, key, digest);
+  }
+
+  /** Hands a new message on (answering it first in `auto` mode). */
+  private deliver(
+    seq: number,
+    text: string,
+    header: Hl7Header,
+    parsed: ParsedHl7 | undefined,
+    bytes: number,
+    arrived: number,
+    key: string | undefined,
+    digest: string | undefined,
+  ): void {
+    const mode = this.r.options.ack;
+    const dedupe = this.r.dedupe;
     const delivery: Delivery = {
       text,
       header,
@@ -655,7 +709,7 @@ class Connection implements ReplyTarget {
       this.r.events.message(delivery);
       return;
     }
-    const inFlight: InFlight = { seq, header, started: arrived, bytes: content.length, key, content: digest };
+    const inFlight: InFlight = { seq, header, started: arrived, bytes, key, content: digest };
     if (this.r.options.replyTimeoutMs > 0) {
       inFlight.timer = setTimeout(() => this.replyTimedOut(inFlight), this.r.options.replyTimeoutMs);
       inFlight.timer.unref?.();
@@ -976,6 +1030,8 @@ export class MllpReceiver {
     budget: 0,
     dedupe_conflict: 0,
   };
+  /** Writes to the shared de-duplication store in progress, the last one per identity. */
+  private readonly sharing = new Map<string, Promise<void>>();
   private readonly refusalReports: ReportLimit;
   private readonly warnings: ReportLimit;
 
@@ -983,7 +1039,12 @@ export class MllpReceiver {
     readonly options: ReceiverOptions,
     readonly events: ReceiverEvents,
   ) {
-    if (options.dedupeSeconds > 0) this.dedupe = new DedupeCache(options.dedupeSeconds * 1000);
+    if (options.dedupeSeconds > 0) {
+      this.dedupe = new DedupeCache(options.dedupeSeconds * 1000);
+      if (options.sharedDedupe) {
+        this.dedupe.onAccepted = (key, entry, expires) => this.share(key, entry, expires);
+      }
+    }
     this.byteLimit = options.maxBytes > 0 ? options.maxBytes : Number.POSITIVE_INFINITY;
     this.frameTimeoutMs = options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
     this.closeGraceMs = options.closeGraceMs ?? 1000;
@@ -1093,6 +1154,41 @@ export class MllpReceiver {
       `MSH-10 ${shown(h.controlId)} from ${shown(h.sendingApplication)}/${shown(h.sendingFacility)} ` +
         "was seen in the de-duplication window with other content: processed as a new message",
     );
+  }
+
+  /** @internal What the shared store holds for this identity; undefined when nothing, or when it cannot be read. */
+  async sharedEntryOf(key: string): Promise<SharedEntry | undefined> {
+    try {
+      return sharedEntry(await this.options.sharedDedupe!.get(key));
+    } catch (err) {
+      this.warn(
+        CODES.MLLP_DEDUPE_STORE,
+        `the shared de-duplication store could not be read (${(err as Error).message}): a message was processed as new`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Writes an accepted entry to the shared store, after the writes of its identity before it. */
+  private share(key: string, entry: SharedEntry, expires: number): void {
+    const store = this.options.sharedDedupe!;
+    const write = (this.sharing.get(key) ?? Promise.resolve())
+      .then(() => store.set(key, entry, expires))
+      .catch((err: Error) =>
+        this.warn(
+          CODES.MLLP_DEDUPE_STORE,
+          `the shared de-duplication store could not be written (${err.message}): other instances will not know an accepted message`,
+        ),
+      );
+    this.sharing.set(key, write);
+    void write.then(() => {
+      if (this.sharing.get(key) === write) this.sharing.delete(key);
+    });
+  }
+
+  /** Settles when every write to the shared store asked for so far has. */
+  async sharedWritten(): Promise<void> {
+    await Promise.all([...this.sharing.values()]);
   }
 
   snapshotDedupe(): DedupeSnapshot | undefined {

@@ -68,6 +68,7 @@ import { withReasons } from "../shared/reasons.editor";
       fillStateSelect($("#node-input-dedupeStore"), this.dedupeStore || "", {
         durable: this._("mllp-in.store.durable"),
         memory: this._("mllp-in.store.memory"),
+        messageStore: this._("mllp-in.store.messageStore"),
       });
       const ack = $("#node-input-ack");
       function showRows(): void {

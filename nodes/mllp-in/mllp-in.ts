@@ -15,6 +15,7 @@ import {
 } from "../../lib/hl7";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
+import { MESSAGE_STORE_STATE } from "../../lib/store/types";
 import { numberProp } from "../shared/props";
 import { okKind, openNodeState, type NodeState } from "../shared/state";
 import { status } from "../shared/status";
@@ -148,6 +149,7 @@ export = function (RED: NodeAPI) {
         state = openNodeState(RED, node, def.dedupeStore, {
           code: CODES.MLLP_CONFIG,
           what: "de-duplication ids",
+          messageStore: true,
         });
       } catch (err) {
         node.error(`${CODES.MLLP_CONFIG}: mllp-in: ${(err as Error).message}`);
@@ -155,6 +157,11 @@ export = function (RED: NodeAPI) {
         return;
       }
     }
+
+    // In a message store the window is kept entry by entry, shared by every instance running this flow.
+    const sharedDedupe = (def.dedupeStore ?? "").trim().startsWith(MESSAGE_STORE_STATE)
+      ? state?.expiring?.("node", "mllp-dedupe")
+      : undefined;
 
     let shown = "";
     const show = (asked: "ok" | "working" | "degraded" | "failed", text: string): void => {
@@ -217,6 +224,7 @@ export = function (RED: NodeAPI) {
         ack,
         ...limits,
         outcomeCodes,
+        sharedDedupe,
       },
       {
         message(d: Delivery) {
@@ -271,7 +279,7 @@ export = function (RED: NodeAPI) {
     node.receiver = receiver;
 
     let saver: NodeJS.Timeout | undefined;
-    const kept = state?.scope("node");
+    const kept = sharedDedupe ? undefined : state?.scope("node");
     const save = (): Promise<void> => {
       if (!kept || !receiver.dedupe?.dirty) return Promise.resolve();
       return kept.set(DEDUPE_KEY, receiver.snapshotDedupe()).catch((err: Error) => {
@@ -312,7 +320,7 @@ export = function (RED: NodeAPI) {
       stopped = true;
       if (pending) clearTimeout(pending);
       if (flipBack) clearTimeout(flipBack);
-      const saved = save().then(() => state?.release(removed));
+      const saved = Promise.all([save(), receiver.sharedWritten()]).then(() => state?.release(removed));
       Promise.all([receiver.stop().then(() => status.clear(node)), saved]).then(
         () => done(),
         () => done(),

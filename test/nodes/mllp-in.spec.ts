@@ -1,6 +1,10 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- Node-RED messages are dynamic */
+import Database from "better-sqlite3";
 import { expect } from "chai";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import helper from "node-red-node-test-helper";
 import type { EventEmitter } from "node:events";
 import {
@@ -12,6 +16,7 @@ import {
 } from "../../lib/health/bus";
 import { readAck, sharedFrameBudget } from "../../lib/hl7";
 import hl7ParseNode from "../../nodes/hl7-parse/hl7-parse";
+import messageStoreNode from "../../nodes/message-store/message-store";
 import mllpInNode from "../../nodes/mllp-in/mllp-in";
 import mllpOutNode from "../../nodes/mllp-out/mllp-out";
 import { adt, collect, type Msg, portOf, RawPeer, receive, sleep, until } from "./mllp-support";
@@ -592,6 +597,58 @@ describe("mllp-in node", function () {
       // handed on in order: OLD-1, sent first, would be out before NEW-1
       await until(() => out.length === 1, 5000, "the new message");
       expect(out.map((m) => m.hl7.controlId)).to.deep.equal(["NEW-1"]);
+    });
+
+    it("keeps its window in a message store entry by entry when its store names one: a repeat after a redeploy is answered from it", async () => {
+      const userDir = mkdtempSync(join(tmpdir(), "pms-ehr-mllp-shared-"));
+      const defaults = helper.settings({ userDir });
+      try {
+        const file = join(userDir, "shared.db");
+        const flow = [
+          { id: TAB, type: "tab", label: "mllp" },
+          { id: "ms", type: "message-store", name: "shared", backend: "sqlite", file },
+          {
+            id: "in",
+            z: TAB,
+            type: "mllp-in",
+            port: "0",
+            host: "127.0.0.1",
+            ack: "auto",
+            dedupe: "60",
+            dedupeStore: "message-store:ms",
+            wires: [["out"]],
+            x: 0,
+            y: 0,
+          },
+          { id: "out", z: TAB, type: "helper", x: 0, y: 0 },
+        ];
+        await helper.load([...NODES, messageStoreNode], flow);
+        let p = await peer(await portOf("in"));
+        p.send(adt("MS-1"));
+        const [first] = await p.waitAcks(1);
+        expect(first.code).to.equal("AA");
+        const firstAck = p.acks[0];
+        await helper.unload();
+        const db = new Database(file, { readonly: true });
+        const rows = db.prepare("SELECT scope FROM state").all();
+        db.close();
+        expect(rows).to.deep.equal([{ scope: "node:in/mllp-dedupe" }]);
+        expect(existsSync(join(userDir, "pms-ehr-state.db")), "not the state file").to.equal(false);
+
+        await helper.load([...NODES, messageStoreNode], flow);
+        const out = collect("out");
+        p = await peer(await portOf("in"));
+        p.send(adt("MS-1"));
+        p.send(adt("MS-2"));
+        await p.waitAcks(2);
+        expect(p.acks[0], "the ACK sent the first time, byte for byte").to.equal(firstAck);
+        await until(() => out.length === 1, 5000, "MS-2");
+        expect(out.map((m) => m.hl7.controlId)).to.deep.equal(["MS-2"]);
+      } finally {
+        await helper.unload();
+        helper.settings(defaults);
+        rmSync(userDir, { recursive: true, force: true });
+      }
     });
 
     it("sets the runtime's frame budget from settings.mllpInFrameBudget, and warns about a bad one", async () => {

@@ -1,6 +1,13 @@
 import { expect } from "chai";
 import { createHash } from "node:crypto";
-import { contentDigest, DedupeCache, dedupeKey, parseHeader } from "../../../lib/hl7";
+import {
+  contentDigest,
+  DedupeCache,
+  dedupeKey,
+  parseHeader,
+  sharedEntry,
+  type SharedEntry,
+} from "../../../lib/hl7";
 
 function msg(controlId: string, opts: { time?: string; name?: string; sep?: string } = {}): string {
   const f = opts.sep ?? "|";
@@ -227,6 +234,74 @@ describe("lib/hl7 de-duplication", () => {
       const h = parseHeader(msg("C-1"));
       expect(contentDigest(short, h)).to.equal(sha(short));
       expect(contentDigest("PID|1|x\r", h)).to.equal(sha("PID|1|x\r"));
+    });
+  });
+
+  describe("shared with other instances", () => {
+    it("tells each accepted entry, and each ACK added to it, with its expiry; not a refused one", () => {
+      let now = 1000;
+      const told: Array<[string, SharedEntry, number]> = [];
+      const cache = new DedupeCache(60_000, () => now);
+      cache.onAccepted = (key, entry, expires) => told.push([key, entry, expires]);
+      const [k, c] = ids(msg("C-1"));
+      const [k2, c2] = ids(msg("C-2"));
+      cache.check(k2, c2);
+      cache.settle(k2, c2, "AE", "MSH|ae");
+      cache.check(k, c);
+      cache.settle(k, c, "CA", "MSH|commit");
+      now = 2000;
+      cache.addAck(k, c, "MSH|app");
+      expect(told).to.deep.equal([
+        [k, { d: c, c: "CA", a: ["MSH|commit"] }, 61_000],
+        [k, { d: c, c: "CA", a: ["MSH|commit", "MSH|app"] }, 61_000],
+      ]);
+      told[0][1].a.push("changed"); // what was told is a copy
+      expect(cache.acksOf(k, c)).to.deep.equal(["MSH|commit", "MSH|app"]);
+    });
+
+    it("adopts an entry another instance accepted: its waiters get its code, repeats its ACKs, no entry told back", () => {
+      const now = 5000;
+      const told: string[] = [];
+      const cache = new DedupeCache(60_000, () => now);
+      cache.onAccepted = (key) => told.push(key);
+      const [k, c] = ids(msg("C-1"));
+      expect(cache.check(k, c)).to.deep.equal({ state: "new", conflict: false });
+      const waiting = cache.check(k, c);
+      if (waiting.state !== "pending") throw new Error("a repeat waits");
+      cache.adopt(k, { d: c, c: "AA", a: ["MSH|elsewhere"] });
+      expect(cache.check(k, c)).to.deep.equal({ state: "done", code: "AA", acks: ["MSH|elsewhere"] });
+      expect(cache.size).to.equal(1);
+      expect(told).to.deep.equal([]);
+      const [, other] = ids(msg("C-1", { name: "Roe^Rita" }));
+      expect(
+        cache.check(k, other),
+        "no longer pending: other content is a conflict by the entry",
+      ).to.deep.equal({
+        state: "new",
+        conflict: true,
+      });
+      return waiting.wait.then((code) => expect(code).to.equal("AA"));
+    });
+
+    it("reads back only an entry this pack wrote: a digest, AA or CA, at most two ACKs starting MSH", () => {
+      const d = ids(msg("C-1"))[1];
+      expect(sharedEntry({ d, c: "AA", a: ["MSH|x"] })).to.deep.equal({ d, c: "AA", a: ["MSH|x"] });
+      expect(sharedEntry({ d, c: "CA", a: [] })).to.deep.equal({ d, c: "CA", a: [] });
+      for (const bad of [
+        undefined,
+        null,
+        "text",
+        { d: "short", c: "AA", a: [] },
+        { d: 42, c: "AA", a: [] },
+        { d, c: "AE", a: [] },
+        { d, c: "CR", a: [] },
+        { d, a: [] },
+        { d, c: "AA" },
+        { d, c: "AA", a: ["ACK|x"] },
+        { d, c: "AA", a: ["MSH|1", "MSH|2", "MSH|3"] },
+        { d, c: "AA", a: [`MSH|${"x".repeat(4096)}`] },
+      ])
+        expect(sharedEntry(bad), JSON.stringify(bad)).to.equal(undefined);
     });
   });
 

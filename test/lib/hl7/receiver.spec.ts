@@ -1,5 +1,8 @@
 import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   type AckInfo,
   type Delivery,
@@ -10,11 +13,15 @@ import {
   mllpSessions,
   type Outcome,
   readAck,
+  dedupeKey,
+  parseHeader,
   type ReceiverOptions,
   type RefusalReason,
   type Rejection,
+  type SharedDedupeStore,
   shown,
 } from "../../../lib/hl7";
+import { openSqliteStore, type SqliteMessageStore } from "../../../lib/store/sqlite";
 
 /**
  * MllpReceiver's limits and backpressure, against real sockets on loopback. The peers here
@@ -419,5 +426,145 @@ describe("lib/hl7 MllpReceiver de-duplication conflicts", function () {
     await mllpSessions.reply(l.delivered[0].session, { code: "AA" });
     expect((await p1.waitAcks(1))[0].code).to.equal("AA");
     expect((await p2.waitAcks(1))[0].code).to.equal("AA");
+  });
+});
+
+describe("lib/hl7 MllpReceiver de-duplication shared by instances (a message store's state)", function () {
+  this.timeout(20_000);
+  let dir: string;
+  let store: SqliteMessageStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "mllp-shared-"));
+    store = openSqliteStore({ file: join(dir, "store.db") });
+  });
+
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.socket.destroy();
+    for (const r of started.splice(0)) await r.stop();
+    await store.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** What two instances running one mllp-in share: the node's expiring state in one store. */
+  function shared(gate?: Promise<void>): SharedDedupeStore {
+    return {
+      get: async (key) => {
+        await gate;
+        return store.getState("node:in/mllp-dedupe", key);
+      },
+      set: (key, value, expiresAt) => store.setState("node:in/mllp-dedupe", key, value, expiresAt),
+    };
+  }
+
+  async function rows(): Promise<number> {
+    let n = 0;
+    for (const key of [dedupeKey(parseHeader(adt("S-1"))), dedupeKey(parseHeader(adt("S-2")))])
+      if ((await store.getState("node:in/mllp-dedupe", key)) !== undefined) n += 1;
+    return n;
+  }
+
+  it("answers a message another instance accepted with the ACK it sent, byte for byte, and does not hand it on", async () => {
+    const a = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared() });
+    const b = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared() });
+    const pa = await peer(a.port);
+    pa.send(adt("S-1"));
+    await pa.waitAcks(1);
+    await a.r.sharedWritten();
+    const pb = await peer(b.port);
+    pb.send(adt("S-1", { time: "20240301091733" })); // the resend, to the other instance, a new MSH-7
+    pb.send(adt("S-1"));
+    await pb.waitAcks(2);
+    expect(pb.acks).to.deep.equal([pa.acks[0], pa.acks[0]]);
+    expect(a.delivered).to.have.length(1);
+    expect(b.delivered).to.have.length(0);
+    expect(b.outcomes.map((o) => [o.code, o.duplicate])).to.deep.equal([
+      ["AA", true],
+      ["AA", true],
+    ]);
+    expect(await rows()).to.equal(1);
+  });
+
+  it("flow mode: shares the flow's accepted answer, not one it refused, so only an accepted message is a duplicate elsewhere", async () => {
+    const a = await listen({ ack: "flow", dedupeSeconds: 60, sharedDedupe: shared() });
+    const b = await listen({ ack: "flow", dedupeSeconds: 60, sharedDedupe: shared() });
+    const pa = await peer(a.port);
+    pa.send(adt("S-1"));
+    pa.send(adt("S-2"));
+    await until(() => a.delivered.length === 1, 5000, "S-1 with the flow");
+    await mllpSessions.reply(a.delivered[0].session, { code: "AA" });
+    await until(() => a.delivered.length === 2, 5000, "S-2 with the flow");
+    await mllpSessions.reply(a.delivered[1].session, { code: "AE", text: "try later" });
+    await pa.waitAcks(2);
+    await a.r.sharedWritten();
+    expect(await rows()).to.equal(1);
+    const pb = await peer(b.port);
+    pb.send(adt("S-1"));
+    pb.send(adt("S-2"));
+    await until(() => b.delivered.length === 1, 5000, "S-2 handed on by the other instance");
+    expect(b.delivered[0].header.controlId).to.equal("S-2");
+    await mllpSessions.reply(b.delivered[0].session, { code: "AA" });
+    await pb.waitAcks(2);
+    expect(pb.acks[0]).to.equal(pa.acks[0]);
+    expect(readAck(pb.acks[1]).code).to.equal("AA");
+  });
+
+  it("processes other content under a control ID another instance accepted as new, and flags it", async () => {
+    const a = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared() });
+    const b = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared() });
+    const pa = await peer(a.port);
+    pa.send(adt("S-1", { name: "Fake^Person" }));
+    await pa.waitAcks(1);
+    await a.r.sharedWritten();
+    const pb = await peer(b.port);
+    pb.send(adt("S-1", { name: "Roe^Rita" }));
+    await pb.waitAcks(1);
+    expect(b.delivered.map((d) => d.text)).to.deep.equal([adt("S-1", { name: "Roe^Rita" })]);
+    expect(b.refused).to.deep.equal(["dedupe_conflict"]);
+    expect(b.warnings.map(([code]) => code)).to.deep.equal(["MLLP_DEDUPE_CONFLICT"]);
+  });
+
+  it("processes a message as new, with a warning and no PHI, when the shared store cannot be read or written", async () => {
+    const b = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared() });
+    await store.close();
+    const pb = await peer(b.port);
+    pb.send(adt("S-1", { name: "Roe^Rita" }));
+    expect((await pb.waitAcks(1))[0].code).to.equal("AA");
+    await b.r.sharedWritten();
+    expect(b.delivered).to.have.length(1);
+    expect(b.warnings.map(([code]) => code)).to.deep.equal(["MLLP_DEDUPE_STORE", "MLLP_DEDUPE_STORE"]);
+    expect(b.warnings[0][1]).to.match(/could not be read .*: a message was processed as new$/);
+    expect(b.warnings[1][1]).to.match(
+      /could not be written .*: other instances will not know an accepted message$/,
+    );
+    expect(b.warnings.join(" ")).to.not.match(/Roe|Rita|S-1/);
+  });
+
+  it("holds a connection's later frames while it looks a message up; one whose sender left meanwhile is not handed on", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const b = await listen({ ack: "auto", dedupeSeconds: 60, sharedDedupe: shared(gate) });
+    const leaving = await peer(b.port, false);
+    leaving.send(adt("S-1"));
+    await until(() => b.r.connections === 1, 5000, "the connection");
+    await sleep(50);
+    leaving.socket.destroy();
+    await until(() => b.r.connections === 0, 5000, "the connection closed");
+    const staying = await peer(b.port);
+    staying.send(adt("S-1"));
+    staying.send(adt("S-2"));
+    await sleep(50);
+    expect(b.delivered, "nothing before the store answers").to.have.length(0);
+    open();
+    await staying.waitAcks(2);
+    expect(staying.acks.map((t) => [readAck(t).code, readAck(t).controlId])).to.deep.equal([
+      ["AE", "S-1"],
+      ["AA", "S-2"],
+    ]);
+    expect(b.delivered.map((d) => d.header.controlId)).to.deep.equal(["S-2"]);
+    staying.send(adt("S-1"));
+    await staying.waitAcks(3);
+    expect(readAck(staying.acks[2]).code).to.equal("AA");
+    expect(b.delivered.map((d) => d.header.controlId)).to.deep.equal(["S-2", "S-1"]);
   });
 });
