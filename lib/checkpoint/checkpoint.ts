@@ -3,6 +3,7 @@ import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { compareCursors, compareMarks, parseCursor, type Cursor, type Mark } from "./mark";
 import { serialized } from "./lock";
+import { CONFLICT_TRIES } from "./stored-list";
 import { storageKey, type CheckpointStore } from "./store";
 import {
   compareInstants,
@@ -15,7 +16,6 @@ import {
 } from "./time";
 
 /** How many times a change is computed again when another instance wrote the checkpoint meanwhile. */
-const CONFLICT_TRIES = 5;
 
 /** What the store holds per checkpoint (version 1). Plain JSON. */
 export interface StoredCheckpoint {

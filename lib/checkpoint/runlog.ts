@@ -3,7 +3,7 @@ import { isObject } from "../object";
 import { serialized } from "./lock";
 import { ENTRY_FIELDS, validateRunLogOptions } from "./runlog-options";
 import type { CheckpointStore } from "./store";
-import { readStoredList, storeCall } from "./stored-list";
+import { changeStoredList } from "./stored-list";
 
 export { RUN_LOG_MAX, validateRunLogOptions } from "./runlog-options";
 
@@ -95,11 +95,12 @@ export class RunLog {
   append(input: RunInput): Promise<RunEntry> {
     const { key, size, countName, scope } = this.options;
     return serialized(`${scope}\u0000${key}`, async () => {
-      const runs = await readStoredList<RunEntry>(this.store, key, "run log", isRunEntry);
-      const last = runs.at(-1);
-      const entry = runEntry(input, countName, last ? last.seq + 1 : 1, new Date(this.now()).toISOString());
-      const next = [...runs, entry].slice(-size);
-      await storeCall(`write the run log ${JSON.stringify(key)}`, () => this.store.set(key, next));
+      let entry!: RunEntry;
+      await changeStoredList<RunEntry>(this.store, key, "run log", isRunEntry, (runs) => {
+        const last = runs.at(-1);
+        entry = runEntry(input, countName, last ? last.seq + 1 : 1, new Date(this.now()).toISOString());
+        return [...runs, entry].slice(-size);
+      });
       return entry;
     });
   }

@@ -33,6 +33,9 @@ export async function storeCall<T>(what: string, fn: () => Promise<T>): Promise<
   }
 }
 
+/** How many times a change is computed again after another process wrote the value between its read and its write. */
+export const CONFLICT_TRIES = 5;
+
 /** Reads the list (`what`: "run log") under `key` from `store`, checked as storedList checks it. */
 export async function readStoredList<T>(
   store: CheckpointStore,
@@ -42,4 +45,43 @@ export async function readStoredList<T>(
 ): Promise<T[]> {
   const value = await storeCall(`read the ${what} ${JSON.stringify(key)}`, () => store.get(key));
   return storedList<T>(key, value, what, isEntry);
+}
+
+/**
+ * Reads the list under `key`, computes the next one with `next` (undefined: nothing to write) and
+ * writes it. On a store several processes share (one with compare-and-set), the write happens only
+ * if nobody wrote the list since the read; otherwise the change is computed again from the new
+ * list, CONFLICT_TRIES times at most (then CHECKPOINT_BUSY), so that no process's entry is lost.
+ */
+export async function changeStoredList<T>(
+  store: CheckpointStore,
+  key: string,
+  what: string,
+  isEntry: (e: Record<string, unknown>) => boolean,
+  next: (list: T[]) => T[] | undefined,
+): Promise<T[]> {
+  for (let tries = 1; ; tries++) {
+    if (!store.getVersioned || !store.setIf) {
+      const list = await readStoredList<T>(store, key, what, isEntry);
+      const changed = next(list);
+      if (changed === undefined) return list;
+      await storeCall(`write the ${what} ${JSON.stringify(key)}`, () => store.set(key, changed));
+      return changed;
+    }
+    const found = await storeCall(`read the ${what} ${JSON.stringify(key)}`, () => store.getVersioned!(key));
+    const list = storedList<T>(key, found?.value, what, isEntry);
+    const changed = next(list);
+    if (changed === undefined) return list;
+    const written = await storeCall(`write the ${what} ${JSON.stringify(key)}`, () =>
+      store.setIf!(key, found?.version ?? null, changed),
+    );
+    if (written) return changed;
+    if (tries >= CONFLICT_TRIES) {
+      throw new PackError(
+        CODES.CHECKPOINT_BUSY,
+        `the ${what} ${JSON.stringify(key)} was changed by another instance ${tries} times while this one changed it; try again`,
+        { key },
+      );
+    }
+  }
 }

@@ -3,7 +3,7 @@ import { CODES } from "../error-codes";
 import { PackError } from "../errors";
 import { isObject } from "../object";
 import { serialized } from "./lock";
-import { readStoredList, storeCall } from "./stored-list";
+import { changeStoredList } from "./stored-list";
 import type { CheckpointStore } from "./store";
 import { describe } from "./time";
 
@@ -144,18 +144,25 @@ export class DeadLetterList {
   /** Applies a page's outcome; the list's size after it. Nothing is written when nothing changes. */
   update(entity: string, runId: string | null, outcome: PageOutcome): Promise<number> {
     const { key, max, scope } = this.options;
+    const touched = new Set<string | null>([...outcome.written, ...outcome.refused.map((r) => r.id)]);
     return serialized(`${scope}\u0000${key}`, async () => {
-      const old = await readStoredList<DeadLetterEntry>(this.store, key, "dead-letter list", isDeadLetter);
-      if (old.length === 0 && outcome.refused.length === 0) return 0;
-      const touched = new Set<string | null>([...outcome.written, ...outcome.refused.map((r) => r.id)]);
-      let next = old.filter((d) => d.entity !== entity || !touched.has(d.id));
-      if (next.length === old.length && outcome.refused.length === 0) return old.length;
-      const at = new Date(this.now()).toISOString();
-      for (const r of outcome.refused)
-        next.push({ entity, id: r.id, code: r.code, message: r.message, runId, at });
-      if (next.length > max) next = next.slice(next.length - max);
-      await storeCall(`write the dead-letter list ${JSON.stringify(key)}`, () => this.store.set(key, next));
-      return next.length;
+      const list = await changeStoredList<DeadLetterEntry>(
+        this.store,
+        key,
+        "dead-letter list",
+        isDeadLetter,
+        (old) => {
+          if (old.length === 0 && outcome.refused.length === 0) return undefined;
+          let next = old.filter((d) => d.entity !== entity || !touched.has(d.id));
+          if (next.length === old.length && outcome.refused.length === 0) return undefined;
+          const at = new Date(this.now()).toISOString();
+          for (const r of outcome.refused)
+            next.push({ entity, id: r.id, code: r.code, message: r.message, runId, at });
+          if (next.length > max) next = next.slice(next.length - max);
+          return next;
+        },
+      );
+      return list.length;
     });
   }
 }

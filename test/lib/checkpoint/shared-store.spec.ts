@@ -2,7 +2,15 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Checkpoints, storageKey, type CheckpointStore } from "../../../lib/checkpoint";
+import {
+  Checkpoints,
+  DeadLetterList,
+  RunLog,
+  storageKey,
+  type CheckpointStore,
+  type DeadLetterEntry,
+  type RunEntry,
+} from "../../../lib/checkpoint";
 import { CODES } from "../../../lib/error-codes";
 import { openSqliteStore, type SqliteMessageStore } from "../../../lib/store/sqlite";
 
@@ -152,5 +160,69 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
       existed: true,
     });
     expect(await a.reset("patients")).to.deep.equal({ name: "patients", existed: false });
+  });
+
+  describe("the run log and the dead-letter list", () => {
+    const runLog = (store: CheckpointStore, scope: string) =>
+      new RunLog(store, { key: "runs", size: 50, countName: "total", scope, now: () => clock.now });
+    const deadLetters = (store: CheckpointStore, scope: string) =>
+      new DeadLetterList(store, { key: "dead", max: 50, scope, now: () => clock.now });
+    const refusal = (id: string) => ({ id, code: "MAP_TRANSFORM", message: `record ${id}` });
+
+    it("without compare-and-set, runs two instances log at once overwrite each other (what the shared store prevents)", async () => {
+      const [a, b] = [runLog(plain(), "a"), runLog(plain(), "b")];
+      await Promise.all([a.append({ run: { total: 1 } }), b.append({ run: { total: 2 } })]);
+      expect(await db.getState("global", "runs")).to.have.length(1);
+    });
+
+    it("with it, every instance's run is kept, numbered in the order the writes landed", async () => {
+      const logs = ["a", "b", "c", "d"].map((scope) => runLog(shared(), scope));
+      const entries = await Promise.all(logs.map((log, i) => log.append({ run: { total: i + 1 } })));
+      const kept = (await db.getState("global", "runs")) as RunEntry[];
+      expect(kept.map((e) => e.seq)).to.deep.equal([1, 2, 3, 4]);
+      expect(kept.map((e) => e.total).sort()).to.deep.equal([1, 2, 3, 4]);
+      expect(entries.map((e) => e.seq).sort()).to.deep.equal([1, 2, 3, 4]);
+      for (const e of entries) expect(kept.find((k) => k.seq === e.seq)).to.deep.equal(e);
+    });
+
+    it("keeps both instances' dead letters, and a record one instance wrote leaves the list the other made", async () => {
+      const [a, b] = [deadLetters(shared(), "a"), deadLetters(shared(), "b")];
+      await Promise.all([
+        a.update("patients", "run-a", { written: [], refused: [refusal("p1")] }),
+        b.update("appointments", "run-b", { written: [], refused: [refusal("a1")] }),
+      ]);
+      let kept = (await db.getState("global", "dead")) as DeadLetterEntry[];
+      expect(kept.map((d) => `${d.entity}/${d.id}`).sort()).to.deep.equal(["appointments/a1", "patients/p1"]);
+      expect(await b.update("patients", "run-b2", { written: ["p1"], refused: [] })).to.equal(1);
+      kept = (await db.getState("global", "dead")) as DeadLetterEntry[];
+      expect(kept.map((d) => `${d.entity}/${d.id}`)).to.deep.equal(["appointments/a1"]);
+    });
+
+    it("gives up with CHECKPOINT_BUSY after five changes by another writer, having written nothing of its own", async () => {
+      let reads = 0;
+      const hostile: CheckpointStore = {
+        ...shared(),
+        getVersioned: async (key) => {
+          reads += 1;
+          return db.getStateVersioned("global", key);
+        },
+        setIf: async (key, version, value) => {
+          await db.setState("global", key, [{ seq: 100 + reads, at: "x", outcome: "ok", total: 0 }]);
+          return db.setStateIf("global", key, version, value);
+        },
+      };
+      let caught: { code?: string; message?: string } | undefined;
+      await runLog(hostile, "a")
+        .append({ run: { total: 7 } })
+        .catch((err: unknown) => (caught = err as typeof caught));
+      expect(caught?.code).to.equal(CODES.CHECKPOINT_BUSY);
+      expect(caught?.message).to.equal(
+        'the run log "runs" was changed by another instance 5 times while this one changed it; try again',
+      );
+      expect(reads).to.equal(5);
+      expect(await db.getState("global", "runs")).to.deep.equal([
+        { seq: 105, at: "x", outcome: "ok", total: 0 },
+      ]);
+    });
   });
 });
