@@ -305,8 +305,8 @@ const REGISTRY = {
   CHECKPOINT_BUSY: {
     kind: "error",
     meaning:
-      "get: another run holds a live lease on the checkpoint (msg.checkpoint.error.leaseExpiresAt); or, on a store several instances share, the checkpoint changed under the operation five times running.",
-    action: "None: skip this run; the next one starts when the lease ends.",
+      "get: another run holds a live lease on the checkpoint (msg.checkpoint.error.leaseExpiresAt), or the last run started less than Min interval ago (msg.checkpoint.error.nextRunAt); or, on a store several instances share, the checkpoint, run log or dead-letter list changed under the operation five times running.",
+    action: "None: skip this run; the next one starts when the lease ends or the interval has passed.",
     nodes: ["sync-checkpoint"],
   },
   CHECKPOINT_STALE_RUN: {

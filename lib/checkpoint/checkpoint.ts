@@ -28,6 +28,8 @@ export interface StoredCheckpoint {
   committedRunId: string | null;
   /** Where the first run started (the resolved `initial`), kept until a commit moves the watermark. */
   origin: string | null;
+  /** When the last run was handed the checkpoint (absent in checkpoints written before it was kept). */
+  startedAt?: string;
   /** The run holding the checkpoint, and the position it was handed (`since`, `cursor`). */
   lease: { runId: string; takenAt: string; expiresAt: string; since?: string; cursor?: Cursor | null } | null;
 }
@@ -39,6 +41,11 @@ export interface GetOptions {
   overlapSeconds?: number;
   /** Seconds a run may hold the checkpoint before another run may take it over. */
   leaseSeconds: number;
+  /**
+   * Seconds from one run's start before the next may start (default 0: none); sooner is
+   * CHECKPOINT_BUSY. Several instances on one timer then run one sync per interval between them.
+   */
+  minIntervalSeconds?: number;
 }
 
 /** What `get` hands a run: `msg.checkpoint`. */
@@ -112,6 +119,7 @@ function checkSeconds(value: number | undefined, what: string, min: number): num
 export function validateGetOptions(options: GetOptions): void {
   checkSeconds(options.overlapSeconds, "overlap", 0);
   checkSeconds(options.leaseSeconds, "lease", 1);
+  checkSeconds(options.minIntervalSeconds, "min interval", 0);
   validateInitial(options.initial);
 }
 
@@ -143,6 +151,7 @@ function readState(name: string, value: unknown): StoredCheckpoint | null {
     (s.committedAt === null || isIso(s.committedAt)) &&
     (s.committedRunId === null || typeof s.committedRunId === "string") &&
     (s.origin === null || isIso(s.origin)) &&
+    (s.startedAt === undefined || isIso(s.startedAt)) &&
     (lease === null ||
       (typeof lease === "object" &&
         typeof lease.runId === "string" &&
@@ -269,6 +278,17 @@ export class Checkpoints {
           { name, leaseExpiresAt: lease.expiresAt },
         );
       }
+      const minMs = Math.round((options.minIntervalSeconds ?? 0) * 1000);
+      if (minMs > 0 && state?.startedAt) {
+        const nextRunAt = new Date(parseInstant(state.startedAt, "startedAt").ms + minMs).toISOString();
+        if (now < Date.parse(nextRunAt)) {
+          throw new PackError(
+            CODES.CHECKPOINT_BUSY,
+            `checkpoint ${JSON.stringify(name)} started a run at ${state.startedAt}: the next may start at ${nextRunAt} (min interval ${options.minIntervalSeconds} s)`,
+            { name, nextRunAt },
+          );
+        }
+      }
       let since: string;
       let cursor: Cursor | null;
       let origin = state?.origin ?? null;
@@ -290,6 +310,7 @@ export class Checkpoints {
         committedAt: state?.committedAt ?? null,
         committedRunId: state?.committedRunId ?? null,
         origin,
+        startedAt: new Date(now).toISOString(),
         lease: { runId, takenAt: new Date(now).toISOString(), expiresAt, since, cursor },
       };
       const result: CheckpointGrant = {
@@ -356,6 +377,7 @@ export class Checkpoints {
         committedAt,
         committedRunId: runId,
         origin: highWater ? null : s.origin,
+        ...(s.startedAt === undefined ? {} : { startedAt: s.startedAt }),
         lease: null,
       };
       return { result: { name, runId, highWater, cursor, committedAt, advanced }, write };

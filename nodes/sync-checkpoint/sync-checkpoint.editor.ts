@@ -31,6 +31,7 @@ function initialOk(v: string): true | string {
     overlap: string;
     initial: string;
     lease: string;
+    minInterval: string;
     actionFromMsg: boolean;
     timeField: string;
     idField: string;
@@ -73,6 +74,7 @@ function initialOk(v: string): true | string {
         validate: initialOk,
       },
       lease: { value: "900", validate: seconds(1) },
+      minInterval: { value: "", validate: seconds(0) },
       actionFromMsg: { value: false },
       timeField: { value: "", validate: (v: string) => selectOk({ timeField: trimmed(v) }) },
       idField: { value: "", validate: (v: string) => selectOk({ idField: trimmed(v) }) },

@@ -31,6 +31,7 @@ interface SyncCheckpointDef extends NodeDef {
   overlap?: string | number;
   initial?: string;
   lease?: string | number;
+  minInterval?: string | number;
   /** msg.action may choose the action (off: a stray msg.action from upstream is ignored). */
   actionFromMsg?: boolean;
   /** select: dot paths of a record's time and id, the resource type taken, and how many records a full page holds. */
@@ -115,6 +116,13 @@ export = function (RED: NodeAPI) {
           name: "lease",
           code: CONFIG,
           min: 1,
+          integer: false,
+          unit: "seconds",
+        }),
+        minIntervalSeconds: numberProp(def.minInterval, 0, {
+          name: "min interval",
+          code: CONFIG,
+          min: 0,
           integer: false,
           unit: "seconds",
         }),
@@ -323,6 +331,9 @@ export = function (RED: NodeAPI) {
         };
         if (isObject(e.details) && typeof e.details.leaseExpiresAt === "string") {
           error.leaseExpiresAt = e.details.leaseExpiresAt;
+        }
+        if (isObject(e.details) && typeof e.details.nextRunAt === "string") {
+          error.nextRunAt = e.details.nextRunAt;
         }
         const base: Namespace =
           action === "get" || !incoming

@@ -143,6 +143,7 @@ const NODE_CASES: Record<string, NodeCases> = {
       { field: "initial", bad: "yesterday", good: "7d", show: { action: "get" } },
       { field: "overlap", bad: "-1", good: "5", show: { action: "get" } },
       { field: "lease", bad: "0", good: "900", show: { action: "get" } },
+      { field: "minInterval", bad: "-1", good: "840", show: { action: "get" } },
     ],
   },
   "hl7-parse": {

@@ -6,8 +6,10 @@ import type { Resource } from "@medplum/fhirtypes";
 import { storageKey, type StoredCheckpoint } from "../../lib/checkpoint";
 import type { PmsPatient } from "../../lib/mapping/records";
 import { startSandbox, withSandboxCredentials, type FlowNode, type Sandbox } from "../../sandbox/demo";
+import { openPgStore, type PgMessageStore } from "../../lib/store/postgres";
 import { PIPELINES_DIR } from "../../sandbox/node-red";
 import { TIE_BOUNDARY } from "../../sandbox/pms/data";
+import { startPostgres, type PgServer } from "../support/pg";
 import { startRuntime, type Runtime } from "../support/red-runtime";
 import { danglingReferences, expectPatientOf, packState, type FhirReader, type ReadCache } from "./support";
 
@@ -563,5 +565,141 @@ describe("examples/pipelines/batch-sync.json: kill -9 mid-sync, restart, run aga
       cursor: newest.id,
       lease: null,
     });
+  });
+});
+
+describe("examples/pipelines/batch-sync.json on two Node-RED instances sharing a PostgreSQL message-store", function () {
+  this.timeout(240_000);
+  const SCHEMA = "batch_sync";
+  const STORE = "b5a7c0de000000ff";
+  /** Both instances' timers, and the min interval a little under it. */
+  const TICK_S = 2;
+  const LEASE_S = 15;
+  let pg: PgServer | undefined;
+  let sandbox: Sandbox | undefined;
+  let shared: PgMessageStore | undefined;
+  const runtimes: Runtime[] = [];
+
+  before(async function () {
+    pg = await startPostgres(this);
+    sandbox = await startSandbox({ pmsData: { seed: 67, patients: 600, appointments: 3000 } });
+    shared = openPgStore({ connectionString: pg.url, schema: SCHEMA, purgeIntervalMs: 0 });
+  });
+
+  after(async () => {
+    for (const rt of runtimes) await rt.stop().catch(() => undefined);
+    await shared?.close();
+    await sandbox?.close();
+    await pg?.destroy();
+  });
+
+  /** The shipped flow as docs/batch-sync.md says to run it on several instances, with its timer every TICK_S. */
+  function sharedFlow(): FlowNode[] {
+    const nodes = flowFor(
+      sandbox!,
+      {
+        SYNC_CONTEXT_STORE: `message-store:${STORE}`,
+        SYNC_MIN_INTERVAL: String(TICK_S - 0.2),
+        SYNC_PAGE_SIZE: "100",
+      },
+      String(LEASE_S),
+    );
+    for (const n of nodes) if (n.id === INJECT) n.repeat = String(TICK_S);
+    nodes.push({
+      id: STORE,
+      type: "message-store",
+      name: "shared",
+      backend: "postgres",
+      pgHost: "127.0.0.1",
+      pgPort: String(pg!.port),
+      pgSchema: SCHEMA,
+    });
+    return nodes;
+  }
+
+  async function start(): Promise<Runtime> {
+    const rt = await startRuntime({ flows: sharedFlow(), env: sandbox!.env });
+    runtimes.push(rt);
+    await rt.waitForLog(/PostgreSQL .* ready/, 30_000);
+    return rt;
+  }
+
+  const checkpoint = async (name: string) =>
+    (await shared!.getState("global", storageKey(name))) as StoredCheckpoint | undefined;
+  const sharedRuns = async () =>
+    ((await shared!.getState(`flow:${TAB}`, "syncRuns")) as Run[] | undefined) ?? [];
+  const count = (resourceType: string) =>
+    sandbox!.fhir.repository.match({ resourceType } as SearchRequest).length;
+
+  async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await sleep(50);
+    }
+  }
+
+  it("runs on one instance at a time; when the runner is killed mid-sync the other takes its lease and finishes: an exact copy", async () => {
+    // Every FHIR request a little slower, so that the run lasts while the second instance starts.
+    sandbox!.fhir.faults.next(100_000, { delayMs: 150 });
+    const a = await start();
+    await waitFor(
+      "A's first run",
+      async () => (await checkpoint("pms-patients"))?.startedAt !== undefined,
+      30_000,
+    );
+    // B starts after A took the checkpoint: A is the runner, B's timer ticks beside it.
+    const b = await start();
+    await waitFor(
+      "A in the appointments, B's ticks refused",
+      async () =>
+        count("Appointment") >= 300 &&
+        (await sharedRuns()).some((r) => r.entity === "appointments" && r.outcome === "skipped"),
+      60_000,
+    );
+    const held = (await checkpoint("pms-appointments"))?.lease;
+    await a.kill();
+    sandbox!.fhir.faults.clear();
+    expect(held, "A held the appointments' lease at the kill").to.not.equal(null);
+    expect(count("Appointment"), "killed mid-sync").to.be.below(3000);
+    expect(a.process.child.signalCode).to.equal("SIGKILL");
+
+    const newest = newestOf(sandbox!.pms.data.appointments);
+    await waitFor(
+      "B to take the lease over and commit the appointments",
+      async () => (await checkpoint("pms-appointments"))?.highWater === newest.updatedAt,
+      LEASE_S * 1000 + 60_000,
+    );
+    const done = (await checkpoint("pms-appointments"))!;
+    expect(done.lease).to.equal(null);
+    expect(done.committedRunId, "committed by another run than A's").to.not.equal(held!.runId);
+    expect(Date.parse(done.committedAt!), "after A's lease ran out").to.be.at.least(
+      Date.parse(held!.expiresAt),
+    );
+    expectExactCopy(sandbox!);
+    void b;
+  });
+
+  it("with both instances' timers ticking, runs the sync once per interval between them, every run logged", async () => {
+    await runtimes[0].restart();
+    await runtimes[0].waitForLog(/PostgreSQL .* ready/, 30_000);
+    const before = await sharedRuns();
+    const from = before.at(-1)?.seq ?? 0;
+    const intervals = 6;
+    await sleep(intervals * TICK_S * 1000);
+    const window = (await sharedRuns()).filter((r) => r.seq > from && r.entity === "patients");
+    const ran = window.filter((r) => r.outcome === "ok").length;
+    const skipped = window.filter((r) => r.outcome === "skipped").length;
+    console.log(
+      `      ${intervals} intervals of ${TICK_S} s, two timers: ${ran} runs, ${skipped} ticks skipped`,
+    );
+    // Each instance ticks once per interval: one tick runs, the other is refused by the min interval.
+    expect(ran, "one run per interval").to.be.within(intervals - 1, intervals + 1);
+    expect(skipped, "the other instance's tick skipped").to.be.within(intervals - 2, intervals + 1);
+    expect(ran + skipped, "two timers' ticks, none of them lost from the log").to.be.within(
+      2 * intervals - 2,
+      2 * intervals + 2,
+    );
+    expectExactCopy(sandbox!);
   });
 });

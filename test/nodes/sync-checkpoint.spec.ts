@@ -203,6 +203,18 @@ describe("sync-checkpoint node", function () {
     expect((stored() as Msg).lease.runId).to.equal(g.checkpoint.runId);
   });
 
+  it("min interval: a get sooner than that after the last run started is CHECKPOINT_BUSY with nextRunAt", async () => {
+    await load([cpNode("get", { minInterval: "840" }), cpNode("commit", { action: "commit" })]);
+    const g = await ok("get");
+    await ok("commit", { checkpoint: g.checkpoint });
+    const caught = await fails("get");
+    expect(caught.error.code).to.equal("CHECKPOINT_BUSY");
+    const startedAt = Date.parse((stored() as Msg).startedAt);
+    expect(caught.checkpoint.error.nextRunAt).to.equal(new Date(startedAt + 840_000).toISOString());
+    expect(caught.error.message).to.include("(min interval 840 s)");
+    expect((stored() as Msg).lease).to.equal(null);
+  });
+
   it("two gets on two nodes at the same moment: one run, one CHECKPOINT_BUSY", async () => {
     await load([cpNode("get"), cpNode("get2")]);
     const outs: Msg[] = [];
@@ -285,8 +297,9 @@ describe("sync-checkpoint node", function () {
       cpNode("badinitial", { initial: "last week" }),
       cpNode("badaction", { action: "delete" }),
       cpNode("badoverlap", { overlap: "abc" }),
+      cpNode("badinterval", { minInterval: "-5" }),
     ]);
-    for (const id of ["nostore", "badlease", "badinitial", "badaction", "badoverlap"]) {
+    for (const id of ["nostore", "badlease", "badinitial", "badaction", "badoverlap", "badinterval"]) {
       const caught = await fails(id);
       expect(caught.error.code, id).to.equal("CHECKPOINT_CONFIG");
       expect(lastStatus(id), id).to.deep.equal({ fill: "red", shape: "ring", text: "config error" });

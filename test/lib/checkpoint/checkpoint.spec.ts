@@ -71,6 +71,56 @@ describe("checkpoint: get, commit, release, reset", () => {
     });
   });
 
+  it("min interval: refuses a run sooner than that after the last one started, committed or released, and takes one at it", async () => {
+    const { cps, clock, store } = fresh();
+    const every = { leaseSeconds: 60, minIntervalSeconds: 900 };
+    const g = await cps.get("patients", every);
+    await cps.commit("patients", { runId: g.runId, highWater: "2025-01-06T08:00:00Z" });
+    clock.now += 899_999;
+    let caught: { code?: string; message?: string; details?: unknown } | undefined;
+    await cps.get("patients", every).catch((err: unknown) => (caught = err as typeof caught));
+    expect(caught?.code).to.equal(CODES.CHECKPOINT_BUSY);
+    expect(caught?.message).to.equal(
+      'checkpoint "patients" started a run at 2025-03-01T12:00:00.000Z: the next may start at 2025-03-01T12:15:00.000Z (min interval 900 s)',
+    );
+    expect(caught?.details).to.deep.equal({ name: "patients", nextRunAt: "2025-03-01T12:15:00.000Z" });
+    expect(await codeOf(cps.get("patients", LEASE)), "no interval asked, none applied").to.equal(undefined);
+    const stored = (await store.get(storageKey("patients"))) as {
+      startedAt?: string;
+      lease: { runId: string };
+    };
+    expect(stored.startedAt).to.equal("2025-03-01T12:14:59.999Z");
+    await cps.release("patients", stored.lease.runId);
+    clock.now += 899_999;
+    expect(await codeOf(cps.get("patients", every)), "a released run counts as started").to.equal(
+      CODES.CHECKPOINT_BUSY,
+    );
+    clock.now += 1;
+    expect((await cps.get("patients", every)).since).to.equal("2025-01-06T08:00:00.000Z");
+  });
+
+  it("min interval: a checkpoint written before it was kept runs at once; a start that is no time is corrupt", async () => {
+    const { cps, store } = fresh();
+    const old = {
+      v: 1,
+      highWater: "2025-01-06T08:00:00.000Z",
+      cursor: null,
+      committedAt: "2025-03-01T11:00:00.000Z",
+      committedRunId: "old",
+      origin: null,
+      lease: null,
+    };
+    await store.set(storageKey("patients"), old);
+    const g = await cps.get("patients", { leaseSeconds: 60, minIntervalSeconds: 900 });
+    expect(g.since).to.equal("2025-01-06T08:00:00.000Z");
+    await store.set(storageKey("patients"), { ...old, startedAt: "yesterday" });
+    expect(await codeOf(cps.get("patients", LEASE))).to.equal(CODES.CHECKPOINT_CORRUPT);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(await codeOf(cps.get("x", { leaseSeconds: 60, minIntervalSeconds: bad })), String(bad)).to.equal(
+        CODES.CHECKPOINT_BAD_INPUT,
+      );
+  });
+
   it("commits forward only for the run holding the lease, then releases it", async () => {
     const { cps, clock } = fresh();
     const g = await cps.get("patients", LEASE);

@@ -143,6 +143,29 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
     expect(stored.lease, "none of this instance's five leases was written").to.equal(null);
   });
 
+  it("with a min interval, two instances on one timer run one sync per interval between them, whichever ticks first", async () => {
+    const [a, b] = [instance(shared(), "a"), instance(shared(), "b")];
+    const every = { leaseSeconds: 60, minIntervalSeconds: 890 };
+    const ran: string[] = [];
+    const tick = async (who: string, cp: Checkpoints) => {
+      const outcome = await cp.get("patients", every).then(
+        (g) => cp.commit("patients", { runId: g.runId }).then(() => "ran"),
+        (err: { code?: string }) => err.code,
+      );
+      if (outcome === "ran") ran.push(who);
+      else expect(outcome).to.equal(CODES.CHECKPOINT_BUSY);
+    };
+    const start = clock.now;
+    // A's timer fires on the quarter hour, B's 5 minutes later, each a little late now and then.
+    for (let interval = 0; interval < 4; interval++) {
+      clock.now = start + interval * 900_000 + (interval % 2) * 3_000;
+      await tick("a", a);
+      clock.now = start + interval * 900_000 + 300_000;
+      await tick("b", b);
+    }
+    expect(ran).to.deep.equal(["a", "a", "a", "a"]);
+  });
+
   it("reset and release write through compare-and-set too", async () => {
     const a = instance(shared(), "a");
     const g = await a.get("patients", { leaseSeconds: 60 });
