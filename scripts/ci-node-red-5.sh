@@ -77,6 +77,10 @@ for dir in package nodes e2e flows adversarial; do
   [ -d "dist/test/$dir" ] && specs+=("dist/test/$dir/**/*.spec.js")
 done
 step "mocha on Node $node22_version, node-red $nr_version, test helper $helper_version: ${specs[*]}"
+# batch-sync on two instances sharing PostgreSQL (40 s) runs in the Node-RED 4.1 run only: the
+# scale-out spec here already runs two Node-RED 5 processes on one PostgreSQL store, and what the
+# batch-sync one adds (the checkpoint's lease and interval) is the pack's logic, not the runtime's.
 NR5_EXPECT_NODE_RED="$nr_version" NR5_EXPECT_NODE="$node22_version" \
-  node node_modules/mocha/bin/mocha.js --reporter dot "${specs[@]}"
+  node node_modules/mocha/bin/mocha.js --reporter dot \
+  --grep "on two Node-RED instances sharing a PostgreSQL message-store" --invert "${specs[@]}"
 step "done"

@@ -1,8 +1,11 @@
 import { expect } from "chai";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
+import { once } from "node:events";
 import { Client } from "pg";
+import { encodeFrame, MllpDecoder } from "../../lib/hl7";
 import type { DeliveryResult, PmsSimulator } from "../../sandbox/pms/server";
+import { mllpPort } from "../support/mllp-port";
 import { startPostgres, type PgServer } from "../support/pg";
 import { startRuntime, type FlowNode, type Runtime } from "../support/red-runtime";
 import {
@@ -119,6 +122,7 @@ function flows(pgPort: number, sinkUrl: string): FlowNode[] {
   const store = pipeline.find((n) => n.type === "message-store")!.id;
   const z = "ordered-tab";
   const at = { z, x: 100, y: 100 };
+  const mAt = { z: "m-tab", x: 100, y: 100 };
   return [
     ...pipeline,
     { id: z, type: "tab", label: "ordered" },
@@ -156,6 +160,44 @@ function flows(pgPort: number, sinkUrl: string): FlowNode[] {
     { id: "o-done", type: "queue-done", ...at, result: "success", wires: [] },
     { id: "o-catch", type: "catch", ...at, scope: ["o-post"], uncaught: false, wires: [["o-failed"]] },
     { id: "o-failed", type: "queue-done", ...at, result: "failure", wires: [] },
+    // An HL7 listener on each instance whose de-duplication window is the shared store; what it hands
+    // on reaches the sink as {key: "mllp", n: MSH-10}.
+    { id: "m-tab", type: "tab", label: "mllp" },
+    {
+      id: "m-in",
+      type: "mllp-in",
+      ...mAt,
+      host: "127.0.0.1",
+      port: "0",
+      ack: "auto",
+      dedupe: "300",
+      dedupeStore: `message-store:${store}`,
+      wires: [["m-body"]],
+    },
+    {
+      id: "m-body",
+      type: "change",
+      ...mAt,
+      rules: [
+        {
+          t: "set",
+          p: "payload",
+          pt: "msg",
+          to: '{"key": "mllp", "n": $number(hl7.controlId)}',
+          tot: "jsonata",
+        },
+      ],
+      wires: [["m-post"]],
+    },
+    {
+      id: "m-post",
+      type: "http request",
+      ...mAt,
+      method: "POST",
+      ret: "txt",
+      url: `${sinkUrl}/`,
+      wires: [[]],
+    },
   ];
 }
 
@@ -356,6 +398,30 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
     const after = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.dedupe`);
     expect(after.rows[0].n - before.rows[0].n, "one dedupe id stored").to.equal(1);
   });
+  it("answers an HL7 message one instance accepted and the sender resent to the other with the first ACK, byte for byte: handed on once", async () => {
+    alive = [...runtimes];
+    const [portA, portB] = [await mllpPort(runtimes[0], "m-in"), await mllpPort(runtimes[1], "m-in")];
+    const adt = (id: string) =>
+      `MSH|^~\\&|PMS|CLINIC|EHR|HB|20240301091500||ADT^A08^ADT_A01|${id}|P|2.5.1\rEVN|A08|20240301091500\rPID|1||${id}^^^CLINIC^MR||Roe^Rita||19800101|F\r`;
+    const first = await mllpExchange(portA, [adt("7001")]);
+    // The entry is written after the ACK is sent: a sender resends after its own timeout, later than that.
+    await waitFor(
+      "the accepted message's entry in the shared store",
+      async () =>
+        (
+          await db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ${SCHEMA}.state WHERE scope = 'node:m-in/mllp-dedupe'`,
+          )
+        ).rows[0].n === 1,
+      10_000,
+    );
+    const resent = await mllpExchange(portB, [adt("7001"), adt("7002")]);
+    expect(resent[0], "the first instance's ACK").to.equal(first[0]);
+    expect(resent[1]).to.match(/\rMSA\|AA\|7002(\r|$)/);
+    await waitFor("7002 handed on", () => sink.got.some((g) => g.key === "mllp" && g.n === 7002), 10_000);
+    expect(sink.got.filter((g) => g.key === "mllp").map((g) => g.n)).to.deep.equal([7001, 7002]);
+  });
+
   it("gives no acknowledgement while the database is down, and takes and delivers traffic again once it is back", async () => {
     alive = [...runtimes];
     const answers: Array<{ at: number; status: number; key: string; n: number }> = [];
@@ -409,3 +475,22 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
     expect(ackedWhileDown).to.deep.equal([]);
   });
 });
+
+/** Sends each text on one new connection, each after the ACK of the one before: the ACKs' texts. */
+async function mllpExchange(port: number, texts: string[]): Promise<string[]> {
+  const socket = connect({ host: "127.0.0.1", port });
+  socket.on("error", () => undefined);
+  await once(socket, "connect");
+  const acks: string[] = [];
+  const decoder = new MllpDecoder({ frame: (b) => acks.push(b.toString("utf8")) });
+  socket.on("data", (d: Buffer) => decoder.push(d));
+  try {
+    for (const [i, text] of texts.entries()) {
+      socket.write(encodeFrame(text));
+      await waitFor(`the ACK of message ${i + 1}`, () => acks.length > i, 10_000);
+    }
+  } finally {
+    socket.destroy();
+  }
+  return acks;
+}

@@ -99,6 +99,16 @@ describe("checkpoint: get, commit, release, reset", () => {
     expect((await cps.get("patients", every)).since).to.equal("2025-01-06T08:00:00.000Z");
   });
 
+  it("min interval: none asked, a run may start even when the clock has gone back behind the last start", async () => {
+    const { cps, clock } = fresh();
+    const g = await cps.get("patients", { leaseSeconds: 60, minIntervalSeconds: 0 });
+    await cps.release("patients", g.runId);
+    clock.now -= 5000;
+    expect(await codeOf(cps.get("patients", { leaseSeconds: 60, minIntervalSeconds: 0 }))).to.equal(
+      undefined,
+    );
+  });
+
   it("min interval: a checkpoint written before it was kept runs at once; a start that is no time is corrupt", async () => {
     const { cps, store } = fresh();
     const old = {
@@ -115,6 +125,11 @@ describe("checkpoint: get, commit, release, reset", () => {
     expect(g.since).to.equal("2025-01-06T08:00:00.000Z");
     await store.set(storageKey("patients"), { ...old, startedAt: "yesterday" });
     expect(await codeOf(cps.get("patients", LEASE))).to.equal(CODES.CHECKPOINT_CORRUPT);
+    let caught: { message?: string } | undefined;
+    await cps
+      .get("x", { leaseSeconds: 60, minIntervalSeconds: -1 })
+      .catch((err: unknown) => (caught = err as typeof caught));
+    expect(caught?.message).to.equal("min interval must be a number of seconds >= 0");
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY])
       expect(await codeOf(cps.get("x", { leaseSeconds: 60, minIntervalSeconds: bad })), String(bad)).to.equal(
         CODES.CHECKPOINT_BAD_INPUT,

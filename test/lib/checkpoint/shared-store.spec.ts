@@ -221,6 +221,28 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
       expect(kept.map((d) => `${d.entity}/${d.id}`)).to.deep.equal(["appointments/a1"]);
     });
 
+    it("writes nothing when nothing changes, and names what it could not read or write (CHECKPOINT_STORE)", async () => {
+      const list = deadLetters(shared(), "a");
+      await list.update("patients", "run-a", { written: [], refused: [refusal("p1")] });
+      const before = await db.getStateVersioned("global", "dead");
+      expect(await list.update("patients", "run-b", { written: ["p9"], refused: [] })).to.equal(1);
+      expect(await db.getStateVersioned("global", "dead"), "not written again").to.deep.equal(before);
+      const failing = (which: "read" | "write"): CheckpointStore => ({
+        ...shared(),
+        getVersioned: (key) =>
+          which === "read" ? Promise.reject(new Error("disk on fire")) : db.getStateVersioned("global", key),
+        setIf: () => Promise.reject(new Error("disk full")),
+      });
+      for (const which of ["read", "write"] as const) {
+        let caught: { code?: string; message?: string } | undefined;
+        await runLog(failing(which), "a")
+          .append({ run: { total: 1 } })
+          .catch((err: unknown) => (caught = err as typeof caught));
+        expect(caught?.code, which).to.equal(CODES.CHECKPOINT_STORE);
+        expect(caught?.message, which).to.equal(`could not ${which} the run log "runs"`);
+      }
+    });
+
     it("gives up with CHECKPOINT_BUSY after five changes by another writer, having written nothing of its own", async () => {
       let reads = 0;
       const hostile: CheckpointStore = {
@@ -234,7 +256,7 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
           return db.setStateIf("global", key, version, value);
         },
       };
-      let caught: { code?: string; message?: string } | undefined;
+      let caught: { code?: string; message?: string; details?: unknown } | undefined;
       await runLog(hostile, "a")
         .append({ run: { total: 7 } })
         .catch((err: unknown) => (caught = err as typeof caught));
@@ -242,6 +264,7 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
       expect(caught?.message).to.equal(
         'the run log "runs" was changed by another instance 5 times while this one changed it; try again',
       );
+      expect(caught?.details).to.deep.equal({ key: "runs" });
       expect(reads).to.equal(5);
       expect(await db.getState("global", "runs")).to.deep.equal([
         { seq: 105, at: "x", outcome: "ok", total: 0 },

@@ -283,6 +283,13 @@ describe("lib/hl7 de-duplication", () => {
       return waiting.wait.then((code) => expect(code).to.equal("AA"));
     });
 
+    it("adopts an entry nothing here waits for: remembered, nothing pending", () => {
+      const cache = new DedupeCache(60_000, () => 0);
+      const [k, c] = ids(msg("C-3"));
+      cache.adopt(k, { d: c, c: "CA", a: [] });
+      expect(cache.check(k, c)).to.deep.equal({ state: "done", code: "CA" });
+    });
+
     it("reads back only an entry this pack wrote: a digest, AA or CA, at most two ACKs starting MSH", () => {
       const d = ids(msg("C-1"))[1];
       expect(sharedEntry({ d, c: "AA", a: ["MSH|x"] })).to.deep.equal({ d, c: "AA", a: ["MSH|x"] });
