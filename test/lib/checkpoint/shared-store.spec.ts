@@ -43,6 +43,23 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
     setIf: (key, version, value) => db.setStateIf("global", key, version, value),
   });
 
+  /** A shared store where another instance writes `theirs` between every read and write of this one. */
+  const contested = (theirs: (value: unknown, reads: number) => unknown) => {
+    let n = 0;
+    const store: CheckpointStore = {
+      ...shared(),
+      getVersioned: async (key) => {
+        n += 1;
+        return db.getStateVersioned("global", key);
+      },
+      setIf: async (key, version, value) => {
+        await db.setState("global", key, theirs(value, n));
+        return db.setStateIf("global", key, version, value);
+      },
+    };
+    return { store, reads: () => n };
+  };
+
   let seq = 0;
   const instance = (store: CheckpointStore, scope: string) =>
     new Checkpoints(store, { scope, now: () => clock.now, newRunId: () => `${scope}-run-${++seq}` });
@@ -110,23 +127,11 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
   });
 
   it("gives up with CHECKPOINT_BUSY after five changes by another writer, having written nothing", async () => {
-    let reads = 0;
-    const hostile: CheckpointStore = {
-      ...shared(),
-      getVersioned: async (key) => {
-        reads += 1;
-        return db.getStateVersioned("global", key);
-      },
-      setIf: async (key, version, value) => {
-        // Another instance writes between every read and write.
-        await db.setState("global", key, {
-          ...(value as object),
-          lease: null,
-          committedRunId: `other-${reads}`,
-        });
-        return db.setStateIf("global", key, version, value);
-      },
-    };
+    const { store: hostile, reads } = contested((value, n) => ({
+      ...(value as object),
+      lease: null,
+      committedRunId: `other-${n}`,
+    }));
     const a = instance(hostile, "a");
     let caught: { code?: string; message?: string } | undefined;
     await a.get("patients", { leaseSeconds: 60 }).catch((err: unknown) => (caught = err as typeof caught));
@@ -134,7 +139,7 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
     expect(caught?.message).to.equal(
       'checkpoint "patients" was changed by another instance 5 times while this one changed it; try again',
     );
-    expect(reads).to.equal(5);
+    expect(reads()).to.equal(5);
     const stored = (await db.getState("global", storageKey("patients"))) as {
       committedRunId: string;
       lease: unknown;
@@ -244,18 +249,9 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
     });
 
     it("gives up with CHECKPOINT_BUSY after five changes by another writer, having written nothing of its own", async () => {
-      let reads = 0;
-      const hostile: CheckpointStore = {
-        ...shared(),
-        getVersioned: async (key) => {
-          reads += 1;
-          return db.getStateVersioned("global", key);
-        },
-        setIf: async (key, version, value) => {
-          await db.setState("global", key, [{ seq: 100 + reads, at: "x", outcome: "ok", total: 0 }]);
-          return db.setStateIf("global", key, version, value);
-        },
-      };
+      const { store: hostile, reads } = contested((_value, n) => [
+        { seq: 100 + n, at: "x", outcome: "ok", total: 0 },
+      ]);
       let caught: { code?: string; message?: string; details?: unknown } | undefined;
       await runLog(hostile, "a")
         .append({ run: { total: 7 } })
@@ -265,7 +261,7 @@ describe("checkpoint on a store several instances share (compare-and-set)", () =
         'the run log "runs" was changed by another instance 5 times while this one changed it; try again',
       );
       expect(caught?.details).to.deep.equal({ key: "runs" });
-      expect(reads).to.equal(5);
+      expect(reads()).to.equal(5);
       expect(await db.getState("global", "runs")).to.deep.equal([
         { seq: 105, at: "x", outcome: "ok", total: 0 },
       ]);

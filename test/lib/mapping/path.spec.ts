@@ -215,15 +215,16 @@ describe("lib/mapping writable FHIR path grammar", () => {
   });
 });
 
+/** The compiled accessor of a path; resourceType null: no resource type, shapes follow the data. */
+function accessor(text: string, resourceType: string | null = "Patient") {
+  const parsed = parseWritablePath(text, {}, () => undefined);
+  if (!parsed) throw new Error(`${text} should parse`);
+  const acc = compileFhirPath(text, parsed, resourceType ?? undefined);
+  if (typeof acc === "string") throw new Error(acc);
+  return acc;
+}
+
 describe("lib/mapping FHIR and PMS path accessors", () => {
-  /** null: no resource type, shapes follow the data. */
-  function accessor(text: string, resourceType: string | null = "Patient") {
-    const parsed = parseWritablePath(text, {}, () => undefined);
-    if (!parsed) throw new Error(`${text} should parse`);
-    const acc = compileFhirPath(text, parsed, resourceType ?? undefined);
-    if (typeof acc === "string") throw new Error(acc);
-    return acc;
-  }
   const fresh = (): Notes => ({ warning: undefined, multiple: false });
 
   it("reads a single element, a list's first item, and nothing through a primitive or null", () => {
@@ -418,14 +419,6 @@ describe("lib/mapping FHIR and PMS path accessors", () => {
 });
 
 describe("lib/mapping FHIR paths: the model's and the data's rules, one by one", () => {
-  function accessor(text: string, resourceType: string | null = "Patient") {
-    const parsed = parseWritablePath(text, {}, () => undefined);
-    if (!parsed) throw new Error(`${text} should parse`);
-    const acc = compileFhirPath(text, parsed, resourceType ?? undefined);
-    if (typeof acc === "string") throw new Error(acc);
-    return acc;
-  }
-
   it("reads where as a name when no ( follows it", () => {
     expect(parse("a.where.b")).to.deep.equal([{ name: "a" }, { name: "where" }, { name: "b" }]);
   });
