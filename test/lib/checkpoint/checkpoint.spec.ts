@@ -8,6 +8,7 @@ import {
   type CheckpointGrant,
   type CheckpointStore,
 } from "../../../lib/checkpoint";
+import { serialized } from "../../../lib/checkpoint/lock";
 import { generatePmsData, TIE_BOUNDARY } from "../../../sandbox/pms/data";
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -890,6 +891,23 @@ describe("checkpoint: commits without a mark, releases and resets at their edges
       Symbol.for("@healthbridge/node-red-pms-ehr/checkpoint-locks")
     ];
     expect(locks.has(`${scope}\u0000p`)).to.equal(false);
+  });
+
+  it("makes an operation started while later ones are queued wait for the last of them, after the first's clean-up", async () => {
+    const key = `lock-test-${++scopeSeq}`;
+    const order: string[] = [];
+    const step = (name: string, ms: number) => () =>
+      new Promise<void>((resolve) => setTimeout(() => (order.push(name), resolve()), ms));
+    const first = serialized(key, step("1", 5));
+    const second = serialized(key, step("2", 5));
+    const third = serialized(key, step("3", 40));
+    await first;
+    await second;
+    // The first two have cleaned up behind them; the third still runs and holds the key.
+    await new Promise((r) => setImmediate(r));
+    const fourth = serialized(key, step("4", 0));
+    await Promise.all([third, fourth]);
+    expect(order).to.deep.equal(["1", "2", "3", "4"]);
   });
 
   it("a memory store deletes a key set to undefined", async () => {

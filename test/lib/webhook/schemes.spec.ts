@@ -196,6 +196,19 @@ describe("lib/webhook/schemes: published test vectors", () => {
     expect(eventTypeOf(r, { type: "invoice.paid" })).to.equal("invoice.paid");
   });
 
+  it("Stripe: an item without = is passed over, not read as a second t", () => {
+    const secret = "whsec_test_secret";
+    const body = '{"id":"evt_1"}';
+    const t = 1492774577;
+    const v1 = createHmac("sha256", secret).update(`${t}.${body}`, "utf8").digest("hex");
+    const headers = { "Stripe-Signature": `t=${t},tx,v1=${v1}` };
+    const r = verifyWebhook("stripe", [schemeKey("stripe", secret)], req(headers, body), {
+      toleranceSeconds: 300,
+      nowMs: t * 1000,
+    });
+    expect(r.ok).to.equal(true);
+  });
+
   it("Stripe: a valid v0 beside a wrong v1 is rejected (no downgrade)", () => {
     const secret = "whsec_test_secret";
     const t = 1492774577;
@@ -510,6 +523,11 @@ describe("lib/webhook/schemes: header rules", () => {
         () => signWebhook({ scheme, secret: scheme === "github" ? "g" : swSecret, body }),
         scheme,
       ).to.throw("this scheme needs a delivery id");
+      try {
+        signWebhook({ scheme, secret: scheme === "github" ? "g" : swSecret, body });
+      } catch (err) {
+        expect((err as { code?: string }).code, scheme).to.equal("WEBHOOK_CONFIG");
+      }
     }
   });
 
