@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import { Client } from "pg";
 import { startPostgres, type PgServer } from "../support/pg";
 
 /** The real server the PostgreSQL backend's tests run against, and the faults they need of it. */
@@ -15,14 +14,8 @@ describe("a real PostgreSQL server for the tests (test/support/pg.ts)", function
     await server?.destroy();
   });
 
-  async function connect(): Promise<Client> {
-    const client = new Client({ connectionString: server!.url });
-    await client.connect();
-    return client;
-  }
-
   it("answers on loopback at its URL, as a PostgreSQL 13 or later, in UTF-8", async () => {
-    const client = await connect();
+    const client = await server!.connect();
     try {
       const { rows } = await client.query<{ v: string; enc: string }>(
         "SELECT current_setting('server_version_num') AS v, current_setting('server_encoding') AS enc",
@@ -36,7 +29,7 @@ describe("a real PostgreSQL server for the tests (test/support/pg.ts)", function
   });
 
   it("keeps committed rows through a fast stop and a kill -9, and refuses connections while down", async () => {
-    const client = await connect();
+    const client = await server!.connect();
     await client.query("CREATE TABLE kept (n int PRIMARY KEY)");
     await client.query("INSERT INTO kept VALUES (1)");
     const errors: Error[] = [];
@@ -49,19 +42,19 @@ describe("a real PostgreSQL server for the tests (test/support/pg.ts)", function
     await server!.stop();
     await lost;
     expect(errors[0].message).to.match(/terminating connection due to administrator command|terminated/);
-    const refused = await connect().then(
+    const refused = await server!.connect().then(
       (c) => c.end().then(() => "connected"),
       (err: Error & { code?: string }) => err.code ?? err.message,
     );
     expect(refused).to.equal("ECONNREFUSED");
 
     await server!.start();
-    const second = await connect();
+    const second = await server!.connect();
     await second.query("INSERT INTO kept VALUES (2)");
     second.on("error", () => undefined);
     await server!.kill();
     await server!.start();
-    const third = await connect();
+    const third = await server!.connect();
     try {
       const { rows } = await third.query<{ n: number }>("SELECT n FROM kept ORDER BY n");
       expect(rows.map((r) => r.n)).to.deep.equal([1, 2]);

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { once } from "node:events";
-import { Client } from "pg";
+import type { Client } from "pg";
 import { encodeFrame, MllpDecoder } from "../../lib/hl7";
 import type { DeliveryResult, PmsSimulator } from "../../sandbox/pms/server";
 import { mllpPort } from "../support/mllp-port";
@@ -214,9 +214,7 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
 
   before(async function () {
     pg = await startPostgres(this);
-    db = new Client({ connectionString: pg.url });
-    db.on("error", () => undefined);
-    await db.connect();
+    db = await pg.connect();
     services = await startServices({ pms: { patients: EVENTS, appointments: 1 } });
     pms = services.pms!;
     sink = await startSink();
@@ -455,9 +453,7 @@ describe("scale-out: two Node-RED instances on one PostgreSQL store, one killed 
     const ackedWhileDown = whileDown.filter((a) => a.status >= 200 && a.status < 300);
     const acked = answers.filter((a) => a.status === 202);
     await db.end().catch(() => undefined);
-    db = new Client({ connectionString: pg.url });
-    db.on("error", () => undefined);
-    await db.connect();
+    db = await pg.connect();
     await waitFor(
       "every accepted message delivered",
       () => acked.every((a) => sink.got.some((g) => g.key === a.key && g.n === a.n)),

@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import helper from "node-red-node-test-helper";
 import { createServer } from "node:net";
-import { Client } from "pg";
+import type { Client } from "pg";
 import durableQueueNode from "../../nodes/durable-queue/durable-queue";
 import messageStoreNode from "../../nodes/message-store/message-store";
 import queueDoneNode from "../../nodes/queue-done/queue-done";
@@ -27,9 +27,7 @@ describe("message-store with backend postgres (a real server)", function () {
 
   before(async function () {
     server = await startPostgres(this);
-    admin = new Client({ connectionString: server.url });
-    admin.on("error", () => undefined);
-    await admin.connect();
+    admin = await server.connect();
   });
 
   after(async () => {

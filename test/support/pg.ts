@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Client } from "pg";
 import { inCi } from "./ci";
 
 /**
@@ -24,6 +25,8 @@ export interface PgServer {
   start(): Promise<void>;
   /** Stops it and deletes its data. */
   destroy(): Promise<void>;
+  /** A client connected to it; an error it raises while idle (the server stopped) is dropped, queries still fail. */
+  connect(): Promise<Client>;
 }
 
 /** The newest Debian PostgreSQL bin folder, or PMS_PG_BIN. */
@@ -137,6 +140,12 @@ export async function startPostgres(ctx: Mocha.Context): Promise<PgServer> {
     destroy: async () => {
       await halt("SIGINT");
       rmSync(dir, { recursive: true, force: true });
+    },
+    connect: async () => {
+      const client = new Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+      client.on("error", () => undefined);
+      await client.connect();
+      return client;
     },
   };
 }

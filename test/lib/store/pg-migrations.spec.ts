@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Client } from "pg";
+import type { Client } from "pg";
 import { CODES } from "../../../lib/error-codes";
 import { MIGRATIONS, PG_SCHEMA_VERSION, checkSchemaName, migrate } from "../../../lib/store/pg-migrations";
 import { startPostgres, type PgServer } from "../../support/pg";
@@ -22,8 +22,7 @@ describe("lib/store/pg-migrations on a real PostgreSQL", function () {
   });
 
   async function connect(): Promise<Client> {
-    const client = new Client({ connectionString: server!.url });
-    await client.connect();
+    const client = await server!.connect();
     clients.push(client);
     return client;
   }

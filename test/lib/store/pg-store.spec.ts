@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Client } from "pg";
+import type { Client } from "pg";
 import { CODES } from "../../../lib/error-codes";
 import { openPgStore, type PgMessageStore, type PgStoreOptions } from "../../../lib/store/postgres";
 import type { Delivery, QueueHandle, QueueOptions } from "../../../lib/store/types";
@@ -25,9 +25,7 @@ describe("lib/store PostgreSQL message store (a real server)", function () {
 
   before(async function () {
     server = await startPostgres(this);
-    admin = new Client({ connectionString: server.url });
-    admin.on("error", () => undefined);
-    await admin.connect();
+    admin = await server.connect();
   });
 
   after(async () => {
@@ -61,9 +59,7 @@ describe("lib/store PostgreSQL message store (a real server)", function () {
   /** A new admin connection, after the server was stopped and started. */
   async function reconnectAdmin(): Promise<void> {
     await admin.end().catch(() => undefined);
-    admin = new Client({ connectionString: server!.url });
-    admin.on("error", () => undefined);
-    await admin.connect();
+    admin = await server!.connect();
   }
 
   /** Rows as another connection sees them, in this test's schema. */
