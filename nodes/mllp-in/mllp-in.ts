@@ -15,7 +15,6 @@ import {
 } from "../../lib/hl7";
 import { CODES } from "../../lib/error-codes";
 import { PackError } from "../../lib/errors";
-import { MESSAGE_STORE_STATE } from "../../lib/store/types";
 import { numberProp } from "../shared/props";
 import { okKind, openNodeState, type NodeState } from "../shared/state";
 import { status } from "../shared/status";
@@ -159,9 +158,7 @@ export = function (RED: NodeAPI) {
     }
 
     // In a message store the window is kept entry by entry, shared by every instance running this flow.
-    const sharedDedupe = (def.dedupeStore ?? "").trim().startsWith(MESSAGE_STORE_STATE)
-      ? state?.expiring?.("node", "mllp-dedupe")
-      : undefined;
+    const sharedDedupe = state?.shared ? state.expiring?.("node", "mllp-dedupe") : undefined;
 
     let shown = "";
     const show = (asked: "ok" | "working" | "degraded" | "failed", text: string): void => {

@@ -28,6 +28,8 @@ export type StateScope = "node" | "flow" | "global";
 
 export interface NodeState {
   durable: boolean;
+  /** A message store: what one instance writes, every instance running the same flows reads. */
+  shared?: boolean;
   /** The same text for the same physical place, so that nodes on one place share their locks. */
   place: string;
   scope(scope: StateScope): CheckpointStore;
@@ -212,9 +214,16 @@ export function openNodeState(
 }
 
 /** State kept in a message store's state table, each write committed before its promise settles. */
-function onStore(node: Node, db: MessageStore, place: string, release: () => Promise<void>): NodeState {
+function onStore(
+  node: Node,
+  db: MessageStore,
+  place: string,
+  release: () => Promise<void>,
+  shared = false,
+): NodeState {
   return {
     durable: true,
+    shared,
     place,
     scope: (scope) => {
       const id = scopeId(node, scope);
@@ -267,7 +276,7 @@ function messageStoreState(
       `the message store chosen for its ${options.what} is not usable: ${holder.configError ?? "not open"}`,
     );
   }
-  return onStore(node, holder.open.store, holder.open.place, async () => undefined);
+  return onStore(node, holder.open.store, holder.open.place, async () => undefined, true);
 }
 
 function isNamedStore(contextStorage: unknown, name: string): boolean {
