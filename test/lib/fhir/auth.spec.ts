@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { generateKeyPairSync } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, getCurves } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { decodeProtectedHeader, jwtVerify } from "jose";
@@ -511,6 +511,26 @@ describe("lib/fhir auth (loopback token endpoint)", function () {
       );
       expect(garbage.message).to.equal("the private key is neither a PEM private key nor a private JWK");
       expect(garbage.cause, "the crypto error is kept as the cause").to.be.instanceOf(Error);
+    });
+
+    it("refuses a PEM key of a type Node has no name for (SM2) as a key of an unknown type", async function () {
+      if (!getCurves().includes("SM2")) this.skip();
+      const sm2 = generateKeyPairSync("ec", { namedCurve: "SM2" })
+        .privateKey.export({ type: "pkcs8", format: "pem" })
+        .toString();
+      // Read from PEM, OpenSSL 3 takes it for an SM2 key, which Node gives no asymmetricKeyType.
+      if (createPrivateKey(sm2).asymmetricKeyType !== undefined) this.skip();
+      const cases = [
+        [undefined, "the private key is of an unknown type, but RS384 needs an RSA key"],
+        ["ES384", "the private key is of an unknown type, but ES384 needs an EC key"],
+      ] as const;
+      for (const [jwtAlg, message] of cases) {
+        const err = await rejection(
+          signClientAssertion({ clientId: "c", tokenUrl: "https://a/t", privateKey: sm2, jwtAlg }),
+        );
+        expect(err.code).to.equal("FHIR_AUTH");
+        expect(err.message).to.equal(message);
+      }
     });
   });
 });
