@@ -34,10 +34,6 @@ function before(x: Due, y: Due): boolean {
 class DueHeap {
   private readonly items: Due[] = [];
 
-  get size(): number {
-    return this.items.length;
-  }
-
   peek(): Due | undefined {
     return this.items[0];
   }
