@@ -15,8 +15,6 @@ import {
   validateInitial,
 } from "./time";
 
-/** How many times a change is computed again when another instance wrote the checkpoint meanwhile. */
-
 /** What the store holds per checkpoint (version 1). Plain JSON. */
 export interface StoredCheckpoint {
   v: 1;
@@ -280,8 +278,9 @@ export class Checkpoints {
       }
       const minMs = Math.round((options.minIntervalSeconds ?? 0) * 1000);
       if (minMs > 0 && state?.startedAt) {
-        const nextRunAt = new Date(parseInstant(state.startedAt, "startedAt").ms + minMs).toISOString();
-        if (now < Date.parse(nextRunAt)) {
+        const nextMs = parseInstant(state.startedAt, "startedAt").ms + minMs;
+        if (now < nextMs) {
+          const nextRunAt = new Date(nextMs).toISOString();
           throw new PackError(
             CODES.CHECKPOINT_BUSY,
             `checkpoint ${JSON.stringify(name)} started a run at ${state.startedAt}: the next may start at ${nextRunAt} (min interval ${options.minIntervalSeconds} s)`,

@@ -60,20 +60,21 @@ export async function changeStoredList<T>(
   isEntry: (e: Record<string, unknown>) => boolean,
   next: (list: T[]) => T[] | undefined,
 ): Promise<T[]> {
+  const versioned = Boolean(store.getVersioned && store.setIf);
+  const read = async (): Promise<{ value: unknown; version: string | null } | undefined> =>
+    versioned ? store.getVersioned!(key) : { value: await store.get(key), version: null };
+  const write = async (version: string | null, list: T[]): Promise<boolean> => {
+    if (versioned) return store.setIf!(key, version, list);
+    await store.set(key, list);
+    return true;
+  };
   for (let tries = 1; ; tries++) {
-    if (!store.getVersioned || !store.setIf) {
-      const list = await readStoredList<T>(store, key, what, isEntry);
-      const changed = next(list);
-      if (changed === undefined) return list;
-      await storeCall(`write the ${what} ${JSON.stringify(key)}`, () => store.set(key, changed));
-      return changed;
-    }
-    const found = await storeCall(`read the ${what} ${JSON.stringify(key)}`, () => store.getVersioned!(key));
+    const found = await storeCall(`read the ${what} ${JSON.stringify(key)}`, read);
     const list = storedList<T>(key, found?.value, what, isEntry);
     const changed = next(list);
     if (changed === undefined) return list;
     const written = await storeCall(`write the ${what} ${JSON.stringify(key)}`, () =>
-      store.setIf!(key, found?.version ?? null, changed),
+      write(found?.version ?? null, changed),
     );
     if (written) return changed;
     if (tries >= CONFLICT_TRIES) {

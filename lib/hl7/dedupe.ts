@@ -164,14 +164,13 @@ export class DedupeCache {
    * text sent for it (none when nothing was sent).
    */
   settle(key: string, content: string, code: string, ack?: string): void {
-    const p = this.pending.get(`${key} ${content}`);
-    this.unpend(key, content);
+    const waiters = this.unpend(key, content);
     if (code === "AA" || code === "CA") {
       const acks = ack !== undefined && ack.length <= MAX_ACK_CHARS ? [ack] : [];
       const entry = this.remember(key, content, code, acks);
       this.onAccepted?.(key, { d: content, c: code, a: [...acks] }, entry.expires);
     }
-    for (const w of p?.waiters ?? []) w(code);
+    for (const w of waiters) w(code);
   }
 
   /**
@@ -179,17 +178,21 @@ export class DedupeCache {
    * one before a restart): remembered here as it was there, and its waiters answered alike.
    */
   adopt(key: string, shared: SharedEntry): void {
-    const p = this.pending.get(`${key} ${shared.d}`);
-    this.unpend(key, shared.d);
+    const waiters = this.unpend(key, shared.d);
     this.remember(key, shared.d, shared.c, [...shared.a]);
-    for (const w of p?.waiters ?? []) w(shared.c);
+    for (const w of waiters) w(shared.c);
   }
 
-  private unpend(key: string, content: string): void {
-    if (!this.pending.delete(`${key} ${content}`)) return;
+  /** No longer pending; gives back who waits for its outcome. */
+  private unpend(key: string, content: string): Array<(code: string) => void> {
+    const id = `${key} ${content}`;
+    const p = this.pending.get(id);
+    if (!p) return [];
+    this.pending.delete(id);
     const n = (this.pendingIds.get(key) ?? 1) - 1;
     if (n > 0) this.pendingIds.set(key, n);
     else this.pendingIds.delete(key);
+    return p.waiters;
   }
 
   private remember(key: string, content: string, code: string, acks: string[]): Entry {
