@@ -36,17 +36,6 @@ export async function storeCall<T>(what: string, fn: () => Promise<T>): Promise<
 /** How many times a change is computed again after another process wrote the value between its read and its write. */
 export const CONFLICT_TRIES = 5;
 
-/** Reads the list (`what`: "run log") under `key` from `store`, checked as storedList checks it. */
-export async function readStoredList<T>(
-  store: CheckpointStore,
-  key: string,
-  what: string,
-  isEntry: (e: Record<string, unknown>) => boolean,
-): Promise<T[]> {
-  const value = await storeCall(`read the ${what} ${JSON.stringify(key)}`, () => store.get(key));
-  return storedList<T>(key, value, what, isEntry);
-}
-
 /**
  * Reads the list under `key`, computes the next one with `next` (undefined: nothing to write) and
  * writes it. On a store several processes share (one with compare-and-set), the write happens only

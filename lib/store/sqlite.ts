@@ -697,6 +697,8 @@ class SqliteQueue implements QueueHandle {
    * moments after they are stored, and need not be read back from the file.
    */
   private readonly fresh = new Map<number, string>();
+  /** Deliveries whose done waits for its commit. */
+  private readonly recording = new Set<number>();
   private freshBytes = 0;
   /** Dedupe ids within their window (insertion order is expiry order: one window per queue). */
   private readonly seen = new Map<string, { id: number; expiresAt: number }>();
@@ -867,25 +869,34 @@ class SqliteQueue implements QueueHandle {
   /** The delivery this attempt stands for, if it is still the one in flight. */
   private current(id: number, attempt: number): Entry | undefined {
     const entry = this.scheduler.get(id);
-    if (!entry || entry.leaseUntil === 0 || entry.attempt !== attempt) return undefined;
+    if (!entry || entry.leaseUntil === 0 || entry.attempt !== attempt || this.recording.has(id))
+      return undefined;
     return entry;
   }
 
+  /**
+   * A delivery leaves the scheduler once its done is committed: until then it holds its key, so that
+   * a done that cannot be recorded delivers it again before the next message of its key, as on
+   * PostgreSQL (the destination never sees an older message after a newer one).
+   */
   async complete(id: number, attempt: number): Promise<boolean> {
     const entry = this.current(id, attempt);
     if (!entry) return false;
     const store = this.store;
-    this.scheduler.remove(id);
-    this.deliveredTotal += 1;
+    this.recording.add(id);
     try {
       await this.finished(id);
     } catch (err) {
-      // Not recorded: deliver it again rather than lose it.
-      this.deliveredTotal -= 1;
-      this.scheduler.add({ ...entry, leaseUntil: 0, nextAt: store.time() });
+      // Not recorded: deliver it again rather than lose it (unless taken back and claimed again meanwhile).
+      if (this.scheduler.get(id)?.attempt === attempt) this.scheduler.retryAt(id, store.time());
       this.ready();
       throw err;
+    } finally {
+      this.recording.delete(id);
     }
+    // Taken back meanwhile (releaseAll, expiry) and claimed again, it is done all the same.
+    this.scheduler.remove(id);
+    this.deliveredTotal += 1;
     this.ready();
     return true;
   }

@@ -300,6 +300,7 @@ describe("lib/hl7 de-duplication", () => {
         "text",
         { d: "short", c: "AA", a: [] },
         { d: 42, c: "AA", a: [] },
+        { d: [d], c: "AA", a: [] },
         { d, c: "AE", a: [] },
         { d, c: "CR", a: [] },
         { d, a: [] },
