@@ -1030,7 +1030,8 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
   // a UTF-16 code unit takes at most 3 bytes of UTF-8
   const span = maxLength * 3 + 1;
   let end = at;
-  for (let k = 0; k < lines && end < buf.length; k++) {
+  // blank lines are not counted: a read of the text skips them
+  for (let k = 0; k < lines && end < buf.length;) {
     const stop = Math.min(buf.length, end + span);
     const window = buf.subarray(end, stop);
     const cr = window.indexOf(0x0d);
@@ -1040,9 +1041,12 @@ function bufferHead(buf: Buffer, lines: number, maxLength: number): string {
       end = stop;
       break;
     }
+    let blank = true;
+    for (let i = end; i < end + eol && blank; i++) blank = buf[i] === 0x20 || buf[i] === 0x09;
     end += eol + 1;
     // CR LF ends one line
     if (buf[end - 1] === 0x0d && buf[end] === 0x0a) end++;
+    if (!blank) k++;
   }
   return buf.toString("utf8", at, end);
 }

@@ -22,4 +22,27 @@ describe("hl7 rules", () => {
       expect(fromBuffer.controlId, JSON.stringify(lead)).to.equal("MSG1");
     }
   });
+
+  it("a header read of a Buffer does not count blank lines among the segments it looks at for EVN, as a read of the text does not", () => {
+    // MSH-9 without a trigger: the event is EVN-1, found among the 8 segments after MSH.
+    const segments = [
+      "MSH|^~\\&|A|B|C|D|20240101||ADT|1|P|2.5",
+      "",
+      "  ",
+      "PID|1",
+      "PV1|1",
+      "NK1|1",
+      "AL1|1",
+      "DG1|1",
+      "OBX|1",
+      "NTE|1",
+      "EVN|A01|20240101",
+    ];
+    for (const eol of ["\r", "\n", "\r\n"]) {
+      const text = segments.join(eol) + eol;
+      const fromText = parseHeader(text);
+      expect(fromText.event, JSON.stringify(eol)).to.equal("A01");
+      expect(parseHeader(Buffer.from(text)), JSON.stringify(eol)).to.deep.equal(fromText);
+    }
+  });
 });
