@@ -59,6 +59,7 @@ export const MODULES = {
       "dist/test/lib/hl7/limits.spec.js",
       "dist/test/lib/hl7/message.spec.js",
       "dist/test/lib/hl7/mllp.spec.js",
+      "dist/test/lib/hl7/rules.spec.js",
     ],
     floor: 85,
   },
